@@ -126,7 +126,6 @@ func TestStartFailureNamesFlagAndCleansUp(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 func TestDefaultOptions(t *testing.T) {
 	t.Setenv(DataDirEnv, "/tmp/tide-x")
 	o := DefaultOptions()
