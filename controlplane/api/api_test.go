@@ -17,7 +17,9 @@ import (
 	"github.com/tide-run/tide/controlplane/store"
 )
 
-func newTestServer(t *testing.T) (*Server, *httptest.Server) {
+func newTestServer(t *testing.T) (*Server, *httptest.Server) { return newTestServerTB(t) }
+
+func newTestServerTB(t testing.TB) (*Server, *httptest.Server) {
 	t.Helper()
 	reg := registry.NewDefault()
 	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "db"), ClusterScoped: func(gk string) bool {
