@@ -44,6 +44,20 @@ type Settings struct {
 	Reachable bool
 	// AggregationAlgorithm is recorded for fidelity; tide averages linearly.
 	AggregationAlgorithm string
+	// ActivationTimeout is how long a revision may be wanted but not ready before it is scaled back to zero;
+	// 0 means DefaultActivationTimeout.
+	ActivationTimeout time.Duration
+}
+
+// DefaultActivationTimeout is Knative's default progress deadline (600 s) plus its 30 s buffer.
+const DefaultActivationTimeout = 630 * time.Second
+
+// ActivationTimeoutOrDefault returns ActivationTimeout, or DefaultActivationTimeout when unset.
+func (s Settings) ActivationTimeoutOrDefault() time.Duration {
+	if s.ActivationTimeout > 0 {
+		return s.ActivationTimeout
+	}
+	return DefaultActivationTimeout
 }
 
 // ForRevision parses a revision's annotations and combines them with its containerConcurrency
