@@ -62,7 +62,7 @@ func newRecorder(t *testing.T, codes ...int) *recorder {
 }
 
 func (r *recorder) url() *url.URL { u, _ := url.Parse(r.srv.URL); return u }
-func (r *recorder) count() int   { r.mu.Lock(); defer r.mu.Unlock(); return len(r.reqs) }
+func (r *recorder) count() int    { r.mu.Lock(); defer r.mu.Unlock(); return len(r.reqs) }
 
 func TestStatusCodeClasses(t *testing.T) {
 	cases := []struct {
