@@ -35,11 +35,11 @@ const (
 
 // Sentinel errors of Publish; the HTTP handler maps them to status codes.
 var (
-	ErrUnknownBroker  = errors.New("unknown broker")             // 404
-	ErrBrokerNotReady = errors.New("broker not ready")           // 503
-	ErrInvalidEvent   = errors.New("invalid event")              // 400
-	ErrTTLExpired     = errors.New("event TTL exhausted")        // 400
-	ErrNotStored      = errors.New("event could not be stored")  // 503
+	ErrUnknownBroker  = errors.New("unknown broker")            // 404
+	ErrBrokerNotReady = errors.New("broker not ready")          // 503
+	ErrInvalidEvent   = errors.New("invalid event")             // 400
+	ErrTTLExpired     = errors.New("event TTL exhausted")       // 400
+	ErrNotStored      = errors.New("event could not be stored") // 503
 	ErrInvalidOptions = errors.New("invalid ingress options")
 )
 
