@@ -61,6 +61,11 @@ const (
 	FromLast From = iota
 	// FromFirst starts at the beginning.
 	FromFirst
+	// FromTime starts at the first message stored at or after
+	// SubscribeOptions.Since (RocketMQ's CONSUME_FROM_TIMESTAMP, one-second
+	// precision). Unlike FromLast it does not depend on when the consumer's
+	// queues get assigned, so nothing sent after Subscribe returns is skipped.
+	FromTime
 )
 
 // SubscribeOptions configure one consumer group.
@@ -76,6 +81,8 @@ type SubscribeOptions struct {
 	// 0 means the RocketMQ default (16).
 	MaxReconsumeTimes int32
 	From              From
+	// Since is the start time for FromTime.
+	Since time.Time
 }
 
 // Subscription is a running consumer group member.

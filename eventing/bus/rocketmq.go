@@ -172,8 +172,11 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		return nil, err
 	}
 	from := consumer.ConsumeFromLastOffset
-	if o.From == FromFirst {
+	switch o.From {
+	case FromFirst:
 		from = consumer.ConsumeFromFirstOffset
+	case FromTime:
+		from = consumer.ConsumeFromTimestamp
 	}
 	copts := []consumer.Option{
 		consumer.WithNsResolver(b.resolver),
@@ -184,6 +187,10 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		consumer.WithConsumerOrder(o.Ordered),
 		consumer.WithConsumeMessageBatchMaxSize(1),
 		consumer.WithConsumeGoroutineNums(o.Concurrency),
+	}
+	if o.From == FromTime {
+		// The client parses this layout as UTC.
+		copts = append(copts, consumer.WithConsumeTimestamp(o.Since.UTC().Format("20060102150405")))
 	}
 	if o.MaxReconsumeTimes > 0 {
 		copts = append(copts, consumer.WithMaxReconsumeTimes(o.MaxReconsumeTimes))

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
 
 	"github.com/tide-run/tide/eventing/bus"
 	"github.com/tide-run/tide/eventing/filter"
@@ -21,6 +24,8 @@ type Options struct {
 	// MaxReconsumeTimes bounds RocketMQ redeliveries of a failed event before
 	// it moves to %DLQ%<group>. 0 means RocketMQ's default (16).
 	MaxReconsumeTimes int32
+	// Clock dates a new Trigger's starting point; default the real clock.
+	Clock clock.PassiveClock
 }
 
 // Manager runs the Triggers of this process. Safe for concurrent use.
@@ -56,6 +61,9 @@ func NewManager(opts Options) (*Manager, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
 	}
 	return &Manager{opts: opts, log: opts.Logger.With("component", "trigger"), triggers: map[string]*running{}}, nil
 }
@@ -105,7 +113,11 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 		Ordered:           cfg.Ordered,
 		Concurrency:       cfg.Concurrency,
 		MaxReconsumeTimes: m.opts.MaxReconsumeTimes,
-		From:              bus.FromLast,
+		// A new group starts with the events stored since just before the
+		// Trigger was created (a second of slack for RocketMQ's one-second
+		// timestamp precision); an existing group resumes from its offsets.
+		From:  bus.FromTime,
+		Since: m.opts.Clock.Now().Add(-time.Second),
 	}, d.handle)
 	if err != nil {
 		cancel()

@@ -39,7 +39,7 @@ func Tail(ctx context.Context, b bus.Bus, o TailOptions, fn func(*event.Event)) 
 		o.Since = now().Add(-time.Second)
 	}
 	group := "tide-tail-" + strconv.FormatInt(now().UnixNano(), 36)
-	return b.Subscribe(ctx, bus.SubscribeOptions{Topic: o.Topic, Group: group, Concurrency: 1, From: bus.FromLast},
+	return b.Subscribe(ctx, bus.SubscribeOptions{Topic: o.Topic, Group: group, Concurrency: 1, From: bus.FromTime, Since: o.Since},
 		func(_ context.Context, m *bus.Message) bus.Action {
 			if !m.StoreTime.IsZero() && m.StoreTime.Before(o.Since) {
 				return bus.Ack
