@@ -420,11 +420,10 @@ func TagsHash(tag string) int64 {
 func OffsetMsgID(store netip.AddrPort, offset int64) string {
 	var b []byte
 	ip := store.Addr()
-	if !store.IsValid() || ip.Is4() || ip.Is4In6() {
+	if !store.IsValid() {
+		b = append(b, 0, 0, 0, 0)
+	} else if ip.Is4() || ip.Is4In6() {
 		v4 := ip.Unmap().As4()
-		if !store.IsValid() {
-			v4 = [4]byte{}
-		}
 		b = append(b, v4[:]...)
 	} else {
 		v6 := ip.As16()
