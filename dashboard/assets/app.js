@@ -53,10 +53,14 @@
 
   function latest() { return state.samples[state.samples.length - 1]; }
 
+  // windowBounds is the charts' time range: the chosen range ending at the newest sample, but never starting before
+  // the oldest one, so a young history fills the plot instead of hugging its right edge.
   function windowBounds() {
     const last = latest();
     const t1 = last ? last.t : state.now;
-    return { t0: t1 - state.range, t1 };
+    const first = state.samples.length ? state.samples[0].t : t1;
+    const t0 = Math.max(t1 - state.range, Math.min(first, t1 - 30 * state.interval));
+    return { t0, t1 };
   }
 
   // series collects [t, f(sample)] over the history, skipping samples where f returns undefined.
@@ -229,7 +233,7 @@
     const get = f => s => { const p = s._svc.get(k); return p ? f(p) : 0; };
     drawChart(c.chart, {
       label: `instances and request rate of ${k}`,
-      height: 230, t0, t1, gap: state.interval * 5,
+      height: 260, t0, t1, gap: state.interval * 5,
       left: { title: 'instances', color: '#38bdf8', integer: true, series: [
         { id: 'ready', label: 'ready instances', color: '#38bdf8', step: true, area: true, width: 2.5,
           points: series(get(p => p.ready)) },
@@ -268,7 +272,9 @@
       const cur = s._topic.get(name);
       const groups = cur.groups.map(g => g.group);
       const chart = h('div', { class: 'chart', 'data-chart': 'topic' });
-      const maxLag = Math.max(1, ...cur.groups.map(g => g.lag));
+      // Bars are relative to the largest lag in the history, so a single group's bar still says "how bad is now".
+      let maxLag = 1;
+      for (const x of state.samples) { const tt = x._topic.get(name); if (tt) for (const g of tt.groups) maxLag = Math.max(maxLag, g.lag); }
       const card = h('div', { class: 'card topic-card', 'data-topic': name },
         h('div', { class: 'card-head' }, h('span', { class: 'title mono', text: name }),
           h('span', { class: 'ns', text: `${int(cur.produced)} messages · ${fmt(cur.rate)}/s` })),
@@ -359,7 +365,8 @@
       const plural = kind.endsWith('s') ? kind : kind + 's';
       return h('div', { class: 'panel kind-group', 'data-kind': kind },
         h('h3', {}, plural, h('span', { class: 'count', text: String(items.length) })),
-        h('table', {},
+        h('table', { class: 'res' },
+          h('colgroup', {}, ...[16, 9, 9, 17, 27, 16, 6].map(w => h('col', { style: `width:${w}%` }))),
           h('thead', {}, h('tr', {}, h('th', { text: 'name' }), h('th', { text: 'namespace' }), h('th', { text: 'ready' }),
             h('th', { text: 'reason' }), h('th', { text: 'details' }), h('th', { text: 'url' }), h('th', { text: 'age' }))),
           h('tbody', {}, ...items.map(r => h('tr', { 'data-kind': r.kind, 'data-name': r.name, 'data-namespace': r.namespace },
@@ -370,7 +377,7 @@
               r.message ? h('div', { class: 'message', text: r.message }) : null),
             h('td', {}, h('div', { class: 'details' }, ...r.details.map(d => h('span', {}, d.key + ' ', h('b', { text: d.value }))))),
             h('td', { class: 'mono' }, r.url ? h('a', { href: r.url, target: '_blank', rel: 'noopener', text: r.url }) : ''),
-            h('td', { class: 'muted', text: age(r.created) })))))));
+            h('td', { class: 'muted', text: age(r.created) }))))));
     }));
   }
 

@@ -130,7 +130,7 @@ const TideCharts = (() => {
       for (const v of scales[side].ticks) {
         const t = el('text', {
           x: side === 'left' ? M.left - 8 : M.left + iw + 8, y: yOf(side)(v) + 4,
-          'text-anchor': side === 'left' ? 'end' : 'start', fill: ax.color,
+          'text-anchor': side === 'left' ? 'end' : 'start', style: `fill:${ax.color}`, 'fill-opacity': .85,
         }, g);
         t.textContent = f(v);
       }
@@ -144,7 +144,7 @@ const TideCharts = (() => {
 
     // Time axis.
     const range = t1 - t0;
-    const tstep = TIME_STEPS.find(s => range / s <= 6) || TIME_STEPS[TIME_STEPS.length - 1];
+    const tstep = TIME_STEPS.find(s => range / s <= 8) || TIME_STEPS[TIME_STEPS.length - 1];
     for (let t = Math.ceil(t0 / tstep) * tstep; t <= t1; t += tstep) {
       const xx = x(t);
       el('line', { class: 'gridline', x1: xx, x2: xx, y1: M.top, y2: M.top + ih, 'stroke-opacity': .5 }, g);
