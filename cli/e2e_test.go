@@ -341,8 +341,17 @@ spec:
 	if code != 1 {
 		t.Fatalf("wait for Ready on a NotImplemented service exited %d", code)
 	}
+	eventually(t, 10*time.Second, func() error {
+		desc := e.mustRun("describe", "ksvc", "web", "-n", "apps")
+		for _, want := range []string{"Events:", `Created Configuration "web"`, `Created Route "web"`, "Conditions:", "NotImplemented"} {
+			if !strings.Contains(desc, want) {
+				return fmt.Errorf("describe lacks %q:\n%s", want, desc)
+			}
+		}
+		return nil
+	})
 	e.mustRun("delete", "ksvc", "web", "-n", "apps")
-	for _, k := range []string{"config", "route", "rev"} {
+	for _, k := range []string{"config", "route", "rev", "events"} {
 		out, errOut, _ := e.run("", "get", k, "-n", "apps")
 		if out != "" || !strings.Contains(errOut, "No resources found in apps namespace.") {
 			t.Errorf("%s survived the cascade: %q %q", k, out, errOut)

@@ -207,6 +207,22 @@ func columnsFor(k client.Kind) []column {
 		return []column{colName,
 			{"TYPE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "type") }},
 			colData, colAge}
+	case "/Event":
+		return []column{
+			{"LAST SEEN", func(o *unstructured.Unstructured, now time.Time) string {
+				t, err := time.Parse(time.RFC3339, str(o, "lastTimestamp"))
+				if err != nil {
+					return "<unknown>"
+				}
+				return duration.HumanDuration(now.Sub(t))
+			}},
+			{"TYPE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "type") }},
+			{"REASON", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "reason") }},
+			{"OBJECT", func(o *unstructured.Unstructured, _ time.Time) string {
+				return strings.ToLower(str(o, "involvedObject", "kind")) + "/" + str(o, "involvedObject", "name")
+			}},
+			{"MESSAGE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "message") }},
+		}
 	case "/ConfigMap":
 		return []column{colName, colData, colAge}
 	}

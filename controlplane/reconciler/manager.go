@@ -237,6 +237,9 @@ func (m *Manager) work(ctx context.Context, reg Registration, q workqueue.TypedR
 		default:
 			m.log.Info("reconcile failed, retrying", "kind", reg.GroupKind, "key", key.String(),
 				"retries", q.NumRequeues(key), "err", err)
+			if obj, gerr := m.opts.Store.Get(reg.GroupKind, key.Namespace, key.Name); gerr == nil {
+				_ = Recorder{Store: m.opts.Store, Clock: m.opts.Clock}.Event(obj, "Warning", "InternalError", err.Error())
+			}
 			q.AddRateLimited(key)
 		}
 		q.Done(key)
