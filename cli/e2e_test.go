@@ -434,3 +434,34 @@ func TestWatchDeliversChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestGetWatchFollowsChanges(t *testing.T) {
+	e := startTide(t, t.TempDir())
+	e.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n", "apply", "-f", "-")
+	out := &lockedBuffer{}
+	root := NewRootCommand(strings.NewReader(""), out, io.Discard)
+	root.SetArgs([]string{"--server", e.url, "get", "cm", "-w"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(out.String(), "first") {
+			return fmt.Errorf("initial list: %q", out.String())
+		}
+		return nil
+	})
+	e.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: second}\n", "apply", "-f", "-")
+	eventually(t, 10*time.Second, func() error {
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[2], "second") {
+			return fmt.Errorf("watch output %q", out.String())
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("get -w did not end with its context")
+	}
+}
