@@ -416,7 +416,6 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		return storeError(rt.kind, "", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	if flusher != nil {
