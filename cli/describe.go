@@ -39,6 +39,7 @@ func newDescribeCommand(g *globals) *cobra.Command {
 				return err
 			}
 			describe(cmd.OutOrStdout(), k, o)
+			describeRevisions(cmd.Context(), cmd.OutOrStdout(), c, k, o)
 			describeEvents(cmd.Context(), cmd.OutOrStdout(), c, o, time.Now())
 			return nil
 		},
@@ -216,6 +217,36 @@ func describeEvents(ctx context.Context, out io.Writer, c *client.Client, o *uns
 			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", str(e, "type"), str(e, "reason"), when, str(e, "source", "component"), str(e, "message"))
+	}
+	_ = tw.Flush()
+}
+
+// describeRevisions lists the Revisions of a Service or Configuration, newest first, with their readiness.
+func describeRevisions(ctx context.Context, out io.Writer, c *client.Client, k client.Kind, o *unstructured.Unstructured) {
+	var selector string
+	switch {
+	case k.Group == "serving.knative.dev" && k.Kind == "Service":
+		selector = "serving.knative.dev/service=" + o.GetName()
+	case k.Group == "serving.knative.dev" && k.Kind == "Configuration":
+		selector = "serving.knative.dev/configuration=" + o.GetName()
+	default:
+		return
+	}
+	revKind, err := c.ResolveKind(ctx, "revisions.serving.knative.dev")
+	if err != nil {
+		return
+	}
+	revs, _, err := c.List(ctx, revKind, o.GetNamespace(), client.ListOptions{LabelSelector: selector})
+	if err != nil || len(revs) == 0 {
+		return
+	}
+	sort.SliceStable(revs, func(i, j int) bool { return revs[i].GetName() > revs[j].GetName() })
+	fmt.Fprintln(out, "Revisions:")
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  Name\tGeneration\tReady\tReason")
+	for _, r := range revs {
+		st, reason, _, _ := condition(r, "Ready")
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.GetName(), r.GetLabels()["serving.knative.dev/configurationGeneration"], st, reason)
 	}
 	_ = tw.Flush()
 }

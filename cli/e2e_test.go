@@ -343,7 +343,8 @@ spec:
 	}
 	eventually(t, 10*time.Second, func() error {
 		desc := e.mustRun("describe", "ksvc", "web", "-n", "apps")
-		for _, want := range []string{"Events:", `Created Configuration "web"`, `Created Route "web"`, "Conditions:", "NotImplemented"} {
+		for _, want := range []string{"Events:", `Created Configuration "web"`, `Created Route "web"`, "Conditions:", "NotImplemented",
+			"Revisions:", "web-00002"} {
 			if !strings.Contains(desc, want) {
 				return fmt.Errorf("describe lacks %q:\n%s", want, desc)
 			}

@@ -217,3 +217,12 @@ func TestKill9DuringApplyBurst(t *testing.T) {
 	}
 	_ = os.Remove(bin)
 }
+
+func TestUpDataDirInUse(t *testing.T) {
+	e := startTide(t, t.TempDir())
+	var out, errOut bytes.Buffer
+	code := Main([]string{"up", "--api-port", "0", "--data-dir", e.dir}, strings.NewReader(""), &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "is another tide using this data dir?") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
