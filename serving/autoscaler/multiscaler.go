@@ -43,6 +43,18 @@ type MetricSource interface {
 	StableAndPanicRPS(revision string, now time.Time) (stable, panic float64, err error)
 }
 
+// StatRecorder is what the data plane reports to: both *metrics.Collector and *Multiscaler implement it
+// (prefer the Multiscaler: it also pokes a revision at zero when a stat shows requests).
+type StatRecorder interface {
+	Record(revision string, now time.Time, stat metrics.Stat)
+}
+
+var (
+	_ MetricSource = (*metrics.Collector)(nil)
+	_ StatRecorder = (*metrics.Collector)(nil)
+	_ StatRecorder = (*Multiscaler)(nil)
+)
+
 // ScalerFunc adapts a function to Scaler.
 type ScalerFunc func(revision string, desired int32, activatorInPath bool)
 
@@ -198,9 +210,7 @@ func (m *Multiscaler) Poke(revision string) {
 // Record forwards a Stat to the Collector and, like Knative's stat server, pokes the revision when it is at
 // zero and the stat shows requests, so scale-from-zero does not wait for the next tick.
 func (m *Multiscaler) Record(revision string, now time.Time, stat metrics.Stat) {
-	if !m.opts.Collector.Record(revision, now, stat) {
-		return
-	}
+	m.opts.Collector.Record(revision, now, stat)
 	if stat.AverageConcurrency == 0 && stat.RequestCount == 0 {
 		return
 	}
@@ -260,7 +270,10 @@ func (m *Multiscaler) Close() {
 func (m *Multiscaler) loop(r *runner) {
 	defer m.wg.Done()
 	defer r.ticker.Stop()
-	m.notify(r, r.a.Last()) // the initial scale, before any tick
+	r.mu.Lock()
+	initial := r.a.Last()
+	r.mu.Unlock()
+	m.notify(r, initial) // the initial scale, before any tick
 	for {
 		select {
 		case <-r.stop:

@@ -84,13 +84,13 @@ func (c *Collector) Forget(revision string) {
 }
 
 // Record adds one Stat for revision in the second containing now. Several instances reporting in the same
-// second add up. It reports false (and drops the stat) when the revision is not watched.
-func (c *Collector) Record(revision string, now time.Time, stat Stat) bool {
+// second add up. Stats for a revision that is not watched are dropped (it was removed, or not added yet).
+func (c *Collector) Record(revision string, now time.Time, stat Stat) {
 	c.mu.RLock()
 	col, ok := c.revs[revision]
 	c.mu.RUnlock()
 	if !ok {
-		return false
+		return
 	}
 	// Proxied requests are counted by both the activator and the instance; count them once.
 	conc := stat.AverageConcurrency - stat.AverageProxiedConcurrency
@@ -101,7 +101,14 @@ func (c *Collector) Record(revision string, now time.Time, stat Stat) bool {
 	col.concPanic.Record(now, conc)
 	col.rpsStable.Record(now, rps)
 	col.rpsPanic.Record(now, rps)
-	return true
+}
+
+// Watching reports whether revision is being collected.
+func (c *Collector) Watching(revision string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.revs[revision]
+	return ok
 }
 
 // StableAndPanicConcurrency returns the revision's total concurrency averaged over its stable and panic

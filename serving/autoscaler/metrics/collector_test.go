@@ -91,14 +91,18 @@ func TestCollector(t *testing.T) {
 	if _, _, err := c.StableAndPanicConcurrency("r", base); !errors.Is(err, ErrNotCollecting) {
 		t.Errorf("unwatched: err = %v", err)
 	}
-	if c.Record("r", base, Stat{AverageConcurrency: 1}) {
-		t.Error("Record for an unwatched revision reported true")
+	c.Record("r", base, Stat{AverageConcurrency: 1}) // dropped
+	if c.Watching("r") {
+		t.Error("Watching an unwatched revision")
 	}
 	if err := c.Watch("r", base, Window{Stable: 6 * time.Second, Panic: 10 * time.Second}); err == nil {
 		t.Error("panic window above stable window accepted")
 	}
 	if err := c.Watch("r", base, Window{Stable: 60 * time.Second, Panic: 6 * time.Second}); err != nil {
 		t.Fatal(err)
+	}
+	if !c.Watching("r") {
+		t.Error("not Watching after Watch")
 	}
 	if _, _, err := c.StableAndPanicConcurrency("r", base); !errors.Is(err, ErrNoData) {
 		t.Errorf("no data: err = %v", err)
