@@ -147,7 +147,9 @@ func NewMultiscaler(opts Options) (*Multiscaler, error) {
 // instances are already running), then a decision every tick.
 func (m *Multiscaler) Add(revision string, s config.Settings) error {
 	now := m.opts.Clock.Now()
-	win := metrics.Window{Stable: s.StableWindow, Panic: s.PanicWindow, NoDataIsZero: s.TargetBurstCapacity == -1}
+	win := metrics.Window{Stable: s.StableWindow, Panic: s.PanicWindow, NoDataIsZero: s.TargetBurstCapacity == -1,
+		Weighted: s.AggregationAlgorithm == config.AlgorithmWeightedExponential ||
+			s.AggregationAlgorithm == config.AlgorithmWeightedExponentialAlt}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -42,7 +42,8 @@ type Settings struct {
 	// Reachable is false when no route sends traffic to the revision: then min-scale, initial-scale,
 	// pod retention and the scale-down rate limit and delay are ignored, so it can go away at once.
 	Reachable bool
-	// AggregationAlgorithm is recorded for fidelity; tide averages linearly.
+	// AggregationAlgorithm: "" or linear averages linearly; weighted-exponential (or weightedExponential)
+	// weighs recent seconds more.
 	AggregationAlgorithm string
 	// ActivationTimeout is how long a revision may be wanted but not ready before it is scaled back to zero;
 	// 0 means DefaultActivationTimeout.

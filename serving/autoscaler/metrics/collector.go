@@ -25,6 +25,8 @@ type Window struct {
 	// NoDataIsZero makes an empty window read as 0 instead of ErrNoData. Knative does this when
 	// target-burst-capacity is -1, because then only the activator reports and silence means idle.
 	NoDataIsZero bool
+	// Weighted selects the weighted-exponential average instead of the linear one.
+	Weighted bool
 }
 
 // Collector keeps the bucketed metrics of every revision. Safe for concurrent use.
@@ -64,15 +66,18 @@ func (c *Collector) Watch(revision string, now time.Time, w Window) error {
 		col.rpsStable.Resize(now, w.Stable)
 		col.concPanic.Resize(now, w.Panic)
 		col.rpsPanic.Resize(now, w.Panic)
+		col.setWeighted(w.Weighted)
 		return nil
 	}
-	c.revs[revision] = &collection{
+	col := &collection{
 		win:        w,
 		concStable: NewBuckets(w.Stable, BucketSize),
 		concPanic:  NewBuckets(w.Panic, BucketSize),
 		rpsStable:  NewBuckets(w.Stable, BucketSize),
 		rpsPanic:   NewBuckets(w.Panic, BucketSize),
 	}
+	col.setWeighted(w.Weighted)
+	c.revs[revision] = col
 	return nil
 }
 
@@ -139,4 +144,10 @@ func (c *Collector) averages(revision string, now time.Time, rps bool) (float64,
 		return 0, 0, fmt.Errorf("metrics: revision %q: %w", revision, ErrNoData)
 	}
 	return st.WindowAverage(now), pa.WindowAverage(now), nil
+}
+
+func (col *collection) setWeighted(w bool) {
+	for _, b := range []*Buckets{col.concStable, col.concPanic, col.rpsStable, col.rpsPanic} {
+		b.SetWeighted(w)
+	}
 }

@@ -147,3 +147,22 @@ func TestCollector(t *testing.T) {
 		t.Errorf("after Forget: err = %v", err)
 	}
 }
+
+func TestCollectorWeighted(t *testing.T) {
+	c := NewCollector()
+	if err := c.Watch("r", base, Window{Stable: 6 * time.Second, Panic: 6 * time.Second, Weighted: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.Record("r", base, Stat{AverageConcurrency: 10})
+	s, _, err := c.StableAndPanicConcurrency("r", base)
+	if want := 10 * smoothingFor(6); err != nil || s != want {
+		t.Errorf("weighted stable = %v, %v; want %v", s, err, want)
+	}
+	// Switching back to linear keeps the data.
+	if err := c.Watch("r", base, Window{Stable: 6 * time.Second, Panic: 6 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _ := c.StableAndPanicConcurrency("r", base); s != 10 {
+		t.Errorf("linear stable = %v, want 10", s)
+	}
+}
