@@ -223,3 +223,22 @@ func TestMultiscalerOptions(t *testing.T) {
 		t.Errorf("Add after Close: err = %v", err)
 	}
 }
+
+// TestMultiscalerPokesOnlyAtZero ports Knative's rule (MultiScaler.Poke): a stat showing requests triggers an
+// immediate decision only while the revision is at zero; otherwise the next tick decides.
+func TestMultiscalerPokesOnlyAtZero(t *testing.T) {
+	h := newHarness(t, "r", settings(t, 0, nil))
+	h.expect(event{"r", 1, true})
+	h.setReady(1)
+	h.seconds(1, metrics.Stat{})
+	at := h.clk.Now() // odd second: no tick
+	h.ms.Record("r", at, metrics.Stat{AverageConcurrency: 500})
+	h.col.Record("r", at, metrics.Stat{AverageConcurrency: 500})
+	h.clk.Step(time.Second)
+	// The first decision after the Record must be the tick's: a poke would have decided at `at`.
+	if d := h.waitDecision(t0); !d.Time.Equal(at.Add(time.Second)) {
+		t.Fatalf("first decision at %v, want the tick at %v", d.Time.Sub(t0), at.Add(time.Second).Sub(t0))
+	}
+	// Stable and panic averages (0 + 1000) / 2 = 500 over a target of 70 -> 8, panicking.
+	h.expect(event{"r", 8, true})
+}
