@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -110,6 +111,9 @@ type runner struct {
 	ticker clock.Ticker
 	poke   chan struct{} // capacity 1: pokes coalesce
 	stop   chan struct{}
+	// demand is set by Poke at zero: a request is waiting at the activator. The next decision counts it as
+	// one concurrent request, so scale-from-zero works even if the activator reports no stat of its own.
+	demand atomic.Bool
 
 	mu       sync.Mutex
 	a        *Autoscaler
@@ -162,10 +166,7 @@ func (m *Multiscaler) Add(revision string, s config.Settings) error {
 		r.mu.Lock()
 		r.a.Update(s)
 		r.mu.Unlock()
-		select { // decide with the new settings now (m.Poke would take m.mu again)
-		case r.poke <- struct{}{}:
-		default:
-		}
+		r.kick() // decide with the new settings now
 		return nil
 	}
 	r := &runner{
@@ -194,19 +195,33 @@ func (m *Multiscaler) Remove(revision string) {
 	}
 }
 
-// Poke makes revision decide now instead of at its next tick (the activator calls it when a request
-// arrives for a revision at zero). It never blocks; pokes arriving before the decision ran coalesce.
+// Poke tells the autoscaler that a request is waiting at the activator for revision. If the revision is at
+// zero it decides at once (counting the waiting request as one concurrent request if no stat shows it),
+// instead of at its next tick; otherwise the poke is ignored and the next tick decides, as in Knative (extra
+// decisions would multiply the per-decision scale-up rate). It never blocks; pokes coalesce.
 func (m *Multiscaler) Poke(revision string) {
 	m.mu.Lock()
 	r, ok := m.runners[revision]
 	m.mu.Unlock()
-	if !ok {
+	if !ok || !r.atZero() {
 		return
 	}
+	r.demand.Store(true)
+	r.kick()
+}
+
+// kick wakes the runner for an immediate decision.
+func (r *runner) kick() {
 	select {
 	case r.poke <- struct{}{}:
 	default:
 	}
+}
+
+func (r *runner) atZero() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.a.Last().DesiredScale == 0
 }
 
 // Record forwards a Stat to the Collector and, like Knative's stat server, pokes the revision when it is at
@@ -219,14 +234,8 @@ func (m *Multiscaler) Record(revision string, now time.Time, stat metrics.Stat) 
 	m.mu.Lock()
 	r, ok := m.runners[revision]
 	m.mu.Unlock()
-	if !ok {
-		return
-	}
-	r.mu.Lock()
-	atZero := r.a.Last().DesiredScale == 0
-	r.mu.Unlock()
-	if atZero {
-		m.Poke(revision)
+	if ok && r.atZero() {
+		r.kick() // the stat itself shows the demand
 	}
 }
 
@@ -298,7 +307,11 @@ func (m *Multiscaler) tick(r *runner) {
 	ready := m.opts.Ready.ReadyInstances(r.rev)
 	r.mu.Lock()
 	s := r.a.Settings()
+	zero := r.a.Last().DesiredScale == 0
 	r.mu.Unlock()
+	if r.demand.Swap(false) && zero {
+		m.opts.Collector.Record(r.rev, now, metrics.Stat{AverageConcurrency: 1, RequestCount: 1})
+	}
 
 	var obs Observation
 	var err error

@@ -242,3 +242,29 @@ func TestMultiscalerPokesOnlyAtZero(t *testing.T) {
 	// Stable and panic averages (0 + 1000) / 2 = 500 over a target of 70 -> 8, panicking.
 	h.expect(event{"r", 8, true})
 }
+
+// TestMultiscalerPokeAloneScalesFromZero: an activator that only pokes (no stat) still wakes a revision at
+// zero at once; a poke while instances run waits for the tick.
+func TestMultiscalerPokeAloneScalesFromZero(t *testing.T) {
+	s := settings(t, 0, nil, func(c *config.Config) {
+		c.AllowZeroInitialScale, c.InitialScale = true, 0
+	})
+	h := newHarness(t, "r", s)
+	h.expect(event{"r", 0, true})
+	// Long idle: the buckets are empty, so a tick alone has no data to decide on.
+	h.seconds(120, metrics.Stat{})
+	h.expectNone()
+	at := h.clk.Now()
+	h.ms.Poke("r")
+	h.expect(event{"r", 1, true})
+	if d := h.waitDecision(at); !d.Time.Equal(at) || d.Phase != PhaseActivating || !d.ScaleValid {
+		t.Fatalf("poked decision = %+v", d)
+	}
+	// Not at zero any more: pokes are ignored until the tick.
+	h.setReady(1)
+	h.ms.Poke("r")
+	h.clk.Step(DefaultTickInterval)
+	if d := h.waitDecision(t0); !d.Time.Equal(h.clk.Now()) {
+		t.Fatalf("decision at %v after a poke at 1 instance, want only the tick at %v", d.Time.Sub(t0), h.clk.Now().Sub(t0))
+	}
+}
