@@ -208,6 +208,10 @@ func TestAutoscalerInitialDecision(t *testing.T) {
 	if d := NewAutoscaler(s, t0, 0).Last(); d.ActivatorInPath || d.ExcessBurstCapacity != 0 {
 		t.Errorf("TBC 0 initial decision = %+v", d)
 	}
+	// min-scale above the initial scale: start at min-scale (Knative's first reconcile does the same).
+	if d := NewAutoscaler(settings(t, 0, map[string]string{config.AnnotationMinScale: "2"}), t0, 0).Last(); d.DesiredScale != 2 {
+		t.Errorf("min-scale 2 initial decision = %+v", d)
+	}
 	// Knative's TestMultiscalerCreateTBC42 / TBCMinus1: initial EBC = initial scale * total - TBC.
 	s = settings(t, 0, nil)
 	s.InitialScale, s.TargetBurstCapacity, s.TotalValue = 2, 42, 25

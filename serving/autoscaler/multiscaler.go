@@ -150,7 +150,11 @@ func NewMultiscaler(opts Options) (*Multiscaler, error) {
 // revision immediately gets one SetDesired with its initial scale (the initial scale, or the ready count if
 // instances are already running), then a decision every tick.
 func (m *Multiscaler) Add(revision string, s config.Settings) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("autoscaler: add %q: %w", revision, err)
+	}
 	now := m.opts.Clock.Now()
+	ready := m.opts.Ready.ReadyInstances(revision) // outside m.mu: the counter may be slow
 	win := metrics.Window{Stable: s.StableWindow, Panic: s.PanicWindow, NoDataIsZero: s.TargetBurstCapacity == -1,
 		Weighted: s.AggregationAlgorithm == config.AlgorithmWeightedExponential ||
 			s.AggregationAlgorithm == config.AlgorithmWeightedExponentialAlt}
@@ -175,7 +179,7 @@ func (m *Multiscaler) Add(revision string, s config.Settings) error {
 		ticker: m.opts.Clock.NewTicker(m.opts.TickInterval),
 		poke:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
-		a:      NewAutoscaler(s, now, m.opts.Ready.ReadyInstances(revision)),
+		a:      NewAutoscaler(s, now, ready),
 	}
 	m.runners[revision] = r
 	m.wg.Add(1)

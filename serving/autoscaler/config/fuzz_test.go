@@ -60,6 +60,9 @@ func FuzzFromMap(f *testing.F) {
 
 func checkSettings(t *testing.T, s Settings) {
 	t.Helper()
+	if err := s.Validate(); err != nil {
+		t.Fatalf("resolved settings do not validate: %v", err)
+	}
 	switch {
 	case !(s.TargetValue >= TargetMin):
 		t.Fatalf("target %v below %v", s.TargetValue, TargetMin)

@@ -27,8 +27,9 @@ type Buckets struct {
 const averagePrecision = 6
 
 // NewBuckets returns buckets of the given granularity covering window (rounded up to whole buckets).
-// granularity must be a whole number of seconds.
+// granularity is rounded down to whole seconds, at least one (bucket indexes are unix seconds / granularity).
 func NewBuckets(window, granularity time.Duration) *Buckets {
+	granularity = max(granularity.Truncate(time.Second), time.Second)
 	n := int(math.Ceil(float64(window) / float64(granularity)))
 	return &Buckets{buckets: make([]float64, max(n, 1)), granularity: granularity, window: window}
 }
