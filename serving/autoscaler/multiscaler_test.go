@@ -268,3 +268,61 @@ func TestMultiscalerPokeAloneScalesFromZero(t *testing.T) {
 		t.Fatalf("decision at %v after a poke at 1 instance, want only the tick at %v", d.Time.Sub(t0), h.clk.Now().Sub(t0))
 	}
 }
+
+// TestMultiscalerStepLoad simulates a meal-time peak with Knative's defaults: a step from idle to 700
+// concurrent requests (10 instances' worth at the 70 target), held for 50 s, then nothing. Instances become
+// ready one second after they are wanted. It checks the shape Knative produces: panic mode reaches 10
+// instances within a few ticks, never overshoots, never scales down while panicking, and the revision goes
+// to zero only after the stable window plus the grace period.
+func TestMultiscalerStepLoad(t *testing.T) {
+	h := newHarness(t, "orders-00001", settings(t, 0, nil))
+	desired := int32(0)
+	drain := func() {
+		for {
+			select {
+			case e := <-h.events:
+				desired = e.desired
+			default:
+				return
+			}
+		}
+	}
+	drain()
+	const peak = 700.
+	var reached, zeroAt time.Duration
+	for sec := 0; sec < 200; sec++ {
+		now := time.Duration(sec) * time.Second
+		h.setReady(int(desired)) // instances wanted last second are ready now
+		load := 0.
+		if now >= 10*time.Second && now < 60*time.Second {
+			load = peak
+		}
+		if desired > 0 {
+			h.seconds(1, metrics.Stat{AverageConcurrency: load / float64(desired)})
+		} else {
+			h.seconds(1, metrics.Stat{})
+		}
+		drain()
+		at := now + time.Second
+		if desired > 10 {
+			t.Fatalf("at %v: desired %d overshoots 10", at, desired)
+		}
+		if desired == 10 && reached == 0 {
+			reached = at
+		}
+		if reached != 0 && at < 74*time.Second && desired < 10 {
+			t.Fatalf("at %v: scaled down to %d while panicking", at, desired)
+		}
+		if desired == 0 && at > 60*time.Second && zeroAt == 0 {
+			zeroAt = at
+		}
+	}
+	if reached == 0 || reached > 18*time.Second {
+		t.Errorf("reached 10 instances at %v, want within 8 s of the step at 10s", reached)
+	}
+	// Idle from 60 s: the stable window empties at ~120 s, then 30 s of grace.
+	if zeroAt < 150*time.Second || zeroAt > 156*time.Second {
+		t.Errorf("reached zero at %v, want within a tick or two after 150s", zeroAt)
+	}
+	t.Logf("10 instances at %v, zero at %v", reached, zeroAt)
+}
