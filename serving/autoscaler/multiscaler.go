@@ -26,8 +26,8 @@ var (
 // Scaler is implemented by the data plane: run `desired` instances of revision, and send its requests
 // through the activator (activatorInPath) or straight to its instances. It is called from the revision's
 // decision goroutine, once when the revision is added and then whenever either value changes; calls for one
-// revision never overlap. It must not block for long (start processes asynchronously) and must not call
-// Multiscaler.Remove for the same revision synchronously.
+// revision never overlap, and no Multiscaler lock is held during the call. It must not block for long (start
+// processes asynchronously) and must not call Multiscaler.Close (which waits for that goroutine).
 type Scaler interface {
 	SetDesired(revision string, desired int32, activatorInPath bool)
 }
