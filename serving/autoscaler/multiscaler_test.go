@@ -326,3 +326,54 @@ func TestMultiscalerStepLoad(t *testing.T) {
 	}
 	t.Logf("10 instances at %v, zero at %v", reached, zeroAt)
 }
+
+// TestMultiscalerReentrantScaler: the Scaler may read decisions and remove revisions from its callback.
+func TestMultiscalerReentrantScaler(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	col := metrics.NewCollector()
+	var ms *Multiscaler
+	seen := make(chan Decision, 10)
+	ms, err := NewMultiscaler(Options{
+		Collector: col,
+		Ready:     ReadyCounterFunc(func(string) int { return 0 }),
+		Scaler: ScalerFunc(func(rev string, desired int32, _ bool) {
+			d, _ := ms.Decision(rev)
+			_ = ms.Revisions()
+			if desired == 5 {
+				ms.Remove(rev)
+			}
+			seen <- d
+		}),
+		Clock:  clk,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	if err := ms.Add("r", settings(t, 0, nil)); err != nil {
+		t.Fatal(err)
+	}
+	wait := func() Decision {
+		select {
+		case d := <-seen:
+			return d
+		case <-time.After(10 * time.Second):
+			t.Fatal("Scaler not called (deadlock?)")
+			return Decision{}
+		}
+	}
+	if d := wait(); d.DesiredScale != 1 {
+		t.Fatalf("initial = %+v", d)
+	}
+	// Enough load at 0 ready for 5 instances (350 / 70); the callback removes the revision.
+	col.Record("r", clk.Now(), metrics.Stat{AverageConcurrency: 350})
+	clk.Step(DefaultTickInterval)
+	if d := wait(); d.DesiredScale != 5 {
+		t.Fatalf("under load = %+v", d)
+	}
+	// The callback removed the revision before reporting the decision.
+	if got := ms.Revisions(); len(got) != 0 {
+		t.Fatalf("Revisions after Remove in the callback = %v", got)
+	}
+}
