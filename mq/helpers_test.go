@@ -61,7 +61,9 @@ func start(t *testing.T, opts mq.Options) *mq.Server {
 var instanceSeq atomic.Int64
 
 // uniq makes client instance names unique: the Go client shares one client per (ip, instance) in a process.
-func uniq(prefix string) string { return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), instanceSeq.Add(1)) }
+func uniq(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), instanceSeq.Add(1))
+}
 
 func newProducer(t *testing.T, srv *mq.Server, opts ...producer.Option) rocketmq.Producer {
 	t.Helper()

@@ -72,6 +72,9 @@ type Broker struct {
 	locks   *lockTable
 	sched   *scheduler
 
+	pullMu    sync.Mutex // guards lastPulls
+	lastPulls map[pullKey]pullSeen
+
 	stopOnce sync.Once
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -128,6 +131,7 @@ func New(opts Options) (*Broker, error) {
 	}
 	b := &Broker{opts: opts, log: opts.Logger.With("component", "mq.broker"), st: opts.Store, cfg: cfg,
 		clock: opts.Clock, storeHost: host, stop: make(chan struct{})}
+	b.lastPulls = map[pullKey]pullSeen{}
 	b.clients = newClientTable(b)
 	b.polls = newLongPolls(b)
 	b.locks = newLockTable()
@@ -208,7 +212,7 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 	case remoting.UnregisterClient:
 		return b.handleUnregister(c, req)
 	case remoting.GetConsumerListByGroup:
-		return b.handleConsumerList(req)
+		return b.handleConsumerList(c, req)
 	case remoting.QueryConsumerOffset:
 		return b.handleQueryOffset(req)
 	case remoting.UpdateConsumerOffset:
@@ -310,3 +314,30 @@ func (b *Broker) ClusterName() string { return b.opts.ClusterName }
 
 // Addr is the advertised address.
 func (b *Broker) Addr() string { return b.opts.Addr }
+
+type pullKey struct {
+	group, topic string
+	queue        int32
+}
+
+type pullSeen struct {
+	conn *remoting.Conn
+	at   time.Time
+}
+
+func (b *Broker) notePull(p *pullReq) {
+	b.pullMu.Lock()
+	b.lastPulls[pullKey{p.group, p.topic, p.queue}] = pullSeen{p.conn, b.clock.Now()}
+	b.pullMu.Unlock()
+}
+
+// LastPull reports which clients (by the connection they share) last pulled a queue for a group, and when.
+func (b *Broker) LastPull(group, topic string, queue int32) ([]string, time.Time) {
+	b.pullMu.Lock()
+	s, ok := b.lastPulls[pullKey{group, topic, queue}]
+	b.pullMu.Unlock()
+	if !ok {
+		return nil, time.Time{}
+	}
+	return b.clients.idsOnConn(s.conn), s.at
+}

@@ -131,6 +131,7 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 		} else {
 			g.members[hb.ClientID] = &member{clientID: hb.ClientID, conn: c, lastSeen: now}
 			notify = append(notify, g.name)
+			delete(t.listCalls, g.name)
 		}
 		for _, sd := range cd.SubscriptionDataSet {
 			old := g.subs[sd.Topic]
@@ -174,6 +175,7 @@ func (b *Broker) handleUnregister(c *remoting.Conn, req *remoting.Command) *remo
 	if g := t.groups[cg]; g != nil {
 		if _, ok := g.members[id]; ok {
 			delete(g.members, id)
+			delete(t.listCalls, cg)
 			changed = true
 		}
 	}
@@ -202,6 +204,7 @@ func (t *clientTable) connClosed(c *remoting.Conn) {
 		for id, m := range g.members {
 			if m.conn == c {
 				delete(g.members, id)
+				delete(t.listCalls, name)
 				changed = append(changed, name)
 				left = append(left, gone{name, id})
 			}
@@ -233,6 +236,7 @@ func (t *clientTable) expire(now time.Time) {
 		for id, m := range g.members {
 			if now.Sub(m.lastSeen) > t.b.opts.ClientExpiry || m.conn.Closed() {
 				delete(g.members, id)
+				delete(t.listCalls, name)
 				changed = append(changed, name)
 			}
 		}
@@ -309,12 +313,13 @@ func (t *clientTable) countListCall(groupName string, c *remoting.Conn) {
 	}
 }
 
-func (b *Broker) handleConsumerList(req *remoting.Command) *remoting.Command {
+func (b *Broker) handleConsumerList(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	f := req.ReadFields()
 	g := f.String("consumerGroup")
 	if f.Err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "%v", f.Err)
 	}
+	b.clients.countListCall(g, c)
 	ids := b.clients.consumerIDs(g)
 	if ids == nil {
 		ids = []string{}
@@ -463,3 +468,34 @@ func (b *Broker) handleUnlock(req *remoting.Command) *remoting.Command {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ConsumerListCalls reports how many GET_CONSUMER_LIST_BY_GROUP requests each member of group has made since the
+// group's membership last changed (clients call it at every rebalance, once per subscribed topic), so tests can
+// tell when a group has settled.
+func (b *Broker) ConsumerListCalls(group string) map[string]int {
+	t := b.clients
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]int{}
+	for id, n := range t.listCalls[group] {
+		out[id] = n
+	}
+	return out
+}
+
+func (t *clientTable) idsOnConn(c *remoting.Conn) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []string
+	seen := map[string]bool{}
+	for _, g := range t.groups {
+		for id, m := range g.members {
+			if m.conn == c && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}

@@ -67,6 +67,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) *remoting.C
 	} else if s := b.clients.subscription(p.group, p.topic); s != nil && !s.all {
 		p.match = s.match
 	}
+	b.notePull(p)
 	if sysFlag&pullCommitOffset != 0 && commitOffset >= 0 {
 		b.cfg.setOffset(p.topic, p.group, p.queue, commitOffset)
 	}
