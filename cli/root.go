@@ -33,6 +33,7 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newBrokerCommand())
 	return root
 }
 

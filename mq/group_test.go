@@ -12,6 +12,8 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/remoting"
 )
 
 // settle waits until a group of n consumers has rebalanced with its final membership: every member asked for the
@@ -146,5 +148,24 @@ func TestTagFilteringServerSide(t *testing.T) {
 	}
 	if len(tags) != 40 {
 		t.Fatalf("got %d messages, want 40", len(tags))
+	}
+	// The broker itself filtered by the heartbeat's subscription: a raw pull as the group gets no TagB.
+	raw := dial(t, srv.BrokerAddr())
+	for q := 0; q < 2; q++ {
+		r := invoke(t, raw, remoting.NewRequest(remoting.PullMessage, map[string]string{"consumerGroup": "g-tags", "topic": "tags",
+			"queueId": fmt.Sprint(q), "queueOffset": "0", "maxMsgNums": "32", "sysFlag": "0"}, nil))
+		if r.Code != remoting.Success {
+			t.Fatalf("raw pull: %d %s", r.Code, r.Remark)
+		}
+		for b := r.Body; len(b) > 0; {
+			m, n, err := message.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tg := message.Property(m.Properties, message.PropTags); tg == "TagB" {
+				t.Fatal("broker returned a TagB message to a TagA||TagC group")
+			}
+			b = b[n:]
+		}
 	}
 }

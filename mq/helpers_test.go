@@ -20,9 +20,27 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv("TIDE_MQ_CHILD_DIR"); dir != "" {
+		runChildBroker(dir) // the crash test runs this test binary as a broker it can kill -9
+		return
+	}
 	// The client's logger is process-global: quiet it once.
 	rlog.SetLogLevel("error")
 	os.Exit(m.Run())
+}
+
+// runChildBroker serves a sync-flush broker on ephemeral ports, prints its addresses and waits to be killed.
+func runChildBroker(dir string) {
+	srv, err := mq.New(mq.Options{DataDir: dir, FlushMode: mq.FlushSync, SegmentSize: 1 << 20, Logger: quiet})
+	if err == nil {
+		err = srv.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("ready %s %s\n", srv.NameServerAddr(), srv.BrokerAddr())
+	select {}
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
