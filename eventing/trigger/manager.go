@@ -129,12 +129,17 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// stop cancels in-flight deliveries and closes the consumer. m.mu is held.
+// stop closes the consumer, then cancels in-flight deliveries. m.mu is held.
+//
+// The order matters: closing first marks the consumer's queues dropped and
+// persists offsets below every unacknowledged message, so the Retry verdicts
+// of the cancelled deliveries are ignored by the client and those messages
+// come back from the main queue (not via a delayed %RETRY% hop) next time.
 func (m *Manager) stop(key string, r *running) {
-	r.cancel()
 	if err := r.sub.Close(); err != nil {
 		m.log.Warn("closing trigger consumer", "trigger", key, "err", err)
 	}
+	r.cancel()
 	delete(m.triggers, key)
 }
 
