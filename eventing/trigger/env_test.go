@@ -30,7 +30,7 @@ import (
 // official client over real sockets, the ingress over real HTTP, real HTTP
 // subscribers. Only the control plane is absent (brokers are a map).
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	nsPort  int
 	brkPort int
@@ -44,7 +44,7 @@ type env struct {
 	brokers map[string]ingress.Broker
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	rlog.SetLogLevel("error")
 	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}}
@@ -190,7 +190,7 @@ type receiver struct {
 	answer func(n int, ev *event.Event) (int, *event.Event)
 }
 
-func newReceiver(t *testing.T, answer func(n int, ev *event.Event) (int, *event.Event)) *receiver {
+func newReceiver(t testing.TB, answer func(n int, ev *event.Event) (int, *event.Event)) *receiver {
 	r := &receiver{answer: answer}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
@@ -245,7 +245,7 @@ func (r *receiver) ids() map[string]int {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
