@@ -56,7 +56,7 @@ func newEnv(t testing.TB) *env {
 
 func (e *env) startBroker() {
 	e.t.Helper()
-	s, err := mq.New(mq.Options{DataDir: e.dir, Host: "127.0.0.1", NameServerPort: e.nsPort, BrokerPort: e.brkPort})
+	s, err := mq.New(mq.Options{DataDir: e.dir, Host: "127.0.0.1", NameServerPort: e.nsPort, BrokerPort: e.brkPort, Logger: discardLogger(), DelayLevels: testDelayLevels})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -255,3 +255,13 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// testDelayLevels shortens RocketMQ's 18 delay levels (1s ... 2h) so that
+// redelivery through %RETRY% happens within a test's patience.
+var testDelayLevels = func() []time.Duration {
+	out := make([]time.Duration, 18)
+	for i := range out {
+		out[i] = time.Duration(i+1) * 50 * time.Millisecond
+	}
+	return out
+}()
