@@ -5,9 +5,11 @@ package trigger
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -417,4 +419,49 @@ func TestTail(t *testing.T) {
 		}
 	}
 	eventually(t, waitFor, "tail saw 3", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 3 })
+}
+
+// TestIngressCodesOnRealBroker: the ingress status codes over real HTTP with
+// the real broker behind it (the handler tests in eventing/ingress cover every
+// case in detail).
+func TestIngressCodesOnRealBroker(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, nil)
+	e.trigger("t", "b", r.url, nil)
+	cases := []struct {
+		name    string
+		method  string
+		path    string
+		headers map[string]string
+		body    string
+		want    int
+	}{
+		{"accepted", "POST", "/default/b", ceHeaders("ok-1", "t"), `{}`, 202},
+		{"root", "POST", "/", ceHeaders("x", "t"), `{}`, 404},
+		{"unknown broker", "POST", "/default/nope", ceHeaders("x", "t"), `{}`, 404},
+		{"not a CloudEvent", "POST", "/default/b", map[string]string{"content-type": "application/json"}, `{}`, 400},
+		{"invalid", "POST", "/default/b", map[string]string{"ce-specversion": "1.0", "ce-source": "/s", "ce-type": "t"}, ``, 400},
+		{"ttl", "POST", "/default/b", ceHeaders("x", "t", "ce-knativebrokerttl", "1"), `{}`, 400},
+		{"get", "GET", "/default/b", nil, ``, 405},
+		{"options", "OPTIONS", "/default/b", nil, ``, 200},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, e.http.URL+c.path, strings.NewReader(c.body))
+		for k, v := range c.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+	eventually(t, waitFor, "accepted event delivered", func() bool { return r.ids()["ok-1"] == 1 })
+	if n := len(r.ids()); n != 1 {
+		t.Fatalf("subscriber got %d distinct events, want 1", n)
+	}
 }
