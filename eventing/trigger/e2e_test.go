@@ -118,7 +118,7 @@ func TestRedeliveryFibonacci(t *testing.T) {
 		}
 		return 202, nil
 	})
-	e.trigger("t", "b", r.url, func(c *Config) { c.Delivery = linear5(nil); c.Ordered = true })
+	e.trigger("t", "b", r.url, func(c *Config) { c.Delivery = linear5(nil) })
 	for i := range 10 {
 		if code := e.post("b", ceHeaders(fmt.Sprintf("fib-%d", i), "type1"), `{"msg":"fibonacci"}`); code != 202 {
 			t.Fatal(code)
@@ -463,5 +463,32 @@ func TestIngressCodesOnRealBroker(t *testing.T) {
 	eventually(t, waitFor, "accepted event delivered", func() bool { return r.ids()["ok-1"] == 1 })
 	if n := len(r.ids()); n != 1 {
 		t.Fatalf("subscriber got %d distinct events, want 1", n)
+	}
+}
+
+// TestRejectedEventParkedInDLQ: a subscriber answering 400 with no dead-letter
+// sink. Knative would drop the event; tide parks it in %DLQ%<group>.
+func TestRejectedEventParkedInDLQ(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, func(int, *event.Event) (int, *event.Event) { return 400, nil })
+	e.trigger("t", "b", r.url, nil)
+	var mu sync.Mutex
+	var parked []string
+	dlq, err := Tail(t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", "t"), Since: time.Unix(0, 0)}, func(ev *event.Event) {
+		mu.Lock()
+		parked = append(parked, ev.ID())
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	if code := e.post("b", ceHeaders("rejected", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "event parked in the DLQ", func() bool { mu.Lock(); defer mu.Unlock(); return len(parked) == 1 })
+	if n, _ := r.snapshot(); n != 1 {
+		t.Fatalf("subscriber asked %d times, want 1 (no retries for 400)", n)
 	}
 }

@@ -23,6 +23,8 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxReconsumeTimes bounds RocketMQ redeliveries of a failed event before
 	// it moves to %DLQ%<group>. 0 means RocketMQ's default (16).
+	// OrderedRetryPause: see bus.SubscribeOptions. Default 1s.
+	OrderedRetryPause time.Duration
 	MaxReconsumeTimes int32
 	// Clock dates a new Trigger's starting point; default the real clock.
 	Clock clock.PassiveClock
@@ -121,6 +123,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 		Ordered:           cfg.Ordered,
 		Concurrency:       cfg.Concurrency,
 		MaxReconsumeTimes: m.opts.MaxReconsumeTimes,
+		OrderedRetryPause: m.opts.OrderedRetryPause,
 		// A new group starts with the events stored since just before the
 		// Trigger was created (a second of slack for RocketMQ's one-second
 		// timestamp precision); an existing group resumes from its offsets.
