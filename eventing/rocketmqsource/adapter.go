@@ -119,7 +119,7 @@ func New(cfg Config) (*Adapter, error) {
 	log = log.With("component", "rocketmqsource", "source", cfg.SourceNamespace+"/"+cfg.SourceName, "group", cfg.ConsumerGroup)
 	sender := cfg.Sender
 	if sender == nil {
-		sender = delivery.New(delivery.Options{Logger: log})
+		sender = delivery.New(delivery.Options{Client: cfg.HTTPClient, Logger: log})
 	}
 	quietClientLog.Do(func() { rlog.SetLogLevel("error") })
 	a := &Adapter{

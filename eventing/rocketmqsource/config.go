@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -53,6 +54,8 @@ type Config struct {
 	OrderedRetryInterval time.Duration
 	// Sender delivers events; default a new delivery.Sender. Share one across adapters to share connections.
 	Sender *delivery.Sender
+	// HTTPClient is used when Sender is nil; default delivery.NewClient().
+	HTTPClient *http.Client
 	// Logger receives the adapter's logs; default slog.Default().
 	Logger *slog.Logger
 	// PullBatchSize is how many messages one pull fetches per queue; default 32.
