@@ -17,8 +17,11 @@ import (
 )
 
 // newAdapterCommand is `tide adapter`, the data-plane adapters that run outside `tide up` (as Knative
-// ContainerSources on a cluster, or next to any RocketMQ). getenv is os.Getenv outside tests.
+// ContainerSources on a cluster, or next to any RocketMQ). getenv is nil (os.Getenv) outside tests.
 func newAdapterCommand(getenv func(string) string) *cobra.Command {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	cmd := &cobra.Command{
 		Use:   "adapter",
 		Short: "Run a standalone event-source adapter",

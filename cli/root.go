@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -34,7 +33,7 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newVersionCommand())
-	root.AddCommand(newAdapterCommand(os.Getenv))
+	root.AddCommand(newAdapterCommand(nil))
 	return root
 }
 
