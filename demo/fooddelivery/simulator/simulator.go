@@ -290,3 +290,18 @@ func (s *Simulator) Progress() Progress {
 		Rate: s.sched.Rate(elapsed), Scheduled: scheduled, Sent: sent, Failed: failed,
 		InFlight: scheduled - sent - failed}
 }
+
+// SentOrders converts the acknowledged orders for fooddelivery.Summarize.
+func (r Result) SentOrders() []fooddelivery.SentOrder {
+	out := make([]fooddelivery.SentOrder, len(r.Sent))
+	for i, s := range r.Sent {
+		out[i] = fooddelivery.SentOrder{OrderID: s.OrderID, SentAt: s.SentAt, Malformed: s.Malformed}
+	}
+	return out
+}
+
+// OrderIDPrefix is the prefix every order id of this run starts with.
+func (r Result) OrderIDPrefix() string { return fmt.Sprint(r.RunID) }
+
+// Played is how long a full run lasts (Options.Duration after defaults).
+func (s *Simulator) Played() time.Duration { return s.opts.Duration }
