@@ -174,7 +174,7 @@ func wellFormed(t *testing.T, svg []byte) map[string]int {
 
 func TestEffectChartRenders(t *testing.T) {
 	in, end := syntheticDay()
-	c := EffectChart("order-service: instances vs orders <food-delivery>", in, end)
+	c := EffectChart("food-delivery <synthetic day>: order-service instances vs orders", in, end)
 	var buf bytes.Buffer
 	if err := c.WriteSVG(&buf); err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestEffectChartRenders(t *testing.T) {
 		t.Fatalf("elements %v", els)
 	}
 	for _, want := range []string{"breakfast", "lunch", "dinner", "instances", "orders / s", "orders sent / s",
-		"orders stored / s", "&lt;food-delivery&gt;", "seconds since start"} {
+		"orders stored / s", "&lt;synthetic day&gt;", "seconds since start"} {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("chart lacks %q", want)
 		}
