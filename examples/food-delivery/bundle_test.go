@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/pkg/apis"
+	autoscalerconfig "knative.dev/serving/pkg/autoscaler/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
 
@@ -70,7 +72,7 @@ type typeMeta struct {
 func TestBundleHasTheSeedFiles(t *testing.T) {
 	var onDisk []string
 	if err := fs.WalkDir(foodbundle.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && !d.IsDir() && !strings.HasPrefix(p, "demo/") {
 			onDisk = append(onDisk, p)
 		}
 		return err
@@ -80,6 +82,29 @@ func TestBundleHasTheSeedFiles(t *testing.T) {
 	want := slices.Sorted(slices.Values(foodbundle.Files()))
 	if !slices.Equal(onDisk, want) {
 		t.Fatalf("bundle files = %v, want the seed's %v", onDisk, want)
+	}
+}
+
+// The demo's autoscaler settings must be what Knative's config-autoscaler accepts and must let a revision reach
+// zero within a compressed day's valley: stable window (the Service's 6 s) + grace period well under 15 s.
+func TestDemoAutoscalerConfig(t *testing.T) {
+	for _, name := range foodbundle.DemoFiles() {
+		raw, err := foodbundle.Read(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cm corev1.ConfigMap
+		decodeStrict(t, name, raw, &cm)
+		if cm.Name != "config-autoscaler" || cm.Namespace != "knative-serving" {
+			t.Fatalf("%s: %s/%s, want knative-serving/config-autoscaler", name, cm.Namespace, cm.Name)
+		}
+		cfg, err := autoscalerconfig.NewConfigFromMap(cm.Data)
+		if err != nil {
+			t.Fatalf("%s: Knative rejects it: %v", name, err)
+		}
+		if idle := 6*time.Second + cfg.ScaleToZeroGracePeriod; idle > 12*time.Second {
+			t.Fatalf("%s: idle to zero takes %v, too long for a 3-minute day's valleys", name, idle)
+		}
 	}
 }
 
