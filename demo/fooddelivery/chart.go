@@ -268,8 +268,11 @@ func EffectChart(title string, in SummaryInput, end time.Time) Chart {
 		{Name: "orders stored / s", Dashed: true, Points: RateSeries(stored, start, end, time.Second)},
 	}}
 	if in.Schedule != nil {
-		for _, m := range MealWindows(*in.Schedule, start, in.played()) {
-			c.Bands = append(c.Bands, Band{Label: m.Name, From: m.From, To: m.To})
+		sched := *in.Schedule
+		for _, m := range MealWindows(sched, start, in.played()) {
+			mid := m.From.Add(m.To.Sub(m.From) / 2)
+			label := m.Name + " " + sched.Day.Clock(sched.Fraction(mid.Sub(start)))
+			c.Bands = append(c.Bands, Band{Label: label, From: m.From, To: m.To})
 		}
 	}
 	return c

@@ -184,7 +184,7 @@ func TestEffectChartRenders(t *testing.T) {
 	if els["svg"] != 1 || els["path"] != 1 || els["polyline"] != 2 || els["polygon"] != 1 {
 		t.Fatalf("elements %v", els)
 	}
-	for _, want := range []string{"breakfast", "lunch", "dinner", "instances", "orders / s", "orders sent / s",
+	for _, want := range []string{"breakfast 08:00", "lunch 12:00", "dinner 18:30", "instances", "orders / s", "orders sent / s",
 		"orders stored / s", "&lt;synthetic day&gt;", "seconds since start"} {
 		if !bytes.Contains(svg, []byte(want)) {
 			t.Errorf("chart lacks %q", want)
