@@ -21,6 +21,10 @@ type rule struct {
 	why       string
 }
 
+// via lists, per rule (by from), packages whose own dependencies are not followed: docs/ARCHITECTURE.md lets the CLI
+// import the composition root (`server`, for `tide up`), which by design reaches every subsystem.
+var via = map[string][]string{"cli": {"server"}}
+
 var rules = []rule{
 	{"mq", []string{"controlplane", "eventing", "serving", "server", "dashboard", "apis", "demo"}, "the broker is a leaf subsystem"},
 	{"serving", []string{"mq", "eventing", "server", "cli", "dashboard"}, "serving never imports the broker or eventing"},
@@ -85,7 +89,7 @@ func TestImportDirection(t *testing.T) {
 		t.Fatalf("found only %d packages under %s; the walk is broken", len(graph), root)
 	}
 
-	closure := func(pkg string) map[string][]string { // dependency -> path from pkg to it
+	closure := func(pkg string, via []string) map[string][]string { // dependency -> path from pkg to it
 		paths := map[string][]string{}
 		var visit func(p string, trail []string)
 		visit = func(p string, trail []string) {
@@ -95,7 +99,13 @@ func TestImportDirection(t *testing.T) {
 				}
 				next := append(append([]string{}, trail...), dep)
 				paths[dep] = next
-				visit(dep, next)
+				skip := false
+				for _, v := range via {
+					skip = skip || under(dep, v)
+				}
+				if !skip {
+					visit(dep, next)
+				}
 			}
 		}
 		visit(pkg, []string{pkg})
@@ -112,7 +122,7 @@ func TestImportDirection(t *testing.T) {
 			if !under(pkg, r.from) {
 				continue
 			}
-			for dep, trail := range closure(pkg) {
+			for dep, trail := range closure(pkg, via[r.from]) {
 				for _, f := range r.forbidden {
 					if under(dep, f) {
 						t.Errorf("%s imports %s (%s): %s", pkg, dep, strings.Join(trail, " -> "), r.why)
