@@ -24,8 +24,11 @@ func newDescribeCommand(g *globals) *cobra.Command {
 		Short: "Show a resource in detail: metadata, spec, status conditions and owned resources",
 		Example: `  tide describe ksvc hello
   tide describe trigger order-trigger -n food`,
-		Args: cobra.ExactArgs(2),
+		Args: func(cmd *cobra.Command, args []string) error {
+			return cobra.ExactArgs(2)(cmd, splitKindName(args))
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = splitKindName(args)
 			c, err := g.client()
 			if err != nil {
 				return err

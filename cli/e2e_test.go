@@ -156,7 +156,7 @@ func TestRoundTripEveryKind(t *testing.T) {
 		if !strings.HasPrefix(table, "NAME") || !strings.Contains(table, k.name) {
 			t.Errorf("get %s table:\n%s", k.kind, table)
 		}
-		desc := e.mustRun("describe", k.kind, k.name)
+		desc := e.mustRun("describe", k.kind+"/"+k.name)
 		if !strings.Contains(desc, "Name:") || !strings.Contains(desc, k.name) {
 			t.Errorf("describe %s %s:\n%s", k.kind, k.name, desc)
 		}

@@ -34,6 +34,7 @@ qualified by its group (services.serving.knative.dev).
   tide get triggers -A -o wide`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = splitKindName(args)
 			switch output {
 			case "", "wide", "yaml", "json", "name":
 			default:
