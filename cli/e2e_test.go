@@ -271,6 +271,20 @@ trigger.eventing.knative.dev/order-trigger created
 		}
 		return nil
 	})
+	out = e.mustRun("delete", "-f", "testdata/seed")
+	if strings.Count(out, " deleted\n") != len(files) {
+		t.Fatalf("delete -f:\n%s", out)
+	}
+	_, errOut, code := e.run("", "delete", "-f", "testdata/seed")
+	if code != 1 || strings.Count(errOut, "Error from server (NotFound)") != len(files) {
+		t.Fatalf("second delete: exit %d\n%s", code, errOut)
+	}
+	if _, _, code := e.run("", "delete", "-f", "testdata/seed", "--ignore-not-found"); code != 0 {
+		t.Fatalf("--ignore-not-found exit %d", code)
+	}
+	if _, err := e.client().Get(context.Background(), mustKind(t, e, "rev"), "default", "order-service-00001"); !client.IsNotFound(err) {
+		t.Fatalf("revision survived deleting its service: %v", err)
+	}
 }
 
 func mustKind(t *testing.T, e *tideEnv, name string) client.Kind {
