@@ -70,7 +70,12 @@ func runUp(cmd *cobra.Command, opts server.Options) error {
 		return err
 	}
 	log := opts.Logger.With("component", "up")
+	lastReport := time.Now()
 	for !srv.Ready() {
+		if time.Since(lastReport) > 10*time.Second {
+			lastReport = time.Now()
+			log.Warn("still waiting for readiness", "failing", srv.API().CheckReady().Error())
+		}
 		select {
 		case sig := <-sigs:
 			log.Info("signal before ready, shutting down", "signal", sig.String())
