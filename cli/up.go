@@ -74,7 +74,9 @@ func runUp(cmd *cobra.Command, opts server.Options) error {
 	for !srv.Ready() {
 		if time.Since(lastReport) > 10*time.Second {
 			lastReport = time.Now()
-			log.Warn("still waiting for readiness", "failing", srv.API().CheckReady().Error())
+			if err := srv.API().CheckReady(); err != nil {
+				log.Warn("still waiting for readiness", "failing", err.Error())
+			}
 		}
 		select {
 		case sig := <-sigs:
