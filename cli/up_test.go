@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -189,7 +190,11 @@ func TestKill9DuringApplyBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	present := map[string]bool{}
+	var maxRV uint64
 	for _, o := range objs {
+		if rv, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64); rv > maxRV {
+			maxRV = rv
+		}
 		name := o.GetName()
 		data, _, _ := unstructured.NestedStringMap(o.Object, "data")
 		if data["name"] != name || data["payload"] != strings.Repeat(name, 200) || o.GetUID() == "" {
@@ -205,8 +210,12 @@ func TestKill9DuringApplyBurst(t *testing.T) {
 	t.Logf("%d acknowledged before kill -9, %d present after restart", n, len(objs))
 
 	// The restarted platform still takes writes, and SIGTERM stops it cleanly (exit 0).
-	if _, _, err := c2.Create(context.Background(), k, burstObject("after-restart")); err != nil {
+	after, _, err := c2.Create(context.Background(), k, burstObject("after-restart"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if rv, _ := strconv.ParseUint(after.GetResourceVersion(), 10, 64); rv <= maxRV {
+		t.Fatalf("resourceVersion went backwards after the crash: %d <= %d", rv, maxRV)
 	}
 	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
