@@ -92,6 +92,7 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 				mu.Unlock()
 			}
 		}()
+		defer func(s time.Time) { t.Log(prog, time.Since(s)) }(time.Now())
 		waitFor(t, 30*time.Second, prog+" output", func() bool { mu.Lock(); defer mu.Unlock(); return count >= want })
 		mu.Lock()
 		defer mu.Unlock()
