@@ -137,6 +137,9 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 			old := g.subs[sd.Topic]
 			if old == nil || old.version <= sd.SubVersion || old.expr != sd.SubString {
 				s := parseSubscription(sd.SubString, sd.TagsSet)
+				if sd.ExpressionType != "" && !strings.EqualFold(sd.ExpressionType, "TAG") {
+					s = &subscription{expr: sd.SubString, all: true} // SQL92: not evaluated by the broker
+				}
 				s.version = sd.SubVersion
 				g.subs[sd.Topic] = s
 			}
