@@ -273,6 +273,24 @@ func (t *clientTable) notify(groupName string) {
 	}
 }
 
+func (t *clientTable) groupConns(groupName string) []*remoting.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.groups[groupName]
+	if g == nil {
+		return nil
+	}
+	seen := map[*remoting.Conn]bool{}
+	var out []*remoting.Conn
+	for _, m := range g.members {
+		if !seen[m.conn] {
+			seen[m.conn] = true
+			out = append(out, m.conn)
+		}
+	}
+	return out
+}
+
 func (t *clientTable) consumerIDs(groupName string) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

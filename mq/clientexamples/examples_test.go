@@ -1,8 +1,10 @@
-package mq_test
+package clientexamples_test
 
 import (
 	"bufio"
 	"context"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -12,10 +14,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/broker"
 )
+
+func TestMain(m *testing.M) {
+	rlog.SetLogLevel("error")
+	os.Exit(m.Run())
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 const examples = "github.com/apache/rocketmq-client-go/v2/examples/"
 
@@ -47,7 +69,24 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 	build("producer", "producer/simple", "producer/batch", "producer/tag", "producer/delay")
 	build("consumer", "consumer/simple", "consumer/tag", "consumer/orderly", "consumer/delay", "consumer/broadcast")
 
-	srv := start(t, mq.Options{NameServerPort: 9876})
+	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: 9876, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Store().Check(); err != nil {
+			t.Errorf("store consistency: %v", err)
+		}
+		srv.Shutdown(context.Background())
+	}()
+	createTopic := func(name string, queues int) {
+		if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	runToEnd := func(prog string, wantLines int) {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(bin, prog))
@@ -101,15 +140,26 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 	// 10 simple + 10 batched + 3 tagged; the 10 delayed ones (level 3, 10 s) may or may not have arrived yet.
 	runUntil("consumer/simple", "subscribe callback", 23)
 
-	createTopic(t, srv, "TopicTest", 4)
-	createTopic(t, srv, "min", 2)
-	p := newProducer(t, srv)
+	createTopic("TopicTest", 4)
+	createTopic("min", 2)
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName("examples-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown()
 	for _, tag := range []string{"TagA", "TagB", "TagC", "TagA", "TagB", "TagC"} {
 		if _, err := p.SendSync(context.Background(), primitive.NewMessage("TopicTest", []byte("hello "+tag)).WithTag(tag)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sendN(t, p, "min", 3, "")
+	for i := 0; i < 3; i++ {
+		if _, err := p.SendSync(context.Background(), primitive.NewMessage("min", []byte("broadcast"))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	reset := func() {
 		if _, err := srv.Broker().ResetOffset("testGroup", "TopicTest", 0); err != nil {
 			t.Fatal(err)
