@@ -54,6 +54,13 @@ func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 		conns: map[*Conn]struct{}{}, onClose: opts.OnClose}
 }
 
+// ConnCount is the number of open connections.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
@@ -113,6 +120,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // rather than allowed to hold up the goroutines answering it (flusher, long-poll notifier).
 const writeQueue = 4096
 
+// maxQueuedBytes bounds the bytes waiting for one client, so a client that requests large pulls and never reads
+// cannot make the broker hold unbounded memory.
+const maxQueuedBytes = 64 << 20
+
 // Conn is one client connection. Every frame goes through out to a single writer goroutine, so responders never
 // block on a slow peer and frames never interleave.
 type Conn struct {
@@ -120,6 +131,7 @@ type Conn struct {
 	srv    *Server
 	out    chan []byte
 	done   chan struct{}
+	queued atomic.Int64 // bytes in out
 	closed atomic.Bool
 	opaque atomic.Int32
 	// Value is free for the handler (the broker keeps the client id here).
@@ -150,12 +162,14 @@ func (c *Conn) writeLoop() {
 		case <-c.done:
 			return
 		case f := <-c.out:
+			c.queued.Add(-int64(len(f)))
 			buf = append(buf[:0], f...)
 			// Coalesce whatever else is queued into one write: fewer syscalls under load.
 		more:
 			for len(buf) < 1<<20 {
 				select {
 				case f := <-c.out:
+					c.queued.Add(-int64(len(f)))
 					buf = append(buf, f...)
 				default:
 					break more
@@ -253,6 +267,11 @@ func (c *Conn) Write(cmd *Command) error {
 		return ErrClosed
 	}
 	frame := cmd.Encode()
+	if c.queued.Add(int64(len(frame))) > maxQueuedBytes {
+		c.srv.log.Warn("closing connection: client not reading its responses", "remote", c.nc.RemoteAddr().String(), "queuedBytes", c.queued.Load())
+		c.Close()
+		return fmt.Errorf("remoting: %s: %w (write queue full)", c.nc.RemoteAddr(), ErrClosed)
+	}
 	select {
 	case c.out <- frame:
 		return nil
