@@ -81,18 +81,25 @@ func TestHoldsAtZeroPokesAndReleasesOnReady(t *testing.T) {
 	}
 	be := &fakeBackend{name: "one"}
 	th.Add(be)
-	first := <-a
+	// Whichever request queued first gets the slot; the other must wait for it (CC=1).
+	var first Backend
+	var second chan Backend
+	select {
+	case first = <-a:
+		second = b
+	case first = <-b:
+		second = a
+	}
 	if first != be {
 		t.Fatalf("got %v", first)
 	}
-	// CC=1: the second waits for the first to finish.
 	select {
-	case <-b:
+	case <-second:
 		t.Fatal("second request admitted past containerConcurrency 1")
 	case <-time.After(20 * time.Millisecond):
 	}
 	th.Release(first)
-	th.Release(<-b)
+	th.Release(<-second)
 	if be.max.Load() != 1 {
 		t.Fatalf("max in flight %d", be.max.Load())
 	}
