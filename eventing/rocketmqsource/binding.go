@@ -2,93 +2,30 @@ package rocketmqsource
 
 import (
 	"strings"
-	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/tide-run/tide/eventing/binding"
 )
 
-// This file is the whole pass-through detection, kept apart so it can switch to package eventing/binding (the
-// Broker's CloudEvent <-> RocketMQ message codec) once that lands, without touching the mapping.
+// decodeBinding is the whole pass-through detection: it returns the CloudEvent a message carries under the
+// RocketMQ CloudEvents binding (package eventing/binding, the same codec the Broker stores events with), or false
+// when it carries none or an invalid one (the caller then maps it as a plain message, so nothing is dropped).
 //
-// The RocketMQ CloudEvents binding (apache/rocketmq-externals rocketmq-cloudevents-binding) puts each attribute in
-// a user property prefixed "CE_" (binary mode), or the JSON event format in the body with the content-type property
-// starting with "application/cloudevents" (structured mode). Its Java implementation names the content type
-// CE_datacontenttype; the binding document says CE_contenttype; both are accepted, as is a plain content-type
-// property announcing a structured body.
-
-const bindingPrefix = "CE_"
-
-// decodeBinding returns the CloudEvent a message carries under the binding, or false when it carries none (or an
-// invalid one: the caller then maps it as a plain message).
+// Beyond the binding's own CE_contenttype, a structured body is also recognised by a plain content-type property
+// (content-type, contentType, CONTENT_TYPE, ...) starting with application/cloudevents, as producers that are not
+// binding-aware set it.
 func decodeBinding(props map[string]string, body []byte) (*cloudevents.Event, bool) {
-	ct := ""
-	for k, v := range props {
-		if len(k) > len(bindingPrefix) && strings.EqualFold(k[:len(bindingPrefix)], bindingPrefix) {
-			if n := strings.ToLower(k[len(bindingPrefix):]); n == "contenttype" || n == "datacontenttype" {
-				ct = v
-			}
-		}
-	}
-	if ct == "" {
-		ct = contentTypeProperty(props)
-	}
-	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents") {
-		ev := cloudevents.NewEvent()
-		if err := ev.UnmarshalJSON(body); err != nil || ev.Validate() != nil {
+	if !binding.IsCloudEvent(props) {
+		ct := contentTypeProperty(props)
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), binding.StructuredPrefix) {
 			return nil, false
 		}
-		return &ev, true
+		props = map[string]string{binding.PropContentType: strings.TrimSpace(ct)}
 	}
-	return decodeBinary(props, body)
-}
-
-func decodeBinary(props map[string]string, body []byte) (*cloudevents.Event, bool) {
-	attrs := map[string]string{}
-	for k, v := range props {
-		if len(k) > len(bindingPrefix) && strings.EqualFold(k[:len(bindingPrefix)], bindingPrefix) {
-			attrs[strings.ToLower(k[len(bindingPrefix):])] = v
-		}
-	}
-	sv := attrs["specversion"]
-	if sv != cloudevents.VersionV1 && sv != cloudevents.VersionV03 {
+	ev, err := binding.Decode(body, props)
+	if err != nil {
 		return nil, false
 	}
-	ev := cloudevents.NewEvent(sv)
-	for name, v := range attrs {
-		var err error
-		switch name {
-		case "specversion":
-		case "id":
-			ev.SetID(v)
-		case "source":
-			ev.SetSource(v)
-		case "type":
-			ev.SetType(v)
-		case "subject":
-			ev.SetSubject(v)
-		case "contenttype", "datacontenttype":
-			ev.SetDataContentType(v)
-		case "dataschema", "schemaurl":
-			ev.SetDataSchema(v)
-		case "time":
-			var t time.Time
-			if t, err = time.Parse(time.RFC3339Nano, v); err == nil {
-				ev.SetTime(t)
-			}
-		case "datacontentencoding":
-			// CloudEvents 0.3 only; the body holds the encoded data as is.
-		default:
-			err = ev.Context.SetExtension(name, v)
-		}
-		if err != nil {
-			return nil, false
-		}
-	}
-	if len(body) > 0 {
-		ev.DataEncoded = body
-	}
-	if ev.Validate() != nil {
-		return nil, false
-	}
-	return &ev, true
+	return ev, true
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"knative.dev/eventing/pkg/apis/feature"
 	"knative.dev/pkg/apis"
 )
 
@@ -110,6 +111,13 @@ func (s *RocketMQSourceSpec) Validate(ctx context.Context) *apis.FieldError {
 	errs = errs.Also(validateCredentials(s))
 
 	if s.Delivery != nil {
+		if feature.FromContext(ctx) == nil {
+			// Knative gates delivery.timeout behind a feature flag that is on by default; without cluster
+			// configuration in the context, apply that default rather than rejecting the field.
+			if flags, err := feature.NewFlagsConfigFromMap(nil); err == nil {
+				ctx = feature.ToContext(ctx, flags)
+			}
+		}
 		errs = errs.Also(s.Delivery.Validate(ctx).ViaField("delivery"))
 	}
 	return errs.Also(s.SourceSpec.Validate(ctx))
