@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
@@ -27,6 +29,12 @@ type RocketMQOptions struct {
 	SendTimeout time.Duration
 	// SendRetries is how many more times a failed send is tried. Default 2.
 	SendRetries int
+	// Producers is how many producer clients (each its own TCP connection)
+	// Send spreads over. A broker answers the requests of one connection in
+	// order, so several connections let concurrent ingress requests be stored
+	// in parallel; one connection pipelines well too (the client keeps many
+	// requests in flight on it). Default 1.
+	Producers int
 	// Logger; default slog.Default(). A component attribute is added.
 	Logger *slog.Logger
 }
@@ -40,9 +48,10 @@ type RocketMQ struct {
 	// example two brokers in one test process) from sharing a client, and each
 	// subscription gets its own instance so one consumer's shutdown never tears
 	// down another's connections.
-	instance string
-	producer rocketmqProducer
-	log      *slog.Logger
+	instance  string
+	producers []rocketmqProducer
+	next      atomic.Uint32 // round-robin index into producers
+	log       *slog.Logger
 
 	mu      sync.Mutex // guards ensured, closed
 	ensured map[string]bool
@@ -82,6 +91,9 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Producers <= 0 {
+		opts.Producers = 1
+	}
 	b := &RocketMQ{
 		opts:     opts,
 		resolver: primitive.NewPassthroughResolver(addrs),
@@ -89,21 +101,26 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 		log:      opts.Logger.With("component", "eventing-bus"),
 		ensured:  map[string]bool{},
 	}
-	p, err := producer.NewDefaultProducer(
-		producer.WithNsResolver(b.resolver),
-		producer.WithGroupName(opts.ProducerGroup),
-		producer.WithInstanceName(b.instance+"-producer"),
-		producer.WithSendMsgTimeout(opts.SendTimeout),
-		producer.WithRetry(opts.SendRetries),
-		producer.WithQueueSelector(producer.NewHashQueueSelector()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("rocketmq producer: %w", err)
+	for i := range opts.Producers {
+		p, err := producer.NewDefaultProducer(
+			producer.WithNsResolver(b.resolver),
+			producer.WithGroupName(opts.ProducerGroup),
+			producer.WithInstanceName(b.instance+"-producer-"+strconv.Itoa(i)),
+			producer.WithSendMsgTimeout(opts.SendTimeout),
+			producer.WithRetry(opts.SendRetries),
+			producer.WithQueueSelector(producer.NewHashQueueSelector()),
+		)
+		if err == nil {
+			err = p.Start()
+		}
+		if err != nil {
+			for _, started := range b.producers {
+				_ = started.Shutdown()
+			}
+			return nil, fmt.Errorf("rocketmq producer %d: %w", i, err)
+		}
+		b.producers = append(b.producers, p)
 	}
-	if err := p.Start(); err != nil {
-		return nil, fmt.Errorf("rocketmq producer start: %w", err)
-	}
-	b.producer = p
 	return b, nil
 }
 
@@ -122,7 +139,8 @@ func (b *RocketMQ) Send(ctx context.Context, m *Message) error {
 	if m.ShardingKey != "" {
 		msg.WithShardingKey(m.ShardingKey)
 	}
-	res, err := b.producer.SendSync(ctx, msg)
+	p := b.producers[int(b.next.Add(1))%len(b.producers)]
+	res, err := p.SendSync(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("%w: topic %s: %w", ErrNotStored, m.Topic, err)
 	}
@@ -279,5 +297,9 @@ func (b *RocketMQ) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
-	return b.producer.Shutdown()
+	var errs []error
+	for _, p := range b.producers {
+		errs = append(errs, p.Shutdown())
+	}
+	return errors.Join(errs...)
 }

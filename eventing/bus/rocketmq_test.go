@@ -112,3 +112,42 @@ func TestOptionsErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkSend measures synchronous sends (the ingress's storage step) from
+// 32 goroutines: go test ./eventing/bus -run '^$' -bench Send -benchtime 20000x
+func BenchmarkSend(b *testing.B) {
+	for _, producers := range []int{1, 4} {
+		b.Run("producers="+string(rune('0'+producers)), func(b *testing.B) {
+			rlog.SetLogLevel("error")
+			s, err := mq.New(mq.Options{DataDir: b.TempDir(), Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			bus, err := NewRocketMQ(RocketMQOptions{NameServers: []string{s.NameServerAddr()}, Logger: quiet(), Producers: producers})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bus.Close()
+			_ = bus.EnsureTopic(context.Background(), "bench")
+			body := make([]byte, 100)
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					if err := bus.Send(context.Background(), &Message{Topic: "bench", Body: body,
+						Properties: map[string]string{"CE_id": "x"}, ShardingKey: string(rune('a' + i%8))}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sends/s")
+		})
+	}
+}
