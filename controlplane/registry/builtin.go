@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	eventingconfig "knative.dev/eventing/pkg/apis/config"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
@@ -52,7 +53,7 @@ func BuiltinKinds() []Kind {
 		{Group: GroupEventing, Version: "v1", Kind: "Broker", Plural: "brokers", Singular: "broker",
 			Namespaced: true, ActedOn: true,
 			Columns: []string{"URL", "READY", "REASON"},
-			New:     func() any { return &eventingv1.Broker{} }},
+			New:     func() any { return &eventingv1.Broker{} }, WithContext: withEventingDefaults},
 		{Group: GroupEventing, Version: "v1", Kind: "Trigger", Plural: "triggers", Singular: "trigger",
 			Namespaced: true, ActedOn: true,
 			Columns: []string{"BROKER", "SUBSCRIBER_URI", "READY", "REASON"},
@@ -80,6 +81,16 @@ func BuiltinKinds() []Kind {
 		{Group: GroupRBAC, Version: "v1", Kind: "RoleBinding", Plural: "rolebindings", Singular: "rolebinding", Namespaced: true,
 			New: func() any { return &rbacv1.RoleBinding{} }},
 	}
+}
+
+// DefaultBrokerClass is the eventing.knative.dev/broker.class annotation a Broker gets when it names none, the role
+// of a cluster's config-br-defaults ConfigMap (Knative's validation requires the annotation).
+const DefaultBrokerClass = "RocketMQ"
+
+func withEventingDefaults(ctx context.Context) context.Context {
+	return eventingconfig.ToContext(ctx, &eventingconfig.Config{Defaults: &eventingconfig.Defaults{
+		ClusterDefaultConfig: &eventingconfig.DefaultConfig{DefaultBrokerClass: DefaultBrokerClass},
+	}})
 }
 
 // defaultSecret does what the API server does on write: stringData is merged into data (stringData wins) and

@@ -42,6 +42,9 @@ type Kind struct {
 	New func() any
 	// Default overrides the default hook. When nil and New's value implements apis.Defaultable, SetDefaults is used.
 	Default func(ctx context.Context, obj any)
+	// WithContext, when set, prepares the context of Default and Validate (e.g. the cluster configuration a
+	// Knative webhook would read from its ConfigMaps).
+	WithContext func(ctx context.Context) context.Context
 	// Validate overrides the validation hook. When nil and New's value implements apis.Validatable, Validate is
 	// used. Only apis.ErrorLevel diagnostics are kept.
 	Validate func(ctx context.Context, obj any) *apis.FieldError
@@ -270,6 +273,26 @@ func prepareTyped(ctx context.Context, k Kind, data []byte, namespace, name stri
 	if k.Namespaced {
 		setNamespace(v, namespace)
 	}
+	// Defaults always run as on create: tide replaces the whole spec on update (there is no merge with the live
+	// object as kubectl apply does), so create-only defaults (e.g. enableServiceLinks: false) must be applied again
+	// or every re-apply of an unchanged document would look like a change.
+	if k.WithContext != nil {
+		ctx = k.WithContext(ctx)
+	}
+	dctx := apis.WithinCreate(ctx)
+	if k.Default != nil {
+		k.Default(dctx, v)
+	} else if d, ok := v.(apis.Defaultable); ok {
+		d.SetDefaults(dctx)
+	}
+	// Validate what would be stored: a cluster's validating webhook sees the defaulted object after a JSON round
+	// trip (empty maps become nil), and Knative's immutability checks compare exactly that with the old object.
+	if b, err := json.Marshal(v); err == nil {
+		fresh := k.New()
+		if json.Unmarshal(b, fresh) == nil {
+			v = fresh
+		}
+	}
 	if old != nil {
 		oldV := k.New()
 		if b, err := json.Marshal(old.Object); err == nil {
@@ -279,11 +302,6 @@ func prepareTyped(ctx context.Context, k Kind, data []byte, namespace, name stri
 		}
 	} else {
 		ctx = apis.WithinCreate(ctx)
-	}
-	if k.Default != nil {
-		k.Default(ctx, v)
-	} else if d, ok := v.(apis.Defaultable); ok {
-		d.SetDefaults(ctx)
 	}
 	var fe *apis.FieldError
 	if k.Validate != nil {

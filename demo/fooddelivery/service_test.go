@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -28,6 +29,9 @@ func newTestService(t *testing.T, opts ServiceOptions) *testService {
 	t.Helper()
 	store := openTestStore(t, filepath.Join(t.TempDir(), "orders.db"))
 	opts.Store = store
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	if opts.Instance == "" {
 		opts.Instance = "test-instance"
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -231,6 +232,22 @@ SELECT (SELECT COUNT(*) FROM orders), (SELECT COALESCE(SUM(duplicates), 0) FROM 
 		return Counts{}, fmt.Errorf("order store: counts: %w", err)
 	}
 	return c, nil
+}
+
+// CountPrefix counts the stored orders and dead letters whose orderId starts with prefix (a simulator run's id), so
+// a demo can wait until its own orders are all accounted for without listing them.
+func (s *Store) CountPrefix(ctx context.Context, prefix string) (orders, deadLetters int, err error) {
+	pattern := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
+	err = s.retry(ctx, func() error {
+		return s.db.QueryRowContext(ctx, `
+SELECT (SELECT COUNT(*) FROM orders WHERE order_id LIKE ? ESCAPE '\'),
+       (SELECT COUNT(DISTINCT order_id) FROM dead_letters WHERE order_id LIKE ? ESCAPE '\')`,
+			pattern, pattern).Scan(&orders, &deadLetters)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("order store: count %q: %w", prefix, err)
+	}
+	return orders, deadLetters, nil
 }
 
 // Orders returns every stored order, oldest stored first.

@@ -51,6 +51,12 @@ func TestStoreSavesOnceAndCountsDuplicates(t *testing.T) {
 	if ins, err := s.SaveDeadLetter(ctx, DeadLetter{EventID: "src#bad"}); err != nil || ins {
 		t.Fatalf("repeated dead letter: inserted=%v err=%v", ins, err)
 	}
+	if o, d, err := s.CountPrefix(ctx, "o-"); err != nil || o != 1 || d != 1 {
+		t.Fatalf("CountPrefix(o-) = %d, %d, %v; want 1, 1", o, d, err)
+	}
+	if o, d, err := s.CountPrefix(ctx, "o_"); err != nil || o != 0 || d != 0 {
+		t.Fatalf("CountPrefix(o_) = %d, %d, %v; '_' must not be a wildcard", o, d, err)
+	}
 	c, err := s.Counts(ctx)
 	if err != nil {
 		t.Fatal(err)

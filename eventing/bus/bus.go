@@ -45,6 +45,12 @@ const (
 	Ack Action = iota
 	// Retry: keep the message in RocketMQ and deliver it again later.
 	Retry
+	// DeadLetter: retrying cannot help (for example the subscriber rejected the
+	// event with a non-retryable status and there is no dead-letter sink); park
+	// the message in %DLQ%<group> now instead of cycling through %RETRY%. Ordered
+	// subscriptions treat it as Retry (the queue's order must hold), which ends
+	// in %DLQ% after MaxReconsumeTimes.
+	DeadLetter
 )
 
 // Handler processes one message. It may be called concurrently for an
@@ -77,9 +83,13 @@ type SubscribeOptions struct {
 	// Concurrency bounds in-flight handler calls of an unordered subscription.
 	// Default 20 (the client's default).
 	Concurrency int
-	// MaxReconsumeTimes bounds redeliveries through %RETRY% before %DLQ%.
-	// 0 means the RocketMQ default (16).
+	// MaxReconsumeTimes bounds redeliveries (through %RETRY%, or in place for
+	// ordered subscriptions) before the message moves to %DLQ%<group>.
+	// 0 means 16, RocketMQ's default.
 	MaxReconsumeTimes int32
+	// OrderedRetryPause is how long an ordered subscription waits before
+	// retrying a message in place. Default 1s.
+	OrderedRetryPause time.Duration
 	From              From
 	// Since is the start time for FromTime.
 	Since time.Time

@@ -192,8 +192,14 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		// The client parses this layout as UTC.
 		copts = append(copts, consumer.WithConsumeTimestamp(o.Since.UTC().Format("20060102150405")))
 	}
-	if o.MaxReconsumeTimes > 0 {
-		copts = append(copts, consumer.WithMaxReconsumeTimes(o.MaxReconsumeTimes))
+	if o.MaxReconsumeTimes <= 0 {
+		// Explicit, because the client treats "unset" as unbounded for ordered
+		// consumption, which would block a queue forever on a poisoned message.
+		o.MaxReconsumeTimes = 16
+	}
+	copts = append(copts, consumer.WithMaxReconsumeTimes(o.MaxReconsumeTimes))
+	if o.OrderedRetryPause <= 0 {
+		o.OrderedRetryPause = time.Second
 	}
 	pc, err := consumer.NewPushConsumer(copts...)
 	if err != nil {
@@ -221,12 +227,23 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 			if me.Queue != nil {
 				m.QueueID = me.Queue.QueueId
 			}
-			if h(cctx, m) == Retry {
-				if o.Ordered {
-					return consumer.SuspendCurrentQueueAMoment, nil
+			switch h(cctx, m) {
+			case Ack:
+				continue
+			case DeadLetter:
+				if cc, ok := primitive.GetConcurrentlyCtx(cctx); ok && !o.Ordered {
+					// A negative delay level sends the message straight to
+					// %DLQ%<group> (RocketMQ's send-back semantics).
+					cc.DelayLevelWhenNextConsume = -1
 				}
-				return consumer.ConsumeRetryLater, nil
 			}
+			if o.Ordered {
+				if oc, ok := primitive.GetOrderlyCtx(cctx); ok {
+					oc.SuspendCurrentQueueTimeMillis = int(o.OrderedRetryPause / time.Millisecond)
+				}
+				return consumer.SuspendCurrentQueueAMoment, nil
+			}
+			return consumer.ConsumeRetryLater, nil
 		}
 		return consumer.ConsumeSuccess, nil
 	})

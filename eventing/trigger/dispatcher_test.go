@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tide-run/tide/eventing/binding"
 	"github.com/tide-run/tide/eventing/bus"
+	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/eventing/filter"
 	"github.com/tide-run/tide/eventing/ingress"
 )
@@ -132,6 +134,21 @@ func TestDispatcherDeadLetteredAndFailed(t *testing.T) {
 	}
 	if st := d.stats.snapshot(); st.Failed != 1 {
 		t.Fatalf("shutdown counted as failure: %+v", st)
+	}
+}
+
+func TestDispatcherNonRetryableGoesToDLQ(t *testing.T) {
+	s := &scriptedSender{res: DeliveryResult{Outcome: Failed, Attempts: 1, StatusCode: 400,
+		Err: fmt.Errorf("%w: answered 400", delivery.ErrNotRetryable)}}
+	d, cancel := newDispatcher(t, s, &recordingPublisher{}, nil)
+	defer cancel()
+	if a := d.handle(context.Background(), message(t, "a", 10)); a != bus.DeadLetter {
+		t.Fatalf("action %v, want DeadLetter", a)
+	}
+	// A dead-letter sink that failed too: keep retrying, the sink may recover.
+	s.res.Err = fmt.Errorf("%w (%w: boom)", s.res.Err, delivery.ErrDeadLetterFailed)
+	if a := d.handle(context.Background(), message(t, "a", 10)); a != bus.Retry {
+		t.Fatalf("action %v, want Retry", a)
 	}
 }
 

@@ -23,6 +23,8 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxReconsumeTimes bounds RocketMQ redeliveries of a failed event before
 	// it moves to %DLQ%<group>. 0 means RocketMQ's default (16).
+	// OrderedRetryPause: see bus.SubscribeOptions. Default 1s.
+	OrderedRetryPause time.Duration
 	MaxReconsumeTimes int32
 	// Clock dates a new Trigger's starting point; default the real clock.
 	Clock clock.PassiveClock
@@ -33,7 +35,11 @@ type Manager struct {
 	opts Options
 	log  *slog.Logger
 
-	mu       sync.Mutex // guards triggers and closed; held across consumer start/stop
+	// opMu serializes Upsert, Remove and Close, which start and stop
+	// consumers (slow); mu guards triggers and closed and is held only
+	// briefly, so Stats never waits behind a consumer start.
+	opMu     sync.Mutex
+	mu       sync.RWMutex
 	triggers map[string]*running
 	closed   bool
 }
@@ -86,14 +92,18 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	}
 	rc := &runtimeConfig{cfg: cfg, filter: f}
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	m.mu.RLock()
+	closed := m.closed
+	r, ok := m.triggers[cfg.key()]
+	m.mu.RUnlock()
+	if closed {
 		return ErrClosed
 	}
 	key := cfg.key()
 	stats := &counters{}
-	if r, ok := m.triggers[key]; ok {
+	if ok {
 		if r.topic == cfg.Topic && r.ordered == cfg.Ordered && r.concurrency == cfg.Concurrency {
 			r.d.rc.Store(rc)
 			return nil
@@ -113,6 +123,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 		Ordered:           cfg.Ordered,
 		Concurrency:       cfg.Concurrency,
 		MaxReconsumeTimes: m.opts.MaxReconsumeTimes,
+		OrderedRetryPause: m.opts.OrderedRetryPause,
 		// A new group starts with the events stored since just before the
 		// Trigger was created (a second of slack for RocketMQ's one-second
 		// timestamp precision); an existing group resumes from its offsets.
@@ -123,27 +134,38 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 		cancel()
 		return fmt.Errorf("trigger %s: %w", key, err)
 	}
+	m.mu.Lock()
 	m.triggers[key] = &running{d: d, stats: stats, sub: sub, cancel: cancel,
 		topic: cfg.Topic, ordered: cfg.Ordered, concurrency: cfg.Concurrency}
+	m.mu.Unlock()
 	m.log.Info("trigger running", "trigger", key, "topic", cfg.Topic, "ordered", cfg.Ordered, "subscriber", cfg.Subscriber.Redacted())
 	return nil
 }
 
-// stop cancels in-flight deliveries and closes the consumer. m.mu is held.
+// stop closes the consumer, then cancels in-flight deliveries. m.opMu is held.
+//
+// The order matters: closing first marks the consumer's queues dropped and
+// persists offsets below every unacknowledged message, so the Retry verdicts
+// of the cancelled deliveries are ignored by the client and those messages
+// come back from the main queue (not via a delayed %RETRY% hop) next time.
 func (m *Manager) stop(key string, r *running) {
-	r.cancel()
 	if err := r.sub.Close(); err != nil {
 		m.log.Warn("closing trigger consumer", "trigger", key, "err", err)
 	}
+	r.cancel()
+	m.mu.Lock()
 	delete(m.triggers, key)
+	m.mu.Unlock()
 }
 
 // Remove stops a Trigger. Its consumer group's offsets stay in RocketMQ.
 func (m *Manager) Remove(namespace, name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
 	key := namespace + "/" + name
+	m.mu.RLock()
 	r, ok := m.triggers[key]
+	m.mu.RUnlock()
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
@@ -153,9 +175,9 @@ func (m *Manager) Remove(namespace, name string) error {
 
 // Stats returns a Trigger's counters.
 func (m *Manager) Stats(namespace, name string) (Stats, bool) {
-	m.mu.Lock()
+	m.mu.RLock()
 	r, ok := m.triggers[namespace+"/"+name]
-	m.mu.Unlock()
+	m.mu.RUnlock()
 	if !ok {
 		return Stats{}, false
 	}
@@ -164,8 +186,8 @@ func (m *Manager) Stats(namespace, name string) (Stats, bool) {
 
 // Names lists running Triggers as namespace/name, sorted.
 func (m *Manager) Names() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	out := make([]string, 0, len(m.triggers))
 	for k := range m.triggers {
 		out = append(out, k)
@@ -176,10 +198,16 @@ func (m *Manager) Names() []string {
 
 // Close stops every Trigger.
 func (m *Manager) Close() error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.closed = true
+	all := make(map[string]*running, len(m.triggers))
 	for k, r := range m.triggers {
+		all[k] = r
+	}
+	m.mu.Unlock()
+	for k, r := range all {
 		m.stop(k, r)
 	}
 	return nil

@@ -3,46 +3,34 @@ package trigger
 import (
 	"context"
 	"net/url"
-	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/tide-run/tide/eventing/delivery"
 )
 
-// These mirror eventing/delivery's Spec, Result and Outcome field for field
-// until that package is on main; then they become aliases (type DeliverySpec
-// = delivery.Spec, ...) and *delivery.Sender satisfies Sender as is.
-
-// DeliverySpec is a resolved delivery configuration.
-type DeliverySpec struct {
-	Retry         int32
-	BackoffPolicy string
-	BackoffDelay  time.Duration
-	Timeout       time.Duration
-	DeadLetter    *url.URL
-	Format        string
-	PreferReply   bool
-}
-
-// Outcome is how a Send ended.
-type Outcome int
+// The delivery engine is eventing/delivery; these aliases keep the trigger
+// package's vocabulary short and let tests script results.
+type (
+	// DeliverySpec is a resolved spec.delivery (delivery.FromDeliverySpec).
+	DeliverySpec = delivery.Spec
+	// DeliveryResult is how one Send ended.
+	DeliveryResult = delivery.Result
+	// Outcome is Delivered, DeadLettered or Failed.
+	Outcome = delivery.Outcome
+)
 
 // Outcomes.
 const (
-	Failed Outcome = iota
-	Delivered
-	DeadLettered
+	Failed       = delivery.Failed
+	Delivered    = delivery.Delivered
+	DeadLettered = delivery.DeadLettered
 )
 
-// DeliveryResult describes one Send.
-type DeliveryResult struct {
-	Outcome    Outcome
-	Reply      *event.Event
-	StatusCode int
-	Attempts   int
-	Err        error
-}
-
-// Sender delivers one event with retries and dead-lettering.
+// Sender delivers one event with retries and dead-lettering;
+// *delivery.Sender implements it.
 type Sender interface {
 	Send(ctx context.Context, target *url.URL, ev event.Event, spec DeliverySpec) DeliveryResult
 }
+
+var _ Sender = (*delivery.Sender)(nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tide-run/tide/eventing/binding"
 	"github.com/tide-run/tide/eventing/bus"
+	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/eventing/filter"
 	"github.com/tide-run/tide/eventing/ingress"
 )
@@ -213,6 +214,14 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 			return bus.Retry
 		}
 		d.stats.failed.Add(1)
+		if errors.Is(res.Err, delivery.ErrNotRetryable) && !errors.Is(res.Err, delivery.ErrDeadLetterFailed) {
+			// The subscriber rejected the event for good (e.g. 400) and there is
+			// no dead-letter sink: redelivering cannot help. Knative drops the
+			// event here; tide parks it in %DLQ%<group> where it can be inspected.
+			d.log.Warn("subscriber rejected the event; parking it in the trigger's RocketMQ DLQ",
+				"id", ev.ID(), "source", ev.Source(), "status", res.StatusCode, "err", res.Err)
+			return bus.DeadLetter
+		}
 		d.log.Warn("delivery failed; leaving the event in RocketMQ for redelivery",
 			"id", ev.ID(), "source", ev.Source(), "status", res.StatusCode, "attempts", res.Attempts,
 			"reconsumeTimes", m.ReconsumeTimes, "err", res.Err)

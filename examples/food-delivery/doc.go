@@ -10,9 +10,10 @@ import (
 	"fmt"
 )
 
-// FS holds the bundle's YAML files at its root.
+// FS holds the bundle's YAML files at its root, and under demo/ the platform settings the demo applies
+// (DemoFiles).
 //
-//go:embed *.yaml
+//go:embed *.yaml demo/*.yaml
 var FS embed.FS
 
 // Files lists the bundle in the seed's one-click deploy order (the order of its kubectl apply command): identities and
@@ -27,6 +28,13 @@ func Files() []string {
 		"ksvc-order-service.yaml",
 		"trigger.yaml",
 	}
+}
+
+// DemoFiles lists the platform settings `tide demo food-delivery` applies before the bundle: the cluster-wide
+// autoscaler configuration that lets a compressed day's short valleys reach zero instances. They are not part of the
+// application (`kubectl apply -f` of the directory does not read subdirectories).
+func DemoFiles() []string {
+	return []string{"demo/config-autoscaler.yaml"}
 }
 
 // OrderServiceImage is the ko import path the Knative Service names; ko (or tide) resolves it to the program in

@@ -83,9 +83,17 @@ func NewAutoscaler(s config.Settings, now time.Time, ready int) *Autoscaler {
 		s:           s,
 		decider:     NewDecider(s, ready, now),
 		recommended: -1,
-		applied:     s.InitialScale,
 		phase:       PhaseActivating,
 		phaseSince:  now,
+	}
+	// Knative creates the Deployment with initial-scale replicas and its first reconcile clamps that to
+	// [min-scale, max-scale]; start from the clamped value directly.
+	a.applied = s.InitialScale
+	if s.Reachable && a.applied < s.MinScale {
+		a.applied = s.MinScale
+	}
+	if s.MaxScale != 0 && a.applied > s.MaxScale {
+		a.applied = s.MaxScale
 	}
 	switch tbc := s.TargetBurstCapacity; tbc {
 	case -1, 0:

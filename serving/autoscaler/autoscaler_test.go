@@ -208,6 +208,20 @@ func TestAutoscalerInitialDecision(t *testing.T) {
 	if d := NewAutoscaler(s, t0, 0).Last(); d.ActivatorInPath || d.ExcessBurstCapacity != 0 {
 		t.Errorf("TBC 0 initial decision = %+v", d)
 	}
+	// min-scale above the initial scale: start at min-scale (Knative's first reconcile does the same).
+	if d := NewAutoscaler(settings(t, 0, map[string]string{config.AnnotationMinScale: "2"}), t0, 0).Last(); d.DesiredScale != 2 {
+		t.Errorf("min-scale 2 initial decision = %+v", d)
+	}
+	// Knative's TestMultiscalerCreateTBC42 / TBCMinus1: initial EBC = initial scale * total - TBC.
+	s = settings(t, 0, nil)
+	s.InitialScale, s.TargetBurstCapacity, s.TotalValue = 2, 42, 25
+	if d := NewAutoscaler(s, t0, 0).Last(); d.ExcessBurstCapacity != 50-42 || d.ActivatorInPath || d.DesiredScale != 2 {
+		t.Errorf("TBC 42 initial decision = %+v", d)
+	}
+	s.TargetBurstCapacity = -1
+	if d := NewAutoscaler(s, t0, 0).Last(); d.ExcessBurstCapacity != -1 || !d.ActivatorInPath {
+		t.Errorf("TBC -1 initial decision = %+v", d)
+	}
 	// Recreated over 4 running instances: keep them (panic mode guards against scale-down without history).
 	a = NewAutoscaler(settings(t, 0, nil), t0, 4)
 	if d := a.Last(); d.DesiredScale != 4 || d.Phase != PhaseActive {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -25,8 +26,8 @@ var (
 // Scaler is implemented by the data plane: run `desired` instances of revision, and send its requests
 // through the activator (activatorInPath) or straight to its instances. It is called from the revision's
 // decision goroutine, once when the revision is added and then whenever either value changes; calls for one
-// revision never overlap. It must not block for long (start processes asynchronously) and must not call
-// Multiscaler.Remove for the same revision synchronously.
+// revision never overlap, and no Multiscaler lock is held during the call. It must not block for long (start
+// processes asynchronously) and must not call Multiscaler.Close (which waits for that goroutine).
 type Scaler interface {
 	SetDesired(revision string, desired int32, activatorInPath bool)
 }
@@ -42,6 +43,18 @@ type MetricSource interface {
 	StableAndPanicConcurrency(revision string, now time.Time) (stable, panic float64, err error)
 	StableAndPanicRPS(revision string, now time.Time) (stable, panic float64, err error)
 }
+
+// StatRecorder is what the data plane reports to: both *metrics.Collector and *Multiscaler implement it
+// (prefer the Multiscaler: it also pokes a revision at zero when a stat shows requests).
+type StatRecorder interface {
+	Record(revision string, now time.Time, stat metrics.Stat)
+}
+
+var (
+	_ MetricSource = (*metrics.Collector)(nil)
+	_ StatRecorder = (*metrics.Collector)(nil)
+	_ StatRecorder = (*Multiscaler)(nil)
+)
 
 // ScalerFunc adapts a function to Scaler.
 type ScalerFunc func(revision string, desired int32, activatorInPath bool)
@@ -98,6 +111,9 @@ type runner struct {
 	ticker clock.Ticker
 	poke   chan struct{} // capacity 1: pokes coalesce
 	stop   chan struct{}
+	// demand is set by Poke at zero: a request is waiting at the activator. The next decision counts it as
+	// one concurrent request, so scale-from-zero works even if the activator reports no stat of its own.
+	demand atomic.Bool
 
 	mu       sync.Mutex
 	a        *Autoscaler
@@ -134,8 +150,14 @@ func NewMultiscaler(opts Options) (*Multiscaler, error) {
 // revision immediately gets one SetDesired with its initial scale (the initial scale, or the ready count if
 // instances are already running), then a decision every tick.
 func (m *Multiscaler) Add(revision string, s config.Settings) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("autoscaler: add %q: %w", revision, err)
+	}
 	now := m.opts.Clock.Now()
-	win := metrics.Window{Stable: s.StableWindow, Panic: s.PanicWindow, NoDataIsZero: s.TargetBurstCapacity == -1}
+	ready := m.opts.Ready.ReadyInstances(revision) // outside m.mu: the counter may be slow
+	win := metrics.Window{Stable: s.StableWindow, Panic: s.PanicWindow, NoDataIsZero: s.TargetBurstCapacity == -1,
+		Weighted: s.AggregationAlgorithm == config.AlgorithmWeightedExponential ||
+			s.AggregationAlgorithm == config.AlgorithmWeightedExponentialAlt}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -148,10 +170,7 @@ func (m *Multiscaler) Add(revision string, s config.Settings) error {
 		r.mu.Lock()
 		r.a.Update(s)
 		r.mu.Unlock()
-		select { // decide with the new settings now (m.Poke would take m.mu again)
-		case r.poke <- struct{}{}:
-		default:
-		}
+		r.kick() // decide with the new settings now
 		return nil
 	}
 	r := &runner{
@@ -160,7 +179,7 @@ func (m *Multiscaler) Add(revision string, s config.Settings) error {
 		ticker: m.opts.Clock.NewTicker(m.opts.TickInterval),
 		poke:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
-		a:      NewAutoscaler(s, now, m.opts.Ready.ReadyInstances(revision)),
+		a:      NewAutoscaler(s, now, ready),
 	}
 	m.runners[revision] = r
 	m.wg.Add(1)
@@ -180,41 +199,47 @@ func (m *Multiscaler) Remove(revision string) {
 	}
 }
 
-// Poke makes revision decide now instead of at its next tick (the activator calls it when a request
-// arrives for a revision at zero). It never blocks; pokes arriving before the decision ran coalesce.
+// Poke tells the autoscaler that a request is waiting at the activator for revision. If the revision is at
+// zero it decides at once (counting the waiting request as one concurrent request if no stat shows it),
+// instead of at its next tick; otherwise the poke is ignored and the next tick decides, as in Knative (extra
+// decisions would multiply the per-decision scale-up rate). It never blocks; pokes coalesce.
 func (m *Multiscaler) Poke(revision string) {
 	m.mu.Lock()
 	r, ok := m.runners[revision]
 	m.mu.Unlock()
-	if !ok {
+	if !ok || !r.atZero() {
 		return
 	}
+	r.demand.Store(true)
+	r.kick()
+}
+
+// kick wakes the runner for an immediate decision.
+func (r *runner) kick() {
 	select {
 	case r.poke <- struct{}{}:
 	default:
 	}
 }
 
+func (r *runner) atZero() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.a.Last().DesiredScale == 0
+}
+
 // Record forwards a Stat to the Collector and, like Knative's stat server, pokes the revision when it is at
 // zero and the stat shows requests, so scale-from-zero does not wait for the next tick.
 func (m *Multiscaler) Record(revision string, now time.Time, stat metrics.Stat) {
-	if !m.opts.Collector.Record(revision, now, stat) {
-		return
-	}
+	m.opts.Collector.Record(revision, now, stat)
 	if stat.AverageConcurrency == 0 && stat.RequestCount == 0 {
 		return
 	}
 	m.mu.Lock()
 	r, ok := m.runners[revision]
 	m.mu.Unlock()
-	if !ok {
-		return
-	}
-	r.mu.Lock()
-	atZero := r.a.Last().DesiredScale == 0
-	r.mu.Unlock()
-	if atZero {
-		m.Poke(revision)
+	if ok && r.atZero() {
+		r.kick() // the stat itself shows the demand
 	}
 }
 
@@ -260,7 +285,10 @@ func (m *Multiscaler) Close() {
 func (m *Multiscaler) loop(r *runner) {
 	defer m.wg.Done()
 	defer r.ticker.Stop()
-	m.notify(r, r.a.Last()) // the initial scale, before any tick
+	r.mu.Lock()
+	initial := r.a.Last()
+	r.mu.Unlock()
+	m.notify(r, initial) // the initial scale, before any tick
 	for {
 		select {
 		case <-r.stop:
@@ -283,7 +311,11 @@ func (m *Multiscaler) tick(r *runner) {
 	ready := m.opts.Ready.ReadyInstances(r.rev)
 	r.mu.Lock()
 	s := r.a.Settings()
+	zero := r.a.Last().DesiredScale == 0
 	r.mu.Unlock()
+	if r.demand.Swap(false) && zero {
+		m.opts.Collector.Record(r.rev, now, metrics.Stat{AverageConcurrency: 1, RequestCount: 1})
+	}
 
 	var obs Observation
 	var err error

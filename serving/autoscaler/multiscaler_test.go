@@ -223,3 +223,157 @@ func TestMultiscalerOptions(t *testing.T) {
 		t.Errorf("Add after Close: err = %v", err)
 	}
 }
+
+// TestMultiscalerPokesOnlyAtZero ports Knative's rule (MultiScaler.Poke): a stat showing requests triggers an
+// immediate decision only while the revision is at zero; otherwise the next tick decides.
+func TestMultiscalerPokesOnlyAtZero(t *testing.T) {
+	h := newHarness(t, "r", settings(t, 0, nil))
+	h.expect(event{"r", 1, true})
+	h.setReady(1)
+	h.seconds(1, metrics.Stat{})
+	at := h.clk.Now() // odd second: no tick
+	h.ms.Record("r", at, metrics.Stat{AverageConcurrency: 500})
+	h.col.Record("r", at, metrics.Stat{AverageConcurrency: 500})
+	h.clk.Step(time.Second)
+	// The first decision after the Record must be the tick's: a poke would have decided at `at`.
+	if d := h.waitDecision(t0); !d.Time.Equal(at.Add(time.Second)) {
+		t.Fatalf("first decision at %v, want the tick at %v", d.Time.Sub(t0), at.Add(time.Second).Sub(t0))
+	}
+	// Stable and panic averages (0 + 1000) / 2 = 500 over a target of 70 -> 8, panicking.
+	h.expect(event{"r", 8, true})
+}
+
+// TestMultiscalerPokeAloneScalesFromZero: an activator that only pokes (no stat) still wakes a revision at
+// zero at once; a poke while instances run waits for the tick.
+func TestMultiscalerPokeAloneScalesFromZero(t *testing.T) {
+	s := settings(t, 0, nil, func(c *config.Config) {
+		c.AllowZeroInitialScale, c.InitialScale = true, 0
+	})
+	h := newHarness(t, "r", s)
+	h.expect(event{"r", 0, true})
+	// Long idle: the buckets are empty, so a tick alone has no data to decide on.
+	h.seconds(120, metrics.Stat{})
+	h.expectNone()
+	at := h.clk.Now()
+	h.ms.Poke("r")
+	h.expect(event{"r", 1, true})
+	if d := h.waitDecision(at); !d.Time.Equal(at) || d.Phase != PhaseActivating || !d.ScaleValid {
+		t.Fatalf("poked decision = %+v", d)
+	}
+	// Not at zero any more: pokes are ignored until the tick.
+	h.setReady(1)
+	h.ms.Poke("r")
+	h.clk.Step(DefaultTickInterval)
+	if d := h.waitDecision(t0); !d.Time.Equal(h.clk.Now()) {
+		t.Fatalf("decision at %v after a poke at 1 instance, want only the tick at %v", d.Time.Sub(t0), h.clk.Now().Sub(t0))
+	}
+}
+
+// TestMultiscalerStepLoad simulates a meal-time peak with Knative's defaults: a step from idle to 700
+// concurrent requests (10 instances' worth at the 70 target), held for 50 s, then nothing. Instances become
+// ready one second after they are wanted. It checks the shape Knative produces: panic mode reaches 10
+// instances within a few ticks, never overshoots, never scales down while panicking, and the revision goes
+// to zero only after the stable window plus the grace period.
+func TestMultiscalerStepLoad(t *testing.T) {
+	h := newHarness(t, "orders-00001", settings(t, 0, nil))
+	desired := int32(0)
+	drain := func() {
+		for {
+			select {
+			case e := <-h.events:
+				desired = e.desired
+			default:
+				return
+			}
+		}
+	}
+	drain()
+	const peak = 700.
+	var reached, zeroAt time.Duration
+	for sec := 0; sec < 200; sec++ {
+		now := time.Duration(sec) * time.Second
+		h.setReady(int(desired)) // instances wanted last second are ready now
+		load := 0.
+		if now >= 10*time.Second && now < 60*time.Second {
+			load = peak
+		}
+		if desired > 0 {
+			h.seconds(1, metrics.Stat{AverageConcurrency: load / float64(desired)})
+		} else {
+			h.seconds(1, metrics.Stat{})
+		}
+		drain()
+		at := now + time.Second
+		if desired > 10 {
+			t.Fatalf("at %v: desired %d overshoots 10", at, desired)
+		}
+		if desired == 10 && reached == 0 {
+			reached = at
+		}
+		if reached != 0 && at < 74*time.Second && desired < 10 {
+			t.Fatalf("at %v: scaled down to %d while panicking", at, desired)
+		}
+		if desired == 0 && at > 60*time.Second && zeroAt == 0 {
+			zeroAt = at
+		}
+	}
+	if reached == 0 || reached > 18*time.Second {
+		t.Errorf("reached 10 instances at %v, want within 8 s of the step at 10s", reached)
+	}
+	// Idle from 60 s: the stable window empties at ~120 s, then 30 s of grace.
+	if zeroAt < 150*time.Second || zeroAt > 156*time.Second {
+		t.Errorf("reached zero at %v, want within a tick or two after 150s", zeroAt)
+	}
+	t.Logf("10 instances at %v, zero at %v", reached, zeroAt)
+}
+
+// TestMultiscalerReentrantScaler: the Scaler may read decisions and remove revisions from its callback.
+func TestMultiscalerReentrantScaler(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	col := metrics.NewCollector()
+	var ms *Multiscaler
+	seen := make(chan Decision, 10)
+	ms, err := NewMultiscaler(Options{
+		Collector: col,
+		Ready:     ReadyCounterFunc(func(string) int { return 0 }),
+		Scaler: ScalerFunc(func(rev string, desired int32, _ bool) {
+			d, _ := ms.Decision(rev)
+			_ = ms.Revisions()
+			if desired == 5 {
+				ms.Remove(rev)
+			}
+			seen <- d
+		}),
+		Clock:  clk,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	if err := ms.Add("r", settings(t, 0, nil)); err != nil {
+		t.Fatal(err)
+	}
+	wait := func() Decision {
+		select {
+		case d := <-seen:
+			return d
+		case <-time.After(10 * time.Second):
+			t.Fatal("Scaler not called (deadlock?)")
+			return Decision{}
+		}
+	}
+	if d := wait(); d.DesiredScale != 1 {
+		t.Fatalf("initial = %+v", d)
+	}
+	// Enough load at 0 ready for 5 instances (350 / 70); the callback removes the revision.
+	col.Record("r", clk.Now(), metrics.Stat{AverageConcurrency: 350})
+	clk.Step(DefaultTickInterval)
+	if d := wait(); d.DesiredScale != 5 {
+		t.Fatalf("under load = %+v", d)
+	}
+	// The callback removed the revision before reporting the decision.
+	if got := ms.Revisions(); len(got) != 0 {
+		t.Fatalf("Revisions after Remove in the callback = %v", got)
+	}
+}

@@ -67,6 +67,9 @@ func (i *Instance) Release() {
 	}
 }
 
+// HostPort is the address requests go to (the same as Addr); it lets *Instance serve as an activator.Backend.
+func (i *Instance) HostPort() string { return i.Addr }
+
 // InFlight is the number of admitted requests not yet released.
 func (i *Instance) InFlight() int { return int(i.state.Load() &^ drainBit) }
 

@@ -281,8 +281,11 @@ func (c Config) Validate() error {
 		e.add(KeyPanicWindowPercentage, ftoa(c.PanicWindowPercentage), "must be in [%v, %v]",
 			PanicWindowPercentageMin, PanicWindowPercentageMax)
 	}
-	// Knative leaves the cluster-wide panic-threshold-percentage unbounded (only the annotation is bounded to
-	// [110, 1000]); so does tide.
+	// Knative leaves the cluster-wide panic-threshold-percentage unchecked (only the annotation is bounded to
+	// [110, 1000]); tide rejects only the nonsensical non-positive values.
+	if !(c.PanicThresholdPercentage > 0) {
+		e.add(KeyPanicThresholdPercentage, ftoa(c.PanicThresholdPercentage), "must be positive")
+	}
 	if c.InitialScale < 0 || (c.InitialScale == 0 && !c.AllowZeroInitialScale) {
 		e.add(KeyInitialScale, strconv.Itoa(int(c.InitialScale)),
 			"must be at least 1 (or 0 when allow-zero-initial-scale is true)")

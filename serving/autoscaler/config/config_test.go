@@ -106,6 +106,7 @@ func TestFromMap(t *testing.T) {
 		{name: "panic window % big", in: map[string]string{"panic-window-percentage": "110"}, errKeys: []string{"panic-window-percentage"}},
 		{name: "TU*CC < 0.01", in: map[string]string{"container-concurrency-target-percentage": "1", "container-concurrency-target-default": "0.001"},
 			errKeys: []string{"container-concurrency-target-percentage", "container-concurrency-target-default"}},
+		{name: "panic threshold zero", in: map[string]string{"panic-threshold-percentage": "0"}, errKeys: []string{"panic-threshold-percentage"}},
 		{name: "grace zero", in: map[string]string{"scale-to-zero-grace-period": "0s"}, errKeys: []string{"scale-to-zero-grace-period"}},
 		{name: "initial 0 prohibited", in: map[string]string{"initial-scale": "0"}, errKeys: []string{"initial-scale"}},
 		{name: "initial negative", in: map[string]string{"initial-scale": "-1", "allow-zero-initial-scale": "true"}, errKeys: []string{"initial-scale"}},

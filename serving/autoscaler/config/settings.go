@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -42,7 +43,8 @@ type Settings struct {
 	// Reachable is false when no route sends traffic to the revision: then min-scale, initial-scale,
 	// pod retention and the scale-down rate limit and delay are ignored, so it can go away at once.
 	Reachable bool
-	// AggregationAlgorithm is recorded for fidelity; tide averages linearly.
+	// AggregationAlgorithm: "" or linear averages linearly; weighted-exponential (or weightedExponential)
+	// weighs recent seconds more.
 	AggregationAlgorithm string
 	// ActivationTimeout is how long a revision may be wanted but not ready before it is scaled back to zero;
 	// 0 means DefaultActivationTimeout.
@@ -171,4 +173,38 @@ func Resolve(cfg Config, a Annotations, containerConcurrency int64, reachable bo
 		s.ScaleToZeroPodRetention = 0
 	}
 	return s
+}
+
+// Validate checks the invariants the decider relies on (ForRevision output always passes); it guards
+// Settings built by hand. Paths name the Settings fields.
+func (s Settings) Validate() error {
+	var e errs
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	if !(s.TargetValue >= TargetMin) {
+		e.add("TargetValue", f(s.TargetValue), "must be at least %v", TargetMin)
+	}
+	if !(s.TotalValue > 0) {
+		e.add("TotalValue", f(s.TotalValue), "must be positive")
+	}
+	if !(s.MaxScaleUpRate > 1) || !(s.MaxScaleDownRate > 1) {
+		e.addMulti([]string{"MaxScaleUpRate", "MaxScaleDownRate"}, "must be greater than 1 (got %v, %v)",
+			s.MaxScaleUpRate, s.MaxScaleDownRate)
+	}
+	if !(s.PanicThreshold > 0) {
+		e.add("PanicThreshold", f(s.PanicThreshold), "must be positive")
+	}
+	if s.TargetBurstCapacity < 0 && s.TargetBurstCapacity != -1 {
+		e.add("TargetBurstCapacity", f(s.TargetBurstCapacity), "must be non-negative or -1")
+	}
+	if s.StableWindow < BucketSize || s.PanicWindow < BucketSize || s.PanicWindow > s.StableWindow {
+		e.addMulti([]string{"StableWindow", "PanicWindow"}, "want 1s <= panic (%v) <= stable (%v)", s.PanicWindow, s.StableWindow)
+	}
+	if s.MinScale < 0 || s.MaxScale < 0 || s.InitialScale < 0 || (s.MaxScale != 0 && s.MinScale > s.MaxScale) {
+		e.addMulti([]string{"MinScale", "MaxScale", "InitialScale"}, "want 0 <= min (%d) <= max (%d, 0 = unlimited), initial (%d) >= 0",
+			s.MinScale, s.MaxScale, s.InitialScale)
+	}
+	if s.ScaleDownDelay < 0 || s.ScaleToZeroGracePeriod < 0 || s.ScaleToZeroPodRetention < 0 {
+		e.addMulti([]string{"ScaleDownDelay", "ScaleToZeroGracePeriod", "ScaleToZeroPodRetention"}, "must not be negative")
+	}
+	return e.asError()
 }

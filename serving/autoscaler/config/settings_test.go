@@ -157,3 +157,26 @@ func TestForRevisionErrors(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestSettingsValidate(t *testing.T) {
+	var fe Errors
+	err := Settings{}.Validate()
+	if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("zero Settings: err = %v", err)
+	}
+	want := []string{"TargetValue", "TotalValue", "MaxScaleUpRate", "MaxScaleDownRate", "PanicThreshold", "StableWindow", "PanicWindow"}
+	if got := fe.Paths(); len(got) != len(want) {
+		t.Errorf("paths = %v, want %v", got, want)
+	}
+	s, err := ForRevision(Defaults(), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	s.MinScale, s.MaxScale = 3, 2
+	if err := s.Validate(); err == nil {
+		t.Error("min above max accepted")
+	}
+}

@@ -12,6 +12,8 @@ import (
 // modulo len(buckets), for indexes in (lastWrite-len, lastWrite]; total is the sum of all buckets; firstWrite
 // <= lastWrite are bucket-aligned times (zero before the first write).
 type Buckets struct {
+	// smoothing is the weighted-exponential coefficient; 0 selects Knative's linear average.
+	smoothing   float64
 	buckets     []float64
 	total       float64
 	firstWrite  time.Time
@@ -25,10 +27,41 @@ type Buckets struct {
 const averagePrecision = 6
 
 // NewBuckets returns buckets of the given granularity covering window (rounded up to whole buckets).
-// granularity must be a whole number of seconds.
+// granularity is rounded down to whole seconds, at least one (bucket indexes are unix seconds / granularity).
 func NewBuckets(window, granularity time.Duration) *Buckets {
+	granularity = max(granularity.Truncate(time.Second), time.Second)
 	n := int(math.Ceil(float64(window) / float64(granularity)))
 	return &Buckets{buckets: make([]float64, max(n, 1)), granularity: granularity, window: window}
+}
+
+// Weighted-exponential averaging constants (Knative's): the weights of a full window sum to weightPrecision,
+// and the coefficient never drops below minSmoothing, so long windows still favour recent seconds.
+const (
+	weightPrecision = 0.9999
+	minSmoothing    = 0.2
+)
+
+// smoothingFor returns the coefficient for a window of nb buckets.
+func smoothingFor(nb float64) float64 {
+	return math.Max(1-math.Pow(1-weightPrecision, 1/nb), minSmoothing)
+}
+
+// NewWeightedBuckets is NewBuckets averaging with Knative's weighted-exponential algorithm
+// (autoscaling.knative.dev/metric-aggregation-algorithm: weighted-exponential): the newest second weighs
+// most, each older one (1 - coefficient) less.
+func NewWeightedBuckets(window, granularity time.Duration) *Buckets {
+	b := NewBuckets(window, granularity)
+	b.SetWeighted(true)
+	return b
+}
+
+// SetWeighted switches between the linear and the weighted-exponential average; the stored buckets are the
+// same for both.
+func (b *Buckets) SetWeighted(weighted bool) {
+	b.smoothing = 0
+	if weighted {
+		b.smoothing = smoothingFor(float64(len(b.buckets)))
+	}
 }
 
 // Window returns the covered duration.
@@ -79,6 +112,9 @@ func (b *Buckets) IsEmpty(now time.Time) bool {
 // buckets count), rounded to 6 decimals.
 func (b *Buckets) WindowAverage(now time.Time) float64 {
 	now = now.Truncate(b.granularity)
+	if b.smoothing > 0 {
+		return b.weightedAverage(now)
+	}
 	written := float64(b.lastWrite.Sub(b.firstWrite)/b.granularity) + 1 // inclusive of both ends
 	switch d := now.Sub(b.lastWrite); {
 	case d <= 0:
@@ -94,6 +130,28 @@ func (b *Buckets) WindowAverage(now time.Time) float64 {
 	default:
 		return 0
 	}
+}
+
+// weightedAverage is the weighted-exponential average at the bucket-aligned now: the bucket k seconds old
+// weighs smoothing*(1-smoothing)^k; seconds after the last write count as zeros. Not rounded (as Knative).
+func (b *Buckets) weightedAverage(now time.Time) float64 {
+	if now.Sub(b.lastWrite) > b.window {
+		return 0
+	}
+	n := len(b.buckets)
+	mult := b.smoothing
+	if now.After(b.lastWrite) {
+		skipped := int(now.Sub(b.lastWrite) / b.granularity)
+		mult *= math.Pow(1-b.smoothing, float64(skipped))
+		n -= skipped
+	}
+	start := b.index(b.lastWrite) + len(b.buckets)
+	ret := 0.
+	for i := range n {
+		ret += b.buckets[(start-i)%len(b.buckets)] * mult
+		mult *= 1 - b.smoothing
+	}
+	return ret
 }
 
 // Resize changes the window, keeping as many of the newest buckets as fit. now decides whether the kept data
@@ -120,6 +178,7 @@ func (b *Buckets) Resize(now time.Time, window time.Duration) {
 		b.firstWrite = time.Time{}
 	}
 	b.window, b.buckets, b.total = window, nb, total
+	b.SetWeighted(b.smoothing > 0)
 }
 
 // forEach calls f for every bucket still in the window ending at now, newest first (for tests).

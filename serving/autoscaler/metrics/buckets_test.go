@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"math/rand"
 	"testing"
 	"time"
@@ -291,5 +292,69 @@ func BenchmarkWindowAverage(b *testing.B) {
 				bk.WindowAverage(base.Add(time.Duration(wl) * time.Second))
 			}
 		})
+	}
+}
+
+func TestSmoothingFor(t *testing.T) {
+	for _, tc := range []struct{ nb, want float64 }{{100, minSmoothing}, {60, minSmoothing}, {40, 0.20567}, {6, 0.78456}} {
+		if got := smoothingFor(tc.nb); math.Abs(got-tc.want) > 1e-4 {
+			t.Errorf("smoothingFor(%v) = %v, want %v", tc.nb, got, tc.want)
+		}
+	}
+}
+
+func TestWeightedAverage(t *testing.T) {
+	now := base.Add(300 * time.Millisecond)
+	b := NewWeightedBuckets(5*time.Second, time.Second)
+	m := b.smoothing
+	b.Record(now, 2)
+	want := 2 * m
+	if got := b.WindowAverage(now); got != want {
+		t.Errorf("one write: %v, want %v", got, want)
+	}
+	// A second later with no write: the value decays.
+	want *= 1 - m
+	if got := b.WindowAverage(now.Add(time.Second)); got != want {
+		t.Errorf("decayed: %v, want %v", got, want)
+	}
+	b.Record(now.Add(time.Second), 2)
+	want += 2 * m
+	if got := b.WindowAverage(now.Add(time.Second)); got != want {
+		t.Errorf("second write: %v, want %v", got, want)
+	}
+	for i := range 5 {
+		b.Record(now.Add(time.Duration(2+i)*time.Second), float64(i+2))
+	}
+	want = 6*m + 5*m*(1-m) + 4*m*(1-m)*(1-m) + 3*m*(1-m)*(1-m)*(1-m) + 2*m*(1-m)*(1-m)*(1-m)*(1-m)
+	if got := b.WindowAverage(now.Add(6 * time.Second)); math.Abs(got-want) > 1e-12 {
+		t.Errorf("full window: %v, want %v", got, want)
+	}
+	if got := b.WindowAverage(now.Add(16 * time.Second)); got != 0 {
+		t.Errorf("empty window: %v, want 0", got)
+	}
+}
+
+func TestWeightedResize(t *testing.T) {
+	b := NewWeightedBuckets(5*time.Second, time.Second)
+	if b.smoothing != smoothingFor(5) {
+		t.Errorf("smoothing = %v", b.smoothing)
+	}
+	for i := range 6 {
+		b.Record(base.Add(time.Duration(i)*time.Second), float64(i+1))
+	}
+	now := base.Add(5 * time.Second)
+	if got := sum(b, now); got != 2.+3+4+5+6 {
+		t.Fatalf("sum = %v", got)
+	}
+	if got := math.Round(b.WindowAverage(now)*1000) / 1000; got != 5.812 { // Knative's hand-computed value
+		t.Fatalf("weighted average = %v, want 5.812", got)
+	}
+	b.Resize(now, 10*time.Second)
+	if len(b.buckets) != 10 || b.smoothing != smoothingFor(10) {
+		t.Errorf("after resize: %d buckets, smoothing %v", len(b.buckets), b.smoothing)
+	}
+	b.SetWeighted(false)
+	if got := b.WindowAverage(now); got != 20./5 {
+		t.Errorf("linear after switching: %v, want 4", got)
 	}
 }

@@ -25,6 +25,8 @@ type Window struct {
 	// NoDataIsZero makes an empty window read as 0 instead of ErrNoData. Knative does this when
 	// target-burst-capacity is -1, because then only the activator reports and silence means idle.
 	NoDataIsZero bool
+	// Weighted selects the weighted-exponential average instead of the linear one.
+	Weighted bool
 }
 
 // Collector keeps the bucketed metrics of every revision. Safe for concurrent use.
@@ -64,15 +66,18 @@ func (c *Collector) Watch(revision string, now time.Time, w Window) error {
 		col.rpsStable.Resize(now, w.Stable)
 		col.concPanic.Resize(now, w.Panic)
 		col.rpsPanic.Resize(now, w.Panic)
+		col.setWeighted(w.Weighted)
 		return nil
 	}
-	c.revs[revision] = &collection{
+	col := &collection{
 		win:        w,
 		concStable: NewBuckets(w.Stable, BucketSize),
 		concPanic:  NewBuckets(w.Panic, BucketSize),
 		rpsStable:  NewBuckets(w.Stable, BucketSize),
 		rpsPanic:   NewBuckets(w.Panic, BucketSize),
 	}
+	col.setWeighted(w.Weighted)
+	c.revs[revision] = col
 	return nil
 }
 
@@ -84,13 +89,13 @@ func (c *Collector) Forget(revision string) {
 }
 
 // Record adds one Stat for revision in the second containing now. Several instances reporting in the same
-// second add up. It reports false (and drops the stat) when the revision is not watched.
-func (c *Collector) Record(revision string, now time.Time, stat Stat) bool {
+// second add up. Stats for a revision that is not watched are dropped (it was removed, or not added yet).
+func (c *Collector) Record(revision string, now time.Time, stat Stat) {
 	c.mu.RLock()
 	col, ok := c.revs[revision]
 	c.mu.RUnlock()
 	if !ok {
-		return false
+		return
 	}
 	// Proxied requests are counted by both the activator and the instance; count them once.
 	conc := stat.AverageConcurrency - stat.AverageProxiedConcurrency
@@ -101,7 +106,14 @@ func (c *Collector) Record(revision string, now time.Time, stat Stat) bool {
 	col.concPanic.Record(now, conc)
 	col.rpsStable.Record(now, rps)
 	col.rpsPanic.Record(now, rps)
-	return true
+}
+
+// Watching reports whether revision is being collected.
+func (c *Collector) Watching(revision string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.revs[revision]
+	return ok
 }
 
 // StableAndPanicConcurrency returns the revision's total concurrency averaged over its stable and panic
@@ -132,4 +144,10 @@ func (c *Collector) averages(revision string, now time.Time, rps bool) (float64,
 		return 0, 0, fmt.Errorf("metrics: revision %q: %w", revision, ErrNoData)
 	}
 	return st.WindowAverage(now), pa.WindowAverage(now), nil
+}
+
+func (col *collection) setWeighted(w bool) {
+	for _, b := range []*Buckets{col.concStable, col.concPanic, col.rpsStable, col.rpsPanic} {
+		b.SetWeighted(w)
+	}
 }

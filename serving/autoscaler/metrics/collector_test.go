@@ -91,14 +91,18 @@ func TestCollector(t *testing.T) {
 	if _, _, err := c.StableAndPanicConcurrency("r", base); !errors.Is(err, ErrNotCollecting) {
 		t.Errorf("unwatched: err = %v", err)
 	}
-	if c.Record("r", base, Stat{AverageConcurrency: 1}) {
-		t.Error("Record for an unwatched revision reported true")
+	c.Record("r", base, Stat{AverageConcurrency: 1}) // dropped
+	if c.Watching("r") {
+		t.Error("Watching an unwatched revision")
 	}
 	if err := c.Watch("r", base, Window{Stable: 6 * time.Second, Panic: 10 * time.Second}); err == nil {
 		t.Error("panic window above stable window accepted")
 	}
 	if err := c.Watch("r", base, Window{Stable: 60 * time.Second, Panic: 6 * time.Second}); err != nil {
 		t.Fatal(err)
+	}
+	if !c.Watching("r") {
+		t.Error("not Watching after Watch")
 	}
 	if _, _, err := c.StableAndPanicConcurrency("r", base); !errors.Is(err, ErrNoData) {
 		t.Errorf("no data: err = %v", err)
@@ -141,5 +145,24 @@ func TestCollector(t *testing.T) {
 	c.Forget("r")
 	if _, _, err := c.StableAndPanicRPS("r", base); !errors.Is(err, ErrNotCollecting) {
 		t.Errorf("after Forget: err = %v", err)
+	}
+}
+
+func TestCollectorWeighted(t *testing.T) {
+	c := NewCollector()
+	if err := c.Watch("r", base, Window{Stable: 6 * time.Second, Panic: 6 * time.Second, Weighted: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.Record("r", base, Stat{AverageConcurrency: 10})
+	s, _, err := c.StableAndPanicConcurrency("r", base)
+	if want := 10 * smoothingFor(6); err != nil || s != want {
+		t.Errorf("weighted stable = %v, %v; want %v", s, err, want)
+	}
+	// Switching back to linear keeps the data.
+	if err := c.Watch("r", base, Window{Stable: 6 * time.Second, Panic: 6 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, _ := c.StableAndPanicConcurrency("r", base); s != 10 {
+		t.Errorf("linear stable = %v, want 10", s)
 	}
 }
