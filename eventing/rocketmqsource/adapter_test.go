@@ -33,7 +33,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func startBroker(t *testing.T) *mq.Server {
+func startBroker(t testing.TB) *mq.Server {
 	t.Helper()
 	levels := make([]time.Duration, 18)
 	for i := range levels {
@@ -54,7 +54,7 @@ func startBroker(t *testing.T) *mq.Server {
 	return srv
 }
 
-func createTopic(t *testing.T, srv *mq.Server, topic string, queues int) {
+func createTopic(t testing.TB, srv *mq.Server, topic string, queues int) {
 	t.Helper()
 	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: broker.PermRW}); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func (byQueue) Select(m *primitive.Message, mqs []*primitive.MessageQueue, _ str
 	return mqs[q%len(mqs)]
 }
 
-func newProducer(t *testing.T, srv *mq.Server) rocketmq.Producer {
+func newProducer(t testing.TB, srv *mq.Server) rocketmq.Producer {
 	t.Helper()
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithRetry(2),
 		producer.WithInstanceName(fmt.Sprintf("p-%d", seq.Add(1))), producer.WithGroupName(fmt.Sprintf("pg-%d", seq.Add(1))),
@@ -86,7 +86,7 @@ func newProducer(t *testing.T, srv *mq.Server) rocketmq.Producer {
 	return p
 }
 
-func send(t *testing.T, p rocketmq.Producer, m *primitive.Message) string {
+func send(t testing.TB, p rocketmq.Producer, m *primitive.Message) string {
 	t.Helper()
 	r, err := p.SendSync(context.Background(), m)
 	if err != nil || r.Status != primitive.SendOK {
