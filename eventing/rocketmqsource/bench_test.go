@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
@@ -147,3 +149,45 @@ func BenchmarkRocketMQSourceThroughputUnordered(b *testing.B) { benchThroughput(
 func BenchmarkRocketMQSourceThroughputOrdered(b *testing.B)   { benchThroughput(b, true) }
 func BenchmarkRocketMQSourceLatencyUnordered(b *testing.B)    { benchLatency(b, false) }
 func BenchmarkRocketMQSourceLatencyOrdered(b *testing.B)      { benchLatency(b, true) }
+
+// BenchmarkRawPushConsumerBaseline is the peer measured in the same run: the official client's push consumer with
+// a callback that does nothing, on the same broker and topic layout. The gap to the Throughput benchmarks is the
+// adapter's cost (mapping, HTTP delivery, bookkeeping).
+func BenchmarkRawPushConsumerBaseline(b *testing.B) {
+	b.StopTimer()
+	srv := startBroker(b)
+	createTopic(b, srv, "bench", 8)
+	p := newProducer(b, srv)
+	for i := 0; i < b.N; i += 64 {
+		var msgs []*primitive.Message
+		for j := i; j < b.N && j < i+64; j++ {
+			msgs = append(msgs, primitive.NewMessage("bench", []byte(`{"n":`+strconv.Itoa(j)+`}`)))
+		}
+		if _, err := p.SendSync(context.Background(), msgs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var n atomic.Int64
+	c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName(fmt.Sprintf("g-raw-%d", seq.Add(1))),
+		consumer.WithInstance(fmt.Sprintf("raw-%d", seq.Add(1))), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+		consumer.WithConsumeGoroutineNums(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = c.Subscribe("bench", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		n.Add(int64(len(msgs)))
+		return consumer.ConsumeSuccess, nil
+	})
+	b.StartTimer()
+	start := time.Now()
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	for n.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	_ = c.Shutdown()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
