@@ -445,3 +445,30 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Errorf("API without scheme: %v", err)
 	}
 }
+
+// A page that stops reading is cut off, not silently skipped: its channel is closed once the buffer is full, so
+// the browser reconnects and starts again from a complete init.
+func TestSlowSubscriberIsClosedNotSkipped(t *testing.T) {
+	d, err := New(Options{Clock: clocktesting.NewFakeClock(t0), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := &subscriber{ch: make(chan event, subscriberBuffer)}
+	d.mu.Lock()
+	d.subscribers[sub] = struct{}{}
+	for i := 0; i <= subscriberBuffer; i++ {
+		d.broadcastLocked("sample", []byte(`{}`))
+	}
+	_, still := d.subscribers[sub]
+	d.mu.Unlock()
+	if still {
+		t.Fatal("a subscriber past its buffer is still subscribed")
+	}
+	n := 0
+	for range sub.ch {
+		n++
+	}
+	if n != subscriberBuffer {
+		t.Errorf("drained %d queued events before the close, want %d", n, subscriberBuffer)
+	}
+}
