@@ -32,7 +32,14 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
+	g := &globals{in: in}
+	root.PersistentFlags().StringVar(&g.server, "server", "", "address of the tide API (default $TIDE_SERVER or "+defaultServer+")")
+	root.PersistentFlags().StringVarP(&g.namespace, "namespace", "n", "", "namespace of the request (default \"default\")")
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newUpCommand(g), newApplyCommand(g), newGetCommand(g), newDescribeCommand(g), newDeleteCommand(g),
+		newWaitCommand(g))
+	root.AddCommand(newBrokerCommand())
+	root.AddCommand(newAdapterCommand(nil))
 	return root
 }
 
@@ -53,7 +60,9 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 	root := NewRootCommand(in, out, errOut)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintf(errOut, "error: %v\n", err)
+		if msg := formatError(err); msg != "" {
+			fmt.Fprintln(errOut, msg)
+		}
 		var ee *exitError
 		if errors.As(err, &ee) {
 			return ee.code

@@ -1,0 +1,18 @@
+package v1alpha1
+
+import (
+	"encoding/json"
+
+	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+)
+
+type duckOverrides = duckv1.CloudEventOverrides
+
+func mustDelivery(js string) *eventingduckv1.DeliverySpec {
+	d := &eventingduckv1.DeliverySpec{}
+	if err := json.Unmarshal([]byte(js), d); err != nil {
+		panic(err)
+	}
+	return d
+}

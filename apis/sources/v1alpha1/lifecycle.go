@@ -1,0 +1,73 @@
+package v1alpha1
+
+import (
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+)
+
+// Condition types.
+const (
+	// ConditionReady is true when the sink is resolved and the consumer is running.
+	ConditionReady = apis.ConditionReady
+	// ConditionSinkProvided is true when the sink resolved to a URI.
+	ConditionSinkProvided apis.ConditionType = "SinkProvided"
+	// ConditionDeployed is true when the consumer is subscribed and running.
+	ConditionDeployed apis.ConditionType = "Deployed"
+)
+
+// Reasons for false conditions; each names the problem a user has to fix.
+const (
+	ReasonSinkNotFound          = "SinkNotFound"
+	ReasonNameServerUnreachable = "NameServerUnreachable"
+	ReasonTopicNotFound         = "TopicNotFound"
+	ReasonBadCredentials        = "BadCredentials"
+	ReasonConsumerFailed        = "ConsumerFailed"
+)
+
+var condSet = apis.NewLivingConditionSet(ConditionSinkProvided, ConditionDeployed)
+
+// GetConditionSet returns the RocketMQSource condition set.
+func (*RocketMQSource) GetConditionSet() apis.ConditionSet { return condSet }
+
+// GetStatus returns the duck status (for generic reconcilers).
+func (s *RocketMQSource) GetStatus() *duckv1.Status { return &s.Status.Status }
+
+// InitializeConditions sets unset conditions to Unknown.
+func (s *RocketMQSourceStatus) InitializeConditions() { condSet.Manage(s).InitializeConditions() }
+
+// GetCondition returns the condition of type t, or nil.
+func (s *RocketMQSourceStatus) GetCondition(t apis.ConditionType) *apis.Condition {
+	return condSet.Manage(s).GetCondition(t)
+}
+
+// IsReady reports whether Ready is true.
+func (s *RocketMQSourceStatus) IsReady() bool { return condSet.Manage(s).IsHappy() }
+
+// MarkSink records the resolved sink URI and marks SinkProvided true.
+func (s *RocketMQSourceStatus) MarkSink(uri *apis.URL) {
+	s.SinkURI = uri
+	if uri == nil || uri.String() == "" {
+		condSet.Manage(s).MarkFalse(ConditionSinkProvided, ReasonSinkNotFound, "the sink resolved to an empty URI")
+		return
+	}
+	condSet.Manage(s).MarkTrue(ConditionSinkProvided)
+}
+
+// MarkNoSink marks SinkProvided false with reason (usually ReasonSinkNotFound) and a message.
+func (s *RocketMQSourceStatus) MarkNoSink(reason, messageFormat string, args ...any) {
+	s.SinkURI = nil
+	condSet.Manage(s).MarkFalse(ConditionSinkProvided, reason, messageFormat, args...)
+}
+
+// MarkDeployed marks Deployed true.
+func (s *RocketMQSourceStatus) MarkDeployed() { condSet.Manage(s).MarkTrue(ConditionDeployed) }
+
+// MarkNotDeployed marks Deployed false with a reason such as ReasonNameServerUnreachable.
+func (s *RocketMQSourceStatus) MarkNotDeployed(reason, messageFormat string, args ...any) {
+	condSet.Manage(s).MarkFalse(ConditionDeployed, reason, messageFormat, args...)
+}
+
+// MarkDeploying marks Deployed unknown while the consumer starts.
+func (s *RocketMQSourceStatus) MarkDeploying(reason, messageFormat string, args ...any) {
+	condSet.Manage(s).MarkUnknown(ConditionDeployed, reason, messageFormat, args...)
+}

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/tide-run/tide/controlplane/client"
+)
+
+const (
+	defaultServer = client.DefaultServer
+	// ServerEnv names the environment variable that overrides the default API address.
+	ServerEnv = "TIDE_SERVER"
+)
+
+// globals are the persistent flags and streams shared by the resource commands.
+type globals struct {
+	in        io.Reader
+	server    string
+	namespace string
+}
+
+func (g *globals) client() (*client.Client, error) {
+	server := g.server
+	if server == "" {
+		server = os.Getenv(ServerEnv)
+	}
+	return client.New(server, nil)
+}
+
+func (g *globals) ns() string {
+	if g.namespace == "" {
+		return "default"
+	}
+	return g.namespace
+}
+
+// silentError ends a command with exit code 1 when the details were already printed (apply, delete -f).
+type silentError struct{ n int }
+
+func (e silentError) Error() string { return fmt.Sprintf("%d errors", e.n) }
+
+// formatError renders an error the way kubectl does: API errors as `Error from server (Reason): message`, others
+// as `error: message`.
+func formatError(err error) string {
+	var s silentError
+	if errors.As(err, &s) {
+		return ""
+	}
+	var se *client.StatusError
+	if errors.As(err, &se) {
+		prefix := ""
+		if msg := err.Error(); msg != se.Error() {
+			prefix = strings.TrimSuffix(msg, se.Error())
+		}
+		return fmt.Sprintf("Error from server (%s): %s%s", se.Status.Reason, prefix, se.Status.Message)
+	}
+	return "error: " + err.Error()
+}

@@ -1,0 +1,248 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"sigs.k8s.io/yaml"
+
+	"github.com/tide-run/tide/controlplane/client"
+)
+
+func newGetCommand(g *globals) *cobra.Command {
+	var output, selector string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "get KIND [NAME...]",
+		Short: "List resources, or show some by name",
+		Long: `List resources of a kind, or the named ones, with kubectl's columns. KIND is a plural, singular or short
+name (ksvc, kservice, rev, route, rt, config, cfg, broker, trigger, rocketmqsource, secret, cm), optionally
+qualified by its group (services.serving.knative.dev).
+
+-o json and -o yaml print the objects with their status exactly as the API holds them; -o name prints kind/name;
+-o wide adds AGE and the Ready message.`,
+		Example: `  tide get ksvc
+  tide get ksvc hello -o json
+  tide get rev -l serving.knative.dev/service=hello
+  tide get triggers -A -o wide`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch output {
+			case "", "wide", "yaml", "json", "name":
+			default:
+				return fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", output)
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			k, err := c.ResolveKind(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			var objs []*unstructured.Unstructured
+			single := len(args) == 2
+			if len(args) > 1 {
+				for _, name := range args[1:] {
+					o, err := c.Get(cmd.Context(), k, g.ns(), name)
+					if err != nil {
+						return err
+					}
+					objs = append(objs, o)
+				}
+			} else {
+				objs, _, err = c.List(cmd.Context(), k, g.ns(), client.ListOptions{AllNamespaces: all, LabelSelector: selector})
+				if err != nil {
+					return err
+				}
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json", "yaml":
+				var v any
+				if single {
+					v = objs[0].Object
+				} else {
+					items := make([]any, 0, len(objs))
+					for _, o := range objs {
+						items = append(items, o.Object)
+					}
+					v = map[string]any{"apiVersion": "v1", "kind": "List", "items": items, "metadata": map[string]any{"resourceVersion": ""}}
+				}
+				return printStructured(out, output, v)
+			case "name":
+				for _, o := range objs {
+					fmt.Fprintf(out, "%s/%s\n", qualified(k), o.GetName())
+				}
+				return nil
+			}
+			if len(objs) == 0 {
+				if all || !k.Namespaced {
+					fmt.Fprintln(cmd.ErrOrStderr(), "No resources found")
+				} else {
+					fmt.Fprintf(cmd.ErrOrStderr(), "No resources found in %s namespace.\n", g.ns())
+				}
+				return nil
+			}
+			printTable(out, k, objs, all && k.Namespaced, output == "wide", time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, yaml, json or name")
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list across all namespaces")
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector (e.g. serving.knative.dev/service=hello)")
+	return cmd
+}
+
+func printStructured(out io.Writer, format string, v any) error {
+	if format == "json" {
+		b, err := json.MarshalIndent(v, "", "    ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(out, string(b))
+		return err
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(b)
+	return err
+}
+
+type column struct {
+	header string
+	value  func(o *unstructured.Unstructured, now time.Time) string
+}
+
+func str(o *unstructured.Unstructured, path ...string) string {
+	v, found, err := unstructured.NestedFieldNoCopy(o.Object, path...)
+	if !found || err != nil || v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// condition returns the status, reason and message of the condition of type t.
+func condition(o *unstructured.Unstructured, t string) (status, reason, message string, ok bool) {
+	conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] == t {
+			s, _ := m["status"].(string)
+			r, _ := m["reason"].(string)
+			msg, _ := m["message"].(string)
+			return s, r, msg, true
+		}
+	}
+	return "", "", "", false
+}
+
+func age(o *unstructured.Unstructured, now time.Time) string {
+	ts := o.GetCreationTimestamp()
+	if ts.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now.Sub(ts.Time))
+}
+
+var (
+	colName          = column{"NAME", func(o *unstructured.Unstructured, _ time.Time) string { return o.GetName() }}
+	colAge           = column{"AGE", age}
+	colURL           = column{"URL", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "url") }}
+	colReady         = column{"READY", func(o *unstructured.Unstructured, _ time.Time) string { s, _, _, _ := condition(o, "Ready"); return s }}
+	colReason        = column{"REASON", func(o *unstructured.Unstructured, _ time.Time) string { _, r, _, _ := condition(o, "Ready"); return r }}
+	colLatestCreated = column{"LATESTCREATED", func(o *unstructured.Unstructured, _ time.Time) string {
+		return str(o, "status", "latestCreatedRevisionName")
+	}}
+	colLatestReady = column{"LATESTREADY", func(o *unstructured.Unstructured, _ time.Time) string {
+		return str(o, "status", "latestReadyRevisionName")
+	}}
+	colAddress = column{"URL", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "address", "url") }}
+	colData    = column{"DATA", func(o *unstructured.Unstructured, _ time.Time) string {
+		d, _, _ := unstructured.NestedMap(o.Object, "data")
+		b, _, _ := unstructured.NestedMap(o.Object, "binaryData")
+		return fmt.Sprint(len(d) + len(b))
+	}}
+)
+
+// columnsFor returns kubectl's columns for a kind (the additionalPrinterColumns of Knative's CRDs).
+func columnsFor(k client.Kind) []column {
+	switch k.Group + "/" + k.Kind {
+	case "serving.knative.dev/Service":
+		return []column{colName, colURL, colLatestCreated, colLatestReady, colReady, colReason}
+	case "serving.knative.dev/Configuration":
+		return []column{colName, colLatestCreated, colLatestReady, colReady, colReason}
+	case "serving.knative.dev/Revision":
+		return []column{colName,
+			{"CONFIG NAME", func(o *unstructured.Unstructured, _ time.Time) string {
+				return o.GetLabels()["serving.knative.dev/configuration"]
+			}},
+			{"GENERATION", func(o *unstructured.Unstructured, _ time.Time) string {
+				return o.GetLabels()["serving.knative.dev/configurationGeneration"]
+			}},
+			colReady, colReason}
+	case "serving.knative.dev/Route":
+		return []column{colName, colURL, colReady, colReason}
+	case "eventing.knative.dev/Broker":
+		return []column{colName, colAddress, colAge, colReady, colReason}
+	case "eventing.knative.dev/Trigger":
+		return []column{colName,
+			{"BROKER", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "spec", "broker") }},
+			{"SUBSCRIBER_URI", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "subscriberUri") }},
+			colAge, colReady, colReason}
+	case "sources.knative.dev/RocketMQSource", "sources.eventing.knative.dev/RocketMQSource":
+		return []column{colName,
+			{"SINK", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "sinkUri") }},
+			colAge, colReady, colReason}
+	case "/Secret":
+		return []column{colName,
+			{"TYPE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "type") }},
+			colData, colAge}
+	case "/ConfigMap":
+		return []column{colName, colData, colAge}
+	}
+	return []column{colName, colAge}
+}
+
+func printTable(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, withNamespace, wide bool, now time.Time) {
+	cols := columnsFor(k)
+	if withNamespace {
+		cols = append([]column{{"NAMESPACE", func(o *unstructured.Unstructured, _ time.Time) string { return o.GetNamespace() }}}, cols...)
+	}
+	if wide {
+		hasAge := false
+		for _, c := range cols {
+			hasAge = hasAge || c.header == "AGE"
+		}
+		if !hasAge {
+			cols = append(cols, colAge)
+		}
+		cols = append(cols, column{"MESSAGE", func(o *unstructured.Unstructured, _ time.Time) string {
+			_, _, m, _ := condition(o, "Ready")
+			return m
+		}})
+	}
+	tw := tabwriter.NewWriter(out, 6, 4, 3, ' ', 0)
+	headers := make([]string, len(cols))
+	for i, c := range cols {
+		headers[i] = c.header
+	}
+	fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	for _, o := range objs {
+		vals := make([]string, len(cols))
+		for i, c := range cols {
+			vals[i] = c.value(o, now)
+		}
+		fmt.Fprintln(tw, strings.Join(vals, "\t"))
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tide-run/tide/server"
+)
+
+func newUpCommand(_ *globals) *cobra.Command {
+	opts := server.DefaultOptions()
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the whole platform in the foreground",
+		Long: `Run the whole tide platform in this process: the control-plane API (and dashboard), and, as they are
+built in, the embedded RocketMQ name server and broker, the eventing data plane and the serving gateway.
+
+When everything is ready, tide prints one line per endpoint ("api: http://127.0.0.1:8090"), then logs to stderr.
+SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 picks a free port.`,
+		Example: `  tide up
+  tide up --data-dir /var/lib/tide --api-port 9090
+  TIDE_DATA_DIR=/tmp/tide tide up --host 0.0.0.0`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: %w", logLevel, err)
+			}
+			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			return runUp(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Host, "host", opts.Host, "listen address of every endpoint")
+	f.IntVar(&opts.APIPort, "api-port", opts.APIPort, "control-plane API and dashboard port")
+	f.IntVar(&opts.GatewayPort, "gateway-port", opts.GatewayPort, "HTTP gateway port for services and broker ingress")
+	f.IntVar(&opts.NameServerPort, "namesrv-port", opts.NameServerPort, "embedded RocketMQ name server port")
+	f.IntVar(&opts.BrokerPort, "broker-port", opts.BrokerPort, "embedded RocketMQ broker port")
+	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func runUp(cmd *cobra.Command, opts server.Options) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+
+	srv, err := server.New(opts)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		var pe *server.PortError
+		if errors.As(err, &pe) {
+			return pe // "--api-port 8090: address already in use"
+		}
+		return err
+	}
+	log := opts.Logger.With("component", "up")
+	for !srv.Ready() {
+		select {
+		case sig := <-sigs:
+			log.Info("signal before ready, shutting down", "signal", sig.String())
+			return shutdown(srv, log, sigs)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	out := cmd.OutOrStdout()
+	for _, e := range srv.Endpoints() {
+		fmt.Fprintf(out, "%s: %s\n", e.Name, e.URL)
+	}
+	fmt.Fprintf(out, "data dir: %s\n", strings.TrimSpace(srv.Options().DataDir))
+	fmt.Fprintln(out, "ready")
+	sig := <-sigs
+	log.Info("shutting down", "signal", sig.String())
+	return shutdown(srv, log, sigs)
+}
+
+// shutdown stops gracefully; a second signal exits at once.
+func shutdown(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		log.Info("stopped")
+		return nil
+	case sig := <-sigs:
+		log.Warn("second signal, exiting now", "signal", sig.String())
+		os.Exit(130)
+		return nil
+	}
+}

@@ -1,0 +1,444 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/tide-run/tide/controlplane/registry"
+	"github.com/tide-run/tide/controlplane/store"
+)
+
+// MaxBodyBytes bounds a request body (Kubernetes' limit for one object is in the same range).
+const MaxBodyBytes = 3 << 20
+
+// KindsPath is the discovery path listing every registered kind as JSON (see KindInfo).
+const KindsPath = "/tide/v1/kinds"
+
+// Options configures the API handler.
+type Options struct {
+	Registry *registry.Registry // required
+	Store    *store.Store       // required
+	Logger   *slog.Logger       // default slog.Default(); the API adds component=api
+}
+
+// Server is the API's http.Handler. checks is guarded by mu.
+type Server struct {
+	reg *registry.Registry
+	st  *store.Store
+	log *slog.Logger
+	mux *http.ServeMux
+
+	mu     sync.Mutex
+	checks []readyCheck
+}
+
+type readyCheck struct {
+	name string
+	fn   func() error
+}
+
+// New builds the handler.
+func New(opts Options) (*Server, error) {
+	if opts.Registry == nil || opts.Store == nil {
+		return nil, errors.New("api: Registry and Store are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{reg: opts.Registry, st: opts.Store, log: opts.Logger.With("component", "api"), mux: http.NewServeMux()}
+	s.mux.HandleFunc("/api/", s.serveResource)
+	s.mux.HandleFunc("/apis/", s.serveResource)
+	s.mux.HandleFunc("GET /readyz", s.serveReadyz)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET "+KindsPath, s.serveKinds)
+	s.AddReadyCheck("store", opts.Store.Ping)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Handle mounts an extra handler (e.g. the dashboard at "/"); patterns follow net/http.ServeMux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// AddReadyCheck registers a readiness check; /readyz is 200 only when every check returns nil.
+func (s *Server) AddReadyCheck(name string, fn func() error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks = append(s.checks, readyCheck{name, fn})
+}
+
+// CheckReady runs every readiness check and returns the failures joined (nil when ready).
+func (s *Server) CheckReady() error {
+	s.mu.Lock()
+	checks := append([]readyCheck(nil), s.checks...)
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range checks {
+		if err := c.fn(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	checks := append([]readyCheck(nil), s.checks...)
+	s.mu.Unlock()
+	var b strings.Builder
+	ok := true
+	for _, c := range checks {
+		if err := c.fn(); err != nil {
+			ok = false
+			fmt.Fprintf(&b, "[-]%s failed: %v\n", c.name, err)
+		} else {
+			fmt.Fprintf(&b, "[+]%s ok\n", c.name)
+		}
+	}
+	if ok {
+		b.WriteString("readyz check passed\n")
+	} else {
+		b.WriteString("readyz check failed\n")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = io.WriteString(w, b.String())
+}
+
+// KindInfo is one entry of the discovery list.
+type KindInfo struct {
+	Group      string   `json:"group"`
+	Version    string   `json:"version"`
+	Kind       string   `json:"kind"`
+	Plural     string   `json:"plural"`
+	Singular   string   `json:"singular"`
+	ShortNames []string `json:"shortNames,omitempty"`
+	Namespaced bool     `json:"namespaced"`
+	ActedOn    bool     `json:"actedOn"`
+	Strict     bool     `json:"strict"`
+	Columns    []string `json:"columns,omitempty"`
+}
+
+// KindInfoOf converts a registry kind.
+func KindInfoOf(k registry.Kind) KindInfo {
+	return KindInfo{Group: k.Group, Version: k.Version, Kind: k.Kind, Plural: k.Plural, Singular: k.Singular,
+		ShortNames: k.ShortNames, Namespaced: k.Namespaced, ActedOn: k.ActedOn, Strict: k.Strict(), Columns: k.Columns}
+}
+
+func (s *Server) serveKinds(w http.ResponseWriter, _ *http.Request) {
+	var out []KindInfo
+	for _, k := range s.reg.Kinds() {
+		out = append(out, KindInfoOf(k))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"kinds": out})
+}
+
+// route is a parsed resource path.
+type route struct {
+	kind      registry.Kind
+	namespace string // "" for cluster-scoped kinds or across all namespaces
+	name      string
+	status    bool
+}
+
+func (s *Server) parse(path string) (route, *apiError) {
+	var rest []string
+	var group, version string
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) >= 3 && parts[0] == "api":
+		version, rest = parts[1], parts[2:]
+	case len(parts) >= 4 && parts[0] == "apis":
+		group, version, rest = parts[1], parts[2], parts[3:]
+	default:
+		return route{}, notFoundPath(path)
+	}
+	var rt route
+	if len(rest) >= 3 && rest[0] == "namespaces" {
+		rt.namespace, rest = rest[1], rest[2:]
+	}
+	if len(rest) == 0 || len(rest) > 3 || (len(rest) == 3 && rest[2] != "status") {
+		return route{}, notFoundPath(path)
+	}
+	k, err := s.reg.ForResource(group, version, rest[0])
+	if err != nil {
+		return route{}, notFoundPath(path)
+	}
+	rt.kind = k
+	if len(rest) >= 2 {
+		rt.name = rest[1]
+	}
+	rt.status = len(rest) == 3
+	if !k.Namespaced && rt.namespace != "" {
+		return route{}, notFoundPath(path)
+	}
+	return rt, nil
+}
+
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
+	rt, aerr := s.parse(r.URL.Path)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	var err *apiError
+	switch {
+	case r.Method == http.MethodGet && rt.name == "" && isWatch(r.URL.Query()):
+		err = s.watch(w, r, rt)
+	case r.Method == http.MethodGet && rt.name == "":
+		err = s.list(w, r, rt)
+	case r.Method == http.MethodGet:
+		err = s.get(w, rt)
+	case r.Method == http.MethodPost && rt.name == "":
+		err = s.create(w, r, rt)
+	case r.Method == http.MethodPut && rt.name != "" && rt.status:
+		err = s.updateStatus(w, r, rt)
+	case r.Method == http.MethodPut && rt.name != "":
+		err = s.update(w, r, rt)
+	case r.Method == http.MethodDelete && rt.name != "" && !rt.status:
+		err = s.delete(w, r, rt)
+	default:
+		err = &apiError{code: http.StatusMethodNotAllowed, reason: "MethodNotAllowed",
+			message: fmt.Sprintf("the server does not allow this method on the requested resource: %s %s", r.Method, r.URL.Path)}
+	}
+	if err != nil {
+		if err.code >= 500 {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err.message)
+		}
+		writeError(w, err)
+	}
+}
+
+func isWatch(q url.Values) bool { v := q.Get("watch"); return v == "true" || v == "1" }
+
+func resourceName(k registry.Kind) string {
+	if k.Group == "" {
+		return k.Plural
+	}
+	return k.Plural + "." + k.Group
+}
+
+func (s *Server) get(w http.ResponseWriter, rt route) *apiError {
+	if rt.kind.Namespaced && rt.namespace == "" {
+		return notFoundPath("")
+	}
+	obj, err := s.st.Get(rt.kind.GroupKind(), rt.namespace, rt.name)
+	if err != nil {
+		return storeError(rt.kind, rt.name, err)
+	}
+	writeJSON(w, http.StatusOK, obj.Object)
+	return nil
+}
+
+func selectorOf(q url.Values) (labels.Selector, *apiError) {
+	sel, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		return nil, badRequest("invalid labelSelector: " + err.Error())
+	}
+	return sel, nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rt route) *apiError {
+	sel, aerr := selectorOf(r.URL.Query())
+	if aerr != nil {
+		return aerr
+	}
+	objs, rv, err := s.st.List(rt.kind.GroupKind(), rt.namespace)
+	if err != nil {
+		return storeError(rt.kind, "", err)
+	}
+	items := []any{}
+	for _, o := range objs {
+		if sel.Matches(labels.Set(o.GetLabels())) {
+			items = append(items, o.Object)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"apiVersion": rt.kind.APIVersion(), "kind": rt.kind.Kind + "List",
+		"metadata": map[string]any{"resourceVersion": fmt.Sprint(rv)}, "items": items,
+	})
+	return nil
+}
+
+func readBody(r *http.Request) ([]byte, *apiError) {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	if err != nil {
+		return nil, &apiError{code: http.StatusRequestEntityTooLarge, reason: "RequestEntityTooLarge", message: err.Error()}
+	}
+	return b, nil
+}
+
+func (s *Server) prepare(r *http.Request, rt route, body []byte, old *unstructured.Unstructured) (*registry.Prepared, *apiError) {
+	p, err := s.reg.Prepare(r.Context(), body, rt.namespace, old)
+	if err != nil {
+		return nil, prepareError(err)
+	}
+	if p.Kind.GroupKind() != rt.kind.GroupKind() {
+		return nil, badRequest(fmt.Sprintf("the API version in the data (%s) and kind (%s) do not match the request path (%s)",
+			p.Kind.APIVersion(), p.Kind.Kind, resourceName(rt.kind)))
+	}
+	if rt.namespace != "" && p.Object.GetNamespace() != rt.namespace {
+		return nil, badRequest(fmt.Sprintf("the namespace of the provided object (%s) does not match the namespace sent on the request (%s)",
+			p.Object.GetNamespace(), rt.namespace))
+	}
+	return p, nil
+}
+
+func writeWarnings(w http.ResponseWriter, warnings []string) {
+	for _, m := range warnings {
+		w.Header().Add("Warning", fmt.Sprintf("299 - %q", m))
+	}
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, rt route) *apiError {
+	if rt.kind.Namespaced && rt.namespace == "" {
+		return &apiError{code: http.StatusMethodNotAllowed, reason: "MethodNotAllowed", message: "create needs a namespace in the path"}
+	}
+	body, aerr := readBody(r)
+	if aerr != nil {
+		return aerr
+	}
+	p, aerr := s.prepare(r, rt, body, nil)
+	if aerr != nil {
+		return aerr
+	}
+	obj, err := s.st.Create(p.Object)
+	if err != nil {
+		return storeError(rt.kind, p.Object.GetName(), err)
+	}
+	writeWarnings(w, p.Warnings)
+	writeJSON(w, http.StatusCreated, obj.Object)
+	return nil
+}
+
+func (s *Server) update(w http.ResponseWriter, r *http.Request, rt route) *apiError {
+	body, aerr := readBody(r)
+	if aerr != nil {
+		return aerr
+	}
+	old, err := s.st.Get(rt.kind.GroupKind(), rt.namespace, rt.name)
+	if err != nil {
+		return storeError(rt.kind, rt.name, err)
+	}
+	p, aerr := s.prepare(r, rt, body, old)
+	if aerr != nil {
+		return aerr
+	}
+	if p.Object.GetName() != rt.name {
+		return badRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", p.Object.GetName(), rt.name))
+	}
+	obj, err := s.st.Update(p.Object)
+	if err != nil {
+		return storeError(rt.kind, rt.name, err)
+	}
+	writeWarnings(w, p.Warnings)
+	writeJSON(w, http.StatusOK, obj.Object)
+	return nil
+}
+
+func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request, rt route) *apiError {
+	body, aerr := readBody(r)
+	if aerr != nil {
+		return aerr
+	}
+	in := &unstructured.Unstructured{}
+	if err := in.UnmarshalJSON(body); err != nil {
+		return badRequest("cannot decode object: " + err.Error())
+	}
+	if in.GetName() != rt.name || store.GroupKindOf(in.GetAPIVersion(), in.GetKind()) != rt.kind.GroupKind() {
+		return badRequest("the object's kind and name do not match the URL")
+	}
+	in.SetNamespace(rt.namespace)
+	obj, err := s.st.UpdateStatus(in)
+	if err != nil {
+		return storeError(rt.kind, rt.name, err)
+	}
+	writeJSON(w, http.StatusOK, obj.Object)
+	return nil
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiError {
+	var opts struct {
+		Preconditions struct {
+			ResourceVersion string `json:"resourceVersion"`
+			UID             string `json:"uid"`
+		} `json:"preconditions"`
+	}
+	body, aerr := readBody(r)
+	if aerr != nil {
+		return aerr
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &opts); err != nil {
+			return badRequest("cannot decode DeleteOptions: " + err.Error())
+		}
+	}
+	obj, err := s.st.Delete(rt.kind.GroupKind(), rt.namespace, rt.name,
+		store.DeleteOptions{ResourceVersion: opts.Preconditions.ResourceVersion, UID: opts.Preconditions.UID})
+	if err != nil {
+		return storeError(rt.kind, rt.name, err)
+	}
+	writeJSON(w, http.StatusOK, obj.Object)
+	return nil
+}
+
+// WatchEvent is one line of a watch stream.
+type WatchEvent struct {
+	Type   string         `json:"type"`
+	Object map[string]any `json:"object"`
+}
+
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiError {
+	q := r.URL.Query()
+	sel, aerr := selectorOf(q)
+	if aerr != nil {
+		return aerr
+	}
+	rv, err := store.ParseResourceVersion(q.Get("resourceVersion"))
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	ch, err := s.st.Watch(ctx, store.WatchOptions{GroupKind: rt.kind.GroupKind(), Namespace: rt.namespace, ResourceVersion: rv})
+	if err != nil {
+		return storeError(rt.kind, "", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Transfer-Encoding", "chunked")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	enc := json.NewEncoder(w)
+	for e := range ch {
+		if !sel.Matches(labels.Set(e.Object.GetLabels())) {
+			continue
+		}
+		if err := enc.Encode(WatchEvent{Type: string(e.Type), Object: e.Object.Object}); err != nil {
+			return nil // client went away
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

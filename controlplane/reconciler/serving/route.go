@@ -1,0 +1,122 @@
+package serving
+
+import (
+	"context"
+	"errors"
+
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+
+	"github.com/tide-run/tide/controlplane/reconciler"
+	"github.com/tide-run/tide/controlplane/store"
+)
+
+// RouteReconciler reconciles Routes: it resolves traffic targets to Revisions and publishes URLs. Whether the
+// gateway serves the Route is IngressReady's call.
+type RouteReconciler struct {
+	Store        *store.Store
+	Status       reconciler.StatusWriter
+	URL          func(name, namespace string) *apis.URL
+	IngressReady func(route *servingv1.Route) (ready bool, reason, message string)
+}
+
+// Reconcile implements reconciler.Reconciler.
+func (r *RouteReconciler) Reconcile(_ context.Context, key reconciler.Key) error {
+	u, err := r.Store.Get(RouteGK, key.Namespace, key.Name)
+	if err != nil {
+		return reconciler.IgnoreNotFound(err)
+	}
+	var route servingv1.Route
+	if err := reconciler.FromUnstructured(u, &route); err != nil {
+		return err
+	}
+	status := route.Status.DeepCopy()
+	status.InitializeConditions()
+	status.ObservedGeneration = route.Generation
+	url := r.URL(route.Name, route.Namespace)
+	status.URL = url
+	status.Address = &duckv1.Addressable{URL: url}
+	status.MarkTLSNotEnabled("tide serves plain HTTP on the gateway port")
+
+	traffic, resolved, err := r.resolve(&route, status)
+	if err != nil {
+		return err
+	}
+	if resolved {
+		status.MarkTrafficAssigned()
+		status.Traffic = traffic
+	}
+	ready, reason, message := r.IngressReady(&route)
+	m := route.GetConditionSet().Manage(status)
+	if ready {
+		m.MarkTrue(servingv1.RouteConditionIngressReady)
+	} else {
+		m.MarkFalse(servingv1.RouteConditionIngressReady, reason, "%s", message)
+	}
+	_, err = r.Status.Write(u, status)
+	return err
+}
+
+// resolve turns spec.traffic into status.traffic: configuration targets become their latest ready Revision. It
+// marks AllTrafficAssigned on status when a target cannot be resolved and reports resolved=false.
+func (r *RouteReconciler) resolve(route *servingv1.Route, status *servingv1.RouteStatus) ([]servingv1.TrafficTarget, bool, error) {
+	var out []servingv1.TrafficTarget
+	for _, t := range route.Spec.Traffic {
+		t := *t.DeepCopy()
+		if t.RevisionName == "" {
+			cu, err := r.Store.Get(ConfigurationGK, route.Namespace, t.ConfigurationName)
+			if errors.Is(err, store.ErrNotFound) {
+				status.MarkMissingTrafficTarget("Configuration", t.ConfigurationName)
+				return nil, false, nil
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			var cfg servingv1.Configuration
+			if err := reconciler.FromUnstructured(cu, &cfg); err != nil {
+				return nil, false, err
+			}
+			if cfg.Status.LatestReadyRevisionName == "" {
+				if cfg.IsFailed() {
+					status.MarkConfigurationFailed(cfg.Name)
+				} else {
+					status.MarkConfigurationNotReady(cfg.Name)
+				}
+				return nil, false, nil
+			}
+			t.RevisionName = cfg.Status.LatestReadyRevisionName
+			t.ConfigurationName = ""
+			latest := true
+			t.LatestRevision = &latest
+		} else {
+			ru, err := r.Store.Get(RevisionGK, route.Namespace, t.RevisionName)
+			if errors.Is(err, store.ErrNotFound) {
+				status.MarkMissingTrafficTarget("Revision", t.RevisionName)
+				return nil, false, nil
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			var rev servingv1.Revision
+			if err := reconciler.FromUnstructured(ru, &rev); err != nil {
+				return nil, false, err
+			}
+			if !rev.IsReady() {
+				if rev.IsFailed() {
+					status.MarkRevisionFailed(rev.Name)
+				} else {
+					status.MarkRevisionNotReady(rev.Name)
+				}
+				return nil, false, nil
+			}
+			latest := false
+			t.LatestRevision = &latest
+		}
+		if t.Tag != "" {
+			t.URL = r.URL(t.Tag+"-"+route.Name, route.Namespace)
+		}
+		out = append(out, t)
+	}
+	return out, true, nil
+}

@@ -1,0 +1,64 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Cause is one problem in a document: the field path (dotted, Knative style, e.g.
+// "spec.template.spec.containerConcurrency") and what was wrong.
+type Cause struct {
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// InvalidError is a document that failed decoding or validation. It wraps ErrInvalid.
+type InvalidError struct {
+	Kind    string
+	Name    string
+	Message string // set when the problem is not tied to a field
+	Causes  []Cause
+}
+
+func (e *InvalidError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Kind != "" && e.Name != "":
+		fmt.Fprintf(&b, "%s %q is invalid", e.Kind, e.Name)
+	case e.Kind != "":
+		fmt.Fprintf(&b, "%s is invalid", e.Kind)
+	default:
+		b.WriteString("invalid document")
+	}
+	var parts []string
+	if e.Message != "" {
+		parts = append(parts, e.Message)
+	}
+	for _, c := range e.Causes {
+		if c.Field != "" {
+			parts = append(parts, c.Field+": "+c.Message)
+		} else {
+			parts = append(parts, c.Message)
+		}
+	}
+	if len(parts) > 0 {
+		b.WriteString(": ")
+		b.WriteString(strings.Join(parts, "; "))
+	}
+	return b.String()
+}
+
+func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+// checkName applies Kubernetes' object-name rule (a DNS-1123 subdomain) to every kind, including generic ones.
+func checkName(k Kind, name string) error {
+	if name == "" {
+		return &InvalidError{Kind: k.Kind, Causes: []Cause{{Field: "metadata.name", Message: "Required value: name is required"}}}
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return &InvalidError{Kind: k.Kind, Name: name, Causes: []Cause{{Field: "metadata.name", Message: "Invalid value: " + strings.Join(errs, ", ")}}}
+	}
+	return nil
+}

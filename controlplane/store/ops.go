@@ -1,0 +1,352 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Get returns the object of kind gk (see GroupKindOf) in namespace ns with the given name.
+func (s *Store) Get(gk, ns, name string) (*unstructured.Unstructured, error) {
+	ns = s.namespaceFor(gk, ns)
+	var out *unstructured.Unstructured
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketObjects).Bucket([]byte(gk))
+		var v []byte
+		if b != nil {
+			v = b.Get(objKey(ns, name))
+		}
+		if v == nil {
+			return fmt.Errorf("%s %q: %w", gk, name, ErrNotFound)
+		}
+		var err error
+		out, err = decode(v)
+		return err
+	})
+	return out, err
+}
+
+// List returns the objects of kind gk in namespace ns ("" for every namespace), ordered by namespace then name, and
+// the store's resourceVersion at the time of the list (watch from it to follow later changes).
+func (s *Store) List(gk, ns string) ([]*unstructured.Unstructured, uint64, error) {
+	var out []*unstructured.Unstructured
+	var rv uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		rv = readRV(tx.Bucket(bucketMeta))
+		var err error
+		out, err = listTx(tx, gk, ns)
+		return err
+	})
+	return out, rv, err
+}
+
+func listTx(tx *bolt.Tx, gk, ns string) ([]*unstructured.Unstructured, error) {
+	b := tx.Bucket(bucketObjects).Bucket([]byte(gk))
+	if b == nil {
+		return nil, nil
+	}
+	var out []*unstructured.Unstructured
+	c := b.Cursor()
+	var prefix []byte
+	if ns != "" {
+		prefix = []byte(ns + "\x00")
+	}
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		u, err := decode(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// write runs fn in one read-write transaction under s.mu and publishes the events fn returns after commit.
+func (s *Store) write(fn func(tx *bolt.Tx) ([]Event, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	var events []Event
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		events, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.publishLocked(events)
+	return nil
+}
+
+func put(tx *bolt.Tx, gk string, u *unstructured.Unstructured) error {
+	b, err := tx.Bucket(bucketObjects).CreateBucketIfNotExists([]byte(gk))
+	if err != nil {
+		return err
+	}
+	v, err := encode(u)
+	if err != nil {
+		return err
+	}
+	return b.Put(objKey(u.GetNamespace(), u.GetName()), v)
+}
+
+func getTx(tx *bolt.Tx, gk, ns, name string) (*unstructured.Unstructured, error) {
+	b := tx.Bucket(bucketObjects).Bucket([]byte(gk))
+	var v []byte
+	if b != nil {
+		v = b.Get(objKey(ns, name))
+	}
+	if v == nil {
+		return nil, fmt.Errorf("%s %q: %w", gk, name, ErrNotFound)
+	}
+	return decode(v)
+}
+
+// Create stores a new object. apiVersion, kind and a name (or metadata.generateName) are required; the namespace
+// defaults to "default" for namespaced kinds. The store sets uid, generation 1, creationTimestamp and
+// resourceVersion, and drops any status (status is written with UpdateStatus). It returns the stored object.
+func (s *Store) Create(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	u := obj.DeepCopy()
+	if u.GetAPIVersion() == "" || u.GetKind() == "" {
+		return nil, fmt.Errorf("%w: apiVersion and kind are required", ErrInvalid)
+	}
+	gk := objGroupKind(u)
+	u.SetNamespace(s.namespaceFor(gk, u.GetNamespace()))
+	if u.GetName() == "" {
+		if u.GetGenerateName() == "" {
+			return nil, fmt.Errorf("%w: %s: metadata.name is required", ErrInvalid, gk)
+		}
+		u.SetName(u.GetGenerateName() + randomSuffix())
+	}
+	if u.GetResourceVersion() != "" {
+		return nil, fmt.Errorf("%w: %s %q: resourceVersion should not be set on objects to be created", ErrInvalid, gk, u.GetName())
+	}
+	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "metadata", "deletionTimestamp")
+	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+	u.SetUID(typesUID(newUID()))
+	u.SetGeneration(1)
+	u.SetCreationTimestamp(metav1.NewTime(s.clock.Now().UTC().Truncate(time.Second)))
+	err := s.write(func(tx *bolt.Tx) ([]Event, error) {
+		if _, err := getTx(tx, gk, u.GetNamespace(), u.GetName()); err == nil {
+			return nil, fmt.Errorf("%s %q: %w", gk, u.GetName(), ErrAlreadyExists)
+		}
+		rv, err := nextRV(tx)
+		if err != nil {
+			return nil, err
+		}
+		u.SetResourceVersion(strconv.FormatUint(rv, 10))
+		if err := put(tx, gk, u); err != nil {
+			return nil, err
+		}
+		return []Event{{Type: Added, Object: u.DeepCopy(), ResourceVersion: rv}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// checkPreconditions enforces optimistic concurrency: a non-empty resourceVersion or uid in the incoming object
+// must match the stored one.
+func checkPreconditions(gk string, stored, in *unstructured.Unstructured) error {
+	if rv := in.GetResourceVersion(); rv != "" && rv != stored.GetResourceVersion() {
+		return fmt.Errorf("%w: Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again (have resourceVersion %s, stored %s)",
+			ErrConflict, gk, stored.GetName(), rv, stored.GetResourceVersion())
+	}
+	if uid := in.GetUID(); uid != "" && uid != stored.GetUID() {
+		return fmt.Errorf("%w: %s %q: uid %s does not match the stored object's", ErrConflict, gk, stored.GetName(), uid)
+	}
+	return nil
+}
+
+// Update replaces an object's spec (everything outside metadata and status), labels, annotations, ownerReferences
+// and finalizers. Status, uid and creationTimestamp are kept from the stored object; generation is bumped when the
+// spec changed. A non-empty resourceVersion in obj must match (ErrConflict otherwise). An update that changes
+// nothing returns the stored object unchanged (same resourceVersion, no event).
+func (s *Store) Update(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	in := obj.DeepCopy()
+	gk := objGroupKind(in)
+	ns := s.namespaceFor(gk, in.GetNamespace())
+	var out *unstructured.Unstructured
+	err := s.write(func(tx *bolt.Tx) ([]Event, error) {
+		stored, err := getTx(tx, gk, ns, in.GetName())
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPreconditions(gk, stored, in); err != nil {
+			return nil, err
+		}
+		next := &unstructured.Unstructured{Object: map[string]any{}}
+		for k, v := range in.Object {
+			if k != "metadata" && k != "status" {
+				next.Object[k] = v
+			}
+		}
+		if st, ok := stored.Object["status"]; ok {
+			next.Object["status"] = st
+		}
+		md, _ := stored.Object["metadata"].(map[string]any)
+		next.Object["metadata"] = runtimeDeepCopy(md)
+		next.SetLabels(in.GetLabels())
+		next.SetAnnotations(in.GetAnnotations())
+		next.SetOwnerReferences(in.GetOwnerReferences())
+		next.SetFinalizers(in.GetFinalizers())
+		if !bytes.Equal(specOf(stored.Object), specOf(next.Object)) {
+			next.SetGeneration(stored.GetGeneration() + 1)
+		}
+		if sameJSON(stored.Object, next.Object) {
+			out = stored
+			return nil, nil
+		}
+		rv, err := nextRV(tx)
+		if err != nil {
+			return nil, err
+		}
+		next.SetResourceVersion(strconv.FormatUint(rv, 10))
+		if err := put(tx, gk, next); err != nil {
+			return nil, err
+		}
+		out = next
+		return []Event{{Type: Modified, Object: next.DeepCopy(), ResourceVersion: rv}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateStatus replaces only the status of an object (the status subresource): generation and everything else stay.
+// A non-empty resourceVersion in obj must match. An unchanged status is a no-op.
+func (s *Store) UpdateStatus(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	in := obj.DeepCopy()
+	gk := objGroupKind(in)
+	ns := s.namespaceFor(gk, in.GetNamespace())
+	var out *unstructured.Unstructured
+	err := s.write(func(tx *bolt.Tx) ([]Event, error) {
+		stored, err := getTx(tx, gk, ns, in.GetName())
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPreconditions(gk, stored, in); err != nil {
+			return nil, err
+		}
+		st, has := in.Object["status"]
+		if sameJSON(stored.Object["status"], st) {
+			out = stored
+			return nil, nil
+		}
+		next := stored.DeepCopy()
+		if has {
+			next.Object["status"] = st
+		} else {
+			delete(next.Object, "status")
+		}
+		rv, err := nextRV(tx)
+		if err != nil {
+			return nil, err
+		}
+		next.SetResourceVersion(strconv.FormatUint(rv, 10))
+		if err := put(tx, gk, next); err != nil {
+			return nil, err
+		}
+		out = next
+		return []Event{{Type: Modified, Object: next.DeepCopy(), ResourceVersion: rv}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteOptions are preconditions for Delete; empty fields are not checked.
+type DeleteOptions struct {
+	ResourceVersion string
+	UID             string
+}
+
+// Delete removes an object and, in the same transaction, every object owned by it (transitively, through
+// ownerReferences uids). It returns the deleted object. Children are deleted before their owners, and each deletion
+// is a DELETED event with its own resourceVersion.
+func (s *Store) Delete(gk, ns, name string, opts DeleteOptions) (*unstructured.Unstructured, error) {
+	ns = s.namespaceFor(gk, ns)
+	var out *unstructured.Unstructured
+	err := s.write(func(tx *bolt.Tx) ([]Event, error) {
+		stored, err := getTx(tx, gk, ns, name)
+		if err != nil {
+			return nil, err
+		}
+		pre := &unstructured.Unstructured{Object: map[string]any{}}
+		pre.SetResourceVersion(opts.ResourceVersion)
+		pre.SetUID(typesUID(opts.UID))
+		if err := checkPreconditions(gk, stored, pre); err != nil {
+			return nil, err
+		}
+		victims, err := cascade(tx, stored)
+		if err != nil {
+			return nil, err
+		}
+		var events []Event
+		for _, v := range victims {
+			rv, err := nextRV(tx)
+			if err != nil {
+				return nil, err
+			}
+			if err := tx.Bucket(bucketObjects).Bucket([]byte(objGroupKind(v))).Delete(objKey(v.GetNamespace(), v.GetName())); err != nil {
+				return nil, err
+			}
+			v.SetResourceVersion(strconv.FormatUint(rv, 10))
+			events = append(events, Event{Type: Deleted, Object: v, ResourceVersion: rv})
+		}
+		out = victims[len(victims)-1].DeepCopy()
+		return events, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// cascade returns root and everything it owns transitively, dependents first (post-order), each object once.
+func cascade(tx *bolt.Tx, root *unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	// One pass collects owner uid -> dependents; ownership graphs here are small.
+	children := map[string][]*unstructured.Unstructured{}
+	err := tx.Bucket(bucketObjects).ForEachBucket(func(gk []byte) error {
+		return tx.Bucket(bucketObjects).Bucket(gk).ForEach(func(_, v []byte) error {
+			u, err := decode(v)
+			if err != nil {
+				return err
+			}
+			for _, ref := range u.GetOwnerReferences() {
+				children[string(ref.UID)] = append(children[string(ref.UID)], u)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []*unstructured.Unstructured
+	var visit func(u *unstructured.Unstructured)
+	visit = func(u *unstructured.Unstructured) {
+		if seen[string(u.GetUID())] {
+			return
+		}
+		seen[string(u.GetUID())] = true
+		for _, c := range children[string(u.GetUID())] {
+			visit(c)
+		}
+		out = append(out, u)
+	}
+	visit(root)
+	return out, nil
+}

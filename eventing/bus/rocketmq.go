@@ -1,0 +1,283 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+)
+
+// RocketMQOptions configure NewRocketMQ.
+type RocketMQOptions struct {
+	// NameServers are "ip:port" addresses (the Go client needs literal IPs;
+	// "localhost" is rewritten to 127.0.0.1). Required.
+	NameServers []string
+	// ProducerGroup names the producer. Default "tide-eventing".
+	ProducerGroup string
+	// SendTimeout bounds one send attempt. Default 3s.
+	SendTimeout time.Duration
+	// SendRetries is how many more times a failed send is tried. Default 2.
+	SendRetries int
+	// Logger; default slog.Default(). A component attribute is added.
+	Logger *slog.Logger
+}
+
+// RocketMQ is the Bus on the official RocketMQ Go client.
+type RocketMQ struct {
+	opts     RocketMQOptions
+	resolver primitive.NsResolver
+	// instance prefixes client instance names. The Go client caches clients
+	// process-wide by IP@instance; a unique prefix per Bus keeps two buses (for
+	// example two brokers in one test process) from sharing a client, and each
+	// subscription gets its own instance so one consumer's shutdown never tears
+	// down another's connections.
+	instance string
+	producer rocketmqProducer
+	log      *slog.Logger
+
+	mu      sync.Mutex // guards ensured, closed
+	ensured map[string]bool
+	closed  bool
+}
+
+type rocketmqProducer interface {
+	SendSync(ctx context.Context, msgs ...*primitive.Message) (*primitive.SendResult, error)
+	Shutdown() error
+}
+
+// NewRocketMQ starts a producer against the name servers.
+func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
+	if len(opts.NameServers) == 0 {
+		return nil, fmt.Errorf("%w: NameServers: at least one address required", ErrInvalidOptions)
+	}
+	addrs := make([]string, 0, len(opts.NameServers))
+	for _, a := range opts.NameServers {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: NameServers: %q: %w", ErrInvalidOptions, a, err)
+		}
+		if host == "localhost" {
+			host = "127.0.0.1"
+		}
+		addrs = append(addrs, net.JoinHostPort(host, port))
+	}
+	if opts.ProducerGroup == "" {
+		opts.ProducerGroup = "tide-eventing"
+	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = 3 * time.Second
+	}
+	if opts.SendRetries <= 0 {
+		opts.SendRetries = 2
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	b := &RocketMQ{
+		opts:     opts,
+		resolver: primitive.NewPassthroughResolver(addrs),
+		instance: "tide-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		log:      opts.Logger.With("component", "eventing-bus"),
+		ensured:  map[string]bool{},
+	}
+	p, err := producer.NewDefaultProducer(
+		producer.WithNsResolver(b.resolver),
+		producer.WithGroupName(opts.ProducerGroup),
+		producer.WithInstanceName(b.instance+"-producer"),
+		producer.WithSendMsgTimeout(opts.SendTimeout),
+		producer.WithRetry(opts.SendRetries),
+		producer.WithQueueSelector(producer.NewHashQueueSelector()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq producer: %w", err)
+	}
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("rocketmq producer start: %w", err)
+	}
+	b.producer = p
+	return b, nil
+}
+
+// Send implements Bus.
+func (b *RocketMQ) Send(ctx context.Context, m *Message) error {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	msg := primitive.NewMessage(m.Topic, m.Body)
+	if len(m.Properties) > 0 {
+		msg.WithProperties(m.Properties)
+	}
+	if m.ShardingKey != "" {
+		msg.WithShardingKey(m.ShardingKey)
+	}
+	res, err := b.producer.SendSync(ctx, msg)
+	if err != nil {
+		return fmt.Errorf("%w: topic %s: %w", ErrNotStored, m.Topic, err)
+	}
+	if res.Status != primitive.SendOK {
+		return fmt.Errorf("%w: topic %s: broker answered status %d", ErrNotStored, m.Topic, res.Status)
+	}
+	return nil
+}
+
+// EnsureTopic implements Bus. The official client has no "create topic if
+// missing" that works without knowing broker addresses, but every broker
+// auto-creates a topic on its first send (through TBW102), so the first
+// EnsureTopic of a topic in this process sends a marker message that
+// consumers skip. Later calls are free.
+func (b *RocketMQ) EnsureTopic(ctx context.Context, topic string) error {
+	b.mu.Lock()
+	done := b.ensured[topic]
+	b.mu.Unlock()
+	if done {
+		return nil
+	}
+	err := b.Send(ctx, &Message{Topic: topic, Properties: map[string]string{PropMarker: "topic-init"}, Body: []byte{}})
+	if err != nil {
+		return fmt.Errorf("ensure topic %s: %w", topic, err)
+	}
+	b.mu.Lock()
+	b.ensured[topic] = true
+	b.mu.Unlock()
+	return nil
+}
+
+// Subscribe implements Bus.
+func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler) (Subscription, error) {
+	if o.Topic == "" {
+		return nil, fmt.Errorf("%w: Topic: required", ErrInvalidOptions)
+	}
+	if o.Group == "" {
+		return nil, fmt.Errorf("%w: Group: required", ErrInvalidOptions)
+	}
+	if strings.ContainsAny(o.Group, " /%") {
+		return nil, fmt.Errorf("%w: Group: %q must not contain spaces, '/' or '%%'", ErrInvalidOptions, o.Group)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 20
+	}
+	if err := b.EnsureTopic(ctx, o.Topic); err != nil {
+		return nil, err
+	}
+	from := consumer.ConsumeFromLastOffset
+	switch o.From {
+	case FromFirst:
+		from = consumer.ConsumeFromFirstOffset
+	case FromTime:
+		from = consumer.ConsumeFromTimestamp
+	}
+	copts := []consumer.Option{
+		consumer.WithNsResolver(b.resolver),
+		consumer.WithGroupName(o.Group),
+		consumer.WithInstance(b.instance + "-" + o.Group),
+		consumer.WithConsumerModel(consumer.Clustering),
+		consumer.WithConsumeFromWhere(from),
+		consumer.WithConsumerOrder(o.Ordered),
+		consumer.WithConsumeMessageBatchMaxSize(1),
+		consumer.WithConsumeGoroutineNums(o.Concurrency),
+	}
+	if o.From == FromTime {
+		// The client parses this layout as UTC.
+		copts = append(copts, consumer.WithConsumeTimestamp(o.Since.UTC().Format("20060102150405")))
+	}
+	if o.MaxReconsumeTimes <= 0 {
+		// Explicit, because the client treats "unset" as unbounded for ordered
+		// consumption, which would block a queue forever on a poisoned message.
+		o.MaxReconsumeTimes = 16
+	}
+	copts = append(copts, consumer.WithMaxReconsumeTimes(o.MaxReconsumeTimes))
+	if o.OrderedRetryPause <= 0 {
+		o.OrderedRetryPause = time.Second
+	}
+	pc, err := consumer.NewPushConsumer(copts...)
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq consumer %s: %w", o.Group, err)
+	}
+	s := &rocketmqSub{pc: pc}
+	log := b.log.With("group", o.Group, "topic", o.Topic)
+	err = pc.Subscribe(o.Topic, consumer.MessageSelector{}, func(cctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		// Batch size is 1, but honour any batch: all or nothing.
+		for _, me := range msgs {
+			props := me.GetProperties()
+			if _, marker := props[PropMarker]; marker {
+				continue
+			}
+			m := &Message{
+				Topic:          me.Topic,
+				Body:           me.Body,
+				Properties:     props,
+				MsgID:          me.MsgId,
+				QueueOffset:    me.QueueOffset,
+				ReconsumeTimes: me.ReconsumeTimes,
+				BornTime:       time.UnixMilli(me.BornTimestamp),
+				StoreTime:      time.UnixMilli(me.StoreTimestamp),
+			}
+			if me.Queue != nil {
+				m.QueueID = me.Queue.QueueId
+			}
+			switch h(cctx, m) {
+			case Ack:
+				continue
+			case DeadLetter:
+				if cc, ok := primitive.GetConcurrentlyCtx(cctx); ok && !o.Ordered {
+					// A negative delay level sends the message straight to
+					// %DLQ%<group> (RocketMQ's send-back semantics).
+					cc.DelayLevelWhenNextConsume = -1
+				}
+			}
+			if o.Ordered {
+				if oc, ok := primitive.GetOrderlyCtx(cctx); ok {
+					oc.SuspendCurrentQueueTimeMillis = int(o.OrderedRetryPause / time.Millisecond)
+				}
+				return consumer.SuspendCurrentQueueAMoment, nil
+			}
+			return consumer.ConsumeRetryLater, nil
+		}
+		return consumer.ConsumeSuccess, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq subscribe %s: %w", o.Topic, err)
+	}
+	if err := pc.Start(); err != nil {
+		return nil, fmt.Errorf("rocketmq consumer %s start: %w", o.Group, err)
+	}
+	log.Debug("subscribed", "ordered", o.Ordered, "concurrency", o.Concurrency)
+	return s, nil
+}
+
+type rocketmqSub struct {
+	once sync.Once
+	pc   rocketmqConsumer
+}
+
+type rocketmqConsumer interface{ Shutdown() error }
+
+func (s *rocketmqSub) Close() error {
+	var err error
+	s.once.Do(func() { err = s.pc.Shutdown() })
+	return err
+}
+
+// Close implements Bus.
+func (b *RocketMQ) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	return b.producer.Shutdown()
+}

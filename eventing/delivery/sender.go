@@ -1,0 +1,300 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"k8s.io/utils/clock"
+)
+
+// Sentinel errors carried in Result.Err (wrapped with detail).
+var (
+	// ErrNotRetryable: the destination answered with a status the data-plane spec says not to retry (400, 401, 403,
+	// other 4xx, 3xx).
+	ErrNotRetryable = errors.New("destination rejected the event")
+	// ErrRetriesExhausted: every attempt failed with a retryable status or a transport error.
+	ErrRetriesExhausted = errors.New("retries exhausted")
+	// ErrDeadLetterFailed: the dead-letter sink did not accept the event either.
+	ErrDeadLetterFailed = errors.New("dead-letter sink failed")
+	// ErrNoTarget: Send was called without a destination URL.
+	ErrNoTarget = errors.New("no destination URL")
+)
+
+// Extension names stamped on events sent to a dead-letter sink (Knative's names).
+const (
+	ExtErrorDest = "knativeerrordest"
+	ExtErrorCode = "knativeerrorcode"
+	ExtErrorData = "knativeerrordata"
+	// MaxErrorData caps knativeerrordata (base64 characters), as Knative does.
+	MaxErrorData = 1024
+)
+
+// maxReplyBody caps how much of a 200 response is read when looking for a reply event.
+const maxReplyBody = 4 << 20
+
+// Outcome is how a Send ended.
+type Outcome int
+
+const (
+	// Failed: neither the destination nor a dead-letter sink accepted the event; the caller still owns it.
+	Failed Outcome = iota
+	// Delivered: the destination answered 2xx.
+	Delivered
+	// DeadLettered: the destination failed for good and the dead-letter sink answered 2xx.
+	DeadLettered
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "Delivered"
+	case DeadLettered:
+		return "DeadLettered"
+	default:
+		return "Failed"
+	}
+}
+
+// Result describes one Send.
+type Result struct {
+	Outcome Outcome
+	// Reply is the event a destination answered with (200 with a CloudEvent body); nil otherwise. 202 is never a reply.
+	Reply *cloudevents.Event
+	// StatusCode is the destination's last HTTP status, 0 when no response arrived.
+	StatusCode int
+	// Attempts counts requests made to the destination (not the dead-letter sink).
+	Attempts int
+	// Err explains why the destination did not accept the event; nil when Delivered.
+	Err error
+}
+
+// Options configure a Sender. Zero values get the documented defaults.
+type Options struct {
+	// Client sends the requests; default NewClient(). Share one across Senders to share connections.
+	Client *http.Client
+	// Clock times the backoff waits; default the real clock. Tests pass a fake clock.
+	Clock clock.Clock
+	// Logger receives one debug line per failed attempt; default slog.Default(). A component attribute is added.
+	Logger *slog.Logger
+}
+
+// Sender delivers events. It holds no per-event state and is safe for concurrent use.
+type Sender struct {
+	client *http.Client
+	clock  clock.Clock
+	log    *slog.Logger
+}
+
+// NewTransport returns an HTTP transport tuned for many small requests to a few destinations: large idle pools per
+// host (the default of 2 forces dials under concurrency) and HTTP/2 when the destination speaks it over TLS.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// NewClient returns an http.Client on NewTransport. It has no overall timeout: Spec.Timeout bounds each attempt.
+func NewClient() *http.Client { return &http.Client{Transport: NewTransport()} }
+
+// New returns a Sender.
+func New(opts Options) *Sender {
+	s := &Sender{client: opts.Client, clock: opts.Clock, log: opts.Logger}
+	if s.client == nil {
+		s.client = NewClient()
+	}
+	if s.clock == nil {
+		s.clock = clock.RealClock{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "delivery")
+	return s
+}
+
+// attempt is what one HTTP exchange produced.
+type attempt struct {
+	status int
+	body   []byte // up to the cap: the reply candidate on 200, the error data otherwise
+	header http.Header
+	err    error
+}
+
+func (a attempt) ok() bool { return a.err == nil && a.status >= 200 && a.status < 300 }
+
+// retryable reports whether the data-plane spec says to try again after this attempt.
+func (a attempt) retryable() bool {
+	if a.err != nil {
+		return true
+	}
+	switch {
+	case a.status >= 500, a.status == 404, a.status == 408, a.status == 409, a.status == 429:
+		return true
+	case a.status >= 300 && a.status < 500:
+		return false
+	case a.status >= 200 && a.status < 300:
+		return false
+	}
+	return true // 1xx and codes outside any class: unknown, retried
+}
+
+// Send delivers ev to target per spec and reports the outcome. It returns early (Failed, with ctx's error) when ctx
+// ends. It never modifies ev.
+func (s *Sender) Send(ctx context.Context, target *url.URL, ev cloudevents.Event, spec Spec) Result {
+	if target == nil {
+		return Result{Outcome: Failed, Err: ErrNoTarget}
+	}
+	var res Result
+	last, n, err := s.sendWithRetries(ctx, target, &ev, spec)
+	res.Attempts, res.StatusCode = n, last.status
+	if err == nil {
+		res.Outcome = Delivered
+		if last.status == http.StatusOK {
+			res.Reply = parseReply(ctx, last)
+		}
+		return res
+	}
+	res.Err = err
+	if spec.DeadLetter == nil || ctx.Err() != nil {
+		return res
+	}
+	dl := ev.Clone()
+	dl.SetExtension(ExtErrorDest, target.String())
+	if last.status != 0 {
+		dl.SetExtension(ExtErrorCode, last.status)
+	}
+	if len(last.body) > 0 {
+		dl.SetExtension(ExtErrorData, errorData(last.body))
+	}
+	dlSpec := spec
+	dlSpec.PreferReply = false
+	if _, _, dlErr := s.sendWithRetries(ctx, spec.DeadLetter, &dl, dlSpec); dlErr != nil {
+		res.Err = fmt.Errorf("%w (%w: %w)", err, ErrDeadLetterFailed, dlErr)
+		return res
+	}
+	res.Outcome = DeadLettered
+	return res
+}
+
+// errorData base64-encodes a response body, capped at MaxErrorData characters (only as many bytes as fit are read).
+func errorData(body []byte) string {
+	if max := base64.StdEncoding.DecodedLen(MaxErrorData); len(body) > max {
+		body = body[:max]
+	}
+	return base64.StdEncoding.EncodeToString(body)
+}
+
+// sendWithRetries makes up to spec.Retry+1 attempts. It returns the last attempt, the number made, and nil on 2xx.
+func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloudevents.Event, spec Spec) (attempt, int, error) {
+	var body []byte
+	if spec.Format == FormatJSON {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return attempt{}, 0, fmt.Errorf("%w: encoding event: %w", ErrNotRetryable, err)
+		}
+		body = b
+	}
+	for n := 0; ; n++ {
+		a := s.once(ctx, target, ev, body, spec)
+		if a.ok() {
+			return a, n + 1, nil
+		}
+		if ctx.Err() != nil {
+			return a, n + 1, fmt.Errorf("delivery to %s interrupted: %w", target.Redacted(), ctx.Err())
+		}
+		s.log.Debug("delivery attempt failed", "target", target.Redacted(), "attempt", n+1, "status", a.status, "err", a.err)
+		if !a.retryable() {
+			return a, n + 1, fmt.Errorf("%w: %s answered %d", ErrNotRetryable, target.Redacted(), a.status)
+		}
+		if n >= int(spec.Retry) {
+			if a.err != nil {
+				return a, n + 1, fmt.Errorf("%w after %d attempts to %s: %w", ErrRetriesExhausted, n+1, target.Redacted(), a.err)
+			}
+			return a, n + 1, fmt.Errorf("%w after %d attempts to %s: last status %d", ErrRetriesExhausted, n+1, target.Redacted(), a.status)
+		}
+		if wait := spec.backoff(n); wait > 0 {
+			t := s.clock.NewTimer(wait)
+			select {
+			case <-t.C():
+			case <-ctx.Done():
+				t.Stop()
+				return a, n + 1, fmt.Errorf("delivery to %s interrupted: %w", target.Redacted(), ctx.Err())
+			}
+		}
+	}
+}
+
+// once makes one HTTP request. Bodies are read (capped) and closed so the connection goes back to the pool.
+func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Event, structured []byte, spec Spec) attempt {
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), nil)
+	if err != nil {
+		return attempt{err: err}
+	}
+	if structured != nil {
+		req.Header.Set("Content-Type", cloudevents.ApplicationCloudEventsJSON)
+		req.Body = io.NopCloser(bytes.NewReader(structured))
+		req.ContentLength = int64(len(structured))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(structured)), nil }
+	} else if err := cehttp.WriteRequest(ctx, binding.ToMessage(ev), req); err != nil {
+		return attempt{err: fmt.Errorf("encoding event: %w", err)}
+	}
+	if spec.PreferReply {
+		req.Header.Set("Prefer", "reply")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return attempt{err: err}
+	}
+	defer resp.Body.Close()
+	a := attempt{status: resp.StatusCode, header: resp.Header}
+	limit := int64(base64.StdEncoding.DecodedLen(MaxErrorData))
+	if resp.StatusCode == http.StatusOK {
+		limit = maxReplyBody
+	}
+	a.body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil && a.ok() {
+		// The status arrived; a broken body only matters when it was to carry a reply.
+		a.body = nil
+	}
+	// Drain a little more so small oversize bodies do not cost the connection.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return a
+}
+
+// parseReply reads a CloudEvent from a 200 response (binary or structured); nil when the body is not one.
+func parseReply(ctx context.Context, a attempt) *cloudevents.Event {
+	msg := cehttp.NewMessage(a.header, io.NopCloser(bytes.NewReader(a.body)))
+	if msg.ReadEncoding() == binding.EncodingUnknown {
+		return nil
+	}
+	ev, err := binding.ToEvent(ctx, msg)
+	if err != nil || ev.Validate() != nil {
+		return nil
+	}
+	return ev
+}

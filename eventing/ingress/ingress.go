@@ -1,0 +1,284 @@
+package ingress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	cebinding "github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/cloudevents/sdk-go/v2/types"
+	"k8s.io/utils/clock"
+
+	"github.com/tide-run/tide/eventing/binding"
+	"github.com/tide-run/tide/eventing/bus"
+)
+
+// Extension attribute names the broker manages.
+const (
+	ArrivalTimeExtension = "knativearrivaltime"
+	TTLExtension         = "knativebrokerttl"
+	// PartitionKeyExtension (CloudEvents partitioning extension) picks the
+	// RocketMQ queue; without it the event source does. Events with the same
+	// key stay in order for Triggers with ordered delivery.
+	PartitionKeyExtension = "partitionkey"
+	// DefaultTTL is the TTL given to events entering without one.
+	DefaultTTL int32 = 255
+)
+
+// Sentinel errors of Publish; the HTTP handler maps them to status codes.
+var (
+	ErrUnknownBroker  = errors.New("unknown broker")            // 404
+	ErrBrokerNotReady = errors.New("broker not ready")          // 503
+	ErrInvalidEvent   = errors.New("invalid event")             // 400
+	ErrTTLExpired     = errors.New("event TTL exhausted")       // 400
+	ErrNotStored      = errors.New("event could not be stored") // 503
+	ErrInvalidOptions = errors.New("invalid ingress options")
+)
+
+// Broker is what the ingress needs to know about a Broker.
+type Broker struct {
+	// Topic is the RocketMQ topic holding the Broker's events.
+	Topic string
+	// Ready is false while the Broker is being set up or is failing.
+	Ready bool
+}
+
+// Brokers resolves namespace/name to a Broker. The lead backs it with the
+// control-plane store. Implementations must be safe for concurrent use.
+type Brokers interface {
+	Broker(namespace, name string) (Broker, bool)
+}
+
+// BrokersFunc adapts a function to Brokers.
+type BrokersFunc func(namespace, name string) (Broker, bool)
+
+// Broker implements Brokers.
+func (f BrokersFunc) Broker(namespace, name string) (Broker, bool) { return f(namespace, name) }
+
+// Options configure New.
+type Options struct {
+	Bus     bus.Bus // required
+	Brokers Brokers // required
+	// Clock stamps knativearrivaltime. Default: the real clock.
+	Clock clock.PassiveClock
+	// Logger; default slog.Default(). A component attribute is added.
+	Logger *slog.Logger
+	// MaxBodyBytes caps a request body. Default 4 MiB (RocketMQ's default
+	// maximum message size).
+	MaxBodyBytes int64
+	// DefaultTTL for events without knativebrokerttl. Default 255.
+	DefaultTTL int32
+}
+
+// Ingress is the broker ingress. Safe for concurrent use.
+type Ingress struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New validates options and returns an Ingress.
+func New(opts Options) (*Ingress, error) {
+	if opts.Bus == nil {
+		return nil, fmt.Errorf("%w: Bus: required", ErrInvalidOptions)
+	}
+	if opts.Brokers == nil {
+		return nil, fmt.Errorf("%w: Brokers: required", ErrInvalidOptions)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	if opts.DefaultTTL <= 0 {
+		opts.DefaultTTL = DefaultTTL
+	}
+	return &Ingress{opts: opts, log: opts.Logger.With("component", "broker-ingress")}, nil
+}
+
+// Publish stores e in the Broker namespace/name with exactly the semantics of
+// an HTTP POST: validation, TTL handling, arrival time. It returns nil once the
+// event is durably stored. e is not modified.
+func (in *Ingress) Publish(ctx context.Context, namespace, name string, e event.Event) error {
+	b, err := in.lookup(namespace, name)
+	if err != nil {
+		return err
+	}
+	m, err := in.prepare(&e)
+	if err != nil {
+		return err
+	}
+	m.Topic = b.Topic
+	return in.store(ctx, m)
+}
+
+func (in *Ingress) lookup(namespace, name string) (Broker, error) {
+	b, ok := in.opts.Brokers.Broker(namespace, name)
+	if !ok {
+		return Broker{}, fmt.Errorf("%w: %s/%s", ErrUnknownBroker, namespace, name)
+	}
+	if !b.Ready || b.Topic == "" {
+		return Broker{}, fmt.Errorf("%w: %s/%s", ErrBrokerNotReady, namespace, name)
+	}
+	return b, nil
+}
+
+// prepare validates, stamps and encodes one event (on a copy).
+func (in *Ingress) prepare(orig *event.Event) (*bus.Message, error) {
+	e := orig.Clone()
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	ttl := in.opts.DefaultTTL
+	if raw, ok := e.Extensions()[TTLExtension]; ok {
+		n, err := types.ToInteger(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, TTLExtension, err)
+		}
+		ttl = max(n-1, 0)
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("%w: %s reached 0 (a reply loop?)", ErrTTLExpired, TTLExtension)
+	}
+	e.SetExtension(TTLExtension, ttl)
+	e.SetExtension(ArrivalTimeExtension, in.opts.Clock.Now().UTC().Format(time.RFC3339Nano))
+	body, props, err := binding.Encode(&e)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	key := e.Source()
+	if pk, ok := e.Extensions()[PartitionKeyExtension]; ok {
+		if s, err := types.Format(pk); err == nil && s != "" {
+			key = s
+		}
+	}
+	return &bus.Message{Body: body, Properties: props, ShardingKey: key}, nil
+}
+
+func (in *Ingress) store(ctx context.Context, m *bus.Message) error {
+	if err := in.opts.Bus.Send(ctx, m); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotStored, err)
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler for /<namespace>/<broker>.
+func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Allow", "POST, OPTIONS")
+	switch r.Method {
+	case http.MethodOptions:
+		// CloudEvents HTTP webhook abuse protection: we accept any origin at any rate.
+		h.Set("WebHook-Allowed-Origin", "*")
+		h.Set("WebHook-Allowed-Rate", "*")
+		w.WriteHeader(http.StatusOK)
+		return
+	case http.MethodPost:
+	default:
+		http.Error(w, "method not allowed: use POST", http.StatusMethodNotAllowed)
+		return
+	}
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	if path == "" {
+		http.Error(w, "not found: post to /<namespace>/<broker>", http.StatusNotFound)
+		return
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		http.Error(w, "malformed path: want /<namespace>/<broker>", http.StatusBadRequest)
+		return
+	}
+	b, err := in.lookup(parts[0], parts[1])
+	if err != nil {
+		in.writeError(w, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, in.opts.MaxBodyBytes)
+	events, err := readEvents(r)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("request body larger than %d bytes", in.opts.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read a CloudEvent from the request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	// Validate every event of a batch before storing any, so a bad batch
+	// changes nothing.
+	msgs := make([]*bus.Message, 0, len(events))
+	for i := range events {
+		m, err := in.prepare(&events[i])
+		if err != nil {
+			if len(events) > 1 {
+				err = fmt.Errorf("batch event %d: %w", i, err)
+			}
+			in.writeError(w, err)
+			return
+		}
+		m.Topic = b.Topic
+		msgs = append(msgs, m)
+	}
+	for _, m := range msgs {
+		if err := in.store(r.Context(), m); err != nil {
+			// Earlier events of a batch may be stored; the sender's retry
+			// duplicates them (at-least-once).
+			in.log.Warn("storing event failed", "namespace", parts[0], "broker", parts[1], "err", err)
+			in.writeError(w, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// readEvents parses one event (binary or structured) or a batch.
+func readEvents(r *http.Request) ([]event.Event, error) {
+	if cehttp.IsHTTPBatch(r.Header) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		var evs []event.Event
+		if err := json.Unmarshal(body, &evs); err != nil {
+			return nil, fmt.Errorf("batch: %w", err)
+		}
+		if len(evs) == 0 {
+			return nil, errors.New("batch: no events")
+		}
+		return evs, nil
+	}
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	defer func() { _ = msg.Finish(nil) }()
+	if msg.ReadEncoding() == cebinding.EncodingUnknown {
+		return nil, errors.New("no ce-specversion header and no CloudEvents content type")
+	}
+	e, err := cebinding.ToEvent(r.Context(), msg)
+	if err != nil {
+		return nil, err
+	}
+	return []event.Event{*e}, nil
+}
+
+func (in *Ingress) writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrUnknownBroker):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrInvalidEvent), errors.Is(err, ErrTTLExpired):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrBrokerNotReady), errors.Is(err, ErrNotStored):
+		code = http.StatusServiceUnavailable
+	}
+	http.Error(w, err.Error(), code)
+}

@@ -1,0 +1,267 @@
+//go:build tide_pending_mq
+
+package trigger
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+	cebinding "github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/tide-run/tide/eventing/bus"
+	"github.com/tide-run/tide/eventing/delivery"
+	"github.com/tide-run/tide/eventing/ingress"
+	"github.com/tide-run/tide/mq"
+)
+
+// env is a whole eventing data plane on a real embedded RocketMQ broker: the
+// official client over real sockets, the ingress over real HTTP, real HTTP
+// subscribers. Only the control plane is absent (brokers are a map).
+type env struct {
+	t       testing.TB
+	dir     string
+	nsPort  int
+	brkPort int
+	server  *mq.Server
+	bus     *bus.RocketMQ
+	ing     *ingress.Ingress
+	http    *httptest.Server
+	mgr     *Manager
+
+	mu      sync.Mutex // guards brokers
+	brokers map[string]ingress.Broker
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	rlog.SetLogLevel("error")
+	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}}
+	e.startBroker()
+	e.startDataPlane()
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *env) startBroker() {
+	e.t.Helper()
+	s, err := mq.New(mq.Options{DataDir: e.dir, Host: "127.0.0.1", NameServerPort: e.nsPort, BrokerPort: e.brkPort, Logger: discardLogger(), DelayLevels: testDelayLevels})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.server = s
+	_, port, _ := net.SplitHostPort(s.NameServerAddr())
+	e.nsPort, _ = strconv.Atoi(port)
+	_, port, _ = net.SplitHostPort(s.BrokerAddr())
+	e.brkPort, _ = strconv.Atoi(port)
+}
+
+func (e *env) startDataPlane() {
+	e.t.Helper()
+	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: []string{e.server.NameServerAddr()}, Logger: discardLogger()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.bus = b
+	e.ing, err = ingress.New(ingress.Options{Bus: b, Brokers: ingress.BrokersFunc(e.lookup), Logger: discardLogger()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if e.http == nil {
+		e.http = httptest.NewServer(e.ing)
+	} else {
+		e.http.Config.Handler = e.ing
+	}
+	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger()}),
+		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) stopDataPlane() {
+	_ = e.mgr.Close()
+	_ = e.bus.Close()
+}
+
+func (e *env) stop() {
+	e.stopDataPlane()
+	e.http.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = e.server.Shutdown(ctx)
+}
+
+// restart stops the data plane and the broker and starts both again on the
+// same data directory and ports, as a restart of tide does.
+func (e *env) restart() {
+	e.t.Helper()
+	e.stopDataPlane()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.server.Shutdown(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.startBroker()
+	e.startDataPlane()
+}
+
+func (e *env) lookup(ns, name string) (ingress.Broker, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, ok := e.brokers[ns+"/"+name]
+	return b, ok
+}
+
+func (e *env) addBroker(name string) string {
+	topic := "tide-default-" + name
+	if err := e.bus.EnsureTopic(context.Background(), topic); err != nil {
+		e.t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.brokers["default/"+name] = ingress.Broker{Topic: topic, Ready: true}
+	e.mu.Unlock()
+	return topic
+}
+
+func (e *env) trigger(name, broker string, sub *url.URL, mod func(*Config)) {
+	e.t.Helper()
+	cfg := Config{Namespace: "default", Name: name, Broker: broker, Topic: "tide-default-" + broker, Subscriber: sub}
+	if mod != nil {
+		mod(&cfg)
+	}
+	if err := e.mgr.Upsert(context.Background(), cfg); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// post sends a binary-mode CloudEvent to the broker ingress over HTTP.
+func (e *env) post(broker string, headers map[string]string, body string) int {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.http.URL+"/default/"+broker, strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		e.t.Logf("POST %s: %d %s", broker, resp.StatusCode, b)
+	}
+	return resp.StatusCode
+}
+
+func ceHeaders(id, typ string, extra ...string) map[string]string {
+	h := map[string]string{"ce-specversion": "1.0", "ce-id": id, "ce-source": "/test", "ce-type": typ, "content-type": "application/json"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		h[extra[i]] = extra[i+1]
+	}
+	return h
+}
+
+// receiver is an HTTP subscriber with a programmable answer.
+type receiver struct {
+	srv *httptest.Server
+	url *url.URL
+
+	mu       sync.Mutex // guards the fields below
+	requests int
+	events   []event.Event
+	// answer decides the response to request n (1-based); nil answers 202.
+	answer func(n int, ev *event.Event) (int, *event.Event)
+}
+
+func newReceiver(t testing.TB, answer func(n int, ev *event.Event) (int, *event.Event)) *receiver {
+	r := &receiver{answer: answer}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	r.url, _ = url.Parse(r.srv.URL)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	ev, err := cehttp.NewEventFromHTTPRequest(req)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	r.mu.Lock()
+	r.requests++
+	n := r.requests
+	answer := r.answer
+	r.mu.Unlock()
+	code, reply := 202, (*event.Event)(nil)
+	if answer != nil {
+		code, reply = answer(n, ev)
+	}
+	if code >= 200 && code < 300 {
+		r.mu.Lock()
+		r.events = append(r.events, *ev)
+		r.mu.Unlock()
+	}
+	if reply != nil {
+		msg := (*event.Event)(reply)
+		_ = cehttp.WriteResponseWriter(req.Context(), cebinding.ToMessage(msg), code, w)
+		return
+	}
+	w.WriteHeader(code)
+	if code >= 300 {
+		_, _ = w.Write([]byte("receiver says no"))
+	}
+}
+
+func (r *receiver) snapshot() (int, []event.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests, append([]event.Event(nil), r.events...)
+}
+
+func (r *receiver) ids() map[string]int {
+	_, evs := r.snapshot()
+	out := map[string]int{}
+	for _, e := range evs {
+		out[e.ID()]++
+	}
+	return out
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// testDelayLevels shortens RocketMQ's 18 delay levels (1s ... 2h) so that
+// redelivery through %RETRY% happens within a test's patience.
+var testDelayLevels = func() []time.Duration {
+	out := make([]time.Duration, 18)
+	for i := range out {
+		out[i] = time.Duration(i+1) * 50 * time.Millisecond
+	}
+	return out
+}()

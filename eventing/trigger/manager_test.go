@@ -1,0 +1,103 @@
+package trigger
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+
+	"github.com/tide-run/tide/eventing/bus"
+)
+
+// countingBus records subscriptions; the Manager's bookkeeping (what restarts
+// a consumer, what updates in place) does not depend on RocketMQ. The real
+// consumer path runs in e2e_test.go.
+type countingBus struct {
+	mu     sync.Mutex
+	subs   []bus.SubscribeOptions
+	closed int
+}
+
+type countingSub struct{ b *countingBus }
+
+func (s countingSub) Close() error { s.b.mu.Lock(); s.b.closed++; s.b.mu.Unlock(); return nil }
+
+func (b *countingBus) Send(context.Context, *bus.Message) error  { return nil }
+func (b *countingBus) EnsureTopic(context.Context, string) error { return nil }
+func (b *countingBus) Close() error                              { return nil }
+func (b *countingBus) Subscribe(_ context.Context, o bus.SubscribeOptions, _ bus.Handler) (bus.Subscription, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.subs = append(b.subs, o)
+	return countingSub{b}, nil
+}
+
+func TestManagerLifecycle(t *testing.T) {
+	cb := &countingBus{}
+	m, err := NewManager(Options{Bus: cb, Sender: &scriptedSender{}, Publisher: &recordingPublisher{}, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := url.Parse("http://svc.default.example/")
+	cfg := Config{Namespace: "default", Name: "t1", Broker: "b", Topic: "topic-b", Subscriber: sub}
+	if err := m.Upsert(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cb.subs[0].Group != "tide-trigger-default-t1" || cb.subs[0].From != bus.FromTime || cb.subs[0].Concurrency != DefaultConcurrency {
+		t.Fatalf("subscribe options %+v", cb.subs[0])
+	}
+	// Filter change: in place, no new consumer.
+	cfg.Filters = []eventingv1.SubscriptionsAPIFilter{{Prefix: map[string]string{"type": "a"}}}
+	if err := m.Upsert(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cb.subs) != 1 || cb.closed != 0 {
+		t.Fatalf("filter change restarted the consumer: subs=%d closed=%d", len(cb.subs), cb.closed)
+	}
+	// Order change: restart, counters kept.
+	m.triggers["default/t1"].stats.delivered.Add(3)
+	cfg.Ordered = true
+	if err := m.Upsert(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cb.subs) != 2 || cb.closed != 1 || !cb.subs[1].Ordered {
+		t.Fatalf("order change: subs=%d closed=%d", len(cb.subs), cb.closed)
+	}
+	if st, ok := m.Stats("default", "t1"); !ok || st.Delivered != 3 {
+		t.Fatalf("stats lost across restart: %+v", st)
+	}
+	// Bad config changes nothing and names the field.
+	bad := cfg
+	bad.Filters = []eventingv1.SubscriptionsAPIFilter{{CESQL: "type ="}}
+	if err := m.Upsert(context.Background(), bad); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "spec.filters[0].cesql") {
+		t.Fatalf("bad cesql: %v", err)
+	}
+	bad = cfg
+	bad.Subscriber = nil
+	if err := m.Upsert(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "spec.subscriber") {
+		t.Fatalf("no subscriber: %v", err)
+	}
+	if len(cb.subs) != 2 {
+		t.Fatal("a rejected config touched the consumer")
+	}
+	if names := m.Names(); len(names) != 1 || names[0] != "default/t1" {
+		t.Fatal(names)
+	}
+	if err := m.Remove("default", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("default", "t1"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, ok := m.Stats("default", "t1"); ok {
+		t.Fatal("stats of a removed trigger")
+	}
+	_ = m.Close()
+	if err := m.Upsert(context.Background(), cfg); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,224 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/remoting"
+)
+
+// ErrResponse wraps a broker's error answer.
+var ErrResponse = errors.New("admin: broker answered with an error")
+
+// Client is connected to one name server and the (single) broker it lists.
+type Client struct {
+	ns, br     *remoting.Client
+	brokerAddr string
+	brokerName string
+}
+
+// Dial connects to the name server at nameServerAddr and to the broker it reports.
+func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
+	ns, err := remoting.Dial(ctx, nameServerAddr)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{ns: ns}
+	resp, err := c.call(ctx, ns, remoting.NewRequest(remoting.GetBrokerClusterInfo, nil, nil))
+	if err != nil {
+		ns.Close()
+		return nil, err
+	}
+	var info struct {
+		BrokerAddrTable map[string]struct {
+			BrokerName  string            `json:"brokerName"`
+			BrokerAddrs map[string]string `json:"brokerAddrs"`
+		} `json:"brokerAddrTable"`
+	}
+	if err := json.Unmarshal(resp.Body, &info); err != nil {
+		ns.Close()
+		return nil, fmt.Errorf("admin: cluster info: %w", err)
+	}
+	for _, b := range info.BrokerAddrTable {
+		c.brokerAddr, c.brokerName = b.BrokerAddrs["0"], b.BrokerName
+		break
+	}
+	if c.brokerAddr == "" {
+		ns.Close()
+		return nil, fmt.Errorf("admin: name server %s lists no broker", nameServerAddr)
+	}
+	if c.br, err = remoting.Dial(ctx, c.brokerAddr); err != nil {
+		ns.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// BrokerAddr is the broker this client talks to.
+func (c *Client) BrokerAddr() string { return c.brokerAddr }
+
+// Close closes both connections.
+func (c *Client) Close() error {
+	c.ns.Close()
+	return c.br.Close()
+}
+
+func (c *Client) call(ctx context.Context, to *remoting.Client, req *remoting.Command) (*remoting.Command, error) {
+	resp, err := to.Invoke(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Code != remoting.Success {
+		return resp, fmt.Errorf("%w: code %d: %s", ErrResponse, resp.Code, resp.Remark)
+	}
+	return resp, nil
+}
+
+// TopicList lists topic names from the name server.
+func (c *Client) TopicList(ctx context.Context) ([]string, error) {
+	resp, err := c.call(ctx, c.ns, remoting.NewRequest(remoting.GetAllTopicListFromNameSrv, nil, nil))
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		TopicList []string `json:"topicList"`
+	}
+	return body.TopicList, json.Unmarshal(resp.Body, &body)
+}
+
+// Topics returns the broker's topic configs.
+func (c *Client) Topics(ctx context.Context) (map[string]broker.TopicConfig, error) {
+	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetAllTopicConfig, nil, nil))
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		TopicConfigTable map[string]broker.TopicConfig `json:"topicConfigTable"`
+	}
+	return body.TopicConfigTable, json.Unmarshal(resp.Body, &body)
+}
+
+// CreateTopic creates (or updates) a topic with the given read/write queue count.
+func (c *Client) CreateTopic(ctx context.Context, topic string, queues int) error {
+	_, err := c.call(ctx, c.br, remoting.NewRequest(remoting.UpdateAndCreateTopic, map[string]string{
+		"topic": topic, "defaultTopic": broker.DefaultTopic, "readQueueNums": strconv.Itoa(queues),
+		"writeQueueNums": strconv.Itoa(queues), "perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}, nil))
+	return err
+}
+
+// DeleteTopic deletes a topic in the broker and the name server.
+func (c *Client) DeleteTopic(ctx context.Context, topic string) error {
+	if _, err := c.call(ctx, c.br, remoting.NewRequest(remoting.DeleteTopicInBroker, map[string]string{"topic": topic}, nil)); err != nil {
+		return err
+	}
+	_, err := c.call(ctx, c.ns, remoting.NewRequest(remoting.DeleteTopicInNameSrv, map[string]string{"topic": topic}, nil))
+	return err
+}
+
+// Groups returns the subscription group configs.
+func (c *Client) Groups(ctx context.Context) (map[string]broker.GroupConfig, error) {
+	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetAllSubscriptionGroupConfig, nil, nil))
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		SubscriptionGroupTable map[string]broker.GroupConfig `json:"subscriptionGroupTable"`
+	}
+	return body.SubscriptionGroupTable, json.Unmarshal(resp.Body, &body)
+}
+
+// ConsumeStats returns a group's offsets and lag per queue (topic "" for all its topics).
+func (c *Client) ConsumeStats(ctx context.Context, group, topic string) ([]broker.QueueStat, error) {
+	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetConsumeStats, map[string]string{"consumerGroup": group, "topic": topic}, nil))
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		OffsetTable []broker.QueueStat `json:"offsetTable"`
+	}
+	return body.OffsetTable, json.Unmarshal(resp.Body, &body)
+}
+
+// Reset targets for ResetOffset.
+const (
+	ResetToFirst int64 = 0
+	ResetToLast  int64 = -1
+)
+
+// ResetOffset moves a group's offsets on topic to the first message stored at or after ts (ms since the epoch),
+// or to ResetToFirst / ResetToLast. Stop the group's consumers first: running ones keep their in-memory offsets.
+func (c *Client) ResetOffset(ctx context.Context, group, topic string, ts int64) ([]broker.QueueStat, error) {
+	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.InvokeBrokerToResetOffset, map[string]string{
+		"topic": topic, "group": group, "timestamp": strconv.FormatInt(ts, 10), "isForce": "true"}, nil))
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		OffsetTable []broker.QueueStat `json:"offsetTable"`
+	}
+	return body.OffsetTable, json.Unmarshal(resp.Body, &body)
+}
+
+// MaxOffset returns a queue's next offset.
+func (c *Client) MaxOffset(ctx context.Context, topic string, queue int32) (int64, error) {
+	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetMaxOffset, map[string]string{"topic": topic, "queueId": strconv.Itoa(int(queue))}, nil))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
+}
+
+// Pull reads up to max messages of a queue from offset without committing anything (group only names the reader
+// for tag filtering). It returns the messages and the next offset; no messages and next == offset means the end.
+func (c *Client) Pull(ctx context.Context, group, topic string, queue int32, offset int64, max int) ([]*message.Message, int64, error) {
+	resp, err := c.br.Invoke(ctx, remoting.NewRequest(remoting.PullMessage, map[string]string{"consumerGroup": group, "topic": topic,
+		"queueId": strconv.Itoa(int(queue)), "queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": strconv.Itoa(max),
+		"sysFlag": "0", "commitOffset": "-1", "suspendTimeoutMillis": "0"}, nil))
+	if err != nil {
+		return nil, offset, err
+	}
+	next, _ := strconv.ParseInt(resp.ExtFields["nextBeginOffset"], 10, 64)
+	switch resp.Code {
+	case remoting.Success:
+	case remoting.PullNotFound, remoting.PullRetryImmediately, remoting.PullOffsetMoved:
+		return nil, next, nil
+	default:
+		return nil, offset, fmt.Errorf("%w: code %d: %s", ErrResponse, resp.Code, resp.Remark)
+	}
+	var msgs []*message.Message
+	for b := resp.Body; len(b) > 0; {
+		m, n, err := message.Decode(b)
+		if err != nil {
+			return nil, offset, fmt.Errorf("admin: pulled message: %w", err)
+		}
+		msgs = append(msgs, m)
+		b = b[n:]
+	}
+	return msgs, next, nil
+}
+
+// DeadLetters lists the messages in %DLQ%<group> (up to max).
+func (c *Client) DeadLetters(ctx context.Context, group string, max int) ([]*message.Message, error) {
+	topic := broker.DLQPrefix + group
+	var out []*message.Message
+	for off := int64(0); len(out) < max; {
+		msgs, next, err := c.Pull(ctx, "tide-admin", topic, 0, off, min(32, max-len(out)))
+		if err != nil {
+			if errors.Is(err, ErrResponse) && len(out) == 0 {
+				return nil, nil // no such topic yet: no dead letters
+			}
+			return out, err
+		}
+		out = append(out, msgs...)
+		if len(msgs) == 0 || next == off {
+			break
+		}
+		off = next
+	}
+	return out, nil
+}

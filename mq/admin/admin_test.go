@@ -1,0 +1,84 @@
+package admin_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/message"
+)
+
+func TestAdminThroughProtocol(t *testing.T) {
+	ctx := context.Background()
+	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	c, err := admin.Dial(ctx, srv.NameServerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateTopic(ctx, "adm", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateTopic(ctx, "bad topic!", 3); err == nil {
+		t.Fatal("invalid topic name accepted")
+	}
+	list, err := c.TopicList(ctx)
+	if err != nil || !slices.Contains(list, "adm") {
+		t.Fatalf("topic list %v %v", list, err)
+	}
+	topics, err := c.Topics(ctx)
+	if err != nil || topics["adm"].WriteQueueNums != 3 {
+		t.Fatalf("topics %v %v", topics["adm"], err)
+	}
+	// Store three messages on queue 1 in-process, then read offsets, lag, reset and raw pulls over the wire.
+	for i := 0; i < 3; i++ {
+		if _, _, err := srv.Store().Put([]*message.Message{{Topic: "adm", QueueID: 1, Body: []byte{byte(i)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.ResetOffset(ctx, "g-adm", "adm", admin.ResetToFirst); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := c.ConsumeStats(ctx, "g-adm", "adm")
+	if err != nil || len(stats) != 3 || stats[1].Lag != 3 {
+		t.Fatalf("stats %+v %v", stats, err)
+	}
+	if _, err := c.ResetOffset(ctx, "g-adm", "adm", admin.ResetToLast); err != nil {
+		t.Fatal(err)
+	}
+	stats, _ = c.ConsumeStats(ctx, "g-adm", "adm")
+	if stats[1].Lag != 0 || stats[1].ConsumerOffset != 3 {
+		t.Fatalf("after reset to last %+v", stats[1])
+	}
+	msgs, next, err := c.Pull(ctx, "reader", "adm", 1, 0, 10)
+	if err != nil || len(msgs) != 3 || next != 3 {
+		t.Fatalf("pull %d next %d %v", len(msgs), next, err)
+	}
+	if dl, err := c.DeadLetters(ctx, "nobody", 10); err != nil || len(dl) != 0 {
+		t.Fatalf("dead letters %v %v", dl, err)
+	}
+	if err := c.DeleteTopic(ctx, "adm"); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := c.TopicList(ctx); slices.Contains(list, "adm") {
+		t.Fatal("deleted topic still listed")
+	}
+	if err := c.DeleteTopic(ctx, broker.DefaultTopic); err == nil {
+		t.Fatal("system topic deleted")
+	}
+	if err := srv.Store().Check(); err != nil {
+		t.Fatal(err)
+	}
+}

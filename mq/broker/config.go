@@ -1,0 +1,368 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/tide-run/tide/mq/commitlog"
+)
+
+// Topic permissions (Java PermName).
+const (
+	PermInherit = 1
+	PermWrite   = 2
+	PermRead    = 4
+	PermRW      = PermRead | PermWrite
+)
+
+// System topics and prefixes.
+const (
+	DefaultTopic   = "TBW102"
+	ScheduleTopic  = "SCHEDULE_TOPIC_XXXX"
+	RetryPrefix    = "%RETRY%"
+	DLQPrefix      = "%DLQ%"
+	scheduleGroup  = "%SCHEDULE%"
+	maxTopicLength = 127
+)
+
+// TopicConfig is one topic's settings, in Java's JSON field names.
+type TopicConfig struct {
+	TopicName      string `json:"topicName"`
+	ReadQueueNums  int    `json:"readQueueNums"`
+	WriteQueueNums int    `json:"writeQueueNums"`
+	Perm           int    `json:"perm"`
+	Order          bool   `json:"order"`
+	TopicSysFlag   int    `json:"topicSysFlag"`
+}
+
+// GroupConfig is a subscription group's settings (Java SubscriptionGroupConfig, the fields tide uses).
+type GroupConfig struct {
+	GroupName              string `json:"groupName"`
+	ConsumeEnable          bool   `json:"consumeEnable"`
+	ConsumeBroadcastEnable bool   `json:"consumeBroadcastEnable"`
+	RetryQueueNums         int    `json:"retryQueueNums"`
+	RetryMaxTimes          int    `json:"retryMaxTimes"`
+	ConsumeMessageOrderly  bool   `json:"consumeMessageOrderly"`
+}
+
+// ValidateTopic checks a topic name the way Java's TopicValidator does (characters and length).
+func ValidateTopic(name string) error {
+	if name == "" {
+		return fmt.Errorf("topic: empty")
+	}
+	if len(name) > maxTopicLength {
+		return fmt.Errorf("topic %q: longer than %d characters", name, maxTopicLength)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '-' || c == '_') {
+			return fmt.Errorf("topic %q: character %q not allowed (want letters, digits, %%|-_)", name, c)
+		}
+	}
+	return nil
+}
+
+// config holds topics, groups and consumer offsets, persisted as JSON files under dir/config.
+type config struct {
+	fs  commitlog.FS
+	dir string
+
+	mu           sync.RWMutex // guards everything below
+	topics       map[string]*TopicConfig
+	groups       map[string]*GroupConfig
+	offsets      map[string]map[int32]int64 // "topic@group" -> queue -> offset
+	offsetsDirty bool
+	version      int64
+}
+
+func offsetKey(topic, group string) string { return topic + "@" + group }
+
+func loadConfig(fs commitlog.FS, dir string) (*config, error) {
+	c := &config{fs: fs, dir: filepath.Join(dir, "config"), topics: map[string]*TopicConfig{},
+		groups: map[string]*GroupConfig{}, offsets: map[string]map[int32]int64{}}
+	if err := fs.MkdirAll(c.dir); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	var topics struct {
+		TopicConfigTable map[string]*TopicConfig `json:"topicConfigTable"`
+	}
+	var groups struct {
+		SubscriptionGroupTable map[string]*GroupConfig `json:"subscriptionGroupTable"`
+	}
+	var offsets struct {
+		OffsetTable map[string]map[string]int64 `json:"offsetTable"`
+	}
+	for name, v := range map[string]any{"topics.json": &topics, "subscriptionGroup.json": &groups, "consumerOffset.json": &offsets} {
+		b, err := fs.ReadFile(filepath.Join(c.dir, name))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("broker config: %w", err)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, fmt.Errorf("broker config %s: %w", filepath.Join(c.dir, name), err)
+		}
+	}
+	for k, t := range topics.TopicConfigTable {
+		if t != nil {
+			t.TopicName = k
+			c.topics[k] = t
+		}
+	}
+	for k, g := range groups.SubscriptionGroupTable {
+		if g != nil {
+			g.GroupName = k
+			c.groups[k] = g
+		}
+	}
+	for k, qs := range offsets.OffsetTable {
+		m := map[int32]int64{}
+		for q, off := range qs {
+			id, err := strconv.Atoi(q)
+			if err != nil {
+				return nil, fmt.Errorf("broker config consumerOffset.json: offsetTable.%s.%s: queue id is not a number", k, q)
+			}
+			m[int32(id)] = off
+		}
+		c.offsets[k] = m
+	}
+	return c, nil
+}
+
+func (c *config) topic(name string) (TopicConfig, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.topics[name]
+	if !ok {
+		return TopicConfig{}, false
+	}
+	return *t, true
+}
+
+func (c *config) topicNames() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	names := make([]string, 0, len(c.topics))
+	for n := range c.topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (c *config) allTopics() map[string]TopicConfig {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[string]TopicConfig, len(c.topics))
+	for n, t := range c.topics {
+		out[n] = *t
+	}
+	return out
+}
+
+// putTopic creates or replaces a topic and persists the table. It returns whether anything changed.
+func (c *config) putTopic(t TopicConfig) (bool, error) {
+	c.mu.Lock()
+	old, ok := c.topics[t.TopicName]
+	if ok && *old == t {
+		c.mu.Unlock()
+		return false, nil
+	}
+	c.topics[t.TopicName] = &t
+	c.version++
+	b, err := c.topicsJSONLocked()
+	c.mu.Unlock()
+	if err != nil {
+		return true, err
+	}
+	return true, commitlog.WriteFileAtomic(c.fs, filepath.Join(c.dir, "topics.json"), b)
+}
+
+// ensureTopic creates t unless a topic of that name exists; it returns the topic in effect.
+func (c *config) ensureTopic(t TopicConfig) (TopicConfig, bool, error) {
+	c.mu.RLock()
+	if old, ok := c.topics[t.TopicName]; ok {
+		c.mu.RUnlock()
+		return *old, false, nil
+	}
+	c.mu.RUnlock()
+	_, err := c.putTopic(t)
+	return t, true, err
+}
+
+func (c *config) deleteTopic(name string) (bool, error) {
+	c.mu.Lock()
+	if _, ok := c.topics[name]; !ok {
+		c.mu.Unlock()
+		return false, nil
+	}
+	delete(c.topics, name)
+	for k := range c.offsets {
+		if strings.HasPrefix(k, name+"@") {
+			delete(c.offsets, k)
+			c.offsetsDirty = true
+		}
+	}
+	c.version++
+	b, err := c.topicsJSONLocked()
+	c.mu.Unlock()
+	if err != nil {
+		return true, err
+	}
+	return true, commitlog.WriteFileAtomic(c.fs, filepath.Join(c.dir, "topics.json"), b)
+}
+
+func (c *config) topicsJSONLocked() ([]byte, error) {
+	return json.MarshalIndent(map[string]any{"topicConfigTable": c.topics, "dataVersion": map[string]int64{"counter": c.version}}, "", "  ")
+}
+
+func (c *config) group(name string) (GroupConfig, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	g, ok := c.groups[name]
+	if !ok {
+		return GroupConfig{}, false
+	}
+	return *g, true
+}
+
+func (c *config) allGroups() map[string]GroupConfig {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[string]GroupConfig, len(c.groups))
+	for n, g := range c.groups {
+		out[n] = *g
+	}
+	return out
+}
+
+func (c *config) putGroup(g GroupConfig) error {
+	c.mu.Lock()
+	if old, ok := c.groups[g.GroupName]; ok && *old == g {
+		c.mu.Unlock()
+		return nil
+	}
+	c.groups[g.GroupName] = &g
+	b, err := json.MarshalIndent(map[string]any{"subscriptionGroupTable": c.groups}, "", "  ")
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return commitlog.WriteFileAtomic(c.fs, filepath.Join(c.dir, "subscriptionGroup.json"), b)
+}
+
+func (c *config) ensureGroup(name string) (GroupConfig, error) {
+	if g, ok := c.group(name); ok {
+		return g, nil
+	}
+	g := GroupConfig{GroupName: name, ConsumeEnable: true, ConsumeBroadcastEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}
+	return g, c.putGroup(g)
+}
+
+func (c *config) deleteGroup(name string) (bool, error) {
+	c.mu.Lock()
+	if _, ok := c.groups[name]; !ok {
+		c.mu.Unlock()
+		return false, nil
+	}
+	delete(c.groups, name)
+	b, err := json.MarshalIndent(map[string]any{"subscriptionGroupTable": c.groups}, "", "  ")
+	c.mu.Unlock()
+	if err != nil {
+		return true, err
+	}
+	return true, commitlog.WriteFileAtomic(c.fs, filepath.Join(c.dir, "subscriptionGroup.json"), b)
+}
+
+func (c *config) offset(topic, group string, q int32) (int64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	off, ok := c.offsets[offsetKey(topic, group)][q]
+	return off, ok
+}
+
+func (c *config) setOffset(topic, group string, q int32, off int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := offsetKey(topic, group)
+	m := c.offsets[k]
+	if m == nil {
+		m = map[int32]int64{}
+		c.offsets[k] = m
+	}
+	if old, ok := m[q]; ok && old == off {
+		return
+	}
+	m[q] = off
+	c.offsetsDirty = true
+}
+
+// groupOffsets returns topic -> queue -> offset for a group.
+func (c *config) groupOffsets(group string) map[string]map[int32]int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := map[string]map[int32]int64{}
+	for k, qs := range c.offsets {
+		i := strings.LastIndexByte(k, '@')
+		if i < 0 || k[i+1:] != group {
+			continue
+		}
+		m := map[int32]int64{}
+		for q, o := range qs {
+			m[q] = o
+		}
+		out[k[:i]] = m
+	}
+	return out
+}
+
+// groupsWithOffsets lists groups that have offsets, per topic.
+func (c *config) offsetGroups() map[string][]string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := map[string][]string{}
+	for k := range c.offsets {
+		i := strings.LastIndexByte(k, '@')
+		if i < 0 {
+			continue
+		}
+		out[k[i+1:]] = append(out[k[i+1:]], k[:i])
+	}
+	return out
+}
+
+// persistOffsets writes the offset table if it changed.
+func (c *config) persistOffsets(force bool) error {
+	c.mu.Lock()
+	if !c.offsetsDirty && !force {
+		c.mu.Unlock()
+		return nil
+	}
+	table := map[string]map[string]int64{}
+	for k, qs := range c.offsets {
+		m := map[string]int64{}
+		for q, o := range qs {
+			m[strconv.Itoa(int(q))] = o
+		}
+		table[k] = m
+	}
+	c.offsetsDirty = false
+	c.mu.Unlock()
+	b, err := json.MarshalIndent(map[string]any{"offsetTable": table}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := commitlog.WriteFileAtomic(c.fs, filepath.Join(c.dir, "consumerOffset.json"), b); err != nil {
+		c.mu.Lock()
+		c.offsetsDirty = true
+		c.mu.Unlock()
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,9 @@
+// Package broker serves RocketMQ's broker requests over the remoting protocol on top of package store: sends
+// (single, batch, with delay levels), pulls with long polling and server-side tag filtering, consumer offsets,
+// heartbeats and group membership (notifying members when it changes), retry and dead-letter topics, ordered
+// consumption locks, and the topic/group admin requests.
+//
+// Concurrency: requests are handled on each connection's read loop and never block there; answers that must wait
+// (sync flush, long polls) are written later from the flusher or the long-poll notifier. Each table has its own
+// lock, named next to it; no lock is held while writing to a connection.
+package broker

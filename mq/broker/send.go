@@ -1,0 +1,292 @@
+package broker
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/remoting"
+	"github.com/tide-run/tide/mq/store"
+)
+
+type sendHeader struct {
+	producerGroup     string
+	topic             string
+	defaultTopic      string
+	defaultQueueNums  int32
+	queueID           int32
+	sysFlag           int32
+	bornTimestamp     int64
+	flag              int32
+	properties        string
+	reconsumeTimes    int32
+	maxReconsumeTimes int32
+	batch             bool
+}
+
+// parseSendHeader reads the V1 header (named fields) or the V2 one (letters a..m, used for batches and by Java).
+func parseSendHeader(req *remoting.Command) (sendHeader, error) {
+	f := req.ReadFields()
+	var h sendHeader
+	if _, v2 := req.ExtFields["b"]; v2 {
+		h.producerGroup = f.String("a")
+		h.topic = f.String("b")
+		h.defaultTopic = f.OptString("c")
+		h.defaultQueueNums = f.OptInt32("d", 4)
+		h.queueID = f.OptInt32("e", -1)
+		h.sysFlag = f.OptInt32("f", 0)
+		h.bornTimestamp = f.OptInt64("g", 0)
+		h.flag = f.OptInt32("h", 0)
+		h.properties = f.OptString("i")
+		h.reconsumeTimes = f.OptInt32("j", 0)
+		h.maxReconsumeTimes = f.OptInt32("l", 16)
+		h.batch = f.OptBool("m", false)
+	} else {
+		h.producerGroup = f.String("producerGroup")
+		h.topic = f.String("topic")
+		h.defaultTopic = f.OptString("defaultTopic")
+		h.defaultQueueNums = f.OptInt32("defaultTopicQueueNums", 4)
+		h.queueID = f.OptInt32("queueId", -1)
+		h.sysFlag = f.OptInt32("sysFlag", 0)
+		h.bornTimestamp = f.OptInt64("bornTimestamp", 0)
+		h.flag = f.OptInt32("flag", 0)
+		h.properties = f.OptString("properties")
+		h.reconsumeTimes = f.OptInt32("reconsumeTimes", 0)
+		h.maxReconsumeTimes = f.OptInt32("maxReconsumeTimes", 16)
+		h.batch = f.OptBool("batch", false)
+	}
+	return h, f.Err
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// resolveTopic finds the topic of a send, auto-creating it from TBW102 when allowed.
+func (b *Broker) resolveTopic(h sendHeader) (TopicConfig, *remoting.Command, func(*remoting.Command) *remoting.Command) {
+	if err := ValidateTopic(h.topic); err != nil {
+		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
+			return remoting.Errorf(req, remoting.SystemError, "%v", err)
+		}
+	}
+	if t, ok := b.Topic(h.topic); ok {
+		return t, nil, nil
+	}
+	if b.opts.DisableAutoCreateTopics || h.topic == h.defaultTopic {
+		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
+			return remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
+		}
+	}
+	def, ok := b.cfg.topic(DefaultTopic)
+	if !ok || def.Perm&PermInherit == 0 {
+		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
+			return remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist and auto-creation is off", h.topic)
+		}
+	}
+	n := int(h.defaultQueueNums)
+	if n <= 0 || n > def.WriteQueueNums {
+		n = def.WriteQueueNums
+	}
+	t, created, err := b.cfg.ensureTopic(TopicConfig{TopicName: h.topic, ReadQueueNums: n, WriteQueueNums: n, Perm: PermRW})
+	if err != nil {
+		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
+			return remoting.Errorf(req, remoting.SystemError, "creating topic %s: %v", h.topic, err)
+		}
+	}
+	if created {
+		b.log.Info("auto-created topic", "topic", h.topic, "queues", n)
+	}
+	return t, nil, nil
+}
+
+func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool) *remoting.Command {
+	h, err := parseSendHeader(req)
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "send: %v", err)
+	}
+	if len(req.Body) > b.opts.MaxMessageSize {
+		return remoting.Errorf(req, remoting.MessageIllegal, "the message body size over max value, MAX: %d", b.opts.MaxMessageSize)
+	}
+	if h.sysFlag&message.TxTypeMask == message.FlagTxPrepared || message.Property(h.properties, message.PropTxPrepared) == "true" {
+		return remoting.Errorf(req, remoting.NoPermission, "transactional messages are not supported by tide's broker")
+	}
+	t, _, fail := b.resolveTopic(h)
+	if fail != nil {
+		return fail(req)
+	}
+	if t.Perm&PermWrite == 0 {
+		return remoting.Errorf(req, remoting.NoPermission, "the topic[%s] sending message is forbidden", h.topic)
+	}
+	qid := h.queueID
+	if qid < 0 || int(qid) >= t.WriteQueueNums {
+		qid = int32(int(uint32(qid)) % t.WriteQueueNums)
+	}
+	born := addrPort(c.RemoteAddr())
+	var msgs []*message.Message
+	if batch {
+		items, err := message.DecodeBatch(req.Body)
+		if err != nil {
+			return remoting.Errorf(req, remoting.MessageIllegal, "batch body: %v", err)
+		}
+		if len(items) == 0 {
+			return remoting.Errorf(req, remoting.MessageIllegal, "batch body: no messages")
+		}
+		for _, it := range items {
+			if message.DelayLevel(it.Properties) > 0 {
+				return remoting.Errorf(req, remoting.MessageIllegal, "batch messages cannot have a delay level")
+			}
+			msgs = append(msgs, &message.Message{Topic: h.topic, QueueID: qid, Flag: it.Flag, SysFlag: h.sysFlag &^ message.FlagCompressed,
+				BornTimestamp: h.bornTimestamp, BornHost: born, Body: it.Body, Properties: it.Properties})
+		}
+	} else {
+		m := &message.Message{Topic: h.topic, QueueID: qid, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
+			BornHost: born, ReconsumeTimes: h.reconsumeTimes, Body: req.Body, Properties: h.properties}
+		if strings.HasPrefix(h.topic, RetryPrefix) && h.reconsumeTimes >= h.maxReconsumeTimes && h.maxReconsumeTimes >= 0 {
+			// A client sending straight into a retry topic after too many attempts: dead-letter it as Java does.
+			m.Topic = DLQPrefix + strings.TrimPrefix(h.topic, RetryPrefix)
+			m.QueueID = 0
+			b.Topic(m.Topic)
+		}
+		msgs = append(msgs, m)
+	}
+	return b.putAndReply(c, req, msgs, h.properties)
+}
+
+// putAndReply stores msgs and answers the send once the flush policy allows.
+func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*message.Message, _ string) *remoting.Command {
+	for _, m := range msgs {
+		b.applyDelay(m)
+	}
+	res, end, err := b.st.Put(msgs)
+	if err != nil {
+		return b.putError(req, err)
+	}
+	resp := remoting.NewResponse(req, remoting.Success, "")
+	ids := make([]string, len(res))
+	for i, r := range res {
+		ids[i] = r.MsgID
+	}
+	resp.SetExt("msgId", strings.Join(ids, ","))
+	resp.SetExt("queueId", strconv.Itoa(int(msgs[0].QueueID)))
+	resp.SetExt("queueOffset", strconv.FormatInt(res[0].QueueOffset, 10))
+	resp.SetExt("MSG_REGION", "DefaultRegion")
+	resp.SetExt("TRACE_ON", "true")
+	oneway := req.IsOneway()
+	// WhenFlushed runs the callback at once (async mode, or already durable) or later from the flusher. Whoever
+	// loses the race on state answers: the handler by returning the response, the callback by writing it.
+	var state atomic.Int32 // 0 running, 1 handler returned, 2 callback ran first
+	var answer atomic.Pointer[remoting.Command]
+	b.st.WhenFlushed(end, func(err error) {
+		r := resp
+		if err != nil {
+			r = remoting.Errorf(req, remoting.SystemError, "message stored but not flushed to disk: %v", err)
+		}
+		answer.Store(r)
+		if !state.CompareAndSwap(0, 2) && !oneway {
+			_ = c.Reply(req, r)
+		}
+	})
+	if state.CompareAndSwap(0, 1) || oneway {
+		return nil
+	}
+	return answer.Load()
+}
+
+func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
+	switch {
+	case errors.Is(err, store.ErrDiskFull):
+		b.log.Error("send refused: disk full", "err", err)
+		return remoting.Errorf(req, remoting.ServiceNotAvailable, "service not available now: the broker's disk is full (%v)", err)
+	case errors.Is(err, message.ErrCorrupt):
+		return remoting.Errorf(req, remoting.MessageIllegal, "%v", err)
+	}
+	b.log.Error("send failed", "err", err)
+	return remoting.Errorf(req, remoting.SystemError, "store failed: %v", err)
+}
+
+// applyDelay reroutes a message with a DELAY level into the schedule topic (queue = level-1), keeping its real
+// topic and queue in REAL_TOPIC / REAL_QID.
+func (b *Broker) applyDelay(m *message.Message) {
+	level := message.DelayLevel(m.Properties)
+	if level <= 0 || m.Topic == ScheduleTopic {
+		return
+	}
+	if level > len(b.opts.DelayLevels) {
+		level = len(b.opts.DelayLevels)
+	}
+	props := message.ParseProperties(m.Properties)
+	props[message.PropDelayLevel] = strconv.Itoa(level)
+	props[message.PropRealTopic] = m.Topic
+	props[message.PropRealQueueID] = strconv.Itoa(int(m.QueueID))
+	m.Properties = message.FormatProperties(props)
+	m.Topic = ScheduleTopic
+	m.QueueID = int32(level - 1)
+}
+
+// handleSendBack moves a message the consumer failed to process into %RETRY%<group> with the next delay level,
+// or into %DLQ%<group> once it has been reconsumed maxReconsumeTimes times (or the client asks with level < 0).
+func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	f := req.ReadFields()
+	group := f.String("group")
+	offset := f.Int64("offset")
+	delayLevel := int(f.OptInt32("delayLevel", 0))
+	originMsgID := f.OptString("originMsgId")
+	originTopic := f.OptString("originTopic")
+	maxTimes := f.OptInt32("maxReconsumeTimes", -1)
+	if f.Err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "send back: %v", f.Err)
+	}
+	if maxTimes < 0 {
+		maxTimes = 16
+		if g, ok := b.cfg.group(group); ok && g.RetryMaxTimes > 0 {
+			maxTimes = int32(g.RetryMaxTimes)
+		}
+	}
+	orig, _, err := b.st.ReadMessage(offset)
+	if err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "look up message at commit-log offset %d: %v", offset, err)
+	}
+	props := message.ParseProperties(orig.Properties)
+	if props[message.PropRetryTopic] == "" {
+		rt := orig.Topic
+		if originTopic != "" && strings.HasPrefix(orig.Topic, RetryPrefix) {
+			rt = originTopic
+		}
+		props[message.PropRetryTopic] = rt
+	}
+	if originMsgID == "" {
+		originMsgID = props[message.PropOriginMessageID]
+	}
+	if originMsgID == "" {
+		originMsgID = message.OffsetMsgID(orig.StoreHost, orig.PhysicalOffset)
+	}
+	props[message.PropOriginMessageID] = originMsgID
+	delete(props, message.PropDelayLevel)
+	m := &message.Message{Flag: orig.Flag, SysFlag: orig.SysFlag, BornTimestamp: orig.BornTimestamp,
+		BornHost: orig.BornHost, ReconsumeTimes: orig.ReconsumeTimes + 1, Body: orig.Body}
+	if int32(orig.ReconsumeTimes) >= maxTimes || delayLevel < 0 {
+		m.Topic = DLQPrefix + group
+		props[message.PropDLQOriginTopic] = props[message.PropRetryTopic]
+		props[message.PropDLQOriginMsgID] = originMsgID
+		b.log.Info("message dead-lettered", "group", group, "reconsumeTimes", orig.ReconsumeTimes, "originMsgId", originMsgID)
+	} else {
+		m.Topic = RetryPrefix + group
+		if delayLevel == 0 {
+			delayLevel = 3 + int(orig.ReconsumeTimes)
+		}
+		props[message.PropDelayLevel] = strconv.Itoa(delayLevel)
+	}
+	if _, ok := b.Topic(m.Topic); !ok {
+		return remoting.Errorf(req, remoting.SystemError, "topic %s cannot be created", m.Topic)
+	}
+	m.Properties = message.FormatProperties(props)
+	return b.putAndReply(c, req, []*message.Message{m}, "")
+}

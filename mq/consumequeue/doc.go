@@ -1,0 +1,7 @@
+// Package consumequeue is the per topic-queue index into the commit log: fixed 20-byte entries (commit-log offset
+// i64, message size i32, tag hash i64), entry i describing the message with queue offset i. It is derived data:
+// the store rebuilds it from the commit log after a crash.
+//
+// Invariants: entry i sits at byte 20*i; commit-log offsets strictly increase with i; Count() entries are present
+// (a partial trailing entry is cut on open); MinOffset() <= Count().
+package consumequeue

@@ -1,0 +1,149 @@
+package mq_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/tide-run/tide/mq"
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("TIDE_MQ_CHILD_DIR"); dir != "" {
+		runChildBroker(dir) // the crash test runs this test binary as a broker it can kill -9
+		return
+	}
+	// The client's logger is process-global: quiet it once.
+	rlog.SetLogLevel("error")
+	os.Exit(m.Run())
+}
+
+// runChildBroker serves a sync-flush broker on ephemeral ports, prints its addresses and waits to be killed.
+func runChildBroker(dir string) {
+	srv, err := mq.New(mq.Options{DataDir: dir, FlushMode: mq.FlushSync, SegmentSize: 1 << 20, Logger: quiet})
+	if err == nil {
+		err = srv.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Printf("ready %s %s\n", srv.NameServerAddr(), srv.BrokerAddr())
+	select {}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// start runs an embedded server on ephemeral ports and checks the store's invariants when the test ends.
+func start(t *testing.T, opts mq.Options) *mq.Server {
+	t.Helper()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	srv, err := mq.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if srv.Ready() {
+			if err := srv.Store().Check(); err != nil {
+				t.Errorf("store consistency: %v", err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv
+}
+
+var instanceSeq atomic.Int64
+
+// uniq makes client instance names unique: the Go client shares one client per (ip, instance) in a process.
+func uniq(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), instanceSeq.Add(1))
+}
+
+func newProducer(t *testing.T, srv *mq.Server, opts ...producer.Option) rocketmq.Producer {
+	t.Helper()
+	all := append([]producer.Option{producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithRetry(2),
+		producer.WithInstanceName(uniq("p")), producer.WithGroupName(uniq("pg"))}, opts...)
+	p, err := rocketmq.NewProducer(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Shutdown() })
+	return p
+}
+
+func newPushConsumer(t *testing.T, srv *mq.Server, group string, opts ...consumer.Option) rocketmq.PushConsumer {
+	t.Helper()
+	all := append([]consumer.Option{consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName(group),
+		consumer.WithInstance(uniq("c"))}, opts...)
+	c, err := rocketmq.NewPushConsumer(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func createTopic(t *testing.T, srv *mq.Server, topic string, queues int) {
+	t.Helper()
+	if err := srv.Broker().CreateTopic(brokerTopic(topic, queues)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sendN(t *testing.T, p rocketmq.Producer, topic string, n int, tag string) []string {
+	t.Helper()
+	var ids []string
+	for i := 0; i < n; i++ {
+		m := primitive.NewMessage(topic, []byte(fmt.Sprintf("msg-%d", i)))
+		if tag != "" {
+			m.WithTag(tag)
+		}
+		r, err := p.SendSync(context.Background(), m)
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if r.Status != primitive.SendOK {
+			t.Fatalf("send %d: status %v", i, r.Status)
+		}
+		ids = append(ids, r.MsgID)
+	}
+	return ids
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,223 @@
+package remoting
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler serves one request. It returns the response, or nil when it answers later through Conn.Reply (long
+// polling, waiting for a flush) or when the request needs no answer. It must not block for long: it runs on the
+// connection's read loop, which is what keeps per-connection request order.
+type Handler func(c *Conn, req *Command) *Command
+
+// Server accepts connections and dispatches their requests to a Handler.
+type Server struct {
+	handler   Handler
+	log       *slog.Logger
+	ln        net.Listener
+	writeWait time.Duration
+
+	mu      sync.Mutex // guards conns and closed
+	conns   map[*Conn]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+	onClose func(*Conn)
+}
+
+// ServerOptions configure a Server.
+type ServerOptions struct {
+	// Logger receives one line per misbehaving connection. Default: slog.Default().
+	Logger *slog.Logger
+	// WriteTimeout bounds one response write, so a stuck client cannot hold a responder. Default 10s.
+	WriteTimeout time.Duration
+	// OnClose is called once when a connection ends (the broker forgets its clients).
+	OnClose func(*Conn)
+}
+
+// NewServer wraps ln. Call Serve to start accepting.
+func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	return &Server{handler: h, log: opts.Logger, ln: ln, writeWait: opts.WriteTimeout,
+		conns: map[*Conn]struct{}{}, onClose: opts.OnClose}
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts until the listener is closed.
+func (s *Server) Serve() {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		c := &Conn{nc: nc, srv: s}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.readLoop()
+	}
+}
+
+// Shutdown stops accepting, closes every connection and waits for the read loops to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Conn is one client connection.
+type Conn struct {
+	nc     net.Conn
+	srv    *Server
+	wmu    sync.Mutex // serializes whole-frame writes
+	closed atomic.Bool
+	opaque atomic.Int32
+	// Value is free for the handler (the broker keeps the client id here).
+	Value atomic.Value
+}
+
+// RemoteAddr is the peer address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr is our address on this connection.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// Closed reports whether the connection is closed.
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// Close closes the connection.
+func (c *Conn) Close() {
+	if c.closed.CompareAndSwap(false, true) {
+		c.nc.Close()
+	}
+}
+
+func (c *Conn) readLoop() {
+	defer func() {
+		c.Close()
+		c.srv.mu.Lock()
+		delete(c.srv.conns, c)
+		c.srv.mu.Unlock()
+		if c.srv.onClose != nil {
+			c.srv.onClose(c)
+		}
+		c.srv.wg.Done()
+	}()
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		frame, err := ReadFrame(r)
+		if err != nil {
+			if !c.closed.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.srv.log.Warn("closing connection: unreadable frame", "remote", c.nc.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		req, err := Decode(frame)
+		if err != nil {
+			// The frame boundary is intact, so a request whose header we cannot read still gets an error answer
+			// when its opaque can be recovered; otherwise the stream is not trustworthy and we close.
+			if opaque, flag, ok := PeekOpaque(frame); ok && flag&FlagResponse == 0 {
+				c.srv.log.Warn("bad request header", "remote", c.nc.RemoteAddr().String(), "err", err)
+				resp := &Command{Code: SystemError, Language: "JAVA", Version: Version, Opaque: opaque,
+					Flag: FlagResponse, Remark: err.Error()}
+				if c.Write(resp) != nil {
+					return
+				}
+				continue
+			}
+			c.srv.log.Warn("closing connection: bad frame", "remote", c.nc.RemoteAddr().String(), "err", err)
+			return
+		}
+		if req.IsResponse() {
+			continue // answers to our notifications; nothing waits for them
+		}
+		resp := c.srv.safeHandle(c, req)
+		if resp != nil {
+			if err := c.Reply(req, resp); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) safeHandle(c *Conn, req *Command) (resp *Command) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("request handler panicked", "code", req.Code, "remote", c.nc.RemoteAddr().String(), "panic", fmt.Sprint(r))
+			resp = Errorf(req, SystemError, "internal error handling request code %d", req.Code)
+		}
+	}()
+	return s.handler(c, req)
+}
+
+// Reply writes resp as the answer to req (setting opaque and the response flag).
+func (c *Conn) Reply(req, resp *Command) error {
+	resp.Opaque = req.Opaque
+	resp.Flag |= FlagResponse
+	return c.Write(resp)
+}
+
+// Send writes a broker-initiated request (for example NOTIFY_CONSUMER_IDS_CHANGED); nothing waits for an answer.
+func (c *Conn) Send(req *Command) error {
+	req.Opaque = c.opaque.Add(1)
+	return c.Write(req)
+}
+
+// Write writes one whole frame with a JSON header.
+func (c *Conn) Write(cmd *Command) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	frame := cmd.Encode()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeWait))
+	if _, err := c.nc.Write(frame); err != nil {
+		c.Close()
+		return fmt.Errorf("remoting: write to %s: %w", c.nc.RemoteAddr(), err)
+	}
+	return nil
+}

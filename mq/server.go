@@ -1,0 +1,203 @@
+package mq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/namesrv"
+	"github.com/tide-run/tide/mq/remoting"
+	"github.com/tide-run/tide/mq/store"
+)
+
+// FlushMode names the commit log's flush policy.
+type FlushMode = commitlog.FlushMode
+
+// Flush modes.
+const (
+	FlushAsync = commitlog.FlushAsync
+	FlushSync  = commitlog.FlushSync
+)
+
+// Options configure a Server. The zero value (plus DataDir) is a working server on ephemeral loopback ports.
+type Options struct {
+	// DataDir holds the commit log, consume queues, checkpoint and config. Required.
+	DataDir string
+	// Host is the interface to listen on and the address advertised in routes and message ids. Default
+	// "127.0.0.1". Clients need a literal IP here (the Go client does not resolve names).
+	Host string
+	// NameServerPort and BrokerPort: 0 picks a free port (tests); tide uses 9876 and 10911.
+	NameServerPort, BrokerPort int
+	// FlushMode: FlushAsync (default; fsync every FlushInterval) or FlushSync (answer sends after fsync, group commit).
+	FlushMode FlushMode
+	// FlushInterval for async flushing. Default 500ms.
+	FlushInterval time.Duration
+	// SegmentSize of commit-log files. Default 256 MiB.
+	SegmentSize int64
+	// RetentionAge deletes commit-log segments older than this. Default 72h.
+	RetentionAge time.Duration
+	// MaxDiskBytes caps the commit log's size (oldest segments are deleted first). Default 0: no cap.
+	MaxDiskBytes int64
+	// DelayLevels overrides the 18 delay levels (1s ... 2h). Tests shorten them.
+	DelayLevels []time.Duration
+	// LockLease for ordered consumption. Default 60s.
+	LockLease time.Duration
+	// DisableAutoCreateTopics: sends to unknown topics fail instead of creating them.
+	DisableAutoCreateTopics bool
+	// DisableZeroOffsetForNewGroups: see broker.Options.
+	DisableZeroOffsetForNewGroups bool
+	// FS is the file layer (tests inject faults). Default the OS.
+	FS commitlog.FS
+	// Clock for store timestamps, leases and delays. Default the real clock.
+	Clock clock.WithTicker
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is an embedded name server plus broker.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	st     *store.Store
+	broker *broker.Broker
+	ns     *namesrv.Server
+	nsSrv  *remoting.Server
+	brSrv  *remoting.Server
+	ready  atomic.Bool
+	nsAddr string
+	brAddr string
+}
+
+// ErrOptions reports invalid options.
+var ErrOptions = errors.New("mq: invalid options")
+
+// New validates options; nothing listens or touches the disk until Start.
+func New(opts Options) (*Server, error) {
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("%w: DataDir is required", ErrOptions)
+	}
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if net.ParseIP(opts.Host) == nil {
+		return nil, fmt.Errorf("%w: Host %q: want a literal IP address (RocketMQ clients do not resolve names)", ErrOptions, opts.Host)
+	}
+	for name, p := range map[string]int{"NameServerPort": opts.NameServerPort, "BrokerPort": opts.BrokerPort} {
+		if p < 0 || p > 65535 {
+			return nil, fmt.Errorf("%w: %s %d: want 0..65535", ErrOptions, name, p)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{opts: opts, log: opts.Logger.With("component", "mq")}, nil
+}
+
+// Start opens the store (recovering after a crash) and listens; it returns once both ports accept connections.
+func (s *Server) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	nsLn, err := lc.Listen(ctx, "tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.NameServerPort)))
+	if err != nil {
+		return fmt.Errorf("mq: name server listen: %w", err)
+	}
+	brLn, err := lc.Listen(ctx, "tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.BrokerPort)))
+	if err != nil {
+		nsLn.Close()
+		return fmt.Errorf("mq: broker listen: %w", err)
+	}
+	s.nsAddr = nsLn.Addr().String()
+	s.brAddr = brLn.Addr().String()
+	hostPort, _ := netipAddrPort(s.brAddr)
+	var clk clock.WithTicker = clock.RealClock{}
+	if s.opts.Clock != nil {
+		clk = s.opts.Clock
+	}
+	st, err := store.Open(store.Options{Dir: s.opts.DataDir, SegmentSize: s.opts.SegmentSize, FlushMode: s.opts.FlushMode,
+		FlushInterval: s.opts.FlushInterval, RetentionAge: s.opts.RetentionAge, MaxDiskBytes: s.opts.MaxDiskBytes,
+		StoreHost: hostPort, FS: s.opts.FS, Clock: clk, Logger: s.opts.Logger})
+	if err != nil {
+		nsLn.Close()
+		brLn.Close()
+		return fmt.Errorf("mq: %w", err)
+	}
+	b, err := broker.New(broker.Options{Store: st, DataDir: s.opts.DataDir, FS: s.opts.FS, Addr: s.brAddr,
+		DisableAutoCreateTopics: s.opts.DisableAutoCreateTopics, DelayLevels: s.opts.DelayLevels, LockLease: s.opts.LockLease,
+		DisableZeroOffsetForNewGroups: s.opts.DisableZeroOffsetForNewGroups, Clock: clk, Logger: s.opts.Logger})
+	if err != nil {
+		st.Close()
+		nsLn.Close()
+		brLn.Close()
+		return fmt.Errorf("mq: %w", err)
+	}
+	s.st, s.broker = st, b
+	s.ns = namesrv.New(s.opts.Logger)
+	s.ns.Register(nsBroker{b})
+	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.namesrv")})
+	s.brSrv = remoting.NewServer(brLn, b.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"), OnClose: b.ConnClosed})
+	b.Start()
+	go s.nsSrv.Serve()
+	go s.brSrv.Serve()
+	s.ready.Store(true)
+	s.log.Info("messaging ready", "nameServer", s.nsAddr, "broker", s.brAddr, "dataDir", s.opts.DataDir, "flush", s.opts.FlushMode.String())
+	return nil
+}
+
+// Ready reports whether Start completed and Shutdown has not begun.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// NameServerAddr is the name server's "ip:port" (give it to clients).
+func (s *Server) NameServerAddr() string { return s.nsAddr }
+
+// BrokerAddr is the broker's "ip:port".
+func (s *Server) BrokerAddr() string { return s.brAddr }
+
+// Broker exposes the broker for in-process operators and tests.
+func (s *Server) Broker() *broker.Broker { return s.broker }
+
+// Store exposes the store (consistency checks in tests).
+func (s *Server) Store() *store.Store { return s.st }
+
+// Shutdown stops listening, answers suspended pulls, persists offsets and closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.ready.Swap(false) {
+		return nil
+	}
+	var errs []error
+	errs = append(errs, s.nsSrv.Shutdown(ctx))
+	errs = append(errs, s.broker.Close(ctx))
+	errs = append(errs, s.brSrv.Shutdown(ctx))
+	errs = append(errs, s.st.Close())
+	return errors.Join(errs...)
+}
+
+type nsBroker struct{ b *broker.Broker }
+
+func (n nsBroker) BrokerName() string  { return n.b.BrokerName() }
+func (n nsBroker) ClusterName() string { return n.b.ClusterName() }
+func (n nsBroker) Addr() string        { return n.b.Addr() }
+func (n nsBroker) TopicNames() []string {
+	var out []string
+	for name := range n.b.Topics() {
+		out = append(out, name)
+	}
+	return out
+}
+func (n nsBroker) TopicRoute(topic string) (namesrv.Route, bool) {
+	t, ok := n.b.Topic(topic)
+	if !ok {
+		return namesrv.Route{}, false
+	}
+	return namesrv.Route{ReadQueueNums: t.ReadQueueNums, WriteQueueNums: t.WriteQueueNums, Perm: t.Perm}, true
+}
+
+func netipAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }

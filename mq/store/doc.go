@@ -1,0 +1,19 @@
+// Package store is the broker's message store: the commit log (package commitlog) plus one consume queue per
+// topic-queue (package consumequeue), kept consistent across crashes by a checkpoint, with retention by age and
+// disk usage and a consistency checker.
+//
+// Layout under Dir: commitlog/<20-digit base> segments, consumequeue/<topic>/<queueId> index files, and
+// checkpoint (the commit-log offset below which every consume-queue entry is known to be fsynced).
+//
+// Invariants (Check verifies them; storage tests run it after each test):
+//  1. the commit log is whole: records contiguous from its min to its write offset, each CRC-valid and stamped with
+//     its own position (package commitlog);
+//  2. entry i of queue (t, q), for i in [min, count), points at a record of topic t, queue q, queue offset i, with
+//     the entry's size and tag hash, and positions strictly increase with i;
+//  3. every record in the log at or above the log's min whose queue exists is indexed by its queue at its queue
+//     offset (nothing acknowledged is unreachable);
+//  4. checkpoint <= the log's flushed offset.
+//
+// Puts are serialized by Store.mu: queue offsets are assigned, the records appended and the entries written in one
+// critical section, so each queue's order equals commit-log order.
+package store

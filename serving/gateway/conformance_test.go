@@ -1,0 +1,407 @@
+package gateway
+
+// Conformance-style tests after knative/serving's test/conformance (runtime env, headers, containerConcurrency,
+// timeout, blue/green traffic, scale from zero, drain), run with real processes over real HTTP.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tide-run/tide/serving/process"
+)
+
+const host = "svc.default.localhost"
+
+func TestConformanceRuntimeEnv(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	code, body := get(t, http.DefaultClient, srv, host, "/env", nil)
+	if code != 200 {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	var env map[string]string
+	if err := json.Unmarshal([]byte(body), &env); err != nil {
+		t.Fatal(err)
+	}
+	inst := p.Instances()[0]
+	for k, want := range map[string]string{"PORT": fmt.Sprint(inst.Port), "K_SERVICE": "svc", "K_CONFIGURATION": "svc", "K_REVISION": "svc-00001"} {
+		if env[k] != want {
+			t.Errorf("%s = %q, want %q", k, env[k], want)
+		}
+	}
+}
+
+func TestConformanceHeaders(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+
+	type seen struct {
+		Host    string              `json:"host"`
+		Headers map[string][]string `json:"headers"`
+	}
+	fetch := func(hdr http.Header) seen {
+		code, body := get(t, http.DefaultClient, srv, host, "/headers", hdr)
+		if code != 200 {
+			t.Fatalf("status %d: %s", code, body)
+		}
+		var s seen
+		if err := json.Unmarshal([]byte(body), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	s := fetch(http.Header{"X-User-Header": {"a", "b"}, "Traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}})
+	if s.Host != host {
+		t.Errorf("Host = %q, want %q", s.Host, host)
+	}
+	h := http.Header(s.Headers)
+	checks := map[string]string{
+		"X-Forwarded-For":   "127.0.0.1",
+		"X-Forwarded-Proto": "http",
+		"X-Forwarded-Host":  host,
+		"Forwarded":         "for=127.0.0.1;host=" + host + ";proto=http",
+		"Traceparent":       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+	}
+	for k, want := range checks {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if got := h.Values("X-User-Header"); strings.Join(got, ",") != "a,b" {
+		t.Errorf("user header = %q, want unchanged [a b]", got)
+	}
+
+	// Behind another proxy: the chain is kept and extended, existing proto/host are trusted.
+	s = fetch(http.Header{"X-Forwarded-For": {"203.0.113.7"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"shop.example.com"}})
+	h = http.Header(s.Headers)
+	if got := h.Get("X-Forwarded-For"); got != "203.0.113.7, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q", got)
+	}
+	if got := h.Get("Forwarded"); got != "for=203.0.113.7;host=shop.example.com;proto=https, for=127.0.0.1" {
+		t.Errorf("Forwarded = %q", got)
+	}
+	// A client-supplied Forwarded is passed unchanged.
+	s = fetch(http.Header{"Forwarded": {"for=192.0.2.60;proto=http"}})
+	if got := http.Header(s.Headers).Get("Forwarded"); got != "for=192.0.2.60;proto=http" {
+		t.Errorf("Forwarded = %q", got)
+	}
+}
+
+func TestConformanceContainerConcurrencyOne(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001", cc: 1})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	const n = 10 // 1 in flight + 9 queued: within queue-proxy's 10 x CC
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, body := get(t, http.DefaultClient, srv, host, "/sleep?ms=30", nil)
+			var r struct{ Inflight int }
+			_ = json.Unmarshal([]byte(body), &r)
+			if code != 200 || r.Inflight != 1 {
+				bad.Add(1)
+				t.Errorf("status %d inflight %d: %s", code, r.Inflight, body)
+			}
+		}()
+	}
+	wg.Wait()
+	_, body := get(t, http.DefaultClient, srv, host, "/maxinflight", nil)
+	if strings.TrimSpace(body) != `{"max":1}` {
+		t.Fatalf("max in flight seen by the program: %s", body)
+	}
+}
+
+func TestConformanceQueueFullIs503(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, key := deploy(t, gw, revSpec{name: "svc-00001", cc: 1})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	// One request holds the only slot; ten fill the queue; the twelfth is refused.
+	codes := make(chan int, 12)
+	go func() {
+		c, _ := get(t, http.DefaultClient, srv, host, "/sleep?ms=1500", nil)
+		codes <- c
+	}()
+	waitFor(t, "first request in flight", func() bool { s, _ := gw.Stats(key); return s.InFlight == 1 })
+	for range 10 {
+		go func() {
+			c, _ := get(t, http.DefaultClient, srv, host, "/sleep?ms=1", nil)
+			codes <- c
+		}()
+	}
+	waitFor(t, "queue full", func() bool { s, _ := gw.Stats(key); return s.Queued == 10 })
+	if c, _ := get(t, http.DefaultClient, srv, host, "/", nil); c != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", c)
+	}
+	for range 11 {
+		if c := <-codes; c != 200 {
+			t.Fatalf("queued request got %d", c)
+		}
+	}
+}
+
+func TestConformanceTimeout(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001", timeout: 1})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	if c, body := get(t, http.DefaultClient, srv, host, "/sleep?ms=100", nil); c != 200 {
+		t.Fatalf("within the timeout: %d %s", c, body)
+	}
+	if c, body := get(t, http.DefaultClient, srv, host, "/sleep?ms=1500", nil); c != http.StatusGatewayTimeout {
+		t.Fatalf("over the timeout: %d %s, want 504", c, body)
+	}
+}
+
+func TestConformanceBlueGreenAndTags(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	blue, _ := deploy(t, gw, revSpec{name: "svc-00001"})
+	green, _ := deploy(t, gw, revSpec{name: "svc-00002"})
+	if err := gw.SetRoute("default", "svc", []Target{
+		{Revision: "svc-00001", Percent: 50, Tag: "blue"},
+		{Revision: "svc-00002", Percent: 50, Tag: "green"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	blue.SetScale(1)
+	green.SetScale(1)
+	waitReady(t, blue, 1)
+	waitReady(t, green, 1)
+	counts := map[string]int{}
+	for range 200 {
+		c, body := get(t, http.DefaultClient, srv, host, "/", nil)
+		if c != 200 {
+			t.Fatalf("status %d", c)
+		}
+		counts[strings.TrimSpace(body)]++
+	}
+	for _, rev := range []string{"svc-00001", "svc-00002"} {
+		if counts[rev] < 50 {
+			t.Errorf("%s got %d of 200 requests, want at least 25%%: %v", rev, counts[rev], counts)
+		}
+	}
+	// Tag hosts reach only their revision, under every domain form and with a port.
+	for _, tc := range []struct{ host, want string }{
+		{"green-svc.default.localhost:8080", "svc-00002"},
+		{"blue-svc.default.svc.cluster.local", "svc-00001"},
+		{"GREEN-svc.default.svc", "svc-00002"},
+		{"blue-svc.default", "svc-00001"},
+	} {
+		for range 20 {
+			if c, body := get(t, http.DefaultClient, srv, tc.host, "/", nil); c != 200 || strings.TrimSpace(body) != tc.want {
+				t.Fatalf("%s: %d %q, want %s", tc.host, c, body, tc.want)
+			}
+		}
+	}
+}
+
+func TestUnknownHostFallsThrough(t *testing.T) {
+	gw := New(Options{Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	})})
+	srv := serve(t, gw)
+	if c, _ := get(t, http.DefaultClient, srv, "broker-ingress.example", "/default/default", nil); c != http.StatusAccepted {
+		t.Fatalf("status %d", c)
+	}
+}
+
+func TestSetRouteValidates(t *testing.T) {
+	gw := New(Options{})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "a", Percent: 60}, {Revision: "b", Percent: 30}}); !errors.Is(err, ErrInvalidRoute) ||
+		!strings.Contains(err.Error(), "spec.traffic") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "a", Percent: 100, Tag: "x"}, {Revision: "b", Tag: "x"}}); err == nil ||
+		!strings.Contains(err.Error(), "spec.traffic[1].tag") {
+		t.Fatalf("err = %v", err)
+	}
+	if gw.lookup(host) != nil {
+		t.Fatal("a rejected route was installed")
+	}
+}
+
+func TestScaleFromZeroOnFirstRequest(t *testing.T) {
+	autoscaler := &scaleOnPoke{pools: map[types.NamespacedName]*process.Pool{}}
+	sink := newCountingSink()
+	gw := New(Options{Poker: autoscaler, Stats: sink})
+	srv := serve(t, gw)
+	p, key := deploy(t, gw, revSpec{name: "svc-00001", cc: 1})
+	autoscaler.mu.Lock()
+	autoscaler.pools[key] = p
+	autoscaler.mu.Unlock()
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	if p.ReadyCount() != 0 {
+		t.Fatal("pool should start at zero")
+	}
+	start := time.Now()
+	c, body := get(t, http.DefaultClient, srv, host, "/", nil)
+	if c != 200 || strings.TrimSpace(body) != "svc-00001" {
+		t.Fatalf("first request: %d %q", c, body)
+	}
+	t.Logf("zero to first byte: %s", time.Since(start))
+	autoscaler.mu.Lock()
+	pokes := autoscaler.pokes
+	autoscaler.mu.Unlock()
+	if pokes != 1 {
+		t.Fatalf("autoscaler poked %d times, want 1", pokes)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.start[key] != 1 || sink.end[key] != 1 {
+		t.Fatalf("stats start %d end %d", sink.start[key], sink.end[key])
+	}
+}
+
+// TestNoErrorsAcrossScaleEvents keeps load on a revision while it scales up, down, to zero and back from zero, and
+// counts every response: none may fail.
+func TestNoErrorsAcrossScaleEvents(t *testing.T) {
+	autoscaler := &scaleOnPoke{pools: map[types.NamespacedName]*process.Pool{}}
+	gw := New(Options{Poker: autoscaler})
+	srv := serve(t, gw)
+	p, key := deploy(t, gw, revSpec{name: "svc-00001", cc: 2})
+	autoscaler.mu.Lock()
+	autoscaler.pools[key] = p
+	autoscaler.mu.Unlock()
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	stop := make(chan struct{})
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, body := get(t, client, srv, host, "/sleep?ms=20", nil)
+				if c == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+					t.Errorf("status %d: %s", c, body)
+				}
+			}
+		}()
+	}
+	steps := []struct {
+		scale int
+		what  string
+	}{{3, "up to 3"}, {1, "down to 1"}, {4, "up to 4"}, {0, "to zero (held requests poke it back to 1)"}, {2, "up to 2"}, {1, "down to 1"}}
+	for _, s := range steps {
+		p.SetScale(s.scale)
+		before := ok.Load()
+		waitFor(t, "traffic after scaling "+s.what, func() bool { return ok.Load() >= before+20 })
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() == 0 {
+		t.Fatalf("ok %d failed %d", ok.Load(), failed.Load())
+	}
+	t.Logf("%d requests, 0 failed, across %d scale events", ok.Load(), len(steps))
+}
+
+// TestDrainLosesNoInFlightRequest scales down while long requests are in flight on the instance being removed.
+func TestDrainLosesNoInFlightRequest(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, key := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(2)
+	waitReady(t, p, 2)
+	const n = 8
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			c, _ := get(t, http.DefaultClient, srv, host, "/sleep?ms=400", nil)
+			codes <- c
+		}()
+	}
+	waitFor(t, "requests in flight on both instances", func() bool {
+		s, _ := gw.Stats(key)
+		busy := 0
+		for _, i := range p.Instances() {
+			if i.InFlight > 0 {
+				busy++
+			}
+		}
+		return s.InFlight == n && busy == 2
+	})
+	p.SetScale(1)
+	waitFor(t, "one instance draining", func() bool {
+		for _, i := range p.Instances() {
+			if i.Draining {
+				return true
+			}
+		}
+		return false
+	})
+	for range n {
+		if c := <-codes; c != 200 {
+			t.Fatalf("in-flight request got %d during drain", c)
+		}
+	}
+	waitFor(t, "drained instance gone", func() bool { return len(p.Instances()) == 1 })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,15 @@
+// Package process runs a Knative Revision's container as operating-system processes: one process per instance, in a
+// per-revision Pool that the autoscaler sizes with SetScale.
+//
+// The runtime contract follows Knative's (see docs/serving.md): every instance gets its own free port in $PORT
+// (the container's containerPort is only a label here, since many instances share one machine), plus K_SERVICE,
+// K_CONFIGURATION and K_REVISION. Readiness is probed aggressively at start (every StartupProbeInterval, 10 ms by
+// default) so a cold start costs milliseconds; the default probe is a TCP connect to $PORT, as in Knative.
+// Instances are stopped by draining first (no new requests, in-flight ones finish), then SIGTERM to the process
+// group, then SIGKILL after the grace period. A process that exits is restarted with exponential back-off and the
+// Pool's Status carries the reason and the last lines it printed.
+//
+// Images: `ko://<import path>` is built with `go build` by a Builder, resolved in the directory `tide apply` ran in
+// (as `ko apply` resolves it) and cached by content; a container with command/args runs that command and the image
+// is only a label.
+package process

@@ -1,0 +1,294 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound is what a Resolver wraps when a Secret or ConfigMap does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalidSpec is wrapped by every error about a Spec tide cannot run; the message names the field path.
+	ErrInvalidSpec = errors.New("invalid revision spec")
+	// ErrConfig is wrapped when the container's configuration cannot be assembled at start (a missing secret key,
+	// a command that is not on PATH); Kubernetes reports these as CreateContainerConfigError.
+	ErrConfig = errors.New("container configuration")
+	// ErrClosed is returned by a Pool after Close.
+	ErrClosed = errors.New("pool closed")
+)
+
+// Resolver looks up the Secrets and ConfigMaps that env entries refer to. The control plane backs it with the
+// store. A missing object is an error wrapping ErrNotFound.
+type Resolver interface {
+	SecretData(ctx context.Context, namespace, name string) (map[string][]byte, error)
+	ConfigMapData(ctx context.Context, namespace, name string) (map[string]string, error)
+}
+
+// Spec is what a Pool runs: one Knative Revision.
+type Spec struct {
+	Namespace     string
+	Service       string // K_SERVICE; may be empty for a Configuration without a Service
+	Configuration string // K_CONFIGURATION
+	Revision      string // K_REVISION and the Pool's name
+	// Dir is where ko:// import paths are resolved and the default working directory: the directory `tide apply`
+	// ran in.
+	Dir string
+	// RevisionSpec is the revision's spec as Knative defines it (after SetDefaults).
+	RevisionSpec servingv1.RevisionSpec
+}
+
+// Defaults Knative applies when the spec leaves them unset.
+const (
+	DefaultTimeout = 300 * time.Second
+)
+
+// container returns the container that serves traffic and validates what tide can run.
+func (s *Spec) container() (*corev1.Container, error) {
+	cs := s.RevisionSpec.Containers
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("%w: spec.containers: at least one container is required", ErrInvalidSpec)
+	}
+	if len(cs) > 1 {
+		return nil, fmt.Errorf("%w: spec.containers: tide runs one container per revision, got %d", ErrInvalidSpec, len(cs))
+	}
+	c := &cs[0]
+	if len(c.Command) == 0 && !strings.HasPrefix(c.Image, KoPrefix) {
+		return nil, fmt.Errorf("%w: spec.containers[0].image: %q cannot run as a process: use image ko://<go import path> or set command",
+			ErrInvalidSpec, c.Image)
+	}
+	for i, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef == nil && e.ValueFrom.ConfigMapKeyRef == nil {
+			return nil, fmt.Errorf("%w: spec.containers[0].env[%d].valueFrom: only secretKeyRef and configMapKeyRef are supported", ErrInvalidSpec, i)
+		}
+	}
+	for _, p := range []struct {
+		path string
+		p    *corev1.Probe
+	}{{"readinessProbe", c.ReadinessProbe}, {"livenessProbe", c.LivenessProbe}} {
+		if p.p != nil && p.p.Exec != nil {
+			return nil, fmt.Errorf("%w: spec.containers[0].%s.exec: only httpGet and tcpSocket probes are supported", ErrInvalidSpec, p.path)
+		}
+		if p.p != nil && p.p.GRPC != nil {
+			return nil, fmt.Errorf("%w: spec.containers[0].%s.grpc: only httpGet and tcpSocket probes are supported", ErrInvalidSpec, p.path)
+		}
+	}
+	return c, nil
+}
+
+// Timeout is the revision's request timeout (timeoutSeconds, default 300 s).
+func (s *Spec) Timeout() time.Duration {
+	if t := s.RevisionSpec.TimeoutSeconds; t != nil && *t > 0 {
+		return time.Duration(*t) * time.Second
+	}
+	return DefaultTimeout
+}
+
+// gracePeriod is how long SIGTERM gets before SIGKILL: terminationGracePeriodSeconds when set, else the request
+// timeout, which is what Knative sets on the pod.
+func (s *Spec) gracePeriod() time.Duration {
+	if g := s.RevisionSpec.TerminationGracePeriodSeconds; g != nil {
+		return time.Duration(*g) * time.Second
+	}
+	return s.Timeout()
+}
+
+// buildEnv assembles the environment: a minimal base (the process does not inherit tide's environment, as a
+// container would not), the runtime contract variables, then the container's env in order with $(VAR) expansion.
+func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, port int) ([]string, map[string]string, error) {
+	vals := map[string]string{}
+	var order []string
+	set := func(k, v string) {
+		if _, ok := vals[k]; !ok {
+			order = append(order, k)
+		}
+		vals[k] = v
+	}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "USER", "LANG", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			set(k, v)
+		}
+	}
+	if _, ok := vals["PATH"]; !ok {
+		set("PATH", "/usr/local/bin:/usr/bin:/bin")
+	}
+	for i, e := range c.Env {
+		path := fmt.Sprintf("spec.containers[0].env[%d]", i)
+		switch {
+		case e.ValueFrom == nil:
+			set(e.Name, expand(e.Value, vals))
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			v, ok, err := lookupSecret(ctx, r, s.Namespace, ref)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %s.valueFrom.secretKeyRef: %w", ErrConfig, path, err)
+			}
+			if ok {
+				set(e.Name, v)
+			}
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			ref := e.ValueFrom.ConfigMapKeyRef
+			v, ok, err := lookupConfigMap(ctx, r, s.Namespace, ref)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %s.valueFrom.configMapKeyRef: %w", ErrConfig, path, err)
+			}
+			if ok {
+				set(e.Name, v)
+			}
+		}
+	}
+	// The runtime contract wins over user values: these names are reserved in Knative.
+	set("PORT", fmt.Sprint(port))
+	set("K_SERVICE", s.Service)
+	set("K_CONFIGURATION", s.Configuration)
+	set("K_REVISION", s.Revision)
+	env := make([]string, 0, len(order))
+	for _, k := range order {
+		env = append(env, k+"="+vals[k])
+	}
+	return env, vals, nil
+}
+
+func lookupSecret(ctx context.Context, r Resolver, ns string, ref *corev1.SecretKeySelector) (string, bool, error) {
+	optional := ref.Optional != nil && *ref.Optional
+	if r == nil {
+		return "", false, fmt.Errorf("secret %q: no resolver configured", ref.Name)
+	}
+	data, err := r.SecretData(ctx, ns, ref.Name)
+	if err != nil {
+		if optional && errors.Is(err, ErrNotFound) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("secret %q: %w", ref.Name, err)
+	}
+	v, ok := data[ref.Key]
+	if !ok {
+		if optional {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("secret %q has no key %q: %w", ref.Name, ref.Key, ErrNotFound)
+	}
+	return string(v), true, nil
+}
+
+func lookupConfigMap(ctx context.Context, r Resolver, ns string, ref *corev1.ConfigMapKeySelector) (string, bool, error) {
+	optional := ref.Optional != nil && *ref.Optional
+	if r == nil {
+		return "", false, fmt.Errorf("configmap %q: no resolver configured", ref.Name)
+	}
+	data, err := r.ConfigMapData(ctx, ns, ref.Name)
+	if err != nil {
+		if optional && errors.Is(err, ErrNotFound) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("configmap %q: %w", ref.Name, err)
+	}
+	v, ok := data[ref.Key]
+	if !ok {
+		if optional {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("configmap %q has no key %q: %w", ref.Name, ref.Key, ErrNotFound)
+	}
+	return v, true, nil
+}
+
+// expand replaces $(VAR) with defined variables, leaves undefined references as written and turns $$ into $, as
+// Kubernetes does for env values, command and args.
+func expand(s string, vals map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteString(s[i:])
+				return b.String()
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := vals[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte('$')
+		}
+	}
+	return b.String()
+}
+
+// workDir is the container's workingDir, relative ones resolved against Spec.Dir; default Spec.Dir.
+func (s *Spec) workDir(c *corev1.Container) string {
+	switch {
+	case c.WorkingDir == "":
+		return s.Dir
+	case filepath.IsAbs(c.WorkingDir):
+		return c.WorkingDir
+	default:
+		return filepath.Join(s.Dir, c.WorkingDir)
+	}
+}
+
+// argv resolves what to execute. bin is the built ko:// binary (empty when the container has a command).
+// Kubernetes semantics: command replaces the image's entrypoint, args replace its arguments.
+func (s *Spec) argv(c *corev1.Container, bin string, vals map[string]string) ([]string, error) {
+	var argv []string
+	if len(c.Command) > 0 {
+		for _, a := range c.Command {
+			argv = append(argv, expand(a, vals))
+		}
+	} else {
+		argv = []string{bin}
+	}
+	for _, a := range c.Args {
+		argv = append(argv, expand(a, vals))
+	}
+	prog := argv[0]
+	switch {
+	case filepath.IsAbs(prog):
+	case strings.Contains(prog, "/"):
+		argv[0] = filepath.Join(s.workDir(c), prog)
+	default:
+		p, err := lookPath(prog, vals["PATH"])
+		if err != nil {
+			return nil, fmt.Errorf("%w: spec.containers[0].command[0]: %q: %w", ErrConfig, prog, err)
+		}
+		argv[0] = p
+	}
+	return argv, nil
+}
+
+// lookPath searches the instance's PATH, not tide's.
+func lookPath(prog, pathList string) (string, error) {
+	for _, dir := range filepath.SplitList(pathList) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, prog)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
