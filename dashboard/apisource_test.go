@@ -45,7 +45,7 @@ func find(rs []Resource, kind, name string) *Resource {
 	return nil
 }
 
-const servicesPath = "/apis/serving.knative.dev/v1/namespaces/default/services"
+const servicesPath = "/apis/serving.knative.dev/v1/services"
 
 func TestAPIResourcesListsThenFollowsTheWatch(t *testing.T) {
 	api := foodDeliveryAPI()
@@ -127,7 +127,7 @@ func TestAPIResourcesReportsFailuresAndRecovers(t *testing.T) {
 	var broken atomic.Bool
 	broken.Store(true)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if broken.Load() && r.URL.Path == servicesPath {
+		if broken.Load() && strings.HasSuffix(r.URL.Path, "/services") {
 			http.Error(w, "store unavailable", http.StatusInternalServerError)
 			return
 		}
@@ -136,14 +136,14 @@ func TestAPIResourcesReportsFailuresAndRecovers(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := clocktesting.NewFakeClock(t0)
 	kinds := append(DefaultKinds(), Kind{"flows.knative.dev", "v1", "sequences", "Sequence"})
-	a := startAPIResources(t, APIOptions{BaseURL: srv.URL, Clock: c, Kinds: kinds})
+	a := startAPIResources(t, APIOptions{BaseURL: srv.URL, Clock: c, Kinds: kinds, Namespaces: []string{"default"}})
 
 	var err error
 	poll(t, "the failing collection to be reported", 10*time.Second, func() bool {
 		_, err = a.Resources(context.Background())
 		return err != nil
 	})
-	if !strings.Contains(err.Error(), servicesPath) || !strings.Contains(err.Error(), "store unavailable") {
+	if !strings.Contains(err.Error(), "/apis/serving.knative.dev/v1/namespaces/default/services") || !strings.Contains(err.Error(), "store unavailable") {
 		t.Errorf("error = %v; want the path and the server's message", err)
 	}
 	if strings.Contains(err.Error(), "sequences") {

@@ -28,7 +28,7 @@ type Options struct {
 	Resources ResourceSource
 	// API is the control-plane API base URL, e.g. "http://127.0.0.1:8090"; used only when Resources is nil.
 	API string
-	// Namespaces watched through API; default ["default"]; "" means all namespaces.
+	// Namespaces watched through API; default all namespaces (see APIOptions.Namespaces).
 	Namespaces []string
 	// Metrics is sampled every Interval; nil shows empty charts (use MergeMetrics to combine subsystems).
 	Metrics MetricsSource
