@@ -103,3 +103,70 @@ func TestBrowserShowsTheEffect(t *testing.T) {
 	p.Screenshot("dashboard.png")
 	p.NoProblems()
 }
+
+// TestBrowserShowsFailures: a Service that is not Ready shows as such with its reason, and a failing metrics source
+// shows as a banner instead of blank charts passing for "no load". The platform is faked as above.
+func TestBrowserShowsFailures(t *testing.T) {
+	dashboardtest.Chromium(t)
+
+	api := newFakeAPI()
+	api.add("/apis/serving.knative.dev/v1/services", knObject("serving.knative.dev/v1", "Service", "order", "False",
+		"RevisionFailed", `Revision "order-00001" failed with message: exit status 1.`, nil))
+	api.add("/apis/serving.knative.dev/v1/revisions", knObject("serving.knative.dev/v1", "Revision", "order-00001", "False",
+		"ExitCode1", "Container failed with: panic: ORDER_DB not set", func(o map[string]any) {
+			o["metadata"].(map[string]any)["labels"] = map[string]any{"serving.knative.dev/service": "order"}
+		}))
+	api.add("/apis/eventing.knative.dev/v1/triggers", knObject("eventing.knative.dev/v1", "Trigger", "order-trigger", "Unknown",
+		"SubscriberNotReady", "subscriber Service/order is not ready", nil))
+	mux := http.NewServeMux()
+	mux.Handle("/apis/", api)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c := clocktesting.NewFakeClock(t0)
+	failing := MetricsFunc(func(context.Context) (Snapshot, error) {
+		return Snapshot{}, fmt.Errorf("serving: %w", context.DeadlineExceeded)
+	})
+	d, err := New(Options{API: srv.URL, Metrics: failing, Clock: c, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/", d)
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.Shutdown(ctx)
+	})
+	poll(t, "the dashboard to list the three fake resources", 10*time.Second, func() bool {
+		rs, _ := d.resources.Resources(context.Background())
+		return len(rs) == 3
+	})
+	stepSamples(t, d, c, 1)
+
+	p := dashboardtest.Open(t, srv.URL+"/")
+	var banner, row, card, chart string
+	p.Run(10*time.Second,
+		chromedp.WaitVisible(`#banner`),
+		chromedp.Text(`#banner`, &banner),
+		chromedp.WaitVisible(`#resource-groups tr[data-kind="Service"][data-name="order"]`),
+		chromedp.Text(`#resource-groups tr[data-kind="Service"][data-name="order"]`, &row),
+		chromedp.Text(dashboardtest.ServiceCard("default", "order")+` .card-head .badge`, &card),
+		chromedp.Text(dashboardtest.ServiceCard("default", "order")+` .chart`, &chart),
+	)
+	if !strings.Contains(banner, "Metrics unavailable") || !strings.Contains(banner, "deadline exceeded") {
+		t.Errorf("banner = %q", banner)
+	}
+	if !strings.Contains(row, "Not ready") || !strings.Contains(row, "RevisionFailed") || !strings.Contains(row, "exit status 1") {
+		t.Errorf("service row = %q; want Not ready with the reason and message", row)
+	}
+	if card != "Not ready" || !strings.Contains(chart, "waiting for samples") {
+		t.Errorf("card badge %q, chart text %q", card, chart)
+	}
+	if v := p.Series("default", "order", "ready"); len(v) != 0 {
+		t.Errorf("with metrics failing the chart shows %d points; it must not draw made-up zeros", len(v))
+	}
+	p.Screenshot("dashboard-failing.png")
+	p.NoProblems()
+}

@@ -396,3 +396,30 @@ func (r *ring) ordered() []json.RawMessage {
 	}
 	return out
 }
+
+// ErrNotReady is returned by Subsystem.Ready before Start and after Shutdown.
+var ErrNotReady = errors.New("dashboard: not started")
+
+// Subsystem is the Dashboard seen by a composition root whose subsystems have a Name and report readiness as an
+// error (tide's server.Subsystem). It adds nothing else.
+type Subsystem struct{ d *Dashboard }
+
+// Subsystem returns the Dashboard as a Subsystem.
+func (d *Dashboard) Subsystem() Subsystem { return Subsystem{d} }
+
+// Name is "dashboard".
+func (s Subsystem) Name() string { return "dashboard" }
+
+// Start starts sampling (Dashboard.Start).
+func (s Subsystem) Start(ctx context.Context) error { return s.d.Start(ctx) }
+
+// Ready is nil between Start and Shutdown, else ErrNotReady.
+func (s Subsystem) Ready() error {
+	if !s.d.Ready() {
+		return ErrNotReady
+	}
+	return nil
+}
+
+// Shutdown stops sampling and ends open streams (Dashboard.Shutdown).
+func (s Subsystem) Shutdown(ctx context.Context) error { return s.d.Shutdown(ctx) }

@@ -423,7 +423,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	defer srv.Close()
 	s := openStream(t, srv.URL)
 	s.nextNamed(t, "init")
-	if !d.Ready() {
+	if !d.Ready() || d.Subsystem().Ready() != nil {
 		t.Error("not ready after Start")
 	}
 	if err := d.Shutdown(context.Background()); err != nil {
@@ -434,6 +434,9 @@ func TestShutdownEndsStreams(t *testing.T) {
 	}
 	if d.Ready() {
 		t.Error("ready after Shutdown")
+	}
+	if sub := d.Subsystem(); sub.Name() != "dashboard" || !errors.Is(sub.Ready(), ErrNotReady) {
+		t.Errorf("subsystem %q ready = %v after Shutdown", sub.Name(), sub.Ready())
 	}
 }
 
