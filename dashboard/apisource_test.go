@@ -139,9 +139,10 @@ func TestAPIResourcesReportsFailuresAndRecovers(t *testing.T) {
 	a := startAPIResources(t, APIOptions{BaseURL: srv.URL, Clock: c, Kinds: kinds, Namespaces: []string{"default"}})
 
 	var err error
-	poll(t, "the failing collection to be reported", 10*time.Second, func() bool {
-		_, err = a.Resources(context.Background())
-		return err != nil
+	var rs []Resource
+	poll(t, "the failing collection reported and the healthy ones listed", 10*time.Second, func() bool {
+		rs, err = a.Resources(context.Background())
+		return err != nil && len(rs) == 4
 	})
 	if !strings.Contains(err.Error(), "/apis/serving.knative.dev/v1/namespaces/default/services") || !strings.Contains(err.Error(), "store unavailable") {
 		t.Errorf("error = %v; want the path and the server's message", err)
@@ -149,8 +150,7 @@ func TestAPIResourcesReportsFailuresAndRecovers(t *testing.T) {
 	if strings.Contains(err.Error(), "sequences") {
 		t.Errorf("a collection the API does not serve (404) is not an error: %v", err)
 	}
-	rs, _ := a.Resources(context.Background())
-	if find(rs, "Broker", "default") == nil {
+	if find(rs, "Broker", "default") == nil || find(rs, "Service", "order") != nil {
 		t.Errorf("healthy collections still show while one fails: %+v", rs)
 	}
 
