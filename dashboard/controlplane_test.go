@@ -39,7 +39,7 @@ func TestAgainstTheRealControlPlaneAPI(t *testing.T) {
 	t.Cleanup(func() { hs.Close(); _ = st.Close() })
 
 	c := clocktesting.NewFakeClock(t0)
-	d, err := New(Options{API: hs.URL, Clock: c, Logger: quietLogger()})
+	d, err := New(Options{APIURL: func() string { return hs.URL }, Clock: c, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

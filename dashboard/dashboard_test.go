@@ -447,6 +447,13 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	if _, err := New(Options{API: "127.0.0.1:8090"}); err == nil || !strings.Contains(err.Error(), "Options.API") {
 		t.Errorf("API without scheme: %v", err)
 	}
+	d, err := New(Options{APIURL: func() string { return "localhost" }, Clock: clocktesting.NewFakeClock(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "Options.APIURL") {
+		t.Errorf("APIURL returning a bad URL: Start = %v", err)
+	}
 }
 
 // A page that stops reading is cut off, not silently skipped: its channel is closed once the buffer is full, so
