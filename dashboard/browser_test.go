@@ -96,6 +96,11 @@ func TestBrowserShowsTheEffect(t *testing.T) {
 	if !strings.Contains(logText, "order 123214342 generated") || !strings.Contains(triggerRow, "Ready") {
 		t.Errorf("logs %q / trigger row %q", truncate(logText, 200), triggerRow)
 	}
+	var topicCards int
+	p.Eval(`document.querySelectorAll('.topic-card').length`, &topicCards)
+	if topicCards != 2 {
+		t.Errorf("%d topic cards, want 2 (the %%RETRY%% system topic hidden)", topicCards)
+	}
 	if lag := p.SeriesAt(`.topic-card[data-topic="tide-broker-default"]`, "lag:tide-trigger-order-trigger"); len(lag) < 150 {
 		t.Errorf("lag series has %d points", len(lag))
 	}

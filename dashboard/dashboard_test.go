@@ -169,7 +169,7 @@ func TestStreamDeliversSamplesOnTheClock(t *testing.T) {
 		if want := t0.Add(time.Duration(i) * time.Second).UnixMilli(); got.T != want {
 			t.Fatalf("sample %d at %d, want %d", i, got.T, want)
 		}
-		if len(got.Services) != 1 || got.Services[0].Name != "order" || len(got.Topics) != 2 || len(got.Deliveries) != 2 {
+		if len(got.Services) != 1 || got.Services[0].Name != "order" || len(got.Topics) != 3 || len(got.Deliveries) != 2 {
 			t.Fatalf("sample %d = %+v", i, got)
 		}
 		if i == 30 {

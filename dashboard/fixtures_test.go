@@ -87,6 +87,7 @@ func (s *scriptedDay) Snapshot(ctx context.Context) (Snapshot, error) {
 		}},
 		Topics: []TopicStats{{Topic: "orders", Produced: uint64(s.produced),
 			Groups: []GroupStats{{Group: "knative-sources-orders", Lag: lag / 3}}},
+			{Topic: "%RETRY%tide-trigger-order-trigger", Produced: uint64(s.retried)},
 			{Topic: "tide-broker-default", Produced: uint64(s.produced),
 				Groups: []GroupStats{{Group: "tide-trigger-order-trigger", Lag: lag}}}},
 		Deliveries: []DeliveryStats{

@@ -263,9 +263,12 @@
   function renderTopics() {
     const root = $('#topic-cards');
     const s = latest();
-    const topics = s ? s.topics.map(t => t.topic) : [];
+    const all = s ? s.topics.map(t => t.topic) : [];
+    const topics = all.filter(t => !isSystemTopic(t));
+    const hidden = all.length - topics.length;
     if (!topics.length) {
-      root.replaceChildren(h('div', { class: 'empty', text: 'No topics reported yet.' }));
+      root.replaceChildren(h('div', { class: 'empty', text: 'No topics reported yet.' +
+        (hidden ? ` (${hidden} system topic(s) hidden)` : '') }));
       return;
     }
     const { t0, t1 } = windowBounds();
@@ -301,7 +304,14 @@
         })) },
       });
       return card;
-    }));
+    }), ...(hidden ? [h('div', { class: 'muted', style: 'font-size:12px',
+      text: `${hidden} RocketMQ system topic(s) hidden (retry, dead-letter, scheduling)` })] : []));
+  }
+
+  // isSystemTopic: RocketMQ's own topics (%RETRY%group, %DLQ%group, TBW102, SCHEDULE_TOPIC_XXXX, RMQ_SYS_...) are
+  // bookkeeping, not the user's traffic; dead letters show per Trigger in Delivery instead.
+  function isSystemTopic(t) {
+    return t.startsWith('%') || /^(TBW102|SELF_TEST_TOPIC|OFFSET_MOVED_EVENT|SCHEDULE_TOPIC_XXXX|TRANS_CHECK_MAX_TIME_TOPIC|RMQ_SYS_.*)$/.test(t);
   }
 
   function renderDeliveries() {
