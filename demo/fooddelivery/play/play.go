@@ -37,6 +37,9 @@ const (
 var (
 	ErrOptions  = errors.New("food-delivery demo options")
 	ErrNotReady = errors.New("food-delivery demo: resources not ready")
+	// ErrNotImplemented: a resource's kind is not acted on by this build of tide (its Ready reason is
+	// NotImplemented), so the demo cannot run on it.
+	ErrNotImplemented = errors.New("food-delivery demo: this tide does not run every kind of the bundle")
 )
 
 // Options configure Run. Zero values take the documented defaults.
@@ -351,6 +354,9 @@ func waitReady(ctx context.Context, c *client.Client, objs []appliedObject, time
 			if status == "True" {
 				fmt.Fprintf(progress, "  %s Ready\n", o)
 				continue
+			}
+			if reason == "NotImplemented" {
+				return fmt.Errorf("%w: %s: %s", ErrNotImplemented, o, msg)
 			}
 			why[o.String()] = strings.TrimSpace(fmt.Sprintf("Ready=%s %s %s", status, reason, msg))
 			still = append(still, o)
