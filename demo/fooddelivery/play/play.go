@@ -17,18 +17,22 @@ import (
 	"github.com/tide-run/tide/controlplane/client"
 	"github.com/tide-run/tide/demo/fooddelivery/scenario"
 	foodbundle "github.com/tide-run/tide/examples/food-delivery"
+	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/server"
 )
 
 // Defaults of Options.
 const (
-	DefaultServer      = client.DefaultServer
-	DefaultNameServer  = "127.0.0.1:9876"
-	DefaultDataDir     = "./.tide-demo"
-	DefaultOutDir      = "./food-delivery-demo"
-	DefaultReadyWait   = 5 * time.Minute
-	Namespace          = "default"
-	OrderService       = "order-service"
+	DefaultServer     = client.DefaultServer
+	DefaultNameServer = "127.0.0.1:9876"
+	DefaultDataDir    = "./.tide-demo"
+	DefaultOutDir     = "./food-delivery-demo"
+	DefaultReadyWait  = 5 * time.Minute
+	Namespace         = "default"
+	OrderService      = "order-service"
+	// Topic is the RocketMQ topic of orders (the bundle's RocketMQSource spec.topic).
+	Topic              = "orders"
+	topicQueues        = 8
 	sourceDirAnnotaton = "tide.dev/source-dir" // must match serving/runtime.SourceDirAnnotation
 	serviceLabel       = "serving.knative.dev/service"
 )
@@ -166,6 +170,9 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	res.APIURL = strings.TrimSuffix(c.Server(), "/")
 	res.DashboardURL = res.APIURL + "/"
 
+	if err := ensureTopic(ctx, nameServers, progress); err != nil {
+		return res, err
+	}
 	dbPath := filepath.Join(outDir, "orders.db")
 	applied, err := applyBundle(ctx, c, opts.SourceDir, dbPath, progress)
 	if err != nil {
@@ -416,4 +423,51 @@ func readyInstances(ctx context.Context, c *client.Client, revKind client.Kind) 
 		n += int(v)
 	}
 	return n, nil
+}
+
+// ensureTopic creates the orders topic if RocketMQ does not have it yet: the seed's setup creates it in the
+// RocketMQ console before deploying, and the RocketMQSource is not Ready until its topic exists. The broker may
+// register with the name server a moment after tide is ready, so dialing is retried for a while.
+func ensureTopic(ctx context.Context, nameServers []string, progress io.Writer) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var lastErr error
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := createTopic(dctx, nameServers[0], progress)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("food-delivery demo: create RocketMQ topic %q at %s: %w", Topic, nameServers[0], lastErr)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func createTopic(ctx context.Context, nameServer string, progress io.Writer) error {
+	c, err := admin.Dial(ctx, nameServer)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	topics, err := c.TopicList(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if t == Topic {
+			return nil
+		}
+	}
+	if err := c.CreateTopic(ctx, Topic, topicQueues); err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "rocketmq topic %s created (%d queues)\n", Topic, topicQueues)
+	return nil
 }
