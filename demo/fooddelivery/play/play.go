@@ -191,6 +191,11 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 		return res, fmt.Errorf("food-delivery demo: %w", err)
 	}
 	instances := func(ctx context.Context) (int, error) { return readyInstances(ctx, c, revKind) }
+	// A new Service starts with one instance (Knative's initial scale); the day starts in a quiet valley, so let
+	// it go back to zero first, and the chart starts at zero.
+	if err := waitZero(ctx, instances, opts.ZeroTimeout, progress); err != nil {
+		return res, err
+	}
 	res.Report, err = scenario.Run(ctx, scenario.Options{NameServers: nameServers, DBPath: dbPath,
 		Instances: instances, DayLength: opts.DayLength, PeakRate: opts.PeakRate, Concurrency: opts.Concurrency,
 		MalformedEvery: opts.MalformedEvery, DrainTimeout: opts.DrainTimeout, ZeroTimeout: opts.ZeroTimeout,
@@ -470,4 +475,33 @@ func createTopic(ctx context.Context, nameServer string, progress io.Writer) err
 	}
 	fmt.Fprintf(progress, "rocketmq topic %s created (%d queues)\n", Topic, topicQueues)
 	return nil
+}
+
+// waitZero waits until the order service has no instance (up to timeout, default 2 minutes; not reaching zero is
+// reported but does not stop the demo).
+func waitZero(ctx context.Context, instances func(context.Context) (int, error), timeout time.Duration, progress io.Writer) error {
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	deadline := time.Now().Add(timeout)
+	announced := false
+	for {
+		n, err := instances(ctx)
+		if err == nil && n == 0 {
+			return nil
+		}
+		if !announced {
+			fmt.Fprintf(progress, "waiting for the order service to scale to zero before the day starts (%d instances now)\n", n)
+			announced = true
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(progress, "the order service still has %d instances after %v; starting the day anyway\n", n, timeout)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
