@@ -144,6 +144,10 @@ func New(opts Options) (*Broker, error) {
 		WriteQueueNums: len(opts.DelayLevels), Perm: PermRW}); err != nil {
 		return nil, err
 	}
+	if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: opts.ClusterName + ReplyTopicSuffix, ReadQueueNums: 1,
+		WriteQueueNums: 1, Perm: PermRW}); err != nil {
+		return nil, err
+	}
 	b.st.OnArrival = b.onArrival
 	return b, nil
 }
