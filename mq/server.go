@@ -172,10 +172,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.ready.Swap(false) {
 		return nil
 	}
+	// Order: answer parked pulls while connections are open, close connections (no request runs after this), stop
+	// the broker's loops and persist offsets, then close the store.
 	var errs []error
 	errs = append(errs, s.nsSrv.Shutdown(ctx))
-	errs = append(errs, s.broker.Close(ctx))
+	s.broker.DrainPolls()
 	errs = append(errs, s.brSrv.Shutdown(ctx))
+	errs = append(errs, s.broker.Close(ctx))
 	errs = append(errs, s.st.Close())
 	return errors.Join(errs...)
 }
