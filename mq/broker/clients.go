@@ -306,6 +306,18 @@ func (t *clientTable) connOf(clientID string) *remoting.Conn {
 	return nil
 }
 
+func (t *clientTable) producerConns(group string) []*remoting.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*remoting.Conn
+	for _, p := range t.producers[group] {
+		if !p.conn.Closed() {
+			out = append(out, p.conn)
+		}
+	}
+	return out
+}
+
 func (t *clientTable) groupConns(groupName string) []*remoting.Conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()

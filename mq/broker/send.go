@@ -108,8 +108,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 	if len(req.Body) > b.opts.MaxMessageSize {
 		return remoting.Errorf(req, remoting.MessageIllegal, "the message body size over max value, MAX: %d", b.opts.MaxMessageSize)
 	}
-	if h.sysFlag&message.TxTypeMask == message.FlagTxPrepared || message.Property(h.properties, message.PropTxPrepared) == "true" {
-		return remoting.Errorf(req, remoting.NoPermission, "transactional messages are not supported by tide's broker")
+	half := h.sysFlag&message.TxTypeMask == message.FlagTxPrepared || message.Property(h.properties, message.PropTxPrepared) == "true"
+	if half && batch {
+		return remoting.Errorf(req, remoting.MessageIllegal, "batch messages cannot be transactional")
 	}
 	t, fail := b.resolveTopic(req, h)
 	if fail != nil {
@@ -151,6 +152,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 		}
 		m := &message.Message{Topic: h.topic, QueueID: qid, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
 			BornHost: born, ReconsumeTimes: h.reconsumeTimes, Body: req.Body, Properties: props}
+		if half {
+			b.prepareHalf(m)
+		}
 		if req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2 {
 			if fail := b.pushReply(req, h, m); fail != nil {
 				return fail
@@ -182,6 +186,9 @@ func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*me
 		ids[i] = r.MsgID
 	}
 	resp.SetExt("msgId", strings.Join(ids, ","))
+	if msgs[0].Topic == HalfTopic {
+		resp.SetExt("transactionId", message.Property(msgs[0].Properties, message.PropUniqKey))
+	}
 	resp.SetExt("queueId", strconv.Itoa(int(msgs[0].QueueID)))
 	resp.SetExt("queueOffset", strconv.FormatInt(res[0].QueueOffset, 10))
 	resp.SetExt("MSG_REGION", "DefaultRegion")
@@ -223,7 +230,7 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 // topic and queue in REAL_TOPIC / REAL_QID.
 func (b *Broker) applyDelay(m *message.Message) {
 	level := message.DelayLevel(m.Properties)
-	if level <= 0 || m.Topic == ScheduleTopic {
+	if level <= 0 || m.Topic == ScheduleTopic || m.Topic == HalfTopic {
 		return
 	}
 	if level > len(b.opts.DelayLevels) {
