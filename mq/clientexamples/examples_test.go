@@ -41,7 +41,8 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 const examples = "github.com/apache/rocketmq-client-go/v2/examples/"
 
-// TestClientExamplesRunUnchanged builds the official client's example programs from the module cache (nothing is
+// TestClientExamplesRunUnchanged builds the official client's example programs (simple, async, batch, tag, delay
+// and transaction producers; simple, tag, orderly, delay and broadcast consumers) from the module cache (nothing is
 // copied) and runs them against the embedded broker. They hardcode the name server 127.0.0.1:9876, so the test
 // needs that port and skips when it is taken. Producers send to "test"; the consumer examples subscribe "test",
 // "TopicTest" and "min", which the test fills with the official client, resetting the shared group "testGroup"
@@ -66,7 +67,7 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 			t.Fatalf("go %v: %v\n%s", args, err, out)
 		}
 	}
-	build("producer", "producer/simple", "producer/batch", "producer/tag", "producer/delay")
+	build("producer", "producer/simple", "producer/async", "producer/batch", "producer/tag", "producer/delay", "producer/transaction")
 	build("consumer", "consumer/simple", "consumer/tag", "consumer/orderly", "consumer/delay", "consumer/broadcast")
 
 	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: 9876, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -99,6 +100,7 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		}
 	}
 	runToEnd("producer/simple", 10)
+	runToEnd("producer/async", 10)
 	runToEnd("producer/batch", 1)
 	runToEnd("producer/tag", 3)
 	runToEnd("producer/delay", 10)
@@ -137,8 +139,11 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Join(lines, "\n")
 	}
-	// 10 simple + 10 batched + 3 tagged; the 10 delayed ones (level 3, 10 s) may or may not have arrived yet.
-	runUntil("consumer/simple", "subscribe callback", 23)
+	// 10 simple + 10 async + 10 batched + 3 tagged; the 10 delayed ones (level 3, 10 s) may not have arrived yet.
+	runUntil("consumer/simple", "subscribe callback", 33)
+	// The transaction example sends 10 half messages (its listener answers "unknown", then decides on checks) and
+	// sleeps for minutes: wait for its 10 sends.
+	runUntil("producer/transaction", "send message success", 10)
 
 	createTopic("TopicTest", 4)
 	createTopic("min", 2)
