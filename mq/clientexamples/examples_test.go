@@ -64,11 +64,24 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		}
 		cmd := exec.Command("go", args...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %v: %v\n%s", args, err, out)
+			t.Errorf("go %v: %v\n%s", args, err, out)
 		}
 	}
-	build("producer", "producer/simple", "producer/async", "producer/batch", "producer/tag", "producer/delay", "producer/transaction")
-	build("consumer", "consumer/simple", "consumer/tag", "consumer/orderly", "consumer/delay", "consumer/broadcast")
+	// Two invocations because producer and consumer examples share names (simple, tag, delay); run side by side.
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		build("producer", "producer/simple", "producer/async", "producer/batch", "producer/tag", "producer/delay", "producer/transaction")
+	}()
+	go func() {
+		defer wg.Done()
+		build("consumer", "consumer/simple", "consumer/tag", "consumer/orderly", "consumer/delay", "consumer/broadcast")
+	}()
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
 
 	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: 9876, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
