@@ -17,19 +17,20 @@ func TestRequestReply(t *testing.T) {
 	srv := start(t, mq.Options{})
 	createTopic(t, srv, "rpc", 1)
 	replier := newProducer(t, srv)
+	// The callback reports on a channel, not through t: it may still run after the test returns.
+	replied := make(chan error, 16)
 	c := newPushConsumer(t, srv, "g-rpc", consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 	c.Subscribe("rpc", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 		for _, m := range msgs {
 			reply, err := consumer.CreateReplyMessage(m, nil)
 			if err != nil {
-				t.Errorf("create reply: %v", err)
+				replied <- err
 				continue
 			}
 			// v2.1.2's CreateReplyMessage parses its body argument as properties instead of using it as the body.
 			reply.Body = []byte("pong:" + string(m.Body))
-			if _, err := replier.SendSync(context.Background(), reply); err != nil {
-				t.Errorf("send reply: %v", err)
-			}
+			_, err = replier.SendSync(context.Background(), reply)
+			replied <- err
 		}
 		return consumer.ConsumeSuccess, nil
 	})
@@ -46,5 +47,13 @@ func TestRequestReply(t *testing.T) {
 	}
 	if string(resp.Body) != "pong:ping" {
 		t.Fatalf("reply %q", resp.Body)
+	}
+	select {
+	case err := <-replied:
+		if err != nil {
+			t.Fatalf("replier: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("replier's send never returned")
 	}
 }

@@ -2,6 +2,7 @@ package mq_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -31,13 +32,14 @@ func TestRetryThenDeadLetter(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var attempts []int32
+	var wrong []string // the callback may outlive the test, so it reports here rather than through t
 	c := newPushConsumer(t, srv, "g-retry", consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset), consumer.WithMaxReconsumeTimes(2))
 	c.Subscribe("work", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, m := range msgs {
 			if m.Topic != "work" || string(m.Body) != "poison" {
-				t.Errorf("retry delivered topic %q body %q", m.Topic, m.Body)
+				wrong = append(wrong, fmt.Sprintf("topic %q body %q", m.Topic, m.Body))
 			}
 			attempts = append(attempts, m.ReconsumeTimes)
 		}
@@ -65,6 +67,9 @@ func TestRetryThenDeadLetter(t *testing.T) {
 	defer d.Shutdown()
 	waitFor(t, 30*time.Second, "the dead letter", func() bool { return dlq.has("poison") })
 	mu.Lock()
+	if len(wrong) > 0 {
+		t.Fatalf("retries delivered %v", wrong)
+	}
 	if len(attempts) != 3 || attempts[0] != 0 || attempts[1] != 1 || attempts[2] != 2 {
 		t.Fatalf("attempts (reconsume times) %v, want [0 1 2]", attempts)
 	}
@@ -80,6 +85,7 @@ func TestRetryThenDeadLetter(t *testing.T) {
 }
 
 func TestDelayLevelsRealTime(t *testing.T) {
+	t.Parallel() // mostly waiting on the client's own timers
 	srv := start(t, mq.Options{})
 	createTopic(t, srv, "later", 1)
 	var mu sync.Mutex

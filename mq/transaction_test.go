@@ -32,6 +32,7 @@ func (l *txListener) CheckLocalTransaction(m *primitive.MessageExt) primitive.Lo
 }
 
 func TestTransactionsCommitRollbackAndCheck(t *testing.T) {
+	t.Parallel() // mostly waiting on the client's own timers
 	srv := start(t, mq.Options{TransactionImmunity: 200 * time.Millisecond, TransactionCheckInterval: 200 * time.Millisecond})
 	createTopic(t, srv, "tx", 2)
 	l := &txListener{execute: func(m *primitive.Message) primitive.LocalTransactionState {
