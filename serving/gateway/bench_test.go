@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -211,4 +212,39 @@ func BenchmarkThroughput(b *testing.B) {
 			b.ReportMetric(float64(cpuTime(b, pid)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
 		})
 	}
+}
+
+// BenchmarkStepLoad measures the time from a step in load to the desired instance count with the real KPA at
+// Knative's 2 s decision interval: a CC=1 revision with one ready instance suddenly gets 10 concurrent clients of
+// 100 ms requests; the KPA (panic mode) wants 15 and max-scale caps it at 5. Each iteration is a fresh revision.
+//
+//	go test -run '^$' -bench 'StepLoad' -benchtime 3x ./serving/gateway
+func BenchmarkStepLoad(b *testing.B) {
+	k := newKPA(b, 2*time.Second)
+	var lat []time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		p := k.add(b, revSpec{name: fmt.Sprintf("step-%d-%d", time.Now().UnixNano(), i), cc: 1}, map[string]string{
+			"autoscaling.knative.dev/min-scale": "1",
+			"autoscaling.knative.dev/max-scale": "5",
+		})
+		waitReady(b, p, 1)
+		var ok, failed atomic.Int64
+		stop := make(chan struct{})
+		b.StartTimer()
+		start := time.Now()
+		wg := k.load(b, 10, "/sleep?ms=100", stop, &ok, &failed)
+		for p.ReadyCount() < 5 {
+			time.Sleep(time.Millisecond)
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		close(stop)
+		wg.Wait()
+		if failed.Load() != 0 {
+			b.Fatalf("%d requests failed", failed.Load())
+		}
+		b.StartTimer()
+	}
+	reportPercentiles(b, lat, "ms", time.Millisecond)
 }
