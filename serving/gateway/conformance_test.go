@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -403,5 +404,48 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestRequestBodies sends the POST bodies CloudEvents deliveries carry, with a known length and chunked, and a
+// large one, and checks they arrive intact with their headers.
+func TestRequestBodies(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001", cc: 2})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	for _, tc := range []struct {
+		name    string
+		body    string
+		chunked bool
+	}{{"small", `{"order":42}`, false}, {"chunked", `{"order":43}`, true}, {"1MiB", big, false}, {"1MiB chunked", big, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(tc.body)
+			if tc.chunked {
+				body = io.MultiReader(body) // hides the length: sent chunked
+			}
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/echo", body)
+			req.Host = host
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Ce-Id", "1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(got) != tc.body || resp.Header.Get("Content-Type") != "application/json" ||
+				resp.Header.Get("X-Echo-Method") != "POST" {
+				t.Fatalf("status %d, %d bytes back (want %d), headers %v", resp.StatusCode, len(got), len(tc.body), resp.Header)
+			}
+			if wantCL := fmt.Sprint(len(tc.body)); !tc.chunked && resp.Header.Get("X-Echo-Content-Length") != wantCL {
+				t.Fatalf("content length at the program %s, want %s", resp.Header.Get("X-Echo-Content-Length"), wantCL)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@
 //	/sleep?ms=N  sleeps N milliseconds, then answers JSON {"revision", "inflight"}: inflight is how many requests
 //	             this process had in progress when the request arrived, counting itself
 //	/maxinflight the largest inflight ever seen
+//	/echo        answers with the request body and Content-Type (X-Echo-Method, X-Echo-Content-Length)
 //	/status/N    answers with status code N (probe tests)
 //	/exit?code=N exits the process with code N after answering
 //
@@ -21,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -86,6 +88,20 @@ func main() {
 	})
 	mux.HandleFunc("/maxinflight", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{"max": maxInflight.Load()})
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			w.Header().Set("Content-Type", ct)
+		}
+		w.Header().Set("X-Echo-Method", r.Method)
+		w.Header().Set("X-Echo-Content-Length", strconv.FormatInt(r.ContentLength, 10))
+		// Read everything before answering: Go's HTTP/1 server (like most) is not full duplex by default.
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write(b)
 	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
