@@ -4,10 +4,12 @@ package gateway
 // timeout, blue/green traffic, scale from zero, drain), run with real processes over real HTTP.
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -447,5 +449,42 @@ func TestRequestBodies(t *testing.T) {
 				t.Fatalf("content length at the program %s, want %s", resp.Header.Get("X-Echo-Content-Length"), wantCL)
 			}
 		})
+	}
+}
+
+// TestProtocolUpgrade switches a connection to another protocol through the gateway (as WebSocket does) and checks
+// bytes flow both ways.
+func TestProtocolUpgrade(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /upgrade HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", host)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "echo" {
+		t.Fatalf("response %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, msg := range []string{"ping\n", "second message\n"} {
+		if _, err := io.WriteString(conn, msg); err != nil {
+			t.Fatal(err)
+		}
+		line, err := br.ReadString('\n')
+		if err != nil || line != msg {
+			t.Fatalf("echo %q, %v; want %q", line, err, msg)
+		}
 	}
 }

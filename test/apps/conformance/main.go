@@ -10,6 +10,7 @@
 //	             this process had in progress when the request arrived, counting itself
 //	/maxinflight the largest inflight ever seen
 //	/echo        answers with the request body and Content-Type (X-Echo-Method, X-Echo-Content-Length)
+//	/upgrade     switches to the "echo" protocol (Upgrade: echo) and echoes bytes until closed
 //	/status/N    answers with status code N (probe tests)
 //	/exit?code=N exits the process with code N after answering
 //
@@ -102,6 +103,20 @@ func main() {
 			return
 		}
 		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("/upgrade", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = io.Copy(conn, brw) // echo until the client closes
 	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
