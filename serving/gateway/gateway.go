@@ -285,7 +285,7 @@ func (g *Gateway) AttachPool(key types.NamespacedName, p *process.Pool) (detach 
 		switch e.Type {
 		case process.InstanceReady:
 			g.AddBackend(key, e.Instance)
-		default:
+		case process.InstanceNotReady, process.InstanceDraining, process.InstanceGone:
 			g.RemoveBackend(key, e.Instance)
 		}
 	})

@@ -60,10 +60,13 @@ const (
 	InstanceDraining
 	// InstanceGone: the process has exited.
 	InstanceGone
+	// StatusChanged: Status() changed its Failed/Reason or EverReady (Instance is nil), so the control plane can
+	// update the Revision's conditions without polling.
+	StatusChanged
 )
 
 func (t EventType) String() string {
-	return [...]string{"Ready", "NotReady", "Draining", "Gone"}[t]
+	return [...]string{"Ready", "NotReady", "Draining", "Gone", "StatusChanged"}[t]
 }
 
 // Event is delivered to subscribers in order per instance.
@@ -412,6 +415,7 @@ func (p *Pool) fail(reason, message string, exitCode *int, inst *Instance) {
 		message += "\nlast log lines:\n" + strings.Join(texts, "\n")
 	}
 	p.mu.Lock()
+	changed := !p.status.Failed || p.status.Reason != reason || p.status.Message != message
 	p.status.Failed = true
 	p.status.Reason = reason
 	p.status.Message = message
@@ -421,6 +425,9 @@ func (p *Pool) fail(reason, message string, exitCode *int, inst *Instance) {
 	}
 	p.mu.Unlock()
 	p.log.Warn("instance failed", "reason", reason, "message", message)
+	if changed {
+		p.emit(StatusChanged, nil)
+	}
 }
 
 // lastLines is how many of a failed instance's last log lines its status carries.
@@ -732,11 +739,15 @@ func (p *Pool) supervise(s *slot, inst *Instance) (stopped bool) {
 
 func (p *Pool) markReady() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	changed := !p.status.EverReady || p.status.Failed
 	p.status.EverReady = true
 	p.status.Failed = false
 	p.status.Reason = ""
 	p.status.Message = ""
+	p.mu.Unlock()
+	if changed {
+		p.emit(StatusChanged, nil)
+	}
 }
 
 func (p *Pool) clearCurrent(s *slot, inst *Instance) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,8 +219,17 @@ func TestCrashShowsReasonAndLastLines(t *testing.T) {
 		Spec:           testSpec(corev1.Container{Image: conformanceImage, Env: []corev1.EnvVar{{Name: "CONFORMANCE_MODE", Value: "crash"}}}),
 		BackoffInitial: 20 * time.Millisecond,
 	})
+	var changes atomic.Int64
+	p.Subscribe(func(e Event) {
+		if e.Type == StatusChanged {
+			changes.Add(1)
+		}
+	})
 	p.SetScale(1)
 	eventually(t, 10*time.Second, "two restarts", func() bool { return p.Status().Restarts >= 2 })
+	if changes.Load() == 0 {
+		t.Fatal("no StatusChanged event for a crashing program")
+	}
 	st := p.Status()
 	if !st.Failed || st.Reason != "ExitCode3" || st.LastExitCode != 3 || st.Ready != 0 {
 		t.Fatalf("status %+v", st)
@@ -278,6 +288,9 @@ func TestDrainLetsInFlightFinish(t *testing.T) {
 	var mu sync.Mutex
 	var events []string
 	p.Subscribe(func(e Event) {
+		if e.Type == StatusChanged {
+			return
+		}
 		mu.Lock()
 		events = append(events, e.Type.String())
 		mu.Unlock()
