@@ -217,13 +217,17 @@ func (p *Pool) Spec() Spec { return p.spec }
 // SetScale asks for n instances. Growing starts processes at once; shrinking drains the instances least useful
 // to keep (not ready first, then fewest requests in flight) and stops them once their requests are done.
 func (p *Pool) SetScale(n int) {
-	if n < 0 {
-		n = 0
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
+	}
+	p.setScaleLocked(n)
+}
+
+func (p *Pool) setScaleLocked(n int) {
+	if n < 0 {
+		n = 0
 	}
 	p.desired = n
 	for len(p.slots) < n {
@@ -373,9 +377,11 @@ func (p *Pool) emit(t EventType, i *Instance) {
 
 // Close drains and stops every instance and waits for them (or for ctx).
 func (p *Pool) Close(ctx context.Context) error {
-	p.SetScale(0)
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.setScaleLocked(0)
+		p.closed = true
+	}
 	var wait []*slot
 	for s := range p.stopping {
 		wait = append(wait, s)
