@@ -149,11 +149,18 @@ func TestRuntimeContractEnv(t *testing.T) {
 				{Name: "OPTIONAL", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 					LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Key: "k", Optional: ptr.To(true)}}},
 				{Name: "PORT", Value: "1"}, // reserved: the runtime contract wins
+				{Name: "FROM_CM", Value: "env wins"},
+			},
+			EnvFrom: []corev1.EnvFromSource{
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}, Prefix: "CM_"},
+				{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Optional: ptr.To(true)}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "more"}}},
 			},
 		}),
 		Resolver: mapResolver{
 			secrets:    map[string]map[string][]byte{"default/db": {"password": []byte("s3cret")}},
-			configMaps: map[string]map[string]string{"default/cfg": {"mode": "fast"}},
+			configMaps: map[string]map[string]string{"default/cfg": {"mode": "fast"}, "default/more": {"FROM_CM": "configmap", "bad key": "x"}},
 		},
 	})
 	p.SetScale(1)
@@ -169,11 +176,17 @@ func TestRuntimeContractEnv(t *testing.T) {
 		"EXPANDED":        "hello world $(GREETING) $(UNDEFINED)",
 		"DB_PASSWORD":     "s3cret",
 		"MODE":            "fast",
+		"CM_mode":         "fast",
+		"password":        "s3cret",
+		"FROM_CM":         "env wins",
 	}
 	for k, v := range want {
 		if env[k] != v {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
 		}
+	}
+	if _, ok := env["bad key"]; ok {
+		t.Errorf("invalid env name from envFrom should be skipped")
 	}
 	if _, ok := env["OPTIONAL"]; ok {
 		t.Errorf("optional env from a missing secret should be unset")
