@@ -272,11 +272,27 @@ func TestLivenessFailureRestarts(t *testing.T) {
 			PeriodSeconds: 1, FailureThreshold: 1,
 		}}),
 	})
+	var mu sync.Mutex
+	var reasons []string
+	p.Subscribe(func(e Event) {
+		if e.Type == StatusChanged {
+			mu.Lock()
+			reasons = append(reasons, p.Status().Reason)
+			mu.Unlock()
+		}
+	})
 	p.SetScale(1)
-	readyInstance(t, p)
+	first := readyInstance(t, p)
 	eventually(t, 10*time.Second, "a liveness restart", func() bool { return p.Status().Restarts >= 1 })
-	if st := p.Status(); st.Reason != "LivenessProbeFailed" && !st.EverReady {
-		t.Fatalf("status %+v", st)
+	mu.Lock()
+	got := strings.Join(reasons, ",")
+	mu.Unlock()
+	if !strings.Contains(got, "LivenessProbeFailed") {
+		t.Fatalf("status reasons seen: %q", got)
+	}
+	second := readyInstance(t, p)
+	if second.PID == first.PID {
+		t.Fatal("the instance was not restarted")
 	}
 }
 
