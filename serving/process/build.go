@@ -140,6 +140,12 @@ func (b *Builder) run(dir, importPath, bin string) (string, error) {
 	return bin, nil
 }
 
+// Bounds on the non-Go files hashed into a build key.
+const (
+	maxEmbedKeyFile  = 8 << 20
+	maxEmbedKeyFiles = 10000
+)
+
 // packageDir maps an import path inside the module rooted at root to its directory.
 func packageDir(root, importPath string) (string, bool) {
 	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
@@ -233,8 +239,11 @@ func contentKey(root, importPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Files the main package may //go:embed (any file in its directory tree) are part of the key too.
+	// Files the main package may //go:embed (any file in its directory tree) are part of the key too. Large files
+	// and very many files are left out, so a data directory that happens to sit there (a broker's commit log)
+	// cannot make every build hash gigabytes.
 	if dir, ok := packageDir(root, importPath); ok {
+		n := 0
 		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil // the go tool reports a missing package better than we can
@@ -245,9 +254,16 @@ func contentKey(root, importPath string) (string, error) {
 				}
 				return nil
 			}
-			if d.Type().IsRegular() && !sourceFile(d.Name()) {
-				files = append(files, p)
+			if !d.Type().IsRegular() || sourceFile(d.Name()) {
+				return nil
 			}
+			if info, err := d.Info(); err != nil || info.Size() > maxEmbedKeyFile {
+				return nil
+			}
+			if n++; n > maxEmbedKeyFiles {
+				return filepath.SkipAll
+			}
+			files = append(files, p)
 			return nil
 		})
 	}
