@@ -119,7 +119,7 @@ type Pool struct {
 	log       *slog.Logger
 	ring      *logRing
 	limits    limits
-	cgParent  string // "" when limits are not enforced
+	cgParent  string // "" when limits are not enforced; guarded by mu (cleared if the kernel refuses)
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -573,8 +573,11 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 	cmd.WaitDelay = time.Second
 	// Own process group so signals reach the whole tree; Pdeathsig so instances never outlive tide.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if p.cgParent != "" {
-		dir, fd, err := createCgroup(p.cgParent, s.id, p.limits)
+	p.mu.Lock()
+	cgParent := p.cgParent
+	p.mu.Unlock()
+	if cgParent != "" {
+		dir, fd, err := createCgroup(cgParent, s.id, p.limits)
 		if err != nil {
 			p.mu.Lock()
 			p.status.Limits = err.Error()
@@ -586,7 +589,22 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 			cmd.SysProcAttr.CgroupFD = int(fd.Fd())
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if err != nil && cmd.SysProcAttr.UseCgroupFD {
+		// The kernel refused to start the process inside the cgroup (no clone3 cgroup support, or not a cgroup
+		// v2 directory): run it without limits rather than not at all, and say so.
+		p.mu.Lock()
+		p.status.Limits = fmt.Sprintf("%v: starting inside %s: %v", ErrLimitsUnsupported, inst.cgroup, err)
+		p.cgParent = ""
+		p.mu.Unlock()
+		_ = os.Remove(inst.cgroup)
+		inst.cgroup = ""
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr, cmd.WaitDelay = env, p.spec.workDir(p.container), stdout, stderr, time.Second
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		err = cmd.Start()
+	}
+	if err != nil {
 		p.fail("StartError", fmt.Sprintf("spec.containers[0]: starting %s: %v", argv[0], err), nil, nil)
 		return nil, err
 	}

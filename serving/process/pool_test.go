@@ -421,3 +421,34 @@ func TestExpand(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsFallBackWhenKernelRefuses points the Pool at a directory that looks like a cgroup v2 root but is not
+// one: the limits are written, the kernel refuses to start the process inside it, and the instance runs without
+// limits while the status says so plainly.
+func TestLimitsFallBackWhenKernelRefuses(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpuset cpu io memory pids\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPool(t, Options{CgroupRoot: root, Spec: testSpec(corev1.Container{Image: conformanceImage, Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("32Mi")}}})})
+	if st := p.Status(); !strings.HasPrefix(st.Limits, "enforced with cgroup v2") {
+		t.Fatalf("limits before start: %q", st.Limits)
+	}
+	p.SetScale(1)
+	inst := readyInstance(t, p)
+	st := p.Status()
+	if !strings.Contains(st.Limits, "resource limits not enforced") || !strings.Contains(st.Limits, "starting inside") {
+		t.Fatalf("limits after start: %q", st.Limits)
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "*", "tide", inst.ID, "cpu.max"))
+	if len(matches) == 0 {
+		matches, _ = filepath.Glob(filepath.Join(root, "tide", inst.ID, "cpu.max"))
+	}
+	if len(matches) != 1 {
+		t.Fatalf("cpu.max not written under %s", root)
+	}
+	if b, _ := os.ReadFile(matches[0]); string(b) != "25000 100000" {
+		t.Fatalf("cpu.max = %q", b)
+	}
+}
