@@ -488,3 +488,57 @@ func TestProtocolUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// deadBackend is an address nothing listens on: an instance that has just exited.
+type deadBackend struct {
+	addr               string
+	inflight, acquired atomic.Int64
+}
+
+func (d *deadBackend) TryAcquire() bool { d.inflight.Add(1); d.acquired.Add(1); return true }
+func (d *deadBackend) Release()         { d.inflight.Add(-1) }
+func (d *deadBackend) InFlight() int    { return int(d.inflight.Load()) }
+func (d *deadBackend) HostPort() string { return d.addr }
+
+// TestRefusedInstanceIsSkipped puts an instance that refuses connections (its process is gone, its Gone event not
+// yet delivered) next to a live one: requests, with and without a body, go to the live one and the dead one
+// leaves the rotation.
+func TestRefusedInstanceIsSkipped(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, key := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &deadBackend{addr: l.Addr().String()}
+	l.Close()
+	gw.AddBackend(key, dead) // first in rotation, least loaded
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/echo", strings.NewReader("payload"))
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "payload" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, b)
+	}
+	for range 10 {
+		if c, _ := get(t, http.DefaultClient, srv, host, "/", nil); c != 200 {
+			t.Fatalf("status %d", c)
+		}
+	}
+	if n := dead.acquired.Load(); n != 1 {
+		t.Fatalf("the refusing instance was tried %d times, want exactly once (the POST)", n)
+	}
+	if s, _ := gw.Stats(key); s.Ready != 1 || s.Errors != 0 {
+		t.Fatalf("stats %+v: the refusing instance should have left the rotation without errors", s)
+	}
+}
