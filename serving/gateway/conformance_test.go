@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tide-run/tide/serving/process"
@@ -540,5 +541,33 @@ func TestRefusedInstanceIsSkipped(t *testing.T) {
 	}
 	if s, _ := gw.Stats(key); s.Ready != 1 || s.Errors != 0 {
 		t.Fatalf("stats %+v: the refusing instance should have left the rotation without errors", s)
+	}
+}
+
+// TestH2CPort: a container port named h2c is spoken to in HTTP/2 without TLS (gRPC's transport), as in Knative,
+// while the client talks HTTP/1.1 to the gateway.
+func TestH2CPort(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001", ports: []corev1.ContainerPort{{Name: "h2c", ContainerPort: 8080}},
+		env: []corev1.EnvVar{{Name: "CONFORMANCE_H2C", Value: "1"}}})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	if c, body := get(t, http.DefaultClient, srv, host, "/proto", nil); c != 200 || strings.TrimSpace(body) != "HTTP/2.0" {
+		t.Fatalf("/proto: %d %q, want HTTP/2.0", c, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/echo", strings.NewReader("over h2c"))
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "over h2c" {
+		t.Fatalf("POST over h2c: %d %q", resp.StatusCode, b)
 	}
 }

@@ -24,6 +24,7 @@ type revision struct {
 	thr *activator.Throttler
 
 	timeout atomic.Int64 // nanoseconds
+	h2c     atomic.Bool
 
 	mu       sync.Mutex                     // guards backends
 	backends map[activator.Backend]*backend // instance -> its proxy wrapper
@@ -48,6 +49,7 @@ func (r *revision) configure(cfg RevisionConfig) {
 		cfg.Timeout = process.DefaultTimeout
 	}
 	r.timeout.Store(int64(cfg.Timeout))
+	r.h2c.Store(cfg.H2C)
 	r.thr.SetContainerConcurrency(cfg.ContainerConcurrency)
 }
 
@@ -85,7 +87,7 @@ func (r *revision) remove(b activator.Backend) {
 
 func (r *revision) newBackend(b activator.Backend) *backend {
 	addr := b.HostPort()
-	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance)
+	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance, r.h2c.Load())
 	be := &backend{Backend: b, addr: addr, transport: tr}
 	be.proxy = &httputil.ReverseProxy{
 		Director: func(out *http.Request) {

@@ -11,6 +11,8 @@
 //	/maxinflight the largest inflight ever seen
 //	/echo        answers with the request body and Content-Type (X-Echo-Method, X-Echo-Content-Length)
 //	/upgrade     switches to the "echo" protocol (Upgrade: echo) and echoes bytes until closed
+//	/proto       the request's protocol ("HTTP/1.1", or "HTTP/2.0" when CONFORMANCE_H2C is set and the caller
+//	             speaks h2c)
 //	/status/N    answers with status code N (probe tests)
 //	/exit?code=N exits the process with code N after answering
 //
@@ -133,7 +135,17 @@ func main() {
 		os.Exit(code)
 	})
 
+	mux.HandleFunc("/proto", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, r.Proto)
+	})
+
 	srv := &http.Server{Addr: ":" + port, Handler: mux}
+	if os.Getenv("CONFORMANCE_H2C") != "" {
+		// HTTP/2 without TLS, as a Knative container port named h2c (gRPC) serves it.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	go func() {
