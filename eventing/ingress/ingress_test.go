@@ -292,6 +292,22 @@ func TestPublish(t *testing.T) {
 	}
 }
 
+func TestIngressStats(t *testing.T) {
+	in, rb := newIngress(t)
+	do(t, in, req{"POST", "/default/orders", binary("1.0", nil), "{}"})
+	do(t, in, req{"POST", "/default/orders", map[string]string{"content-type": "text/plain"}, "x"})
+	do(t, in, req{"POST", "/default/orders", binary("1.0", map[string]string{"ce-knativebrokerttl": "1"}), "{}"})
+	rb.fail = errors.New("down")
+	do(t, in, req{"POST", "/default/orders", binary("1.0", nil), "{}"})
+	do(t, in, req{"POST", "/default/nope", binary("1.0", nil), "{}"}) // unknown brokers are not counted
+	if st := in.Stats("default", "orders"); st != (BrokerStats{Accepted: 1, Rejected: 2, Failed: 1}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if st := in.Stats("default", "nope"); st != (BrokerStats{}) {
+		t.Fatalf("unknown broker stats %+v", st)
+	}
+}
+
 func TestNewRequiresOptions(t *testing.T) {
 	if _, err := New(Options{}); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatal(err)

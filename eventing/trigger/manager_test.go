@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/tide-run/tide/eventing/bus"
@@ -99,5 +100,33 @@ func TestManagerLifecycle(t *testing.T) {
 	_ = m.Close()
 	if err := m.Upsert(context.Background(), cfg); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	m, _ := NewManager(Options{Bus: &countingBus{}, Sender: &scriptedSender{}, Publisher: &recordingPublisher{}, Logger: discardLogger()})
+	sub, _ := url.Parse("http://svc.example/")
+	if err := m.Upsert(context.Background(), Config{Namespace: "default", Name: "t1", Broker: "b", Topic: "x", Subscriber: sub}); err != nil {
+		t.Fatal(err)
+	}
+	m.triggers["default/t1"].stats.delivered.Add(5)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, lp := range mt.GetLabel() {
+				key += "," + lp.GetName() + "=" + lp.GetValue()
+			}
+			got[key] = mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
+		}
+	}
+	if got["tide_trigger_events_total,namespace=default,result=delivered,trigger=t1"] != 5 || len(got) != 9 {
+		t.Fatalf("metrics %v", got)
 	}
 }
