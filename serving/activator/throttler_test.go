@@ -67,6 +67,32 @@ func waitQueued(t *testing.T, th *Throttler, n int) {
 	}
 }
 
+// receive waits for a backend with a deadline, so a lost hand-over fails the test instead of hanging it.
+func receive(t *testing.T, ch chan Backend) Backend {
+	t.Helper()
+	select {
+	case b := <-ch:
+		return b
+	case <-time.After(5 * time.Second):
+		t.Fatal("no backend handed over within 5s")
+		return nil
+	}
+}
+
+// receiveEither returns the first backend handed to a or b, and the channel still waiting.
+func receiveEither(t *testing.T, a, b chan Backend) (Backend, chan Backend) {
+	t.Helper()
+	select {
+	case got := <-a:
+		return got, b
+	case got := <-b:
+		return got, a
+	case <-time.After(5 * time.Second):
+		t.Fatal("no backend handed over within 5s")
+		return nil, nil
+	}
+}
+
 func TestHoldsAtZeroPokesAndReleasesOnReady(t *testing.T) {
 	poker := &countingPoker{}
 	th := New(Options{Revision: rev, ContainerConcurrency: 1, Poker: poker})
@@ -81,18 +107,18 @@ func TestHoldsAtZeroPokesAndReleasesOnReady(t *testing.T) {
 	}
 	be := &fakeBackend{name: "one"}
 	th.Add(be)
-	first := <-a
+	// The two goroutines race to enqueue, so either may be served first; the other must wait for a release.
+	first, waiting := receiveEither(t, a, b)
 	if first != be {
 		t.Fatalf("got %v", first)
 	}
-	// CC=1: the second waits for the first to finish.
 	select {
-	case <-b:
+	case <-waiting:
 		t.Fatal("second request admitted past containerConcurrency 1")
 	case <-time.After(20 * time.Millisecond):
 	}
 	th.Release(first)
-	th.Release(<-b)
+	th.Release(receive(t, waiting))
 	if be.max.Load() != 1 {
 		t.Fatalf("max in flight %d", be.max.Load())
 	}
