@@ -1,10 +1,13 @@
 package trigger
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -560,4 +563,46 @@ func TestBrokerRestartUnderDataPlane(t *testing.T) {
 		return true
 	})
 	t.Logf("all delivered %v after the restart", time.Since(restarted))
+}
+
+// TestTailHandler: the HTTP building block of `tide events tail` streams
+// events entering the broker as JSON lines.
+func TestTailHandler(t *testing.T) {
+	e := newEnv(t)
+	topic := e.addBroker("b")
+	srv := httptest.NewServer(TailHandler(e.bus, func(ns, name string) (string, bool) {
+		return topic, ns == "default" && name == "b"
+	}))
+	defer srv.Close()
+	if resp, _ := http.Get(srv.URL + "?broker=nope"); resp.StatusCode != 404 {
+		t.Fatalf("unknown broker: %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"?namespace=default&broker=b", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	if code := e.post("b", ceHeaders("tailed", "t"), `{"x":1}`); code != 202 {
+		t.Fatal(code)
+	}
+	select {
+	case l := <-lines:
+		var ev event.Event
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.ID() != "tailed" {
+			t.Fatalf("line %q: %v", l, err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no event streamed")
+	}
 }
