@@ -606,3 +606,37 @@ func TestTailHandler(t *testing.T) {
 		t.Fatal("no event streamed")
 	}
 }
+
+// TestDeadLetterSinkDownKeepsEvent: subscriber and dead-letter sink both fail;
+// the event stays in RocketMQ and reaches the sink once it recovers.
+func TestDeadLetterSinkDownKeepsEvent(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	var mu sync.Mutex
+	sinkUp := false
+	bad := newReceiver(t, func(int, *event.Event) (int, *event.Event) { return 503, nil })
+	dls := newReceiver(t, func(int, *event.Event) (int, *event.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !sinkUp {
+			return 503, nil
+		}
+		return 202, nil
+	})
+	e.trigger("t", "b", bad.url, func(c *Config) {
+		retry := int32(1)
+		c.Delivery, _ = delivery.FromDeliverySpec(&duckv1.DeliverySpec{Retry: &retry}, dls.url)
+	})
+	if code := e.post("b", ceHeaders("dl-down", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "subscriber and sink both failed", func() bool { st, _ := e.mgr.Stats("default", "t"); return st.Failed >= 1 })
+	mu.Lock()
+	sinkUp = true
+	mu.Unlock()
+	eventually(t, waitFor, "dead-lettered after the sink recovered", func() bool { return dls.ids()["dl-down"] == 1 })
+	st, _ := e.mgr.Stats("default", "t")
+	if st.DeadLettered != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
