@@ -59,8 +59,9 @@ type RocketMQ struct {
 	ensured map[string]bool
 	closed  bool
 	subs    map[*rocketmqSub]struct{}
-	// degraded is set when a send fails; the first successful send after
-	// that restarts every subscription's consumer (see rocketmqSub.restart).
+	// degraded is set when a send fails because the broker could not be
+	// reached; the first successful send after that restarts every
+	// subscription's consumer (see rocketmqSub.restart).
 	degraded atomic.Bool
 }
 
@@ -291,6 +292,18 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		return pc, nil
 	}
 	pc, err := s.start(0)
+	if err != nil && strings.Contains(err.Error(), "route info not found") {
+		// The topic is gone although this process created it earlier (the
+		// broker lost its data, or an operator deleted it): create it again.
+		b.mu.Lock()
+		delete(b.ensured, o.Topic)
+		b.mu.Unlock()
+		if err := b.EnsureTopic(ctx, o.Topic); err != nil {
+			return nil, err
+		}
+		s.generation = 1
+		pc, err = s.start(1)
+	}
 	if err != nil {
 		return nil, err
 	}
