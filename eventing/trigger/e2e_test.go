@@ -330,6 +330,14 @@ func TestSlowSubscriberDoesNotBlockOthers(t *testing.T) {
 	eventually(t, waitFor, "fast trigger got all", func() bool { return len(fast.ids()) == n })
 	close(release)
 	eventually(t, waitFor, "slow trigger got all", func() bool { return len(slow.ids()) == n })
+	// Each Trigger sees each event once (no failures happened, so no redelivery).
+	for name, r := range map[string]*receiver{"fast": fast, "slow": slow} {
+		for id, c := range r.ids() {
+			if c != 1 {
+				t.Errorf("%s got %s %d times", name, id, c)
+			}
+		}
+	}
 }
 
 // TestOrderedDelivery: with the ordered annotation a Trigger delivers one
