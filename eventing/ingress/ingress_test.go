@@ -363,3 +363,35 @@ func TestTopicFor(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// BenchmarkServeHTTP: the ingress's own cost per binary-mode event, storage
+// stubbed: go test ./eventing/ingress -run '^$' -bench ServeHTTP -benchmem
+func BenchmarkServeHTTP(b *testing.B) {
+	rb := &recordingBus{}
+	in, err := New(Options{Bus: discardBus{rb}, Brokers: BrokersFunc(func(string, string) (Broker, bool) {
+		return Broker{Topic: "t", Ready: true}, true
+	}), Logger: nil})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"order":42}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/default/orders", bytes.NewReader(body))
+		r.Header.Set("ce-specversion", "1.0")
+		r.Header.Set("ce-id", "abc")
+		r.Header.Set("ce-source", "/shop")
+		r.Header.Set("ce-type", "com.example.order.created")
+		r.Header.Set("content-type", "application/json")
+		w := httptest.NewRecorder()
+		in.ServeHTTP(w, r)
+		if w.Code != 202 {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// discardBus accepts and forgets messages (benchmarks must not grow memory).
+type discardBus struct{ *recordingBus }
+
+func (discardBus) Send(context.Context, *bus.Message) error { return nil }
