@@ -648,3 +648,34 @@ func TestDeadLetterSinkDownKeepsEvent(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestLargeEvents: a body over the client's 4 KiB compression threshold and
+// attributes over RocketMQ's property limit arrive intact.
+func TestLargeEvents(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, nil)
+	e.trigger("t", "b", r.url, nil)
+	big := `{"blob":"` + strings.Repeat("abcdefgh", 100<<10/8) + `"}`
+	if code := e.post("b", ceHeaders("big-body", "t"), big); code != 202 {
+		t.Fatal(code)
+	}
+	hugeExt := strings.Repeat("y", 40<<10)
+	if code := e.post("b", ceHeaders("big-attr", "t", "ce-huge", hugeExt), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "both delivered", func() bool { return len(r.ids()) == 2 })
+	_, evs := r.snapshot()
+	for _, ev := range evs {
+		switch ev.ID() {
+		case "big-body":
+			if string(ev.Data()) != big {
+				t.Errorf("body changed: %d bytes", len(ev.Data()))
+			}
+		case "big-attr":
+			if ev.Extensions()["huge"] != hugeExt {
+				t.Errorf("extension changed")
+			}
+		}
+	}
+}
