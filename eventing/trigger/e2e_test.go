@@ -679,3 +679,41 @@ func TestLargeEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderedPoisonMessageMovesOn: in an ordered Trigger a message the
+// subscriber always rejects is retried in place MaxReconsumeTimes times, then
+// parked in %DLQ%<group>, and the queue continues with the next event.
+func TestOrderedPoisonMessageMovesOn(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, func(_ int, ev *event.Event) (int, *event.Event) {
+		if ev.ID() == "poison" {
+			return 400, nil
+		}
+		return 202, nil
+	})
+	e.trigger("t", "b", r.url, func(c *Config) { c.Ordered = true })
+	var mu sync.Mutex
+	var parked []string
+	dlq, err := Tail(t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", "t"), Since: time.Unix(0, 0)}, func(ev *event.Event) {
+		mu.Lock()
+		parked = append(parked, ev.ID())
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	for _, id := range []string{"before", "poison", "after"} {
+		if code := e.post("b", ceHeaders(id, "t"), `{}`); code != 202 {
+			t.Fatal(code)
+		}
+	}
+	eventually(t, waitFor, "queue moved past the poison message", func() bool { return r.ids()["after"] == 1 })
+	eventually(t, waitFor, "poison message parked", func() bool { mu.Lock(); defer mu.Unlock(); return len(parked) == 1 })
+	// before, after, and poison 5 times: the client retries in place while
+	// ReconsumeTimes <= MaxReconsumeTimes (3), i.e. with 0, 1, 2, 3 and 4.
+	if n, _ := r.snapshot(); n != 7 {
+		t.Fatalf("subscriber saw %d requests, want 7", n)
+	}
+}

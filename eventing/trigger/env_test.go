@@ -87,7 +87,7 @@ func (e *env) startDataPlane() {
 		e.http.Config.Handler = e.ing
 	}
 	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger()}),
-		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3})
+		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3, OrderedRetryPause: 10 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}
