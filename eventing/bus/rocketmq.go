@@ -37,6 +37,9 @@ type RocketMQOptions struct {
 	// in parallel; one connection pipelines well too (the client keeps many
 	// requests in flight on it). Default 1.
 	Producers int
+	// AccessKey and SecretKey authenticate to a cluster with ACL enabled
+	// (RocketMQ's access control); empty means none, as for the embedded broker.
+	AccessKey, SecretKey string
 	// Logger; default slog.Default(). A component attribute is added.
 	Logger *slog.Logger
 }
@@ -117,6 +120,7 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 			producer.WithSendMsgTimeout(opts.SendTimeout),
 			producer.WithRetry(opts.SendRetries),
 			producer.WithQueueSelector(producer.NewHashQueueSelector()),
+			producer.WithCredentials(primitive.Credentials{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey}),
 		)
 		if err == nil {
 			err = p.Start()
@@ -221,6 +225,7 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		consumer.WithConsumerOrder(o.Ordered),
 		consumer.WithConsumeMessageBatchMaxSize(1),
 		consumer.WithConsumeGoroutineNums(o.Concurrency),
+		consumer.WithCredentials(primitive.Credentials{AccessKey: b.opts.AccessKey, SecretKey: b.opts.SecretKey}),
 	}
 	if o.From == FromTime {
 		// The client parses this layout as UTC.
