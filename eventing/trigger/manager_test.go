@@ -71,6 +71,14 @@ func TestManagerLifecycle(t *testing.T) {
 	if st, ok := m.Stats("default", "t1"); !ok || st.Delivered != 3 {
 		t.Fatalf("stats lost across restart: %+v", st)
 	}
+	// A new UID (the Trigger was deleted and created again) means a new group.
+	cfg.UID = "0f3c2a9e-1111-2222-3333-444455556666"
+	if err := m.Upsert(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cb.subs) != 3 || cb.subs[2].Group != "tide-trigger-default-t1-0f3c2a9e" {
+		t.Fatalf("uid change: %+v", cb.subs[len(cb.subs)-1])
+	}
 	// Bad config changes nothing and names the field.
 	bad := cfg
 	bad.Filters = []eventingv1.SubscriptionsAPIFilter{{CESQL: "type ="}}
@@ -82,7 +90,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if err := m.Upsert(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "spec.subscriber") {
 		t.Fatalf("no subscriber: %v", err)
 	}
-	if len(cb.subs) != 2 {
+	if len(cb.subs) != 3 {
 		t.Fatal("a rejected config touched the consumer")
 	}
 	if names := m.Names(); len(names) != 1 || names[0] != "default/t1" {
