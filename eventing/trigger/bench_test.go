@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tide-run/tide/eventing/bus"
 )
 
 // BenchmarkIngressToSubscriber measures the whole data plane on the embedded
@@ -22,17 +24,20 @@ import (
 //
 //	go test ./eventing/trigger -run '^$' -bench IngressToSubscriber -benchtime 20000x
 //
-// "paced" variants send at a fixed rate (events/s) instead of as fast as 32
+// "unbatched" variants turn off the bus's grouping of concurrent sends into
+// RocketMQ batch sends (on by default). "paced" variants send at a fixed rate (events/s) instead of as fast as 32
 // concurrent senders can, which is how a latency target is stated. The
 // "direct" peer posts the same events straight to the subscriber (one HTTP
 // hop, no broker): the floor the broker path is compared against in the
 // same run.
 func BenchmarkIngressToSubscriber(b *testing.B) {
 	for _, bc := range []struct {
-		triggers int
-		rate     int // 0 = as fast as possible
+		triggers  int
+		rate      int // 0 = as fast as possible
+		unbatched bool
 	}{
-		{0, 0}, {1, 0}, {10, 0}, {0, 2000}, {1, 2000},
+		{0, 0, false}, {1, 0, false}, {1, 0, true}, {10, 0, false},
+		{0, 2000, false}, {1, 2000, false}, {1, 2000, true},
 	} {
 		name := fmt.Sprintf("triggers=%d", bc.triggers)
 		if bc.triggers == 0 {
@@ -41,12 +46,15 @@ func BenchmarkIngressToSubscriber(b *testing.B) {
 		if bc.rate > 0 {
 			name += fmt.Sprintf("/paced=%d", bc.rate)
 		}
-		b.Run(name, func(b *testing.B) { benchIngress(b, bc.triggers, bc.rate) })
+		if bc.unbatched {
+			name += "/unbatched"
+		}
+		b.Run(name, func(b *testing.B) { benchIngress(b, bc.triggers, bc.rate, bc.unbatched) })
 	}
 }
 
-func benchIngress(b *testing.B, triggers, rate int) {
-	e := newEnv(b)
+func benchIngress(b *testing.B, triggers, rate int, unbatched bool) {
+	e := newEnvWith(b, bus.RocketMQOptions{DisableBatching: unbatched})
 	e.addBroker("bench")
 	var sent sync.Map // id -> time.Time
 	var mu sync.Mutex
