@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"sync"
@@ -315,9 +316,17 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
+// isBatch reports whether a content type is the JSON batch format, with or
+// without parameters (sdk-go's IsHTTPBatch wants an exact match, which a
+// "; charset=utf-8" defeats).
+func isBatch(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == event.ApplicationCloudEventsBatchJSON
+}
+
 // readEvents parses one event (binary or structured) or a batch.
 func readEvents(r *http.Request) ([]event.Event, error) {
-	if cehttp.IsHTTPBatch(r.Header) {
+	if isBatch(r.Header.Get("Content-Type")) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			return nil, err

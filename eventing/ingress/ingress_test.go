@@ -232,7 +232,7 @@ func TestIngressTTLDecrementsAndPartitionKey(t *testing.T) {
 func TestIngressBatch(t *testing.T) {
 	in, rb := newIngress(t)
 	batch := `[{"specversion":"1.0","id":"b1","source":"/s","type":"t"},{"specversion":"0.3","id":"b2","source":"/s","type":"t","data":"x","datacontenttype":"text/plain"}]`
-	resp := do(t, in, req{"POST", "/default/orders", map[string]string{"content-type": "application/cloudevents-batch+json"}, batch})
+	resp := do(t, in, req{"POST", "/default/orders", map[string]string{"content-type": "application/cloudevents-batch+json; charset=utf-8"}, batch})
 	if resp.StatusCode != 202 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("status %d: %s", resp.StatusCode, b)
