@@ -127,6 +127,8 @@ func TestIngressAcceptsBinaryAndStructured(t *testing.T) {
 		{"binary 0.3", binary("0.3", nil), `{"a":1}`, "0.3"},
 		{"structured 1.0", map[string]string{"content-type": "application/cloudevents+json"},
 			`{"specversion":"1.0","id":"e1","source":"/test","type":"com.example.t","datacontenttype":"application/json","data":{"a":1}}`, "1.0"},
+		{"structured with charset", map[string]string{"content-type": "application/cloudevents+json; charset=UTF-8"},
+			`{"specversion":"1.0","id":"e1","source":"/test","type":"com.example.t","datacontenttype":"application/json","data":{"a":1}}`, "1.0"},
 		{"structured 0.3", map[string]string{"content-type": "application/cloudevents+json"},
 			`{"specversion":"0.3","id":"e1","source":"/test","type":"com.example.t","datacontenttype":"application/json","data":{"a":1}}`, "0.3"},
 	}
