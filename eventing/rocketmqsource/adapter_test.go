@@ -337,7 +337,7 @@ func TestSinkDownThenBack(t *testing.T) {
 		return 202
 	})
 	a := startAdapter(t, srv, Config{Topics: []string{"work"}, ConsumerGroup: "g-down", Sink: sink.url, RetryDelayLevel: 1,
-		Delivery: delivery.Spec{Retry: 2, BackoffDelay: 50 * time.Millisecond}})
+		MaxReconsumeTimes: 1000, Delivery: delivery.Spec{Retry: 2, BackoffDelay: 50 * time.Millisecond}})
 	waitFor(t, 20*time.Second, func() string {
 		if a.Counters().Retried < int64(len(ids)) {
 			return fmt.Sprintf("not every message failed once yet: %+v", a.Counters())
@@ -397,6 +397,12 @@ func TestOrderedPerQueueOrder(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, func() string {
 		got := byQueue()
+		if len(got[0]) > 5 {
+			t.Fatalf("queue 0 went past its failing message: %v", got[0])
+		}
+		if len(got[0]) < 5 {
+			return fmt.Sprintf("queue 0 has %d of the 5 before the failing message", len(got[0]))
+		}
 		for q := 1; q < queues; q++ {
 			if len(got[q]) < per {
 				return fmt.Sprintf("queue %d has %d of %d", q, len(got[q]), per)
@@ -404,6 +410,7 @@ func TestOrderedPerQueueOrder(t *testing.T) {
 		}
 		return ""
 	})
+	time.Sleep(200 * time.Millisecond) // a stretch during which queue 0 must stay blocked
 	if got := byQueue()[0]; len(got) != 5 {
 		t.Fatalf("queue 0 went past its failing message: %v", got)
 	}
