@@ -75,12 +75,17 @@ type Adapter struct {
 	// still running then end Failed and their messages, whose queues are already dropped, stay unacknowledged.
 	runCtx    context.Context
 	cancelRun context.CancelFunc
-	stopping  atomic.Bool
-	inflight  sync.WaitGroup
+
+	// flightMu guards stopping, active and drained: a delivery is either counted in active before Stop sets
+	// stopping, or never starts; Stop waits on drained until active is back to zero.
+	flightMu sync.Mutex
+	stopping bool
+	active   int
+	drained  chan struct{}
 
 	delivered, deadLettered, retried, inFlight atomic.Int64
 
-	mu       sync.Mutex // guards status and consumer
+	mu       sync.Mutex // guards status and consumer; taken inside flightMu, never the other way round
 	status   Status
 	consumer pushConsumer
 	started  bool
@@ -187,9 +192,20 @@ func (a *Adapter) Start(ctx context.Context) error {
 		a.setStatus(false, reason, err.Error())
 		return fmt.Errorf("%w: %w", sentinel, err)
 	}
-	a.mu.Lock()
-	a.consumer = c
-	a.mu.Unlock()
+	// Publish the consumer under flightMu, which Stop holds while it reads it: either Stop sees the consumer, or
+	// this sees that Stop ran (and found none to shut down).
+	a.flightMu.Lock()
+	stopped := a.stopping
+	if !stopped {
+		a.mu.Lock()
+		a.consumer = c
+		a.mu.Unlock()
+	}
+	a.flightMu.Unlock()
+	if stopped {
+		_ = c.Shutdown()
+		return ErrStopped
+	}
 	a.setStatus(true, "", "")
 	a.log.Info("consuming", "topics", a.cfg.Topics, "nameServers", addrs, "ordered", a.cfg.Ordered, "maxInFlight", a.cfg.MaxInFlight, "sink", a.cfg.Sink.Redacted())
 	return nil
@@ -308,14 +324,25 @@ func (a *Adapter) consume(ctx context.Context, msgs ...*primitive.MessageExt) (c
 
 // handle delivers one message and reports whether it may be acknowledged.
 func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
-	if a.stopping.Load() {
+	a.flightMu.Lock()
+	if a.stopping {
+		a.flightMu.Unlock()
 		// Stop is draining: do not start new deliveries. Wait for the consumer to be shut down (its queues are then
 		// dropped, so the client ignores this result and the message stays unacknowledged for the next owner).
 		<-a.runCtx.Done()
 		return false
 	}
-	a.inflight.Add(1)
-	defer a.inflight.Done()
+	a.active++
+	a.flightMu.Unlock()
+	defer func() {
+		a.flightMu.Lock()
+		a.active--
+		if a.active == 0 && a.drained != nil {
+			close(a.drained)
+			a.drained = nil
+		}
+		a.flightMu.Unlock()
+	}()
 	if !a.cfg.Ordered {
 		select {
 		case a.sem <- struct{}{}:
@@ -348,17 +375,25 @@ func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
 // consumer shuts down (persisting committed offsets) and unfinished deliveries are abandoned unacknowledged, to be
 // redelivered after a restart. Stop is safe to call more than once.
 func (a *Adapter) Stop(ctx context.Context) error {
-	if !a.stopping.CompareAndSwap(false, true) {
+	a.flightMu.Lock()
+	if a.stopping {
+		a.flightMu.Unlock()
 		return nil
+	}
+	a.stopping = true
+	drained := make(chan struct{})
+	if a.active == 0 {
+		close(drained)
+	} else {
+		a.drained = drained
 	}
 	a.mu.Lock()
 	c := a.consumer
 	a.mu.Unlock()
+	a.flightMu.Unlock()
 	if c != nil {
 		c.Suspend()
 	}
-	drained := make(chan struct{})
-	go func() { a.inflight.Wait(); close(drained) }()
 	var err error
 	select {
 	case <-drained:
