@@ -24,6 +24,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/broker"
@@ -599,5 +600,44 @@ func TestTideRestartMidStream(t *testing.T) {
 	})
 	if redone := sink.calls.Load() - before; redone >= int64(len(ids)) {
 		t.Errorf("second run made %d deliveries for %d messages after %d were done: offsets did not survive", redone, len(ids), firstRun)
+	}
+}
+
+// TestTagSelector: spec.selector reaches the broker and the client; only matching tags are delivered, and the
+// others are acknowledged without a delivery (they are not this source's).
+func TestTagSelector(t *testing.T) {
+	srv := startBroker(t)
+	createTopic(t, srv, "orders", 2)
+	p := newProducer(t, srv)
+	var want []string
+	for i, tag := range []string{"paid", "created", "refunded", "paid", "shipped"} {
+		id := send(t, p, primitive.NewMessage("orders", []byte(fmt.Sprintf(`{"i":%d}`, i))).WithTag(tag))
+		if tag == "paid" || tag == "refunded" {
+			want = append(want, id)
+		}
+	}
+	sink := newSink(t, nil)
+	a := startAdapter(t, srv, Config{Topics: []string{"orders"}, ConsumerGroup: "g-tags", Sink: sink.url,
+		Selector: v1alpha1.Selector{Type: v1alpha1.SelectorTag, Expression: "paid || refunded"}})
+	waitFor(t, 20*time.Second, func() string {
+		if m := sink.has(want); len(m) > 0 {
+			return fmt.Sprintf("%d matching messages missing", len(m))
+		}
+		return ""
+	})
+	// A marker sent last: once it is delivered, everything before it in its queue has been filtered or delivered.
+	for q := 0; q < 2; q++ {
+		m := primitive.NewMessage("orders", []byte(`{"marker":true}`)).WithTag("paid")
+		m.WithProperty("q", strconv.Itoa(q))
+		want = append(want, send(t, p, m))
+	}
+	waitFor(t, 20*time.Second, func() string {
+		if m := sink.has(want); len(m) > 0 {
+			return "markers not delivered"
+		}
+		return ""
+	})
+	if n := sink.unique(); n != len(want) || a.Counters().Delivered != int64(len(want)) {
+		t.Fatalf("delivered %d events (%+v), want exactly the %d matching", n, a.Counters(), len(want))
 	}
 }
