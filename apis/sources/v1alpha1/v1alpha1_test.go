@@ -255,3 +255,29 @@ func TestConditions(t *testing.T) {
 		t.Error(s.GetGroupVersionKind())
 	}
 }
+
+func TestLegacyValidateNamesLegacyFields(t *testing.T) {
+	l := &LegacyRocketMQSource{}
+	l.Name = "old"
+	l.Spec = LegacyRocketMQSourceSpec{Topic: "order", NamesrvAddr: "nohostport", GroupName: "bad.group"}
+	err := l.Validate(context.Background())
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"spec.namesrvAddr", "spec.groupName", "spec.sink"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err.Error(), want)
+		}
+	}
+	if strings.Contains(err.Error(), "nameServers") || strings.Contains(err.Error(), "consumerGroup") {
+		t.Errorf("error names current-form fields: %v", err)
+	}
+	b, _ := os.ReadFile("testdata/legacy-2020.yaml")
+	var ok LegacyRocketMQSource
+	if err := strictUnmarshalYAML(b, &ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.Validate(context.Background()); err != nil {
+		t.Fatalf("valid 2020 manifest rejected: %v", err)
+	}
+}
