@@ -239,15 +239,15 @@ func TestConditions(t *testing.T) {
 		t.Fatal("ready before anything happened")
 	}
 	st.MarkSink(apis.HTTP("sink.example"))
-	st.MarkNotDeployed(ReasonTopicNotFound, "topic %q has no route", "orders")
-	if c := st.GetCondition(ConditionReady); c.IsTrue() || c.Reason != ReasonTopicNotFound {
+	st.MarkNotDeployed(ReasonTopicNotFound, "topic %RETRY%g has no route")
+	if c := st.GetCondition(ConditionReady); c.IsTrue() || c.Reason != ReasonTopicNotFound || c.Message != "topic %RETRY%g has no route" {
 		t.Errorf("ready %+v", c)
 	}
 	st.MarkDeployed()
 	if !st.IsReady() || st.SinkURI.String() != "http://sink.example" {
 		t.Errorf("not ready after sink and deploy: %+v", st)
 	}
-	st.MarkNoSink(ReasonSinkNotFound, "service %q not found", "x")
+	st.MarkNoSink(ReasonSinkNotFound, `service "x" not found`)
 	if st.IsReady() || st.SinkURI != nil || st.GetCondition(ConditionSinkProvided).Reason != ReasonSinkNotFound {
 		t.Errorf("%+v", st)
 	}
