@@ -79,8 +79,9 @@ func runRocketMQAdapter(ctx context.Context, cfg rocketmqsource.Config, log *slo
 		if errors.Is(err, rocketmqsource.ErrInvalidConfig) {
 			return &exitError{code: 2, err: err}
 		}
+		st := a.Status()
 		_ = a.Stop(context.Background())
-		log.Warn("adapter not started; retrying", "reason", a.Status().Reason, "err", err, "in", backoff)
+		log.Warn("adapter not started; retrying", "reason", st.Reason, "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

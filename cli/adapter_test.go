@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,7 +76,7 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 		"ROCKETMQ_SOURCE_NAME":    "orders-source",
 	}
 	cmd := newAdapterCommand(func(k string) string { return env[k] })
-	var errOut bytes.Buffer
+	var errOut syncBuffer
 	cmd.SetErr(&errOut)
 	cmd.SetArgs([]string{"rocketmq"})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -116,3 +118,92 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 		t.Errorf("exit log lacks the counters: %s", errOut.String())
 	}
 }
+
+// TestAdapterRocketMQWaitsForRocketMQ: started before RocketMQ is up, the adapter retries instead of exiting, and
+// delivers once the name server appears.
+func TestAdapterRocketMQWaitsForRocketMQ(t *testing.T) {
+	rlog.SetLogLevel("error")
+	ports := make([]int, 2)
+	for i := range ports { // two free ports, released for the broker to take later
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		defer l.Close()
+		l.Close()
+	}
+	var mu sync.Mutex
+	n := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer recv.Close()
+	env := map[string]string{"K_SINK": recv.URL, "ROCKETMQ_NAME_SERVERS": fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"ROCKETMQ_TOPIC": "late", "ROCKETMQ_INITIAL_OFFSET": "earliest"}
+	cmd := newAdapterCommand(func(k string) string { return env[k] })
+	var errOut syncBuffer
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"rocketmq"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	waitUntil(t, 10*time.Second, func() bool { return strings.Contains(errOut.String(), "NameServerUnreachable") })
+	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: ports[0], BrokerPort: ports[1],
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: "late", ReadQueueNums: 1, WriteQueueNums: 1, Perm: broker.PermRW}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName("cli-late-p"), producer.WithGroupName("cli-late-pg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown()
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage("late", []byte(`{"late":true}`))); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return n > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("adapter exited with %v; log:\n%s", err, errOut.String())
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not reached within %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the adapter's log writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
