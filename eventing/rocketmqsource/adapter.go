@@ -129,7 +129,7 @@ func New(cfg Config) (*Adapter, error) {
 	quietClientLog.Do(func() { rlog.SetLogLevel("error") })
 	a := &Adapter{
 		cfg:    cfg,
-		mapper: Mapper{Namespace: cfg.SourceNamespace, Name: cfg.SourceName, Overrides: cfg.Overrides},
+		mapper: Mapper{Namespace: cfg.SourceNamespace, Name: cfg.SourceName, Overrides: cfg.Overrides, RocketMQNamespace: cfg.Namespace},
 		sender: sender,
 		log:    log,
 		sem:    make(chan struct{}, cfg.MaxInFlight),
