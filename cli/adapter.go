@@ -73,7 +73,7 @@ func runRocketMQAdapter(ctx context.Context, cfg rocketmqsource.Config, log *slo
 			defer cancel()
 			serr := a.Stop(stopCtx)
 			c := a.Counters()
-			log.Info("adapter exiting", "delivered", c.Delivered, "deadLettered", c.DeadLettered, "retried", c.Retried)
+			log.Info("adapter exiting", "delivered", c.Delivered, "deadLettered", c.DeadLettered, "retried", c.Retried, "abandoned", c.Abandoned)
 			return serr
 		}
 		if errors.Is(err, rocketmqsource.ErrInvalidConfig) {

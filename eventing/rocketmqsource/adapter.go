@@ -48,7 +48,7 @@ type Status struct {
 }
 
 // Counters are cumulative outcomes since New. Every message the adapter received ends in exactly one of
-// Delivered, DeadLettered or Retried per receipt (a retried message is received again later).
+// Delivered, DeadLettered, Retried or Abandoned per receipt (a retried or abandoned message is received again).
 type Counters struct {
 	// Delivered: the sink answered 2xx.
 	Delivered int64
@@ -56,6 +56,8 @@ type Counters struct {
 	DeadLettered int64
 	// Retried: neither accepted it; the message went back to RocketMQ (retry topic, or in-place retry when ordered).
 	Retried int64
+	// Abandoned: deliveries cut off by Stop, left unacknowledged for the group's next consumer to redeliver.
+	Abandoned int64
 	// InFlight: deliveries under way now.
 	InFlight int64
 }
@@ -83,7 +85,7 @@ type Adapter struct {
 	active   int
 	drained  chan struct{}
 
-	delivered, deadLettered, retried, inFlight atomic.Int64
+	delivered, deadLettered, retried, abandoned, inFlight atomic.Int64
 
 	mu       sync.Mutex // guards status and consumer; taken inside flightMu, never the other way round
 	status   Status
@@ -147,7 +149,8 @@ func (a *Adapter) Status() Status {
 
 // Counters returns the outcome counters.
 func (a *Adapter) Counters() Counters {
-	return Counters{Delivered: a.delivered.Load(), DeadLettered: a.deadLettered.Load(), Retried: a.retried.Load(), InFlight: a.inFlight.Load()}
+	return Counters{Delivered: a.delivered.Load(), DeadLettered: a.deadLettered.Load(), Retried: a.retried.Load(),
+		Abandoned: a.abandoned.Load(), InFlight: a.inFlight.Load()}
 }
 
 func (a *Adapter) setStatus(deployed bool, reason, msg string) {
@@ -307,7 +310,12 @@ func (a *Adapter) consume(ctx context.Context, msgs ...*primitive.MessageExt) (c
 		if a.handle(msg, broker) {
 			continue
 		}
-		a.retried.Add(1)
+		if a.runCtx.Err() != nil {
+			// Abandoned by Stop: the queue is dropped, the client ignores this answer, nothing is handed back.
+			a.abandoned.Add(1)
+		} else {
+			a.retried.Add(1)
+		}
 		if a.cfg.Ordered {
 			if oc, ok := primitive.GetOrderlyCtx(ctx); ok {
 				oc.SuspendCurrentQueueTimeMillis = int(a.cfg.OrderedRetryInterval.Milliseconds())
@@ -407,6 +415,7 @@ func (a *Adapter) Stop(ctx context.Context) error {
 	}
 	a.cancelRun()
 	a.setStatus(false, "Stopped", "the adapter was stopped")
-	a.log.Info("stopped", "delivered", a.delivered.Load(), "deadLettered", a.deadLettered.Load(), "retried", a.retried.Load())
+	a.log.Info("stopped", "delivered", a.delivered.Load(), "deadLettered", a.deadLettered.Load(), "retried", a.retried.Load(),
+		"abandoned", a.abandoned.Load())
 	return err
 }

@@ -146,12 +146,15 @@ func TestStopDoesNotAcknowledgeUnfinished(t *testing.T) {
 	if r := <-res; r == consumer.ConsumeSuccess {
 		t.Fatal("unfinished delivery acknowledged")
 	}
-	if c := a.Counters(); c.Delivered != 0 || c.DeadLettered != 0 {
+	if c := a.Counters(); c.Delivered != 0 || c.DeadLettered != 0 || c.Retried != 0 || c.Abandoned != 1 {
 		t.Fatalf("%+v", c)
 	}
 	// After Stop, new callbacks do not deliver.
 	ctx2, _ := concurrentCtx()
 	if r, _ := a.consume(ctx2, message("t", "y", 0, 2, nil)); r == consumer.ConsumeSuccess {
 		t.Fatal("callback after Stop acknowledged")
+	}
+	if c := a.Counters(); c.Abandoned != 2 || c.Retried != 0 {
+		t.Fatalf("after Stop: %+v", c)
 	}
 }
