@@ -177,9 +177,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if !pool.AppendCertsFromPEM([]byte(pem)) {
 			return Config{}, fmt.Errorf("%w from the environment: K_CA_CERTS: no PEM certificate found", ErrInvalidConfig)
 		}
-		tr := delivery.NewTransport()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		cfg.HTTPClient = &http.Client{Transport: tr}
+		client := delivery.NewClient()
+		client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		cfg.HTTPClient = client
 	}
 	return cfg, nil
 }
