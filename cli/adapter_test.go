@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -68,12 +69,13 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 	defer recv.Close()
 
 	env := map[string]string{
-		"K_SINK":                  recv.URL,
-		"K_CE_OVERRIDES":          `{"extensions":{"team":"checkout"}}`,
-		"ROCKETMQ_NAME_SERVERS":   srv.NameServerAddr(),
-		"ROCKETMQ_TOPIC":          "orders",
-		"ROCKETMQ_INITIAL_OFFSET": "earliest",
-		"ROCKETMQ_SOURCE_NAME":    "orders-source",
+		"K_SINK":                     recv.URL,
+		"K_CE_OVERRIDES":             `{"extensions":{"team":"checkout"}}`,
+		"ROCKETMQ_NAME_SERVERS":      srv.NameServerAddr(),
+		"ROCKETMQ_TOPIC":             "orders",
+		"ROCKETMQ_INITIAL_OFFSET":    "earliest",
+		"ROCKETMQ_SOURCE_NAME":       "orders-source",
+		"ROCKETMQ_ADAPTER_HTTP_ADDR": "127.0.0.1:0",
 	}
 	cmd := newAdapterCommand(func(k string) string { return env[k] })
 	var errOut syncBuffer
@@ -96,6 +98,23 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 			t.Fatalf("nothing delivered; adapter log:\n%s", errOut.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The health and metrics endpoint (ROCKETMQ_ADAPTER_HTTP_ADDR) reports the running consumer and the delivery.
+	m := regexp.MustCompile(`"addr":"([0-9.:]+)"`).FindStringSubmatch(errOut.String())
+	if m == nil {
+		t.Fatalf("no endpoint address logged:\n%s", errOut.String())
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `tide_rocketmqsource_messages_total{outcome="delivered"} 1`} {
+		// The counter moves when the receiver's answer is back, just after the receiver saw the request: poll.
+		waitUntil(t, 10*time.Second, func() bool {
+			resp, err := http.Get("http://" + m[1] + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == 200 && strings.Contains(string(b), want)
+		})
 	}
 	cancel()
 	select {

@@ -52,6 +52,7 @@ var EnvVars = []struct{ Name, Field string }{
 	{"ROCKETMQ_DEAD_LETTER_SINK", "spec.delivery.deadLetterSink.uri"},
 	{"ROCKETMQ_MAX_RECONSUME_TIMES", "deliveries from RocketMQ before %DLQ% (default 16)"},
 	{"ROCKETMQ_RETRY_DELAY_LEVEL", "RocketMQ delay level for redelivery (default: broker's choice)"},
+	{"ROCKETMQ_ADAPTER_HTTP_ADDR", "host:port serving /healthz and /metrics (tide adapter rocketmq; default: none)"},
 }
 
 // ConfigFromEnv builds a Config from environment variables (see EnvVars), the way a Knative ContainerSource
