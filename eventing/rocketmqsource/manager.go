@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"reflect"
 	"sync"
 
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
 )
 
@@ -124,4 +129,55 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(out...)
+}
+
+// Reconcile is the data-plane half of a RocketMQSource reconciler: given a defaulted, valid source and what the
+// control plane resolved (the sink URL or the error resolving it, the dead-letter sink URL, the credentials), it
+// applies the adapter and writes src.Status: SinkProvided, Deployed (with the adapter's reason), sinkUri,
+// consumerGroup, ceAttributes and observedGeneration. When the sink cannot be resolved the adapter is stopped (no
+// consumption without somewhere to deliver). The returned error asks the caller to retry later.
+func (m *Manager) Reconcile(ctx context.Context, src *v1alpha1.RocketMQSource, sink *url.URL, sinkErr error, deadLetter *url.URL, creds Credentials) error {
+	key := src.Namespace + "/" + src.Name
+	st := &src.Status
+	st.InitializeConditions()
+	st.ObservedGeneration = src.Generation
+	st.ConsumerGroup = src.Spec.ConsumerGroup
+	st.CloudEventAttributes = nil
+	for _, t := range src.Spec.AllTopics() {
+		st.CloudEventAttributes = append(st.CloudEventAttributes, duckv1.CloudEventAttributes{
+			Type: v1alpha1.EventType, Source: v1alpha1.EventSource(src.Namespace, src.Name, t)})
+	}
+	if sinkErr != nil || sink == nil {
+		msg := "the sink did not resolve to a URL"
+		if sinkErr != nil {
+			msg = sinkErr.Error()
+		}
+		st.MarkNoSink(v1alpha1.ReasonSinkNotFound, msg)
+		st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "not consuming without a sink")
+		if err := m.Remove(ctx, key); err != nil {
+			m.log.Warn("stopping adapter of a source without sink", "source", key, "err", err)
+		}
+		if sinkErr == nil {
+			sinkErr = errors.New(msg)
+		}
+		return sinkErr
+	}
+	u := apis.URL(*sink)
+	st.MarkSink(&u)
+	cfg, err := ConfigFromSource(src, sink, deadLetter, creds)
+	if err != nil {
+		st.MarkNotDeployed(v1alpha1.ReasonConsumerFailed, err.Error())
+		return err
+	}
+	as, err := m.Apply(ctx, key, cfg)
+	if err != nil {
+		reason := as.Reason
+		if reason == "" {
+			reason = v1alpha1.ReasonConsumerFailed
+		}
+		st.MarkNotDeployed(reason, as.Message)
+		return err
+	}
+	st.MarkDeployed()
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/tide-run/tide/apis/sources/v1alpha1"
 )
 
 func TestManagerAppliesReplacesRemoves(t *testing.T) {
@@ -67,4 +69,55 @@ func TestManagerAppliesReplacesRemoves(t *testing.T) {
 
 func msgOn(topic string) *primitive.Message {
 	return primitive.NewMessage(topic, []byte(fmt.Sprintf("m-%d", seq.Add(1))))
+}
+
+func TestManagerReconcileWritesStatus(t *testing.T) {
+	srv := startBroker(t)
+	createTopic(t, srv, "orders", 1)
+	sink := newSink(t, nil)
+	m := NewManager(nil, quiet)
+	defer m.Shutdown(context.Background())
+	src, err := v1alpha1.Decode([]byte(`
+apiVersion: sources.knative.dev/v1alpha1
+kind: RocketMQSource
+metadata: {name: orders, namespace: shop, generation: 3}
+spec:
+  topic: orders
+  initialOffset: earliest
+  sink: {ref: {apiVersion: v1, kind: Service, name: display}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := v1alpha1.WithDefaultNameServers(context.Background(), []string{srv.NameServerAddr()})
+	src.SetDefaults(ctx)
+	if err := src.Validate(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Sink not resolvable: SinkProvided false, nothing consumes.
+	if err := m.Reconcile(ctx, src, nil, errors.New(`service "display" not found`), nil, Credentials{}); err == nil {
+		t.Fatal("no error without a sink")
+	}
+	if c := src.Status.GetCondition(v1alpha1.ConditionSinkProvided); c.IsTrue() || c.Reason != v1alpha1.ReasonSinkNotFound || src.Status.IsReady() {
+		t.Fatalf("%+v", src.Status)
+	}
+
+	if err := m.Reconcile(ctx, src, sink.url, nil, nil, Credentials{}); err != nil {
+		t.Fatal(err)
+	}
+	st := src.Status
+	if !st.IsReady() || st.SinkURI.String() != sink.url.String() || st.ObservedGeneration != 3 ||
+		st.ConsumerGroup != "knative-rocketmqsource_shop_orders" || len(st.CloudEventAttributes) != 1 ||
+		st.CloudEventAttributes[0].Source != "/apis/v1/namespaces/shop/rocketmqsources/orders#orders" {
+		t.Fatalf("%+v", st)
+	}
+
+	src.Spec.Topic = "missing"
+	if err := m.Reconcile(ctx, src, sink.url, nil, nil, Credentials{}); !errors.Is(err, ErrTopicNotFound) {
+		t.Fatalf("missing topic: %v", err)
+	}
+	if c := src.Status.GetCondition(v1alpha1.ConditionDeployed); c.IsTrue() || c.Reason != v1alpha1.ReasonTopicNotFound {
+		t.Fatalf("%+v", c)
+	}
 }
