@@ -64,11 +64,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 	src := &v1alpha1.RocketMQSource{}
 	src.Namespace = orDefault(getenv("ROCKETMQ_SOURCE_NAMESPACE"), "default")
-	src.Name = orDefault(getenv("ROCKETMQ_SOURCE_NAME"), "rocketmq-adapter")
 	spec := &src.Spec
 	spec.NameServers = splitList(getenv("ROCKETMQ_NAME_SERVERS"))
 	spec.Topic = strings.TrimSpace(getenv("ROCKETMQ_TOPIC"))
 	spec.Topics = splitList(getenv("ROCKETMQ_TOPICS"))
+	// Without a name, name the source after its topics: the default consumer group derives from the name, and two
+	// adapters for different topics must not share a group (members of a group must subscribe alike).
+	src.Name = orDefault(getenv("ROCKETMQ_SOURCE_NAME"), "rocketmq-"+strings.Join(spec.AllTopics(), "-"))
 	spec.ConsumerGroup = strings.TrimSpace(getenv("ROCKETMQ_CONSUMER_GROUP"))
 	if t, e := getenv("ROCKETMQ_SELECTOR_TYPE"), getenv("ROCKETMQ_SELECTOR_EXPRESSION"); t != "" || e != "" {
 		spec.Selector = &v1alpha1.Selector{Type: v1alpha1.SelectorType(strings.ToUpper(strings.TrimSpace(t))), Expression: e}

@@ -59,7 +59,8 @@ func TestConfigFromEnv(t *testing.T) {
 
 	// Minimal: only K_SINK and a topic; the name server defaults to tide up's.
 	cfg, err = ConfigFromEnv(envOf(map[string]string{"K_SINK": "http://127.0.0.1:1/", "ROCKETMQ_TOPIC": "t"}))
-	if err != nil || cfg.NameServers[0] != DefaultNameServer || cfg.MaxInFlight != int(v1alpha1.DefaultMaxInFlight) {
+	if err != nil || cfg.NameServers[0] != DefaultNameServer || cfg.MaxInFlight != int(v1alpha1.DefaultMaxInFlight) ||
+		cfg.ConsumerGroup != "knative-rocketmqsource_default_rocketmq-t" {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 }
