@@ -308,6 +308,32 @@ func TestHalfFailingSinkLosesNothing(t *testing.T) {
 		}
 	})
 
+	t.Run("dead-letter sink failing half the time too", func(t *testing.T) {
+		sink, dls := newSink(t, coin), newSink(t, coin)
+		a := startAdapter(t, srv, Config{Topics: []string{"work"}, ConsumerGroup: "g-half-both", Sink: sink.url, MaxInFlight: 16,
+			RetryDelayLevel: 1, MaxReconsumeTimes: 1000, Delivery: delivery.Spec{DeadLetter: dls.url}})
+		waitFor(t, 45*time.Second, func() string {
+			sink.mu.Lock()
+			dls.mu.Lock()
+			defer sink.mu.Unlock()
+			defer dls.mu.Unlock()
+			missing := 0
+			for _, id := range ids {
+				if sink.ok[id] == 0 && dls.ok[id] == 0 {
+					missing++
+				}
+			}
+			if missing > 0 {
+				return fmt.Sprintf("%d of %d neither delivered nor dead-lettered (counters %+v)", missing, len(ids), a.Counters())
+			}
+			return ""
+		})
+		c := a.Counters()
+		if c.Delivered == 0 || c.DeadLettered == 0 || c.Retried == 0 || c.Delivered+c.DeadLettered < int64(len(ids)) {
+			t.Fatalf("counters %+v: every path (delivered, dead-lettered, handed back) should have been taken", c)
+		}
+	})
+
 	t.Run("through RocketMQ retry", func(t *testing.T) {
 		sink := newSink(t, coin)
 		a := startAdapter(t, srv, Config{Topics: []string{"work"}, ConsumerGroup: "g-half-retry", Sink: sink.url, MaxInFlight: 16,
