@@ -2,6 +2,7 @@ package rocketmqsource
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -350,7 +351,11 @@ func TestHalfFailingSinkLosesNothing(t *testing.T) {
 	})
 }
 
-// TestSinkDownThenBack: the sink answers 503 for a few seconds; everything arrives once it is back.
+// outage is how long TestSinkDownThenBack keeps the sink down; `go test -run TestSinkDownThenBack -outage 1m`
+// runs the issue's full minute.
+var outage = flag.Duration("outage", 2*time.Second, "sink outage in TestSinkDownThenBack")
+
+// TestSinkDownThenBack: the sink answers 503 for a while (-outage); everything arrives once it is back.
 func TestSinkDownThenBack(t *testing.T) {
 	srv := startBroker(t)
 	createTopic(t, srv, "work", 2)
@@ -371,7 +376,7 @@ func TestSinkDownThenBack(t *testing.T) {
 		}
 		return ""
 	})
-	time.Sleep(2 * time.Second) // the outage: a stretch of time, not a wait for a condition
+	time.Sleep(*outage) // the outage: a stretch of time, not a wait for a condition
 	if sink.unique() != 0 {
 		t.Fatalf("sink accepted events while down")
 	}
