@@ -351,7 +351,7 @@ func TestHalfFailingSinkLosesNothing(t *testing.T) {
 	})
 }
 
-// outage is how long TestSinkDownThenBack keeps the sink down; `go test -run TestSinkDownThenBack -outage 1m`
+// outage is how long TestSinkDownThenBack keeps the sink down; `go test -run TestSinkDownThenBack ./eventing/rocketmqsource -outage=1m`
 // runs the issue's full minute.
 var outage = flag.Duration("outage", 2*time.Second, "sink outage in TestSinkDownThenBack")
 
