@@ -351,8 +351,8 @@ func TestHalfFailingSinkLosesNothing(t *testing.T) {
 	})
 }
 
-// outage is how long TestSinkDownThenBack keeps the sink down; `go test -run TestSinkDownThenBack ./eventing/rocketmqsource -outage=1m`
-// runs the issue's full minute.
+// outage is how long TestSinkDownThenBack keeps the sink down;
+// `go test -run TestSinkDownThenBack ./eventing/rocketmqsource -outage=1m` runs the issue's full minute.
 var outage = flag.Duration("outage", 2*time.Second, "sink outage in TestSinkDownThenBack")
 
 // TestSinkDownThenBack: the sink answers 503 for a while (-outage); everything arrives once it is back.
