@@ -281,3 +281,25 @@ func TestLegacyValidateNamesLegacyFields(t *testing.T) {
 		t.Fatalf("valid 2020 manifest rejected: %v", err)
 	}
 }
+
+// TestDocExample keeps the manifest in docs/rocketmqsource.md valid.
+func TestDocExample(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/rocketmqsource.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "```yaml\n")
+	end := strings.Index(doc[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no yaml block")
+	}
+	s, err := Decode([]byte(doc[start+8 : start+8+end]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetDefaults(context.Background())
+	if err := s.Validate(context.Background()); err != nil {
+		t.Fatalf("docs example invalid: %v", err)
+	}
+}
