@@ -71,8 +71,12 @@ func TestSubsystemsOrderReadinessAndEndpoints(t *testing.T) {
 		t.Fatalf("readyz while a subsystem is not ready: %d %s", resp.StatusCode, body)
 	}
 	b.ready = nil
-	if !s.Ready() {
-		t.Fatal("not ready once every subsystem is")
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready once every subsystem is")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	eps := s.Endpoints()
 	if len(eps) != 3 || eps[0].Name != "api" || eps[1].Name != "namesrv" || eps[2].Name != "gateway" {
