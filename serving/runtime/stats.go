@@ -137,7 +137,7 @@ func (rt *Runtime) ingress(route *servingv1.Route, traffic []servingv1.TrafficTa
 		if have {
 			return true, "", ""
 		}
-		return false, "TrafficNotAssigned", "waiting for a ready revision to route to"
+		return false, "", "Waiting for a ready revision to route to."
 	}
 	targets := make([]gateway.Target, 0, len(traffic))
 	for _, t := range traffic {

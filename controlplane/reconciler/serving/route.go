@@ -58,9 +58,13 @@ func (r *RouteReconciler) Reconcile(_ context.Context, key reconciler.Key) error
 		ready, reason, message = r.IngressReady(&route)
 	}
 	m := route.GetConditionSet().Manage(status)
-	if ready {
+	switch {
+	case ready:
 		m.MarkTrue(servingv1.RouteConditionIngressReady)
-	} else {
+	case reason == "":
+		// Nothing to program yet (no resolved traffic): Unknown, so Ready keeps the traffic condition's reason.
+		m.MarkUnknown(servingv1.RouteConditionIngressReady, "Uninitialized", "%s", message)
+	default:
 		m.MarkFalse(servingv1.RouteConditionIngressReady, reason, "%s", message)
 	}
 	_, err = r.Status.Write(u, status)
