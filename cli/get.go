@@ -341,8 +341,12 @@ func wideColumnsFor(k client.Kind) []column {
 		return s
 	}
 	return []column{
-		{"DESIRED", func(o *unstructured.Unstructured, _ time.Time) string { return orDash(str(o, "status", "desiredReplicas")) }},
-		{"ACTUAL", func(o *unstructured.Unstructured, _ time.Time) string { return orDash(str(o, "status", "actualReplicas")) }},
+		{"DESIRED", func(o *unstructured.Unstructured, _ time.Time) string {
+			return orDash(str(o, "status", "desiredReplicas"))
+		}},
+		{"ACTUAL", func(o *unstructured.Unstructured, _ time.Time) string {
+			return orDash(str(o, "status", "actualReplicas"))
+		}},
 		{"READY INSTANCES", func(o *unstructured.Unstructured, _ time.Time) string {
 			return orDash(str(o, "status", "tide", "readyReplicas"))
 		}},
