@@ -61,6 +61,8 @@ type platform struct {
 	srv *server.Server
 	c   *client.Client
 	hc  *http.Client
+	// stopped is set by a test that shut the platform down itself.
+	stopped bool
 }
 
 // fastScaling shortens Knative's idle path for tests: 6 s stable window (the minimum), 1 s grace.
@@ -89,6 +91,9 @@ func start(t *testing.T) *platform {
 	}
 	p := &platform{t: t, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}}
 	t.Cleanup(func() {
+		if p.stopped {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {

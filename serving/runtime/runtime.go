@@ -328,3 +328,12 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// Instances lists the running instances of a revision (nil for an unknown revision).
+func (rt *Runtime) Instances(namespace, revision string) []process.InstanceInfo {
+	r := rt.lookup(types.NamespacedName{Namespace: namespace, Name: revision})
+	if r == nil {
+		return nil
+	}
+	return r.pool.Instances()
+}

@@ -1,12 +1,15 @@
 package runtime_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,6 +178,7 @@ spec:
 // only its revision; Route status lists revision names, percents, tags and tag URLs.
 func TestTrafficSplitAndTag(t *testing.T) {
 	p := start(t)
+	p.apply(fastScaling)
 	svc := func(gen string, traffic string) string {
 		return `
 apiVersion: serving.knative.dev/v1
@@ -223,6 +227,19 @@ spec:
 		if got := strings.TrimSpace(p.mustGet("green-split.default.svc.cluster.local", "/")); got != "split-00002" {
 			t.Fatalf("tag green reached %s", got)
 		}
+	}
+	// All traffic to a third revision: the old ones, no longer routed, go to zero after the idle window.
+	p.apply(svc("3", ""))
+	p.eventually("old revisions at zero", 40*time.Second, func() string {
+		for _, rev := range []string{"split-00001", "split-00002"} {
+			if d, a := p.replicas(rev); d != 0 || a != 0 {
+				return fmt.Sprintf("%s desired %d actual %d", rev, d, a)
+			}
+		}
+		return ""
+	})
+	if got := strings.TrimSpace(p.mustGet("split.default.localhost", "/")); got != "split-00003" {
+		t.Fatalf("after moving all traffic: %s", got)
 	}
 }
 
@@ -304,4 +321,44 @@ spec:
 		t.Fatalf("%d of %d requests failed while scaling: %v", failed.Load(), failed.Load()+ok.Load(), failures[:min(5, len(failures))])
 	}
 	t.Logf("%d requests, max %d instances, no failures", ok.Load(), maxActual)
+}
+
+// TestGracefulShutdown: shutting tide down lets an in-flight request finish, and leaves no process running.
+func TestGracefulShutdown(t *testing.T) {
+	p := start(t)
+	p.apply(helloService)
+	p.waitReady("ksvc", "hello")
+	insts := p.srv.Serving().Instances("default", "hello-00001")
+	if len(insts) != 1 || insts[0].PID <= 0 {
+		t.Fatalf("instances %+v", insts)
+	}
+	pid := insts[0].PID
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, body, err := p.request("hello.default.localhost", "/sleep?ms=1500")
+		done <- result{code, body, err}
+	}()
+	p.eventually("request in flight", 10*time.Second, func() string {
+		if in := p.srv.Serving().Instances("default", "hello-00001"); len(in) != 1 || in[0].InFlight != 1 {
+			return fmt.Sprintf("instances %+v", in)
+		}
+		return ""
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p.stopped = true
+	if err := p.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.err != nil || r.code != 200 || !strings.Contains(r.body, "hello-00001") {
+		t.Fatalf("in-flight request during shutdown: %d %v %q", r.code, r.err, r.body)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Fatalf("instance process %d still exists after shutdown: %v", pid, err)
+	}
 }
