@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tide-run/tide/controlplane/client"
 )
 
 const helloService = `
@@ -115,6 +117,24 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatal("activator not in the path at zero")
 	}
 
+	// Follow the logs (as `tide logs hello -f`): the next instance's start-up line must arrive.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	followed := make(chan client.LogLine, 100)
+	go func() {
+		_ = p.c.ServiceLogs(ctx, "default", "hello", client.LogOptions{Follow: true, TailLines: 1}, func(l client.LogLine) {
+			select {
+			case followed <- l:
+			default:
+			}
+		})
+	}()
+	select { // the tail line arrives first: the stream is open
+	case <-followed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no tail line from the log stream")
+	}
+
 	// From zero: the first request is held, an instance starts, the request succeeds.
 	start := time.Now()
 	if body := p.mustGet(parsed.Host, "/"); strings.TrimSpace(body) != "hello-00001" {
@@ -127,6 +147,17 @@ func TestServiceLifecycle(t *testing.T) {
 		}
 		return ""
 	})
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-followed:
+			if l.Instance == "hello-00001-2" && strings.Contains(l.Text, "listening on") {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the new instance's start-up line never reached the followed log stream")
+		}
+	}
 }
 
 // TestCrashingProgram: a program that exits at once makes the Revision, the Configuration and the Service not
@@ -165,6 +196,30 @@ spec:
 		}
 		if s, r, m := cond(svc, "ConfigurationsReady"); s != "False" || r != "RevisionFailed" || !strings.Contains(m, "missing DATABASE_URL") {
 			return fmt.Sprintf("ConfigurationsReady=%s %s %q", s, r, m)
+		}
+		return ""
+	})
+	// A program that never listens fails the progress deadline (shortened by Knative's annotation), with its output.
+	p.apply(`
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: silent}
+spec:
+  template:
+    metadata:
+      annotations: {serving.knative.dev/progress-deadline: 2s}
+    spec:
+      containers:
+      - image: ko://github.com/tide-run/tide/test/apps/conformance
+        env: [{name: CONFORMANCE_MODE, value: never-listen}]
+`)
+	p.eventually("silent revision failed", 30*time.Second, func() string {
+		rev, err := p.tryGet("rev", "silent-00001")
+		if err != nil {
+			return err.Error()
+		}
+		if s, r, m := cond(rev, "Ready"); s != "False" || r != "ProgressDeadlineExceeded" || !strings.Contains(m, "configured never to listen") {
+			return fmt.Sprintf("Ready=%s %s %q", s, r, m)
 		}
 		return ""
 	})
