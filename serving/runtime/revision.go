@@ -35,6 +35,9 @@ type revision struct {
 
 	lastSnap snapshot
 	lastEnq  time.Time
+	// settings were last given to the Multiscaler (guarded by Runtime.mu); an unchanged Add is skipped because
+	// Add decides at once, and extra decisions would speed up scale-downs beyond max-scale-down-rate.
+	settings *config.Settings
 }
 
 // snapshot is what the Revision's status shows; a change makes the status sync enqueue the Revision.
@@ -328,7 +331,17 @@ func (rt *Runtime) reconcileRevision(_ context.Context, key reconciler.Key) erro
 		_, werr := rt.sw.Write(u, status)
 		return werr
 	}
-	if err := rt.ms.Add(revKey(k), settings); err != nil {
+	rt.mu.Lock()
+	same := r.settings != nil && *r.settings == settings
+	rt.mu.Unlock()
+	if same {
+		err = nil
+	} else if err = rt.ms.Add(revKey(k), settings); err == nil {
+		rt.mu.Lock()
+		r.settings = &settings
+		rt.mu.Unlock()
+	}
+	if err != nil {
 		if errors.Is(err, autoscaler.ErrClosed) {
 			return nil // shutting down
 		}
@@ -357,6 +370,8 @@ func (rt *Runtime) reconcileRevision(_ context.Context, key reconciler.Key) erro
 		// Nothing to start until the first request (initial-scale 0): there is nothing to wait for either.
 		status.MarkContainerHealthyTrue()
 		status.MarkResourcesAvailableTrue()
+	case wasReady(&rev):
+		// Ready once means Ready until a failure (e.g. after a restart of tide, before the first instance is up).
 	default:
 		status.MarkResourcesAvailableUnknown("Deploying", "")
 		status.MarkContainerHealthyUnknown("Deploying", "")
@@ -423,4 +438,10 @@ func (rt *Runtime) syncStatuses(now time.Time) {
 			rt.enqueueRevision(r.key)
 		}
 	}
+}
+
+func wasReady(rev *servingv1.Revision) bool {
+	c := rev.Status.GetCondition(servingv1.RevisionConditionResourcesAvailable)
+	h := rev.Status.GetCondition(servingv1.RevisionConditionContainerHealthy)
+	return c != nil && c.IsTrue() && h != nil && h.IsTrue()
 }

@@ -296,6 +296,24 @@ spec:
 	if got := strings.TrimSpace(p.mustGet("split.default.localhost", "/")); got != "split-00003" {
 		t.Fatalf("after moving all traffic: %s", got)
 	}
+
+	// Deleting the Service stops its processes and frees its hosts.
+	insts := p.srv.Serving().Instances("default", "split-00003")
+	if len(insts) == 0 {
+		t.Fatal("no instance of split-00003")
+	}
+	p.tide("delete", "ksvc", "split")
+	p.eventually("processes stopped", 20*time.Second, func() string {
+		for _, in := range insts {
+			if err := syscall.Kill(in.PID, 0); !errors.Is(err, syscall.ESRCH) {
+				return fmt.Sprintf("pid %d: %v", in.PID, err)
+			}
+		}
+		if code, _, _ := p.request("split.default.localhost", "/"); code != 404 {
+			return fmt.Sprintf("host answers %d", code)
+		}
+		return ""
+	})
 }
 
 // TestScalingUnderLoadNoErrors: load from zero scales out, lighter load scales back, no load goes to zero and
