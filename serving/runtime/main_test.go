@@ -77,11 +77,17 @@ data:
 
 func start(t *testing.T) *platform {
 	t.Helper()
+	return startIn(t, t.TempDir())
+}
+
+// startIn runs tide on an existing data dir (a restart).
+func startIn(t *testing.T, dataDir string) *platform {
+	t.Helper()
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	srv, err := server.New(server.Options{Host: "127.0.0.1", DataDir: t.TempDir(), Logger: lg,
+	srv, err := server.New(server.Options{Host: "127.0.0.1", DataDir: dataDir, Logger: lg,
 		Serving: server.ServingOptions{BuildCacheDir: buildCache, SourceDir: repoRoot, AutoscalerTick: time.Second}})
 	if err != nil {
 		t.Fatal(err)

@@ -398,7 +398,8 @@ spec:
 
 // TestGracefulShutdown: shutting tide down lets an in-flight request finish, and leaves no process running.
 func TestGracefulShutdown(t *testing.T) {
-	p := start(t)
+	dir := t.TempDir()
+	p := startIn(t, dir)
 	p.apply(helloService)
 	p.waitReady("ksvc", "hello")
 	insts := p.srv.Serving().Instances("default", "hello-00001")
@@ -434,4 +435,17 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("instance process %d still exists after shutdown: %v", pid, err)
 	}
+
+	// A restart on the same data dir serves the service again, and it never stops claiming Ready.
+	p2 := startIn(t, dir)
+	if s, r, m := cond(p2.get("ksvc", "hello"), "Ready"); s != "True" {
+		t.Fatalf("after restart: Ready=%s %s %s", s, r, m)
+	}
+	p2.eventually("served after restart", 20*time.Second, func() string {
+		code, body, err := p2.request("hello.default.localhost", "/")
+		if err != nil || code != 200 || strings.TrimSpace(body) != "hello-00001" {
+			return fmt.Sprintf("%d %v %q", code, err, body)
+		}
+		return ""
+	})
 }
