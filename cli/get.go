@@ -328,7 +328,7 @@ func printRows(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, 
 }
 
 // wideColumnsFor adds what -o wide shows beyond the default columns: for Revisions, Knative's desired and actual
-// replicas and tide's status.tide (ready instances, observed concurrency over the per-instance target,
+// (ready) replicas and tide's status.tide (processes running or starting, observed concurrency / per-instance target,
 // containerConcurrency, whether the activator is in the request path).
 func wideColumnsFor(k client.Kind) []column {
 	if k.Group+"/"+k.Kind != "serving.knative.dev/Revision" {
@@ -347,8 +347,8 @@ func wideColumnsFor(k client.Kind) []column {
 		{"ACTUAL", func(o *unstructured.Unstructured, _ time.Time) string {
 			return orDash(str(o, "status", "actualReplicas"))
 		}},
-		{"READY INSTANCES", func(o *unstructured.Unstructured, _ time.Time) string {
-			return orDash(str(o, "status", "tide", "readyReplicas"))
+		{"PROCESSES", func(o *unstructured.Unstructured, _ time.Time) string {
+			return orDash(str(o, "status", "tide", "processes"))
 		}},
 		{"CONCURRENCY", func(o *unstructured.Unstructured, _ time.Time) string {
 			c, t := str(o, "status", "tide", "concurrency"), str(o, "status", "tide", "target")

@@ -53,8 +53,9 @@ type snapshot struct {
 
 // TideStatus is status.tide of a Revision: what `tide get rev -o wide` shows beyond Knative's replica counts.
 type TideStatus struct {
-	// ReadyReplicas is how many instances pass readiness and take requests.
-	ReadyReplicas int `json:"readyReplicas"`
+	// Processes is how many instance processes run or are starting (actualReplicas counts the ready ones, as
+	// Knative's does).
+	Processes int `json:"processes"`
 	// ContainerConcurrency is the per-instance hard limit (0 = unlimited).
 	ContainerConcurrency int `json:"containerConcurrency"`
 	// Concurrency is the observed average concurrency over the stable window; Target the per-instance target.
@@ -355,7 +356,7 @@ func (rt *Runtime) reconcileRevision(_ context.Context, key reconciler.Key) erro
 	r.lastSnap, r.lastEnq = snap, rt.clock.Now()
 	rt.mu.Unlock()
 	ps := r.pool.Status()
-	actual, desired := int32(ps.Actual), int32(ps.Desired)
+	actual, desired := int32(ps.Ready), int32(ps.Desired)
 	status.ActualReplicas, status.DesiredReplicas = &actual, &desired
 	switch {
 	case ps.Failed:
@@ -411,7 +412,7 @@ func (rt *Runtime) observe(r *revision) (snapshot, TideStatus) {
 	conc := math.Round(d.Stable*10) / 10
 	snap := snapshot{desired: ps.Desired, actual: ps.Actual, ready: ps.Ready, failed: ps.Failed, reason: ps.Reason,
 		everReady: ps.EverReady, inPath: gs.ActivatorInPath, phase: d.Phase, concurrency: conc}
-	return snap, TideStatus{ReadyReplicas: ps.Ready, ContainerConcurrency: r.cc, Concurrency: conc,
+	return snap, TideStatus{Processes: ps.Actual, ContainerConcurrency: r.cc, Concurrency: conc,
 		Target: math.Round(d.Target*100) / 100, ActivatorInPath: gs.ActivatorInPath, Panicking: d.Panicking}
 }
 
