@@ -57,7 +57,7 @@ func TestMain(m *testing.M) {
 
 // platform is one running tide.
 type platform struct {
-	t   *testing.T
+	t   testing.TB
 	srv *server.Server
 	c   *client.Client
 	hc  *http.Client
@@ -75,13 +75,13 @@ data:
   scale-to-zero-grace-period: 1s
 `
 
-func start(t *testing.T) *platform {
+func start(t testing.TB) *platform {
 	t.Helper()
 	return startIn(t, t.TempDir())
 }
 
 // startIn runs tide on an existing data dir (a restart).
-func startIn(t *testing.T, dataDir string) *platform {
+func startIn(t testing.TB, dataDir string) *platform {
 	t.Helper()
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
