@@ -86,7 +86,8 @@ type Server struct {
 	reconStop  context.CancelFunc
 	apiURL     string
 
-	serving *servingSubsystem
+	serving         *servingSubsystem // server/serving.go
+	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
 
 // New opens the store in opts.DataDir and builds the registry, the API and the default reconcilers. Nothing

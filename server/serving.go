@@ -48,19 +48,33 @@ func (s *Server) setupServing() error {
 	s.api.Handle(runtime.RevisionLogPattern, rt.LogsHandler())
 	s.api.Handle(runtime.ServiceLogPattern, rt.LogsHandler())
 	s.serving = &servingSubsystem{host: s.opts.Host, port: s.opts.GatewayPort, rt: rt}
+	if s.pendingFallback != nil {
+		rt.SetFallback(s.pendingFallback)
+	}
 	s.AddSubsystem(s.serving)
 	return nil
 }
 
 // SetGatewayFallback mounts h for gateway requests whose Host matches no Knative Service (the broker ingress).
-// Call before Start.
-func (s *Server) SetGatewayFallback(h http.Handler) { s.serving.rt.SetFallback(h) }
+// Call before Start (it may also be called before the serving runtime is set up: it is applied then).
+func (s *Server) SetGatewayFallback(h http.Handler) {
+	if s.serving == nil {
+		s.pendingFallback = h
+		return
+	}
+	s.serving.rt.SetFallback(h)
+}
 
 // Serving is the serving runtime (tests and benchmarks reach the gateway through it).
 func (s *Server) Serving() *runtime.Runtime { return s.serving.rt }
 
-// GatewayURL is the gateway's base URL once started ("http://127.0.0.1:8080").
-func (s *Server) GatewayURL() string { return "http://" + s.serving.rt.Addr() }
+// GatewayURL is the gateway's base URL once started ("http://127.0.0.1:8080"), "" before.
+func (s *Server) GatewayURL() string {
+	if s.serving == nil || s.serving.rt.Addr() == "" {
+		return ""
+	}
+	return "http://" + s.serving.rt.Addr()
+}
 
 func (g *servingSubsystem) Name() string { return "gateway" }
 

@@ -101,7 +101,7 @@ type Runtime struct {
 	programmed map[types.NamespacedName][]gateway.Target
 
 	srv      *http.Server
-	listener net.Listener
+	addr     atomic.Pointer[string] // the gateway's bound address once serving
 	stop     chan struct{}
 	loopDone chan struct{}
 }
@@ -264,7 +264,8 @@ func (rt *Runtime) Serve(l net.Listener) {
 		rt.port.Store(int64(tcp.Port))
 	}
 	rt.srv = &http.Server{Handler: rt.gw, ReadHeaderTimeout: 10 * time.Second}
-	rt.listener = l
+	a := l.Addr().String()
+	rt.addr.Store(&a)
 	rt.started.Store(true)
 	go func() {
 		if err := rt.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -276,10 +277,10 @@ func (rt *Runtime) Serve(l net.Listener) {
 
 // Addr is the gateway's listen address once serving.
 func (rt *Runtime) Addr() string {
-	if rt.listener == nil {
-		return ""
+	if a := rt.addr.Load(); a != nil {
+		return *a
 	}
-	return rt.listener.Addr().String()
+	return ""
 }
 
 // Ready reports whether the gateway serves.
