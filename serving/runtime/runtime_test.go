@@ -233,7 +233,6 @@ spec:
 // only its revision; Route status lists revision names, percents, tags and tag URLs.
 func TestTrafficSplitAndTag(t *testing.T) {
 	p := start(t)
-	p.apply(fastScaling)
 	svc := func(gen string, traffic string) string {
 		return `
 apiVersion: serving.knative.dev/v1
@@ -283,7 +282,9 @@ spec:
 			t.Fatalf("tag green reached %s", got)
 		}
 	}
-	// All traffic to a third revision: the old ones, no longer routed, go to zero after the idle window.
+	// All traffic to a third revision: the old ones, no longer routed, go to zero after the idle window. The
+	// shortened window is applied only now: config-autoscaler is watched and applies to running revisions.
+	p.apply(fastScaling)
 	p.apply(svc("3", ""))
 	p.eventually("old revisions at zero", 40*time.Second, func() string {
 		for _, rev := range []string{"split-00001", "split-00002"} {
