@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ func newBenchMQCommand() *cobra.Command {
 		dataDir   string
 		noStartup bool
 		binary    string
+		cpuProf   string
 	)
 	cmd := &cobra.Command{
 		Use:   "mq",
@@ -77,6 +79,17 @@ func newBenchMQCommand() *cobra.Command {
 			rlog.SetLogLevel("error") // the RocketMQ client's logger is process-global
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			rep, err := bench.Run(ctx, o)
 			if err != nil {
 				if errorsIsBadOptions(err) {
@@ -97,6 +110,7 @@ func newBenchMQCommand() *cobra.Command {
 	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
 	f.BoolVar(&noStartup, "no-startup", false, "skip the `tide broker` ready-time and idle-RSS measurement")
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default this executable)")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (clients and servers share the process) to this file")
 	f.IntVar(&o.StartupRuns, "startup-runs", 5, "how many times to start `tide broker` for the ready time")
 	return cmd
 }

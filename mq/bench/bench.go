@@ -128,10 +128,12 @@ type PeerResult struct {
 
 // Startup is the `tide broker` ready time and idle RSS.
 type Startup struct {
-	Ready    []time.Duration
-	IdleRSS  int64 // bytes, VmRSS after IdleWait
-	ReadyMed time.Duration
-	ReadyMax time.Duration
+	Ready   []time.Duration
+	IdleRSS int64 // bytes, VmRSS after IdleWait
+	// IdleAnon and IdleFile split IdleRSS into anonymous memory and file-backed pages of the executable.
+	IdleAnon, IdleFile int64
+	ReadyMed           time.Duration
+	ReadyMax           time.Duration
 }
 
 // Report is a run's outcome.

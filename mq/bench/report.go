@@ -80,7 +80,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "tide broker ready (exec to accepting connections): median %s, max %s over %d runs (%s the < 200 ms target)\n",
 			ms(s.ReadyMed), ms(s.ReadyMax), len(s.Ready), okR)
-		fmt.Fprintf(w, "tide broker idle RSS after %v: %.1f MiB (%s the < 40 MB target)\n", o.IdleWait, float64(s.IdleRSS)/(1<<20), okM)
+		fmt.Fprintf(w, "tide broker idle RSS after %v: %.1f MiB = %.1f MiB anonymous + %.1f MiB file-backed executable pages (%s the < 40 MB target)\n",
+			o.IdleWait, float64(s.IdleRSS)/(1<<20), float64(s.IdleAnon)/(1<<20), float64(s.IdleFile)/(1<<20), okM)
 	}
 	return nil
 }

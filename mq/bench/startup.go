@@ -23,13 +23,13 @@ func measureStartup(ctx context.Context, opts Options) (*Startup, error) {
 	for i := 0; i < opts.StartupRuns; i++ {
 		dir := filepath.Join(opts.DataDir, fmt.Sprintf("startup-%d", i))
 		last := i == opts.StartupRuns-1
-		ready, rss, err := startOnce(ctx, opts.TideBinary, dir, last, opts.IdleWait)
+		ready, mem, err := startOnce(ctx, opts.TideBinary, dir, last, opts.IdleWait)
 		if err != nil {
 			return nil, err
 		}
 		st.Ready = append(st.Ready, ready)
 		if last {
-			st.IdleRSS = rss
+			st.IdleRSS, st.IdleAnon, st.IdleFile = mem.total, mem.anon, mem.file
 		}
 	}
 	sorted := slices.Clone(st.Ready)
@@ -38,16 +38,16 @@ func measureStartup(ctx context.Context, opts Options) (*Startup, error) {
 	return st, nil
 }
 
-func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.Duration) (time.Duration, int64, error) {
+func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.Duration) (time.Duration, rss, error) {
 	cmd := exec.CommandContext(ctx, bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, 0, err
+		return 0, rss{}, err
 	}
 	cmd.Stderr = nil
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return 0, rss{}, err
 	}
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -74,13 +74,13 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				return 0, 0, fmt.Errorf("%s broker exited before printing its addresses", bin)
+				return 0, rss{}, fmt.Errorf("%s broker exited before printing its addresses", bin)
 			}
 			if a, found := strings.CutPrefix(l, "name server "); found {
 				nsAddr = a
 			}
 		case <-timeout:
-			return 0, 0, fmt.Errorf("%s broker printed no address within 30s", bin)
+			return 0, rss{}, fmt.Errorf("%s broker printed no address within 30s", bin)
 		}
 	}
 	for {
@@ -90,7 +90,7 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.
 			break
 		}
 		if time.Since(t0) > 30*time.Second {
-			return 0, 0, fmt.Errorf("name server %s not accepting connections: %w", nsAddr, err)
+			return 0, rss{}, fmt.Errorf("name server %s not accepting connections: %w", nsAddr, err)
 		}
 	}
 	ready := time.Since(t0)
@@ -99,28 +99,47 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.
 		}
 	}()
 	if !measureRSS {
-		return ready, 0, nil
+		return ready, rss{}, nil
 	}
 	select {
 	case <-ctx.Done():
-		return 0, 0, ctx.Err()
+		return 0, rss{}, ctx.Err()
 	case <-time.After(idle):
 	}
-	rss, err := vmRSS(cmd.Process.Pid)
-	return ready, rss, err
+	r, err := vmRSS(cmd.Process.Pid)
+	return ready, r, err
 }
 
-// vmRSS reads a process's resident set size from /proc/PID/status.
-func vmRSS(pid int) (int64, error) {
+// rss is a process's resident memory from /proc/PID/status, in bytes: total, anonymous (heap, stacks) and
+// file-backed (the executable's pages it touched, shared and reclaimable).
+type rss struct{ total, anon, file int64 }
+
+func vmRSS(pid int) (rss, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return rss{}, err
 	}
+	var r rss
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			r.total = kb << 10
+		case "RssAnon":
+			r.anon = kb << 10
+		case "RssFile":
+			r.file = kb << 10
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	if r.total == 0 {
+		return r, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return r, nil
 }
