@@ -23,6 +23,9 @@ var ErrBadOptions = errors.New("bench: bad options")
 const (
 	PeerRocketMQ  = "rocketmq"
 	PeerJetStream = "jetstream"
+	// PeerRemoting is tide's broker with sends from tide's own remoting client (not run by default): it shows how
+	// much of the difference is the official client's.
+	PeerRemoting = "rocketmq-remoting"
 )
 
 // Options configure a run. The zero value plus a DataDir is the documented default run.
@@ -85,8 +88,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: BodySize %d: want at least 17", ErrBadOptions, o.BodySize)
 	}
 	for _, p := range o.Peers {
-		if p != PeerRocketMQ && p != PeerJetStream {
-			return fmt.Errorf("%w: Peers: %q, want %s or %s", ErrBadOptions, p, PeerRocketMQ, PeerJetStream)
+		if p != PeerRocketMQ && p != PeerJetStream && p != PeerRemoting {
+			return fmt.Errorf("%w: Peers: %q, want %s, %s or %s", ErrBadOptions, p, PeerRocketMQ, PeerJetStream, PeerRemoting)
 		}
 	}
 	return nil
@@ -177,9 +180,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, error) {
 	var p peer
 	var err error
-	if name == PeerRocketMQ {
+	switch name {
+	case PeerRocketMQ:
 		p, err = newRocketPeer(dir, opts.Sync)
-	} else {
+	case PeerRemoting:
+		p, err = newRemotingPeer(dir, opts.Sync)
+	default:
 		p, err = newJetPeer(dir, opts.Sync)
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/broker"
 )
 
@@ -167,4 +169,38 @@ func (j *jetPeer) close() {
 	j.nc.Close()
 	j.srv.Shutdown()
 	j.srv.WaitForShutdown()
+}
+
+// remotingPeer is tide's broker with the sends made by tide's own remoting client (mq/admin: one write per frame)
+// instead of the official client (several small writes per frame), to separate the broker's cost from the
+// client's. Consumption still uses the official push consumer.
+type remotingPeer struct {
+	*rocketPeer
+	adm *admin.Client
+	q   atomic.Uint32
+}
+
+func newRemotingPeer(dir string, sync bool) (*remotingPeer, error) {
+	rp, err := newRocketPeer(dir, sync)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm, err := admin.Dial(ctx, rp.srv.NameServerAddr())
+	if err != nil {
+		rp.close()
+		return nil, err
+	}
+	return &remotingPeer{rocketPeer: rp, adm: adm}, nil
+}
+
+func (r *remotingPeer) send(ctx context.Context, topic string, body []byte) error {
+	_, err := r.adm.Send(ctx, admin.SendRequest{Topic: topic, Body: body, QueueID: int32(r.q.Add(1) % 8), ProducerGroup: "tide-bench"})
+	return err
+}
+
+func (r *remotingPeer) close() {
+	_ = r.adm.Close()
+	r.rocketPeer.close()
 }

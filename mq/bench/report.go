@@ -50,8 +50,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	tw.Flush()
 	fmt.Fprintln(w)
 	rq, js := r.peer(PeerRocketMQ), r.peer(PeerJetStream)
-	if rq != nil && js != nil && js.PeakRate > 0 {
-		ratio := rq.PeakRate / js.PeakRate
+	for _, name := range []string{PeerRocketMQ, PeerRemoting} {
+		p := r.peer(name)
+		if p == nil || js == nil || js.PeakRate == 0 {
+			continue
+		}
+		ratio := p.PeakRate / js.PeakRate
 		verdict := "below JetStream"
 		switch {
 		case ratio >= 1.2:
@@ -59,9 +63,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		case ratio >= 1:
 			verdict = "at least JetStream, short of the 1.2x aim"
 		}
-		fmt.Fprintf(w, "throughput ratio rocketmq/jetstream: %.2fx (%s)\n", ratio, verdict)
-		fmt.Fprintf(w, "send p99 ratio at peak rocketmq/jetstream: %.2fx; at half load: %.2fx\n",
-			float64(rq.PeakSend.P99)/float64(max(js.PeakSend.P99, 1)), float64(rq.HalfSend.P99)/float64(max(js.HalfSend.P99, 1)))
+		fmt.Fprintf(w, "throughput ratio %s/jetstream: %.2fx (%s)\n", name, ratio, verdict)
+		fmt.Fprintf(w, "send p99 ratio %s/jetstream at peak: %.2fx; at half load: %.2fx\n", name,
+			float64(p.PeakSend.P99)/float64(max(js.PeakSend.P99, 1)), float64(p.HalfSend.P99)/float64(max(js.HalfSend.P99, 1)))
 	}
 	if rq != nil {
 		ok := "meets"
