@@ -43,7 +43,7 @@ func newBenchMQCommand() *cobra.Command {
 			"a phase paced at half of that peak with a consumer attached (send latency, produce-to-consume latency).\n" +
 			"Then it execs `tide broker` on free ports to measure its ready time and idle RSS. Results depend on the\n" +
 			"machine's load, which the report prints.",
-		Example: `  tide bench mq                                # 10 s per phase, 32 senders, 1 KiB bodies, async flush
+		Example: `  tide bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
   tide bench mq --messages 200000              # a fixed count instead of a duration
   tide bench mq --flush sync --duration 20s
   go run ./cmd/tide bench mq --peers rocketmq --no-startup`,
@@ -101,7 +101,8 @@ func newBenchMQCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each phase (ignored with --messages)")
+	f.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each phase (ignored with --messages)")
+	f.IntVar(&o.Rounds, "rounds", 3, "run the peers this many times, interleaved, and report medians")
 	f.IntVar(&o.Messages, "messages", 0, "messages in the peak phase instead of a duration (the half-load phase sends half)")
 	f.IntVar(&o.Senders, "senders", 32, "concurrent synchronous senders")
 	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")

@@ -40,6 +40,8 @@ type Options struct {
 	BodySize int
 	// Sync selects sync flushing (fsync before the answer) for both peers; default async (fsync every 500 ms).
 	Sync bool
+	// Rounds: how many times each peer runs, interleaved; the report shows medians. Default 1.
+	Rounds int
 	// Peers to run, in order. Default rocketmq then jetstream.
 	Peers []string
 	// DataDir is where the peers store their data (a fresh subdirectory per peer). Required.
@@ -68,6 +70,9 @@ func (o *Options) defaults() error {
 	if len(o.Peers) == 0 {
 		o.Peers = []string{PeerRocketMQ, PeerJetStream}
 	}
+	if o.Rounds == 0 {
+		o.Rounds = 1
+	}
 	if o.StartupRuns == 0 {
 		o.StartupRuns = 5
 	}
@@ -82,6 +87,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: DataDir: required", ErrBadOptions)
 	case o.Duration < 0 || o.Messages < 0:
 		return fmt.Errorf("%w: Duration and Messages must not be negative", ErrBadOptions)
+	case o.Rounds < 0:
+		return fmt.Errorf("%w: Rounds %d: want at least 1", ErrBadOptions, o.Rounds)
 	case o.Senders < 1:
 		return fmt.Errorf("%w: Senders %d: want at least 1", ErrBadOptions, o.Senders)
 	case o.BodySize < 17:
@@ -114,6 +121,8 @@ func percentiles(d []time.Duration) Latencies {
 // PeerResult is one peer's numbers.
 type PeerResult struct {
 	Name string
+	// PeakRates lists every round's peak rate (the other fields are medians over the rounds).
+	PeakRates []float64
 	// Peak phase: as fast as Senders synchronous senders go.
 	PeakRate   float64 // messages/s
 	PeakSend   Latencies
@@ -155,16 +164,26 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Options: opts, Machine: machine(), Started: time.Now().UTC()}
-	for i, name := range opts.Peers {
-		dir := filepath.Join(opts.DataDir, fmt.Sprintf("%d-%s", i, name))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
+	// Rounds interleave the peers (A B A B ...) so a change in the machine's load hits both; each metric is then the
+	// median over the rounds.
+	all := map[string][]PeerResult{}
+	for round := 0; round < opts.Rounds; round++ {
+		for i, name := range opts.Peers {
+			dir := filepath.Join(opts.DataDir, fmt.Sprintf("r%d-%d-%s", round, i, name))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(opts.Progress, "round %d/%d\n", round+1, opts.Rounds)
+			res, err := runPeer(ctx, name, dir, opts)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			all[name] = append(all[name], res)
+			_ = os.RemoveAll(dir)
 		}
-		res, err := runPeer(ctx, name, dir, opts)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		rep.Peers = append(rep.Peers, res)
+	}
+	for _, name := range opts.Peers {
+		rep.Peers = append(rep.Peers, medianResult(all[name]))
 	}
 	if opts.TideBinary != "" {
 		st, err := measureStartup(ctx, opts)
@@ -421,4 +440,38 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// medianResult combines rounds: each field is the median of that field over the rounds.
+func medianResult(rs []PeerResult) PeerResult {
+	out := PeerResult{Name: rs[0].Name}
+	mf := func(f func(PeerResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	md := func(f func(PeerResult) time.Duration) time.Duration {
+		return time.Duration(mf(func(r PeerResult) float64 { return float64(f(r)) }))
+	}
+	ml := func(f func(PeerResult) Latencies) Latencies {
+		return Latencies{N: int(mf(func(r PeerResult) float64 { return float64(f(r).N) })),
+			P50: md(func(r PeerResult) time.Duration { return f(r).P50 }), P99: md(func(r PeerResult) time.Duration { return f(r).P99 }),
+			P999: md(func(r PeerResult) time.Duration { return f(r).P999 }), Max: md(func(r PeerResult) time.Duration { return f(r).Max })}
+	}
+	for _, r := range rs {
+		out.PeakRates = append(out.PeakRates, r.PeakRate)
+		out.PeakErrors += r.PeakErrors
+		out.HalfErrors += r.HalfErrors
+		out.Missing += r.Missing
+	}
+	out.PeakRate = mf(func(r PeerResult) float64 { return r.PeakRate })
+	out.HalfTarget = mf(func(r PeerResult) float64 { return r.HalfTarget })
+	out.HalfRate = mf(func(r PeerResult) float64 { return r.HalfRate })
+	out.PeakSend = ml(func(r PeerResult) Latencies { return r.PeakSend })
+	out.HalfSend = ml(func(r PeerResult) Latencies { return r.HalfSend })
+	out.E2E = ml(func(r PeerResult) Latencies { return r.E2E })
+	return out
 }

@@ -33,12 +33,20 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "Embedded RocketMQ (tide, official Go client v2.1.2) vs NATS JetStream (embedded nats-server, file storage)\n")
 	fmt.Fprintf(w, "run %s; machine: %d CPUs, %s, %s RAM, %s; load average at start %s, at end %s\n",
 		r.Started.Format(time.RFC3339), m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.LoadStart, r.LoadEnd)
-	fmt.Fprintf(w, "%d-byte bodies, %d concurrent synchronous senders, %s; flush %s\n\n", o.BodySize, o.Senders, size, flush)
+	fmt.Fprintf(w, "%d-byte bodies, %d concurrent synchronous senders, %s; flush %s\n", o.BodySize, o.Senders, size, flush)
+	fmt.Fprintf(w, "%d round(s), peers interleaved; every figure is the median over the rounds (errors and missing are sums)\n\n", o.Rounds)
 
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "PEAK\tMSGS/S\tSEND P50\tSEND P99\tSEND P99.9\tERRORS")
+	fmt.Fprintln(tw, "PEAK\tMSGS/S\tSEND P50\tSEND P99\tSEND P99.9\tERRORS\tMSGS/S PER ROUND")
 	for _, p := range r.Peers {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\n", p.Name, p.PeakRate, ms(p.PeakSend.P50), ms(p.PeakSend.P99), ms(p.PeakSend.P999), p.PeakErrors)
+		rounds := ""
+		for i, x := range p.PeakRates {
+			if i > 0 {
+				rounds += " "
+			}
+			rounds += fmt.Sprintf("%.0f", x)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.PeakRate, ms(p.PeakSend.P50), ms(p.PeakSend.P99), ms(p.PeakSend.P999), p.PeakErrors, rounds)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
