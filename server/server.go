@@ -86,6 +86,9 @@ type Server struct {
 	reconDone  chan struct{}
 	reconStop  context.CancelFunc
 	apiURL     string
+
+	serving         *servingSubsystem // server/serving.go
+	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
 
 // New opens the store in opts.DataDir and builds the registry, the API and the default reconcilers. Nothing
@@ -118,6 +121,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.registerDefaultReconcilers()
+	if err := s.setupServing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
