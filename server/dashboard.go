@@ -1,14 +1,22 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/dashboard"
+	"github.com/tide-run/tide/serving/runtime"
 )
 
 // Group/kinds the dashboard's store-backed metrics read.
@@ -26,6 +34,7 @@ type dashWiring struct {
 	mu      sync.Mutex
 	metrics []dashboard.MetricsSource
 	logs    dashboard.LogSource
+	logsSet bool // logs was set explicitly (SetDashboardLogs); otherwise the serving runtime's are used
 }
 
 // setupDashboard mounts the live dashboard at "/" on the API port (the API's own routes are registered more
@@ -34,12 +43,14 @@ type dashWiring struct {
 //
 //   - revisions: status.desiredReplicas / status.actualReplicas the serving runtime writes on each Revision;
 //   - deliveries: status.deliveryStats the eventing runtime writes on each Trigger and RocketMQSource;
+//   - revisions' live load: requests routed and in flight, from the serving gateway;
+//   - logs: the serving runtime's instance logs (the same as `tide logs`);
 //   - extra sources registered with AddDashboardMetrics (live counters such as request totals and topic lag).
 //
 // Reading the store keeps the dashboard independent of how each runtime is built: it shows whatever the runtimes
 // report through the API, which is also what `tide get` shows.
 func (s *Server) setupDashboard() error {
-	s.dash.metrics = []dashboard.MetricsSource{storeMetrics{st: s.st}}
+	s.dash.metrics = []dashboard.MetricsSource{storeMetrics{st: s.st}, servingMetrics{s}}
 	d, err := dashboard.New(dashboard.Options{
 		APIURL:  s.APIURL,
 		Metrics: dashboard.MetricsFunc(s.dashboardSnapshot),
@@ -70,7 +81,7 @@ func (s *Server) AddDashboardMetrics(src dashboard.MetricsSource) {
 // SetDashboardLogs sets where the dashboard's recent-logs panel reads a service's logs.
 func (s *Server) SetDashboardLogs(src dashboard.LogSource) {
 	s.dash.mu.Lock()
-	s.dash.logs = src
+	s.dash.logs, s.dash.logsSet = src, true
 	s.dash.mu.Unlock()
 }
 
@@ -88,6 +99,9 @@ func (s *Server) dashboardSnapshot(ctx context.Context) (dashboard.Snapshot, err
 
 func (s *Server) dashboardLogs(ctx context.Context, namespace, service string, limit int) ([]dashboard.LogLine, error) {
 	s.dash.mu.Lock()
+	if !s.dash.logsSet && s.dash.logs == nil && s.serving != nil {
+		s.dash.logs = newServingLogs(s)
+	}
 	src := s.dash.logs
 	s.dash.mu.Unlock()
 	if src == nil {
@@ -168,4 +182,93 @@ func counter(v any) uint64 {
 		return uint64(max(n, 0))
 	}
 	return 0
+}
+
+// servingMetrics adds the gateway's live counters per revision: requests routed (cumulative) and requests in
+// flight or queued. Instance counts come from the store (status written by the same runtime).
+type servingMetrics struct{ s *Server }
+
+func (m servingMetrics) Snapshot(context.Context) (dashboard.Snapshot, error) {
+	var snap dashboard.Snapshot
+	if m.s.serving == nil {
+		return snap, nil
+	}
+	gw := m.s.serving.rt.Gateway()
+	revs, _, err := m.s.st.List(gkRevision, "")
+	if err != nil {
+		return snap, fmt.Errorf("list revisions: %w", err)
+	}
+	for _, r := range revs {
+		st, ok := gw.Stats(types.NamespacedName{Namespace: r.GetNamespace(), Name: r.GetName()})
+		if !ok {
+			continue
+		}
+		snap.Revisions = append(snap.Revisions, dashboard.RevisionStats{Namespace: r.GetNamespace(),
+			Service: r.GetLabels()[serviceLabel], Revision: r.GetName(), Requests: st.Requests,
+			Concurrency: float64(st.InFlight + st.Queued)})
+	}
+	return snap, nil
+}
+
+// servingLogs reads a service's recent instance logs through the serving runtime's log endpoint, served
+// in-process (no HTTP hop): the same lines `tide logs` shows.
+type servingLogs struct {
+	s   *Server
+	mux *http.ServeMux
+}
+
+func newServingLogs(s *Server) *servingLogs {
+	mux := http.NewServeMux()
+	mux.Handle(runtime.ServiceLogPattern, s.serving.rt.LogsHandler())
+	return &servingLogs{s: s, mux: mux}
+}
+
+func (l *servingLogs) Logs(ctx context.Context, namespace, service string, limit int) ([]dashboard.LogLine, error) {
+	u := fmt.Sprintf("/apis/serving.knative.dev/v1/namespaces/%s/services/%s/log?tailLines=%d",
+		url.PathEscape(namespace), url.PathEscape(service), limit)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	rec := &memResponse{header: http.Header{}}
+	l.mux.ServeHTTP(rec, req)
+	if rec.code == http.StatusNotFound {
+		return nil, nil // the service is gone or not created yet: nothing to show
+	}
+	if rec.code != 0 && rec.code != http.StatusOK {
+		return nil, fmt.Errorf("logs of %s/%s: %d %s", namespace, service, rec.code, strings.TrimSpace(rec.body.String()))
+	}
+	var out []dashboard.LogLine
+	dec := json.NewDecoder(&rec.body)
+	for {
+		var e runtime.LogEntry
+		if err := dec.Decode(&e); err == io.EOF {
+			break
+		} else if err != nil {
+			return out, fmt.Errorf("logs of %s/%s: %w", namespace, service, err)
+		}
+		out = append(out, dashboard.LogLine{Time: e.Time, Revision: e.Revision, Instance: e.Instance,
+			Stream: string(e.Stream), Text: e.Text})
+	}
+	return out, nil
+}
+
+// memResponse is a minimal in-memory http.ResponseWriter.
+type memResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (w *memResponse) Header() http.Header { return w.header }
+func (w *memResponse) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *memResponse) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.body.Write(b)
 }
