@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/dashboard"
+	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/serving/runtime"
 )
 
@@ -35,6 +37,7 @@ type dashWiring struct {
 	metrics []dashboard.MetricsSource
 	logs    dashboard.LogSource
 	logsSet bool // logs was set explicitly (SetDashboardLogs); otherwise the serving runtime's are used
+	topics  *topicMetrics
 }
 
 // setupDashboard mounts the live dashboard at "/" on the API port (the API's own routes are registered more
@@ -45,12 +48,14 @@ type dashWiring struct {
 //   - deliveries: status.deliveryStats the eventing runtime writes on each Trigger and RocketMQSource;
 //   - revisions' live load: requests routed and in flight, from the serving gateway;
 //   - logs: the serving runtime's instance logs (the same as `tide logs`);
+//   - topics: messages produced and consumer-group lag, from the RocketMQ the platform lists as an endpoint;
 //   - extra sources registered with AddDashboardMetrics (live counters such as request totals and topic lag).
 //
 // Reading the store keeps the dashboard independent of how each runtime is built: it shows whatever the runtimes
 // report through the API, which is also what `tide get` shows.
 func (s *Server) setupDashboard() error {
-	s.dash.metrics = []dashboard.MetricsSource{storeMetrics{st: s.st}, servingMetrics{s}}
+	s.dash.topics = &topicMetrics{s: s}
+	s.dash.metrics = []dashboard.MetricsSource{storeMetrics{st: s.st}, servingMetrics{s}, s.dash.topics}
 	d, err := dashboard.New(dashboard.Options{
 		APIURL:  s.APIURL,
 		Metrics: dashboard.MetricsFunc(s.dashboardSnapshot),
@@ -63,8 +68,20 @@ func (s *Server) setupDashboard() error {
 	}
 	s.dash.d = d
 	s.api.Handle("/", d)
-	s.AddSubsystem(d.Subsystem())
+	s.AddSubsystem(dashSubsystem{Subsystem: d.Subsystem(), topics: s.dash.topics})
 	return nil
+}
+
+// dashSubsystem also closes the topic metrics' RocketMQ admin connection on Shutdown.
+type dashSubsystem struct {
+	dashboard.Subsystem
+	topics *topicMetrics
+}
+
+func (d dashSubsystem) Shutdown(ctx context.Context) error {
+	err := d.Subsystem.Shutdown(ctx)
+	d.topics.close()
+	return err
 }
 
 // Dashboard is the live dashboard served at "/" on the API port.
@@ -271,4 +288,111 @@ func (w *memResponse) Write(b []byte) (int, error) {
 		w.code = http.StatusOK
 	}
 	return w.body.Write(b)
+}
+
+// topicMetrics reads produce counts and consumer-group lag from the RocketMQ name server the platform lists among
+// its endpoints ("rocketmq name server"), through the broker's admin protocol (mq/admin). Without one (no
+// RocketMQ in this build) it reports nothing. mu guards c, the cached admin connection (redialed after an error).
+type topicMetrics struct {
+	s  *Server
+	mu sync.Mutex
+	c  *admin.Client
+}
+
+// systemTopic reports RocketMQ's internal topics (retry, dead-letter, defaults, schedule, trace), skipped.
+func systemTopic(t string) bool {
+	return strings.HasPrefix(t, "%") || strings.HasPrefix(t, "rmq_sys_") || t == "TBW102" ||
+		t == "SCHEDULE_TOPIC_XXXX" || t == "RMQ_SYS_TRANS_HALF_TOPIC" || t == "RMQ_SYS_TRACE_TOPIC" ||
+		t == "OFFSET_MOVED_EVENT" || t == "SELF_TEST_TOPIC" || t == "BenchmarkTest"
+}
+
+func (m *topicMetrics) nameServer() string {
+	for _, e := range m.s.Endpoints() {
+		if e.Name == "rocketmq name server" {
+			return e.URL
+		}
+	}
+	return ""
+}
+
+func (m *topicMetrics) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var snap dashboard.Snapshot
+	if m.c == nil {
+		ns := m.nameServer()
+		if ns == "" {
+			return snap, nil
+		}
+		c, err := admin.Dial(ctx, ns)
+		if err != nil {
+			return snap, fmt.Errorf("rocketmq admin: %w", err)
+		}
+		m.c = c
+	}
+	snap, err := m.read(ctx)
+	if err != nil {
+		_ = m.c.Close()
+		m.c = nil
+		return snap, fmt.Errorf("rocketmq admin: %w", err)
+	}
+	return snap, nil
+}
+
+func (m *topicMetrics) read(ctx context.Context) (dashboard.Snapshot, error) {
+	var snap dashboard.Snapshot
+	topics, err := m.c.Topics(ctx)
+	if err != nil {
+		return snap, err
+	}
+	groups, err := m.c.Groups(ctx)
+	if err != nil {
+		return snap, err
+	}
+	lag := map[string]map[string]int64{} // topic -> group -> lag
+	for g := range groups {
+		stats, err := m.c.ConsumeStats(ctx, g, "")
+		if err != nil {
+			continue // a group without offsets yet
+		}
+		for _, q := range stats {
+			if systemTopic(q.Topic) {
+				continue
+			}
+			if lag[q.Topic] == nil {
+				lag[q.Topic] = map[string]int64{}
+			}
+			lag[q.Topic][g] += q.Lag
+		}
+	}
+	for name, t := range topics {
+		if systemTopic(name) {
+			continue
+		}
+		ts := dashboard.TopicStats{Topic: name}
+		for q := 0; q < t.WriteQueueNums; q++ {
+			off, err := m.c.MaxOffset(ctx, name, int32(q))
+			if err != nil {
+				return snap, err
+			}
+			ts.Produced += uint64(max(off, 0))
+		}
+		for g, l := range lag[name] {
+			ts.Groups = append(ts.Groups, dashboard.GroupStats{Group: g, Lag: l})
+		}
+		sort.Slice(ts.Groups, func(i, j int) bool { return ts.Groups[i].Group < ts.Groups[j].Group })
+		snap.Topics = append(snap.Topics, ts)
+	}
+	sort.Slice(snap.Topics, func(i, j int) bool { return snap.Topics[i].Topic < snap.Topics[j].Topic })
+	return snap, nil
+}
+
+// close drops the admin connection (Shutdown).
+func (m *topicMetrics) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c != nil {
+		_ = m.c.Close()
+		m.c = nil
+	}
 }
