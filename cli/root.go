@@ -45,6 +45,7 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		newWaitCommand(g), newLogsCommand(g))
 	root.AddCommand(newBrokerCommand())
 	root.AddCommand(newMQCommand(), newBenchCommand())
+	root.AddCommand(newDemoCommand(g))
 	root.AddCommand(newAdapterCommand(nil))
 	return root
 }
