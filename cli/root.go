@@ -44,6 +44,8 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newUpCommand(g), newApplyCommand(g), newGetCommand(g), newDescribeCommand(g), newDeleteCommand(g),
 		newWaitCommand(g), newLogsCommand(g))
 	root.AddCommand(newBrokerCommand())
+	root.AddCommand(newMQCommand(), newBenchCommand())
+	root.AddCommand(newDemoCommand(g))
 	root.AddCommand(newAdapterCommand(nil))
 	return root
 }

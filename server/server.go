@@ -75,6 +75,7 @@ type Server struct {
 	st     *store.Store
 	api    *api.Server
 	recons *reconciler.Manager
+	dash   dashWiring // the dashboard at "/" (dashboard.go)
 
 	mu         sync.Mutex
 	subsystems []Subsystem
@@ -115,6 +116,10 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
+	if err := s.setupDashboard(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.registerDefaultReconcilers()
 	if err := s.setupServing(); err != nil {
 		_ = st.Close()
