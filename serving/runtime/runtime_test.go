@@ -111,7 +111,7 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	// tide get rev -o wide: desired/actual instances, concurrency, activator.
 	wide := p.tide("get", "rev", "-o", "wide")
-	for _, col := range []string{"DESIRED", "ACTUAL", "CONCURRENCY", "ACTIVATOR", "hello-00001"} {
+	for _, col := range []string{"DESIRED REPLICAS", "ACTUAL REPLICAS", "PROCESSES", "CONCURRENCY", "ACTIVATOR", "hello-00001"} {
 		if !strings.Contains(wide, col) {
 			t.Fatalf("tide get rev -o wide lacks %s:\n%s", col, wide)
 		}
