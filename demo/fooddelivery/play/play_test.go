@@ -129,6 +129,9 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("%s: no instance rose (%+v)", m.Name, m)
 		}
 	}
+	if n := len(s.Meals); n == 0 || !s.Meals[n-1].ValleyZero {
+		t.Errorf("no return to zero in the valley after the last meal: %+v", s.Meals)
+	}
 	if n := len(rep.Instances); n == 0 || rep.Instances[0].Value != 0 || rep.Instances[n-1].Value != 0 {
 		t.Errorf("instance samples do not start and end at zero: %v", rep.Instances)
 	}
