@@ -31,12 +31,17 @@ type Options struct {
 	NameServerPort int
 	// BrokerPort is the embedded RocketMQ broker. Default 10911 (flag --broker-port).
 	BrokerPort int
+	// RocketMQNameServers, when set, points eventing at an external Apache RocketMQ cluster's name servers
+	// ("host:port"; flag --rocketmq-name-servers) and the embedded broker is not started.
+	RocketMQNameServers []string
 	// DataDir holds all state (the object store is DataDir/store.db). Default ./.tide, or $TIDE_DATA_DIR.
 	DataDir string
 	// Logger; default slog.Default(). Components add their own component attribute.
 	Logger *slog.Logger
 	// Clock drives reconcilers' timestamps. Default: the real clock.
 	Clock clock.WithTicker
+	// Eventing tunes the eventing runtime (tests shorten intervals); zero values are the defaults.
+	Eventing EventingOptions
 }
 
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.

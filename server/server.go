@@ -17,6 +17,7 @@ import (
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/registry"
 	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/server/eventingrt"
 )
 
 // Subsystem is a part of the platform the composition root starts and stops: the embedded RocketMQ, the eventing
@@ -75,6 +76,8 @@ type Server struct {
 	st     *store.Store
 	api    *api.Server
 	recons *reconciler.Manager
+	// eventing is the eventing runtime (server/eventing.go).
+	eventing *eventingrt.Runtime
 
 	mu         sync.Mutex
 	subsystems []Subsystem
@@ -112,6 +115,10 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	s.registerDefaultReconcilers()
+	if err := s.setupEventing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
