@@ -38,7 +38,7 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newUpCommand(g), newApplyCommand(g), newGetCommand(g), newDescribeCommand(g), newDeleteCommand(g),
 		newWaitCommand(g))
-	root.AddCommand(newBrokerCommand())
+	root.AddCommand(newBrokerCommand(), newEventsCommand(g))
 	root.AddCommand(newAdapterCommand(nil))
 	return root
 }
