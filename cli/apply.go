@@ -87,6 +87,7 @@ deleting a Service deletes its Configuration, Route and Revisions.`,
   tide delete -f bundle/
   tide delete trigger order-trigger -n food`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = splitKindName(args)
 			c, err := g.client()
 			if err != nil {
 				return err

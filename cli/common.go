@@ -60,3 +60,14 @@ func formatError(err error) string {
 	}
 	return "error: " + err.Error()
 }
+
+// splitKindName accepts kubectl's KIND/NAME spelling: ["ksvc/hello"] becomes ["ksvc", "hello"]. Other argument
+// lists are returned unchanged.
+func splitKindName(args []string) []string {
+	if len(args) >= 1 {
+		if k, n, ok := strings.Cut(args[0], "/"); ok && k != "" && n != "" {
+			return append([]string{k, n}, args[1:]...)
+		}
+	}
+	return args
+}

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tide-run/tide/controlplane/client"
@@ -20,8 +24,11 @@ func newDescribeCommand(g *globals) *cobra.Command {
 		Short: "Show a resource in detail: metadata, spec, status conditions and owned resources",
 		Example: `  tide describe ksvc hello
   tide describe trigger order-trigger -n food`,
-		Args: cobra.ExactArgs(2),
+		Args: func(cmd *cobra.Command, args []string) error {
+			return cobra.ExactArgs(2)(cmd, splitKindName(args))
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = splitKindName(args)
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -35,6 +42,8 @@ func newDescribeCommand(g *globals) *cobra.Command {
 				return err
 			}
 			describe(cmd.OutOrStdout(), k, o)
+			describeRevisions(cmd.Context(), cmd.OutOrStdout(), c, k, o)
+			describeEvents(cmd.Context(), cmd.OutOrStdout(), c, o, time.Now())
 			return nil
 		},
 	}
@@ -89,6 +98,7 @@ func describe(out io.Writer, k client.Kind, o *unstructured.Unstructured) {
 		fmt.Fprintln(out, "  <none>")
 		return
 	}
+	delete(status, "annotations")
 	other := map[string]any{}
 	for key, v := range status {
 		if key != "conditions" {
@@ -160,4 +170,86 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// describeEvents prints the events recorded about o, oldest first, kubectl style.
+func describeEvents(ctx context.Context, out io.Writer, c *client.Client, o *unstructured.Unstructured, now time.Time) {
+	ns := o.GetNamespace()
+	if ns == "" {
+		ns = "default"
+	}
+	evKind, err := c.ResolveKind(ctx, "events")
+	if err != nil {
+		return
+	}
+	evs, _, err := c.List(ctx, evKind, ns, client.ListOptions{})
+	if err != nil {
+		return
+	}
+	var mine []*unstructured.Unstructured
+	for _, e := range evs {
+		if uid, _, _ := unstructured.NestedString(e.Object, "involvedObject", "uid"); uid == string(o.GetUID()) {
+			mine = append(mine, e)
+		}
+	}
+	if len(mine) == 0 {
+		fmt.Fprintln(out, "Events:  <none>")
+		return
+	}
+	sort.SliceStable(mine, func(i, j int) bool {
+		ti, tj := str(mine[i], "lastTimestamp"), str(mine[j], "lastTimestamp")
+		if ti != tj {
+			return ti < tj
+		}
+		ri, _ := strconv.ParseUint(mine[i].GetResourceVersion(), 10, 64)
+		rj, _ := strconv.ParseUint(mine[j].GetResourceVersion(), 10, 64)
+		return ri < rj
+	})
+	fmt.Fprintln(out, "Events:")
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  Type\tReason\tAge\tFrom\tMessage")
+	fmt.Fprintln(tw, "  ----\t------\t---\t----\t-------")
+	for _, e := range mine {
+		when := "<unknown>"
+		if t, err := time.Parse(time.RFC3339, str(e, "lastTimestamp")); err == nil {
+			when = duration.HumanDuration(now.Sub(t))
+		}
+		if n, _, _ := unstructured.NestedInt64(e.Object, "count"); n > 1 {
+			if first, err := time.Parse(time.RFC3339, str(e, "firstTimestamp")); err == nil {
+				when = fmt.Sprintf("%s (x%d over %s)", when, n, duration.HumanDuration(now.Sub(first)))
+			}
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", str(e, "type"), str(e, "reason"), when, str(e, "source", "component"), str(e, "message"))
+	}
+	_ = tw.Flush()
+}
+
+// describeRevisions lists the Revisions of a Service or Configuration, newest first, with their readiness.
+func describeRevisions(ctx context.Context, out io.Writer, c *client.Client, k client.Kind, o *unstructured.Unstructured) {
+	var selector string
+	switch {
+	case k.Group == "serving.knative.dev" && k.Kind == "Service":
+		selector = "serving.knative.dev/service=" + o.GetName()
+	case k.Group == "serving.knative.dev" && k.Kind == "Configuration":
+		selector = "serving.knative.dev/configuration=" + o.GetName()
+	default:
+		return
+	}
+	revKind, err := c.ResolveKind(ctx, "revisions.serving.knative.dev")
+	if err != nil {
+		return
+	}
+	revs, _, err := c.List(ctx, revKind, o.GetNamespace(), client.ListOptions{LabelSelector: selector})
+	if err != nil || len(revs) == 0 {
+		return
+	}
+	sort.SliceStable(revs, func(i, j int) bool { return revs[i].GetName() > revs[j].GetName() })
+	fmt.Fprintln(out, "Revisions:")
+	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  Name\tGeneration\tReady\tReason")
+	for _, r := range revs {
+		st, reason, _, _ := condition(r, "Ready")
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.GetName(), r.GetLabels()["serving.knative.dev/configurationGeneration"], st, reason)
+	}
+	_ = tw.Flush()
 }

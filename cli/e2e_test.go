@@ -156,7 +156,7 @@ func TestRoundTripEveryKind(t *testing.T) {
 		if !strings.HasPrefix(table, "NAME") || !strings.Contains(table, k.name) {
 			t.Errorf("get %s table:\n%s", k.kind, table)
 		}
-		desc := e.mustRun("describe", k.kind, k.name)
+		desc := e.mustRun("describe", k.kind+"/"+k.name)
 		if !strings.Contains(desc, "Name:") || !strings.Contains(desc, k.name) {
 			t.Errorf("describe %s %s:\n%s", k.kind, k.name, desc)
 		}
@@ -289,6 +289,20 @@ trigger.eventing.knative.dev/order-trigger created
 		}
 		return nil
 	})
+	out = e.mustRun("delete", "-f", "testdata/seed")
+	if strings.Count(out, " deleted\n") != len(files) {
+		t.Fatalf("delete -f:\n%s", out)
+	}
+	_, errOut, code := e.run("", "delete", "-f", "testdata/seed")
+	if code != 1 || strings.Count(errOut, "Error from server (NotFound)") != len(files) {
+		t.Fatalf("second delete: exit %d\n%s", code, errOut)
+	}
+	if _, _, code := e.run("", "delete", "-f", "testdata/seed", "--ignore-not-found"); code != 0 {
+		t.Fatalf("--ignore-not-found exit %d", code)
+	}
+	if _, err := e.client().Get(context.Background(), mustKind(t, e, "rev"), "default", "order-service-00001"); !client.IsNotFound(err) {
+		t.Fatalf("revision survived deleting its service: %v", err)
+	}
 }
 
 func mustKind(t *testing.T, e *tideEnv, name string) client.Kind {
@@ -359,8 +373,18 @@ spec:
 	if code != 1 {
 		t.Fatalf("wait for Ready on a NotImplemented service exited %d", code)
 	}
+	eventually(t, 10*time.Second, func() error {
+		desc := e.mustRun("describe", "ksvc", "web", "-n", "apps")
+		for _, want := range []string{"Events:", `Created Configuration "web"`, `Created Route "web"`, "Conditions:", "NotImplemented",
+			"Revisions:", "web-00002"} {
+			if !strings.Contains(desc, want) {
+				return fmt.Errorf("describe lacks %q:\n%s", want, desc)
+			}
+		}
+		return nil
+	})
 	e.mustRun("delete", "ksvc", "web", "-n", "apps")
-	for _, k := range []string{"config", "route", "rev"} {
+	for _, k := range []string{"config", "route", "rev", "events"} {
 		out, errOut, _ := e.run("", "get", k, "-n", "apps")
 		if out != "" || !strings.Contains(errOut, "No resources found in apps namespace.") {
 			t.Errorf("%s survived the cascade: %q %q", k, out, errOut)
@@ -441,5 +465,36 @@ func TestWatchDeliversChanges(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("event %d (%s) not delivered", i, want)
 		}
+	}
+}
+
+func TestGetWatchFollowsChanges(t *testing.T) {
+	e := startTide(t, t.TempDir())
+	e.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n", "apply", "-f", "-")
+	out := &lockedBuffer{}
+	root := NewRootCommand(strings.NewReader(""), out, io.Discard)
+	root.SetArgs([]string{"--server", e.url, "get", "cm", "-w"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(out.String(), "first") {
+			return fmt.Errorf("initial list: %q", out.String())
+		}
+		return nil
+	})
+	e.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: second}\n", "apply", "-f", "-")
+	eventually(t, 10*time.Second, func() error {
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[2], "second") {
+			return fmt.Errorf("watch output %q", out.String())
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("get -w did not end with its context")
 	}
 }

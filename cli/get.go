@@ -19,7 +19,7 @@ import (
 
 func newGetCommand(g *globals) *cobra.Command {
 	var output, selector string
-	var all bool
+	var all, watch bool
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME...]",
 		Short: "List resources, or show some by name",
@@ -35,6 +35,7 @@ qualified by its group (services.serving.knative.dev).
   tide get triggers -A -o wide`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			args = splitKindName(args)
 			switch output {
 			case "", "wide", "yaml", "json", "name":
 			default:
@@ -49,7 +50,11 @@ qualified by its group (services.serving.knative.dev).
 				return err
 			}
 			var objs []*unstructured.Unstructured
+			var listRV string
 			single := len(args) == 2
+			if watch && len(args) > 2 {
+				return fmt.Errorf("watch is only supported on one resource or a list")
+			}
 			if len(args) > 1 {
 				for _, name := range args[1:] {
 					o, err := c.Get(cmd.Context(), k, g.ns(), name)
@@ -59,12 +64,16 @@ qualified by its group (services.serving.knative.dev).
 					objs = append(objs, o)
 				}
 			} else {
-				objs, _, err = c.List(cmd.Context(), k, g.ns(), client.ListOptions{AllNamespaces: all, LabelSelector: selector})
+				objs, listRV, err = c.List(cmd.Context(), k, g.ns(), client.ListOptions{AllNamespaces: all, LabelSelector: selector})
 				if err != nil {
 					return err
 				}
 			}
 			out := cmd.OutOrStdout()
+			if watch {
+				return watchRows(cmd, c, k, g.ns(), objs, listRV, single, client.ListOptions{AllNamespaces: all, LabelSelector: selector},
+					output, all && k.Namespaced)
+			}
 			switch output {
 			case "json", "yaml":
 				var v any
@@ -99,7 +108,53 @@ qualified by its group (services.serving.knative.dev).
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, yaml, json or name")
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list across all namespaces")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "label selector (e.g. serving.knative.dev/service=hello)")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after listing, print each change as it happens (until interrupted)")
 	return cmd
+}
+
+// watchRows prints the current objects, then one row (or object) per change, as kubectl get -w does.
+func watchRows(cmd *cobra.Command, c *client.Client, k client.Kind, ns string, objs []*unstructured.Unstructured,
+	rv string, single bool, opts client.ListOptions, output string, withNamespace bool) error {
+	out := cmd.OutOrStdout()
+	name := ""
+	if single {
+		name = objs[0].GetName()
+		rv = objs[0].GetResourceVersion()
+	}
+	emit := func(list []*unstructured.Unstructured, header bool) error {
+		switch output {
+		case "json", "yaml":
+			for _, o := range list {
+				if err := printStructured(out, output, o.Object); err != nil {
+					return err
+				}
+			}
+		case "name":
+			for _, o := range list {
+				fmt.Fprintf(out, "%s/%s\n", qualified(k), o.GetName())
+			}
+		default:
+			printRows(out, k, list, withNamespace, output == "wide", time.Now(), header)
+		}
+		return nil
+	}
+	if err := emit(objs, true); err != nil {
+		return err
+	}
+	opts.ResourceVersion = rv
+	ch, err := c.Watch(cmd.Context(), k, ns, opts)
+	if err != nil {
+		return err
+	}
+	for e := range ch {
+		if name != "" && e.Object.GetName() != name {
+			continue
+		}
+		if err := emit([]*unstructured.Unstructured{e.Object}, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printStructured(out io.Writer, format string, v any) error {
@@ -208,6 +263,22 @@ func columnsFor(k client.Kind) []column {
 		return []column{colName,
 			{"TYPE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "type") }},
 			colData, colAge}
+	case "/Event":
+		return []column{
+			{"LAST SEEN", func(o *unstructured.Unstructured, now time.Time) string {
+				t, err := time.Parse(time.RFC3339, str(o, "lastTimestamp"))
+				if err != nil {
+					return "<unknown>"
+				}
+				return duration.HumanDuration(now.Sub(t))
+			}},
+			{"TYPE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "type") }},
+			{"REASON", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "reason") }},
+			{"OBJECT", func(o *unstructured.Unstructured, _ time.Time) string {
+				return strings.ToLower(str(o, "involvedObject", "kind")) + "/" + str(o, "involvedObject", "name")
+			}},
+			{"MESSAGE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "message") }},
+		}
 	case "/ConfigMap":
 		return []column{colName, colData, colAge}
 	}
@@ -215,6 +286,12 @@ func columnsFor(k client.Kind) []column {
 }
 
 func printTable(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, withNamespace, wide bool, now time.Time) {
+	printRows(out, k, objs, withNamespace, wide, now, true)
+}
+
+// printRows prints objs as a table, with the header line when header is set. Column widths are computed per call,
+// so a watch's rows align only with themselves, as kubectl's do.
+func printRows(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, withNamespace, wide bool, now time.Time, header bool) {
 	cols := columnsFor(k)
 	if withNamespace {
 		cols = append([]column{{"NAMESPACE", func(o *unstructured.Unstructured, _ time.Time) string { return o.GetNamespace() }}}, cols...)
@@ -242,7 +319,9 @@ func printTable(out io.Writer, k client.Kind, objs []*unstructured.Unstructured,
 	for i, c := range cols {
 		headers[i] = c.header
 	}
-	fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	if header {
+		fmt.Fprintln(tw, strings.Join(headers, "\t"))
+	}
 	for _, o := range objs {
 		vals := make([]string, len(cols))
 		for i, c := range cols {

@@ -23,9 +23,14 @@ func (e *exitError) Unwrap() error { return e.err }
 // NewRootCommand builds the whole command tree with the given streams, so tests can run it in-process.
 func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "tide",
-		Short:         "Event-driven serverless on RocketMQ and Knative, in one binary",
-		Long:          "tide runs Knative Services, Brokers, Triggers and RocketMQSources on one machine, with an embedded RocketMQ broker.",
+		Use:   "tide",
+		Short: "Event-driven serverless on RocketMQ and Knative, in one binary",
+		Long:  "tide runs Knative Services, Brokers, Triggers and RocketMQSources on one machine, with an embedded RocketMQ broker.",
+		Example: `  tide up                                   # run the platform in the foreground
+  tide apply -f service.yaml -f trigger.yaml  # in another terminal
+  tide get ksvc
+  tide wait ksvc hello --for=condition=Ready --timeout=60s
+  TIDE_SERVER=http://10.0.0.5:8090 tide get triggers -A`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

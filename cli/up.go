@@ -37,7 +37,10 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 				return fmt.Errorf("--log-level %q: %w", logLevel, err)
 			}
 			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			return runUp(cmd, opts)
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			return runUp(cmd, opts, upHooks{signals: sigs, build: server.New, exit: os.Exit})
 		},
 	}
 	f := cmd.Flags()
@@ -53,14 +56,19 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 	return cmd
 }
 
-func runUp(cmd *cobra.Command, opts server.Options) error {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+// upHooks are what `tide up` takes from the process: signals, the composition root and exit (tests substitute them).
+type upHooks struct {
+	signals <-chan os.Signal
+	build   func(server.Options) (*server.Server, error)
+	exit    func(code int)
+}
+
+func runUp(cmd *cobra.Command, opts server.Options, h upHooks) error {
+	sigs := h.signals
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 
-	srv, err := server.New(opts)
+	srv, err := h.build(opts)
 	if err != nil {
 		return err
 	}
@@ -72,11 +80,18 @@ func runUp(cmd *cobra.Command, opts server.Options) error {
 		return err
 	}
 	log := opts.Logger.With("component", "up")
+	lastReport := time.Now()
 	for !srv.Ready() {
+		if time.Since(lastReport) > 10*time.Second {
+			lastReport = time.Now()
+			if err := srv.API().CheckReady(); err != nil {
+				log.Warn("still waiting for readiness", "failing", err.Error())
+			}
+		}
 		select {
 		case sig := <-sigs:
 			log.Info("signal before ready, shutting down", "signal", sig.String())
-			return shutdown(srv, log, sigs)
+			return shutdown(srv, log, sigs, h.exit)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -88,11 +103,11 @@ func runUp(cmd *cobra.Command, opts server.Options) error {
 	fmt.Fprintln(out, "ready")
 	sig := <-sigs
 	log.Info("shutting down", "signal", sig.String())
-	return shutdown(srv, log, sigs)
+	return shutdown(srv, log, sigs, h.exit)
 }
 
 // shutdown stops gracefully; a second signal exits at once.
-func shutdown(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal) error {
+func shutdown(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal, exit func(int)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -106,7 +121,7 @@ func shutdown(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal) error
 		return nil
 	case sig := <-sigs:
 		log.Warn("second signal, exiting now", "signal", sig.String())
-		os.Exit(130)
-		return nil
+		exit(130)
+		return fmt.Errorf("interrupted during shutdown")
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/tide-run/tide/controlplane/client"
+	"github.com/tide-run/tide/server"
 )
 
 func TestUpPortInUse(t *testing.T) {
@@ -187,7 +190,11 @@ func TestKill9DuringApplyBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	present := map[string]bool{}
+	var maxRV uint64
 	for _, o := range objs {
+		if rv, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64); rv > maxRV {
+			maxRV = rv
+		}
 		name := o.GetName()
 		data, _, _ := unstructured.NestedStringMap(o.Object, "data")
 		if data["name"] != name || data["payload"] != strings.Repeat(name, 200) || o.GetUID() == "" {
@@ -203,8 +210,12 @@ func TestKill9DuringApplyBurst(t *testing.T) {
 	t.Logf("%d acknowledged before kill -9, %d present after restart", n, len(objs))
 
 	// The restarted platform still takes writes, and SIGTERM stops it cleanly (exit 0).
-	if _, _, err := c2.Create(context.Background(), k, burstObject("after-restart")); err != nil {
+	after, _, err := c2.Create(context.Background(), k, burstObject("after-restart"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if rv, _ := strconv.ParseUint(after.GetResourceVersion(), 10, 64); rv <= maxRV {
+		t.Fatalf("resourceVersion went backwards after the crash: %d <= %d", rv, maxRV)
 	}
 	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -216,4 +227,79 @@ func TestKill9DuringApplyBurst(t *testing.T) {
 		t.Errorf("no stop log line:\n%s", p2.stderr.String())
 	}
 	_ = os.Remove(bin)
+}
+
+func TestUpDataDirInUse(t *testing.T) {
+	e := startTide(t, t.TempDir())
+	var out, errOut bytes.Buffer
+	code := Main([]string{"up", "--api-port", "0", "--data-dir", e.dir}, strings.NewReader(""), &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "is another tide using this data dir?") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// blockingSub is a subsystem whose Shutdown waits until released, to exercise the second-signal path.
+type blockingSub struct{ release chan struct{} }
+
+func (b *blockingSub) Name() string                   { return "slow" }
+func (b *blockingSub) Start(context.Context) error    { return nil }
+func (b *blockingSub) Ready() error                   { return nil }
+func (b *blockingSub) Shutdown(context.Context) error { <-b.release; return nil }
+
+func TestUpSignals(t *testing.T) {
+	run := func(t *testing.T, second bool) (exitCode int, out string, err error) {
+		sigs := make(chan os.Signal, 2)
+		sub := &blockingSub{release: make(chan struct{})}
+		exited := make(chan int, 1)
+		var stdout lockedBuffer
+		cmd := newUpCommand(nil)
+		cmd.SetOut(&stdout)
+		cmd.SetErr(io.Discard)
+		cmd.SetContext(context.Background())
+		opts := server.Options{APIPort: 0, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		done := make(chan error, 1)
+		go func() {
+			done <- runUp(cmd, opts, upHooks{signals: sigs, exit: func(c int) { exited <- c },
+				build: func(o server.Options) (*server.Server, error) {
+					s, err := server.New(o)
+					if err == nil {
+						s.AddSubsystem(sub)
+					}
+					return s, err
+				}})
+		}()
+		eventually(t, 10*time.Second, func() error {
+			if !strings.Contains(stdout.String(), "ready\n") {
+				return fmt.Errorf("output %q", stdout.String())
+			}
+			return nil
+		})
+		sigs <- syscall.SIGTERM
+		if second {
+			sigs <- syscall.SIGINT
+			select {
+			case exitCode = <-exited:
+			case <-time.After(10 * time.Second):
+				t.Fatal("second signal did not exit")
+			}
+		}
+		close(sub.release)
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("tide up did not return")
+		}
+		return exitCode, stdout.String(), err
+	}
+	t.Run("graceful", func(t *testing.T) {
+		code, out, err := run(t, false)
+		if err != nil || code != 0 || !strings.HasPrefix(out, "api: http://127.0.0.1:") {
+			t.Fatalf("err %v code %d out %q", err, code, out)
+		}
+	})
+	t.Run("second signal exits at once", func(t *testing.T) {
+		if code, _, _ := run(t, true); code != 130 {
+			t.Fatalf("exit code %d", code)
+		}
+	})
 }

@@ -54,7 +54,7 @@ type APIOptions struct {
 	BaseURL string
 	// Kinds to list and watch. Default DefaultKinds().
 	Kinds []Kind
-	// Namespaces to watch; "" means all namespaces (path /apis/{group}/{version}/{plural}). Default ["default"].
+	// Namespaces to watch; "" means all namespaces (path /apis/{group}/{version}/{plural}). Default [""]: all.
 	Namespaces []string
 	// Client for the requests. It must not have a Timeout (watches are long); requests end with Shutdown.
 	// Default: a client with a 5 s dial and response-header timeout.
@@ -101,7 +101,7 @@ func NewAPIResources(opts APIOptions) (*APIResources, error) {
 		opts.Kinds = DefaultKinds()
 	}
 	if opts.Namespaces == nil {
-		opts.Namespaces = []string{"default"}
+		opts.Namespaces = []string{""}
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{Transport: &http.Transport{

@@ -5,63 +5,24 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/tide-run/tide/dashboard/dashboardtest"
 )
-
-// findChromium returns Debian's chromium, skipping the test outside CI when it is missing and failing inside CI
-// (where .ci/run installs it), so a broken CI image cannot silently skip the browser test.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("TIDE_CHROMIUM"), "/usr/bin/chromium"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		t.Fatal("chromium is not installed but CI is set: the dashboard browser test must run in CI (apt-get install -y chromium)")
-	}
-	t.Skip("skipping the headless-browser test: chromium is not installed (apt-get install -y chromium, or set TIDE_CHROMIUM); in CI this fails instead")
-	return ""
-}
-
-// artifactDir is where the screenshot goes: $TIDE_ARTIFACTS when set (CI keeps it), else the test's temp dir.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("TIDE_ARTIFACTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
 
 // TestBrowserShowsTheEffect drives the dashboard in headless Chromium. The platform is faked here: a scripted
 // MetricsSource plays a compressed food-delivery day and a small fake answers the control-plane API's list and watch
-// paths (the lead's full-platform test drives the same page while the real demo runs). The page must load without
-// console errors, list the order service as Ready, show its instances rising with the meal peaks in the chart's DOM,
-// and keep updating from the stream without a reload.
+// paths (the lead's full-platform test drives the same page, with dashboardtest, while the real demo runs). The page
+// must load without console errors, list the order service as Ready, show its instances rising with the meal peaks
+// in the chart's DOM, and keep updating from the stream without a reload.
 func TestBrowserShowsTheEffect(t *testing.T) {
-	chromium := findChromium(t)
+	dashboardtest.Chromium(t) // skip (or fail in CI) before building anything
 
 	c := clocktesting.NewFakeClock(t0)
 	day := newScriptedDay(c, 240*time.Second)
@@ -82,7 +43,7 @@ func TestBrowserShowsTheEffect(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/apis/", api)
 	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	d, err := New(Options{API: srv.URL, Metrics: day, Logs: logs, Clock: c, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -91,11 +52,11 @@ func TestBrowserShowsTheEffect(t *testing.T) {
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() { // runs before srv.Close: ends the page's stream and the API watches
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = d.Shutdown(ctx)
-	}()
+	})
 	poll(t, "the dashboard to list the five fake resources", 10*time.Second, func() bool {
 		rs, _ := d.resources.Resources(context.Background())
 		return len(rs) == 5
@@ -103,163 +64,114 @@ func TestBrowserShowsTheEffect(t *testing.T) {
 	// Most of the four-minute day: the breakfast and lunch peaks and the rise to dinner are in the history.
 	stepSamples(t, d, c, 180)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(profileDir(t)),
-		chromedp.WindowSize(1440, 1000),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	defer func() { _ = chromedp.Cancel(bctx) }() // close the browser gracefully before the allocator kills it
-
-	var mu sync.Mutex // guards problems, appended from chromedp's event goroutine
-	var problems []string
-	chromedp.ListenTarget(bctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.APITypeError || ev.Type == runtime.APITypeAssert {
-				var args []string
-				for _, a := range ev.Args {
-					args = append(args, string(a.Value)+a.Description)
-				}
-				problems = append(problems, "console."+string(ev.Type)+": "+strings.Join(args, " "))
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, "exception: "+ev.ExceptionDetails.Error())
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.LevelError {
-				problems = append(problems, "log: "+ev.Entry.Text+" "+ev.Entry.URL)
-			}
-		}
-	})
-
-	const card = `.service-card[data-service="default/order"]`
-	var serviceBadge, cardBadge, valuesBefore string
-	err = chromedp.Run(bctx,
-		chromedp.Navigate(srv.URL+"/"),
-		chromedp.Evaluate(`window.__tideNoReload = true`, nil),
-		chromedp.WaitVisible(card+` path[data-series="ready"]`),
-		chromedp.WaitVisible(`#resource-groups tr[data-kind="Service"][data-name="order"] .badge`),
-		chromedp.Text(`#resource-groups tr[data-kind="Service"][data-name="order"] .badge`, &serviceBadge),
-		chromedp.Text(card+` .card-head .badge`, &cardBadge),
-		chromedp.AttributeValue(card+` path[data-series="ready"]`, "data-values", &valuesBefore, nil),
-	)
-	if err != nil {
-		t.Fatalf("loading the dashboard: %v (console: %v)", err, problems)
-	}
-	if serviceBadge != "Ready" || cardBadge != "Ready" {
-		t.Errorf("order service shows %q in the resource table and %q on its card, want Ready", serviceBadge, cardBadge)
-	}
-	ready := parseValues(t, valuesBefore)
-	if len(ready) < 100 {
+	p := dashboardtest.Open(t, srv.URL+"/")
+	p.Eval(`window.__tideNoReload = true`, nil)
+	p.WaitServiceReady("default", "order", 10*time.Second)
+	ready := p.WaitRise("default", "order", 3, 10*time.Second)
+	if len(ready) < 150 {
 		t.Fatalf("the instance chart has %d points, want the ~180 samples of history", len(ready))
 	}
-	peak := 0.0
-	for _, v := range ready {
-		peak = max(peak, v)
+	if ready[0] != 0 {
+		t.Errorf("ready instances start at %v, want 0 before the breakfast peak", ready[0])
 	}
-	if ready[0] != 0 || peak < 3 {
-		t.Errorf("ready instances start at %v and peak at %v; want a rise from 0 to several instances at the meal peaks", ready[0], peak)
-	}
-	var rateValues string
-	if err := chromedp.Run(bctx, chromedp.AttributeValue(card+` path[data-series="rate"]`, "data-values", &rateValues, nil)); err != nil {
-		t.Fatal(err)
-	}
-	if rates := parseValues(t, rateValues); len(rates) != len(ready) {
+	if rates := p.Series("default", "order", "rate"); len(rates) != len(ready) {
 		t.Errorf("rate series has %d points, instances %d; both axes must cover the same samples", len(rates), len(ready))
 	}
 
 	// Live: more samples arrive over the stream and the chart grows, without a reload.
 	stepSamples(t, d, c, 5)
-	want := len(ready) + 5
-	var grown string
-	err = chromedp.Run(bctx, chromedp.Poll(fmt.Sprintf(
+	card := dashboardtest.ServiceCard("default", "order")
+	p.Run(10*time.Second, chromedp.Poll(fmt.Sprintf(
 		`document.querySelector('%s path[data-series="ready"]').getAttribute('data-values').split(',').length >= %d && window.__tideNoReload === true`,
-		card, want), nil, chromedp.WithPollingTimeout(10*time.Second)),
-		chromedp.AttributeValue(card+` path[data-series="ready"]`, "data-values", &grown, nil))
-	if err != nil {
-		t.Fatalf("the chart did not grow to %d points from the stream without a reload: %v", want, err)
-	}
+		card, len(ready)+5), nil))
 
 	// Logs of the selected service, a topic and a delivery row are on the page too.
 	var logText, triggerRow string
-	err = chromedp.Run(bctx,
-		chromedp.Poll(`document.querySelectorAll('#log-lines div').length >= 13`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+	p.Run(10*time.Second,
+		chromedp.Poll(`document.querySelectorAll('#log-lines div').length >= 13`, nil),
 		chromedp.Text(`#log-lines`, &logText),
 		chromedp.Text(`#deliveries tr[data-kind="Trigger"][data-name="order-trigger"]`, &triggerRow),
 		chromedp.WaitVisible(`.topic-card[data-topic="orders"] path[data-series="produced"]`),
 	)
-	if err != nil {
-		t.Fatalf("logs, topics or deliveries missing: %v", err)
-	}
 	if !strings.Contains(logText, "order 123214342 generated") || !strings.Contains(triggerRow, "Ready") {
 		t.Errorf("logs %q / trigger row %q", truncate(logText, 200), triggerRow)
 	}
+	var topicCards int
+	p.Eval(`document.querySelectorAll('.topic-card').length`, &topicCards)
+	if topicCards != 2 {
+		t.Errorf("%d topic cards, want 2 (the %%RETRY%% system topic hidden)", topicCards)
+	}
+	if lag := p.SeriesAt(`.topic-card[data-topic="tide-broker-default"]`, "lag:tide-trigger-order-trigger"); len(lag) < 150 {
+		t.Errorf("lag series has %d points", len(lag))
+	}
 
-	var shot []byte
-	if err := chromedp.Run(bctx, chromedp.FullScreenshot(&shot, 100)); err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	path := filepath.Join(artifactDir(t), "dashboard.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", path, len(shot))
-
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Errorf("the page logged errors:\n%s", strings.Join(problems, "\n"))
-	}
+	p.Screenshot("dashboard.png")
+	p.NoProblems()
 }
 
-// profileDir is a fresh --user-data-dir. Chromium's helper processes may still write to it for a moment after the
-// browser exits, so removal is retried (with a deadline) instead of using t.TempDir, whose cleanup fails on that.
-func profileDir(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "tide-chromium-")
+// TestBrowserShowsFailures: a Service that is not Ready shows as such with its reason, and a failing metrics source
+// shows as a banner instead of blank charts passing for "no load". The platform is faked as above.
+func TestBrowserShowsFailures(t *testing.T) {
+	dashboardtest.Chromium(t)
+
+	api := newFakeAPI()
+	api.add("/apis/serving.knative.dev/v1/services", knObject("serving.knative.dev/v1", "Service", "order", "False",
+		"RevisionFailed", `Revision "order-00001" failed with message: exit status 1.`, nil))
+	api.add("/apis/serving.knative.dev/v1/revisions", knObject("serving.knative.dev/v1", "Revision", "order-00001", "False",
+		"ExitCode1", "Container failed with: panic: ORDER_DB not set", func(o map[string]any) {
+			o["metadata"].(map[string]any)["labels"] = map[string]any{"serving.knative.dev/service": "order"}
+		}))
+	api.add("/apis/eventing.knative.dev/v1/triggers", knObject("eventing.knative.dev/v1", "Trigger", "order-trigger", "Unknown",
+		"SubscriberNotReady", "subscriber Service/order is not ready", nil))
+	mux := http.NewServeMux()
+	mux.Handle("/apis/", api)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c := clocktesting.NewFakeClock(t0)
+	failing := MetricsFunc(func(context.Context) (Snapshot, error) {
+		return Snapshot{}, fmt.Errorf("serving: %w", context.DeadlineExceeded)
+	})
+	d, err := New(Options{API: srv.URL, Metrics: failing, Clock: c, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			err := os.RemoveAll(dir)
-			if err == nil || time.Now().After(deadline) {
-				if err != nil {
-					t.Logf("leaving chromium profile %s: %v", dir, err)
-				}
-				return
-			}
-			time.Sleep(50 * time.Millisecond) // retry interval while helpers exit
-		}
-	})
-	return dir
-}
-
-func parseValues(t *testing.T, s string) []float64 {
-	t.Helper()
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		if f == "" {
-			continue
-		}
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil {
-			t.Fatalf("data-values %q: %v", truncate(s, 80), err)
-		}
-		out = append(out, v)
+	mux.Handle("/", d)
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	return out
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.Shutdown(ctx)
+	})
+	poll(t, "the dashboard to list the three fake resources", 10*time.Second, func() bool {
+		rs, _ := d.resources.Resources(context.Background())
+		return len(rs) == 3
+	})
+	stepSamples(t, d, c, 1)
+
+	p := dashboardtest.Open(t, srv.URL+"/")
+	var banner, row, card, chart string
+	p.Run(10*time.Second,
+		chromedp.WaitVisible(`#banner`),
+		chromedp.Text(`#banner`, &banner),
+		chromedp.WaitVisible(`#resource-groups tr[data-kind="Service"][data-name="order"]`),
+		chromedp.Text(`#resource-groups tr[data-kind="Service"][data-name="order"]`, &row),
+		chromedp.Text(dashboardtest.ServiceCard("default", "order")+` .card-head .badge`, &card),
+		chromedp.Text(dashboardtest.ServiceCard("default", "order")+` .chart`, &chart),
+	)
+	if !strings.Contains(banner, "Metrics unavailable") || !strings.Contains(banner, "deadline exceeded") {
+		t.Errorf("banner = %q", banner)
+	}
+	if !strings.Contains(row, "Not ready") || !strings.Contains(row, "RevisionFailed") || !strings.Contains(row, "exit status 1") {
+		t.Errorf("service row = %q; want Not ready with the reason and message", row)
+	}
+	if card != "Not ready" || !strings.Contains(chart, "waiting for samples") {
+		t.Errorf("card badge %q, chart text %q", card, chart)
+	}
+	if v := p.Series("default", "order", "ready"); len(v) != 0 {
+		t.Errorf("with metrics failing the chart shows %d points; it must not draw made-up zeros", len(v))
+	}
+	p.Screenshot("dashboard-failing.png")
+	p.NoProblems()
 }

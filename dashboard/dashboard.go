@@ -28,7 +28,10 @@ type Options struct {
 	Resources ResourceSource
 	// API is the control-plane API base URL, e.g. "http://127.0.0.1:8090"; used only when Resources is nil.
 	API string
-	// Namespaces watched through API; default ["default"]; "" means all namespaces.
+	// APIURL, when set (and Resources is nil), is called once by Start for the API base URL, for a composition root
+	// that learns its own address only when it listens (port 0). It takes precedence over API.
+	APIURL func() string
+	// Namespaces watched through API; default all namespaces (see APIOptions.Namespaces).
 	Namespaces []string
 	// Metrics is sampled every Interval; nil shows empty charts (use MergeMetrics to combine subsystems).
 	Metrics MetricsSource
@@ -104,12 +107,10 @@ func New(opts Options) (*Dashboard, error) {
 		resources:   opts.Resources,
 		resJSON:     []byte(`{"items":[],"error":""}`),
 	}
-	if d.resources == nil && opts.API != "" {
-		a, err := NewAPIResources(APIOptions{BaseURL: opts.API, Namespaces: opts.Namespaces, Logger: opts.Logger})
-		if err != nil {
+	if d.resources == nil && opts.APIURL == nil && opts.API != "" {
+		if err := d.watchAPI(opts.API); err != nil {
 			return nil, fmt.Errorf("dashboard: Options.API: %w", err)
 		}
-		d.ownedAPI, d.resources = a, a
 	}
 	static, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -138,6 +139,15 @@ func (d *Dashboard) Start(ctx context.Context) error {
 	d.mu.Unlock()
 
 	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if d.resources == nil && d.opts.APIURL != nil {
+		if err := d.watchAPI(d.opts.APIURL()); err != nil {
+			d.cancel()
+			d.mu.Lock()
+			d.started = false // nothing runs yet; a corrected retry may Start again
+			d.mu.Unlock()
+			return fmt.Errorf("dashboard: Options.APIURL: %w", err)
+		}
+	}
 	if d.ownedAPI != nil {
 		if err := d.ownedAPI.Start(ctx); err != nil {
 			return fmt.Errorf("dashboard: start resource watch: %w", err)
@@ -159,6 +169,17 @@ func (d *Dashboard) Start(ctx context.Context) error {
 			}
 		}
 	}()
+	return nil
+}
+
+// watchAPI makes the dashboard's resource source a watch of the API at base, owned by the dashboard. It runs
+// before the sampling goroutine exists (New or Start), so d.resources needs no lock.
+func (d *Dashboard) watchAPI(base string) error {
+	a, err := NewAPIResources(APIOptions{BaseURL: base, Namespaces: d.opts.Namespaces, Logger: d.opts.Logger})
+	if err != nil {
+		return err
+	}
+	d.ownedAPI, d.resources = a, a
 	return nil
 }
 
@@ -396,3 +417,30 @@ func (r *ring) ordered() []json.RawMessage {
 	}
 	return out
 }
+
+// ErrNotReady is returned by Subsystem.Ready before Start and after Shutdown.
+var ErrNotReady = errors.New("dashboard: not started")
+
+// Subsystem is the Dashboard seen by a composition root whose subsystems have a Name and report readiness as an
+// error (tide's server.Subsystem). It adds nothing else.
+type Subsystem struct{ d *Dashboard }
+
+// Subsystem returns the Dashboard as a Subsystem.
+func (d *Dashboard) Subsystem() Subsystem { return Subsystem{d} }
+
+// Name is "dashboard".
+func (s Subsystem) Name() string { return "dashboard" }
+
+// Start starts sampling (Dashboard.Start).
+func (s Subsystem) Start(ctx context.Context) error { return s.d.Start(ctx) }
+
+// Ready is nil between Start and Shutdown, else ErrNotReady.
+func (s Subsystem) Ready() error {
+	if !s.d.Ready() {
+		return ErrNotReady
+	}
+	return nil
+}
+
+// Shutdown stops sampling and ends open streams (Dashboard.Shutdown).
+func (s Subsystem) Shutdown(ctx context.Context) error { return s.d.Shutdown(ctx) }

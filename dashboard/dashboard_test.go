@@ -169,7 +169,7 @@ func TestStreamDeliversSamplesOnTheClock(t *testing.T) {
 		if want := t0.Add(time.Duration(i) * time.Second).UnixMilli(); got.T != want {
 			t.Fatalf("sample %d at %d, want %d", i, got.T, want)
 		}
-		if len(got.Services) != 1 || got.Services[0].Name != "order" || len(got.Topics) != 2 || len(got.Deliveries) != 2 {
+		if len(got.Services) != 1 || got.Services[0].Name != "order" || len(got.Topics) != 3 || len(got.Deliveries) != 2 {
 			t.Fatalf("sample %d = %+v", i, got)
 		}
 		if i == 30 {
@@ -423,7 +423,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	defer srv.Close()
 	s := openStream(t, srv.URL)
 	s.nextNamed(t, "init")
-	if !d.Ready() {
+	if !d.Ready() || d.Subsystem().Ready() != nil {
 		t.Error("not ready after Start")
 	}
 	if err := d.Shutdown(context.Background()); err != nil {
@@ -435,6 +435,9 @@ func TestShutdownEndsStreams(t *testing.T) {
 	if d.Ready() {
 		t.Error("ready after Shutdown")
 	}
+	if sub := d.Subsystem(); sub.Name() != "dashboard" || !errors.Is(sub.Ready(), ErrNotReady) {
+		t.Errorf("subsystem %q ready = %v after Shutdown", sub.Name(), sub.Ready())
+	}
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -443,5 +446,39 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 	if _, err := New(Options{API: "127.0.0.1:8090"}); err == nil || !strings.Contains(err.Error(), "Options.API") {
 		t.Errorf("API without scheme: %v", err)
+	}
+	d, err := New(Options{APIURL: func() string { return "localhost" }, Clock: clocktesting.NewFakeClock(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "Options.APIURL") {
+		t.Errorf("APIURL returning a bad URL: Start = %v", err)
+	}
+}
+
+// A page that stops reading is cut off, not silently skipped: its channel is closed once the buffer is full, so
+// the browser reconnects and starts again from a complete init.
+func TestSlowSubscriberIsClosedNotSkipped(t *testing.T) {
+	d, err := New(Options{Clock: clocktesting.NewFakeClock(t0), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := &subscriber{ch: make(chan event, subscriberBuffer)}
+	d.mu.Lock()
+	d.subscribers[sub] = struct{}{}
+	for i := 0; i <= subscriberBuffer; i++ {
+		d.broadcastLocked("sample", []byte(`{}`))
+	}
+	_, still := d.subscribers[sub]
+	d.mu.Unlock()
+	if still {
+		t.Fatal("a subscriber past its buffer is still subscribed")
+	}
+	n := 0
+	for range sub.ch {
+		n++
+	}
+	if n != subscriberBuffer {
+		t.Errorf("drained %d queued events before the close, want %d", n, subscriberBuffer)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,6 +87,7 @@ func (s *scriptedDay) Snapshot(ctx context.Context) (Snapshot, error) {
 		}},
 		Topics: []TopicStats{{Topic: "orders", Produced: uint64(s.produced),
 			Groups: []GroupStats{{Group: "knative-sources-orders", Lag: lag / 3}}},
+			{Topic: "%RETRY%tide-trigger-order-trigger", Produced: uint64(s.retried)},
 			{Topic: "tide-broker-default", Produced: uint64(s.produced),
 				Groups: []GroupStats{{Group: "tide-trigger-order-trigger", Lag: lag}}}},
 		Deliveries: []DeliveryStats{
@@ -133,10 +135,21 @@ func (f *fakeAPI) watchers(path string) int {
 	return len(f.watches[path])
 }
 
+// ServeHTTP serves the all-namespaces path of a collection as given to add, and its namespaced form
+// (/apis/{g}/{v}/namespaces/{ns}/{plural}) filtered by namespace. Watches are keyed by the all-namespaces path.
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
+	path, ns := r.URL.Path, ""
+	if parts := strings.Split(path, "/"); len(parts) == 7 && parts[4] == "namespaces" {
+		path, ns = strings.Join(append(parts[:4:4], parts[6]), "/"), parts[5]
+	}
 	f.mu.Lock()
-	objs, ok := f.objects[path]
+	all, ok := f.objects[path]
+	var objs []map[string]any
+	for _, o := range all {
+		if ns == "" || o["metadata"].(map[string]any)["namespace"] == ns {
+			objs = append(objs, o)
+		}
+	}
 	f.mu.Unlock()
 	if !ok {
 		http.Error(w, `{"kind":"Status","code":404}`, http.StatusNotFound)
@@ -200,23 +213,23 @@ func knObject(apiVersion, kind, name string, ready string, reason, message strin
 // foodDeliveryAPI fills a fakeAPI with the seed's bundle as the control plane would report it once reconciled.
 func foodDeliveryAPI() *fakeAPI {
 	f := newFakeAPI()
-	f.add("/apis/serving.knative.dev/v1/namespaces/default/services",
+	f.add("/apis/serving.knative.dev/v1/services",
 		knObject("serving.knative.dev/v1", "Service", "order", "True", "", "", func(o map[string]any) {
 			st := o["status"].(map[string]any)
 			st["url"] = "http://order.default.127.0.0.1.sslip.io:8080"
 			st["latestReadyRevisionName"] = "order-00001"
 			st["traffic"] = []any{map[string]any{"revisionName": "order-00001", "percent": 100}}
 		}))
-	f.add("/apis/serving.knative.dev/v1/namespaces/default/revisions",
+	f.add("/apis/serving.knative.dev/v1/revisions",
 		knObject("serving.knative.dev/v1", "Revision", "order-00001", "True", "", "", func(o map[string]any) {
 			o["metadata"].(map[string]any)["labels"] = map[string]any{"serving.knative.dev/service": "order"}
 			o["spec"] = map[string]any{"containerConcurrency": 10}
 		}))
-	f.add("/apis/eventing.knative.dev/v1/namespaces/default/brokers",
+	f.add("/apis/eventing.knative.dev/v1/brokers",
 		knObject("eventing.knative.dev/v1", "Broker", "default", "True", "", "", func(o map[string]any) {
 			o["status"].(map[string]any)["address"] = map[string]any{"url": "http://127.0.0.1:8080/default/default"}
 		}))
-	f.add("/apis/eventing.knative.dev/v1/namespaces/default/triggers",
+	f.add("/apis/eventing.knative.dev/v1/triggers",
 		knObject("eventing.knative.dev/v1", "Trigger", "order-trigger", "True", "", "", func(o map[string]any) {
 			o["spec"] = map[string]any{
 				"broker":     "default",
@@ -224,7 +237,7 @@ func foodDeliveryAPI() *fakeAPI {
 				"subscriber": map[string]any{"ref": map[string]any{"kind": "Service", "name": "order"}},
 			}
 		}))
-	f.add("/apis/sources.knative.dev/v1alpha1/namespaces/default/rocketmqsources",
+	f.add("/apis/sources.knative.dev/v1alpha1/rocketmqsources",
 		knObject("sources.knative.dev/v1alpha1", "RocketMQSource", "orders-source", "True", "", "", func(o map[string]any) {
 			o["spec"] = map[string]any{"topic": "orders", "group": "knative-sources-orders",
 				"sink": map[string]any{"ref": map[string]any{"kind": "Broker", "name": "default"}}}

@@ -29,9 +29,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// runChildBroker serves a sync-flush broker on ephemeral ports, prints its addresses and waits to be killed.
+// runChildBroker serves a broker (sync flush unless TIDE_MQ_CHILD_FLUSH=async) on ephemeral ports, prints its addresses and waits to be killed.
 func runChildBroker(dir string) {
-	srv, err := mq.New(mq.Options{DataDir: dir, FlushMode: mq.FlushSync, SegmentSize: 1 << 20, Logger: quiet})
+	mode := mq.FlushSync
+	if os.Getenv("TIDE_MQ_CHILD_FLUSH") == "async" {
+		mode = mq.FlushAsync
+	}
+	srv, err := mq.New(mq.Options{DataDir: dir, FlushMode: mode, SegmentSize: 1 << 20, Logger: quiet})
 	if err == nil {
 		err = srv.Start(context.Background())
 	}

@@ -114,6 +114,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
+	a.AddReadyCheck("reconcilers", s.recons.Ready)
 	s.registerDefaultReconcilers()
 	if err := s.setupEventing(); err != nil {
 		_ = st.Close()

@@ -71,8 +71,12 @@ func TestSubsystemsOrderReadinessAndEndpoints(t *testing.T) {
 		t.Fatalf("readyz while a subsystem is not ready: %d %s", resp.StatusCode, body)
 	}
 	b.ready = nil
-	if !s.Ready() {
-		t.Fatal("not ready once every subsystem is")
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready once every subsystem is")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	eps := s.Endpoints()
 	// api first, then the built-in subsystems (rocketmq, eventing's gateway), then these two in order.

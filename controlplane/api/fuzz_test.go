@@ -33,4 +33,3 @@ func FuzzParsePath(f *testing.F) {
 		}
 	})
 }
-

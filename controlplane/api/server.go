@@ -215,8 +215,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if err.code >= 500 {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err.message)
+		} else {
+			s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", err.code, "reason", err.reason)
 		}
 		writeError(w, err)
+		return
+	}
+	if r.Method != http.MethodGet {
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path)
 	}
 }
 
@@ -416,7 +422,6 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		return storeError(rt.kind, "", err)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	if flusher != nil {

@@ -34,6 +34,12 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, defa
 		return ApplyResult{}, err
 	}
 	obj = obj.DeepCopy()
+	// A document exported from a server (tide get -o yaml) carries server-set metadata and status; they describe
+	// another object's history, not what the user wants, so they are not sent.
+	for _, f := range []string{"resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"} {
+		unstructured.RemoveNestedField(obj.Object, "metadata", f)
+	}
+	delete(obj.Object, "status")
 	if k.Namespaced {
 		if obj.GetNamespace() == "" {
 			obj.SetNamespace(nsFor(k, defaultNamespace))

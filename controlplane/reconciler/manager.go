@@ -78,10 +78,11 @@ type Manager struct {
 	opts ManagerOptions
 	log  *slog.Logger
 
-	mu     sync.Mutex
-	regs   map[string]Registration
-	order  []string
-	queues map[string]workqueue.TypedRateLimitingInterface[Key]
+	mu      sync.Mutex
+	running bool
+	regs    map[string]Registration
+	order   []string
+	queues  map[string]workqueue.TypedRateLimitingInterface[Key]
 }
 
 // NewManager returns a manager with no reconcilers.
@@ -131,6 +132,16 @@ func (m *Manager) Enqueue(gk string, key Key) {
 	if q != nil {
 		q.Add(key)
 	}
+}
+
+// Ready reports whether Run has started every reconciler (a readiness check for /readyz).
+func (m *Manager) Ready() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		return errors.New("reconcilers not running")
+	}
+	return nil
 }
 
 // Run starts every registered reconciler and blocks until ctx is done; in-flight reconciles finish first.
@@ -184,8 +195,12 @@ func (m *Manager) Run(ctx context.Context) error {
 			go func() { defer wg.Done(); m.work(ctx, reg, q) }()
 		}
 	}
+	m.mu.Lock()
+	m.running = true
+	m.mu.Unlock()
 	<-ctx.Done()
 	m.mu.Lock()
+	m.running = false
 	for _, q := range m.queues {
 		q.ShutDown()
 	}
@@ -237,6 +252,9 @@ func (m *Manager) work(ctx context.Context, reg Registration, q workqueue.TypedR
 		default:
 			m.log.Info("reconcile failed, retrying", "kind", reg.GroupKind, "key", key.String(),
 				"retries", q.NumRequeues(key), "err", err)
+			if obj, gerr := m.opts.Store.Get(reg.GroupKind, key.Namespace, key.Name); gerr == nil {
+				_ = Recorder{Store: m.opts.Store, Clock: m.opts.Clock}.Event(obj, "Warning", "InternalError", err.Error())
+			}
 			q.AddRateLimited(key)
 		}
 		q.Done(key)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -66,6 +67,9 @@ func listTx(tx *bolt.Tx, gk, ns string) ([]*unstructured.Unstructured, error) {
 	return out, nil
 }
 
+// errNoChange rolls back a write transaction that changed nothing.
+var errNoChange = errors.New("no change")
+
 // write runs fn in one read-write transaction under s.mu and publishes the events fn returns after commit.
 func (s *Store) write(fn func(tx *bolt.Tx) ([]Event, error)) error {
 	s.mu.Lock()
@@ -77,8 +81,14 @@ func (s *Store) write(fn func(tx *bolt.Tx) ([]Event, error)) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
 		events, err = fn(tx)
+		if err == nil && len(events) == 0 {
+			return errNoChange // roll back: a commit would write and fsync a meta page for nothing
+		}
 		return err
 	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

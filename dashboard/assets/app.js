@@ -86,6 +86,7 @@
       setResources(d.resources);
       state.status = d.status || {};
       renderAll();
+      fetchLogs();
     });
     es.addEventListener('sample', ev => {
       const s = index(JSON.parse(ev.data));
@@ -262,9 +263,12 @@
   function renderTopics() {
     const root = $('#topic-cards');
     const s = latest();
-    const topics = s ? s.topics.map(t => t.topic) : [];
+    const all = s ? s.topics.map(t => t.topic) : [];
+    const topics = all.filter(t => !isSystemTopic(t));
+    const hidden = all.length - topics.length;
     if (!topics.length) {
-      root.replaceChildren(h('div', { class: 'empty', text: 'No topics reported yet.' }));
+      root.replaceChildren(h('div', { class: 'empty', text: 'No topics reported yet.' +
+        (hidden ? ` (${hidden} system topic(s) hidden)` : '') }));
       return;
     }
     const { t0, t1 } = windowBounds();
@@ -300,7 +304,14 @@
         })) },
       });
       return card;
-    }));
+    }), ...(hidden ? [h('div', { class: 'muted', style: 'font-size:12px',
+      text: `${hidden} RocketMQ system topic(s) hidden (retry, dead-letter, scheduling)` })] : []));
+  }
+
+  // isSystemTopic: RocketMQ's own topics (%RETRY%group, %DLQ%group, TBW102, SCHEDULE_TOPIC_XXXX, RMQ_SYS_...) are
+  // bookkeeping, not the user's traffic; dead letters show per Trigger in Delivery instead.
+  function isSystemTopic(t) {
+    return t.startsWith('%') || /^(TBW102|SELF_TEST_TOPIC|OFFSET_MOVED_EVENT|SCHEDULE_TOPIC_XXXX|TRANS_CHECK_MAX_TIME_TOPIC|RMQ_SYS_.*)$/.test(t);
   }
 
   function renderDeliveries() {
@@ -366,14 +377,14 @@
       return h('div', { class: 'panel kind-group', 'data-kind': kind },
         h('h3', {}, plural, h('span', { class: 'count', text: String(items.length) })),
         h('table', { class: 'res' },
-          h('colgroup', {}, ...[16, 9, 9, 17, 27, 16, 6].map(w => h('col', { style: `width:${w}%` }))),
+          h('colgroup', {}, ...[15, 8, 8, 24, 25, 14, 6].map(w => h('col', { style: `width:${w}%` }))),
           h('thead', {}, h('tr', {}, h('th', { text: 'name' }), h('th', { text: 'namespace' }), h('th', { text: 'ready' }),
             h('th', { text: 'reason' }), h('th', { text: 'details' }), h('th', { text: 'url' }), h('th', { text: 'age' }))),
           h('tbody', {}, ...items.map(r => h('tr', { 'data-kind': r.kind, 'data-name': r.name, 'data-namespace': r.namespace },
             h('td', {}, h('b', { text: r.name })),
             h('td', { class: 'muted', text: r.namespace }),
             h('td', {}, badge(r)),
-            h('td', {}, r.reason ? h('span', { class: 'reason', text: r.reason }) : null,
+            h('td', {}, r.reason ? h('span', { class: r.ready === 'False' ? 'reason' : 'reason pending', text: r.reason }) : null,
               r.message ? h('div', { class: 'message', text: r.message }) : null),
             h('td', {}, h('div', { class: 'details' }, ...r.details.map(d => h('span', {}, d.key + ' ', h('b', { text: d.value }))))),
             h('td', { class: 'mono' }, r.url ? h('a', { href: r.url, target: '_blank', rel: 'noopener', text: r.url }) : ''),
@@ -391,7 +402,7 @@
       sel.replaceChildren(...keys.map(k => h('option', { value: k, text: k })));
     }
     sel.value = state.selected;
-    $('#log-note').textContent = state.logs ? '' : 'no log source is wired into this dashboard';
+    if (!state.logs) $('#log-note').textContent = '';
   }
 
   function selectService(k) {
@@ -404,7 +415,13 @@
   let logSeq = 0;
   async function fetchLogs() {
     const pre = $('#log-lines');
-    if (!state.logs || !state.selected) { pre.replaceChildren(); return; }
+    if (!state.logs || !state.selected) {
+      pre.classList.add('idle');
+      pre.textContent = state.logs ? 'Select a service to see its instances\' output.'
+        : 'No log source is wired into this dashboard.';
+      return;
+    }
+    pre.classList.remove('idle');
     const [ns, name] = state.selected.split('/');
     const seq = ++logSeq;
     let body;
@@ -437,5 +454,4 @@
   window.addEventListener('resize', () => renderLive());
   setInterval(fetchLogs, 2000);
   connect();
-  setTimeout(fetchLogs, 300);
 })();

@@ -106,3 +106,17 @@ func FuzzParseOrder(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLooseOrderID: the dead-letter endpoint reads the orderId out of whatever body failed. It must never panic and
+// never return more than 64 bytes.
+func FuzzLooseOrderID(f *testing.F) {
+	f.Add([]byte(seedOrder))
+	f.Add([]byte(`{"orderId":12345}`))
+	f.Add([]byte(`{"orderId":null}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if id := looseOrderID(data); len(id) > 64 {
+			t.Fatalf("id of %d bytes", len(id))
+		}
+	})
+}

@@ -2,13 +2,17 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/consumer"
@@ -27,6 +31,12 @@ type RocketMQOptions struct {
 	SendTimeout time.Duration
 	// SendRetries is how many more times a failed send is tried. Default 2.
 	SendRetries int
+	// Producers is how many producer clients (each its own TCP connection)
+	// Send spreads over. A broker answers the requests of one connection in
+	// order, so several connections let concurrent ingress requests be stored
+	// in parallel; one connection pipelines well too (the client keeps many
+	// requests in flight on it). Default 1.
+	Producers int
 	// Logger; default slog.Default(). A component attribute is added.
 	Logger *slog.Logger
 }
@@ -40,13 +50,18 @@ type RocketMQ struct {
 	// example two brokers in one test process) from sharing a client, and each
 	// subscription gets its own instance so one consumer's shutdown never tears
 	// down another's connections.
-	instance string
-	producer rocketmqProducer
-	log      *slog.Logger
+	instance  string
+	producers []rocketmqProducer
+	next      atomic.Uint32 // round-robin index into producers
+	log       *slog.Logger
 
-	mu      sync.Mutex // guards ensured, closed
+	mu      sync.Mutex // guards ensured, closed, subs
 	ensured map[string]bool
 	closed  bool
+	subs    map[*rocketmqSub]struct{}
+	// degraded is set when a send fails; the first successful send after
+	// that restarts every subscription's consumer (see rocketmqSub.restart).
+	degraded atomic.Bool
 }
 
 type rocketmqProducer interface {
@@ -82,28 +97,37 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Producers <= 0 {
+		opts.Producers = 1
+	}
 	b := &RocketMQ{
 		opts:     opts,
 		resolver: primitive.NewPassthroughResolver(addrs),
 		instance: "tide-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		log:      opts.Logger.With("component", "eventing-bus"),
 		ensured:  map[string]bool{},
+		subs:     map[*rocketmqSub]struct{}{},
 	}
-	p, err := producer.NewDefaultProducer(
-		producer.WithNsResolver(b.resolver),
-		producer.WithGroupName(opts.ProducerGroup),
-		producer.WithInstanceName(b.instance+"-producer"),
-		producer.WithSendMsgTimeout(opts.SendTimeout),
-		producer.WithRetry(opts.SendRetries),
-		producer.WithQueueSelector(producer.NewHashQueueSelector()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("rocketmq producer: %w", err)
+	for i := range opts.Producers {
+		p, err := producer.NewDefaultProducer(
+			producer.WithNsResolver(b.resolver),
+			producer.WithGroupName(opts.ProducerGroup),
+			producer.WithInstanceName(b.instance+"-producer-"+strconv.Itoa(i)),
+			producer.WithSendMsgTimeout(opts.SendTimeout),
+			producer.WithRetry(opts.SendRetries),
+			producer.WithQueueSelector(producer.NewHashQueueSelector()),
+		)
+		if err == nil {
+			err = p.Start()
+		}
+		if err != nil {
+			for _, started := range b.producers {
+				_ = started.Shutdown()
+			}
+			return nil, fmt.Errorf("rocketmq producer %d: %w", i, err)
+		}
+		b.producers = append(b.producers, p)
 	}
-	if err := p.Start(); err != nil {
-		return nil, fmt.Errorf("rocketmq producer start: %w", err)
-	}
-	b.producer = p
 	return b, nil
 }
 
@@ -122,9 +146,19 @@ func (b *RocketMQ) Send(ctx context.Context, m *Message) error {
 	if m.ShardingKey != "" {
 		msg.WithShardingKey(m.ShardingKey)
 	}
-	res, err := b.producer.SendSync(ctx, msg)
+	p := b.producers[int(b.next.Add(1))%len(b.producers)]
+	res, err := p.SendSync(ctx, msg)
 	if err != nil {
+		if connectionLost(err) {
+			b.degraded.Store(true)
+		}
 		return fmt.Errorf("%w: topic %s: %w", ErrNotStored, m.Topic, err)
+	}
+	if b.degraded.CompareAndSwap(true, false) {
+		// The broker is reachable again after an outage: consumers may be
+		// stuck on pulls the old connection will never answer.
+		b.log.Info("broker reachable again; restarting consumers")
+		go b.resubscribeAll()
 	}
 	if res.Status != primitive.SendOK {
 		return fmt.Errorf("%w: topic %s: broker answered status %d", ErrNotStored, m.Topic, res.Status)
@@ -181,7 +215,6 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 	copts := []consumer.Option{
 		consumer.WithNsResolver(b.resolver),
 		consumer.WithGroupName(o.Group),
-		consumer.WithInstance(b.instance + "-" + o.Group),
 		consumer.WithConsumerModel(consumer.Clustering),
 		consumer.WithConsumeFromWhere(from),
 		consumer.WithConsumerOrder(o.Ordered),
@@ -201,13 +234,7 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 	if o.OrderedRetryPause <= 0 {
 		o.OrderedRetryPause = time.Second
 	}
-	pc, err := consumer.NewPushConsumer(copts...)
-	if err != nil {
-		return nil, fmt.Errorf("rocketmq consumer %s: %w", o.Group, err)
-	}
-	s := &rocketmqSub{pc: pc}
-	log := b.log.With("group", o.Group, "topic", o.Topic)
-	err = pc.Subscribe(o.Topic, consumer.MessageSelector{}, func(cctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+	handler := func(cctx context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
 		// Batch size is 1, but honour any batch: all or nothing.
 		for _, me := range msgs {
 			props := me.GetProperties()
@@ -246,28 +273,109 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 			return consumer.ConsumeRetryLater, nil
 		}
 		return consumer.ConsumeSuccess, nil
-	})
+	}
+	s := &rocketmqSub{b: b, group: o.Group, log: b.log.With("group", o.Group, "topic", o.Topic)}
+	s.start = func(generation int) (rocketmqConsumer, error) {
+		opts := append(copts[:len(copts):len(copts)],
+			consumer.WithInstance(b.instance+"-"+o.Group+"-"+strconv.Itoa(generation)))
+		pc, err := consumer.NewPushConsumer(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("rocketmq consumer %s: %w", o.Group, err)
+		}
+		if err := pc.Subscribe(o.Topic, consumer.MessageSelector{}, handler); err != nil {
+			return nil, fmt.Errorf("rocketmq subscribe %s: %w", o.Topic, err)
+		}
+		if err := pc.Start(); err != nil {
+			return nil, fmt.Errorf("rocketmq consumer %s start: %w", o.Group, err)
+		}
+		return pc, nil
+	}
+	pc, err := s.start(0)
 	if err != nil {
-		return nil, fmt.Errorf("rocketmq subscribe %s: %w", o.Topic, err)
+		return nil, err
 	}
-	if err := pc.Start(); err != nil {
-		return nil, fmt.Errorf("rocketmq consumer %s start: %w", o.Group, err)
-	}
-	log.Debug("subscribed", "ordered", o.Ordered, "concurrency", o.Concurrency)
+	s.pc = pc
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	s.log.Debug("subscribed", "ordered", o.Ordered, "concurrency", o.Concurrency)
 	return s, nil
 }
 
+// rocketmqSub is one consumer group member; its push consumer can be
+// replaced (restart) when the broker comes back after an outage.
 type rocketmqSub struct {
-	once sync.Once
-	pc   rocketmqConsumer
+	b     *RocketMQ
+	group string
+	log   *slog.Logger
+	start func(generation int) (rocketmqConsumer, error)
+
+	mu         sync.Mutex // guards pc, generation, closed
+	pc         rocketmqConsumer
+	generation int
+	closed     bool
 }
 
 type rocketmqConsumer interface{ Shutdown() error }
 
 func (s *rocketmqSub) Close() error {
-	var err error
-	s.once.Do(func() { err = s.pc.Shutdown() })
-	return err
+	s.b.mu.Lock()
+	delete(s.b.subs, s)
+	s.b.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.pc.Shutdown()
+}
+
+// restart replaces the push consumer with a fresh one (new client instance,
+// new connections). rocketmq-client-go v2.1.2 does not fail a pull that is
+// pending on a connection the broker closed; the consumer then sits idle until
+// its hard-coded 30 s pull timeout. A fresh consumer pulls at once and resumes
+// from the group's committed offsets; deliveries in flight in the old one are
+// not acknowledged and come again (at-least-once).
+func (s *rocketmqSub) restart() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	_ = s.pc.Shutdown()
+	s.generation++
+	pc, err := s.start(s.generation)
+	if err != nil {
+		// Keep the old (shut down) consumer recorded so Close stays safe; the
+		// next recovery tries again.
+		s.log.Warn("restarting consumer after broker recovery failed", "err", err)
+		s.b.degraded.Store(true)
+		return
+	}
+	s.pc = pc
+	s.log.Info("consumer restarted after broker recovery", "generation", s.generation)
+}
+
+// connectionLost reports whether err says the broker could not be reached
+// (as opposed to, say, a slow answer), the sign of a broker outage.
+func connectionLost(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// resubscribeAll restarts every live subscription (see restart).
+func (b *RocketMQ) resubscribeAll() {
+	b.mu.Lock()
+	subs := make([]*rocketmqSub, 0, len(b.subs))
+	for s := range b.subs {
+		subs = append(subs, s)
+	}
+	b.mu.Unlock()
+	for _, s := range subs {
+		s.restart()
+	}
 }
 
 // Close implements Bus.
@@ -279,5 +387,9 @@ func (b *RocketMQ) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
-	return b.producer.Shutdown()
+	var errs []error
+	for _, p := range b.producers {
+		errs = append(errs, p.Shutdown())
+	}
+	return errors.Join(errs...)
 }

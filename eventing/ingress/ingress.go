@@ -51,6 +51,24 @@ type Broker struct {
 	Ready bool
 }
 
+// TopicFor is the RocketMQ topic tide uses for Broker namespace/name:
+// "tide-broker-<namespace>-<name>", with characters RocketMQ does not allow in
+// topic names (anything but letters, digits, '-' and '_') replaced by '_'.
+// Namespaces are DNS labels (no '.') and Kubernetes names never contain '_',
+// so the first '_' separates namespace from name and distinct Brokers get
+// distinct topics.
+func TopicFor(namespace, name string) string {
+	clean := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+				return r
+			}
+			return '_'
+		}, s)
+	}
+	return "tide-broker-" + clean(namespace) + "_" + clean(name)
+}
+
 // Brokers resolves namespace/name to a Broker. The lead backs it with the
 // control-plane store. Implementations must be safe for concurrent use.
 type Brokers interface {

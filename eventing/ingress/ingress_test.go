@@ -334,3 +334,16 @@ func FuzzIngress(f *testing.F) {
 		}
 	})
 }
+
+func TestTopicFor(t *testing.T) {
+	if got := TopicFor("default", "orders"); got != "tide-broker-default_orders" {
+		t.Fatal(got)
+	}
+	// '_' separates namespace and name, so these cannot collide.
+	if TopicFor("a-b", "c") == TopicFor("a", "b-c") {
+		t.Fatal("collision")
+	}
+	if got := TopicFor("my.ns", "b.1"); got != "tide-broker-my_ns_b_1" {
+		t.Fatal(got)
+	}
+}

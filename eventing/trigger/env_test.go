@@ -1,5 +1,3 @@
-//go:build tide_pending_mq
-
 package trigger
 
 import (

@@ -15,10 +15,10 @@ import (
 // TailOptions configure Tail.
 type TailOptions struct {
 	Topic string
-	// Since hides messages stored before it (default: now minus one second).
-	// A brand-new consumer group on a young topic may start at offset 0 on
-	// some brokers (RocketMQ's CONSUME_FROM_LAST_OFFSET rule for small
-	// queues), so "from now" is enforced here by store time.
+	// Since: start with messages stored at or after it (default: now minus
+	// one second). The consumer starts there by timestamp, and messages
+	// stored earlier are also skipped by store time, in case a broker starts
+	// a new group elsewhere.
 	Since time.Time
 	// Now supplies the default for Since; default time.Now.
 	Now func() time.Time

@@ -14,8 +14,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/pkg/apis"
-	autoscalerconfig "knative.dev/serving/pkg/autoscaler/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	autoscalerconfig "knative.dev/serving/pkg/autoscaler/config"
 	"sigs.k8s.io/yaml"
 
 	sourcesv1alpha1 "github.com/tide-run/tide/apis/sources/v1alpha1"

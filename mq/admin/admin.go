@@ -151,7 +151,7 @@ const (
 )
 
 // ResetOffset moves a group's offsets on topic to the first message stored at or after ts (ms since the epoch),
-// or to ResetToFirst / ResetToLast. Stop the group's consumers first: running ones keep their in-memory offsets.
+// or to ResetToFirst / ResetToLast. Running consumers of the group are told to switch (they pause about 10 s).
 func (c *Client) ResetOffset(ctx context.Context, group, topic string, ts int64) ([]broker.QueueStat, error) {
 	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.InvokeBrokerToResetOffset, map[string]string{
 		"topic": topic, "group": group, "timestamp": strconv.FormatInt(ts, 10), "isForce": "true"}, nil))

@@ -216,8 +216,7 @@ func (b *Broker) handleConsumeStats(req *remoting.Command) *remoting.Command {
 }
 
 // ResetOffset sets a group's offsets on topic to the first message stored at or after ts (ms); ts 0 means the
-// earliest offset and ts -1 the latest. It returns the new offsets. Online consumers keep their in-memory offsets
-// until they rebalance; reset a stopped group for a deterministic result.
+// earliest offset and ts -1 the latest. It returns the new offsets and tells running consumers to switch.
 func (b *Broker) ResetOffset(group, topic string, ts int64) ([]QueueStat, error) {
 	t, ok := b.cfg.topic(topic)
 	if !ok {
@@ -240,7 +239,36 @@ func (b *Broker) ResetOffset(group, topic string, ts int64) ([]QueueStat, error)
 		b.cfg.setOffset(topic, group, q, off)
 		out = append(out, QueueStat{Topic: topic, BrokerName: b.opts.BrokerName, QueueID: q, BrokerOffset: b.st.MaxOffset(topic, q), ConsumerOffset: off})
 	}
+	b.pushReset(group, topic, ts, out)
 	return out, b.cfg.persistOffsets(true)
+}
+
+// pushReset tells the group's running consumers to adopt the new offsets (RESET_CONSUMER_CLIENT_OFFSET, 220), in
+// the gson layout the Go client parses: {"offsetTable":[[{"topic":..,"brokerName":..,"queueId":..},offset],...]}.
+// The Go client pauses the group for 10 s while it switches.
+func (b *Broker) pushReset(group, topic string, ts int64, offsets []QueueStat) {
+	if len(offsets) == 0 {
+		return
+	}
+	body := []byte(`{"offsetTable":[`)
+	for i, o := range offsets {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		mq, _ := json.Marshal(mqJSON{Topic: o.Topic, BrokerName: o.BrokerName, QueueID: o.QueueID})
+		body = append(body, '[')
+		body = append(body, mq...)
+		body = append(body, ',')
+		body = strconv.AppendInt(body, o.ConsumerOffset, 10)
+		body = append(body, ']')
+	}
+	body = append(body, "]}"...)
+	for _, c := range b.clients.groupConns(group) {
+		go func() {
+			_ = c.Send(remoting.NewRequest(remoting.ResetConsumerClientOffset, map[string]string{
+				"topic": topic, "group": group, "timestamp": strconv.FormatInt(ts, 10), "isForce": "true"}, body))
+		}()
+	}
 }
 
 func (b *Broker) handleResetOffset(req *remoting.Command) *remoting.Command {

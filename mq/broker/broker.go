@@ -48,9 +48,9 @@ type Options struct {
 	MaxMessageSize int
 	// OffsetPersistInterval is how often changed consumer offsets are written. Default 5s.
 	OffsetPersistInterval time.Duration
-	// NewGroupStartsAtZero answers QUERY_CONSUMER_OFFSET of a group with no stored offset with 0 when the queue
-	// still holds its first message, as Java does (so CONSUME_FROM_LAST_OFFSET reads a young topic from the
-	// start). Default true; set false through DisableZeroOffsetForNewGroups.
+	// DisableZeroOffsetForNewGroups: by default QUERY_CONSUMER_OFFSET of a group with no stored offset answers 0
+	// while the queue still holds its first message, as Java does (so CONSUME_FROM_LAST_OFFSET reads a young topic
+	// from the start). Set this to answer "not found" instead, making "last" mean the queue's end.
 	DisableZeroOffsetForNewGroups bool
 	// Clock drives leases, long-poll deadlines and delay levels. Default clock.RealClock{}.
 	Clock clock.WithTicker

@@ -137,6 +137,9 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 			old := g.subs[sd.Topic]
 			if old == nil || old.version <= sd.SubVersion || old.expr != sd.SubString {
 				s := parseSubscription(sd.SubString, sd.TagsSet)
+				if sd.ExpressionType != "" && !strings.EqualFold(sd.ExpressionType, "TAG") {
+					s = &subscription{expr: sd.SubString, all: true} // SQL92: not evaluated by the broker
+				}
 				s.version = sd.SubVersion
 				g.subs[sd.Topic] = s
 			}
@@ -268,6 +271,24 @@ func (t *clientTable) notify(groupName string) {
 			_ = c.Send(remoting.NewRequest(remoting.NotifyConsumerIdsChanged, map[string]string{"consumerGroup": groupName}, nil))
 		}(c)
 	}
+}
+
+func (t *clientTable) groupConns(groupName string) []*remoting.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.groups[groupName]
+	if g == nil {
+		return nil
+	}
+	seen := map[*remoting.Conn]bool{}
+	var out []*remoting.Conn
+	for _, m := range g.members {
+		if !seen[m.conn] {
+			seen[m.conn] = true
+			out = append(out, m.conn)
+		}
+	}
+	return out
 }
 
 func (t *clientTable) consumerIDs(groupName string) []string {

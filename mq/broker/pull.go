@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +63,9 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) *remoting.C
 	if p.max > 1024 {
 		p.max = 1024
 	}
-	if sysFlag&pullSubscription != 0 && subExpr != "" {
+	if et := f.OptString("expressionType"); et != "" && !strings.EqualFold(et, "TAG") {
+		// SQL92 and other expression types are not evaluated by this broker: deliver everything.
+	} else if sysFlag&pullSubscription != 0 && subExpr != "" {
 		p.match = parseSubscription(subExpr, nil).match
 	} else if s := b.clients.subscription(p.group, p.topic); s != nil && !s.all {
 		p.match = s.match

@@ -70,26 +70,21 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// resolveTopic finds the topic of a send, auto-creating it from TBW102 when allowed.
-func (b *Broker) resolveTopic(h sendHeader) (TopicConfig, *remoting.Command, func(*remoting.Command) *remoting.Command) {
+// resolveTopic finds the topic of a send, auto-creating it from TBW102 when allowed; on failure it returns the
+// error response for req.
+func (b *Broker) resolveTopic(req *remoting.Command, h sendHeader) (TopicConfig, *remoting.Command) {
 	if err := ValidateTopic(h.topic); err != nil {
-		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
-			return remoting.Errorf(req, remoting.SystemError, "%v", err)
-		}
+		return TopicConfig{}, remoting.Errorf(req, remoting.SystemError, "%v", err)
 	}
 	if t, ok := b.Topic(h.topic); ok {
-		return t, nil, nil
+		return t, nil
 	}
 	if b.opts.DisableAutoCreateTopics || h.topic == h.defaultTopic {
-		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
-			return remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
-		}
+		return TopicConfig{}, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
 	}
 	def, ok := b.cfg.topic(DefaultTopic)
 	if !ok || def.Perm&PermInherit == 0 {
-		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
-			return remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist and auto-creation is off", h.topic)
-		}
+		return TopicConfig{}, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist and auto-creation is off", h.topic)
 	}
 	n := int(h.defaultQueueNums)
 	if n <= 0 || n > def.WriteQueueNums {
@@ -97,14 +92,12 @@ func (b *Broker) resolveTopic(h sendHeader) (TopicConfig, *remoting.Command, fun
 	}
 	t, created, err := b.cfg.ensureTopic(TopicConfig{TopicName: h.topic, ReadQueueNums: n, WriteQueueNums: n, Perm: PermRW})
 	if err != nil {
-		return TopicConfig{}, nil, func(req *remoting.Command) *remoting.Command {
-			return remoting.Errorf(req, remoting.SystemError, "creating topic %s: %v", h.topic, err)
-		}
+		return TopicConfig{}, remoting.Errorf(req, remoting.SystemError, "creating topic %s: %v", h.topic, err)
 	}
 	if created {
 		b.log.Info("auto-created topic", "topic", h.topic, "queues", n)
 	}
-	return t, nil, nil
+	return t, nil
 }
 
 func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool) *remoting.Command {
@@ -118,9 +111,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 	if h.sysFlag&message.TxTypeMask == message.FlagTxPrepared || message.Property(h.properties, message.PropTxPrepared) == "true" {
 		return remoting.Errorf(req, remoting.NoPermission, "transactional messages are not supported by tide's broker")
 	}
-	t, _, fail := b.resolveTopic(h)
+	t, fail := b.resolveTopic(req, h)
 	if fail != nil {
-		return fail(req)
+		return fail
 	}
 	if t.Perm&PermWrite == 0 {
 		return remoting.Errorf(req, remoting.NoPermission, "the topic[%s] sending message is forbidden", h.topic)
@@ -157,11 +150,11 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 		}
 		msgs = append(msgs, m)
 	}
-	return b.putAndReply(c, req, msgs, h.properties)
+	return b.putAndReply(c, req, msgs)
 }
 
 // putAndReply stores msgs and answers the send once the flush policy allows.
-func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*message.Message, _ string) *remoting.Command {
+func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*message.Message) *remoting.Command {
 	for _, m := range msgs {
 		b.applyDelay(m)
 	}
@@ -288,5 +281,5 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 		return remoting.Errorf(req, remoting.SystemError, "topic %s cannot be created", m.Topic)
 	}
 	m.Properties = message.FormatProperties(props)
-	return b.putAndReply(c, req, []*message.Message{m}, "")
+	return b.putAndReply(c, req, []*message.Message{m})
 }

@@ -78,6 +78,9 @@ type jsonHeader struct {
 }
 
 func decodeJSONHeader(b []byte) (*Command, error) {
+	if c, ok := fastDecodeJSONHeader(b); ok {
+		return c, nil
+	}
 	var h jsonHeader
 	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, fmt.Errorf("%w: JSON header: %v", ErrMalformed, err)

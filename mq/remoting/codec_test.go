@@ -3,6 +3,7 @@ package remoting
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -101,6 +102,34 @@ func FuzzDecode(f *testing.F) {
 			if again.Code != cmd.Code || again.Opaque != cmd.Opaque || again.Flag != cmd.Flag || !bytes.Equal(again.Body, cmd.Body) || len(again.ExtFields) != len(cmd.ExtFields) {
 				t.Fatalf("type %d: round trip changed %+v -> %+v", typ, cmd, again)
 			}
+		}
+	})
+}
+
+// FuzzFastJSONAgrees: whenever the fast header decoder accepts input, encoding/json accepts it too and both agree.
+func FuzzFastJSONAgrees(f *testing.F) {
+	f.Add([]byte(`{"code":105,"language":"GO","version":317,"opaque":1,"flag":0,"remark":"","extFields":{"topic":"test"}}`))
+	f.Add([]byte(`{"code":1,"remark":null,"extFields":{"a\u00e9\n":"\ud83d\ude00"},"serializeTypeCurrentRPC":"JSON"}`))
+	f.Add([]byte(`{ "opaque" : -5 , "extFields" : { } }`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := fastDecodeJSONHeader(b)
+		if !ok {
+			return
+		}
+		var h jsonHeader
+		if err := json.Unmarshal(b, &h); err != nil {
+			t.Fatalf("fast path accepted what encoding/json rejects: %v", err)
+		}
+		if fast.Code != h.Code || fast.Opaque != h.Opaque || fast.Flag != h.Flag || fast.Version != h.Version || len(fast.ExtFields) != len(h.ExtFields) {
+			t.Fatalf("decoders disagree: %+v vs %+v", fast, h)
+		}
+		for k, v := range h.ExtFields {
+			if fast.ExtFields[k] != v {
+				t.Fatalf("ext %q: %q vs %q", k, fast.ExtFields[k], v)
+			}
+		}
+		if h.Remark != nil && *h.Remark != fast.Remark {
+			t.Fatalf("remark %q vs %q", fast.Remark, *h.Remark)
 		}
 	})
 }

@@ -54,6 +54,13 @@ func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 		conns: map[*Conn]struct{}{}, onClose: opts.OnClose}
 }
 
+// ConnCount is the number of open connections.
+func (s *Server) ConnCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
@@ -71,7 +78,7 @@ func (s *Server) Serve() {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		c := &Conn{nc: nc, srv: s}
+		c := &Conn{nc: nc, srv: s, out: make(chan []byte, writeQueue), done: make(chan struct{})}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -82,6 +89,7 @@ func (s *Server) Serve() {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go c.readLoop()
+		go c.writeLoop()
 	}
 }
 
@@ -108,11 +116,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Conn is one client connection.
+// writeQueue bounds the frames waiting for a slow client; a client that falls this far behind is disconnected
+// rather than allowed to hold up the goroutines answering it (flusher, long-poll notifier).
+const writeQueue = 4096
+
+// maxQueuedBytes bounds the bytes waiting for one client, so a client that requests large pulls and never reads
+// cannot make the broker hold unbounded memory.
+const maxQueuedBytes = 64 << 20
+
+// Conn is one client connection. Every frame goes through out to a single writer goroutine, so responders never
+// block on a slow peer and frames never interleave.
 type Conn struct {
 	nc     net.Conn
 	srv    *Server
-	wmu    sync.Mutex // serializes whole-frame writes
+	out    chan []byte
+	done   chan struct{}
+	queued atomic.Int64 // bytes in out
 	closed atomic.Bool
 	opaque atomic.Int32
 	// Value is free for the handler (the broker keeps the client id here).
@@ -131,7 +150,43 @@ func (c *Conn) Closed() bool { return c.closed.Load() }
 // Close closes the connection.
 func (c *Conn) Close() {
 	if c.closed.CompareAndSwap(false, true) {
+		close(c.done)
 		c.nc.Close()
+	}
+}
+
+func (c *Conn) writeLoop() {
+	buf := make([]byte, 0, 64<<10)
+	for {
+		select {
+		case <-c.done:
+			return
+		case f := <-c.out:
+			c.queued.Add(-int64(len(f)))
+			buf = append(buf[:0], f...)
+			// Coalesce whatever else is queued into one write: fewer syscalls under load.
+		more:
+			for len(buf) < 1<<20 {
+				select {
+				case f := <-c.out:
+					c.queued.Add(-int64(len(f)))
+					buf = append(buf, f...)
+				default:
+					break more
+				}
+			}
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeWait))
+			if _, err := c.nc.Write(buf); err != nil {
+				if !c.closed.Load() {
+					c.srv.log.Warn("closing connection: write failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+				}
+				c.Close()
+				return
+			}
+			if cap(buf) > 4<<20 {
+				buf = make([]byte, 0, 64<<10)
+			}
+		}
 	}
 }
 
@@ -206,18 +261,25 @@ func (c *Conn) Send(req *Command) error {
 	return c.Write(req)
 }
 
-// Write writes one whole frame with a JSON header.
+// Write queues one whole frame with a JSON header; it never blocks. A peer whose queue is full is disconnected.
 func (c *Conn) Write(cmd *Command) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
 	frame := cmd.Encode()
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeWait))
-	if _, err := c.nc.Write(frame); err != nil {
+	if c.queued.Add(int64(len(frame))) > maxQueuedBytes {
+		c.srv.log.Warn("closing connection: client not reading its responses", "remote", c.nc.RemoteAddr().String(), "queuedBytes", c.queued.Load())
 		c.Close()
-		return fmt.Errorf("remoting: write to %s: %w", c.nc.RemoteAddr(), err)
+		return fmt.Errorf("remoting: %s: %w (write queue full)", c.nc.RemoteAddr(), ErrClosed)
 	}
-	return nil
+	select {
+	case c.out <- frame:
+		return nil
+	case <-c.done:
+		return ErrClosed
+	default:
+		c.srv.log.Warn("closing connection: client not reading its responses", "remote", c.nc.RemoteAddr().String(), "queued", len(c.out))
+		c.Close()
+		return fmt.Errorf("remoting: %s: %w (write queue full)", c.nc.RemoteAddr(), ErrClosed)
+	}
 }

@@ -100,6 +100,9 @@ func Open(opts Options) (*Store, error) {
 		return nil, err
 	}
 	from := s.readCheckpoint()
+	if len(s.queues) == 0 {
+		from = 0 // no consume queues at all (first start, or the index was deleted): rebuild them from the whole log
+	}
 	recovered := 0
 	cl, err := commitlog.Open(commitlog.Options{Dir: filepath.Join(opts.Dir, "commitlog"), SegmentSize: opts.SegmentSize,
 		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval, FS: opts.FS, Logger: opts.Logger},

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -163,5 +165,26 @@ func TestDiskFull(t *testing.T) {
 	}
 	if full != nil {
 		t.Fatalf("usage cap should delete oldest segments, got %v", full)
+	}
+}
+
+func TestDeletedIndexIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, SegmentSize: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		s.Put([]*message.Message{msg("t", int32(i%3), i, "x")})
+	}
+	s.Close()
+	if err := os.RemoveAll(filepath.Join(dir, "consumequeue")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, Options{Dir: dir, SegmentSize: 16 << 10})
+	for q := int32(0); q < 3; q++ {
+		if got := s2.MaxOffset("t", q); got != 100 {
+			t.Fatalf("queue %d rebuilt to %d entries, want 100", q, got)
+		}
 	}
 }

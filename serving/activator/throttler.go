@@ -253,3 +253,9 @@ func (t *Throttler) Stats() Stats {
 	}
 	return s
 }
+
+// PokerFunc adapts a function to Poker (e.g. func(k) { multiscaler.Poke(k.String()) }).
+type PokerFunc func(rev types.NamespacedName)
+
+// Poke calls f.
+func (f PokerFunc) Poke(rev types.NamespacedName) { f(rev) }

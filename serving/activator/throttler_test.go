@@ -112,7 +112,6 @@ func TestHoldsAtZeroPokesAndReleasesOnReady(t *testing.T) {
 	if first != be {
 		t.Fatalf("got %v", first)
 	}
-	// CC=1: the second waits for the first to finish.
 	select {
 	case <-waiting:
 		t.Fatal("second request admitted past containerConcurrency 1")

@@ -36,6 +36,13 @@ type StatSink interface {
 	RequestEnd(rev types.NamespacedName, now time.Time)
 }
 
+// Tracker is optionally implemented by a StatSink that wants to know revisions before their first request (so it
+// can report zeros for them) and after their deletion. StatReporter implements it.
+type Tracker interface {
+	Track(rev types.NamespacedName)
+	Forget(rev types.NamespacedName)
+}
+
 // Target is one entry of a route's traffic block, resolved to a revision name in the route's namespace.
 type Target struct {
 	Revision string
@@ -223,6 +230,9 @@ func (g *Gateway) revisionLocked(key types.NamespacedName) *revision {
 	}
 	r := newRevision(g, key, RevisionConfig{})
 	g.revs[key] = r
+	if tr, ok := g.opts.Stats.(Tracker); ok {
+		tr.Track(key)
+	}
 	return r
 }
 
@@ -239,6 +249,9 @@ func (g *Gateway) DeleteRevision(key types.NamespacedName) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.revs, key)
+	if tr, ok := g.opts.Stats.(Tracker); ok {
+		tr.Forget(key)
+	}
 }
 
 // AddBackend puts a ready instance of a revision into rotation.

@@ -55,7 +55,8 @@ func (r *revision) configure(cfg RevisionConfig) {
 // connections never touches another's, and a port reused by a later instance never inherits stale connections.
 type backend struct {
 	activator.Backend
-	proxy     *httputil.ReverseProxy
+	addr      string
+	proxy     *httputil.ReverseProxy // for protocol upgrades only; plain requests use forward
 	transport *http.Transport
 }
 
@@ -85,7 +86,7 @@ func (r *revision) remove(b activator.Backend) {
 func (r *revision) newBackend(b activator.Backend) *backend {
 	addr := b.HostPort()
 	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance)
-	be := &backend{Backend: b, transport: tr}
+	be := &backend{Backend: b, addr: addr, transport: tr}
 	be.proxy = &httputil.ReverseProxy{
 		Director: func(out *http.Request) {
 			out.URL.Scheme = "http"
@@ -100,8 +101,9 @@ func (r *revision) newBackend(b activator.Backend) *backend {
 }
 
 // setForwarded adds what queue-proxy and the ingress add: X-Forwarded-Proto and X-Forwarded-Host when absent, and
-// a Forwarded header generated from the X-Forwarded-* chain (client included) when absent. ReverseProxy itself
-// appends the client address to X-Forwarded-For after this runs. The Host header is left as the client sent it.
+// a Forwarded header generated from the X-Forwarded-* chain (client included) when absent. The client address is
+// appended to X-Forwarded-For afterwards (appendXFF, or ReverseProxy itself for upgrades). The Host header is left
+// as the client sent it.
 func setForwarded(out *http.Request) {
 	h := out.Header
 	proto := h.Get("X-Forwarded-Proto")
@@ -202,7 +204,12 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	defer r.thr.Release(b)
 	sw := statusWriter{ResponseWriter: w}
-	b.(*backend).proxy.ServeHTTP(&sw, req.WithContext(ctx))
+	be := b.(*backend)
+	if isUpgrade(req) {
+		be.proxy.ServeHTTP(&sw, req.WithContext(ctx))
+	} else {
+		be.forward(&sw, req.WithContext(ctx), r)
+	}
 	if sw.status >= 500 {
 		r.errors.Add(1)
 	}

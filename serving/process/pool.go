@@ -31,8 +31,9 @@ type Options struct {
 	Clock clock.WithTicker
 	// Logger; the Pool adds component=serving/process. Default slog.Default().
 	Logger *slog.Logger
-	// StartupProbeInterval is how often readiness is probed until it first passes. Default 10ms: cold start cost
-	// is dominated by this, so it is aggressive, as Knative's queue-proxy is.
+	// StartupProbeInterval caps how often readiness is probed until it first passes. Default 10ms: cold start
+	// cost is dominated by this, so it is aggressive, as Knative's queue-proxy is (probing starts at 1 ms and
+	// backs off to this cap).
 	StartupProbeInterval time.Duration
 	// BackoffInitial and BackoffMax bound the restart back-off, which doubles per consecutive failure. Defaults
 	// 100ms and 30s. A process that ran for BackoffReset (default 60s) resets it.
@@ -649,6 +650,7 @@ func (p *Pool) supervise(s *slot, inst *Instance) (stopped bool) {
 		liveC = liveTimer.C()
 	}
 	everReady, killedByLiveness := false, false
+	startupDelay := min(time.Millisecond, p.opts.StartupProbeInterval)
 	okStreak, failStreak, liveFails := 0, 0, 0
 
 	for {
@@ -697,11 +699,14 @@ func (p *Pool) supervise(s *slot, inst *Instance) (stopped bool) {
 						inst.ID, p.opts.ProgressDeadline, err), nil, inst)
 				}
 			}
-			// Aggressive until the first pass (cold start is this loop), then the probe's own period.
+			// Aggressive until the first pass (cold start is this loop), then the probe's own period. The start-up
+			// interval begins at 1 ms and grows by a quarter per failed probe up to StartupProbeInterval, so a fast
+			// program is seen within a millisecond or two and a slow one costs few probes.
 			if everReady {
 				readyTimer.Reset(rs.period)
 			} else {
-				readyTimer.Reset(p.opts.StartupProbeInterval)
+				readyTimer.Reset(startupDelay)
+				startupDelay = min(startupDelay+startupDelay/4, p.opts.StartupProbeInterval)
 			}
 
 		case <-liveC:

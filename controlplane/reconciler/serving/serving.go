@@ -79,9 +79,10 @@ func (o *Options) fill() {
 func Register(m *reconciler.Manager, opts Options) {
 	opts.fill()
 	sw := reconciler.StatusWriter{Store: opts.Store, Clock: opts.Clock}
-	m.Register(reconciler.Registration{GroupKind: ServiceGK, Reconciler: &ServiceReconciler{Store: opts.Store, Status: sw},
+	ev := reconciler.Recorder{Store: opts.Store, Clock: opts.Clock}
+	m.Register(reconciler.Registration{GroupKind: ServiceGK, Reconciler: &ServiceReconciler{Store: opts.Store, Status: sw, Events: ev},
 		Owns: []string{ConfigurationGK, RouteGK}})
-	m.Register(reconciler.Registration{GroupKind: ConfigurationGK, Reconciler: &ConfigurationReconciler{Store: opts.Store, Status: sw},
+	m.Register(reconciler.Registration{GroupKind: ConfigurationGK, Reconciler: &ConfigurationReconciler{Store: opts.Store, Status: sw, Events: ev},
 		Owns: []string{RevisionGK}})
 	m.Register(reconciler.Registration{GroupKind: RouteGK,
 		Reconciler: &RouteReconciler{Store: opts.Store, Status: sw, URL: opts.URL, IngressReady: opts.IngressReady},
@@ -126,10 +127,14 @@ func controlledBy(obj metav1.Object, uid string) bool {
 // ensureChild creates desired when missing, or updates the stored child's spec, labels and annotations when they
 // differ. It returns the stored child, or errNotOwned when an object of that name exists but is not controlled by
 // ownerUID.
-func ensureChild(st *store.Store, gk string, desired *unstructured.Unstructured, ownerUID string) (*unstructured.Unstructured, error) {
+func ensureChild(st *store.Store, ev reconciler.Recorder, owner *unstructured.Unstructured, gk string, desired *unstructured.Unstructured, ownerUID string) (*unstructured.Unstructured, error) {
 	cur, err := st.Get(gk, desired.GetNamespace(), desired.GetName())
 	if errors.Is(err, store.ErrNotFound) {
-		return st.Create(desired)
+		created, err := st.Create(desired)
+		if err == nil {
+			_ = ev.Event(owner, "Normal", "Created", fmt.Sprintf("Created %s %q", desired.GetKind(), desired.GetName()))
+		}
+		return created, err
 	}
 	if err != nil {
 		return nil, err
@@ -157,6 +162,7 @@ func mergeLabels(base map[string]string, extra map[string]string) map[string]str
 type ServiceReconciler struct {
 	Store  *store.Store
 	Status reconciler.StatusWriter
+	Events reconciler.Recorder
 }
 
 // Reconcile implements reconciler.Reconciler.
@@ -182,7 +188,7 @@ func (r *ServiceReconciler) Reconcile(_ context.Context, key reconciler.Key) err
 	if err != nil {
 		return err
 	}
-	storedCfg, err := ensureChild(r.Store, ConfigurationGK, cu, string(svc.UID))
+	storedCfg, err := ensureChild(r.Store, r.Events, u, ConfigurationGK, cu, string(svc.UID))
 	switch {
 	case errors.Is(err, errNotOwned):
 		status.MarkConfigurationNotOwned(svc.Name)
@@ -207,7 +213,7 @@ func (r *ServiceReconciler) Reconcile(_ context.Context, key reconciler.Key) err
 	if err != nil {
 		return err
 	}
-	storedRoute, err := ensureChild(r.Store, RouteGK, ru, string(svc.UID))
+	storedRoute, err := ensureChild(r.Store, r.Events, u, RouteGK, ru, string(svc.UID))
 	switch {
 	case errors.Is(err, errNotOwned):
 		status.MarkRouteNotOwned(svc.Name)
@@ -261,6 +267,7 @@ func toUnstructured(obj any) (*unstructured.Unstructured, error) {
 type ConfigurationReconciler struct {
 	Store  *store.Store
 	Status reconciler.StatusWriter
+	Events reconciler.Recorder
 }
 
 // RevisionName is the Revision a Configuration generation stamps: the template's own name when given, else
@@ -290,6 +297,9 @@ func (r *ConfigurationReconciler) Reconcile(_ context.Context, key reconciler.Ke
 	revU, err := r.Store.Get(RevisionGK, cfg.Namespace, name)
 	if errors.Is(err, store.ErrNotFound) {
 		revU, err = r.Store.Create(mustRevision(&cfg, name))
+		if err == nil {
+			_ = r.Events.Event(u, "Normal", "Created", fmt.Sprintf("Created Revision %q", name))
+		}
 	}
 	if err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 		return err

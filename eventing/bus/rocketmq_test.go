@@ -1,0 +1,153 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/tide-run/tide/mq"
+)
+
+// These run the official client against tide's embedded broker over real
+// sockets (test code may import mq; eventing's production code may not).
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startBus(t *testing.T) *RocketMQ {
+	t.Helper()
+	rlog.SetLogLevel("error")
+	delays := make([]time.Duration, 18)
+	for i := range delays {
+		delays[i] = time.Duration(i+1) * 20 * time.Millisecond
+	}
+	s, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: quiet(), DelayLevels: delays})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	b, err := NewRocketMQ(RocketMQOptions{NameServers: []string{s.NameServerAddr()}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSendSubscribeRetry(t *testing.T) {
+	b := startBus(t)
+	ctx := t.Context()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	first := true
+	sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: "bus-test", Group: "g1", From: FromFirst}, func(_ context.Context, m *Message) Action {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[m.Properties["k"]]++
+		if m.Properties["k"] == "retry-me" && first {
+			first = false
+			return Retry
+		}
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for _, k := range []string{"a", "b", "retry-me"} {
+		if err := b.Send(ctx, &Message{Topic: "bus-test", Body: []byte(k), Properties: map[string]string{"k": k}, ShardingKey: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "redelivery through %RETRY%", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen["a"] == 1 && seen["b"] == 1 && seen["retry-me"] == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if _, marker := seen[""]; marker {
+		t.Fatal("the topic-creation marker reached the handler")
+	}
+}
+
+func TestOptionsErrors(t *testing.T) {
+	if _, err := NewRocketMQ(RocketMQOptions{}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatal(err)
+	}
+	if _, err := NewRocketMQ(RocketMQOptions{NameServers: []string{"no-port"}}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatal(err)
+	}
+	b := startBus(t)
+	for _, o := range []SubscribeOptions{{Group: "g"}, {Topic: "t"}, {Topic: "t", Group: "a/b"}} {
+		if _, err := b.Subscribe(t.Context(), o, func(context.Context, *Message) Action { return Ack }); !errors.Is(err, ErrInvalidOptions) {
+			t.Fatalf("%+v: %v", o, err)
+		}
+	}
+	_ = b.Close()
+	if err := b.Send(t.Context(), &Message{Topic: "x"}); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkSend measures synchronous sends (the ingress's storage step) from
+// 32 goroutines: go test ./eventing/bus -run '^$' -bench Send -benchtime 20000x
+func BenchmarkSend(b *testing.B) {
+	for _, producers := range []int{1, 4} {
+		b.Run("producers="+string(rune('0'+producers)), func(b *testing.B) {
+			rlog.SetLogLevel("error")
+			s, err := mq.New(mq.Options{DataDir: b.TempDir(), Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			bus, err := NewRocketMQ(RocketMQOptions{NameServers: []string{s.NameServerAddr()}, Logger: quiet(), Producers: producers})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bus.Close()
+			_ = bus.EnsureTopic(context.Background(), "bench")
+			body := make([]byte, 100)
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					if err := bus.Send(context.Background(), &Message{Topic: "bench", Body: body,
+						Properties: map[string]string{"CE_id": "x"}, ShardingKey: string(rune('a' + i%8))}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sends/s")
+		})
+	}
+}

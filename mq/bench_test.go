@@ -1,0 +1,92 @@
+package mq_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+
+	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/broker"
+)
+
+// BenchmarkSendSync32 measures the official client's synchronous sends of 1 KiB bodies from 32 goroutines against
+// an embedded broker: go test ./mq -run '^$' -bench SendSync32 -benchtime 20000x
+// (add -tags or edit flush below to compare modes). It reports msgs/s and send latency percentiles.
+func BenchmarkSendSync32(b *testing.B) {
+	for _, mode := range []mq.FlushMode{mq.FlushAsync, mq.FlushSync} {
+		b.Run(mode.String(), func(b *testing.B) { benchSend(b, mode) })
+	}
+}
+
+func benchSend(b *testing.B, mode mq.FlushMode) {
+	srv, err := mq.New(mq.Options{DataDir: b.TempDir(), FlushMode: mode, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: "bench", ReadQueueNums: 8, WriteQueueNums: 8}); err != nil {
+		b.Fatal(err)
+	}
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName(uniq("bench")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer p.Shutdown()
+	body := make([]byte, 1024)
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage("bench", body)); err != nil {
+		b.Fatal(err)
+	}
+	const senders = 32
+	var next atomic.Int64
+	lat := make([][]time.Duration, senders)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < senders; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				t := time.Now()
+				if _, err := p.SendSync(context.Background(), primitive.NewMessage("bench", body)); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t))
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	pct := func(q float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(q*float64(len(all)-1))].Microseconds())
+	}
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(pct(0.999), "p99.9-µs")
+}

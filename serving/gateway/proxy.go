@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// hopHeaders are removed from both directions of a proxied exchange (RFC 9110 section 7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopHeaders(h http.Header) {
+	if c, ok := h["Connection"]; ok {
+		for _, v := range c {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					h.Del(f)
+				}
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		if _, ok := h[k]; ok {
+			if k == "Te" && h.Get("Te") == "trailers" {
+				continue // gRPC needs it end to end
+			}
+			delete(h, k)
+		}
+	}
+}
+
+// isUpgrade reports a protocol switch (WebSocket); those go through httputil.ReverseProxy, which tunnels them.
+func isUpgrade(r *http.Request) bool {
+	for _, v := range r.Header["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// forward proxies req to the backend over its pooled connections. It is the hot path, so unlike
+// httputil.ReverseProxy it reuses the server's request instead of cloning it (the gateway owns it and never reads
+// it again) and copies response header slices by reference.
+func (be *backend) forward(w http.ResponseWriter, req *http.Request, rev *revision) {
+	out := req // already WithContext(timeout) by the caller: a private shallow copy
+	u := *req.URL
+	u.Scheme, u.Host = "http", be.addr
+	out.URL = &u
+	out.RequestURI = ""
+	out.Close = false // a client's Connection: close must not close the pooled backend connection
+	if out.ContentLength == 0 {
+		out.Body = nil
+	}
+	removeHopHeaders(out.Header)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header["User-Agent"] = nil // do not let the transport add Go's default
+	}
+	setForwarded(out)
+	appendXFF(out)
+
+	resp, err := be.transport.RoundTrip(out)
+	if err != nil {
+		rev.proxyError(w, out, err)
+		return
+	}
+	defer resp.Body.Close()
+	removeHopHeaders(resp.Header)
+	dst := w.Header()
+	for k, vv := range resp.Header {
+		dst[k] = vv
+	}
+	w.WriteHeader(resp.StatusCode)
+	// Stream unknown-length and event-stream bodies as they come; buffer the rest through the server's writer.
+	flush := resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	buf := rev.g.bufs.Get()
+	defer rev.g.bufs.Put(buf)
+	var fl http.Flusher
+	if flush {
+		fl, _ = w.(http.Flusher)
+	}
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // client gone
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// Headers are out: the only signal left is cutting the response short.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, vv := range resp.Trailer {
+		dst[http.TrailerPrefix+k] = vv
+	}
+}
+
+// appendXFF adds the client address to X-Forwarded-For, as every proxy hop does.
+func appendXFF(out *http.Request) {
+	client, _, err := net.SplitHostPort(out.RemoteAddr)
+	if err != nil {
+		return
+	}
+	if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
+		out.Header["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + client}
+		return
+	}
+	out.Header["X-Forwarded-For"] = []string{client}
+}
