@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -572,6 +575,31 @@ spec:
 	if _, errOut, code := p.run("", "get", "rocketmqsource", "bad"); code == 0 || !strings.Contains(errOut, "NotFound") {
 		t.Errorf("bad source was stored: %s", errOut)
 	}
+	// Credentials come from Secrets in the store; a missing one is reported, not guessed.
+	p.apply(fmt.Sprintf(`
+apiVersion: sources.knative.dev/v1alpha1
+kind: RocketMQSource
+metadata: {name: acl}
+spec:
+  topic: legacy
+  accessKey: {secretKeyRef: {name: rocketmq-acl, key: ak}}
+  secretKey: {secretKeyRef: {name: rocketmq-acl, key: sk}}
+  sink: {uri: %s}
+`, sink.URL))
+	eventually(t, 10*time.Second, func() error {
+		if s, r := condReason(p.getJSON("rocketmqsource", "acl"), "Deployed"); s != "False" || r != "BadCredentials" {
+			return fmt.Errorf("Deployed %s %s", s, r)
+		}
+		return nil
+	})
+	p.apply(`
+apiVersion: v1
+kind: Secret
+metadata: {name: rocketmq-acl}
+stringData: {ak: tide, sk: secret}
+`)
+	p.waitReady("rocketmqsource", "acl") // the embedded broker does not enforce ACLs
+
 	_, errOut, code = p.run(`
 apiVersion: sources.eventing.knative.dev/v1alpha1
 kind: RocketMQSource
@@ -630,4 +658,82 @@ metadata: {name: default}
 		}
 		resp.Body.Close()
 	}
+}
+
+// TestRocketMQPortBusyNamesFlag: a busy name server or broker port fails Start with the flag's name.
+func TestRocketMQPortBusyNamesFlag(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := held.Addr().(*net.TCPAddr).Port
+	for _, c := range []struct {
+		flag string
+		opts server.Options
+	}{
+		{"--namesrv-port", server.Options{NameServerPort: port}},
+		{"--broker-port", server.Options{BrokerPort: port}},
+	} {
+		c.opts.DataDir = t.TempDir()
+		c.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s, err := server.New(c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Start(context.Background())
+		var pe *server.PortError
+		if !errors.As(err, &pe) || !errors.Is(err, syscall.EADDRINUSE) || !strings.HasSuffix(err.Error(), fmt.Sprintf("%s %d: address already in use", c.flag, port)) {
+			t.Errorf("%s busy: %v", c.flag, err)
+		}
+	}
+}
+
+// TestExternalNameServers: with --rocketmq-name-servers tide starts no embedded broker and runs eventing on the
+// given cluster (here another tide's embedded broker stands in for an Apache RocketMQ cluster).
+func TestExternalNameServers(t *testing.T) {
+	cluster := startPlatform(t, t.TempDir())
+	ns := cluster.endpoint("rocketmq name server")
+	srv, err := server.New(server.Options{DataDir: t.TempDir(), RocketMQNameServers: []string{ns},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := &platform{t: t, srv: srv}
+	t.Cleanup(p.stop)
+	for _, e := range srv.Endpoints() {
+		if strings.HasPrefix(e.Name, "rocketmq") {
+			t.Errorf("embedded broker started despite external name servers: %v", e)
+		}
+	}
+	sub := newReceiver(t)
+	p.apply(fmt.Sprintf(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: default}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: all}
+spec: {broker: default, subscriber: {uri: %s}}
+`, sub.URL))
+	p.waitReady("trigger", "all")
+	req, _ := http.NewRequest(http.MethodPost, p.endpoint("gateway")+"/default/default", strings.NewReader(`{}`))
+	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "x", "Ce-Type": "t", "Ce-Source": "/s", "Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("post: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	eventually(t, 20*time.Second, func() error {
+		if _, ids := sub.snapshot(); ids["x"] == 0 {
+			return fmt.Errorf("not delivered")
+		}
+		return nil
+	})
 }
