@@ -737,3 +737,67 @@ spec: {broker: default, subscriber: {uri: %s}}
 		return nil
 	})
 }
+
+// TestBrokerAsSubscriberAndBrokerDeliveryDefault: a Trigger whose subscriber is a ref to another Broker forwards
+// into it (in-process, same ingress semantics); a Trigger without spec.delivery takes its Broker's.
+func TestBrokerAsSubscriberAndBrokerDeliveryDefault(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	failing := newReceiver(t)
+	failing.status.Store(503)
+	dls := newReceiver(t)
+	p.apply(fmt.Sprintf(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: front}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: back}
+spec:
+  delivery: {retry: 2, backoffDelay: PT0.01S, deadLetterSink: {uri: %s}}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: forward}
+spec:
+  broker: front
+  subscriber: {ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: back}}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: flaky}
+spec: {broker: back, subscriber: {uri: %s}}
+`, dls.URL, failing.URL))
+	p.waitReady("trigger", "forward")
+	p.waitReady("trigger", "flaky")
+	if su := p.getJSON("trigger", "forward")["status"].(map[string]any)["subscriberUri"]; su != p.endpoint("gateway")+"/default/back" {
+		t.Errorf("subscriberUri of a Broker ref: %v", su)
+	}
+	req, _ := http.NewRequest(http.MethodPost, p.endpoint("gateway")+"/default/front", strings.NewReader(`{}`))
+	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "fwd-1", "Ce-Type": "t", "Ce-Source": "/s", "Content-Type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("post: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	eventually(t, 20*time.Second, func() error {
+		evs, _ := dls.snapshot()
+		if len(evs) == 0 {
+			return fmt.Errorf("nothing dead-lettered")
+		}
+		e := evs[0]
+		if e.ID() != "fwd-1" || e.Extensions()["knativeerrordest"] != failing.URL || fmt.Sprint(e.Extensions()["knativeerrorcode"]) != "503" {
+			return fmt.Errorf("dead-lettered %v", e)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		st, _ := p.getJSON("trigger", "flaky")["status"].(map[string]any)["deliveryStats"].(map[string]any)
+		if st["retried"] != float64(2) || st["deadLettered"] != float64(1) {
+			return fmt.Errorf("flaky stats %v", st)
+		}
+		return nil
+	})
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/eventing/ingress"
 )
 
 // Broker classes tide serves (the eventing.knative.dev/broker.class annotation). Cluster manifests carry
@@ -53,7 +54,7 @@ func (r *Runtime) reconcileBroker(ctx context.Context, key reconciler.Key) error
 		_, err := r.status.Write(obj, st)
 		return err
 	}
-	topic := BrokerTopic(key.Namespace, key.Name)
+	topic := ingress.TopicFor(key.Namespace, key.Name)
 	if err := r.bus.EnsureTopic(ctx, topic); err != nil {
 		r.forgetBroker(key)
 		cm.MarkFalse(BrokerTopicReady, "TopicNotCreated", "creating RocketMQ topic %s: %v", topic, err)

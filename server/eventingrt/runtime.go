@@ -2,13 +2,10 @@ package eventingrt
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -227,18 +224,6 @@ func (r *Runtime) brokerTopic(namespace, name string) (string, bool) {
 	defer r.mu.Unlock()
 	t, ok := r.brokers[namespace+"/"+name]
 	return t, ok
-}
-
-// BrokerTopic is the RocketMQ topic of Broker namespace/name: "tide-broker-<ns>-<name>" with characters RocketMQ
-// does not allow ('.') as '_' ('_' never occurs in Kubernetes names, so the mapping is injective), cut to
-// RocketMQ's 127 characters with a hash suffix when longer.
-func BrokerTopic(namespace, name string) string {
-	t := "tide-broker-" + namespace + "-" + strings.ReplaceAll(name, ".", "_")
-	if len(t) > 127 {
-		sum := sha256.Sum256([]byte(t))
-		t = t[:110] + "-" + hex.EncodeToString(sum[:8])
-	}
-	return t
 }
 
 // defaultNameServers is what a RocketMQSource without spec.nameServers uses.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/store"
-	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/eventing/trigger"
 )
 
@@ -105,18 +104,12 @@ func (r *Runtime) reconcileTrigger(ctx context.Context, key reconciler.Key) erro
 	} else {
 		cm.MarkTrueWithReason(TriggerDeadLetterSinkResolved, "DeadLetterSinkNotConfigured", "No dead letter sink is configured.")
 	}
-	spec, err := delivery.FromDeliverySpec(ds, dls)
+	cfg, err := trigger.ConfigFromTrigger(&t, trigger.Resolved{Topic: topic, Subscriber: sub.URL(), DeadLetter: dls,
+		BrokerDelivery: b.Spec.Delivery})
 	if err != nil {
-		return stopWith(TriggerSubscribed, "InvalidDelivery", "spec.delivery: %v", err)
+		return stopWith(TriggerSubscribed, "InvalidTrigger", "%v", err)
 	}
-	ordered, err := trigger.OrderedFromAnnotations(t.Annotations)
-	if err != nil {
-		return stopWith(TriggerSubscribed, "InvalidAnnotation", "%v", err)
-	}
-	err = r.mgr.Upsert(ctx, trigger.Config{
-		Namespace: key.Namespace, Name: key.Name, Broker: t.Spec.Broker, Topic: topic,
-		Filter: t.Spec.Filter, Filters: t.Spec.Filters, Subscriber: sub.URL(), Delivery: spec, Ordered: ordered,
-	})
+	err = r.mgr.Upsert(ctx, cfg)
 	if err != nil {
 		if errors.Is(err, trigger.ErrInvalidConfig) {
 			return stopWith(TriggerSubscribed, "InvalidTrigger", "%v", err)
