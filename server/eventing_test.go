@@ -428,13 +428,16 @@ metadata: {name: other, annotations: {eventing.knative.dev/broker.class: Kafka}}
 	}
 }
 
-// TestRestartWithEventsInFlightLosesNone stops tide while a Trigger's deliveries are under way and checks every
-// stored event reaches the subscriber after a restart on the same data dir.
+// TestRestartWithEventsInFlightLosesNone stops tide while deliveries are under way (events that came from a topic
+// through a RocketMQSource, and events posted to the Broker) and checks that every one reaches the subscriber after
+// a restart on the same data dir (on new ports: the source's name servers are the platform's, resolved at start).
 func TestRestartWithEventsInFlightLosesNone(t *testing.T) {
 	dir := t.TempDir()
 	sub := newReceiver(t)
 	sub.delay = 30 * time.Millisecond
 	p := startPlatform(t, dir)
+	prod := newProducer(t, p.endpoint("rocketmq name server"))
+	send(t, prod, "orders", "", "creates the topic")
 	p.apply(fmt.Sprintf(`
 apiVersion: eventing.knative.dev/v1
 kind: Broker
@@ -446,14 +449,23 @@ metadata: {name: slow, annotations: {rocketmq.eventing.knative.dev/delivery.orde
 spec:
   broker: default
   subscriber: {uri: %s}
+---
+apiVersion: sources.knative.dev/v1alpha1
+kind: RocketMQSource
+metadata: {name: orders}
+spec:
+  topic: orders
+  initialOffset: earliest
+  sink: {ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}
 `, sub.URL))
 	p.waitReady("trigger", "slow")
+	p.waitReady("rocketmqsource", "orders")
 	gw := p.endpoint("gateway")
-	const n = 60
-	for i := range n {
+	const posted, produced = 30, 30
+	for i := range posted {
 		req, _ := http.NewRequest(http.MethodPost, gw+"/default/default", strings.NewReader(`{}`))
 		req.Header.Set("Ce-Specversion", "1.0")
-		req.Header.Set("Ce-Id", strconv.Itoa(i))
+		req.Header.Set("Ce-Id", "posted-"+strconv.Itoa(i))
 		req.Header.Set("Ce-Type", "t")
 		req.Header.Set("Ce-Source", "/s")
 		req.Header.Set("Content-Type", "application/json")
@@ -466,6 +478,10 @@ spec:
 			t.Fatalf("event %d: %d", i, resp.StatusCode)
 		}
 	}
+	for i := range produced {
+		send(t, prod, "orders", "", fmt.Sprintf(`{"order":%d}`, i))
+	}
+	const n = posted + produced + 1 // + the message that created the topic
 	eventually(t, 20*time.Second, func() error {
 		if _, ids := sub.snapshot(); len(ids) < 3 {
 			return fmt.Errorf("%d delivered", len(ids))
@@ -479,7 +495,8 @@ spec:
 	}
 	p2 := startPlatform(t, dir)
 	p2.waitReady("trigger", "slow")
-	eventually(t, 30*time.Second, func() error {
+	p2.waitReady("rocketmqsource", "orders")
+	eventually(t, 40*time.Second, func() error {
 		if _, ids := sub.snapshot(); len(ids) != n {
 			return fmt.Errorf("%d of %d distinct events delivered after restart (%d before)", len(ids), n, len(before))
 		}

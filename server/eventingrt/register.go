@@ -101,7 +101,7 @@ func (r *Runtime) resyncStats() {
 	defer close(r.done)
 	t := r.opts.Clock.NewTicker(r.opts.StatsInterval)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-r.stop:
 			return
@@ -109,6 +109,21 @@ func (r *Runtime) resyncStats() {
 		}
 		if r.recons == nil {
 			continue
+		}
+		if tick%notReadyResyncTicks == 0 {
+			// Watches re-resolve on Broker, Service and Secret changes; a Destination may point at any other
+			// addressable kind, so not-Ready Triggers and sources are also retried now and then.
+			for _, gk := range []string{GKTrigger, GKSource} {
+				objs, _, err := r.st.List(gk, "")
+				if err != nil {
+					continue
+				}
+				for _, o := range objs {
+					if !readyTrue(o.Object) {
+						r.recons.Enqueue(gk, reconciler.Key{Namespace: o.GetNamespace(), Name: o.GetName()})
+					}
+				}
+			}
 		}
 		for _, name := range r.mgr.Names() {
 			k := keyOf(name)
@@ -133,6 +148,20 @@ func (r *Runtime) resyncStats() {
 			}
 		}
 	}
+}
+
+// notReadyResyncTicks: not-Ready Triggers and sources are retried every this many StatsIntervals.
+const notReadyResyncTicks = 10
+
+func readyTrue(obj map[string]any) bool {
+	st, _ := obj["status"].(map[string]any)
+	conds, _ := st["conditions"].([]any)
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+			return m["status"] == "True"
+		}
+	}
+	return false
 }
 
 func keyOf(nsName string) reconciler.Key {
