@@ -96,8 +96,8 @@ func (r *Runtime) brokerURL(namespace, name string) *apis.URL {
 		return nil
 	}
 	u, err := url.Parse(strings.TrimSuffix(gw, "/") + "/" + namespace + "/" + name)
-	if err != nil {
-		return nil
+	if err != nil || u.Host == "" {
+		return nil // the gateway does not listen yet
 	}
 	return (*apis.URL)(u)
 }
