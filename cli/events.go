@@ -101,7 +101,11 @@ func eventLine(js []byte) string {
 		}
 		return "-"
 	}
-	parts := []string{str("time"), str("type"), str("source"), "id=" + str("id")}
+	when := str("time")
+	if when == "-" {
+		when = str("knativearrivaltime") // stamped by the ingress on every stored event
+	}
+	parts := []string{when, str("type"), str("source"), "id=" + str("id")}
 	if s, ok := m["subject"]; ok {
 		parts = append(parts, "subject="+fmt.Sprint(s))
 	}
