@@ -206,17 +206,18 @@ func (r *Runtime) Ingress() http.Handler {
 	})
 }
 
-// lookupBroker backs the ingress: a Broker is known when it is in the store with a class tide handles, and ready
-// when its topic exists.
+// lookupBroker backs the ingress. A Broker the reconciler set up (its topic exists) is answered from memory, the
+// hot path of every event; otherwise the store decides between "not ours / not there" (404) and "exists but its
+// topic is not ready yet" (503). The reconciler removes a Broker from memory when it is deleted or changes class.
 func (r *Runtime) lookupBroker(namespace, name string) (ingress.Broker, bool) {
+	if topic, ok := r.brokerTopic(namespace, name); ok {
+		return ingress.Broker{Topic: topic, Ready: true}, true
+	}
 	obj, err := r.st.Get(GKBroker, namespace, name)
 	if err != nil || !ourClass(obj.GetAnnotations()[BrokerClassAnnotation]) {
 		return ingress.Broker{}, false
 	}
-	r.mu.Lock()
-	topic, ok := r.brokers[namespace+"/"+name]
-	r.mu.Unlock()
-	return ingress.Broker{Topic: topic, Ready: ok}, true
+	return ingress.Broker{}, true
 }
 
 func (r *Runtime) brokerTopic(namespace, name string) (string, bool) {
