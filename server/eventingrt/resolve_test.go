@@ -4,8 +4,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -105,5 +109,33 @@ func TestLocalBrokerOnlyForReadyBrokersOnOurGateway(t *testing.T) {
 		if _, _, got := r.localBroker(u); got != want {
 			t.Errorf("%s: local %v, want %v", raw, got, want)
 		}
+	}
+}
+
+func TestDialLocalhostReachesTheGateway(t *testing.T) {
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.WriteString(w, req.Host)
+	}))
+	defer gw.Close()
+	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := New(Options{Store: st, NameServers: func() []string { return nil }, GatewayURL: func() string { return gw.URL }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{DialContext: r.dialLocalhost((&net.Dialer{}).DialContext)}
+	defer tr.CloseIdleConnections()
+	port := strings.TrimPrefix(gw.URL, "http://127.0.0.1:")
+	resp, err := (&http.Client{Transport: tr}).Get("http://order-service.default.localhost:" + port + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "order-service.default.localhost:"+port {
+		t.Errorf("gateway saw Host %q", b)
 	}
 }

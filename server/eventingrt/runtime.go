@@ -124,8 +124,9 @@ func (r *Runtime) Start(ctx context.Context) error {
 		_ = b.Close()
 		return err
 	}
-	client := delivery.NewClient()
-	client.Transport = &localTransport{base: client.Transport, r: r}
+	tr := delivery.NewTransport()
+	tr.DialContext = r.dialLocalhost(tr.DialContext)
+	client := &http.Client{Transport: &localTransport{base: tr, r: r}}
 	sender := delivery.New(delivery.Options{Client: client, Logger: r.opts.Logger})
 	mgr, err := trigger.NewManager(trigger.Options{Bus: b, Sender: sender, Publisher: ing, Logger: r.opts.Logger,
 		MaxReconsumeTimes: r.opts.MaxReconsumeTimes, OrderedRetryPause: r.opts.OrderedRetryPause, Clock: r.opts.Clock})

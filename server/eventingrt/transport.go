@@ -2,7 +2,9 @@ package eventingrt
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,5 +85,25 @@ func (w *recorder) response(req *http.Request) *http.Response {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: w.header, Body: io.NopCloser(bytes.NewReader(w.body.Bytes())), ContentLength: int64(w.body.Len()),
 		Request: req,
+	}
+}
+
+// dialLocalhost wraps dial so that "localhost" and "*.localhost" (RFC 6761: always the loopback host; Knative
+// Service URLs in tide are http://<name>.<ns>.localhost:<gateway port>) connect to the gateway's address when the
+// port is the gateway's, and to 127.0.0.1 otherwise. The request keeps its Host, which the gateway routes by. Go's
+// resolver does not map *.localhost to loopback by itself.
+func (r *Runtime) dialLocalhost(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err == nil && (strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost")) {
+			target := "127.0.0.1"
+			if gw, err := url.Parse(r.opts.GatewayURL()); err == nil && gw.Port() == port {
+				if h := gw.Hostname(); h != "" && !net.ParseIP(h).IsUnspecified() {
+					target = h
+				}
+			}
+			addr = net.JoinHostPort(target, port)
+		}
+		return dial(ctx, network, addr)
 	}
 }
