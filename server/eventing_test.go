@@ -787,6 +787,28 @@ spec: {broker: back, subscriber: {uri: %s}}
 `, dls.URL, failing.URL))
 	p.waitReady("trigger", "forward")
 	p.waitReady("trigger", "flaky")
+
+	// A subscriber that does not exist yet: not resolved, then followed when it appears.
+	p.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: later}
+spec:
+  broker: front
+  subscriber: {ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: late}}
+`)
+	eventually(t, 10*time.Second, func() error {
+		if s, _ := condReason(p.getJSON("trigger", "later"), "SubscriberResolved"); s != "False" {
+			return fmt.Errorf("SubscriberResolved %q", s)
+		}
+		return nil
+	})
+	p.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: late}
+`)
+	p.waitReady("trigger", "later")
 	if su := p.getJSON("trigger", "forward")["status"].(map[string]any)["subscriberUri"]; su != p.endpoint("gateway")+"/default/back" {
 		t.Errorf("subscriberUri of a Broker ref: %v", su)
 	}
