@@ -2,8 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/tide-run/tide/mq/admin"
 )
 
 func TestBrokerRejectsBadFlush(t *testing.T) {
@@ -11,5 +16,57 @@ func TestBrokerRejectsBadFlush(t *testing.T) {
 	code := Main([]string{"broker", "--flush", "sometimes", "--data-dir", t.TempDir()}, strings.NewReader(""), &out, &errOut)
 	if code != 2 || !strings.Contains(errOut.String(), "--flush") {
 		t.Fatalf("exit %d stderr %q", code, errOut.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the command goroutine writing and the test reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestBrokerServesAndStops(t *testing.T) {
+	var out, errOut syncBuffer
+	root := NewRootCommand(strings.NewReader(""), &out, &errOut)
+	root.SetArgs([]string{"broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir(), "--flush", "sync"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "broker ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no endpoints printed; stderr %s", errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var ns string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "name server "); ok {
+			ns = rest
+		}
+	}
+	c, err := admin.Dial(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateTopic(ctx, "cli-topic", 2); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("broker exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("broker did not stop")
 	}
 }
