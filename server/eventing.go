@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tide-run/tide/mq"
@@ -29,9 +27,9 @@ type EventingOptions struct {
 // Eventing is the eventing runtime (nil before New returns).
 func (s *Server) Eventing() *eventingrt.Runtime { return s.eventing }
 
-// setupEventing wires messaging and eventing: the embedded RocketMQ (unless external name servers are given), the
-// eventing runtime (Broker/Trigger/RocketMQSource reconcilers, ingress, tail endpoint) and, until the serving
-// gateway takes over the gateway port, a gateway that serves the Broker ingress.
+// setupEventing wires messaging and eventing: the embedded RocketMQ (unless external name servers are given) and
+// the eventing runtime (Broker/Trigger/RocketMQSource reconcilers, the ingress as the serving gateway's fallback,
+// the tail endpoint). It runs after setupServing.
 func (s *Server) setupEventing() error {
 	var nameServers func() []string
 	if len(s.opts.RocketMQNameServers) > 0 {
@@ -48,8 +46,9 @@ func (s *Server) setupEventing() error {
 		s.AddSubsystem(sub)
 		nameServers = func() []string { return []string{m.NameServerAddr()} }
 	}
-	gw := &ingressGateway{host: s.opts.Host, port: s.opts.GatewayPort, log: s.log}
-	rt, err := eventingrt.New(eventingrt.Options{Store: s.st, NameServers: nameServers, GatewayURL: gw.URL,
+	// The serving gateway owns --gateway-port; requests whose Host names no Knative Service (the Broker addresses
+	// http://<host>:<port>/<namespace>/<broker>) fall through to the ingress.
+	rt, err := eventingrt.New(eventingrt.Options{Store: s.st, NameServers: nameServers, GatewayURL: s.GatewayURL,
 		Clock: s.opts.Clock, Logger: s.opts.Logger, StatsInterval: s.opts.Eventing.StatsInterval,
 		MaxReconsumeTimes: s.opts.Eventing.MaxReconsumeTimes, SourceRetryDelayLevel: s.opts.Eventing.SourceRetryDelayLevel})
 	if err != nil {
@@ -60,10 +59,9 @@ func (s *Server) setupEventing() error {
 	}
 	rt.Register(s.recons)
 	s.api.Handle(eventingrt.TailPath, rt.TailHandler())
-	gw.handler = rt.Ingress()
+	s.SetGatewayFallback(rt.Ingress())
 	s.eventing = rt
 	s.AddSubsystem(rt)
-	s.AddSubsystem(gw)
 	return nil
 }
 
@@ -112,61 +110,3 @@ func (m *mqSubsystem) Shutdown(ctx context.Context) error { return m.srv.Shutdow
 func (m *mqSubsystem) Endpoints() []Endpoint {
 	return []Endpoint{{Name: "rocketmq name server", URL: m.srv.NameServerAddr()}, {Name: "rocketmq broker", URL: m.srv.BrokerAddr()}}
 }
-
-// ingressGateway serves the Broker ingress on the gateway port. It is the interim gateway until the serving
-// gateway (which routes Knative Services by Host and hands everything else to the ingress) owns that port.
-type ingressGateway struct {
-	host    string
-	port    int
-	handler http.Handler
-	log     interface{ Error(string, ...any) }
-
-	mu  sync.Mutex
-	url string
-	srv *http.Server
-}
-
-func (g *ingressGateway) Name() string { return "gateway" }
-
-func (g *ingressGateway) Start(context.Context) error {
-	l, err := Listen(g.host, g.port, "--gateway-port")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: g.handler, ReadHeaderTimeout: 10 * time.Second}
-	g.mu.Lock()
-	g.url, g.srv = "http://"+l.Addr().String(), srv
-	g.mu.Unlock()
-	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			g.log.Error("gateway stopped", "err", err)
-		}
-	}()
-	return nil
-}
-
-// URL is the gateway's base URL once listening ("" before).
-func (g *ingressGateway) URL() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.url
-}
-
-func (g *ingressGateway) Ready() error {
-	if g.URL() == "" {
-		return errors.New("gateway not listening")
-	}
-	return nil
-}
-
-func (g *ingressGateway) Shutdown(ctx context.Context) error {
-	g.mu.Lock()
-	srv := g.srv
-	g.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
-	return srv.Shutdown(ctx)
-}
-
-func (g *ingressGateway) Endpoints() []Endpoint { return []Endpoint{{Name: "gateway", URL: g.URL()}} }

@@ -40,6 +40,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock drives reconcilers' timestamps. Default: the real clock.
 	Clock clock.WithTicker
+	// Serving tunes the serving runtime (see ServingOptions).
+	Serving ServingOptions
 	// Eventing tunes the eventing runtime (tests shorten intervals); zero values are the defaults.
 	Eventing EventingOptions
 }

@@ -76,6 +76,7 @@ type Server struct {
 	st     *store.Store
 	api    *api.Server
 	recons *reconciler.Manager
+	dash   dashWiring // the dashboard at "/" (dashboard.go)
 	// eventing is the eventing runtime (server/eventing.go).
 	eventing *eventingrt.Runtime
 
@@ -88,6 +89,9 @@ type Server struct {
 	reconDone  chan struct{}
 	reconStop  context.CancelFunc
 	apiURL     string
+
+	serving         *servingSubsystem // server/serving.go
+	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
 
 // New opens the store in opts.DataDir and builds the registry, the API and the default reconcilers. Nothing
@@ -115,7 +119,15 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
+	if err := s.setupDashboard(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.registerDefaultReconcilers()
+	if err := s.setupServing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	if err := s.setupEventing(); err != nil {
 		_ = st.Close()
 		return nil, err

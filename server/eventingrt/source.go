@@ -75,7 +75,7 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 	sink, err := r.Resolve(key.Namespace, src.Spec.Sink)
 	if err != nil {
 		r.stopSource(key)
-		st.MarkNoSink(v1alpha1.ReasonSinkNotFound, "%v", err)
+		st.MarkNoSink(v1alpha1.ReasonSinkNotFound, err.Error())
 		st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "waiting for the sink")
 		return write()
 	}
@@ -85,7 +85,7 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 		u, err := r.Resolve(key.Namespace, *d.DeadLetterSink)
 		if err != nil {
 			r.stopSource(key)
-			st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "spec.delivery.deadLetterSink: %v", err)
+			st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "spec.delivery.deadLetterSink: "+err.Error())
 			return write()
 		}
 		dls = u.URL()
@@ -93,13 +93,13 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 	creds, err := r.credentials(key.Namespace, &src.Spec)
 	if err != nil {
 		r.stopSource(key)
-		st.MarkNotDeployed(v1alpha1.ReasonBadCredentials, "%v", err)
+		st.MarkNotDeployed(v1alpha1.ReasonBadCredentials, err.Error())
 		return write()
 	}
 	cfg, err := rocketmqsource.ConfigFromSource(&src, sink.URL(), dls, creds)
 	if err != nil {
 		r.stopSource(key)
-		st.MarkNotDeployed(v1alpha1.ReasonConsumerFailed, "%v", err)
+		st.MarkNotDeployed(v1alpha1.ReasonConsumerFailed, err.Error())
 		return write()
 	}
 	cfg.Sender = r.sender
@@ -117,7 +117,7 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 	r.stopSource(key)
 	a, err := rocketmqsource.New(cfg)
 	if err != nil {
-		st.MarkNotDeployed(v1alpha1.ReasonConsumerFailed, "%v", err)
+		st.MarkNotDeployed(v1alpha1.ReasonConsumerFailed, err.Error())
 		return write()
 	}
 	if err := a.Start(ctx); err != nil {
@@ -129,7 +129,7 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 		if reason == "" {
 			reason = v1alpha1.ReasonConsumerFailed
 		}
-		st.MarkNotDeployed(reason, "%v", err)
+		st.MarkNotDeployed(reason, err.Error())
 		if werr := write(); werr != nil {
 			return werr
 		}
