@@ -106,9 +106,11 @@ func (p *platform) getJSON(kind, name string) map[string]any {
 	return m
 }
 
-func (p *platform) waitReady(kind, name string) {
+func (p *platform) waitReady(kind, name string) { p.t.Helper(); p.waitReadyWithin(kind, name, "30s") }
+
+func (p *platform) waitReadyWithin(kind, name, timeout string) {
 	p.t.Helper()
-	out, errOut, code := p.run("", "wait", kind, name, "--for=condition=Ready", "--timeout=30s")
+	out, errOut, code := p.run("", "wait", kind, name, "--for=condition=Ready", "--timeout="+timeout)
 	if code != 0 {
 		obj := p.getJSON(kind, name)
 		p.t.Fatalf("%s %s not Ready: %s %s\nstatus: %v", kind, name, out, errOut, obj["status"])
