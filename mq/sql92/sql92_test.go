@@ -64,7 +64,7 @@ func TestMatch(t *testing.T) {
 		{"missing > 1 OR a = 3", true}, {"missing > 1 AND a = 3", false}, {"NOT (missing > 1 AND a = 4)", true},
 		{"NOT (missing > 1)", false}, {"NOT (a > 5)", true}, {"not not (a = 3)", true},
 		{"(a = 3 OR b = 3) AND (TAGS IS NOT NULL AND TAGS IN ('TagA'))", true},
-		{"a > 1 and word > 1", false}, // error aborts even though the left side is TRUE
+		{"a > 1 and word > 1", false},                              // error aborts even though the left side is TRUE
 		{"a > 5 and word > 1", false}, {"a > 1 or word > 1", true}, // short circuits before the error
 		// Doubles, specials.
 		{"nan > 1.0", true}, {"nan = 1.0", false}, {"spaced > 6.5", true}, {"spaced > 6", false},
