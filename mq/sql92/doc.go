@@ -13,7 +13,9 @@
 //   - properties are strings; a comparison with a number or boolean converts the property to the other side's
 //     type (Integer for literals in int32 range, Long beyond, Double for floats) and two strings compared with
 //     < > <= >= are both read as doubles;
-//   - a missing property makes a comparison unknown (null), and only a TRUE result matches; AND, OR and NOT use
+//   - CONTAINS, STARTSWITH, ENDSWITH and their NOT forms are FALSE for a missing property or an empty search
+//     string (so NOT (a CONTAINS 'x') matches when a is missing, a NOT CONTAINS 'x' does not);
+//   - a missing property makes any other comparison unknown (null), and only a TRUE result matches; AND, OR and NOT use
 //     three-valued logic (FALSE AND unknown is FALSE, TRUE OR unknown is TRUE, NOT unknown is unknown); the one
 //     asymmetry is Java's equality: a = 'x' with a missing is unknown, but 'x' = a is FALSE;
 //   - a conversion that fails (a="abc" in a > 1) aborts the whole evaluation, and the message does not match

@@ -65,7 +65,7 @@ type node struct {
 	v    value    // opLit
 	s    string   // opProp: the name; opContains/StartsWith/EndsWith: the literal
 	list []string // opIn
-	not  bool     // opIn: NOT IN
+	not  bool     // opIn, opContains, opStartsWith, opEndsWith: the NOT form
 	pos  int
 }
 
@@ -259,17 +259,25 @@ func eval(n *node, p Properties) (value, bool) {
 		}
 		return boolValue(in != n.not), true
 	case opContains, opStartsWith, opEndsWith:
+		// Java: an empty search string, a missing property or a non-string is FALSE for both the plain and the
+		// NOT form.
+		if n.s == "" {
+			return vFalse, true
+		}
 		v, ok := eval(n.l, p)
 		if !ok || v.k != kString {
-			return vNull, ok
+			return vFalse, ok
 		}
+		var has bool
 		switch n.op {
 		case opContains:
-			return boolValue(strings.Contains(v.s, n.s)), true
+			has = strings.Contains(v.s, n.s)
 		case opStartsWith:
-			return boolValue(strings.HasPrefix(v.s, n.s)), true
+			has = strings.HasPrefix(v.s, n.s)
+		default:
+			has = strings.HasSuffix(v.s, n.s)
 		}
-		return boolValue(strings.HasSuffix(v.s, n.s)), true
+		return boolValue(has != n.not), true
 	}
 	return vNull, false
 }

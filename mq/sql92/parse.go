@@ -437,10 +437,8 @@ func (p *parser) comparison() (*node, error) {
 			if p.tok.kind != tString {
 				return nil, p.unexpected("a string literal")
 			}
-			left = &node{op: o, l: left, s: p.tok.text, pos: pos}
-			if not {
-				left = &node{op: opNot, l: left, pos: pos}
-			}
+			// The NOT forms are their own operators in Java (FALSE, not unknown, for a missing property).
+			left = &node{op: o, l: left, s: p.tok.text, not: not, pos: pos}
 			if err := p.advance(); err != nil {
 				return nil, err
 			}

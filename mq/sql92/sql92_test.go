@@ -55,7 +55,8 @@ func TestMatch(t *testing.T) {
 		{"s CONTAINS 'lo w'", true}, {"s CONTAINS 'xyz'", false}, {"s NOT CONTAINS 'xyz'", true},
 		{"s STARTSWITH 'hell'", true}, {"s STARTSWITH 'world'", false}, {"s NOT STARTSWITH 'world'", true},
 		{"s ENDSWITH 'world'", true}, {"s NOT ENDSWITH 'world'", false}, {"missing CONTAINS 'a'", false},
-		{"missing NOT CONTAINS 'a'", false},
+		{"missing NOT CONTAINS 'a'", false}, {"NOT (missing CONTAINS 'a')", true}, {"s CONTAINS ''", false},
+		{"s NOT CONTAINS ''", false}, {"3 CONTAINS '3'", false}, {"s not endswith 'hello'", true},
 		// Booleans.
 		{"TRUE", true}, {"FALSE", false}, {"NULL", false}, {"flag = TRUE", true}, {"flag = FALSE", false},
 		{"word = TRUE", false}, {"flag", false}, {"NOT flag", true}, {"missing", false},
