@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
@@ -237,6 +238,17 @@ func TestMQSendConsumeGroups(t *testing.T) {
 	if out := mustMQ(t, srv, "", "consume", "greet", "--group", "g2", "-o", "body", "--timeout", "200ms"); out != "after\n" {
 		t.Fatalf("g2 after: %q", out)
 	}
+	var js []groupRow
+	if err := json.Unmarshal([]byte(mustMQ(t, srv, "", "groups", "-o", "json")), &js); err != nil || len(js) != 2 || js[0].Group != "g1" {
+		t.Fatalf("groups -o json: %+v %v", js, err)
+	}
+	var tl []map[string]any
+	if err := json.Unmarshal([]byte(mustMQ(t, srv, "", "topic", "list", "-o", "json")), &tl); err != nil || len(tl) != 1 || tl[0]["messages"] != float64(6) {
+		t.Fatalf("topic list -o json: %v %v", tl, err)
+	}
+	if r := runMQ(t, srv, "", "groups", "-o", "yaml"); r.code != 2 {
+		t.Fatalf("-o yaml: exit %d", r.code)
+	}
 	if r := runMQ(t, srv, "", "groups", "nobody"); r.code != 1 || !strings.Contains(r.errOut, "not found") {
 		t.Fatalf("unknown group: exit %d %q", r.code, r.errOut)
 	}
@@ -317,6 +329,32 @@ func TestMQConsumeOfficialProducer(t *testing.T) {
 		t.Fatalf("after reset: %d messages, want %d", len(again), n/2)
 	}
 	mustMQ(t, srv, "", "reset-offset", "--group", "cg", "--topic", "official", "--to", "first")
+
+	// A running push consumer is listed with its group.
+	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName("live"),
+		consumer.WithInstance("mqcli-live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Subscribe("official", consumer.MessageSelector{}, func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		return consumer.ConsumeSuccess, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Shutdown()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var d groupDetail
+		if r := runMQ(t, srv, "", "groups", "live", "-o", "json"); r.code == 0 && json.Unmarshal([]byte(r.out), &d) == nil && len(d.Consumers) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running push consumer is not listed in `groups live`")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if g := rows(t, mustMQ(t, srv, "", "groups", "cg")); len(g) != 4 {
 		t.Fatalf("groups cg: %v", g)
 	}
