@@ -97,7 +97,8 @@ func newMQCommand() *cobra.Command {
   tide mq consume orders --group audit --from first --max 10
   tide mq groups audit
   TIDE_NAMESRV=10.0.0.5:9876 tide mq topic list`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
+		RunE: helpOrUnknown,
 	}
 	cmd.PersistentFlags().StringVar(&g.namesrv, "namesrv", "", "name server IP:port (default $"+NameSrvEnv+" or "+defaultNameSrv+")")
 	cmd.PersistentFlags().DurationVar(&g.timeout, "request-timeout", 10*time.Second, "time limit for connecting and for each request")
@@ -123,6 +124,15 @@ func writeJSON(out io.Writer, v any) error {
 	return err
 }
 
+// helpOrUnknown runs a command that only groups subcommands: help without arguments, a usage error for an unknown
+// subcommand (cobra only reports unknown commands at the root).
+func helpOrUnknown(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr("unknown command %q for %q (see %s --help)", args[0], cmd.CommandPath(), cmd.CommandPath())
+	}
+	return cmd.Help()
+}
+
 func newTable(out io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(out, 0, 8, 3, ' ', 0) }
 
 func newMQTopicCommand(g *mqGlobals) *cobra.Command {
@@ -132,7 +142,8 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Example: `  tide mq topic list
   tide mq topic create orders --queues 8
   tide mq topic delete orders`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
+		RunE: helpOrUnknown,
 	}
 	var all bool
 	var output string

@@ -166,6 +166,19 @@ func TestMQUnreachableAndBadAddress(t *testing.T) {
 	}
 }
 
+func TestMQUnknownSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"mq", "foo"}, {"mq", "topic", "foo"}, {"bench", "foo"}} {
+		var out, errOut bytes.Buffer
+		if code := Main(args, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+			t.Errorf("%v: exit %d %q", args, code, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"mq"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Available Commands") {
+		t.Errorf("mq: exit %d %q", code, out.String())
+	}
+}
+
 func TestMQHelpHasExamples(t *testing.T) {
 	for _, c := range [][]string{{"mq"}, {"mq", "topic"}, {"mq", "topic", "list"}, {"mq", "topic", "create"}, {"mq", "topic", "delete"},
 		{"mq", "send"}, {"mq", "consume"}, {"mq", "groups"}, {"mq", "reset-offset"}, {"mq", "dlq"}, {"mq", "dlq", "replay"}} {
