@@ -149,6 +149,9 @@ func (a *APIResources) Shutdown(ctx context.Context) error {
 	go func() { a.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		// A watch cancelled while dialing leaves a fresh connection in the pool that never carries a request; the
+		// API server's graceful Shutdown would wait 5 s for it (net/http treats a new connection as busy that long).
+		a.opts.Client.CloseIdleConnections()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

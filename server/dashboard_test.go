@@ -65,6 +65,10 @@ func TestDashboardMountedOnAPIPort(t *testing.T) {
 	if len(st.Samples) == 0 || len(st.Samples[0].Services) != 1 || st.Samples[0].Services[0].Name != "svc" {
 		t.Fatalf("samples %s", body)
 	}
+	// The serving runtime's logs back the logs panel; an unknown service has none (not an error).
+	if code, _, body := get("/dashboard/api/logs?service=nope"); code != 200 || !strings.Contains(body, `"available":true`) {
+		t.Fatalf("logs = %d %s", code, body)
+	}
 	if s.Dashboard() == nil || !s.Dashboard().Ready() {
 		t.Fatal("dashboard not ready after Start")
 	}
