@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,5 +459,95 @@ func TestBenchMQBadFlags(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"bench", "mq", "--help"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Examples:") {
 		t.Errorf("bench mq --help: %d %q", code, out.String())
+	}
+}
+
+// TestMQReplayRealDeadLetters: an official push consumer fails a message until the broker dead-letters it (retry
+// topic, delay levels shortened), `tide mq dlq replay` sends it back, and the same consumer group then processes it.
+func TestMQReplayRealDeadLetters(t *testing.T) {
+	rlog.SetLogLevel("error")
+	levels := make([]time.Duration, 18)
+	for i := range levels {
+		levels[i] = 50 * time.Millisecond
+	}
+	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), DelayLevels: levels, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	mustMQ(t, srv, "", "topic", "create", "jobs", "--queues", "2")
+	var failing atomic.Bool
+	failing.Store(true)
+	var mu sync.Mutex
+	var okBodies []string
+	var replayOf []string
+	c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName("flaky"),
+		consumer.WithInstance("mqcli-flaky"), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset), consumer.WithMaxReconsumeTimes(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe("jobs", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			if string(m.Body) == "bad" && failing.Load() {
+				return consumer.ConsumeRetryLater, nil
+			}
+		}
+		mu.Lock()
+		for _, m := range msgs {
+			okBodies = append(okBodies, string(m.Body))
+			if v := m.GetProperty(propReplayOf); v != "" {
+				replayOf = append(replayOf, v)
+			}
+		}
+		mu.Unlock()
+		return consumer.ConsumeSuccess, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	bad := rows(t, mustMQ(t, srv, "", "send", "jobs", "bad", "--tag", "t1", "--keys", "job-1"))[0]
+	mustMQ(t, srv, "", "send", "jobs", "good")
+	var list []map[string]string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		list = rows(t, mustMQ(t, srv, "", "dlq", "--group", "flaky"))
+		if len(list) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letter after 30s: %v", list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if list[0]["MSGID"] != bad["MSGID"] || list[0]["ORIGIN TOPIC"] != "jobs" || list[0]["BODY"] != "bad" {
+		t.Fatalf("dead letter %v, sent %v", list[0], bad)
+	}
+	failing.Store(false)
+	if r := rows(t, mustMQ(t, srv, "", "dlq", "replay", "--group", "flaky")); len(r) != 1 || !strings.HasPrefix(r[0]["RESULT"], "replayed") {
+		t.Fatalf("replay: %v", r)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		mu.Lock()
+		n := len(replayOf)
+		got := slices.Clone(okBodies)
+		mu.Unlock()
+		if n == 1 {
+			if slices.Index(got, "bad") < 0 || slices.Index(got, "good") < 0 {
+				t.Fatalf("consumed %v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replayed message not consumed: %v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := rows(t, mustMQ(t, srv, "", "dlq", "replay", "--group", "flaky")); len(r) != 1 || !strings.HasPrefix(r[0]["RESULT"], "skipped") {
+		t.Fatalf("second replay: %v", r)
 	}
 }
