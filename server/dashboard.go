@@ -303,7 +303,8 @@ type topicMetrics struct {
 func systemTopic(t string) bool {
 	return strings.HasPrefix(t, "%") || strings.HasPrefix(t, "rmq_sys_") || t == "TBW102" ||
 		t == "SCHEDULE_TOPIC_XXXX" || t == "RMQ_SYS_TRANS_HALF_TOPIC" || t == "RMQ_SYS_TRACE_TOPIC" ||
-		t == "OFFSET_MOVED_EVENT" || t == "SELF_TEST_TOPIC" || t == "BenchmarkTest"
+		t == "OFFSET_MOVED_EVENT" || t == "SELF_TEST_TOPIC" || t == "BenchmarkTest" ||
+		strings.HasSuffix(t, "_REPLY_TOPIC")
 }
 
 func (m *topicMetrics) nameServer() string {
