@@ -61,7 +61,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		err error
 	}
 	done := make(chan outcome, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	go func() {
 		res, err := play.Run(ctx, play.Options{
@@ -69,7 +69,7 @@ func TestDemoEndToEnd(t *testing.T) {
 			Platform:       &platform,
 			SourceDir:      wd,
 			OutDir:         filepath.Join(dir, "out"),
-			ReadyTimeout:   3 * time.Minute,
+			ReadyTimeout:   4 * time.Minute, // a cold build cache compiles modernc.org/sqlite for the order service
 			DayLength:      30 * time.Second,
 			PeakRate:       120,
 			MalformedEvery: 100,
