@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,6 +206,26 @@ func (r *Runtime) Ingress() http.Handler {
 			return
 		}
 		ing.ServeHTTP(w, req)
+	})
+}
+
+// GatewayFallback is the handler for gateway requests whose Host names no Knative Service. A Broker address uses
+// the gateway's own host (an IP, "localhost" or a bare machine name: http://127.0.0.1:8080/<ns>/<broker>), so such
+// requests go to the ingress; a Host in one of Knative's Service forms (<name>.<ns>.localhost, <name>.<ns>.svc...,
+// any dotted name) is a Service that does not exist (or is not routable yet) and gets 404, not an ingress answer.
+func (r *Runtime) GatewayFallback() http.Handler {
+	ing := r.Ingress()
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		host := req.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if host == "" || net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") || !strings.Contains(host, ".") {
+			ing.ServeHTTP(w, req)
+			return
+		}
+		http.Error(w, "no Knative Service serves host "+req.Host, http.StatusNotFound)
 	})
 }
 
