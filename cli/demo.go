@@ -86,6 +86,9 @@ from its ko:// import path there.`,
 	f.DurationVar(&opts.ReadyTimeout, "ready-timeout", play.DefaultReadyWait, "how long to wait for the bundle to be Ready")
 	f.StringVar(&platform.DataDir, "data-dir", platform.DataDir, "data directory of a tide the demo starts")
 	f.IntVar(&platform.APIPort, "api-port", platform.APIPort, "API and dashboard port of a tide the demo starts")
+	f.IntVar(&platform.GatewayPort, "gateway-port", platform.GatewayPort, "gateway port of a tide the demo starts")
+	f.IntVar(&platform.NameServerPort, "namesrv-port", platform.NameServerPort, "RocketMQ name server port of a tide the demo starts")
+	f.IntVar(&platform.BrokerPort, "broker-port", platform.BrokerPort, "RocketMQ broker port of a tide the demo starts")
 	f.StringVar(&logLevel, "log-level", "warn", "log level of a tide the demo starts: debug, info, warn, error")
 	return cmd
 }

@@ -245,7 +245,9 @@ func columnsFor(k client.Kind) []column {
 			{"GENERATION", func(o *unstructured.Unstructured, _ time.Time) string {
 				return o.GetLabels()["serving.knative.dev/configurationGeneration"]
 			}},
-			colReady, colReason}
+			colReady, colReason,
+			{"ACTUAL REPLICAS", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "actualReplicas") }},
+			{"DESIRED REPLICAS", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "desiredReplicas") }}}
 	case "serving.knative.dev/Route":
 		return []column{colName, colURL, colReady, colReason}
 	case "eventing.knative.dev/Broker":
@@ -346,8 +348,8 @@ func statsColumn(header, field string) column {
 	}}
 }
 
-// wideColumnsFor adds what -o wide shows beyond the default columns: for Revisions, Knative's desired and actual
-// (ready) replicas and tide's status.tide (processes running or starting, observed concurrency / per-instance target,
+// wideColumnsFor adds what -o wide shows beyond the default columns (which for Revisions end with Knative's actual
+// and desired replicas, as its CRD prints them): for Revisions, tide's status.tide (processes running or starting, observed concurrency / per-instance target,
 // containerConcurrency, whether the activator is in the request path).
 func wideColumnsFor(k client.Kind) []column {
 	if k.Group+"/"+k.Kind != "serving.knative.dev/Revision" {
@@ -360,12 +362,6 @@ func wideColumnsFor(k client.Kind) []column {
 		return s
 	}
 	return []column{
-		{"DESIRED", func(o *unstructured.Unstructured, _ time.Time) string {
-			return orDash(str(o, "status", "desiredReplicas"))
-		}},
-		{"ACTUAL", func(o *unstructured.Unstructured, _ time.Time) string {
-			return orDash(str(o, "status", "actualReplicas"))
-		}},
 		{"PROCESSES", func(o *unstructured.Unstructured, _ time.Time) string {
 			return orDash(str(o, "status", "tide", "processes"))
 		}},

@@ -8,6 +8,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,13 +97,40 @@ func newMQCommand() *cobra.Command {
   tide mq consume orders --group audit --from first --max 10
   tide mq groups audit
   TIDE_NAMESRV=10.0.0.5:9876 tide mq topic list`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
+		RunE: helpOrUnknown,
 	}
 	cmd.PersistentFlags().StringVar(&g.namesrv, "namesrv", "", "name server IP:port (default $"+NameSrvEnv+" or "+defaultNameSrv+")")
 	cmd.PersistentFlags().DurationVar(&g.timeout, "request-timeout", 10*time.Second, "time limit for connecting and for each request")
 	cmd.AddCommand(newMQTopicCommand(g), newMQSendCommand(g), newMQConsumeCommand(g), newMQGroupsCommand(g),
 		newMQResetOffsetCommand(g), newMQDLQCommand(g))
 	return cmd
+}
+
+func checkOutput(o string) error {
+	if o != "table" && o != "json" {
+		return usageErr("-o %q: want table or json", o)
+	}
+	return nil
+}
+
+// writeJSON prints v indented, kubectl -o json style.
+func writeJSON(out io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "%s\n", b)
+	return err
+}
+
+// helpOrUnknown runs a command that only groups subcommands: help without arguments, a usage error for an unknown
+// subcommand (cobra only reports unknown commands at the root).
+func helpOrUnknown(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr("unknown command %q for %q (see %s --help)", args[0], cmd.CommandPath(), cmd.CommandPath())
+	}
+	return cmd.Help()
 }
 
 func newTable(out io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(out, 0, 8, 3, ' ', 0) }
@@ -114,17 +142,22 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Example: `  tide mq topic list
   tide mq topic create orders --queues 8
   tide mq topic delete orders`,
-		Args: cobra.NoArgs,
+		Args: cobra.ArbitraryArgs,
+		RunE: helpOrUnknown,
 	}
 	var all bool
+	var output string
 	list := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List topics with their queue counts and permissions",
-		Long:    "List topics. System topics (TBW102, SCHEDULE_TOPIC_XXXX, %RETRY%..., %DLQ%...) are shown with --all.",
-		Example: "  tide mq topic list\n  tide mq topic list --all",
+		Long:    "List topics. System topics (TBW102, SCHEDULE_TOPIC_XXXX, %RETRY%..., %DLQ%..., RMQ_SYS_..., <cluster>_REPLY_TOPIC,\n" + replayTopic + ") are shown with --all.",
+		Example: "  tide mq topic list\n  tide mq topic list --all -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
@@ -143,8 +176,14 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 				}
 			}
 			slices.Sort(names)
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tREAD QUEUES\tWRITE QUEUES\tPERM\tMESSAGES")
+			type topicRow struct {
+				Name        string `json:"name"`
+				ReadQueues  int    `json:"readQueues"`
+				WriteQueues int    `json:"writeQueues"`
+				Perm        string `json:"perm"`
+				Messages    int64  `json:"messages"`
+			}
+			out := []topicRow{}
 			for _, n := range names {
 				t := topics[n]
 				var total int64
@@ -159,12 +198,21 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 					}
 					total += hi - lo
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", n, t.ReadQueueNums, t.WriteQueueNums, permString(t.Perm), total)
+				out = append(out, topicRow{n, t.ReadQueueNums, t.WriteQueueNums, permString(t.Perm), total})
+			}
+			if output == "json" {
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "NAME\tREAD QUEUES\tWRITE QUEUES\tPERM\tMESSAGES")
+			for _, r := range out {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", r.Name, r.ReadQueues, r.WriteQueues, r.Perm, r.Messages)
 			}
 			return tw.Flush()
 		},
 	}
 	list.Flags().BoolVarP(&all, "all", "A", false, "include system topics")
+	list.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	var queues int
 	create := &cobra.Command{
 		Use:     "create NAME",
@@ -238,8 +286,10 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 }
 
 func isSystemTopic(n string) bool {
+	// RMQ_SYS_ covers Java's system topics (transaction half/op topics, trace); <cluster>_REPLY_TOPIC is per cluster.
 	return n == broker.DefaultTopic || n == broker.ScheduleTopic || n == replayTopic ||
-		strings.HasPrefix(n, broker.RetryPrefix) || strings.HasPrefix(n, broker.DLQPrefix)
+		strings.HasPrefix(n, broker.RetryPrefix) || strings.HasPrefix(n, broker.DLQPrefix) ||
+		strings.HasPrefix(n, "RMQ_SYS_") || strings.HasSuffix(n, broker.ReplyTopicSuffix)
 }
 
 func permString(p int) string {

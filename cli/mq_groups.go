@@ -13,14 +13,31 @@ import (
 	"github.com/tide-run/tide/mq/broker"
 )
 
+// groupDetail is `tide mq groups GROUP -o json`.
+type groupDetail struct {
+	Group     string             `json:"group"`
+	Consumers []string           `json:"consumers"`
+	Queues    []broker.QueueStat `json:"queues"`
+	TotalLag  int64              `json:"totalLag"`
+}
+
+// groupRow is one line of `tide mq groups`.
+type groupRow struct {
+	Group     string   `json:"group"`
+	Consumers int      `json:"consumers"`
+	Topics    []string `json:"topics"`
+	Lag       int64    `json:"lag"`
+}
+
 func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "groups [GROUP]",
 		Short: "List consumer groups with their lag, or one group's offsets and lag per queue",
 		Long: "Without GROUP: every subscription group with its connected consumers, topics and total lag.\n" +
 			"With GROUP: per topic and queue the broker's offset, the group's committed offset and the lag.\n" +
 			"A CONSUMER OFFSET of - means the group never committed one there (lag counts the whole queue).",
-		Example: "  tide mq groups\n  tide mq groups audit",
+		Example: "  tide mq groups\n  tide mq groups audit\n  tide mq groups audit -o json",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErr("%s: want at most one GROUP, got %d arguments", cmd.CommandPath(), len(args))
@@ -28,6 +45,9 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err
@@ -39,38 +59,47 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("listing groups: %w", err)
 			}
-			tw := newTable(cmd.OutOrStdout())
+			out := cmd.OutOrStdout()
+			tw := newTable(out)
 			if len(args) == 1 {
-				name := args[0]
-				stats, err := c.ConsumeStats(ctx, name, "")
-				if err != nil {
-					return fmt.Errorf("offsets of group %s: %w", name, err)
+				d := groupDetail{Group: args[0]}
+				if d.Queues, err = c.ConsumeStats(ctx, d.Group, ""); err != nil {
+					return fmt.Errorf("offsets of group %s: %w", d.Group, err)
 				}
-				if _, ok := groups[name]; !ok && len(stats) == 0 {
-					return fmt.Errorf("group %q not found", name)
+				if _, ok := groups[d.Group]; !ok && len(d.Queues) == 0 {
+					return fmt.Errorf("group %q not found", d.Group)
 				}
-				ids, err := c.ConsumerIDs(ctx, name)
-				if err != nil {
-					return fmt.Errorf("consumers of group %s: %w", name, err)
+				if d.Consumers, err = c.ConsumerIDs(ctx, d.Group); err != nil {
+					return fmt.Errorf("consumers of group %s: %w", d.Group, err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Group: %s\nConsumers: %d\n", name, len(ids))
-				for _, id := range ids {
-					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", id)
+				if d.Consumers == nil {
+					d.Consumers = []string{}
+				}
+				if d.Queues == nil {
+					d.Queues = []broker.QueueStat{}
+				}
+				for _, s := range d.Queues {
+					d.TotalLag += s.Lag
+				}
+				if output == "json" {
+					return writeJSON(out, d)
+				}
+				fmt.Fprintf(out, "Group: %s\nConsumers: %d\n", d.Group, len(d.Consumers))
+				for _, id := range d.Consumers {
+					fmt.Fprintf(out, "  %s\n", id)
 				}
 				fmt.Fprintln(tw, "TOPIC\tQUEUE\tBROKER OFFSET\tCONSUMER OFFSET\tLAG")
-				var total int64
-				for _, s := range stats {
+				for _, s := range d.Queues {
 					co := "-"
 					if s.ConsumerOffset >= 0 {
 						co = strconv.FormatInt(s.ConsumerOffset, 10)
 					}
 					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", s.Topic, s.QueueID, s.BrokerOffset, co, s.Lag)
-					total += s.Lag
 				}
 				if err := tw.Flush(); err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Total lag: %d\n", total)
+				_, err = fmt.Fprintf(out, "Total lag: %d\n", d.TotalLag)
 				return err
 			}
 			names := make([]string, 0, len(groups))
@@ -78,7 +107,7 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 				names = append(names, n)
 			}
 			slices.Sort(names)
-			fmt.Fprintln(tw, "GROUP\tCONSUMERS\tTOPICS\tLAG")
+			rows := []groupRow{}
 			for _, n := range names {
 				stats, err := c.ConsumeStats(ctx, n, "")
 				if err != nil {
@@ -88,19 +117,27 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("consumers of group %s: %w", n, err)
 				}
-				var lag int64
-				var topics []string
+				r := groupRow{Group: n, Consumers: len(ids), Topics: []string{}}
 				for _, s := range stats {
-					lag += s.Lag
-					if !slices.Contains(topics, s.Topic) {
-						topics = append(topics, s.Topic)
+					r.Lag += s.Lag
+					if !slices.Contains(r.Topics, s.Topic) {
+						r.Topics = append(r.Topics, s.Topic)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", n, len(ids), dash(strings.Join(topics, ",")), lag)
+				rows = append(rows, r)
+			}
+			if output == "json" {
+				return writeJSON(out, rows)
+			}
+			fmt.Fprintln(tw, "GROUP\tCONSUMERS\tTOPICS\tLAG")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", r.Group, r.Consumers, dash(strings.Join(r.Topics, ",")), r.Lag)
 			}
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
 }
 
 // parseResetTarget reads --to: first, last or an RFC 3339 time.

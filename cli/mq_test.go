@@ -11,10 +11,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
@@ -165,6 +168,19 @@ func TestMQUnreachableAndBadAddress(t *testing.T) {
 	}
 }
 
+func TestMQUnknownSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"mq", "foo"}, {"mq", "topic", "foo"}, {"bench", "foo"}} {
+		var out, errOut bytes.Buffer
+		if code := Main(args, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+			t.Errorf("%v: exit %d %q", args, code, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"mq"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Available Commands") {
+		t.Errorf("mq: exit %d %q", code, out.String())
+	}
+}
+
 func TestMQHelpHasExamples(t *testing.T) {
 	for _, c := range [][]string{{"mq"}, {"mq", "topic"}, {"mq", "topic", "list"}, {"mq", "topic", "create"}, {"mq", "topic", "delete"},
 		{"mq", "send"}, {"mq", "consume"}, {"mq", "groups"}, {"mq", "reset-offset"}, {"mq", "dlq"}, {"mq", "dlq", "replay"}} {
@@ -236,6 +252,17 @@ func TestMQSendConsumeGroups(t *testing.T) {
 	mustMQ(t, srv, "", "send", "greet", "after")
 	if out := mustMQ(t, srv, "", "consume", "greet", "--group", "g2", "-o", "body", "--timeout", "200ms"); out != "after\n" {
 		t.Fatalf("g2 after: %q", out)
+	}
+	var js []groupRow
+	if err := json.Unmarshal([]byte(mustMQ(t, srv, "", "groups", "-o", "json")), &js); err != nil || len(js) != 2 || js[0].Group != "g1" {
+		t.Fatalf("groups -o json: %+v %v", js, err)
+	}
+	var tl []map[string]any
+	if err := json.Unmarshal([]byte(mustMQ(t, srv, "", "topic", "list", "-o", "json")), &tl); err != nil || len(tl) != 1 || tl[0]["messages"] != float64(6) {
+		t.Fatalf("topic list -o json: %v %v", tl, err)
+	}
+	if r := runMQ(t, srv, "", "groups", "-o", "yaml"); r.code != 2 {
+		t.Fatalf("-o yaml: exit %d", r.code)
 	}
 	if r := runMQ(t, srv, "", "groups", "nobody"); r.code != 1 || !strings.Contains(r.errOut, "not found") {
 		t.Fatalf("unknown group: exit %d %q", r.code, r.errOut)
@@ -317,6 +344,32 @@ func TestMQConsumeOfficialProducer(t *testing.T) {
 		t.Fatalf("after reset: %d messages, want %d", len(again), n/2)
 	}
 	mustMQ(t, srv, "", "reset-offset", "--group", "cg", "--topic", "official", "--to", "first")
+
+	// A running push consumer is listed with its group.
+	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName("live"),
+		consumer.WithInstance("mqcli-live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Subscribe("official", consumer.MessageSelector{}, func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		return consumer.ConsumeSuccess, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Shutdown()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var d groupDetail
+		if r := runMQ(t, srv, "", "groups", "live", "-o", "json"); r.code == 0 && json.Unmarshal([]byte(r.out), &d) == nil && len(d.Consumers) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running push consumer is not listed in `groups live`")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if g := rows(t, mustMQ(t, srv, "", "groups", "cg")); len(g) != 4 {
 		t.Fatalf("groups cg: %v", g)
 	}
@@ -406,5 +459,95 @@ func TestBenchMQBadFlags(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"bench", "mq", "--help"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Examples:") {
 		t.Errorf("bench mq --help: %d %q", code, out.String())
+	}
+}
+
+// TestMQReplayRealDeadLetters: an official push consumer fails a message until the broker dead-letters it (retry
+// topic, delay levels shortened), `tide mq dlq replay` sends it back, and the same consumer group then processes it.
+func TestMQReplayRealDeadLetters(t *testing.T) {
+	rlog.SetLogLevel("error")
+	levels := make([]time.Duration, 18)
+	for i := range levels {
+		levels[i] = 50 * time.Millisecond
+	}
+	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), DelayLevels: levels, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	mustMQ(t, srv, "", "topic", "create", "jobs", "--queues", "2")
+	var failing atomic.Bool
+	failing.Store(true)
+	var mu sync.Mutex
+	var okBodies []string
+	var replayOf []string
+	c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName("flaky"),
+		consumer.WithInstance("mqcli-flaky"), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset), consumer.WithMaxReconsumeTimes(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe("jobs", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			if string(m.Body) == "bad" && failing.Load() {
+				return consumer.ConsumeRetryLater, nil
+			}
+		}
+		mu.Lock()
+		for _, m := range msgs {
+			okBodies = append(okBodies, string(m.Body))
+			if v := m.GetProperty(propReplayOf); v != "" {
+				replayOf = append(replayOf, v)
+			}
+		}
+		mu.Unlock()
+		return consumer.ConsumeSuccess, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	bad := rows(t, mustMQ(t, srv, "", "send", "jobs", "bad", "--tag", "t1", "--keys", "job-1"))[0]
+	mustMQ(t, srv, "", "send", "jobs", "good")
+	var list []map[string]string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		list = rows(t, mustMQ(t, srv, "", "dlq", "--group", "flaky"))
+		if len(list) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letter after 30s: %v", list)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if list[0]["MSGID"] != bad["MSGID"] || list[0]["ORIGIN TOPIC"] != "jobs" || list[0]["BODY"] != "bad" {
+		t.Fatalf("dead letter %v, sent %v", list[0], bad)
+	}
+	failing.Store(false)
+	if r := rows(t, mustMQ(t, srv, "", "dlq", "replay", "--group", "flaky")); len(r) != 1 || !strings.HasPrefix(r[0]["RESULT"], "replayed") {
+		t.Fatalf("replay: %v", r)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		mu.Lock()
+		n := len(replayOf)
+		got := slices.Clone(okBodies)
+		mu.Unlock()
+		if n == 1 {
+			if slices.Index(got, "bad") < 0 || slices.Index(got, "good") < 0 {
+				t.Fatalf("consumed %v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replayed message not consumed: %v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := rows(t, mustMQ(t, srv, "", "dlq", "replay", "--group", "flaky")); len(r) != 1 || !strings.HasPrefix(r[0]["RESULT"], "skipped") {
+		t.Fatalf("second replay: %v", r)
 	}
 }

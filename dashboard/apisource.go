@@ -149,6 +149,9 @@ func (a *APIResources) Shutdown(ctx context.Context) error {
 	go func() { a.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		// A watch cancelled while dialing leaves a fresh connection in the pool that never carries a request; the
+		// API server's graceful Shutdown would wait 5 s for it (net/http treats a new connection as busy that long).
+		a.opts.Client.CloseIdleConnections()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -159,11 +162,31 @@ func (a *APIResources) Shutdown(ctx context.Context) error {
 func (a *APIResources) Resources(context.Context) ([]Resource, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []Resource
+	// The same object can be served under two groups (RocketMQSource's 2020 group is an alias of the current one):
+	// show it once, from the kind listed first in opts.Kinds.
+	rank := map[string]int{}
+	for i, k := range a.opts.Kinds {
+		av := k.Version
+		if k.Group != "" {
+			av = k.Group + "/" + k.Version
+		}
+		if _, ok := rank[k.Kind+"\x00"+av]; !ok {
+			rank[k.Kind+"\x00"+av] = i
+		}
+	}
+	type ident struct{ kind, ns, name string }
+	best := map[ident]Resource{}
 	for _, coll := range a.cache {
 		for _, r := range coll {
-			out = append(out, r)
+			id := ident{r.Kind, r.Namespace, r.Name}
+			if have, ok := best[id]; !ok || rank[r.Kind+"\x00"+r.APIVersion] < rank[have.Kind+"\x00"+have.APIVersion] {
+				best[id] = r
+			}
 		}
+	}
+	out := make([]Resource, 0, len(best))
+	for _, r := range best {
+		out = append(out, r)
 	}
 	sortResources(out)
 	var errs []error

@@ -250,3 +250,32 @@ func FuzzDecodeWatch(f *testing.F) {
 		}
 	})
 }
+
+// An object served under two groups (RocketMQSource's 2020 group aliases the current one) is shown once, from the
+// kind listed first.
+func TestAPIResourcesShowsAliasedObjectOnce(t *testing.T) {
+	api := foodDeliveryAPI()
+	api.add("/apis/sources.eventing.knative.dev/v1alpha1/rocketmqsources",
+		knObject("sources.eventing.knative.dev/v1alpha1", "RocketMQSource", "orders-source", "True", "", "", nil))
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	a := startAPIResources(t, APIOptions{BaseURL: srv.URL, RetryInterval: 20 * time.Millisecond})
+	poll(t, "every collection listed", 10*time.Second, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		n := 0
+		for _, coll := range a.cache {
+			n += len(coll)
+		}
+		return n == 6 // five objects, one of them under two groups
+	})
+	rs, err := a.Resources(context.Background())
+	if err != nil || len(rs) != 5 {
+		t.Fatalf("%d resources (%v), want 5: %+v", len(rs), err, rs)
+	}
+	for _, r := range rs {
+		if r.Kind == "RocketMQSource" && r.APIVersion != "sources.knative.dev/v1alpha1" {
+			t.Fatalf("shown from %s, want the current group: %+v", r.APIVersion, r)
+		}
+	}
+}

@@ -1,14 +1,24 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/dashboard"
+	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/serving/runtime"
 )
 
 // Group/kinds the dashboard's store-backed metrics read.
@@ -26,6 +36,8 @@ type dashWiring struct {
 	mu      sync.Mutex
 	metrics []dashboard.MetricsSource
 	logs    dashboard.LogSource
+	logsSet bool // logs was set explicitly (SetDashboardLogs); otherwise the serving runtime's are used
+	topics  *topicMetrics
 }
 
 // setupDashboard mounts the live dashboard at "/" on the API port (the API's own routes are registered more
@@ -34,12 +46,16 @@ type dashWiring struct {
 //
 //   - revisions: status.desiredReplicas / status.actualReplicas the serving runtime writes on each Revision;
 //   - deliveries: status.deliveryStats the eventing runtime writes on each Trigger and RocketMQSource;
+//   - revisions' live load: requests routed and in flight, from the serving gateway;
+//   - logs: the serving runtime's instance logs (the same as `tide logs`);
+//   - topics: messages produced and consumer-group lag, from the RocketMQ the platform lists as an endpoint;
 //   - extra sources registered with AddDashboardMetrics (live counters such as request totals and topic lag).
 //
 // Reading the store keeps the dashboard independent of how each runtime is built: it shows whatever the runtimes
 // report through the API, which is also what `tide get` shows.
 func (s *Server) setupDashboard() error {
-	s.dash.metrics = []dashboard.MetricsSource{storeMetrics{st: s.st}}
+	s.dash.topics = &topicMetrics{s: s}
+	s.dash.metrics = []dashboard.MetricsSource{storeMetrics{st: s.st}, servingMetrics{s}, s.dash.topics}
 	d, err := dashboard.New(dashboard.Options{
 		APIURL:  s.APIURL,
 		Metrics: dashboard.MetricsFunc(s.dashboardSnapshot),
@@ -52,8 +68,20 @@ func (s *Server) setupDashboard() error {
 	}
 	s.dash.d = d
 	s.api.Handle("/", d)
-	s.AddSubsystem(d.Subsystem())
+	s.AddSubsystem(dashSubsystem{Subsystem: d.Subsystem(), topics: s.dash.topics})
 	return nil
+}
+
+// dashSubsystem also closes the topic metrics' RocketMQ admin connection on Shutdown.
+type dashSubsystem struct {
+	dashboard.Subsystem
+	topics *topicMetrics
+}
+
+func (d dashSubsystem) Shutdown(ctx context.Context) error {
+	err := d.Subsystem.Shutdown(ctx)
+	d.topics.close()
+	return err
 }
 
 // Dashboard is the live dashboard served at "/" on the API port.
@@ -70,7 +98,7 @@ func (s *Server) AddDashboardMetrics(src dashboard.MetricsSource) {
 // SetDashboardLogs sets where the dashboard's recent-logs panel reads a service's logs.
 func (s *Server) SetDashboardLogs(src dashboard.LogSource) {
 	s.dash.mu.Lock()
-	s.dash.logs = src
+	s.dash.logs, s.dash.logsSet = src, true
 	s.dash.mu.Unlock()
 }
 
@@ -88,6 +116,9 @@ func (s *Server) dashboardSnapshot(ctx context.Context) (dashboard.Snapshot, err
 
 func (s *Server) dashboardLogs(ctx context.Context, namespace, service string, limit int) ([]dashboard.LogLine, error) {
 	s.dash.mu.Lock()
+	if !s.dash.logsSet && s.dash.logs == nil && s.serving != nil {
+		s.dash.logs = newServingLogs(s)
+	}
 	src := s.dash.logs
 	s.dash.mu.Unlock()
 	if src == nil {
@@ -168,4 +199,201 @@ func counter(v any) uint64 {
 		return uint64(max(n, 0))
 	}
 	return 0
+}
+
+// servingMetrics adds the gateway's live counters per revision: requests routed (cumulative) and requests in
+// flight or queued. Instance counts come from the store (status written by the same runtime).
+type servingMetrics struct{ s *Server }
+
+func (m servingMetrics) Snapshot(context.Context) (dashboard.Snapshot, error) {
+	var snap dashboard.Snapshot
+	if m.s.serving == nil {
+		return snap, nil
+	}
+	gw := m.s.serving.rt.Gateway()
+	revs, _, err := m.s.st.List(gkRevision, "")
+	if err != nil {
+		return snap, fmt.Errorf("list revisions: %w", err)
+	}
+	for _, r := range revs {
+		st, ok := gw.Stats(types.NamespacedName{Namespace: r.GetNamespace(), Name: r.GetName()})
+		if !ok {
+			continue
+		}
+		snap.Revisions = append(snap.Revisions, dashboard.RevisionStats{Namespace: r.GetNamespace(),
+			Service: r.GetLabels()[serviceLabel], Revision: r.GetName(), Requests: st.Requests,
+			Concurrency: float64(st.InFlight + st.Queued)})
+	}
+	return snap, nil
+}
+
+// servingLogs reads a service's recent instance logs through the serving runtime's log endpoint, served
+// in-process (no HTTP hop): the same lines `tide logs` shows.
+type servingLogs struct {
+	s   *Server
+	mux *http.ServeMux
+}
+
+func newServingLogs(s *Server) *servingLogs {
+	mux := http.NewServeMux()
+	mux.Handle(runtime.ServiceLogPattern, s.serving.rt.LogsHandler())
+	return &servingLogs{s: s, mux: mux}
+}
+
+func (l *servingLogs) Logs(ctx context.Context, namespace, service string, limit int) ([]dashboard.LogLine, error) {
+	u := fmt.Sprintf("/apis/serving.knative.dev/v1/namespaces/%s/services/%s/log?tailLines=%d",
+		url.PathEscape(namespace), url.PathEscape(service), limit)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	rec := &memResponse{header: http.Header{}}
+	l.mux.ServeHTTP(rec, req)
+	if rec.code == http.StatusNotFound {
+		return nil, nil // the service is gone or not created yet: nothing to show
+	}
+	if rec.code != 0 && rec.code != http.StatusOK {
+		return nil, fmt.Errorf("logs of %s/%s: %d %s", namespace, service, rec.code, strings.TrimSpace(rec.body.String()))
+	}
+	var out []dashboard.LogLine
+	dec := json.NewDecoder(&rec.body)
+	for {
+		var e runtime.LogEntry
+		if err := dec.Decode(&e); err == io.EOF {
+			break
+		} else if err != nil {
+			return out, fmt.Errorf("logs of %s/%s: %w", namespace, service, err)
+		}
+		out = append(out, dashboard.LogLine{Time: e.Time, Revision: e.Revision, Instance: e.Instance,
+			Stream: string(e.Stream), Text: e.Text})
+	}
+	return out, nil
+}
+
+// memResponse is a minimal in-memory http.ResponseWriter.
+type memResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (w *memResponse) Header() http.Header { return w.header }
+func (w *memResponse) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *memResponse) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.body.Write(b)
+}
+
+// topicMetrics reads produce counts and consumer-group lag from the RocketMQ name server the platform lists among
+// its endpoints ("rocketmq name server"), through the broker's admin protocol (mq/admin). Without one (no
+// RocketMQ in this build) it reports nothing. mu guards c, the cached admin connection (redialed after an error).
+type topicMetrics struct {
+	s  *Server
+	mu sync.Mutex
+	c  *admin.Client
+}
+
+// systemTopic reports RocketMQ's internal topics (retry, dead-letter, defaults, schedule, trace), skipped.
+func systemTopic(t string) bool {
+	return strings.HasPrefix(t, "%") || strings.HasPrefix(t, "rmq_sys_") || t == "TBW102" ||
+		t == "SCHEDULE_TOPIC_XXXX" || t == "RMQ_SYS_TRANS_HALF_TOPIC" || t == "RMQ_SYS_TRACE_TOPIC" ||
+		t == "OFFSET_MOVED_EVENT" || t == "SELF_TEST_TOPIC" || t == "BenchmarkTest" ||
+		strings.HasSuffix(t, "_REPLY_TOPIC")
+}
+
+func (m *topicMetrics) nameServer() string {
+	for _, e := range m.s.Endpoints() {
+		if e.Name == "rocketmq name server" {
+			return e.URL
+		}
+	}
+	return ""
+}
+
+func (m *topicMetrics) Snapshot(ctx context.Context) (dashboard.Snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var snap dashboard.Snapshot
+	if m.c == nil {
+		ns := m.nameServer()
+		if ns == "" {
+			return snap, nil
+		}
+		c, err := admin.Dial(ctx, ns)
+		if err != nil {
+			return snap, fmt.Errorf("rocketmq admin: %w", err)
+		}
+		m.c = c
+	}
+	snap, err := m.read(ctx)
+	if err != nil {
+		_ = m.c.Close()
+		m.c = nil
+		return snap, fmt.Errorf("rocketmq admin: %w", err)
+	}
+	return snap, nil
+}
+
+func (m *topicMetrics) read(ctx context.Context) (dashboard.Snapshot, error) {
+	var snap dashboard.Snapshot
+	topics, err := m.c.Topics(ctx)
+	if err != nil {
+		return snap, err
+	}
+	groups, err := m.c.Groups(ctx)
+	if err != nil {
+		return snap, err
+	}
+	lag := map[string]map[string]int64{} // topic -> group -> lag
+	for g := range groups {
+		stats, err := m.c.ConsumeStats(ctx, g, "")
+		if err != nil {
+			continue // a group without offsets yet
+		}
+		for _, q := range stats {
+			if systemTopic(q.Topic) {
+				continue
+			}
+			if lag[q.Topic] == nil {
+				lag[q.Topic] = map[string]int64{}
+			}
+			lag[q.Topic][g] += q.Lag
+		}
+	}
+	for name, t := range topics {
+		if systemTopic(name) {
+			continue
+		}
+		ts := dashboard.TopicStats{Topic: name}
+		for q := 0; q < t.WriteQueueNums; q++ {
+			off, err := m.c.MaxOffset(ctx, name, int32(q))
+			if err != nil {
+				return snap, err
+			}
+			ts.Produced += uint64(max(off, 0))
+		}
+		for g, l := range lag[name] {
+			ts.Groups = append(ts.Groups, dashboard.GroupStats{Group: g, Lag: l})
+		}
+		sort.Slice(ts.Groups, func(i, j int) bool { return ts.Groups[i].Group < ts.Groups[j].Group })
+		snap.Topics = append(snap.Topics, ts)
+	}
+	sort.Slice(snap.Topics, func(i, j int) bool { return snap.Topics[i].Topic < snap.Topics[j].Topic })
+	return snap, nil
+}
+
+// close drops the admin connection (Shutdown).
+func (m *topicMetrics) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.c != nil {
+		_ = m.c.Close()
+		m.c = nil
+	}
 }

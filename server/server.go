@@ -68,6 +68,9 @@ func Listen(host string, port int, flag string) (net.Listener, error) {
 	return l, nil
 }
 
+// apiDrainTimeout bounds how long Shutdown lets in-flight API requests finish before closing connections.
+const apiDrainTimeout = 2 * time.Second
+
 // Server is the running platform. mu guards subsystems, started and the listener state.
 type Server struct {
 	opts   Options
@@ -252,8 +255,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if srv != nil {
 		baseCancel() // ends watch streams so graceful shutdown does not wait for them
-		if err := srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("api: %w", err))
+		// net/http waits up to 5 s for connections that were dialed but never sent a request (StateNew), e.g. a
+		// client cancelled mid-dial; after a bounded drain of real requests, close whatever is left.
+		drainCtx, cancel := context.WithTimeout(ctx, apiDrainTimeout)
+		err := srv.Shutdown(drainCtx)
+		cancel()
+		if err != nil {
+			_ = srv.Close()
+			if ctx.Err() != nil {
+				errs = append(errs, fmt.Errorf("api: %w", ctx.Err()))
+			}
 		}
 	}
 	if err := s.st.Close(); err != nil {

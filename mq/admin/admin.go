@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 
@@ -23,6 +24,8 @@ type Client struct {
 	brokerName string
 	// counter numbers generated message ids and spreads sends over queues.
 	counter atomic.Uint64
+	// queueSeed is a random start for Send's round robin over queues.
+	queueSeed uint64
 }
 
 // Dial connects to the name server at nameServerAddr and to the broker it reports.
@@ -31,7 +34,7 @@ func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{ns: ns}
+	c := &Client{ns: ns, queueSeed: rand.Uint64()}
 	resp, err := c.call(ctx, ns, remoting.NewRequest(remoting.GetBrokerClusterInfo, nil, nil))
 	if err != nil {
 		ns.Close()

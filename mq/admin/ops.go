@@ -155,7 +155,8 @@ func (c *Client) Send(ctx context.Context, r SendRequest) (SendResult, error) {
 		}
 		qid = 0
 		if n > 0 {
-			qid = int32(c.counter.Add(1) % uint64(n))
+			// Round robin from a random start, so one-message-per-process senders (the CLI) still spread.
+			qid = int32((c.counter.Add(1) + c.queueSeed) % uint64(n))
 		}
 	}
 	group := r.ProducerGroup

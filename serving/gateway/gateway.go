@@ -56,6 +56,12 @@ type RevisionConfig struct {
 	ContainerConcurrency int
 	// Timeout is timeoutSeconds; default 300s.
 	Timeout time.Duration
+	// ResponseStartTimeout (responseStartTimeoutSeconds) bounds the wait for the response to start once the
+	// request reaches an instance: 504 after it. 0 or >= Timeout: Timeout alone applies.
+	ResponseStartTimeout time.Duration
+	// IdleTimeout (idleTimeoutSeconds) bounds the gap between response bytes; the response is cut after it.
+	// 0: no limit.
+	IdleTimeout time.Duration
 	// H2C: the container port is named "h2c", so instances are spoken to in HTTP/2 without TLS (gRPC), as Knative
 	// does. Applies to instances added afterwards.
 	H2C bool
@@ -289,7 +295,14 @@ func (g *Gateway) AttachPool(key types.NamespacedName, p *process.Pool) (detach 
 			h2c = h2c || port.Name == "h2c"
 		}
 	}
-	g.SetRevision(key, RevisionConfig{ContainerConcurrency: cc, Timeout: spec.Timeout(), H2C: h2c})
+	cfg := RevisionConfig{ContainerConcurrency: cc, Timeout: spec.Timeout(), H2C: h2c}
+	if v := spec.RevisionSpec.ResponseStartTimeoutSeconds; v != nil {
+		cfg.ResponseStartTimeout = time.Duration(*v) * time.Second
+	}
+	if v := spec.RevisionSpec.IdleTimeoutSeconds; v != nil {
+		cfg.IdleTimeout = time.Duration(*v) * time.Second
+	}
+	g.SetRevision(key, cfg)
 	return p.Subscribe(func(e process.Event) {
 		switch e.Type {
 		case process.InstanceReady:

@@ -86,7 +86,7 @@ func refused(err error) bool {
 
 // forward sends out to the instance and copies the response to w. It returns retry=true, having written nothing,
 // when the instance refused the connection.
-func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revision) (retry bool) {
+func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revision, tm *timeouts) (retry bool) {
 	out.URL.Host = be.addr
 	resp, err := be.transport.RoundTrip(out)
 	if err != nil {
@@ -97,6 +97,7 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 		return false
 	}
 	defer resp.Body.Close()
+	tm.headers()
 	removeHopHeaders(resp.Header)
 	dst := w.Header()
 	for k, vv := range resp.Header {
@@ -114,6 +115,7 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			tm.progress()
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return false // client gone
 			}

@@ -23,8 +23,10 @@ type revision struct {
 	key types.NamespacedName
 	thr *activator.Throttler
 
-	timeout atomic.Int64 // nanoseconds
-	h2c     atomic.Bool
+	timeout       atomic.Int64 // nanoseconds
+	responseStart atomic.Int64 // nanoseconds; 0 = none
+	idle          atomic.Int64 // nanoseconds; 0 = none
+	h2c           atomic.Bool
 
 	mu       sync.Mutex                     // guards backends
 	backends map[activator.Backend]*backend // instance -> its proxy wrapper
@@ -49,6 +51,8 @@ func (r *revision) configure(cfg RevisionConfig) {
 		cfg.Timeout = process.DefaultTimeout
 	}
 	r.timeout.Store(int64(cfg.Timeout))
+	r.responseStart.Store(int64(max(0, cfg.ResponseStartTimeout)))
+	r.idle.Store(int64(max(0, cfg.IdleTimeout)))
 	r.h2c.Store(cfg.H2C)
 	r.thr.SetContainerConcurrency(cfg.ContainerConcurrency)
 }
@@ -168,10 +172,12 @@ func forwardedValue(xff, host, proto string) string {
 	return b.String()
 }
 
-// proxyError answers a failed proxy attempt: 504 when the revision's timeout fired before the response started,
-// nothing when the client went away, 502 otherwise.
+// proxyError answers a failed proxy attempt: 504 when the revision's timeout (or response-start timeout) fired
+// before the response started, nothing when the client went away, 502 otherwise.
 func (r *revision) proxyError(w http.ResponseWriter, req *http.Request, err error) {
 	switch {
+	case errors.Is(context.Cause(req.Context()), errResponseStart):
+		http.Error(w, "response start timeout", http.StatusGatewayTimeout)
 	case errors.Is(req.Context().Err(), context.DeadlineExceeded):
 		http.Error(w, "request timeout", http.StatusGatewayTimeout)
 	case errors.Is(req.Context().Err(), context.Canceled):
@@ -196,11 +202,18 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 	req = req.WithContext(ctx)
 	if isUpgrade(req) {
 		if b, ok := r.acquire(ctx, &sw); ok {
+			defer r.thr.Release(b) // also when the proxy aborts the response with a panic
 			b.(*backend).proxy.ServeHTTP(&sw, req)
-			r.thr.Release(b)
 		}
 	} else {
 		out := outgoing(req)
+		var tm *timeouts
+		if rs, idle := time.Duration(r.responseStart.Load()), time.Duration(r.idle.Load()); (rs > 0 && rs < time.Duration(r.timeout.Load())) || idle > 0 {
+			var tctx context.Context
+			tctx, tm = newTimeouts(ctx, rs, idle)
+			defer tm.stop()
+			out = out.WithContext(tctx)
+		}
 		// An instance that refuses the connection has stopped listening: take it out of rotation and try
 		// another (the pool reports its exit separately). The attempt bound only guards against a loop.
 		for attempt := 0; attempt < maxRefusedAttempts; attempt++ {
@@ -209,8 +222,12 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 				break
 			}
 			be := b.(*backend)
-			retry := be.forward(&sw, out, r)
-			r.thr.Release(b)
+			retry := func() bool {
+				// Deferred: forward aborts a response cut mid-body with panic(http.ErrAbortHandler), and the slot
+				// must be released then too, or the instance's drain would wait for it forever.
+				defer r.thr.Release(b)
+				return be.forward(&sw, out, r, tm)
+			}()
 			if !retry {
 				break
 			}
@@ -224,6 +241,58 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 	if sw.status >= 500 {
 		r.errors.Add(1)
 	}
+}
+
+var (
+	errResponseStart = errors.New("response start timeout")
+	errIdle          = errors.New("idle timeout")
+)
+
+// timeouts carries the optional per-request response-start and idle timers. The request's context is cancelled
+// with errResponseStart or errIdle as cause when one fires.
+type timeouts struct {
+	cancel      context.CancelCauseFunc
+	start, idle *time.Timer
+	idleAfter   time.Duration
+}
+
+func newTimeouts(ctx context.Context, responseStart, idle time.Duration) (context.Context, *timeouts) {
+	c, cancel := context.WithCancelCause(ctx)
+	t := &timeouts{cancel: cancel, idleAfter: idle}
+	if responseStart > 0 {
+		t.start = time.AfterFunc(responseStart, func() { cancel(errResponseStart) })
+	}
+	return c, t
+}
+
+// headers is called when the response started: the start timer stops and the idle timer begins.
+func (t *timeouts) headers() {
+	if t == nil {
+		return
+	}
+	if t.start != nil {
+		t.start.Stop()
+	}
+	if t.idleAfter > 0 {
+		t.idle = time.AfterFunc(t.idleAfter, func() { t.cancel(errIdle) })
+	}
+}
+
+// progress is called for every chunk of response body.
+func (t *timeouts) progress() {
+	if t != nil && t.idle != nil {
+		t.idle.Reset(t.idleAfter)
+	}
+}
+
+func (t *timeouts) stop() {
+	if t.start != nil {
+		t.start.Stop()
+	}
+	if t.idle != nil {
+		t.idle.Stop()
+	}
+	t.cancel(nil)
 }
 
 // maxRefusedAttempts bounds how many instances one request tries when connections are refused.

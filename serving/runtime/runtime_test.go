@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -91,9 +93,25 @@ func TestServiceLifecycle(t *testing.T) {
 	if out := p.tide("logs", "hello"); !strings.Contains(out, "revision hello-00001 listening on") {
 		t.Fatalf("tide logs: %q", out)
 	}
+	// --revision and a bad request: a missing service is NotFound, a bad tailLines a 400 naming it.
+	if out := p.tide("logs", "hello", "--revision", "hello-00001", "--prefix"); !strings.Contains(out, "[hello-00001-1] conformance: revision hello-00001 listening on") {
+		t.Fatalf("tide logs --revision --prefix: %q", out)
+	}
+	if err := p.c.ServiceLogs(context.Background(), "default", "nope", client.LogOptions{}, func(client.LogLine) {}); !client.IsNotFound(err) {
+		t.Fatalf("logs of a missing service: %v", err)
+	}
+	resp, err := http.Get(p.srv.APIURL() + "/apis/serving.knative.dev/v1/namespaces/default/services/hello/log?tailLines=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "tailLines") {
+		t.Fatalf("bad tailLines: %d %s", resp.StatusCode, b)
+	}
 	// tide get rev -o wide: desired/actual instances, concurrency, activator.
 	wide := p.tide("get", "rev", "-o", "wide")
-	for _, col := range []string{"DESIRED", "ACTUAL", "CONCURRENCY", "ACTIVATOR", "hello-00001"} {
+	for _, col := range []string{"DESIRED REPLICAS", "ACTUAL REPLICAS", "PROCESSES", "CONCURRENCY", "ACTIVATOR", "hello-00001"} {
 		if !strings.Contains(wide, col) {
 			t.Fatalf("tide get rev -o wide lacks %s:\n%s", col, wide)
 		}

@@ -161,10 +161,12 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 		if c, err = client.New(srv.APIURL(), nil); err != nil {
 			return res, err
 		}
-		if ns := endpoint(srv, "rocketmq name server"); ns != "" && len(opts.NameServers) == 0 {
+		if len(nameServers) == 0 {
+			ns := endpoint(srv, "rocketmq name server")
+			if ns == "" {
+				return res, fmt.Errorf("%w: it runs no RocketMQ (no \"rocketmq name server\" endpoint)", ErrNotImplemented)
+			}
 			nameServers = []string{ns}
-		} else if len(nameServers) == 0 {
-			nameServers = []string{DefaultNameServer}
 		}
 	}
 	res.APIURL = strings.TrimSuffix(c.Server(), "/")

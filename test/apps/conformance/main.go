@@ -11,6 +11,7 @@
 //	/maxinflight the largest inflight ever seen
 //	/echo        answers with the request body and Content-Type (X-Echo-Method, X-Echo-Content-Length)
 //	/upgrade     switches to the "echo" protocol (Upgrade: echo) and echoes bytes until closed
+//	/stream?chunks=N&gapms=M  N flushed lines "chunk i", M milliseconds apart
 //	/proto       the request's protocol ("HTTP/1.1", or "HTTP/2.0" when CONFORMANCE_H2C is set and the caller
 //	             speaks h2c)
 //	/status/N    answers with status code N (probe tests)
@@ -135,6 +136,17 @@ func main() {
 		os.Exit(code)
 	})
 
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("chunks"))
+		gap, _ := strconv.Atoi(r.URL.Query().Get("gapms"))
+		for i := range n {
+			if i > 0 {
+				time.Sleep(time.Duration(gap) * time.Millisecond)
+			}
+			fmt.Fprintf(w, "chunk %d\n", i)
+			w.(http.Flusher).Flush()
+		}
+	})
 	mux.HandleFunc("/proto", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, r.Proto)
 	})

@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tide-run/tide/mq"
+)
+
+// TestMain lets the startup measurement exec this test binary as a stand-in for `tide broker` (it prints the same
+// "name server ADDR" line once listening), so the exec/ready/RSS path is tested without building tide.
+func TestMain(m *testing.M) {
+	if os.Getenv("TIDE_BENCH_CHILD_BROKER") == "1" {
+		// The data dir comes from --data-dir (inside the test's TempDir): the child dies by SIGTERM, no cleanup runs.
+		dir := ""
+		for i, a := range os.Args {
+			if a == "--data-dir" && i+1 < len(os.Args) {
+				dir = filepath.Join(os.Args[i+1], "mq")
+			}
+		}
+		srv, err := mq.New(mq.Options{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err == nil {
+			err = srv.Start(context.Background())
+		}
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Printf("name server %s\nbroker %s\n", srv.NameServerAddr(), srv.BrokerAddr())
+		select {}
+	}
+	os.Exit(m.Run())
+}
+
+func TestMeasureStartup(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TIDE_BENCH_CHILD_BROKER", "1")
+	st, err := measureStartup(context.Background(), Options{TideBinary: exe, StartupRuns: 2, IdleWait: 100 * time.Millisecond, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Ready) != 2 || st.ReadyMed <= 0 || st.IdleRSS <= 0 || st.IdleAnon <= 0 || st.IdleRSS < st.IdleAnon {
+		t.Fatalf("%+v", st)
+	}
+}
