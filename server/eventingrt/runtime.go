@@ -69,7 +69,8 @@ type Runtime struct {
 	recons *reconciler.Manager
 	status reconciler.StatusWriter
 
-	// Set by Start, cleared by Shutdown; read-only in between.
+	// Set by Start (under mu) and never cleared; reconcilers read them without mu because the server runs
+	// reconcilers only after every subsystem's Start returned and stops them before any Shutdown.
 	bus     bus.Bus
 	ingress *ingress.Ingress
 	mgr     *trigger.Manager
@@ -77,12 +78,12 @@ type Runtime struct {
 	stop    chan struct{}
 	done    chan struct{}
 
-	mu       sync.Mutex
-	brokers  map[string]string // "ns/name" -> topic, for Brokers whose topic exists
-	sources  map[string]*runningSource
-	written  map[string]string // "kind ns/name" -> stats JSON last written to status
-	started  bool
-	startErr error
+	// mu guards the fields below.
+	mu      sync.Mutex
+	brokers map[string]string         // "ns/name" -> topic, for Brokers whose topic exists
+	sources map[string]*runningSource // "ns/name" -> the adapter running for a RocketMQSource
+	written map[string]string         // "kind ns/name" -> stats JSON last written to status
+	started bool
 }
 
 type runningSource struct {
