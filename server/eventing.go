@@ -59,7 +59,7 @@ func (s *Server) setupEventing() error {
 	}
 	rt.Register(s.recons)
 	s.api.Handle(eventingrt.TailPath, rt.TailHandler())
-	s.SetGatewayFallback(rt.Ingress())
+	s.SetGatewayFallback(rt.GatewayFallback())
 	s.eventing = rt
 	s.AddSubsystem(rt)
 	return nil

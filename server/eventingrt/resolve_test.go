@@ -139,3 +139,25 @@ func TestDialLocalhostReachesTheGateway(t *testing.T) {
 		t.Errorf("gateway saw Host %q", b)
 	}
 }
+
+func TestGatewayFallbackSendsOnlyGatewayHostsToTheIngress(t *testing.T) {
+	r := newTestRuntime(t)
+	h := r.GatewayFallback()
+	for host, want := range map[string]int{
+		"127.0.0.1:8080":                  http.StatusServiceUnavailable, // the ingress (not started: 503)
+		"localhost:8080":                  http.StatusServiceUnavailable,
+		"[::1]:8080":                      http.StatusServiceUnavailable,
+		"myhost":                          http.StatusServiceUnavailable,
+		"crash.default.localhost:8080":    http.StatusNotFound,
+		"hello.default.svc.cluster.local": http.StatusNotFound,
+		"hello.default":                   http.StatusNotFound,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "http://x/default/default", strings.NewReader("{}"))
+		req.Host = host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d", host, rec.Code, want)
+		}
+	}
+}

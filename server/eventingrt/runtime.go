@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,7 +69,8 @@ type Runtime struct {
 	recons *reconciler.Manager
 	status reconciler.StatusWriter
 
-	// Set by Start, cleared by Shutdown; read-only in between.
+	// Set by Start (under mu) and never cleared; reconcilers read them without mu because the server runs
+	// reconcilers only after every subsystem's Start returned and stops them before any Shutdown.
 	bus     bus.Bus
 	ingress *ingress.Ingress
 	mgr     *trigger.Manager
@@ -75,12 +78,12 @@ type Runtime struct {
 	stop    chan struct{}
 	done    chan struct{}
 
-	mu       sync.Mutex
-	brokers  map[string]string // "ns/name" -> topic, for Brokers whose topic exists
-	sources  map[string]*runningSource
-	written  map[string]string // "kind ns/name" -> stats JSON last written to status
-	started  bool
-	startErr error
+	// mu guards the fields below.
+	mu      sync.Mutex
+	brokers map[string]string         // "ns/name" -> topic, for Brokers whose topic exists
+	sources map[string]*runningSource // "ns/name" -> the adapter running for a RocketMQSource
+	written map[string]string         // "kind ns/name" -> stats JSON last written to status
+	started bool
 }
 
 type runningSource struct {
@@ -204,6 +207,26 @@ func (r *Runtime) Ingress() http.Handler {
 			return
 		}
 		ing.ServeHTTP(w, req)
+	})
+}
+
+// GatewayFallback is the handler for gateway requests whose Host names no Knative Service. A Broker address uses
+// the gateway's own host (an IP, "localhost" or a bare machine name: http://127.0.0.1:8080/<ns>/<broker>), so such
+// requests go to the ingress; a Host in one of Knative's Service forms (<name>.<ns>.localhost, <name>.<ns>.svc...,
+// any dotted name) is a Service that does not exist (or is not routable yet) and gets 404, not an ingress answer.
+func (r *Runtime) GatewayFallback() http.Handler {
+	ing := r.Ingress()
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		host := req.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if host == "" || net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") || !strings.Contains(host, ".") {
+			ing.ServeHTTP(w, req)
+			return
+		}
+		http.Error(w, "no Knative Service serves host "+req.Host, http.StatusNotFound)
 	})
 }
 
