@@ -183,7 +183,7 @@ func (in *Ingress) Publish(ctx context.Context, namespace, name string, e event.
 	if err != nil {
 		return err
 	}
-	m, err := in.prepare(&e)
+	m, err := in.prepare(&e, false)
 	if err == nil {
 		m.Topic = b.Topic
 		err = in.store(ctx, m)
@@ -203,14 +203,22 @@ func (in *Ingress) lookup(namespace, name string) (Broker, error) {
 	return b, nil
 }
 
-// prepare validates, stamps and encodes one event (on a copy).
-func (in *Ingress) prepare(orig *event.Event) (*bus.Message, error) {
-	e := orig.Clone()
+// prepare validates, stamps and encodes one event. It works on a copy unless owned says the caller hands orig
+// over (events ServeHTTP just parsed, which nobody else sees): the stamps then go on orig itself.
+func (in *Ingress) prepare(orig *event.Event, owned bool) (*bus.Message, error) {
+	e := orig
+	if !owned {
+		c := orig.Clone()
+		e = &c
+	}
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
+	// Extensions() copies the map: take the copy once (before the stamps below, which touch neither the TTL
+	// read here nor the partition key).
+	exts := e.Extensions()
 	ttl := in.opts.DefaultTTL
-	if raw, ok := e.Extensions()[TTLExtension]; ok {
+	if raw, ok := exts[TTLExtension]; ok {
 		n, err := types.ToInteger(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, TTLExtension, err)
@@ -222,12 +230,12 @@ func (in *Ingress) prepare(orig *event.Event) (*bus.Message, error) {
 	}
 	e.SetExtension(TTLExtension, ttl)
 	e.SetExtension(ArrivalTimeExtension, in.opts.Clock.Now().UTC().Format(time.RFC3339Nano))
-	body, props, err := binding.Encode(&e)
+	body, props, err := binding.Encode(e)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
 	key := e.Source()
-	if pk, ok := e.Extensions()[PartitionKeyExtension]; ok {
+	if pk, ok := exts[PartitionKeyExtension]; ok {
 		if s, err := types.Format(pk); err == nil && s != "" {
 			key = s
 		}
@@ -289,7 +297,7 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// changes nothing.
 	msgs := make([]*bus.Message, 0, len(events))
 	for i := range events {
-		m, err := in.prepare(&events[i])
+		m, err := in.prepare(&events[i], true)
 		if err != nil {
 			if len(events) > 1 {
 				err = fmt.Errorf("batch event %d: %w", i, err)
