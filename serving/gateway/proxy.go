@@ -100,7 +100,16 @@ func refused(err error) bool {
 // when the instance refused the connection.
 func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revision, tm *timeouts) (retry bool) {
 	out.URL.Host = be.addr
-	resp, err := be.transport.RoundTrip(out)
+	var (
+		resp *http.Response
+		pc   *poolConn
+		err  error
+	)
+	if be.pool != nil && tm == nil && fastEligible(out) {
+		resp, pc, err = be.pool.roundTrip(out)
+	} else {
+		resp, err = be.transport.RoundTrip(out)
+	}
 	if err != nil {
 		if refused(err) && out.Context().Err() == nil {
 			return true
@@ -108,7 +117,15 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 		rev.proxyError(w, out, err)
 		return false
 	}
-	defer resp.Body.Close()
+	eof := false
+	if pc != nil {
+		// The connection goes back to the pool only when the body was read to its end; on every other exit
+		// (client gone, the response cut short, a panic) it is closed, which also ends the body (Body.Close would
+		// read the rest of it first).
+		defer func() { be.pool.release(pc, eof && !resp.Close) }()
+	} else {
+		defer resp.Body.Close()
+	}
 	tm.headers()
 	removeHopHeaders(resp.Header)
 	dst := w.Header()
@@ -137,6 +154,7 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 			}
 		}
 		if rerr == io.EOF {
+			eof = true
 			break
 		}
 		if rerr != nil {

@@ -64,6 +64,7 @@ type backend struct {
 	addr      string
 	proxy     *httputil.ReverseProxy // for protocol upgrades only; plain requests use forward
 	transport *http.Transport
+	pool      *connPool // fast path for plain GET/HEAD over HTTP/1.1; nil for h2c instances
 }
 
 func (r *revision) add(b activator.Backend) {
@@ -86,6 +87,9 @@ func (r *revision) remove(b activator.Backend) {
 		r.thr.Remove(be)
 		// In-flight requests keep their connections; idle ones are useless now.
 		be.transport.CloseIdleConnections()
+		if be.pool != nil {
+			be.pool.close()
+		}
 	}
 }
 
@@ -93,6 +97,9 @@ func (r *revision) newBackend(b activator.Backend) *backend {
 	addr := b.HostPort()
 	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance, r.h2c.Load())
 	be := &backend{Backend: b, addr: addr, transport: tr}
+	if !r.h2c.Load() {
+		be.pool = newConnPool(addr, r.g.opts.MaxIdleConnsPerInstance)
+	}
 	be.proxy = &httputil.ReverseProxy{
 		Director: func(out *http.Request) {
 			out.URL.Scheme = "http"
