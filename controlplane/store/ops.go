@@ -149,20 +149,26 @@ func (s *Store) Create(obj *unstructured.Unstructured) (*unstructured.Unstructur
 		if _, err := getTx(tx, gk, u.GetNamespace(), u.GetName()); err == nil {
 			return nil, fmt.Errorf("%s %q: %w", gk, u.GetName(), ErrAlreadyExists)
 		}
-		rv, err := nextRV(tx)
-		if err != nil {
-			return nil, err
-		}
-		u.SetResourceVersion(strconv.FormatUint(rv, 10))
-		if err := put(tx, gk, u); err != nil {
-			return nil, err
-		}
-		return []Event{{Type: Added, Object: u.DeepCopy(), ResourceVersion: rv}}, nil
+		return putNewVersion(tx, gk, u, Added)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return u, nil
+}
+
+// putNewVersion stamps u with the next resourceVersion, stores it and returns the one watch event of type t that
+// the write publishes. The event carries a copy, so later changes to u do not reach watchers.
+func putNewVersion(tx *bolt.Tx, gk string, u *unstructured.Unstructured, t EventType) ([]Event, error) {
+	rv, err := nextRV(tx)
+	if err != nil {
+		return nil, err
+	}
+	u.SetResourceVersion(strconv.FormatUint(rv, 10))
+	if err := put(tx, gk, u); err != nil {
+		return nil, err
+	}
+	return []Event{{Type: t, Object: u.DeepCopy(), ResourceVersion: rv}}, nil
 }
 
 // checkPreconditions enforces optimistic concurrency: a non-empty resourceVersion or uid in the incoming object
@@ -217,16 +223,8 @@ func (s *Store) Update(obj *unstructured.Unstructured) (*unstructured.Unstructur
 			out = stored
 			return nil, nil
 		}
-		rv, err := nextRV(tx)
-		if err != nil {
-			return nil, err
-		}
-		next.SetResourceVersion(strconv.FormatUint(rv, 10))
-		if err := put(tx, gk, next); err != nil {
-			return nil, err
-		}
 		out = next
-		return []Event{{Type: Modified, Object: next.DeepCopy(), ResourceVersion: rv}}, nil
+		return putNewVersion(tx, gk, next, Modified)
 	})
 	if err != nil {
 		return nil, err
@@ -260,16 +258,8 @@ func (s *Store) UpdateStatus(obj *unstructured.Unstructured) (*unstructured.Unst
 		} else {
 			delete(next.Object, "status")
 		}
-		rv, err := nextRV(tx)
-		if err != nil {
-			return nil, err
-		}
-		next.SetResourceVersion(strconv.FormatUint(rv, 10))
-		if err := put(tx, gk, next); err != nil {
-			return nil, err
-		}
 		out = next
-		return []Event{{Type: Modified, Object: next.DeepCopy(), ResourceVersion: rv}}, nil
+		return putNewVersion(tx, gk, next, Modified)
 	})
 	if err != nil {
 		return nil, err
