@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,6 +203,19 @@ func newReceiver(t testing.TB, answer func(n int, ev *event.Event) (int, *event.
 	t.Cleanup(r.srv.Close)
 	r.url, _ = url.Parse(r.srv.URL)
 	return r
+}
+
+// newDownReceiver is a receiver that answers 503 until bringUp is called, and 202 from then on: a subscriber that
+// is down for a while.
+func newDownReceiver(t testing.TB) (r *receiver, bringUp func()) {
+	var up atomic.Bool
+	r = newReceiver(t, func(int, *event.Event) (int, *event.Event) {
+		if !up.Load() {
+			return 503, nil
+		}
+		return 202, nil
+	})
+	return r, func() { up.Store(true) }
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
