@@ -461,21 +461,11 @@ func TestRejectedEventParkedInDLQ(t *testing.T) {
 	e.addBroker("b")
 	r := newReceiver(t, func(int, *event.Event) (int, *event.Event) { return 400, nil })
 	e.trigger("t", "b", r.url, nil)
-	var mu sync.Mutex
-	var parked []string
-	dlq, err := Tail(t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", "t"), Since: time.Unix(0, 0)}, func(ev *event.Event) {
-		mu.Lock()
-		parked = append(parked, ev.ID())
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dlq.Close()
+	parked := e.tailDLQ("t")
 	if code := e.post("b", ceHeaders("rejected", "t"), `{}`); code != 202 {
 		t.Fatal(code)
 	}
-	eventually(t, waitFor, "event parked in the DLQ", func() bool { mu.Lock(); defer mu.Unlock(); return len(parked) == 1 })
+	eventually(t, waitFor, "event parked in the DLQ", func() bool { return parked() == 1 })
 	if n, _ := r.snapshot(); n != 1 {
 		t.Fatalf("subscriber asked %d times, want 1 (no retries for 400)", n)
 	}
@@ -662,24 +652,14 @@ func TestOrderedPoisonMessageMovesOn(t *testing.T) {
 		return 202, nil
 	})
 	e.trigger("t", "b", r.url, func(c *Config) { c.Ordered = true })
-	var mu sync.Mutex
-	var parked []string
-	dlq, err := Tail(t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", "t"), Since: time.Unix(0, 0)}, func(ev *event.Event) {
-		mu.Lock()
-		parked = append(parked, ev.ID())
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dlq.Close()
+	parked := e.tailDLQ("t")
 	for _, id := range []string{"before", "poison", "after"} {
 		if code := e.post("b", ceHeaders(id, "t"), `{}`); code != 202 {
 			t.Fatal(code)
 		}
 	}
 	eventually(t, waitFor, "queue moved past the poison message", func() bool { return r.ids()["after"] == 1 })
-	eventually(t, waitFor, "poison message parked", func() bool { mu.Lock(); defer mu.Unlock(); return len(parked) == 1 })
+	eventually(t, waitFor, "poison message parked", func() bool { return parked() == 1 })
 	// before, after, and poison 5 times: the client retries in place while
 	// ReconsumeTimes <= MaxReconsumeTimes (3), i.e. with 0, 1, 2, 3 and 4.
 	if n, _ := r.snapshot(); n != 7 {
