@@ -166,3 +166,22 @@ func TestAllInNamespace(t *testing.T) {
 		}
 	}
 }
+
+func TestGetTyped(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	defer st.Close()
+	if _, err := st.Create(obj("Child", "a")); err != nil {
+		t.Fatal(err)
+	}
+	type child struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Spec     struct{ X int }   `json:"spec"`
+	}
+	c, err := GetTyped[child](st, "Child.example.com", "default", "a")
+	if err != nil || c.Metadata.Name != "a" || c.Spec.X != 1 {
+		t.Fatalf("GetTyped: %+v, %v", c, err)
+	}
+	if _, err := GetTyped[child](st, "Child.example.com", "default", "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing object: %v, want store.ErrNotFound", err)
+	}
+}

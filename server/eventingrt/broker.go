@@ -103,13 +103,5 @@ func (r *Runtime) brokerURL(namespace, name string) *apis.URL {
 
 // brokerDeliveryDefault returns the Broker's spec.delivery (nil when none or no Broker).
 func (r *Runtime) brokerObject(namespace, name string) (*eventingv1.Broker, error) {
-	obj, err := r.st.Get(GKBroker, namespace, name)
-	if err != nil {
-		return nil, err
-	}
-	var b eventingv1.Broker
-	if err := reconciler.FromUnstructured(obj, &b); err != nil {
-		return nil, err
-	}
-	return &b, nil
+	return reconciler.GetTyped[eventingv1.Broker](r.st, GKBroker, namespace, name)
 }
