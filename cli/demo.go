@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/demo/fooddelivery/play"
@@ -57,6 +58,11 @@ from its ko:// import path there.`,
 				return fmt.Errorf("--log-level %q: %w", logLevel, err)
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if level > slog.LevelDebug {
+				// The official RocketMQ client logs route changes and client shutdowns at info level to stdout;
+				// the simulator's progress line is what the demo shows. (The client's logger is process-wide.)
+				rlog.SetLogLevel("error")
+			}
 			if opts.DayLength < 0 {
 				return fmt.Errorf("--day %v: must be positive", opts.DayLength)
 			}

@@ -195,7 +195,7 @@ func (a *Adapter) Start(ctx context.Context) error {
 		// topic routes, so a failed Start must still be shut down, or those keep running for the process's life.
 		_ = c.Shutdown()
 		reason, sentinel := classify(err)
-		a.setStatus(false, reason, err.Error())
+		a.setStatus(false, reason, err.Error()+hint(reason, a.cfg.Topics))
 		return fmt.Errorf("%w: %w", sentinel, err)
 	}
 	// Publish the consumer under flightMu, which Stop holds while it reads it: either Stop sees the consumer, or
@@ -286,6 +286,21 @@ func resolveNameServers(ctx context.Context, servers []string) ([]string, error)
 		lastErr = err
 	}
 	return nil, fmt.Errorf("%w: %v: %w", ErrNameServerUnreachable, out, lastErr)
+}
+
+// hint is what the status message adds so a user knows what to do about a start failure; the source keeps retrying.
+func hint(reason string, topics []string) string {
+	switch reason {
+	case v1alpha1.ReasonTopicNotFound:
+		name := "TOPIC"
+		if len(topics) == 1 {
+			name = topics[0]
+		}
+		return fmt.Sprintf(" (create it, e.g. `tide mq topic create %s`, or produce to it; the source retries)", name)
+	case v1alpha1.ReasonNameServerUnreachable:
+		return " (is RocketMQ running? `tide up` starts one; the source retries)"
+	}
+	return ""
 }
 
 // classify maps a client Start error to a condition reason and sentinel.

@@ -548,6 +548,9 @@ func TestStartReportsReasons(t *testing.T) {
 	if err := a.Start(context.Background()); err == nil || a.Status().Reason != "TopicNotFound" {
 		t.Errorf("missing topic: %v, status %+v", err, a.Status())
 	}
+	if msg := a.Status().Message; !strings.Contains(msg, "tide mq topic create no-such-topic") {
+		t.Errorf("missing topic: the message %q does not say how to create it", msg)
+	}
 	_ = a.Stop(context.Background())
 
 	// A port nothing listens on.

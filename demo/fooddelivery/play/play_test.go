@@ -61,7 +61,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		err error
 	}
 	done := make(chan outcome, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	go func() {
 		res, err := play.Run(ctx, play.Options{
@@ -69,7 +69,7 @@ func TestDemoEndToEnd(t *testing.T) {
 			Platform:       &platform,
 			SourceDir:      wd,
 			OutDir:         filepath.Join(dir, "out"),
-			ReadyTimeout:   3 * time.Minute,
+			ReadyTimeout:   4 * time.Minute, // a cold build cache compiles modernc.org/sqlite for the order service
 			DayLength:      30 * time.Second,
 			PeakRate:       120,
 			MalformedEvery: 100,
@@ -128,6 +128,9 @@ func TestDemoEndToEnd(t *testing.T) {
 		if m.PeakInstances < 1 {
 			t.Errorf("%s: no instance rose (%+v)", m.Name, m)
 		}
+	}
+	if n := len(s.Meals); n == 0 || !s.Meals[n-1].ValleyZero {
+		t.Errorf("no return to zero in the valley after the last meal: %+v", s.Meals)
 	}
 	if n := len(rep.Instances); n == 0 || rep.Instances[0].Value != 0 || rep.Instances[n-1].Value != 0 {
 		t.Errorf("instance samples do not start and end at zero: %v", rep.Instances)

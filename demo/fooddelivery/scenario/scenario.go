@@ -265,11 +265,11 @@ func (s *sampler) run(ctx context.Context) {
 	for {
 		n, err := s.get(ctx)
 		now := s.clk.Now()
-		if err != nil {
+		if err != nil && ctx.Err() == nil { // a read cut short by the end of sampling is not a failure
 			if failures++; failures == 1 || failures%20 == 0 {
 				s.log.Warn("cannot read the order service's instances", "err", err, "failures", failures)
 			}
-		} else {
+		} else if err == nil {
 			s.mu.Lock()
 			if len(s.samples) == 0 || s.samples[len(s.samples)-1].Value != float64(n) {
 				s.samples = append(s.samples, fooddelivery.Sample{At: now, Value: float64(n)})
