@@ -84,9 +84,14 @@ func start(t *testing.T, opts mq.Options) *mq.Server {
 
 var instanceSeq atomic.Int64
 
-// uniq makes client instance names unique: the Go client shares one client per (ip, instance) in a process.
+// runID tells this test process apart from earlier ones that had the same pid: the client keeps broadcasting
+// offsets in files under $HOME named by client id, so an id reused across runs would resume from stale offsets.
+var runID = time.Now().UnixNano()
+
+// uniq makes client instance names unique: the Go client shares one client per (ip, instance) in a process, and
+// keys its local offset files by client id.
 func uniq(prefix string) string {
-	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), instanceSeq.Add(1))
+	return fmt.Sprintf("%s-%d-%d-%d", prefix, os.Getpid(), runID, instanceSeq.Add(1))
 }
 
 func newProducer(t *testing.T, srv *mq.Server, opts ...producer.Option) rocketmq.Producer {
