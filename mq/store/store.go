@@ -343,8 +343,10 @@ type PutResult struct {
 	MsgID       string
 }
 
-// Put stores msgs (all for the same topic-queue when more than one: a batch) and returns where they landed and
-// the commit-log end offset to wait on with WhenFlushed. It stamps QueueOffset, StoreTimestamp and StoreHost.
+// Put stores msgs (a batch for one topic-queue, or sends for any queues stored together) with one commit-log write
+// and returns where they landed and the commit-log end offset to wait on with WhenFlushed. Either all land or none
+// does; messages of one queue take consecutive queue offsets in msgs' order. It stamps QueueOffset,
+// StoreTimestamp, StoreHost and PhysicalOffset.
 func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 	if len(msgs) == 0 {
 		return nil, 0, nil
