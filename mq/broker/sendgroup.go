@@ -79,13 +79,12 @@ func (b *Broker) flushSends(c *remoting.Conn) {
 	}
 	reqs = append([]*remoting.Command(nil), reqs...) // the callback may run after the group is reused
 	b.st.WhenFlushed(end, func(err error) {
-		for i, req := range reqs {
-			r := resps[i]
-			if err != nil {
-				r = remoting.Errorf(req, remoting.SystemError, "message stored but not flushed to disk: %v", err)
+		if err != nil {
+			for i, req := range reqs {
+				resps[i] = remoting.Errorf(req, remoting.SystemError, "message stored but not flushed to disk: %v", err)
 			}
-			b.reply(c, req, r)
 		}
+		_ = c.ReplyAll(reqs, resps) // one hand-off to the connection's writer for the whole group
 	})
 }
 
