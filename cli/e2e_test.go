@@ -453,7 +453,7 @@ func TestWatchDeliversChanges(t *testing.T) {
 func TestGetWatchFollowsChanges(t *testing.T) {
 	e := startTide(t, t.TempDir())
 	e.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n", "apply", "-f", "-")
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	root := NewRootCommand(strings.NewReader(""), out, io.Discard)
 	root.SetArgs([]string{"--server", e.url, "get", "cm", "-w"})
 	ctx, cancel := context.WithCancel(context.Background())

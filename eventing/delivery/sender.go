@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -258,16 +259,20 @@ func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Even
 		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), nil)
+	// The request is built from a copy of the parsed target rather than by formatting and re-parsing its string
+	// form for every attempt; what goes on the wire is the same.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", nil)
 	if err != nil {
 		return attempt{err: err}
 	}
+	u := *target
+	req.URL, req.Host = &u, strings.TrimSuffix(u.Host, ":") // as http.NewRequest does for an empty port
 	if structured != nil {
 		req.Header.Set("Content-Type", cloudevents.ApplicationCloudEventsJSON)
 		req.Body = io.NopCloser(bytes.NewReader(structured))
 		req.ContentLength = int64(len(structured))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(structured)), nil }
-	} else if err := cehttp.WriteRequest(ctx, binding.ToMessage(ev), req); err != nil {
+	} else if err := writeBinary(req, ev); err != nil {
 		return attempt{err: fmt.Errorf("encoding event: %w", err)}
 	}
 	if spec.PreferReply {
@@ -279,6 +284,10 @@ func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Even
 	}
 	defer resp.Body.Close()
 	a := attempt{status: resp.StatusCode, header: resp.Header}
+	if resp.ContentLength == 0 {
+		// The common answer (202, no body): nothing to read, and the connection is reusable as it is.
+		return a
+	}
 	limit := int64(base64.StdEncoding.DecodedLen(MaxErrorData))
 	if resp.StatusCode == http.StatusOK {
 		limit = maxReplyBody

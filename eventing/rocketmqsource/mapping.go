@@ -6,10 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 )
@@ -69,6 +71,11 @@ func (m *Mapper) Map(msg *primitive.MessageExt, brokerName string) cloudevents.E
 		topic = strings.TrimPrefix(topic, m.RocketMQNamespace+"%")
 	}
 	ev := cloudevents.NewEvent(cloudevents.VersionV1)
+	if c, ok := ev.Context.(*event.EventContextV1); ok {
+		// Sized for the fixed extensions plus one per property, so the map does not grow step by step
+		// (five reallocations per message otherwise).
+		c.Extensions = make(map[string]any, 7+len(props))
+	}
 	ev.SetID(messageID(msg, props))
 	ev.SetSource(v1alpha1.EventSource(m.Namespace, m.Name, topic))
 	ev.SetType(v1alpha1.EventType)
@@ -157,7 +164,18 @@ func queueID(msg *primitive.MessageExt) int32 {
 }
 
 // sanitize lower-cases s and keeps only a-z and 0-9, the characters CloudEvents allows in extension names.
+// A name that is already clean is returned as it is, without allocating.
 func sanitize(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, c := range strings.ToLower(s) {
@@ -169,8 +187,31 @@ func sanitize(s string) string {
 }
 
 // isContentTypeKey reports whether a user property names the body's content type ("content-type",
-// "Content-Type", "contentType", "CONTENT_TYPE", ...).
-func isContentTypeKey(k string) bool { return sanitize(k) == "contenttype" }
+// "Content-Type", "contentType", "CONTENT_TYPE", ...): whether sanitize(k) == "contenttype". It runs for every
+// property of every message, so it compares in place instead of building the sanitized string.
+func isContentTypeKey(k string) bool {
+	const want = "contenttype"
+	if len(k) < len(want) {
+		return false
+	}
+	j := 0
+	for _, c := range k {
+		// The same folding as sanitize: Unicode lower-casing, then only a-z and 0-9 kept.
+		if c >= 0x80 {
+			c = unicode.ToLower(c)
+		} else if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			continue
+		}
+		if j == len(want) || byte(c) != want[j] {
+			return false
+		}
+		j++
+	}
+	return j == len(want)
+}
 
 func contentTypeProperty(props map[string]string) string {
 	for k, v := range props {
