@@ -112,7 +112,9 @@ func runFoodDeliveryDemo(ctx context.Context, cmd *cobra.Command, opts play.Opti
 	if res.Report.SummaryPath != "" {
 		fmt.Fprintf(out, "\nsummary: %s\nchart:   %s\n", rel(res.Report.SummaryPath), rel(res.Report.ChartPath))
 	}
-	fmt.Fprintf(out, "dashboard: %s\n", res.DashboardURL)
+	if !res.Started || res.Platform != nil { // a tide the demo started and stopped has no dashboard left to visit
+		fmt.Fprintf(out, "dashboard: %s\n", res.DashboardURL)
+	}
 	if res.Platform != nil {
 		fmt.Fprintln(out, "tide keeps running (--keep); Ctrl-C stops it")
 		<-ctx.Done()

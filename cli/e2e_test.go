@@ -347,10 +347,14 @@ spec:
 	if refs[0].(map[string]any)["kind"] != "Service" || refs[0].(map[string]any)["controller"] != true {
 		t.Fatalf("configuration owner %v", refs)
 	}
-	table := e.mustRun("get", "ksvc", "-A")
-	if !strings.HasPrefix(table, "NAMESPACE") || !strings.Contains(table, "False") || strings.Contains(table, "NotImplemented") {
-		t.Fatalf("get -A:\n%s", table)
-	}
+	// The image cannot run: the serving runtime reports it (Unknown while it is still trying, then False).
+	eventually(t, 10*time.Second, func() error {
+		table := e.mustRun("get", "ksvc", "-A")
+		if !strings.HasPrefix(table, "NAMESPACE") || !strings.Contains(table, "False") || strings.Contains(table, "NotImplemented") {
+			return fmt.Errorf("get -A:\n%s", table)
+		}
+		return nil
+	})
 	_, _, code := e.run("", "wait", "ksvc", "web", "-n", "apps", "--for=condition=Ready", "--timeout=200ms")
 	if code != 1 {
 		t.Fatalf("wait for Ready on a service whose image cannot run exited %d", code)
@@ -453,7 +457,7 @@ func TestWatchDeliversChanges(t *testing.T) {
 func TestGetWatchFollowsChanges(t *testing.T) {
 	e := startTide(t, t.TempDir())
 	e.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n", "apply", "-f", "-")
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	root := NewRootCommand(strings.NewReader(""), out, io.Discard)
 	root.SetArgs([]string{"--server", e.url, "get", "cm", "-w"})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -179,6 +179,16 @@ type column struct {
 	value  func(o *unstructured.Unstructured, now time.Time) string
 }
 
+// fieldColumn shows the field at path, or nothing where it is unset.
+func fieldColumn(header string, path ...string) column {
+	return column{header, func(o *unstructured.Unstructured, _ time.Time) string { return str(o, path...) }}
+}
+
+// labelColumn shows the value of label key.
+func labelColumn(header, key string) column {
+	return column{header, func(o *unstructured.Unstructured, _ time.Time) string { return o.GetLabels()[key] }}
+}
+
 func str(o *unstructured.Unstructured, path ...string) string {
 	v, found, err := unstructured.NestedFieldNoCopy(o.Object, path...)
 	if !found || err != nil || v == nil {
@@ -213,17 +223,13 @@ func age(o *unstructured.Unstructured, now time.Time) string {
 var (
 	colName          = column{"NAME", func(o *unstructured.Unstructured, _ time.Time) string { return o.GetName() }}
 	colAge           = column{"AGE", age}
-	colURL           = column{"URL", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "url") }}
+	colURL           = fieldColumn("URL", "status", "url")
 	colReady         = column{"READY", func(o *unstructured.Unstructured, _ time.Time) string { s, _, _, _ := condition(o, "Ready"); return s }}
 	colReason        = column{"REASON", func(o *unstructured.Unstructured, _ time.Time) string { _, r, _, _ := condition(o, "Ready"); return r }}
-	colLatestCreated = column{"LATESTCREATED", func(o *unstructured.Unstructured, _ time.Time) string {
-		return str(o, "status", "latestCreatedRevisionName")
-	}}
-	colLatestReady = column{"LATESTREADY", func(o *unstructured.Unstructured, _ time.Time) string {
-		return str(o, "status", "latestReadyRevisionName")
-	}}
-	colAddress = column{"URL", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "address", "url") }}
-	colData    = column{"DATA", func(o *unstructured.Unstructured, _ time.Time) string {
+	colLatestCreated = fieldColumn("LATESTCREATED", "status", "latestCreatedRevisionName")
+	colLatestReady   = fieldColumn("LATESTREADY", "status", "latestReadyRevisionName")
+	colAddress       = fieldColumn("URL", "status", "address", "url")
+	colData          = column{"DATA", func(o *unstructured.Unstructured, _ time.Time) string {
 		d, _, _ := unstructured.NestedMap(o.Object, "data")
 		b, _, _ := unstructured.NestedMap(o.Object, "binaryData")
 		return fmt.Sprint(len(d) + len(b))
@@ -239,31 +245,27 @@ func columnsFor(k client.Kind) []column {
 		return []column{colName, colLatestCreated, colLatestReady, colReady, colReason}
 	case "serving.knative.dev/Revision":
 		return []column{colName,
-			{"CONFIG NAME", func(o *unstructured.Unstructured, _ time.Time) string {
-				return o.GetLabels()["serving.knative.dev/configuration"]
-			}},
-			{"GENERATION", func(o *unstructured.Unstructured, _ time.Time) string {
-				return o.GetLabels()["serving.knative.dev/configurationGeneration"]
-			}},
+			labelColumn("CONFIG NAME", "serving.knative.dev/configuration"),
+			labelColumn("GENERATION", "serving.knative.dev/configurationGeneration"),
 			colReady, colReason,
-			{"ACTUAL REPLICAS", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "actualReplicas") }},
-			{"DESIRED REPLICAS", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "desiredReplicas") }}}
+			fieldColumn("ACTUAL REPLICAS", "status", "actualReplicas"),
+			fieldColumn("DESIRED REPLICAS", "status", "desiredReplicas")}
 	case "serving.knative.dev/Route":
 		return []column{colName, colURL, colReady, colReason}
 	case "eventing.knative.dev/Broker":
 		return []column{colName, colAddress, colAge, colReady, colReason}
 	case "eventing.knative.dev/Trigger":
 		return []column{colName,
-			{"BROKER", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "spec", "broker") }},
-			{"SUBSCRIBER_URI", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "subscriberUri") }},
+			fieldColumn("BROKER", "spec", "broker"),
+			fieldColumn("SUBSCRIBER_URI", "status", "subscriberUri"),
 			colAge, colReady, colReason}
 	case "sources.knative.dev/RocketMQSource", "sources.eventing.knative.dev/RocketMQSource":
 		return []column{colName,
-			{"SINK", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "status", "sinkUri") }},
+			fieldColumn("SINK", "status", "sinkUri"),
 			colAge, colReady, colReason}
 	case "/Secret":
 		return []column{colName,
-			{"TYPE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "type") }},
+			fieldColumn("TYPE", "type"),
 			colData, colAge}
 	case "/Event":
 		return []column{
@@ -274,12 +276,12 @@ func columnsFor(k client.Kind) []column {
 				}
 				return duration.HumanDuration(now.Sub(t))
 			}},
-			{"TYPE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "type") }},
-			{"REASON", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "reason") }},
+			fieldColumn("TYPE", "type"),
+			fieldColumn("REASON", "reason"),
 			{"OBJECT", func(o *unstructured.Unstructured, _ time.Time) string {
 				return strings.ToLower(str(o, "involvedObject", "kind")) + "/" + str(o, "involvedObject", "name")
 			}},
-			{"MESSAGE", func(o *unstructured.Unstructured, _ time.Time) string { return str(o, "message") }},
+			fieldColumn("MESSAGE", "message"),
 		}
 	case "/ConfigMap":
 		return []column{colName, colData, colAge}
@@ -355,15 +357,9 @@ func wideColumnsFor(k client.Kind) []column {
 	if k.Group+"/"+k.Kind != "serving.knative.dev/Revision" {
 		return nil
 	}
-	orDash := func(s string) string {
-		if s == "" {
-			return "-"
-		}
-		return s
-	}
 	return []column{
 		{"PROCESSES", func(o *unstructured.Unstructured, _ time.Time) string {
-			return orDash(str(o, "status", "tide", "processes"))
+			return dash(str(o, "status", "tide", "processes"))
 		}},
 		{"CONCURRENCY", func(o *unstructured.Unstructured, _ time.Time) string {
 			c, t := str(o, "status", "tide", "concurrency"), str(o, "status", "tide", "target")
@@ -373,7 +369,7 @@ func wideColumnsFor(k client.Kind) []column {
 			return c + "/" + t
 		}},
 		{"CC", func(o *unstructured.Unstructured, _ time.Time) string {
-			return orDash(str(o, "status", "tide", "containerConcurrency"))
+			return dash(str(o, "status", "tide", "containerConcurrency"))
 		}},
 		{"ACTIVATOR", func(o *unstructured.Unstructured, _ time.Time) string {
 			switch str(o, "status", "tide", "activatorInPath") {

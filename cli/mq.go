@@ -84,6 +84,31 @@ func (g *mqGlobals) ctx(parent context.Context) (context.Context, context.Cancel
 	return context.WithTimeout(parent, g.timeout)
 }
 
+// withAdmin dials the broker, runs fn with a context bounded by --timeout, and closes the connection after fn
+// returns. The timeout starts after the dial, which has its own.
+func (g *mqGlobals) withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c *admin.Client) error) error {
+	c, err := g.dial(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := g.ctx(cmd.Context())
+	defer cancel()
+	return fn(ctx, c)
+}
+
+// requireTopic fails with "topic not found" unless the broker's route table has topic.
+func requireTopic(ctx context.Context, c *admin.Client, topic string) error {
+	topics, err := c.Topics(ctx)
+	if err != nil {
+		return fmt.Errorf("listing topics: %w", err)
+	}
+	if _, ok := topics[topic]; !ok {
+		return fmt.Errorf("topic %q not found", topic)
+	}
+	return nil
+}
+
 func newMQCommand() *cobra.Command {
 	g := &mqGlobals{}
 	cmd := &cobra.Command{
@@ -158,57 +183,52 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			topics, err := c.Topics(ctx)
-			if err != nil {
-				return fmt.Errorf("listing topics: %w", err)
-			}
-			names := make([]string, 0, len(topics))
-			for n := range topics {
-				if all || !isSystemTopic(n) {
-					names = append(names, n)
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				topics, err := c.Topics(ctx)
+				if err != nil {
+					return fmt.Errorf("listing topics: %w", err)
 				}
-			}
-			slices.Sort(names)
-			type topicRow struct {
-				Name        string `json:"name"`
-				ReadQueues  int    `json:"readQueues"`
-				WriteQueues int    `json:"writeQueues"`
-				Perm        string `json:"perm"`
-				Messages    int64  `json:"messages"`
-			}
-			out := []topicRow{}
-			for _, n := range names {
-				t := topics[n]
-				var total int64
-				for q := 0; q < max(t.ReadQueueNums, t.WriteQueueNums); q++ {
-					hi, err := c.MaxOffset(ctx, n, int32(q))
-					if err != nil {
-						return fmt.Errorf("topic %s queue %d: %w", n, q, err)
+				names := make([]string, 0, len(topics))
+				for n := range topics {
+					if all || !isSystemTopic(n) {
+						names = append(names, n)
 					}
-					lo, err := c.MinOffset(ctx, n, int32(q))
-					if err != nil {
-						return fmt.Errorf("topic %s queue %d: %w", n, q, err)
-					}
-					total += hi - lo
 				}
-				out = append(out, topicRow{n, t.ReadQueueNums, t.WriteQueueNums, permString(t.Perm), total})
-			}
-			if output == "json" {
-				return writeJSON(cmd.OutOrStdout(), out)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "NAME\tREAD QUEUES\tWRITE QUEUES\tPERM\tMESSAGES")
-			for _, r := range out {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", r.Name, r.ReadQueues, r.WriteQueues, r.Perm, r.Messages)
-			}
-			return tw.Flush()
+				slices.Sort(names)
+				type topicRow struct {
+					Name        string `json:"name"`
+					ReadQueues  int    `json:"readQueues"`
+					WriteQueues int    `json:"writeQueues"`
+					Perm        string `json:"perm"`
+					Messages    int64  `json:"messages"`
+				}
+				out := []topicRow{}
+				for _, n := range names {
+					t := topics[n]
+					var total int64
+					for q := 0; q < max(t.ReadQueueNums, t.WriteQueueNums); q++ {
+						hi, err := c.MaxOffset(ctx, n, int32(q))
+						if err != nil {
+							return fmt.Errorf("topic %s queue %d: %w", n, q, err)
+						}
+						lo, err := c.MinOffset(ctx, n, int32(q))
+						if err != nil {
+							return fmt.Errorf("topic %s queue %d: %w", n, q, err)
+						}
+						total += hi - lo
+					}
+					out = append(out, topicRow{n, t.ReadQueueNums, t.WriteQueueNums, permString(t.Perm), total})
+				}
+				if output == "json" {
+					return writeJSON(cmd.OutOrStdout(), out)
+				}
+				tw := newTable(cmd.OutOrStdout())
+				fmt.Fprintln(tw, "NAME\tREAD QUEUES\tWRITE QUEUES\tPERM\tMESSAGES")
+				for _, r := range out {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", r.Name, r.ReadQueues, r.WriteQueues, r.Perm, r.Messages)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	list.Flags().BoolVarP(&all, "all", "A", false, "include system topics")
@@ -226,18 +246,13 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 			if queues < 1 || queues > 1024 {
 				return usageErr("--queues %d: want 1..1024", queues)
 			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			if err := c.CreateTopic(ctx, args[0], queues); err != nil {
-				return fmt.Errorf("creating topic %s: %w", args[0], err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "topic/%s created (%d queues)\n", args[0], queues)
-			return nil
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				if err := c.CreateTopic(ctx, args[0], queues); err != nil {
+					return fmt.Errorf("creating topic %s: %w", args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "topic/%s created (%d queues)\n", args[0], queues)
+				return nil
+			})
 		},
 	}
 	create.Flags().IntVar(&queues, "queues", 4, "read and write queue count")
@@ -250,25 +265,16 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 			if err := broker.ValidateTopic(args[0]); err != nil {
 				return usageErr("%v", err)
 			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			topics, err := c.Topics(ctx)
-			if err != nil {
-				return fmt.Errorf("listing topics: %w", err)
-			}
-			if _, ok := topics[args[0]]; !ok {
-				return fmt.Errorf("topic %q not found", args[0])
-			}
-			if err := c.DeleteTopic(ctx, args[0]); err != nil {
-				return fmt.Errorf("deleting topic %s: %w", args[0], err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "topic/%s deleted\n", args[0])
-			return nil
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				if err := requireTopic(ctx, c, args[0]); err != nil {
+					return err
+				}
+				if err := c.DeleteTopic(ctx, args[0]); err != nil {
+					return fmt.Errorf("deleting topic %s: %w", args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "topic/%s deleted\n", args[0])
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(list, create, del)
@@ -363,21 +369,16 @@ func newMQSendCommand(g *mqGlobals) *cobra.Command {
 			if len(req.Body) > message.MaxBodySize {
 				return usageErr("body: over the broker's limit of %d bytes", message.MaxBodySize)
 			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			res, err := c.Send(ctx, req)
-			if err != nil {
-				return fmt.Errorf("sending to %s: %w", req.Topic, err)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "MSGID\tTOPIC\tQUEUE\tOFFSET\tOFFSET MSGID")
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", res.MsgID, res.Topic, res.QueueID, res.QueueOffset, res.OffsetMsgID)
-			return tw.Flush()
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				res, err := c.Send(ctx, req)
+				if err != nil {
+					return fmt.Errorf("sending to %s: %w", req.Topic, err)
+				}
+				tw := newTable(cmd.OutOrStdout())
+				fmt.Fprintln(tw, "MSGID\tTOPIC\tQUEUE\tOFFSET\tOFFSET MSGID")
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", res.MsgID, res.Topic, res.QueueID, res.QueueOffset, res.OffsetMsgID)
+				return tw.Flush()
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -115,45 +115,40 @@ func newMQDLQCommand(g *mqGlobals) *cobra.Command {
 			if group == "" {
 				return usageErr("--group: required")
 			}
-			if output != "table" && output != "json" {
-				return usageErr("-o %q: want table or json", output)
-			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
+			if err := checkOutput(output); err != nil {
 				return err
 			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			dls, err := loadDeadLetters(ctx, c, group)
-			if err != nil {
-				return fmt.Errorf("dead letters of group %s: %w", group, err)
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				for _, d := range dls {
-					if err := enc.Encode(struct {
-						jsonMessage
-						OriginTopic string `json:"originTopic"`
-						Replayed    string `json:"replayed,omitempty"`
-					}{toJSONMessage(d.m), originTopic(d.m), d.replayed}); err != nil {
-						return err
-					}
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				dls, err := loadDeadLetters(ctx, c, group)
+				if err != nil {
+					return fmt.Errorf("dead letters of group %s: %w", group, err)
 				}
-				return nil
-			}
-			if len(dls) == 0 {
-				_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No dead letters for group %s.\n", group)
-				return err
-			}
-			tw := newTable(out)
-			fmt.Fprintln(tw, "OFFSET\tMSGID\tORIGIN TOPIC\tRECONSUMES\tSTORED\tREPLAYED\tBODY")
-			for _, d := range dls {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", d.m.QueueOffset, msgID(d.m), dash(originTopic(d.m)), d.m.ReconsumeTimes,
-					msTime(d.m.StoreTimestamp), dash(d.replayed), bodyPreview(d.m.Body, 40))
-			}
-			return tw.Flush()
+				out := cmd.OutOrStdout()
+				if output == "json" {
+					enc := json.NewEncoder(out)
+					for _, d := range dls {
+						if err := enc.Encode(struct {
+							jsonMessage
+							OriginTopic string `json:"originTopic"`
+							Replayed    string `json:"replayed,omitempty"`
+						}{toJSONMessage(d.m), originTopic(d.m), d.replayed}); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				if len(dls) == 0 {
+					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No dead letters for group %s.\n", group)
+					return err
+				}
+				tw := newTable(out)
+				fmt.Fprintln(tw, "OFFSET\tMSGID\tORIGIN TOPIC\tRECONSUMES\tSTORED\tREPLAYED\tBODY")
+				for _, d := range dls {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", d.m.QueueOffset, msgID(d.m), dash(originTopic(d.m)), d.m.ReconsumeTimes,
+						msTime(d.m.StoreTimestamp), dash(d.replayed), bodyPreview(d.m.Body, 40))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&group, "group", "g", "", "consumer group (required)")
@@ -180,53 +175,48 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 			if group == "" {
 				return usageErr("--group: required")
 			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			dls, err := loadDeadLetters(ctx, c, group)
-			if err != nil {
-				return fmt.Errorf("dead letters of group %s: %w", group, err)
-			}
-			var pick []deadLetter
-			for _, d := range dls {
-				if id == "" || msgID(d.m) == id || offsetMsgID(d.m) == id {
-					pick = append(pick, d)
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				dls, err := loadDeadLetters(ctx, c, group)
+				if err != nil {
+					return fmt.Errorf("dead letters of group %s: %w", group, err)
 				}
-			}
-			if id != "" && len(pick) == 0 {
-				return fmt.Errorf("no dead letter of group %s has message id %s (see `tide mq dlq --group %s`)", group, id, group)
-			}
-			if len(pick) == 0 {
-				_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No dead letters for group %s.\n", group)
-				return err
-			}
-			if !dryRun {
-				if err := ensureReplayTopic(ctx, c); err != nil {
+				var pick []deadLetter
+				for _, d := range dls {
+					if id == "" || msgID(d.m) == id || offsetMsgID(d.m) == id {
+						pick = append(pick, d)
+					}
+				}
+				if id != "" && len(pick) == 0 {
+					return fmt.Errorf("no dead letter of group %s has message id %s (see `tide mq dlq --group %s`)", group, id, group)
+				}
+				if len(pick) == 0 {
+					_, err := fmt.Fprintf(cmd.ErrOrStderr(), "No dead letters for group %s.\n", group)
 					return err
 				}
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "OFFSET\tMSGID\tTOPIC\tRESULT")
-			failed := 0
-			for _, d := range pick {
-				res, err := replayOne(ctx, c, group, d, dryRun)
-				if err != nil {
-					failed++
-					res = "failed: " + err.Error()
+				if !dryRun {
+					if err := ensureReplayTopic(ctx, c); err != nil {
+						return err
+					}
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", d.m.QueueOffset, msgID(d.m), dash(originTopic(d.m)), res)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d replays failed", failed, len(pick))
-			}
-			return nil
+				tw := newTable(cmd.OutOrStdout())
+				fmt.Fprintln(tw, "OFFSET\tMSGID\tTOPIC\tRESULT")
+				failed := 0
+				for _, d := range pick {
+					res, err := replayOne(ctx, c, group, d, dryRun)
+					if err != nil {
+						failed++
+						res = "failed: " + err.Error()
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", d.m.QueueOffset, msgID(d.m), dash(originTopic(d.m)), res)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if failed > 0 {
+					return fmt.Errorf("%d of %d replays failed", failed, len(pick))
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&group, "group", "g", "", "consumer group (required)")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -48,92 +49,87 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			groups, err := c.Groups(ctx)
-			if err != nil {
-				return fmt.Errorf("listing groups: %w", err)
-			}
-			out := cmd.OutOrStdout()
-			tw := newTable(out)
-			if len(args) == 1 {
-				d := groupDetail{Group: args[0]}
-				if d.Queues, err = c.ConsumeStats(ctx, d.Group, ""); err != nil {
-					return fmt.Errorf("offsets of group %s: %w", d.Group, err)
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				groups, err := c.Groups(ctx)
+				if err != nil {
+					return fmt.Errorf("listing groups: %w", err)
 				}
-				if _, ok := groups[d.Group]; !ok && len(d.Queues) == 0 {
-					return fmt.Errorf("group %q not found", d.Group)
-				}
-				if d.Consumers, err = c.ConsumerIDs(ctx, d.Group); err != nil {
-					return fmt.Errorf("consumers of group %s: %w", d.Group, err)
-				}
-				if d.Consumers == nil {
-					d.Consumers = []string{}
-				}
-				if d.Queues == nil {
-					d.Queues = []broker.QueueStat{}
-				}
-				for _, s := range d.Queues {
-					d.TotalLag += s.Lag
-				}
-				if output == "json" {
-					return writeJSON(out, d)
-				}
-				fmt.Fprintf(out, "Group: %s\nConsumers: %d\n", d.Group, len(d.Consumers))
-				for _, id := range d.Consumers {
-					fmt.Fprintf(out, "  %s\n", id)
-				}
-				fmt.Fprintln(tw, "TOPIC\tQUEUE\tBROKER OFFSET\tCONSUMER OFFSET\tLAG")
-				for _, s := range d.Queues {
-					co := "-"
-					if s.ConsumerOffset >= 0 {
-						co = strconv.FormatInt(s.ConsumerOffset, 10)
+				out := cmd.OutOrStdout()
+				tw := newTable(out)
+				if len(args) == 1 {
+					d := groupDetail{Group: args[0]}
+					if d.Queues, err = c.ConsumeStats(ctx, d.Group, ""); err != nil {
+						return fmt.Errorf("offsets of group %s: %w", d.Group, err)
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", s.Topic, s.QueueID, s.BrokerOffset, co, s.Lag)
-				}
-				if err := tw.Flush(); err != nil {
+					if _, ok := groups[d.Group]; !ok && len(d.Queues) == 0 {
+						return fmt.Errorf("group %q not found", d.Group)
+					}
+					if d.Consumers, err = c.ConsumerIDs(ctx, d.Group); err != nil {
+						return fmt.Errorf("consumers of group %s: %w", d.Group, err)
+					}
+					if d.Consumers == nil {
+						d.Consumers = []string{}
+					}
+					if d.Queues == nil {
+						d.Queues = []broker.QueueStat{}
+					}
+					for _, s := range d.Queues {
+						d.TotalLag += s.Lag
+					}
+					if output == "json" {
+						return writeJSON(out, d)
+					}
+					fmt.Fprintf(out, "Group: %s\nConsumers: %d\n", d.Group, len(d.Consumers))
+					for _, id := range d.Consumers {
+						fmt.Fprintf(out, "  %s\n", id)
+					}
+					fmt.Fprintln(tw, "TOPIC\tQUEUE\tBROKER OFFSET\tCONSUMER OFFSET\tLAG")
+					for _, s := range d.Queues {
+						co := "-"
+						if s.ConsumerOffset >= 0 {
+							co = strconv.FormatInt(s.ConsumerOffset, 10)
+						}
+						fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", s.Topic, s.QueueID, s.BrokerOffset, co, s.Lag)
+					}
+					if err := tw.Flush(); err != nil {
+						return err
+					}
+					_, err = fmt.Fprintf(out, "Total lag: %d\n", d.TotalLag)
 					return err
 				}
-				_, err = fmt.Fprintf(out, "Total lag: %d\n", d.TotalLag)
-				return err
-			}
-			names := make([]string, 0, len(groups))
-			for n := range groups {
-				names = append(names, n)
-			}
-			slices.Sort(names)
-			rows := []groupRow{}
-			for _, n := range names {
-				stats, err := c.ConsumeStats(ctx, n, "")
-				if err != nil {
-					return fmt.Errorf("offsets of group %s: %w", n, err)
+				names := make([]string, 0, len(groups))
+				for n := range groups {
+					names = append(names, n)
 				}
-				ids, err := c.ConsumerIDs(ctx, n)
-				if err != nil {
-					return fmt.Errorf("consumers of group %s: %w", n, err)
-				}
-				r := groupRow{Group: n, Consumers: len(ids), Topics: []string{}}
-				for _, s := range stats {
-					r.Lag += s.Lag
-					if !slices.Contains(r.Topics, s.Topic) {
-						r.Topics = append(r.Topics, s.Topic)
+				slices.Sort(names)
+				rows := []groupRow{}
+				for _, n := range names {
+					stats, err := c.ConsumeStats(ctx, n, "")
+					if err != nil {
+						return fmt.Errorf("offsets of group %s: %w", n, err)
 					}
+					ids, err := c.ConsumerIDs(ctx, n)
+					if err != nil {
+						return fmt.Errorf("consumers of group %s: %w", n, err)
+					}
+					r := groupRow{Group: n, Consumers: len(ids), Topics: []string{}}
+					for _, s := range stats {
+						r.Lag += s.Lag
+						if !slices.Contains(r.Topics, s.Topic) {
+							r.Topics = append(r.Topics, s.Topic)
+						}
+					}
+					rows = append(rows, r)
 				}
-				rows = append(rows, r)
-			}
-			if output == "json" {
-				return writeJSON(out, rows)
-			}
-			fmt.Fprintln(tw, "GROUP\tCONSUMERS\tTOPICS\tLAG")
-			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", r.Group, r.Consumers, dash(strings.Join(r.Topics, ",")), r.Lag)
-			}
-			return tw.Flush()
+				if output == "json" {
+					return writeJSON(out, rows)
+				}
+				fmt.Fprintln(tw, "GROUP\tCONSUMERS\tTOPICS\tLAG")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\n", r.Group, r.Consumers, dash(strings.Join(r.Topics, ",")), r.Lag)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
@@ -180,30 +176,21 @@ func newMQResetOffsetCommand(g *mqGlobals) *cobra.Command {
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			c, err := g.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := g.ctx(cmd.Context())
-			defer cancel()
-			topics, err := c.Topics(ctx)
-			if err != nil {
-				return fmt.Errorf("listing topics: %w", err)
-			}
-			if _, ok := topics[topic]; !ok {
-				return fmt.Errorf("topic %q not found", topic)
-			}
-			stats, err := c.ResetOffset(ctx, group, topic, ts)
-			if err != nil {
-				return fmt.Errorf("resetting group %s on %s: %w", group, topic, err)
-			}
-			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "TOPIC\tQUEUE\tBROKER OFFSET\tNEW OFFSET\tLAG")
-			for _, s := range stats {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", s.Topic, s.QueueID, s.BrokerOffset, s.ConsumerOffset, s.BrokerOffset-s.ConsumerOffset)
-			}
-			return tw.Flush()
+			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				if err := requireTopic(ctx, c, topic); err != nil {
+					return err
+				}
+				stats, err := c.ResetOffset(ctx, group, topic, ts)
+				if err != nil {
+					return fmt.Errorf("resetting group %s on %s: %w", group, topic, err)
+				}
+				tw := newTable(cmd.OutOrStdout())
+				fmt.Fprintln(tw, "TOPIC\tQUEUE\tBROKER OFFSET\tNEW OFFSET\tLAG")
+				for _, s := range stats {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", s.Topic, s.QueueID, s.BrokerOffset, s.ConsumerOffset, s.BrokerOffset-s.ConsumerOffset)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	f := cmd.Flags()

@@ -53,20 +53,8 @@ func buildTide(t *testing.T) string {
 type upProcess struct {
 	cmd    *exec.Cmd
 	url    string
-	stderr *lockedBuffer
+	stderr *syncBuffer
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // startUp runs `tide up` as a child process and waits for its endpoint lines.
 func startUp(t *testing.T, bin, dataDir string) *upProcess {
@@ -76,7 +64,7 @@ func startUp(t *testing.T, bin, dataDir string) *upProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &upProcess{cmd: cmd, stderr: &lockedBuffer{}}
+	p := &upProcess{cmd: cmd, stderr: &syncBuffer{}}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -251,7 +239,7 @@ func TestUpSignals(t *testing.T) {
 		sigs := make(chan os.Signal, 2)
 		sub := &blockingSub{release: make(chan struct{})}
 		exited := make(chan int, 1)
-		var stdout lockedBuffer
+		var stdout syncBuffer
 		cmd := newUpCommand(nil)
 		cmd.SetOut(&stdout)
 		cmd.SetErr(io.Discard)

@@ -121,33 +121,16 @@ func TestTagFilteringServerSide(t *testing.T) {
 		}
 	}
 	c := newPushConsumer(t, srv, "g-tags", consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-	var mu sync.Mutex
-	var tags []string
-	if err := c.Subscribe("tags", consumer.MessageSelector{Type: consumer.TAG, Expression: "TagA || TagC"},
-		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, m := range msgs {
-				tags = append(tags, m.GetTags())
-			}
-			return consumer.ConsumeSuccess, nil
-		}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Shutdown()
-	waitFor(t, 20*time.Second, "40 TagA/TagC messages", func() bool { mu.Lock(); defer mu.Unlock(); return len(tags) >= 40 })
-	mu.Lock()
-	defer mu.Unlock()
-	for _, tg := range tags {
-		if tg != "TagA" && tg != "TagC" {
+	rec := consume(t, c, "tags", consumer.MessageSelector{Type: consumer.TAG, Expression: "TagA || TagC"})
+	waitFor(t, 20*time.Second, "40 TagA/TagC messages", func() bool { return rec.count() >= 40 })
+	msgs := rec.snapshot()
+	for _, m := range msgs {
+		if tg := m.GetTags(); tg != "TagA" && tg != "TagC" {
 			t.Fatalf("got tag %q", tg)
 		}
 	}
-	if len(tags) != 40 {
-		t.Fatalf("got %d messages, want 40", len(tags))
+	if len(msgs) != 40 {
+		t.Fatalf("got %d messages, want 40", len(msgs))
 	}
 	// The broker itself filtered by the heartbeat's subscription: a raw pull as the group gets no TagB.
 	raw := dial(t, srv.BrokerAddr())

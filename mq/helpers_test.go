@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,9 +84,14 @@ func start(t *testing.T, opts mq.Options) *mq.Server {
 
 var instanceSeq atomic.Int64
 
-// uniq makes client instance names unique: the Go client shares one client per (ip, instance) in a process.
+// runID tells this test process apart from earlier ones that had the same pid: the client keeps broadcasting
+// offsets in files under $HOME named by client id, so an id reused across runs would resume from stale offsets.
+var runID = time.Now().UnixNano()
+
+// uniq makes client instance names unique: the Go client shares one client per (ip, instance) in a process, and
+// keys its local offset files by client id.
 func uniq(prefix string) string {
-	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), instanceSeq.Add(1))
+	return fmt.Sprintf("%s-%d-%d-%d", prefix, os.Getpid(), runID, instanceSeq.Add(1))
 }
 
 func newProducer(t *testing.T, srv *mq.Server, opts ...producer.Option) rocketmq.Producer {
@@ -112,6 +119,41 @@ func newPushConsumer(t *testing.T, srv *mq.Server, group string, opts ...consume
 	}
 	return c
 }
+
+// consumed is what a push consumer was given, in arrival order, redeliveries included.
+type consumed struct {
+	mu   sync.Mutex
+	msgs []*primitive.MessageExt
+}
+
+// consume subscribes c to topic with sel, starts it, and shuts it down when the test ends; every message it is given
+// is recorded and acknowledged.
+func consume(t *testing.T, c rocketmq.PushConsumer, topic string, sel consumer.MessageSelector) *consumed {
+	t.Helper()
+	r := &consumed{}
+	if err := c.Subscribe(topic, sel, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.msgs = append(r.msgs, msgs...)
+		return consumer.ConsumeSuccess, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Shutdown() })
+	return r
+}
+
+// snapshot returns the messages so far.
+func (r *consumed) snapshot() []*primitive.MessageExt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.msgs)
+}
+
+func (r *consumed) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.msgs) }
 
 func createTopic(t *testing.T, srv *mq.Server, topic string, queues int) {
 	t.Helper()

@@ -3,6 +3,8 @@ package mq_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -105,11 +107,17 @@ func TestOrderedConsumptionAcrossRebalance(t *testing.T) {
 func TestBroadcastingDeliversToAll(t *testing.T) {
 	srv := start(t, mq.Options{})
 	createTopic(t, srv, "news", 2)
+	// Broadcasting consumers keep their offsets in the client's local files ($HOME/.rocketmq_client_go/<group>/...):
+	// a group of its own per run, removed afterwards, so no run resumes from another's offsets.
+	group := uniq("g-news")
+	if home, err := os.UserHomeDir(); err == nil {
+		t.Cleanup(func() { os.RemoveAll(filepath.Join(home, ".rocketmq_client_go", group)) })
+	}
 	var cols []*collector
 	for i := 0; i < 3; i++ {
 		col := newCollector()
 		cols = append(cols, col)
-		c := newPushConsumer(t, srv, "g-news", consumer.WithConsumerModel(consumer.BroadCasting),
+		c := newPushConsumer(t, srv, group, consumer.WithConsumerModel(consumer.BroadCasting),
 			consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
 		c.Subscribe("news", consumer.MessageSelector{}, col.fn)
 		if err := c.Start(); err != nil {

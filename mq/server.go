@@ -148,7 +148,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ns = namesrv.New(s.opts.Logger)
 	s.ns.Register(nsBroker{b})
 	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.namesrv")})
-	s.brSrv = remoting.NewServer(brLn, b.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"), OnClose: b.ConnClosed})
+	s.brSrv = remoting.NewServer(brLn, b.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"),
+		OnClose: b.ConnClosed, OnIdle: b.ConnIdle})
 	b.Start()
 	go s.nsSrv.Serve()
 	go s.brSrv.Serve()

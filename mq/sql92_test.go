@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,23 +41,7 @@ func TestSQL92PushConsumer(t *testing.T) {
 	want := []string{"m2-a=0", "m5-a=3", "m8-a=1"} // "x" and "2.5" cannot be read as Integer: not matched, as in Java
 
 	c := newPushConsumer(t, srv, "g-sqlpush", consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-	var mu sync.Mutex
-	var got []string
-	if err := c.Subscribe("sqlpush", consumer.MessageSelector{Type: consumer.SQL92, Expression: "a BETWEEN 0 AND 3"},
-		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, m := range msgs {
-				got = append(got, string(m.Body))
-			}
-			return consumer.ConsumeSuccess, nil
-		}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Shutdown()
+	rec := consume(t, c, "sqlpush", consumer.MessageSelector{Type: consumer.SQL92, Expression: "a BETWEEN 0 AND 3"})
 
 	committed := func() int64 {
 		total := int64(0)
@@ -67,17 +50,19 @@ func TestSQL92PushConsumer(t *testing.T) {
 		}
 		return total
 	}
-	waitFor(t, 20*time.Second, "the first matching messages", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= len(want) })
+	waitFor(t, 20*time.Second, "the first matching messages", func() bool { return rec.count() >= len(want) })
 	// A later match after more non-matching messages: the consumer gets it, and its offset, persisted on
 	// shutdown, covers every message before it. (Trailing non-matching entries are passed on the client's next
 	// pull answer; TestSQL92RawPull checks the broker's nextBeginOffset for them.)
 	sendProps(t, srv, "sqlpush", "5", "2")
 	want = append(want, "m1-a=2")
-	waitFor(t, 20*time.Second, "the later matching message", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= len(want) })
+	waitFor(t, 20*time.Second, "the later matching message", func() bool { return rec.count() >= len(want) })
 	c.Shutdown()
 	waitFor(t, 10*time.Second, "the persisted offset", func() bool { return committed() == int64(len(values)+2) })
-	mu.Lock()
-	defer mu.Unlock()
+	var got []string
+	for _, m := range rec.snapshot() {
+		got = append(got, string(m.Body))
+	}
 	sort.Strings(got)
 	sort.Strings(want)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -132,30 +117,14 @@ func TestSQL92InvalidHeartbeatSubscription(t *testing.T) {
 	createTopic(t, srv, "sqlbad", 1)
 	sendProps(t, srv, "sqlbad", "1")
 	c := newPushConsumer(t, srv, "g-sqlbad", consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
-	var mu sync.Mutex
-	delivered := 0
-	if err := c.Subscribe("sqlbad", consumer.MessageSelector{Type: consumer.SQL92, Expression: "a >> 1"},
-		func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			delivered += len(msgs)
-			return consumer.ConsumeSuccess, nil
-		}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Shutdown()
+	rec := consume(t, c, "sqlbad", consumer.MessageSelector{Type: consumer.SQL92, Expression: "a >> 1"})
 	raw := dial(t, srv.BrokerAddr())
 	waitFor(t, 20*time.Second, "the group's pull to be refused", func() bool {
 		r := invoke(t, raw, remoting.NewRequest(remoting.PullMessage, map[string]string{"consumerGroup": "g-sqlbad", "topic": "sqlbad",
 			"queueId": "0", "queueOffset": "0", "maxMsgNums": "32", "sysFlag": "0", "expressionType": "TAG"}, nil))
 		return r.Code == remoting.SubscriptionParseFailed
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if delivered != 0 {
+	if delivered := rec.count(); delivered != 0 {
 		t.Fatalf("an invalid selector delivered %d messages", delivered)
 	}
 }

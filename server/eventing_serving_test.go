@@ -1,11 +1,7 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,17 +19,9 @@ func TestTriggerToKnativeService(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	srv, err := server.New(server.Options{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	p := newPlatform(t, server.Options{DataDir: dir,
 		Serving:  server.ServingOptions{BuildCacheDir: filepath.Join(dir, "build"), SourceDir: root},
 		Eventing: server.EventingOptions{StatsInterval: 100 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p := &platform{t: t, dir: dir, srv: srv}
-	t.Cleanup(p.stop)
 	p.apply(`
 apiVersion: serving.knative.dev/v1
 kind: Service
@@ -72,15 +60,9 @@ spec:
 	}
 	const n = 5
 	for i := range n {
-		req, _ := http.NewRequest(http.MethodPost, p.endpoint("gateway")+"/default/default", strings.NewReader(`{"n":1}`))
-		for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": fmt.Sprint("svc-", i), "Ce-Type": "t", "Ce-Source": "/s", "Content-Type": "application/json"} {
-			req.Header.Set(k, v)
+		if code := p.postEvent("/default/default", fmt.Sprint("svc-", i), "t", "/s", `{"n":1}`); code != 202 {
+			t.Fatalf("post: %d", code)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 202 {
-			t.Fatalf("post: %v %v", resp, err)
-		}
-		resp.Body.Close()
 	}
 	eventually(t, 60*time.Second, func() error {
 		a, _ := p.getJSON("trigger", "to-service")["status"].(map[string]any)["deliveryStats"].(map[string]any)

@@ -37,24 +37,33 @@ type platform struct {
 	srv *server.Server
 }
 
+// startPlatform starts tide on dir with fast delivery stats and waits until it is ready.
 func startPlatform(t *testing.T, dir string) *platform {
 	t.Helper()
-	srv, err := server.New(server.Options{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Eventing: server.EventingOptions{StatsInterval: 100 * time.Millisecond}})
+	p := newPlatform(t, server.Options{DataDir: dir, Eventing: server.EventingOptions{StatsInterval: 100 * time.Millisecond}})
+	eventually(t, 15*time.Second, func() error {
+		if !p.srv.Ready() {
+			return fmt.Errorf("not ready")
+		}
+		return nil
+	})
+	return p
+}
+
+// newPlatform starts tide with opts (logging discarded) and stops it when the test ends; it does not wait for
+// readiness.
+func newPlatform(t *testing.T, opts server.Options) *platform {
+	t.Helper()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	p := &platform{t: t, dir: dir, srv: srv}
+	p := &platform{t: t, dir: opts.DataDir, srv: srv}
 	t.Cleanup(p.stop)
-	eventually(t, 15*time.Second, func() error {
-		if !srv.Ready() {
-			return fmt.Errorf("not ready")
-		}
-		return nil
-	})
 	return p
 }
 
@@ -115,6 +124,24 @@ func (p *platform) waitReadyWithin(kind, name, timeout string) {
 		obj := p.getJSON(kind, name)
 		p.t.Fatalf("%s %s not Ready: %s %s\nstatus: %v", kind, name, out, errOut, obj["status"])
 	}
+}
+
+// postEvent posts a binary-mode CloudEvent 1.0 with JSON data to path on the gateway (/namespace/broker) and returns
+// the status code; a request that fails to reach the gateway fails the test.
+func (p *platform) postEvent(path, id, typ, source, data string) int {
+	p.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, p.endpoint("gateway")+path, strings.NewReader(data))
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", id)
+	req.Header.Set("Ce-Type", typ)
+	req.Header.Set("Ce-Source", source)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func eventually(t *testing.T, timeout time.Duration, f func() error) {
@@ -462,22 +489,10 @@ spec:
 `, sub.URL))
 	p.waitReady("trigger", "slow")
 	p.waitReady("rocketmqsource", "orders")
-	gw := p.endpoint("gateway")
 	const posted, produced = 30, 30
 	for i := range posted {
-		req, _ := http.NewRequest(http.MethodPost, gw+"/default/default", strings.NewReader(`{}`))
-		req.Header.Set("Ce-Specversion", "1.0")
-		req.Header.Set("Ce-Id", "posted-"+strconv.Itoa(i))
-		req.Header.Set("Ce-Type", "t")
-		req.Header.Set("Ce-Source", "/s")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 202 {
-			t.Fatalf("event %d: %d", i, resp.StatusCode)
+		if code := p.postEvent("/default/default", "posted-"+strconv.Itoa(i), "t", "/s", `{}`); code != 202 {
+			t.Fatalf("event %d: %d", i, code)
 		}
 	}
 	for i := range produced {
@@ -648,7 +663,6 @@ metadata: {name: default}
 		out, errOut, code := p.run("", "events", "tail", "--broker", "default", "--limit", "2")
 		done <- result{out, errOut, code}
 	}()
-	gw := p.endpoint("gateway")
 	deadline := time.Now().Add(30 * time.Second)
 	i := 0
 	for {
@@ -665,17 +679,7 @@ metadata: {name: default}
 		}
 		// Keep sending: the tail's consumer starts asynchronously and sees events from its start on.
 		i++
-		req, _ := http.NewRequest(http.MethodPost, gw+"/default/default", strings.NewReader(`{"n":`+strconv.Itoa(i)+`}`))
-		req.Header.Set("Ce-Specversion", "1.0")
-		req.Header.Set("Ce-Id", strconv.Itoa(i))
-		req.Header.Set("Ce-Type", "com.example.tail")
-		req.Header.Set("Ce-Source", "/tail")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		p.postEvent("/default/default", strconv.Itoa(i), "com.example.tail", "/tail", `{"n":`+strconv.Itoa(i)+`}`)
 	}
 }
 
@@ -713,17 +717,8 @@ func TestRocketMQPortBusyNamesFlag(t *testing.T) {
 func TestExternalNameServers(t *testing.T) {
 	cluster := startPlatform(t, t.TempDir())
 	ns := cluster.endpoint("rocketmq name server")
-	srv, err := server.New(server.Options{DataDir: t.TempDir(), RocketMQNameServers: []string{ns},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p := &platform{t: t, srv: srv}
-	t.Cleanup(p.stop)
-	for _, e := range srv.Endpoints() {
+	p := newPlatform(t, server.Options{DataDir: t.TempDir(), RocketMQNameServers: []string{ns}})
+	for _, e := range p.srv.Endpoints() {
 		if strings.HasPrefix(e.Name, "rocketmq") {
 			t.Errorf("embedded broker started despite external name servers: %v", e)
 		}
@@ -740,15 +735,9 @@ metadata: {name: all}
 spec: {broker: default, subscriber: {uri: %s}}
 `, sub.URL))
 	p.waitReady("trigger", "all")
-	req, _ := http.NewRequest(http.MethodPost, p.endpoint("gateway")+"/default/default", strings.NewReader(`{}`))
-	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "x", "Ce-Type": "t", "Ce-Source": "/s", "Content-Type": "application/json"} {
-		req.Header.Set(k, v)
+	if code := p.postEvent("/default/default", "x", "t", "/s", `{}`); code != 202 {
+		t.Fatalf("post: %d", code)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 202 {
-		t.Fatalf("post: %v %v", resp, err)
-	}
-	resp.Body.Close()
 	eventually(t, 20*time.Second, func() error {
 		if _, ids := sub.snapshot(); ids["x"] == 0 {
 			return fmt.Errorf("not delivered")
@@ -814,15 +803,9 @@ metadata: {name: late}
 	if su := p.getJSON("trigger", "forward")["status"].(map[string]any)["subscriberUri"]; su != p.endpoint("gateway")+"/default/back" {
 		t.Errorf("subscriberUri of a Broker ref: %v", su)
 	}
-	req, _ := http.NewRequest(http.MethodPost, p.endpoint("gateway")+"/default/front", strings.NewReader(`{}`))
-	for k, v := range map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "fwd-1", "Ce-Type": "t", "Ce-Source": "/s", "Content-Type": "application/json"} {
-		req.Header.Set(k, v)
+	if code := p.postEvent("/default/front", "fwd-1", "t", "/s", `{}`); code != 202 {
+		t.Fatalf("post: %d", code)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 202 {
-		t.Fatalf("post: %v %v", resp, err)
-	}
-	resp.Body.Close()
 	eventually(t, 20*time.Second, func() error {
 		evs, _ := dls.snapshot()
 		if len(evs) == 0 {

@@ -63,6 +63,23 @@ type Watch struct {
 	Map       func(e store.Event) []Key
 }
 
+// AllInNamespace is a Watch map to every object of kind gk in the event's namespace, for kinds whose objects may
+// name the changed one (a Trigger its Broker, a Route its Configuration) and are few enough to re-resolve them all.
+// If listing fails it maps to nothing.
+func AllInNamespace(st *store.Store, gk string) func(store.Event) []Key {
+	return func(e store.Event) []Key {
+		objs, _, err := st.List(gk, e.Object.GetNamespace())
+		if err != nil {
+			return nil
+		}
+		keys := make([]Key, 0, len(objs))
+		for _, o := range objs {
+			keys = append(keys, Key{Namespace: o.GetNamespace(), Name: o.GetName()})
+		}
+		return keys
+	}
+}
+
 // ManagerOptions configures a Manager.
 type ManagerOptions struct {
 	Store    *store.Store       // required

@@ -140,3 +140,48 @@ func TestNotImplementedStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAllInNamespace(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	defer st.Close()
+	for _, o := range []struct{ kind, ns, name string }{
+		{"Child", "default", "a"}, {"Child", "default", "b"}, {"Child", "other", "c"}, {"Parent", "default", "p"},
+	} {
+		u := obj(o.kind, o.name)
+		u.SetNamespace(o.ns)
+		if _, err := st.Create(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := obj("Parent", "p")
+	changed.SetNamespace("default")
+	keys := AllInNamespace(st, "Child.example.com")(store.Event{Type: store.Modified, Object: changed})
+	want := map[Key]bool{{"default", "a"}: true, {"default", "b"}: true}
+	if len(keys) != len(want) {
+		t.Fatalf("keys %v, want %v", keys, want)
+	}
+	for _, k := range keys {
+		if !want[k] {
+			t.Errorf("key %v not in %v", k, want)
+		}
+	}
+}
+
+func TestGetTyped(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	defer st.Close()
+	if _, err := st.Create(obj("Child", "a")); err != nil {
+		t.Fatal(err)
+	}
+	type child struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Spec     struct{ X int }   `json:"spec"`
+	}
+	c, err := GetTyped[child](st, "Child.example.com", "default", "a")
+	if err != nil || c.Metadata.Name != "a" || c.Spec.X != 1 {
+		t.Fatalf("GetTyped: %+v, %v", c, err)
+	}
+	if _, err := GetTyped[child](st, "Child.example.com", "default", "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing object: %v, want store.ErrNotFound", err)
+	}
+}

@@ -24,6 +24,20 @@ func FromUnstructured(u *unstructured.Unstructured, into any) error {
 	return nil
 }
 
+// GetTyped reads an object from the store and decodes it into a T (e.g. servingv1.Configuration). A store error,
+// such as store.ErrNotFound, is returned as is.
+func GetTyped[T any](st *store.Store, gk, namespace, name string) (*T, error) {
+	u, err := st.Get(gk, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	v := new(T)
+	if err := FromUnstructured(u, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // ToUnstructured encodes a typed Go value as an unstructured object.
 func ToUnstructured(obj any) (*unstructured.Unstructured, error) {
 	b, err := json.Marshal(obj)

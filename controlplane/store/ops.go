@@ -149,20 +149,26 @@ func (s *Store) Create(obj *unstructured.Unstructured) (*unstructured.Unstructur
 		if _, err := getTx(tx, gk, u.GetNamespace(), u.GetName()); err == nil {
 			return nil, fmt.Errorf("%s %q: %w", gk, u.GetName(), ErrAlreadyExists)
 		}
-		rv, err := nextRV(tx)
-		if err != nil {
-			return nil, err
-		}
-		u.SetResourceVersion(strconv.FormatUint(rv, 10))
-		if err := put(tx, gk, u); err != nil {
-			return nil, err
-		}
-		return []Event{{Type: Added, Object: u.DeepCopy(), ResourceVersion: rv}}, nil
+		return putNewVersion(tx, gk, u, Added)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return u, nil
+}
+
+// putNewVersion stamps u with the next resourceVersion, stores it and returns the one watch event of type t that
+// the write publishes. The event carries a copy, so later changes to u do not reach watchers.
+func putNewVersion(tx *bolt.Tx, gk string, u *unstructured.Unstructured, t EventType) ([]Event, error) {
+	rv, err := nextRV(tx)
+	if err != nil {
+		return nil, err
+	}
+	u.SetResourceVersion(strconv.FormatUint(rv, 10))
+	if err := put(tx, gk, u); err != nil {
+		return nil, err
+	}
+	return []Event{{Type: t, Object: u.DeepCopy(), ResourceVersion: rv}}, nil
 }
 
 // checkPreconditions enforces optimistic concurrency: a non-empty resourceVersion or uid in the incoming object
@@ -183,18 +189,7 @@ func checkPreconditions(gk string, stored, in *unstructured.Unstructured) error 
 // spec changed. A non-empty resourceVersion in obj must match (ErrConflict otherwise). An update that changes
 // nothing returns the stored object unchanged (same resourceVersion, no event).
 func (s *Store) Update(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	in := obj.DeepCopy()
-	gk := objGroupKind(in)
-	ns := s.namespaceFor(gk, in.GetNamespace())
-	var out *unstructured.Unstructured
-	err := s.write(func(tx *bolt.Tx) ([]Event, error) {
-		stored, err := getTx(tx, gk, ns, in.GetName())
-		if err != nil {
-			return nil, err
-		}
-		if err := checkPreconditions(gk, stored, in); err != nil {
-			return nil, err
-		}
+	return s.modify(obj, func(stored, in *unstructured.Unstructured) *unstructured.Unstructured {
 		next := &unstructured.Unstructured{Object: map[string]any{}}
 		for k, v := range in.Object {
 			if k != "metadata" && k != "status" {
@@ -214,29 +209,34 @@ func (s *Store) Update(obj *unstructured.Unstructured) (*unstructured.Unstructur
 			next.SetGeneration(stored.GetGeneration() + 1)
 		}
 		if sameJSON(stored.Object, next.Object) {
-			out = stored
-			return nil, nil
+			return nil
 		}
-		rv, err := nextRV(tx)
-		if err != nil {
-			return nil, err
-		}
-		next.SetResourceVersion(strconv.FormatUint(rv, 10))
-		if err := put(tx, gk, next); err != nil {
-			return nil, err
-		}
-		out = next
-		return []Event{{Type: Modified, Object: next.DeepCopy(), ResourceVersion: rv}}, nil
+		return next
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // UpdateStatus replaces only the status of an object (the status subresource): generation and everything else stay.
 // A non-empty resourceVersion in obj must match. An unchanged status is a no-op.
 func (s *Store) UpdateStatus(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	return s.modify(obj, func(stored, in *unstructured.Unstructured) *unstructured.Unstructured {
+		st, has := in.Object["status"]
+		if sameJSON(stored.Object["status"], st) {
+			return nil
+		}
+		next := stored.DeepCopy()
+		if has {
+			next.Object["status"] = st
+		} else {
+			delete(next.Object, "status")
+		}
+		return next
+	})
+}
+
+// modify is the read-check-write of Update and UpdateStatus, in one transaction: it loads the stored object that
+// obj names, checks obj's preconditions, and stores what change makes of them as a new version (a Modified event).
+// change gets a copy of obj and returns nil for a no-op: then the stored object is returned as is, with no event.
+func (s *Store) modify(obj *unstructured.Unstructured, change func(stored, in *unstructured.Unstructured) *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	in := obj.DeepCopy()
 	gk := objGroupKind(in)
 	ns := s.namespaceFor(gk, in.GetNamespace())
@@ -249,27 +249,13 @@ func (s *Store) UpdateStatus(obj *unstructured.Unstructured) (*unstructured.Unst
 		if err := checkPreconditions(gk, stored, in); err != nil {
 			return nil, err
 		}
-		st, has := in.Object["status"]
-		if sameJSON(stored.Object["status"], st) {
+		next := change(stored, in)
+		if next == nil {
 			out = stored
 			return nil, nil
 		}
-		next := stored.DeepCopy()
-		if has {
-			next.Object["status"] = st
-		} else {
-			delete(next.Object, "status")
-		}
-		rv, err := nextRV(tx)
-		if err != nil {
-			return nil, err
-		}
-		next.SetResourceVersion(strconv.FormatUint(rv, 10))
-		if err := put(tx, gk, next); err != nil {
-			return nil, err
-		}
 		out = next
-		return []Event{{Type: Modified, Object: next.DeepCopy(), ResourceVersion: rv}}, nil
+		return putNewVersion(tx, gk, next, Modified)
 	})
 	if err != nil {
 		return nil, err

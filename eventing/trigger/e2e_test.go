@@ -175,24 +175,13 @@ func TestDeadLetterSink(t *testing.T) {
 func TestFailedEventStaysInRocketMQ(t *testing.T) {
 	e := newEnv(t)
 	e.addBroker("b")
-	var mu sync.Mutex
-	healthy := false
-	r := newReceiver(t, func(int, *event.Event) (int, *event.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !healthy {
-			return 503, nil
-		}
-		return 202, nil
-	})
+	r, heal := newDownReceiver(t)
 	e.trigger("t", "b", r.url, nil) // zero retries: one attempt per consumption
 	if code := e.post("b", ceHeaders("kept", "t"), `{}`); code != 202 {
 		t.Fatal(code)
 	}
 	eventually(t, waitFor, "first failure", func() bool { st, _ := e.mgr.Stats("default", "t"); return st.Failed >= 1 })
-	mu.Lock()
-	healthy = true
-	mu.Unlock()
+	heal()
 	// RocketMQ's first redelivery level is 10 s (delay level 3).
 	eventually(t, 40*time.Second, "redelivery through %RETRY%", func() bool { return r.ids()["kept"] == 1 })
 }
@@ -376,16 +365,7 @@ func TestOrderedDelivery(t *testing.T) {
 func TestRestartLosesNothing(t *testing.T) {
 	e := newEnv(t)
 	e.addBroker("b")
-	var mu sync.Mutex
-	up := false
-	r := newReceiver(t, func(int, *event.Event) (int, *event.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !up {
-			return 503, nil
-		}
-		return 202, nil
-	})
+	r, bringUp := newDownReceiver(t)
 	retry := int32(1000) // keep delivering in-process until the restart cuts it off
 	delay := "PT0.01S"
 	pol := duckv1.BackoffPolicyLinear
@@ -401,9 +381,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	eventually(t, waitFor, "deliveries in flight", func() bool { st, _ := e.mgr.Stats("default", "t"); return st.InFlight > 0 })
 	e.restart()
 	e.addBroker("b")
-	mu.Lock()
-	up = true
-	mu.Unlock()
+	bringUp()
 	e.trigger("t", "b", r.url, cfg)
 	eventually(t, 60*time.Second, "every accepted event delivered after restart", func() bool { return len(r.ids()) == n })
 }
@@ -483,21 +461,11 @@ func TestRejectedEventParkedInDLQ(t *testing.T) {
 	e.addBroker("b")
 	r := newReceiver(t, func(int, *event.Event) (int, *event.Event) { return 400, nil })
 	e.trigger("t", "b", r.url, nil)
-	var mu sync.Mutex
-	var parked []string
-	dlq, err := Tail(t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", "t"), Since: time.Unix(0, 0)}, func(ev *event.Event) {
-		mu.Lock()
-		parked = append(parked, ev.ID())
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dlq.Close()
+	parked := e.tailDLQ("t")
 	if code := e.post("b", ceHeaders("rejected", "t"), `{}`); code != 202 {
 		t.Fatal(code)
 	}
-	eventually(t, waitFor, "event parked in the DLQ", func() bool { mu.Lock(); defer mu.Unlock(); return len(parked) == 1 })
+	eventually(t, waitFor, "event parked in the DLQ", func() bool { return parked() == 1 })
 	if n, _ := r.snapshot(); n != 1 {
 		t.Fatalf("subscriber asked %d times, want 1 (no retries for 400)", n)
 	}
@@ -514,16 +482,7 @@ func TestRejectedEventParkedInDLQ(t *testing.T) {
 func TestBrokerRestartUnderDataPlane(t *testing.T) {
 	e := newEnv(t)
 	e.addBroker("b")
-	var mu sync.Mutex
-	up := false
-	r := newReceiver(t, func(int, *event.Event) (int, *event.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !up {
-			return 503, nil
-		}
-		return 202, nil
-	})
+	r, bringUp := newDownReceiver(t)
 	retry := int32(1000)
 	delay := "PT0.02S"
 	spec, _ := delivery.FromDeliverySpec(&duckv1.DeliverySpec{Retry: &retry, BackoffDelay: &delay}, nil)
@@ -546,9 +505,7 @@ func TestBrokerRestartUnderDataPlane(t *testing.T) {
 	}
 	e.startBroker()
 	restarted := time.Now()
-	mu.Lock()
-	up = true
-	mu.Unlock()
+	bringUp()
 	for i := range 50 {
 		id := "b" + strconv.Itoa(i)
 		deadline := time.Now().Add(waitFor)
@@ -695,24 +652,14 @@ func TestOrderedPoisonMessageMovesOn(t *testing.T) {
 		return 202, nil
 	})
 	e.trigger("t", "b", r.url, func(c *Config) { c.Ordered = true })
-	var mu sync.Mutex
-	var parked []string
-	dlq, err := Tail(t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", "t"), Since: time.Unix(0, 0)}, func(ev *event.Event) {
-		mu.Lock()
-		parked = append(parked, ev.ID())
-		mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dlq.Close()
+	parked := e.tailDLQ("t")
 	for _, id := range []string{"before", "poison", "after"} {
 		if code := e.post("b", ceHeaders(id, "t"), `{}`); code != 202 {
 			t.Fatal(code)
 		}
 	}
 	eventually(t, waitFor, "queue moved past the poison message", func() bool { return r.ids()["after"] == 1 })
-	eventually(t, waitFor, "poison message parked", func() bool { mu.Lock(); defer mu.Unlock(); return len(parked) == 1 })
+	eventually(t, waitFor, "poison message parked", func() bool { return parked() == 1 })
 	// before, after, and poison 5 times: the client retries in place while
 	// ReconsumeTimes <= MaxReconsumeTimes (3), i.e. with 0, 1, 2, 3 and 4.
 	if n, _ := r.snapshot(); n != 7 {

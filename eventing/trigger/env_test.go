@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,6 +203,38 @@ func newReceiver(t testing.TB, answer func(n int, ev *event.Event) (int, *event.
 	t.Cleanup(r.srv.Close)
 	r.url, _ = url.Parse(r.srv.URL)
 	return r
+}
+
+// tailDLQ follows the dead-letter queue (%DLQ%<group>) of Trigger default/trigger from its first message until the
+// test ends, and returns how many events it has seen there so far.
+func (e *env) tailDLQ(trigger string) (parked func() int) {
+	e.t.Helper()
+	var mu sync.Mutex
+	n := 0
+	dlq, err := Tail(e.t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", trigger), Since: time.Unix(0, 0)},
+		func(*event.Event) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+		})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { dlq.Close() })
+	return func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// newDownReceiver is a receiver that answers 503 until bringUp is called, and 202 from then on: a subscriber that
+// is down for a while.
+func newDownReceiver(t testing.TB) (r *receiver, bringUp func()) {
+	var up atomic.Bool
+	r = newReceiver(t, func(int, *event.Event) (int, *event.Event) {
+		if !up.Load() {
+			return 503, nil
+		}
+		return 202, nil
+	})
+	return r, func() { up.Store(true) }
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {

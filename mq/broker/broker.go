@@ -233,6 +233,9 @@ func (b *Broker) onArrival(topic string, qid int32) {
 
 // Handle is the remoting handler for the broker port.
 func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Command {
+	if req.Code != remoting.SendMessage && req.Code != remoting.SendMessageV2 {
+		b.flushSends(c) // sends deferred before this request are stored (and visible) before it is served
+	}
 	switch req.Code {
 	case remoting.SendMessage, remoting.SendMessageV2, remoting.SendReplyMessage, remoting.SendReplyMessageV2:
 		return b.handleSend(c, req, false)

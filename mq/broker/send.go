@@ -166,8 +166,12 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 			m.QueueID = 0
 			b.Topic(m.Topic)
 		}
+		if !half && (req.Code == remoting.SendMessage || req.Code == remoting.SendMessageV2) && c.HasOnIdle() {
+			return b.deferSend(c, req, m) // stored with the other sends that arrived with it (sendgroup.go)
+		}
 		msgs = append(msgs, m)
 	}
+	b.flushSends(c) // earlier sends of this connection land first
 	return b.putAndReply(c, req, msgs)
 }
 
@@ -180,12 +184,21 @@ func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*me
 	if err != nil {
 		return b.putError(req, err)
 	}
+	return b.whenFlushedReply(c, req, b.sendResponse(req, msgs, res), end)
+}
+
+// sendResponse is the success answer to a send whose msgs were stored at res.
+func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, res []store.PutResult) *remoting.Command {
 	resp := remoting.NewResponse(req, remoting.Success, "")
-	ids := make([]string, len(res))
-	for i, r := range res {
-		ids[i] = r.MsgID
+	msgID := res[0].MsgID
+	if len(res) > 1 {
+		ids := make([]string, len(res))
+		for i, r := range res {
+			ids[i] = r.MsgID
+		}
+		msgID = strings.Join(ids, ",")
 	}
-	resp.SetExt("msgId", strings.Join(ids, ","))
+	resp.SetExt("msgId", msgID)
 	if msgs[0].Topic == HalfTopic {
 		resp.SetExt("transactionId", message.Property(msgs[0].Properties, message.PropUniqKey))
 	}
@@ -193,6 +206,12 @@ func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*me
 	resp.SetExt("queueOffset", strconv.FormatInt(res[0].QueueOffset, 10))
 	resp.SetExt("MSG_REGION", "DefaultRegion")
 	resp.SetExt("TRACE_ON", "true")
+	return resp
+}
+
+// whenFlushedReply answers req with resp once the log is durable up to end: it returns resp when that is already
+// so, and otherwise writes it from the flusher and returns nil (always nil for oneway requests).
+func (b *Broker) whenFlushedReply(c *remoting.Conn, req, resp *remoting.Command, end int64) *remoting.Command {
 	oneway := req.IsOneway()
 	// WhenFlushed runs the callback at once (async mode, or already durable) or later from the flusher. Whoever
 	// loses the race on state answers: the handler by returning the response, the callback by writing it.

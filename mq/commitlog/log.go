@@ -314,40 +314,68 @@ func allZero(r *bufio.Reader) bool {
 }
 
 // Append writes msgs (encoded messages whose PHYSICALOFFSET this fills in) contiguously and returns the position of
-// each and the end offset. Either all land or none does.
+// each and the end offset. Either all land or none does. It copies msgs into one buffer; the store's hot path uses
+// AppendFramed, which takes them already laid out.
 func (l *Log) Append(msgs [][]byte) ([]int64, int64, error) {
+	total := 0
+	for _, m := range msgs {
+		total += len(m) + 4
+	}
+	buf := make([]byte, 0, total)
+	lens := make([]int, len(msgs))
+	for i, m := range msgs {
+		lens[i] = len(m)
+		buf = append(buf, m...)
+		buf = append(buf, 0, 0, 0, 0)
+	}
+	pos := make([]int64, len(msgs))
+	end, err := l.AppendFramed(buf, lens, pos)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i, m := range msgs {
+		copy(m, buf[pos[i]-pos[0]:][:len(m)]) // callers see their PHYSICALOFFSET stamped, as before
+	}
+	return pos, end, nil
+}
+
+// AppendFramed writes records laid out back to back in buf, record i being lens[i] bytes of encoded message
+// followed by 4 bytes reserved for its CRC, with one pwrite. It stamps each record's PHYSICALOFFSET and CRC in
+// place, stores each position in pos (len(lens) long) and returns the end offset. Either all land or none does.
+// buf is not retained: the caller may reuse it once AppendFramed returns.
+func (l *Log) AppendFramed(buf []byte, lens []int, pos []int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, 0, ErrClosed
+		return 0, ErrClosed
 	}
 	if l.broken != nil {
-		return nil, 0, l.broken
+		return 0, l.broken
 	}
-	total := int64(0)
-	for _, m := range msgs {
-		total += int64(len(m)) + 4
-	}
+	total := int64(len(buf))
 	segSize := l.opts.SegmentSize
 	if total > segSize-8 {
-		return nil, 0, fmt.Errorf("%w: %d bytes, segment size %d", ErrTooLarge, total, segSize)
+		return 0, fmt.Errorf("%w: %d bytes, segment size %d", ErrTooLarge, total, segSize)
 	}
 	cur := l.segs[len(l.segs)-1]
 	if l.writeOff-cur.base+total > segSize || l.writeOff >= cur.base+segSize {
 		var err error
 		if cur, err = l.roll(cur); err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 	}
-	pos := make([]int64, len(msgs))
-	buf := make([]byte, 0, total)
 	p := l.writeOff
-	for i, m := range msgs {
+	at := 0
+	for i, n := range lens {
 		pos[i] = p
+		m := buf[at : at+n]
 		binary.BigEndian.PutUint64(m[message.PhysicalOffsetPos:], uint64(p))
-		buf = append(buf, m...)
-		buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(m, castagnoli))
-		p += int64(len(m)) + 4
+		binary.BigEndian.PutUint32(buf[at+n:], crc32.Checksum(m, castagnoli))
+		at += n + 4
+		p += int64(n) + 4
+	}
+	if at != len(buf) {
+		panic("commitlog: AppendFramed lengths do not cover the buffer") // a caller bug, never input-dependent
 	}
 	if n, err := cur.f.WriteAt(buf, l.writeOff-cur.base); err != nil {
 		werr := fmt.Errorf("commitlog: write %d bytes at %d (%d written): %w", len(buf), l.writeOff, n, err)
@@ -356,9 +384,9 @@ func (l *Log) Append(msgs [][]byte) ([]int64, int64, error) {
 		}
 		if terr := cur.f.Truncate(l.writeOff - cur.base); terr != nil {
 			l.broken = fmt.Errorf("%w: %w (truncate back failed: %v)", ErrBroken, werr, terr)
-			return nil, 0, l.broken
+			return 0, l.broken
 		}
-		return nil, 0, werr
+		return 0, werr
 	}
 	l.writeOff = p
 	if l.opts.FlushMode == FlushSync {
@@ -367,7 +395,7 @@ func (l *Log) Append(msgs [][]byte) ([]int64, int64, error) {
 		default:
 		}
 	}
-	return pos, p, nil
+	return p, nil
 }
 
 // roll seals cur with a blank marker, fsyncs it and starts the next segment. Caller holds l.mu.

@@ -3,6 +3,7 @@ package remoting
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +15,8 @@ import (
 )
 
 // Handler serves one request. It returns the response, or nil when it answers later through Conn.Reply (long
-// polling, waiting for a flush) or when the request needs no answer. It must not block for long: it runs on the
-// connection's read loop, which is what keeps per-connection request order.
+// polling, waiting for a flush, work deferred to ServerOptions.OnIdle) or when the request needs no answer. It must
+// not block for long: it runs on the connection's read loop, which is what keeps per-connection request order.
 type Handler func(c *Conn, req *Command) *Command
 
 // Server accepts connections and dispatches their requests to a Handler.
@@ -30,6 +31,7 @@ type Server struct {
 	closed  bool
 	wg      sync.WaitGroup
 	onClose func(*Conn)
+	onIdle  func(*Conn)
 }
 
 // ServerOptions configure a Server.
@@ -40,6 +42,11 @@ type ServerOptions struct {
 	WriteTimeout time.Duration
 	// OnClose is called once when a connection ends (the broker forgets its clients).
 	OnClose func(*Conn)
+	// OnIdle is called on a connection's read loop whenever no complete request is buffered, before the loop
+	// reads the socket again, and once when the loop ends. A Handler that deferred work (Conn.Deferred) finishes
+	// it here, so requests that arrived together are served together (the broker stores them with one write)
+	// while nothing waits behind a read that may block.
+	OnIdle func(*Conn)
 }
 
 // NewServer wraps ln. Call Serve to start accepting.
@@ -51,7 +58,7 @@ func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 		opts.WriteTimeout = 10 * time.Second
 	}
 	return &Server{handler: h, log: opts.Logger, ln: ln, writeWait: opts.WriteTimeout,
-		conns: map[*Conn]struct{}{}, onClose: opts.OnClose}
+		conns: map[*Conn]struct{}{}, onClose: opts.OnClose, onIdle: opts.OnIdle}
 }
 
 // ConnCount is the number of open connections.
@@ -147,7 +154,13 @@ type Conn struct {
 	opaque atomic.Int32
 	// Value is free for the handler (the broker keeps the client id here).
 	Value atomic.Value
+	// Deferred is free for the handler's work waiting for OnIdle; only the read loop (Handler, OnIdle) touches it.
+	Deferred any
 }
+
+// HasOnIdle reports whether the connection's read loop calls ServerOptions.OnIdle, so a Handler may defer work
+// to it (connections made by NewConn have no read loop).
+func (c *Conn) HasOnIdle() bool { return c.srv.onIdle != nil }
 
 // RemoteAddr is the peer address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -202,7 +215,9 @@ func (c *Conn) writeLoop() {
 }
 
 func (c *Conn) readLoop() {
+	r := bufio.NewReaderSize(c.nc, 64<<10)
 	defer func() {
+		c.srv.safeIdle(c)
 		c.Close()
 		c.srv.mu.Lock()
 		delete(c.srv.conns, c)
@@ -212,8 +227,10 @@ func (c *Conn) readLoop() {
 		}
 		c.srv.wg.Done()
 	}()
-	r := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
+		if c.srv.onIdle != nil && !frameBuffered(r) {
+			c.srv.safeIdle(c)
+		}
 		frame, err := ReadFrame(r)
 		if err != nil {
 			if !c.closed.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -249,6 +266,31 @@ func (c *Conn) readLoop() {
 	}
 }
 
+// frameBuffered reports whether r holds a whole frame, so reading it needs no system call and cannot block.
+func frameBuffered(r *bufio.Reader) bool {
+	if r.Buffered() < 4 {
+		return false
+	}
+	b, err := r.Peek(4)
+	if err != nil {
+		return false
+	}
+	n := int64(binary.BigEndian.Uint32(b))
+	return int64(r.Buffered()) >= 4+n
+}
+
+func (s *Server) safeIdle(c *Conn) {
+	if s.onIdle == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("idle handler panicked", "remote", c.nc.RemoteAddr().String(), "panic", fmt.Sprint(r))
+		}
+	}()
+	s.onIdle(c)
+}
+
 func (s *Server) safeHandle(c *Conn, req *Command) (resp *Command) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -272,12 +314,37 @@ func (c *Conn) Send(req *Command) error {
 	return c.Write(req)
 }
 
+// ReplyAll answers each reqs[i] with resps[i] (skipping nil responses and oneway requests) as one chunk for the
+// writer, so a group of answers costs one hand-off instead of one per frame. It never blocks.
+func (c *Conn) ReplyAll(reqs, resps []*Command) error {
+	buf := make([]byte, 0, 256*len(resps)) // a send's answer is about 200 bytes
+	for i, resp := range resps {
+		if resp == nil || reqs[i].IsOneway() {
+			continue
+		}
+		resp.Opaque = reqs[i].Opaque
+		resp.Flag |= FlagResponse
+		buf = resp.AppendFrame(buf, SerializeJSON)
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.queue(buf)
+}
+
 // Write queues one whole frame with a JSON header; it never blocks. A peer whose queue is full is disconnected.
 func (c *Conn) Write(cmd *Command) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	frame := cmd.Encode()
+	return c.queue(cmd.Encode())
+}
+
+// queue hands whole frames to the writer.
+func (c *Conn) queue(frame []byte) error {
 	if c.queued.Add(int64(len(frame))) > maxQueuedBytes {
 		c.srv.log.Warn("closing connection: client not reading its responses", "remote", c.nc.RemoteAddr().String(), "queuedBytes", c.queued.Load())
 		c.Close()

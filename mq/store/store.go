@@ -66,6 +66,12 @@ type Store struct {
 	queues map[qkey]*consumequeue.Queue
 	closed bool
 
+	// Scratch for Put, guarded by mu: the encoded records, their lengths and positions, and their queues.
+	wbuf  []byte
+	wlens []int
+	wpos  []int64
+	wqs   []*consumequeue.Queue
+
 	// OnArrival is called (outside locks) after messages land in a queue; the broker wakes long polls with it.
 	OnArrival func(topic string, queueID int32)
 
@@ -337,8 +343,10 @@ type PutResult struct {
 	MsgID       string
 }
 
-// Put stores msgs (all for the same topic-queue when more than one: a batch) and returns where they landed and
-// the commit-log end offset to wait on with WhenFlushed. It stamps QueueOffset, StoreTimestamp and StoreHost.
+// Put stores msgs (a batch for one topic-queue, or sends for any queues stored together) with one commit-log write
+// and returns where they landed and the commit-log end offset to wait on with WhenFlushed. Either all land or none
+// does; messages of one queue take consecutive queue offsets in msgs' order. It stamps QueueOffset,
+// StoreTimestamp, StoreHost and PhysicalOffset.
 func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 	if len(msgs) == 0 {
 		return nil, 0, nil
@@ -361,46 +369,58 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 		return nil, 0, ErrClosed
 	}
 	now := s.opts.Clock.Now().UnixMilli()
-	type target struct {
-		q   *consumequeue.Queue
-		off int64
-	}
-	targets := make([]target, len(msgs))
-	next := map[*consumequeue.Queue]int64{}
-	encs := make([][]byte, len(msgs))
+	// Records are encoded straight into s.wbuf in the commit log's layout (each followed by room for its CRC), so
+	// a put costs one copy of each message and one pwrite, with no per-message buffers.
+	buf := s.wbuf[:0]
+	lens := s.wlens[:0]
+	qs := s.wqs[:0]
 	for i, m := range msgs {
 		q, err := s.queueLocked(m.Topic, m.QueueID, true)
 		if err != nil {
 			s.mu.Unlock()
 			return nil, 0, err
 		}
-		off, ok := next[q]
-		if !ok {
-			off = q.Count()
+		// In a batch, entries for the same queue earlier in it are not in the queue yet: continue after the latest
+		// (a batch is normally all one queue, so this finds it at j = i-1).
+		off := q.Count()
+		for j := i - 1; j >= 0; j-- {
+			if qs[j] == q {
+				off = msgs[j].QueueOffset + 1
+				break
+			}
 		}
-		next[q] = off + 1
-		targets[i] = target{q, off}
+		qs = append(qs, q)
 		m.QueueOffset = off
 		m.StoreTimestamp = now
 		m.StoreHost = s.opts.StoreHost
-		encs[i] = m.Append(nil)
+		start := len(buf)
+		buf = m.Append(buf)
+		lens = append(lens, len(buf)-start)
+		buf = append(buf, 0, 0, 0, 0) // CRC, filled in by the log
 	}
-	pos, end, err := s.cl.Append(encs)
+	res := make([]PutResult, len(msgs))
+	pos := s.wpos[:0]
+	for range msgs {
+		pos = append(pos, 0)
+	}
+	end, err := s.cl.AppendFramed(buf, lens, pos)
 	if err != nil {
+		s.keepScratch(buf, lens, pos, qs)
 		s.mu.Unlock()
 		return nil, 0, err
 	}
-	res := make([]PutResult, len(msgs))
 	for i, m := range msgs {
 		m.PhysicalOffset = pos[i]
-		e := consumequeue.Entry{Pos: pos[i], Size: int32(len(encs[i])), TagHash: message.TagsHash(message.Property(m.Properties, message.PropTags))}
-		if err := targets[i].q.Put(targets[i].off, e); err != nil {
+		e := consumequeue.Entry{Pos: pos[i], Size: int32(lens[i]), TagHash: message.TagsHash(message.Property(m.Properties, message.PropTags))}
+		if err := qs[i].Put(m.QueueOffset, e); err != nil {
 			// The record is in the log; recovery would index it. Keep serving by reporting the failure.
+			s.keepScratch(buf, lens, pos, qs)
 			s.mu.Unlock()
 			return nil, 0, fmt.Errorf("store: index: %w", err)
 		}
-		res[i] = PutResult{Pos: pos[i], QueueOffset: targets[i].off, Size: len(encs[i]), MsgID: message.OffsetMsgID(s.opts.StoreHost, pos[i])}
+		res[i] = PutResult{Pos: pos[i], QueueOffset: m.QueueOffset, Size: lens[i], MsgID: message.OffsetMsgID(s.opts.StoreHost, pos[i])}
 	}
+	s.keepScratch(buf, lens, pos, qs)
 	s.mu.Unlock()
 	if s.OnArrival != nil {
 		seen := map[qkey]bool{}
@@ -413,6 +433,18 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 		}
 	}
 	return res, end, nil
+}
+
+// scratchLimit caps the encode buffer Put keeps between calls, so one large batch does not pin memory.
+const scratchLimit = 1 << 20
+
+// keepScratch keeps Put's buffers for the next call. Caller holds s.mu.
+func (s *Store) keepScratch(buf []byte, lens []int, pos []int64, qs []*consumequeue.Queue) {
+	if cap(buf) > scratchLimit {
+		buf, lens, pos, qs = nil, nil, nil, nil
+	}
+	clear(qs) // do not keep deleted queues reachable
+	s.wbuf, s.wlens, s.wpos, s.wqs = buf[:0], lens[:0], pos[:0], qs[:0]
 }
 
 func (s *Store) ensureSpace(need int64) error {

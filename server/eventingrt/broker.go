@@ -10,7 +10,6 @@ import (
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
-	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/eventing/ingress"
 )
 
@@ -104,29 +103,5 @@ func (r *Runtime) brokerURL(namespace, name string) *apis.URL {
 
 // brokerDeliveryDefault returns the Broker's spec.delivery (nil when none or no Broker).
 func (r *Runtime) brokerObject(namespace, name string) (*eventingv1.Broker, error) {
-	obj, err := r.st.Get(GKBroker, namespace, name)
-	if err != nil {
-		return nil, err
-	}
-	var b eventingv1.Broker
-	if err := reconciler.FromUnstructured(obj, &b); err != nil {
-		return nil, err
-	}
-	return &b, nil
-}
-
-// inNamespace maps an event of any kind to every object of kind gk in the event's namespace (Triggers and sources
-// re-resolve when a Service or Broker they may point at changes).
-func (r *Runtime) inNamespace(gk string) func(e store.Event) []reconciler.Key {
-	return func(e store.Event) []reconciler.Key {
-		objs, _, err := r.st.List(gk, e.Object.GetNamespace())
-		if err != nil {
-			return nil
-		}
-		keys := make([]reconciler.Key, 0, len(objs))
-		for _, o := range objs {
-			keys = append(keys, reconciler.Key{Namespace: o.GetNamespace(), Name: o.GetName()})
-		}
-		return keys
-	}
+	return reconciler.GetTyped[eventingv1.Broker](r.st, GKBroker, namespace, name)
 }

@@ -23,14 +23,14 @@ func (r *Runtime) Register(m *reconciler.Manager) {
 	m.Register(reconciler.Registration{GroupKind: GKBroker, Reconciler: reconciler.Func(r.reconcileBroker), Workers: 2})
 	m.Register(reconciler.Registration{GroupKind: GKTrigger, Reconciler: reconciler.Func(r.reconcileTrigger), Workers: 2,
 		Watches: []reconciler.Watch{
-			{GroupKind: GKBroker, Map: r.inNamespace(GKTrigger)},
-			{GroupKind: GKService, Map: r.inNamespace(GKTrigger)},
+			{GroupKind: GKBroker, Map: reconciler.AllInNamespace(r.st, GKTrigger)},
+			{GroupKind: GKService, Map: reconciler.AllInNamespace(r.st, GKTrigger)},
 		}})
 	m.Register(reconciler.Registration{GroupKind: GKSource, Reconciler: reconciler.Func(r.reconcileSource), Workers: 2,
 		Watches: []reconciler.Watch{
-			{GroupKind: GKBroker, Map: r.inNamespace(GKSource)},
-			{GroupKind: GKService, Map: r.inNamespace(GKSource)},
-			{GroupKind: GKSecret, Map: r.inNamespace(GKSource)},
+			{GroupKind: GKBroker, Map: reconciler.AllInNamespace(r.st, GKSource)},
+			{GroupKind: GKService, Map: reconciler.AllInNamespace(r.st, GKSource)},
+			{GroupKind: GKSecret, Map: reconciler.AllInNamespace(r.st, GKSource)},
 		}})
 }
 

@@ -12,6 +12,11 @@
 // X-Forwarded-For (client appended), X-Forwarded-Proto, X-Forwarded-Host and Forwarded (generated from the
 // X-Forwarded-* headers when absent, as queue-proxy's shim does); user headers pass unchanged.
 //
+// Instances are spoken to over keep-alive connections kept per instance: plain GET/HEAD requests on a connPool the
+// handler's goroutine reads and writes itself (the hot path, no per-connection goroutines); requests with bodies,
+// h2c instances and revisions with response-start/idle timeouts through an http.Transport per instance; upgrades
+// through httputil.ReverseProxy.
+//
 // Every request is reported to a StatSink at arrival and at completion (queued time included, as queue-proxy and
 // the activator count it), which the autoscaler's collector turns into concurrency and rps.
 //

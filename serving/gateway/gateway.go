@@ -385,13 +385,16 @@ func newTransport(maxIdle int, h2c bool) *http.Transport {
 	return t
 }
 
-// bufferPool lends ReverseProxy its copy buffers.
+// bufferPool lends ReverseProxy and forward their 32 KiB copy buffers. It pools *[]byte so that returning a
+// buffer does not allocate (get/put, the hot path); Get/Put serve httputil.BufferPool.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
 	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
 }
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
+func (b *bufferPool) get() *[]byte  { return b.p.Get().(*[]byte) }
+func (b *bufferPool) put(x *[]byte) { b.p.Put(x) }
+func (b *bufferPool) Get() []byte   { return *b.get() }
+func (b *bufferPool) Put(x []byte)  { b.p.Put(&x) }
 
 var _ httputil.BufferPool = (*bufferPool)(nil)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 )
@@ -49,12 +50,13 @@ func isUpgrade(r *http.Request) bool {
 
 // outgoing turns the server's request into the one sent to an instance. It reuses the request instead of cloning
 // it (the gateway owns it and never reads it again) — the hot path — and is called once per request, before any
-// attempt, so retries do not repeat header edits. req must already be a private shallow copy (WithContext).
-func outgoing(req *http.Request) *http.Request {
+// attempt, so retries do not repeat header edits. req must already be a private shallow copy (WithContext). pc
+// provides the storage for the copied URL and the added header values, so they cost no allocations of their own.
+func outgoing(req *http.Request, pc *proxyCall) *http.Request {
 	out := req
-	u := *req.URL
-	u.Scheme = "http"
-	out.URL = &u
+	pc.url = *req.URL
+	pc.url.Scheme = "http"
+	out.URL = &pc.url
 	out.RequestURI = ""
 	out.Close = false // a client's Connection: close must not close the pooled backend connection
 	if out.ContentLength == 0 {
@@ -68,9 +70,19 @@ func outgoing(req *http.Request) *http.Request {
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = nil // do not let the transport add Go's default
 	}
-	setForwarded(out)
-	appendXFF(out)
+	client := clientAddr(out)
+	setForwardedInto(out, client, &pc.hdr)
+	if client != out.RemoteAddr { // RemoteAddr parsed as host:port
+		appendXFFInto(out, client, &pc.hdr)
+	}
 	return out
+}
+
+// proxyCall is the per-request state of a plain (non-upgrade) proxied request, allocated once per request.
+type proxyCall struct {
+	sw  statusWriter
+	url url.URL
+	hdr headerScratch
 }
 
 type noClose struct{ io.Reader }
@@ -88,7 +100,16 @@ func refused(err error) bool {
 // when the instance refused the connection.
 func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revision, tm *timeouts) (retry bool) {
 	out.URL.Host = be.addr
-	resp, err := be.transport.RoundTrip(out)
+	var (
+		resp *http.Response
+		pc   *poolConn
+		err  error
+	)
+	if be.pool != nil && tm == nil && fastEligible(out) {
+		resp, pc, err = be.pool.roundTrip(out)
+	} else {
+		resp, err = be.transport.RoundTrip(out)
+	}
 	if err != nil {
 		if refused(err) && out.Context().Err() == nil {
 			return true
@@ -96,7 +117,15 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 		rev.proxyError(w, out, err)
 		return false
 	}
-	defer resp.Body.Close()
+	eof := false
+	if pc != nil {
+		// The connection goes back to the pool only when the body was read to its end; on every other exit
+		// (client gone, the response cut short, a panic) it is closed, which also ends the body (Body.Close would
+		// read the rest of it first).
+		defer func() { be.pool.release(pc, eof && !resp.Close) }()
+	} else {
+		defer resp.Body.Close()
+	}
 	tm.headers()
 	removeHopHeaders(resp.Header)
 	dst := w.Header()
@@ -106,8 +135,9 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 	w.WriteHeader(resp.StatusCode)
 	// Stream unknown-length and event-stream bodies as they come; buffer the rest through the server's writer.
 	flush := resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	buf := rev.g.bufs.Get()
-	defer rev.g.bufs.Put(buf)
+	bp := rev.g.bufs.get()
+	defer rev.g.bufs.put(bp)
+	buf := *bp
 	var fl http.Flusher
 	if flush {
 		fl, _ = w.(http.Flusher)
@@ -124,6 +154,7 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 			}
 		}
 		if rerr == io.EOF {
+			eof = true
 			break
 		}
 		if rerr != nil {
@@ -143,9 +174,13 @@ func appendXFF(out *http.Request) {
 	if err != nil {
 		return
 	}
+	appendXFFInto(out, client, new(headerScratch))
+}
+
+func appendXFFInto(out *http.Request, client string, s *headerScratch) {
 	if prior := out.Header["X-Forwarded-For"]; len(prior) > 0 {
-		out.Header["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + client}
+		out.Header["X-Forwarded-For"] = s.one(scratchXFF, strings.Join(prior, ", ")+", "+client)
 		return
 	}
-	out.Header["X-Forwarded-For"] = []string{client}
+	out.Header["X-Forwarded-For"] = s.one(scratchXFF, client)
 }

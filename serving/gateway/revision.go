@@ -64,6 +64,7 @@ type backend struct {
 	addr      string
 	proxy     *httputil.ReverseProxy // for protocol upgrades only; plain requests use forward
 	transport *http.Transport
+	pool      *connPool // fast path for plain GET/HEAD over HTTP/1.1; nil for h2c instances
 }
 
 func (r *revision) add(b activator.Backend) {
@@ -86,6 +87,9 @@ func (r *revision) remove(b activator.Backend) {
 		r.thr.Remove(be)
 		// In-flight requests keep their connections; idle ones are useless now.
 		be.transport.CloseIdleConnections()
+		if be.pool != nil {
+			be.pool.close()
+		}
 	}
 }
 
@@ -93,6 +97,9 @@ func (r *revision) newBackend(b activator.Backend) *backend {
 	addr := b.HostPort()
 	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance, r.h2c.Load())
 	be := &backend{Backend: b, addr: addr, transport: tr}
+	if !r.h2c.Load() {
+		be.pool = newConnPool(addr, r.g.opts.MaxIdleConnsPerInstance)
+	}
 	be.proxy = &httputil.ReverseProxy{
 		Director: func(out *http.Request) {
 			out.URL.Scheme = "http"
@@ -110,7 +117,35 @@ func (r *revision) newBackend(b activator.Backend) *backend {
 // a Forwarded header generated from the X-Forwarded-* chain (client included) when absent. The client address is
 // appended to X-Forwarded-For afterwards (appendXFF, or ReverseProxy itself for upgrades). The Host header is left
 // as the client sent it.
-func setForwarded(out *http.Request) {
+func setForwarded(out *http.Request) { setForwardedInto(out, clientAddr(out), new(headerScratch)) }
+
+// headerScratch backs the one-element value slices of the headers the gateway adds, so one allocation serves all
+// of them. Each slice handed out is capped at length 1, so an append by anyone else copies instead of writing into
+// a neighbour.
+type headerScratch [4]string
+
+const (
+	scratchProto = iota
+	scratchHost
+	scratchForwarded
+	scratchXFF
+)
+
+func (s *headerScratch) one(i int, v string) []string {
+	s[i] = v
+	return s[i : i+1 : i+1]
+}
+
+// clientAddr is the client's IP from RemoteAddr, or RemoteAddr itself when it is not host:port.
+func clientAddr(r *http.Request) string {
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return client
+}
+
+func setForwardedInto(out *http.Request, client string, s *headerScratch) {
 	h := out.Header
 	proto := h.Get("X-Forwarded-Proto")
 	if proto == "" {
@@ -118,25 +153,31 @@ func setForwarded(out *http.Request) {
 		if out.TLS != nil {
 			proto = "https"
 		}
-		h["X-Forwarded-Proto"] = []string{proto}
+		h["X-Forwarded-Proto"] = s.one(scratchProto, proto)
 	}
 	fhost := h.Get("X-Forwarded-Host")
 	if fhost == "" {
 		fhost = out.Host
-		h["X-Forwarded-Host"] = []string{fhost}
+		h["X-Forwarded-Host"] = s.one(scratchHost, fhost)
 	}
 	if h.Get("Forwarded") != "" {
 		return
 	}
-	client, _, err := net.SplitHostPort(out.RemoteAddr)
-	if err != nil {
-		client = out.RemoteAddr
+	prior := h["X-Forwarded-For"]
+	if len(prior) == 0 && client != "" && !strings.ContainsAny(client, ":,") && strings.TrimSpace(client) == client {
+		// The common case, one hop with an IPv4 client: what forwardedValue renders, built in one concatenation.
+		v := "for=" + client + ";proto=" + proto
+		if fhost != "" {
+			v = "for=" + client + ";host=" + fhost + ";proto=" + proto
+		}
+		h["Forwarded"] = s.one(scratchForwarded, v)
+		return
 	}
 	chain := client
-	if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+	if len(prior) > 0 {
 		chain = strings.Join(prior, ", ") + ", " + client
 	}
-	h["Forwarded"] = []string{forwardedValue(chain, fhost, proto)}
+	h["Forwarded"] = s.one(scratchForwarded, forwardedValue(chain, fhost, proto))
 }
 
 // forwardedValue renders RFC 7239 from an X-Forwarded-For chain: the first element carries host and proto, each
@@ -198,15 +239,16 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), time.Duration(r.timeout.Load()))
 	defer cancel()
-	sw := statusWriter{ResponseWriter: w}
+	pc := &proxyCall{sw: statusWriter{ResponseWriter: w}}
+	sw := &pc.sw
 	req = req.WithContext(ctx)
 	if isUpgrade(req) {
-		if b, ok := r.acquire(ctx, &sw); ok {
+		if b, ok := r.acquire(ctx, sw); ok {
 			defer r.thr.Release(b) // also when the proxy aborts the response with a panic
-			b.(*backend).proxy.ServeHTTP(&sw, req)
+			b.(*backend).proxy.ServeHTTP(sw, req)
 		}
 	} else {
-		out := outgoing(req)
+		out := outgoing(req, pc)
 		var tm *timeouts
 		if rs, idle := time.Duration(r.responseStart.Load()), time.Duration(r.idle.Load()); (rs > 0 && rs < time.Duration(r.timeout.Load())) || idle > 0 {
 			var tctx context.Context
@@ -217,7 +259,7 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 		// An instance that refuses the connection has stopped listening: take it out of rotation and try
 		// another (the pool reports its exit separately). The attempt bound only guards against a loop.
 		for attempt := 0; attempt < maxRefusedAttempts; attempt++ {
-			b, ok := r.acquire(ctx, &sw)
+			b, ok := r.acquire(ctx, sw)
 			if !ok {
 				break
 			}
@@ -226,7 +268,7 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 				// Deferred: forward aborts a response cut mid-body with panic(http.ErrAbortHandler), and the slot
 				// must be released then too, or the instance's drain would wait for it forever.
 				defer r.thr.Release(b)
-				return be.forward(&sw, out, r, tm)
+				return be.forward(sw, out, r, tm)
 			}()
 			if !retry {
 				break
@@ -234,7 +276,7 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 			r.g.log.Warn("instance refused a connection; removing it from rotation", "revision", r.key.String(), "addr", be.addr)
 			r.remove(be.Backend)
 			if attempt == maxRefusedAttempts-1 {
-				http.Error(&sw, "every instance refused the connection", http.StatusBadGateway)
+				http.Error(sw, "every instance refused the connection", http.StatusBadGateway)
 			}
 		}
 	}

@@ -147,7 +147,7 @@ func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, po
 			set(e.Name, expand(e.Value, vals))
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			v, ok, err := lookupSecret(ctx, r, s.Namespace, ref)
+			v, ok, err := refKey(r, "secret", ref.Name, ref.Key, ref.Optional, secretData(ctx, s.Namespace, ref.Name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w: %s.valueFrom.secretKeyRef: %w", ErrConfig, path, err)
 			}
@@ -156,7 +156,7 @@ func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, po
 			}
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
-			v, ok, err := lookupConfigMap(ctx, r, s.Namespace, ref)
+			v, ok, err := refKey(r, "configmap", ref.Name, ref.Key, ref.Optional, configMapData(ctx, s.Namespace, ref.Name))
 			if err != nil {
 				return nil, nil, fmt.Errorf("%w: %s.valueFrom.configMapKeyRef: %w", ErrConfig, path, err)
 			}
@@ -180,37 +180,65 @@ func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, po
 func envFromData(ctx context.Context, r Resolver, ns string, ef corev1.EnvFromSource) (map[string]string, error) {
 	switch {
 	case ef.SecretRef != nil:
-		optional := ef.SecretRef.Optional != nil && *ef.SecretRef.Optional
-		if r == nil {
-			return nil, fmt.Errorf("secretRef %q: no resolver configured", ef.SecretRef.Name)
-		}
-		d, err := r.SecretData(ctx, ns, ef.SecretRef.Name)
+		d, _, err := refData(r, "secretRef", ef.SecretRef.Name, ef.SecretRef.Optional, secretData(ctx, ns, ef.SecretRef.Name))
+		return d, err
+	case ef.ConfigMapRef != nil:
+		d, _, err := refData(r, "configMapRef", ef.ConfigMapRef.Name, ef.ConfigMapRef.Optional, configMapData(ctx, ns, ef.ConfigMapRef.Name))
+		return d, err
+	}
+	return nil, errors.New("one of secretRef or configMapRef is required")
+}
+
+// secretData and configMapData read a Secret's or ConfigMap's data, as strings, for refData.
+func secretData(ctx context.Context, ns, name string) func(Resolver) (map[string]string, error) {
+	return func(r Resolver) (map[string]string, error) {
+		d, err := r.SecretData(ctx, ns, name)
 		if err != nil {
-			if optional && errors.Is(err, ErrNotFound) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("secretRef %q: %w", ef.SecretRef.Name, err)
+			return nil, err
 		}
 		out := make(map[string]string, len(d))
 		for k, v := range d {
 			out[k] = string(v)
 		}
 		return out, nil
-	case ef.ConfigMapRef != nil:
-		optional := ef.ConfigMapRef.Optional != nil && *ef.ConfigMapRef.Optional
-		if r == nil {
-			return nil, fmt.Errorf("configMapRef %q: no resolver configured", ef.ConfigMapRef.Name)
-		}
-		d, err := r.ConfigMapData(ctx, ns, ef.ConfigMapRef.Name)
-		if err != nil {
-			if optional && errors.Is(err, ErrNotFound) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("configMapRef %q: %w", ef.ConfigMapRef.Name, err)
-		}
-		return d, nil
 	}
-	return nil, errors.New("one of secretRef or configMapRef is required")
+}
+
+func configMapData(ctx context.Context, ns, name string) func(Resolver) (map[string]string, error) {
+	return func(r Resolver) (map[string]string, error) { return r.ConfigMapData(ctx, ns, name) }
+}
+
+// refData reads, with fetch, the data of the Secret or ConfigMap named name; label names the reference in errors.
+// found is false, with no error, when an optional reference names a missing object.
+func refData(r Resolver, label, name string, optional *bool, fetch func(Resolver) (map[string]string, error)) (data map[string]string, found bool, err error) {
+	if r == nil {
+		return nil, false, fmt.Errorf("%s %q: no resolver configured", label, name)
+	}
+	data, err = fetch(r)
+	if err != nil {
+		if optional != nil && *optional && errors.Is(err, ErrNotFound) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("%s %q: %w", label, name, err)
+	}
+	return data, true, nil
+}
+
+// refKey is the value of key in the Secret or ConfigMap named name (see refData). ok is false, with no error, when
+// an optional reference names a missing object or key.
+func refKey(r Resolver, label, name, key string, optional *bool, fetch func(Resolver) (map[string]string, error)) (v string, ok bool, err error) {
+	data, found, err := refData(r, label, name, optional, fetch)
+	if err != nil || !found {
+		return "", false, err
+	}
+	v, ok = data[key]
+	if !ok {
+		if optional != nil && *optional {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("%s %q has no key %q: %w", label, name, key, ErrNotFound)
+	}
+	return v, true, nil
 }
 
 // validEnvName accepts C identifiers plus '.' and '-', what Kubernetes allows for environment variable names.
@@ -225,50 +253,6 @@ func validEnvName(n string) bool {
 		}
 	}
 	return true
-}
-
-func lookupSecret(ctx context.Context, r Resolver, ns string, ref *corev1.SecretKeySelector) (string, bool, error) {
-	optional := ref.Optional != nil && *ref.Optional
-	if r == nil {
-		return "", false, fmt.Errorf("secret %q: no resolver configured", ref.Name)
-	}
-	data, err := r.SecretData(ctx, ns, ref.Name)
-	if err != nil {
-		if optional && errors.Is(err, ErrNotFound) {
-			return "", false, nil
-		}
-		return "", false, fmt.Errorf("secret %q: %w", ref.Name, err)
-	}
-	v, ok := data[ref.Key]
-	if !ok {
-		if optional {
-			return "", false, nil
-		}
-		return "", false, fmt.Errorf("secret %q has no key %q: %w", ref.Name, ref.Key, ErrNotFound)
-	}
-	return string(v), true, nil
-}
-
-func lookupConfigMap(ctx context.Context, r Resolver, ns string, ref *corev1.ConfigMapKeySelector) (string, bool, error) {
-	optional := ref.Optional != nil && *ref.Optional
-	if r == nil {
-		return "", false, fmt.Errorf("configmap %q: no resolver configured", ref.Name)
-	}
-	data, err := r.ConfigMapData(ctx, ns, ref.Name)
-	if err != nil {
-		if optional && errors.Is(err, ErrNotFound) {
-			return "", false, nil
-		}
-		return "", false, fmt.Errorf("configmap %q: %w", ref.Name, err)
-	}
-	v, ok := data[ref.Key]
-	if !ok {
-		if optional {
-			return "", false, nil
-		}
-		return "", false, fmt.Errorf("configmap %q has no key %q: %w", ref.Name, ref.Key, ErrNotFound)
-	}
-	return v, true, nil
 }
 
 // expand replaces $(VAR) with defined variables, leaves undefined references as written and turns $$ into $, as

@@ -199,34 +199,19 @@ func (rt *Runtime) Register(m *reconciler.Manager) {
 			return inner.Reconcile(ctx, key)
 		}),
 		Watches: []reconciler.Watch{
-			{GroupKind: servingrec.ConfigurationGK, Map: rt.keysInNamespace(servingrec.RouteGK)},
-			{GroupKind: servingrec.RevisionGK, Map: rt.keysInNamespace(servingrec.RouteGK)},
+			{GroupKind: servingrec.ConfigurationGK, Map: reconciler.AllInNamespace(rt.st, servingrec.RouteGK)},
+			{GroupKind: servingrec.RevisionGK, Map: reconciler.AllInNamespace(rt.st, servingrec.RouteGK)},
 		}})
 	m.Register(reconciler.Registration{GroupKind: servingrec.RevisionGK,
 		Reconciler: reconciler.Func(rt.reconcileRevision),
 		Workers:    2,
 		Watches: []reconciler.Watch{
 			// Reachability follows the routes and the configurations' latest revision.
-			{GroupKind: servingrec.RouteGK, Map: rt.keysInNamespace(servingrec.RevisionGK)},
-			{GroupKind: servingrec.ConfigurationGK, Map: rt.keysInNamespace(servingrec.RevisionGK)},
+			{GroupKind: servingrec.RouteGK, Map: reconciler.AllInNamespace(rt.st, servingrec.RevisionGK)},
+			{GroupKind: servingrec.ConfigurationGK, Map: reconciler.AllInNamespace(rt.st, servingrec.RevisionGK)},
 			// Cluster-wide autoscaler defaults apply to every revision.
 			{GroupKind: "ConfigMap", Map: rt.allRevisionsOnConfig},
 		}})
-}
-
-// keysInNamespace maps an event to every object of kind gk in its namespace (there are few).
-func (rt *Runtime) keysInNamespace(gk string) func(store.Event) []reconciler.Key {
-	return func(e store.Event) []reconciler.Key {
-		objs, _, err := rt.st.List(gk, e.Object.GetNamespace())
-		if err != nil {
-			return nil
-		}
-		keys := make([]reconciler.Key, 0, len(objs))
-		for _, o := range objs {
-			keys = append(keys, reconciler.Key{Namespace: o.GetNamespace(), Name: o.GetName()})
-		}
-		return keys
-	}
 }
 
 func (rt *Runtime) allRevisionsOnConfig(e store.Event) []reconciler.Key {

@@ -74,15 +74,11 @@ func (rt *Runtime) loop() {
 type storeResolver struct{ st *store.Store }
 
 func (r storeResolver) SecretData(_ context.Context, ns, name string) (map[string][]byte, error) {
-	u, err := r.st.Get("Secret", ns, name)
+	s, err := reconciler.GetTyped[corev1.Secret](r.st, "Secret", ns, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("secret %s/%s: %w", ns, name, process.ErrNotFound)
 	}
 	if err != nil {
-		return nil, err
-	}
-	var s corev1.Secret
-	if err := reconciler.FromUnstructured(u, &s); err != nil {
 		return nil, err
 	}
 	out := map[string][]byte{}
@@ -96,15 +92,11 @@ func (r storeResolver) SecretData(_ context.Context, ns, name string) (map[strin
 }
 
 func (r storeResolver) ConfigMapData(_ context.Context, ns, name string) (map[string]string, error) {
-	u, err := r.st.Get("ConfigMap", ns, name)
+	cm, err := reconciler.GetTyped[corev1.ConfigMap](r.st, "ConfigMap", ns, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("configmap %s/%s: %w", ns, name, process.ErrNotFound)
 	}
 	if err != nil {
-		return nil, err
-	}
-	var cm corev1.ConfigMap
-	if err := reconciler.FromUnstructured(u, &cm); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}

@@ -78,16 +78,12 @@ func (r *RouteReconciler) resolve(route *servingv1.Route, status *servingv1.Rout
 	for _, t := range route.Spec.Traffic {
 		t := *t.DeepCopy()
 		if t.RevisionName == "" {
-			cu, err := r.Store.Get(ConfigurationGK, route.Namespace, t.ConfigurationName)
+			cfg, err := reconciler.GetTyped[servingv1.Configuration](r.Store, ConfigurationGK, route.Namespace, t.ConfigurationName)
 			if errors.Is(err, store.ErrNotFound) {
 				status.MarkMissingTrafficTarget("Configuration", t.ConfigurationName)
 				return nil, false, nil
 			}
 			if err != nil {
-				return nil, false, err
-			}
-			var cfg servingv1.Configuration
-			if err := reconciler.FromUnstructured(cu, &cfg); err != nil {
 				return nil, false, err
 			}
 			if cfg.Status.LatestReadyRevisionName == "" {
@@ -103,16 +99,12 @@ func (r *RouteReconciler) resolve(route *servingv1.Route, status *servingv1.Rout
 			latest := true
 			t.LatestRevision = &latest
 		} else {
-			ru, err := r.Store.Get(RevisionGK, route.Namespace, t.RevisionName)
+			rev, err := reconciler.GetTyped[servingv1.Revision](r.Store, RevisionGK, route.Namespace, t.RevisionName)
 			if errors.Is(err, store.ErrNotFound) {
 				status.MarkMissingTrafficTarget("Revision", t.RevisionName)
 				return nil, false, nil
 			}
 			if err != nil {
-				return nil, false, err
-			}
-			var rev servingv1.Revision
-			if err := reconciler.FromUnstructured(ru, &rev); err != nil {
 				return nil, false, err
 			}
 			if !rev.IsReady() {

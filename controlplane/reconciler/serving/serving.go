@@ -153,6 +153,27 @@ func ensureChild(st *store.Store, ev reconciler.Recorder, owner *unstructured.Un
 
 var errNotOwned = errors.New("not owned")
 
+// ensureTypedChild is ensureChild for a typed desired child, returning the stored child decoded. owned is false,
+// with no error, when an object of that name is controlled by someone else (it is left alone).
+func ensureTypedChild[T any](st *store.Store, ev reconciler.Recorder, owner *unstructured.Unstructured, gk string, desired *T, ownerUID string) (stored *T, owned bool, err error) {
+	du, err := toUnstructured(desired)
+	if err != nil {
+		return nil, false, err
+	}
+	su, err := ensureChild(st, ev, owner, gk, du, ownerUID)
+	if errors.Is(err, errNotOwned) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	stored = new(T)
+	if err := reconciler.FromUnstructured(su, stored); err != nil {
+		return nil, false, err
+	}
+	return stored, true, nil
+}
+
 func mergeLabels(base map[string]string, extra map[string]string) map[string]string {
 	out := map[string]string{}
 	maps.Copy(out, base)
@@ -186,51 +207,31 @@ func (r *ServiceReconciler) Reconcile(_ context.Context, key reconciler.Key) err
 	cfg := servingv1.Configuration{TypeMeta: typeMeta("Configuration"), ObjectMeta: metav1.ObjectMeta{
 		Name: svc.Name, Namespace: svc.Namespace, Labels: labels, Annotations: svc.Annotations,
 		OwnerReferences: []metav1.OwnerReference{owner}}, Spec: svc.Spec.ConfigurationSpec}
-	cu, err := toUnstructured(&cfg)
-	if err != nil {
-		return err
-	}
-	storedCfg, err := ensureChild(r.Store, r.Events, u, ConfigurationGK, cu, string(svc.UID))
+	c, owned, err := ensureTypedChild(r.Store, r.Events, u, ConfigurationGK, &cfg, string(svc.UID))
 	switch {
-	case errors.Is(err, errNotOwned):
-		status.MarkConfigurationNotOwned(svc.Name)
 	case err != nil:
 		return err
+	case !owned:
+		status.MarkConfigurationNotOwned(svc.Name)
+	case c.Generation != c.Status.ObservedGeneration:
+		status.MarkConfigurationNotReconciled()
 	default:
-		var c servingv1.Configuration
-		if err := reconciler.FromUnstructured(storedCfg, &c); err != nil {
-			return err
-		}
-		if c.Generation != c.Status.ObservedGeneration {
-			status.MarkConfigurationNotReconciled()
-		} else {
-			status.PropagateConfigurationStatus(&c.Status)
-		}
+		status.PropagateConfigurationStatus(&c.Status)
 	}
 
 	route := servingv1.Route{TypeMeta: typeMeta("Route"), ObjectMeta: metav1.ObjectMeta{
 		Name: svc.Name, Namespace: svc.Namespace, Labels: labels, Annotations: svc.Annotations,
 		OwnerReferences: []metav1.OwnerReference{owner}}, Spec: routeSpecFor(&svc)}
-	ru, err := toUnstructured(&route)
-	if err != nil {
-		return err
-	}
-	storedRoute, err := ensureChild(r.Store, r.Events, u, RouteGK, ru, string(svc.UID))
+	rt, owned, err := ensureTypedChild(r.Store, r.Events, u, RouteGK, &route, string(svc.UID))
 	switch {
-	case errors.Is(err, errNotOwned):
-		status.MarkRouteNotOwned(svc.Name)
 	case err != nil:
 		return err
+	case !owned:
+		status.MarkRouteNotOwned(svc.Name)
+	case rt.Generation != rt.Status.ObservedGeneration:
+		status.MarkRouteNotReconciled()
 	default:
-		var rt servingv1.Route
-		if err := reconciler.FromUnstructured(storedRoute, &rt); err != nil {
-			return err
-		}
-		if rt.Generation != rt.Status.ObservedGeneration {
-			status.MarkRouteNotReconciled()
-		} else {
-			status.PropagateRouteStatus(&rt.Status)
-		}
+		status.PropagateRouteStatus(&rt.Status)
 	}
 	_, err = r.Status.Write(u, status)
 	return err

@@ -69,10 +69,7 @@ func TestParseAnnotationsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Defaults()
-			if tt.cfg != nil {
-				cfg = *tt.cfg
-			}
+			cfg := configOrDefaults(tt.cfg)
 			_, err := ParseAnnotations(cfg, tt.anns)
 			if err == nil {
 				t.Fatalf("ParseAnnotations(%v) succeeded, want error at %v", tt.anns, tt.paths)
@@ -139,10 +136,7 @@ func TestParseAnnotationsValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Defaults()
-			if tt.cfg != nil {
-				cfg = *tt.cfg
-			}
+			cfg := configOrDefaults(tt.cfg)
 			got, err := ParseAnnotations(cfg, tt.anns)
 			if err != nil {
 				t.Fatal(err)

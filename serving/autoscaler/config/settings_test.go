@@ -134,10 +134,7 @@ func TestResolveOther(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Defaults()
-			if tt.cfg != nil {
-				cfg = *tt.cfg
-			}
+			cfg := configOrDefaults(tt.cfg)
 			a, err := ParseAnnotations(cfg, tt.anns)
 			if err != nil {
 				t.Fatal(err)
