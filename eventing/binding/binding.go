@@ -36,6 +36,21 @@ var (
 
 var versions = spec.WithPrefix(Prefix)
 
+// attrsByName maps specversion -> attribute name -> attribute: the lookup versions.Version(sv).Attribute(key)
+// does for a property key "CE_<name>" (it lower-cases the whole key, allocating a string per property since the
+// prefix is upper-case), keyed by the lower-cased name Decode has already computed. Immutable after init.
+var attrsByName = func() map[string]map[string]spec.Attribute {
+	m := map[string]map[string]spec.Attribute{}
+	for _, v := range versions.Versions() {
+		byName := map[string]spec.Attribute{}
+		for _, a := range v.Attributes() {
+			byName[strings.ToLower(a.Name())] = a
+		}
+		m[v.String()] = byName
+	}
+	return m
+}()
+
 // IsCloudEvent reports whether a message's properties mark it as a CloudEvent
 // in either content mode, without decoding it.
 func IsCloudEvent(props map[string]string) bool {
@@ -223,6 +238,7 @@ func Decode(body []byte, props map[string]string) (*event.Event, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: unknown specversion %q", ErrInvalidEvent, sv)
 	}
+	attrs := attrsByName[sv]
 	ctx := v.NewContext()
 	for key, val := range props {
 		if !strings.HasPrefix(key, Prefix) || key == PropSpecVersion {
@@ -235,7 +251,7 @@ func Decode(body []byte, props map[string]string) (*event.Event, error) {
 			}
 			continue
 		}
-		if a := v.Attribute(key); a != nil {
+		if a := attrs[name]; a != nil {
 			if err := a.Set(ctx, val); err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, name, err)
 			}

@@ -51,3 +51,26 @@ func TestEncodeV1MatchesGeneric(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDecode: one binary-mode message as the ingress stores it (the Trigger side's first step).
+//
+//	go test ./eventing/binding -run '^$' -bench Decode -benchmem
+func BenchmarkDecode(b *testing.B) {
+	e := event.New()
+	e.SetID("id-1")
+	e.SetSource("/bench/1")
+	e.SetType("bench")
+	_ = e.SetData("application/json", map[string]int{"n": 1})
+	e.SetExtension("knativebrokerttl", int32(254))
+	e.SetExtension("knativearrivaltime", "2026-11-21T16:00:00.123456789Z")
+	body, props, err := Encode(&e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(body, props); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
