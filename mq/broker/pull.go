@@ -170,16 +170,19 @@ func (l *longPolls) signal() {
 }
 
 // arrived is called by the store after a put; it only marks the queue so producers never wait on consumers.
+//
+// Invariant: a put that lands after a suspended pull's last read leaves its queue marked dirty until that pull is
+// read again. The queue is marked even when nobody waits on it, because wake takes waiters out of the map while it
+// re-reads them: an arrival during that read must still be seen when they are parked again.
 func (l *longPolls) arrived(topic string, q int32) {
 	k := qkey{topic, q}
 	l.mu.Lock()
-	if len(l.waiting[k]) == 0 {
-		l.mu.Unlock()
-		return
-	}
 	l.dirty[k] = true
+	waiters := len(l.waiting[k]) > 0
 	l.mu.Unlock()
-	l.signal()
+	if waiters {
+		l.signal()
+	}
 }
 
 func (l *longPolls) run() {
@@ -220,14 +223,25 @@ func (l *longPolls) wake() {
 		}
 		_ = p.conn.Reply(p.req, resp)
 	}
-	if len(again) > 0 {
-		l.mu.Lock()
-		for _, p := range again {
-			k := qkey{p.topic, p.queue}
-			l.waiting[k] = append(l.waiting[k], p)
-		}
-		l.mu.Unlock()
+	if l.repark(again) {
+		l.signal()
 	}
+}
+
+// repark suspends pulls again after wake found nothing for them, and reports whether a message arrived on one of
+// their queues while they were out of the map (then they must be read again, or they would sleep to their deadline).
+func (l *longPolls) repark(again []*pullReq) (arrivedMeanwhile bool) {
+	if len(again) == 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range again {
+		k := qkey{p.topic, p.queue}
+		l.waiting[k] = append(l.waiting[k], p)
+		arrivedMeanwhile = arrivedMeanwhile || l.dirty[k]
+	}
+	return arrivedMeanwhile
 }
 
 func (l *longPolls) expire(now time.Time) {
