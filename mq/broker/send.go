@@ -28,36 +28,39 @@ type sendHeader struct {
 	batch             bool
 }
 
+// sendHeaderNames are the ext-field names of SendMessageRequestHeader's fields: V1 spells them out, V2 (batches,
+// and Java clients) uses the letters a..m (k is unused).
+type sendHeaderNames struct {
+	producerGroup, topic, defaultTopic, defaultQueueNums, queueID, sysFlag, bornTimestamp, flag, properties,
+	reconsumeTimes, maxReconsumeTimes, batch string
+}
+
+var (
+	sendHeaderV1 = sendHeaderNames{"producerGroup", "topic", "defaultTopic", "defaultTopicQueueNums", "queueId",
+		"sysFlag", "bornTimestamp", "flag", "properties", "reconsumeTimes", "maxReconsumeTimes", "batch"}
+	sendHeaderV2 = sendHeaderNames{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "l", "m"}
+)
+
 // parseSendHeader reads the V1 header (named fields) or the V2 one (letters a..m, used for batches and by Java).
 func parseSendHeader(req *remoting.Command) (sendHeader, error) {
 	f := req.ReadFields()
-	var h sendHeader
-	if _, v2 := req.ExtFields["b"]; v2 {
-		h.producerGroup = f.String("a")
-		h.topic = f.String("b")
-		h.defaultTopic = f.OptString("c")
-		h.defaultQueueNums = f.OptInt32("d", 4)
-		h.queueID = f.OptInt32("e", -1)
-		h.sysFlag = f.OptInt32("f", 0)
-		h.bornTimestamp = f.OptInt64("g", 0)
-		h.flag = f.OptInt32("h", 0)
-		h.properties = f.OptString("i")
-		h.reconsumeTimes = f.OptInt32("j", 0)
-		h.maxReconsumeTimes = f.OptInt32("l", 16)
-		h.batch = f.OptBool("m", false)
-	} else {
-		h.producerGroup = f.String("producerGroup")
-		h.topic = f.String("topic")
-		h.defaultTopic = f.OptString("defaultTopic")
-		h.defaultQueueNums = f.OptInt32("defaultTopicQueueNums", 4)
-		h.queueID = f.OptInt32("queueId", -1)
-		h.sysFlag = f.OptInt32("sysFlag", 0)
-		h.bornTimestamp = f.OptInt64("bornTimestamp", 0)
-		h.flag = f.OptInt32("flag", 0)
-		h.properties = f.OptString("properties")
-		h.reconsumeTimes = f.OptInt32("reconsumeTimes", 0)
-		h.maxReconsumeTimes = f.OptInt32("maxReconsumeTimes", 16)
-		h.batch = f.OptBool("batch", false)
+	n := sendHeaderV1
+	if _, v2 := req.ExtFields[sendHeaderV2.topic]; v2 {
+		n = sendHeaderV2
+	}
+	h := sendHeader{
+		producerGroup:     f.String(n.producerGroup),
+		topic:             f.String(n.topic),
+		defaultTopic:      f.OptString(n.defaultTopic),
+		defaultQueueNums:  f.OptInt32(n.defaultQueueNums, 4),
+		queueID:           f.OptInt32(n.queueID, -1),
+		sysFlag:           f.OptInt32(n.sysFlag, 0),
+		bornTimestamp:     f.OptInt64(n.bornTimestamp, 0),
+		flag:              f.OptInt32(n.flag, 0),
+		properties:        f.OptString(n.properties),
+		reconsumeTimes:    f.OptInt32(n.reconsumeTimes, 0),
+		maxReconsumeTimes: f.OptInt32(n.maxReconsumeTimes, 16),
+		batch:             f.OptBool(n.batch, false),
 	}
 	return h, f.Err
 }
