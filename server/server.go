@@ -85,6 +85,9 @@ type Server struct {
 	reconDone  chan struct{}
 	reconStop  context.CancelFunc
 	apiURL     string
+
+	serving         *servingSubsystem // server/serving.go
+	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
 
 // New opens the store in opts.DataDir and builds the registry, the API and the default reconcilers. Nothing
@@ -113,6 +116,10 @@ func New(opts Options) (*Server, error) {
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
 	s.registerDefaultReconcilers()
+	if err := s.setupServing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
