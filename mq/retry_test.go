@@ -128,3 +128,36 @@ func TestDelayLevelsRealTime(t *testing.T) {
 		}
 	}
 }
+
+func TestTimerMessageRealTime(t *testing.T) {
+	t.Parallel()
+	srv := start(t, mq.Options{})
+	createTopic(t, srv, "timed", 1)
+	got := make(chan time.Duration, 1)
+	c := newPushConsumer(t, srv, "g-timed", consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	c.Subscribe("timed", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		select {
+		case got <- time.Duration(msgs[0].StoreTimestamp-msgs[0].BornTimestamp) * time.Millisecond:
+		default:
+		}
+		return consumer.ConsumeSuccess, nil
+	})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	p := newProducer(t, srv)
+	m := primitive.NewMessage("timed", []byte("later"))
+	m.WithProperty("TIMER_DELAY_MS", "1500") // what a 5.x client's setDelayTimeMs sends
+	if _, err := p.SendSync(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-got:
+		if d < 1500*time.Millisecond || d > 2500*time.Millisecond {
+			t.Fatalf("timer message re-put %v after it was sent, want 1.5s (+1s)", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("timer message never arrived")
+	}
+}

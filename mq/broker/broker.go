@@ -81,6 +81,7 @@ type Broker struct {
 	locks   *lockTable
 	sched   *scheduler
 	tx      *transactions
+	timers  *timers
 
 	pullMu    sync.Mutex // guards lastPulls
 	lastPulls map[pullKey]pullSeen
@@ -170,21 +171,23 @@ func New(opts Options) (*Broker, error) {
 		WriteQueueNums: 1, Perm: PermRW}); err != nil {
 		return nil, err
 	}
-	for _, sys := range []string{HalfTopic, OpHalfTopic} {
+	for _, sys := range []string{HalfTopic, OpHalfTopic, TimerTopic} {
 		if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: sys, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRW}); err != nil {
 			return nil, err
 		}
 	}
 	b.tx = newTransactions(b)
+	b.timers = newTimers(b)
 	b.st.OnArrival = b.onArrival
 	return b, nil
 }
 
 // Start runs the background loops (long-poll deadlines, client expiry, offset persistence, delay delivery).
 func (b *Broker) Start() {
-	b.wg.Add(4)
+	b.wg.Add(5)
 	go b.polls.run()
 	go b.sched.run()
+	go b.timers.run()
 	go b.tx.run()
 	go b.housekeeping()
 }
@@ -226,8 +229,11 @@ func (b *Broker) housekeeping() {
 
 func (b *Broker) onArrival(topic string, qid int32) {
 	b.polls.arrived(topic, qid)
-	if topic == ScheduleTopic {
+	switch topic {
+	case ScheduleTopic:
 		b.sched.wake()
+	case TimerTopic:
+		b.timers.wake()
 	}
 }
 

@@ -72,6 +72,10 @@ type config struct {
 	fs  commitlog.FS
 	dir string
 
+	// fileMu serializes writing the JSON files (they share temporary names); it is taken before mu, and each write
+	// marshals the state current at that moment, so the last write always holds the latest state.
+	fileMu sync.Mutex
+
 	mu           sync.RWMutex // guards everything below
 	topics       map[string]*TopicConfig
 	groups       map[string]*GroupConfig
@@ -168,6 +172,8 @@ func (c *config) allTopics() map[string]TopicConfig {
 
 // putTopic creates or replaces a topic and persists the table. It returns whether anything changed.
 func (c *config) putTopic(t TopicConfig) (bool, error) {
+	c.fileMu.Lock()
+	defer c.fileMu.Unlock()
 	c.mu.Lock()
 	old, ok := c.topics[t.TopicName]
 	if ok && *old == t {
@@ -197,6 +203,8 @@ func (c *config) ensureTopic(t TopicConfig) (TopicConfig, bool, error) {
 }
 
 func (c *config) deleteTopic(name string) (bool, error) {
+	c.fileMu.Lock()
+	defer c.fileMu.Unlock()
 	c.mu.Lock()
 	if _, ok := c.topics[name]; !ok {
 		c.mu.Unlock()
@@ -243,6 +251,8 @@ func (c *config) allGroups() map[string]GroupConfig {
 }
 
 func (c *config) putGroup(g GroupConfig) error {
+	c.fileMu.Lock()
+	defer c.fileMu.Unlock()
 	c.mu.Lock()
 	if old, ok := c.groups[g.GroupName]; ok && *old == g {
 		c.mu.Unlock()
@@ -266,6 +276,8 @@ func (c *config) ensureGroup(name string) (GroupConfig, error) {
 }
 
 func (c *config) deleteGroup(name string) (bool, error) {
+	c.fileMu.Lock()
+	defer c.fileMu.Unlock()
 	c.mu.Lock()
 	if _, ok := c.groups[name]; !ok {
 		c.mu.Unlock()
@@ -339,6 +351,8 @@ func (c *config) offsetGroups() map[string][]string {
 
 // persistOffsets writes the offset table if it changed.
 func (c *config) persistOffsets(force bool) error {
+	c.fileMu.Lock()
+	defer c.fileMu.Unlock()
 	c.mu.Lock()
 	if !c.offsetsDirty && !force {
 		c.mu.Unlock()

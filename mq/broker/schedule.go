@@ -95,6 +95,10 @@ func (s *scheduler) deliver(m *message.Message) error {
 	topic := props[message.PropRealTopic]
 	qid, _ := strconv.Atoi(props[message.PropRealQueueID])
 	delete(props, message.PropDelayLevel)
+	delete(props, propTimerOut)
+	delete(props, message.PropTimerDeliverMS)
+	delete(props, message.PropTimerDelaySec)
+	delete(props, message.PropTimerDelayMS)
 	t, ok := b.Topic(topic)
 	if !ok {
 		b.log.Warn("dropping delayed message: its topic no longer exists", "topic", topic)

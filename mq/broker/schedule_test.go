@@ -80,3 +80,34 @@ func TestSchedulerHonoursEveryLevelWithFakeClock(t *testing.T) {
 		t.Fatalf("nothing left, but next due %v", next)
 	}
 }
+
+func TestConcurrentConfigWrites(t *testing.T) {
+	b := newTestBroker(t, clocktesting.NewFakeClock(time.Now()))
+	done := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		go func(i int) {
+			switch i % 3 {
+			case 0:
+				done <- b.CreateTopic(TopicConfig{TopicName: "c" + itoa(int64(i)), ReadQueueNums: 1, WriteQueueNums: 1})
+			case 1:
+				_, err := b.cfg.ensureGroup("g" + itoa(int64(i)))
+				done <- err
+			default:
+				b.cfg.setOffset("t", "g", int32(i), int64(i))
+				done <- b.cfg.persistOffsets(true)
+			}
+		}(i)
+	}
+	for i := 0; i < 40; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	reloaded, err := loadConfig(b.opts.FS, b.opts.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reloaded.topics) != len(b.cfg.topics) || len(reloaded.groups) != len(b.cfg.groups) {
+		t.Fatalf("reloaded %d topics %d groups, want %d and %d", len(reloaded.topics), len(reloaded.groups), len(b.cfg.topics), len(b.cfg.groups))
+	}
+}

@@ -181,6 +181,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 // putAndReply stores msgs and answers the send once the flush policy allows.
 func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*message.Message) *remoting.Command {
 	for _, m := range msgs {
+		if err := b.applyTimer(m); err != nil {
+			return remoting.Errorf(req, remoting.MessageIllegal, "%v", err)
+		}
 		b.applyDelay(m)
 	}
 	res, end, err := b.st.Put(msgs)
@@ -252,7 +255,7 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 // topic and queue in REAL_TOPIC / REAL_QID.
 func (b *Broker) applyDelay(m *message.Message) {
 	level := message.DelayLevel(m.Properties)
-	if level <= 0 || m.Topic == ScheduleTopic || m.Topic == HalfTopic {
+	if level <= 0 || m.Topic == ScheduleTopic || m.Topic == HalfTopic || m.Topic == TimerTopic {
 		return
 	}
 	if level > len(b.opts.DelayLevels) {

@@ -117,6 +117,9 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 		if tc, ok := b.Topic(topic); ok && (qid < 0 || qid >= tc.WriteQueueNums) {
 			out.QueueID = int32(qid % max(tc.WriteQueueNums, 1))
 		}
+		if err := b.applyTimer(out); err != nil {
+			b.log.Warn("committed transactional message has a bad timer; delivering it now", "err", err)
+		}
 		b.applyDelay(out)
 		if _, _, err := b.st.Put([]*message.Message{out}); err != nil {
 			t.mu.Lock()
