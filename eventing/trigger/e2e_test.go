@@ -564,7 +564,7 @@ func TestBrokerRestartUnderDataPlane(t *testing.T) {
 		accepted[id] = true
 	}
 	t.Logf("ingress recovered in %v", time.Since(restarted))
-	eventually(t, 10*time.Second, "every accepted event delivered", func() bool {
+	eventually(t, waitFor, "every accepted event delivered", func() bool {
 		got := r.ids()
 		for id := range accepted {
 			if got[id] == 0 {
