@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,34 +56,47 @@ func newRocketMQAdapterCommand(getenv func(string) string) *cobra.Command {
 			cfg.Logger = log
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runRocketMQAdapter(ctx, cfg, log)
+			var current atomic.Pointer[rocketmqsource.Adapter]
+			if addr := getenv("ROCKETMQ_ADAPTER_HTTP_ADDR"); addr != "" {
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					return &exitError{code: 2, err: fmt.Errorf("ROCKETMQ_ADAPTER_HTTP_ADDR: %w", err)}
+				}
+				hs := &http.Server{Handler: rocketmqsource.Handler(current.Load), ReadHeaderTimeout: 5 * time.Second}
+				go func() { _ = hs.Serve(ln) }()
+				defer hs.Close()
+				log.Info("serving /healthz and /metrics", "addr", ln.Addr().String())
+			}
+			return runRocketMQAdapter(ctx, cfg, log, &current)
 		},
 	}
 }
 
 // runRocketMQAdapter starts the adapter, retrying while RocketMQ is unreachable or the topic missing (a cluster
 // restarts the pod otherwise; retrying in place keeps logs and connections), and stops it when ctx ends.
-func runRocketMQAdapter(ctx context.Context, cfg rocketmqsource.Config, log *slog.Logger) error {
+func runRocketMQAdapter(ctx context.Context, cfg rocketmqsource.Config, log *slog.Logger, current *atomic.Pointer[rocketmqsource.Adapter]) error {
 	backoff := time.Second
 	for {
 		a, err := rocketmqsource.New(cfg)
 		if err != nil {
 			return &exitError{code: 2, err: err}
 		}
+		current.Store(a)
 		if err = a.Start(ctx); err == nil {
 			<-ctx.Done()
 			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			serr := a.Stop(stopCtx)
 			c := a.Counters()
-			log.Info("adapter exiting", "delivered", c.Delivered, "deadLettered", c.DeadLettered, "retried", c.Retried)
+			log.Info("adapter exiting", "delivered", c.Delivered, "deadLettered", c.DeadLettered, "retried", c.Retried, "abandoned", c.Abandoned)
 			return serr
 		}
 		if errors.Is(err, rocketmqsource.ErrInvalidConfig) {
 			return &exitError{code: 2, err: err}
 		}
+		st := a.Status()
 		_ = a.Stop(context.Background())
-		log.Warn("adapter not started; retrying", "reason", a.Status().Reason, "err", err, "in", backoff)
+		log.Warn("adapter not started; retrying", "reason", st.Reason, "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -1,12 +1,14 @@
 package cli
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -66,15 +68,16 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 	defer recv.Close()
 
 	env := map[string]string{
-		"K_SINK":                  recv.URL,
-		"K_CE_OVERRIDES":          `{"extensions":{"team":"checkout"}}`,
-		"ROCKETMQ_NAME_SERVERS":   srv.NameServerAddr(),
-		"ROCKETMQ_TOPIC":          "orders",
-		"ROCKETMQ_INITIAL_OFFSET": "earliest",
-		"ROCKETMQ_SOURCE_NAME":    "orders-source",
+		"K_SINK":                     recv.URL,
+		"K_CE_OVERRIDES":             `{"extensions":{"team":"checkout"}}`,
+		"ROCKETMQ_NAME_SERVERS":      srv.NameServerAddr(),
+		"ROCKETMQ_TOPIC":             "orders",
+		"ROCKETMQ_INITIAL_OFFSET":    "earliest",
+		"ROCKETMQ_SOURCE_NAME":       "orders-source",
+		"ROCKETMQ_ADAPTER_HTTP_ADDR": "127.0.0.1:0",
 	}
 	cmd := newAdapterCommand(func(k string) string { return env[k] })
-	var errOut bytes.Buffer
+	var errOut syncBuffer
 	cmd.SetErr(&errOut)
 	cmd.SetArgs([]string{"rocketmq"})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -95,6 +98,23 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The health and metrics endpoint (ROCKETMQ_ADAPTER_HTTP_ADDR) reports the running consumer and the delivery.
+	m := regexp.MustCompile(`"addr":"([0-9.:]+)"`).FindStringSubmatch(errOut.String())
+	if m == nil {
+		t.Fatalf("no endpoint address logged:\n%s", errOut.String())
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `tide_rocketmqsource_messages_total{outcome="delivered"} 1`} {
+		// The counter moves when the receiver's answer is back, just after the receiver saw the request: poll.
+		waitUntil(t, 10*time.Second, func() bool {
+			resp, err := http.Get("http://" + m[1] + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == 200 && strings.Contains(string(b), want)
+		})
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -114,5 +134,81 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), `"delivered":1`) {
 		t.Errorf("exit log lacks the counters: %s", errOut.String())
+	}
+}
+
+// TestAdapterRocketMQWaitsForRocketMQ: started before RocketMQ is up, the adapter retries instead of exiting, and
+// delivers once the name server appears.
+func TestAdapterRocketMQWaitsForRocketMQ(t *testing.T) {
+	rlog.SetLogLevel("error")
+	ports := make([]int, 2)
+	for i := range ports { // two free ports, released for the broker to take later
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+		defer l.Close()
+		l.Close()
+	}
+	var mu sync.Mutex
+	n := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer recv.Close()
+	env := map[string]string{"K_SINK": recv.URL, "ROCKETMQ_NAME_SERVERS": fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"ROCKETMQ_TOPIC": "late", "ROCKETMQ_INITIAL_OFFSET": "earliest"}
+	cmd := newAdapterCommand(func(k string) string { return env[k] })
+	var errOut syncBuffer
+	cmd.SetErr(&errOut)
+	cmd.SetArgs([]string{"rocketmq"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	waitUntil(t, 10*time.Second, func() bool { return strings.Contains(errOut.String(), "NameServerUnreachable") })
+	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: ports[0], BrokerPort: ports[1],
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: "late", ReadQueueNums: 1, WriteQueueNums: 1, Perm: broker.PermRW}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName("cli-late-p"), producer.WithGroupName("cli-late-pg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown()
+	if _, err := p.SendSync(context.Background(), primitive.NewMessage("late", []byte(`{"late":true}`))); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return n > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("adapter exited with %v; log:\n%s", err, errOut.String())
+	}
+}
+
+func waitUntil(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not reached within %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,19 +17,6 @@ func TestBrokerRejectsBadFlush(t *testing.T) {
 		t.Fatalf("exit %d stderr %q", code, errOut.String())
 	}
 }
-
-// syncBuffer is a bytes.Buffer safe for the command goroutine writing and the test reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestBrokerServesAndStops(t *testing.T) {
 	var out, errOut syncBuffer

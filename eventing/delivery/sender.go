@@ -113,8 +113,15 @@ func NewTransport() *http.Transport {
 	}
 }
 
-// NewClient returns an http.Client on NewTransport. It has no overall timeout: Spec.Timeout bounds each attempt.
-func NewClient() *http.Client { return &http.Client{Transport: NewTransport()} }
+// NewClient returns an http.Client on NewTransport. It has no overall timeout (Spec.Timeout bounds each attempt)
+// and does not follow redirects: a 3xx is the destination's answer (not retried), never a silent GET elsewhere
+// that would count as a delivery.
+func NewClient() *http.Client {
+	return &http.Client{
+		Transport:     NewTransport(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
 
 // New returns a Sender.
 func New(opts Options) *Sender {

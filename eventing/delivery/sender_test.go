@@ -94,6 +94,24 @@ func TestStatusCodeClasses(t *testing.T) {
 	}
 }
 
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			gets.Add(1)
+			w.WriteHeader(200)
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	res := New(Options{}).Send(context.Background(), u, testEvent(), Spec{Retry: 2})
+	if res.Outcome != Failed || res.StatusCode != http.StatusFound || res.Attempts != 1 || gets.Load() != 0 {
+		t.Fatalf("%+v, GETs %d", res, gets.Load())
+	}
+}
+
 func TestBinaryAndStructured(t *testing.T) {
 	r := newRecorder(t, 202)
 	s := New(Options{})

@@ -48,7 +48,7 @@ type Status struct {
 }
 
 // Counters are cumulative outcomes since New. Every message the adapter received ends in exactly one of
-// Delivered, DeadLettered or Retried per receipt (a retried message is received again later).
+// Delivered, DeadLettered, Retried or Abandoned per receipt (a retried or abandoned message is received again).
 type Counters struct {
 	// Delivered: the sink answered 2xx.
 	Delivered int64
@@ -56,6 +56,8 @@ type Counters struct {
 	DeadLettered int64
 	// Retried: neither accepted it; the message went back to RocketMQ (retry topic, or in-place retry when ordered).
 	Retried int64
+	// Abandoned: deliveries cut off by Stop, left unacknowledged for the group's next consumer to redeliver.
+	Abandoned int64
 	// InFlight: deliveries under way now.
 	InFlight int64
 }
@@ -75,12 +77,17 @@ type Adapter struct {
 	// still running then end Failed and their messages, whose queues are already dropped, stay unacknowledged.
 	runCtx    context.Context
 	cancelRun context.CancelFunc
-	stopping  atomic.Bool
-	inflight  sync.WaitGroup
 
-	delivered, deadLettered, retried, inFlight atomic.Int64
+	// flightMu guards stopping, active and drained: a delivery is either counted in active before Stop sets
+	// stopping, or never starts; Stop waits on drained until active is back to zero.
+	flightMu sync.Mutex
+	stopping bool
+	active   int
+	drained  chan struct{}
 
-	mu       sync.Mutex // guards status and consumer
+	delivered, deadLettered, retried, abandoned, inFlight atomic.Int64
+
+	mu       sync.Mutex // guards status and consumer; taken inside flightMu, never the other way round
 	status   Status
 	consumer pushConsumer
 	started  bool
@@ -124,7 +131,7 @@ func New(cfg Config) (*Adapter, error) {
 	quietClientLog.Do(func() { rlog.SetLogLevel("error") })
 	a := &Adapter{
 		cfg:    cfg,
-		mapper: Mapper{Namespace: cfg.SourceNamespace, Name: cfg.SourceName, Overrides: cfg.Overrides},
+		mapper: Mapper{Namespace: cfg.SourceNamespace, Name: cfg.SourceName, Overrides: cfg.Overrides, RocketMQNamespace: cfg.Namespace},
 		sender: sender,
 		log:    log,
 		sem:    make(chan struct{}, cfg.MaxInFlight),
@@ -142,7 +149,8 @@ func (a *Adapter) Status() Status {
 
 // Counters returns the outcome counters.
 func (a *Adapter) Counters() Counters {
-	return Counters{Delivered: a.delivered.Load(), DeadLettered: a.deadLettered.Load(), Retried: a.retried.Load(), InFlight: a.inFlight.Load()}
+	return Counters{Delivered: a.delivered.Load(), DeadLettered: a.deadLettered.Load(), Retried: a.retried.Load(),
+		Abandoned: a.abandoned.Load(), InFlight: a.inFlight.Load()}
 }
 
 func (a *Adapter) setStatus(deployed bool, reason, msg string) {
@@ -187,9 +195,20 @@ func (a *Adapter) Start(ctx context.Context) error {
 		a.setStatus(false, reason, err.Error())
 		return fmt.Errorf("%w: %w", sentinel, err)
 	}
-	a.mu.Lock()
-	a.consumer = c
-	a.mu.Unlock()
+	// Publish the consumer under flightMu, which Stop holds while it reads it: either Stop sees the consumer, or
+	// this sees that Stop ran (and found none to shut down).
+	a.flightMu.Lock()
+	stopped := a.stopping
+	if !stopped {
+		a.mu.Lock()
+		a.consumer = c
+		a.mu.Unlock()
+	}
+	a.flightMu.Unlock()
+	if stopped {
+		_ = c.Shutdown()
+		return ErrStopped
+	}
 	a.setStatus(true, "", "")
 	a.log.Info("consuming", "topics", a.cfg.Topics, "nameServers", addrs, "ordered", a.cfg.Ordered, "maxInFlight", a.cfg.MaxInFlight, "sink", a.cfg.Sink.Redacted())
 	return nil
@@ -291,7 +310,12 @@ func (a *Adapter) consume(ctx context.Context, msgs ...*primitive.MessageExt) (c
 		if a.handle(msg, broker) {
 			continue
 		}
-		a.retried.Add(1)
+		if a.runCtx.Err() != nil {
+			// Abandoned by Stop: the queue is dropped, the client ignores this answer, nothing is handed back.
+			a.abandoned.Add(1)
+		} else {
+			a.retried.Add(1)
+		}
 		if a.cfg.Ordered {
 			if oc, ok := primitive.GetOrderlyCtx(ctx); ok {
 				oc.SuspendCurrentQueueTimeMillis = int(a.cfg.OrderedRetryInterval.Milliseconds())
@@ -308,14 +332,25 @@ func (a *Adapter) consume(ctx context.Context, msgs ...*primitive.MessageExt) (c
 
 // handle delivers one message and reports whether it may be acknowledged.
 func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
-	if a.stopping.Load() {
+	a.flightMu.Lock()
+	if a.stopping {
+		a.flightMu.Unlock()
 		// Stop is draining: do not start new deliveries. Wait for the consumer to be shut down (its queues are then
 		// dropped, so the client ignores this result and the message stays unacknowledged for the next owner).
 		<-a.runCtx.Done()
 		return false
 	}
-	a.inflight.Add(1)
-	defer a.inflight.Done()
+	a.active++
+	a.flightMu.Unlock()
+	defer func() {
+		a.flightMu.Lock()
+		a.active--
+		if a.active == 0 && a.drained != nil {
+			close(a.drained)
+			a.drained = nil
+		}
+		a.flightMu.Unlock()
+	}()
 	if !a.cfg.Ordered {
 		select {
 		case a.sem <- struct{}{}:
@@ -348,17 +383,25 @@ func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
 // consumer shuts down (persisting committed offsets) and unfinished deliveries are abandoned unacknowledged, to be
 // redelivered after a restart. Stop is safe to call more than once.
 func (a *Adapter) Stop(ctx context.Context) error {
-	if !a.stopping.CompareAndSwap(false, true) {
+	a.flightMu.Lock()
+	if a.stopping {
+		a.flightMu.Unlock()
 		return nil
+	}
+	a.stopping = true
+	drained := make(chan struct{})
+	if a.active == 0 {
+		close(drained)
+	} else {
+		a.drained = drained
 	}
 	a.mu.Lock()
 	c := a.consumer
 	a.mu.Unlock()
+	a.flightMu.Unlock()
 	if c != nil {
 		c.Suspend()
 	}
-	drained := make(chan struct{})
-	go func() { a.inflight.Wait(); close(drained) }()
 	var err error
 	select {
 	case <-drained:
@@ -372,6 +415,7 @@ func (a *Adapter) Stop(ctx context.Context) error {
 	}
 	a.cancelRun()
 	a.setStatus(false, "Stopped", "the adapter was stopped")
-	a.log.Info("stopped", "delivered", a.delivered.Load(), "deadLettered", a.deadLettered.Load(), "retried", a.retried.Load())
+	a.log.Info("stopped", "delivered", a.delivered.Load(), "deadLettered", a.deadLettered.Load(), "retried", a.retried.Load(),
+		"abandoned", a.abandoned.Load())
 	return err
 }

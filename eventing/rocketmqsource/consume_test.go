@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,12 +147,49 @@ func TestStopDoesNotAcknowledgeUnfinished(t *testing.T) {
 	if r := <-res; r == consumer.ConsumeSuccess {
 		t.Fatal("unfinished delivery acknowledged")
 	}
-	if c := a.Counters(); c.Delivered != 0 || c.DeadLettered != 0 {
+	if c := a.Counters(); c.Delivered != 0 || c.DeadLettered != 0 || c.Retried != 0 || c.Abandoned != 1 {
 		t.Fatalf("%+v", c)
 	}
 	// After Stop, new callbacks do not deliver.
 	ctx2, _ := concurrentCtx()
 	if r, _ := a.consume(ctx2, message("t", "y", 0, 2, nil)); r == consumer.ConsumeSuccess {
 		t.Fatal("callback after Stop acknowledged")
+	}
+	if c := a.Counters(); c.Abandoned != 2 || c.Retried != 0 {
+		t.Fatalf("after Stop: %+v", c)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	var cur *Adapter
+	srv := httptest.NewServer(Handler(func() *Adapter { return cur }))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 503 {
+		t.Errorf("no adapter: %d", code)
+	}
+	sink := sinkServer(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) })
+	cur = testAdapter(t, sink, delivery.Spec{}, false)
+	ctx, _ := concurrentCtx()
+	cur.consume(ctx, message("t", "x", 0, 1, nil))
+	cur.setStatus(false, "TopicNotFound", "no route")
+	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "TopicNotFound") {
+		t.Errorf("not deployed: %d %q", code, body)
+	}
+	cur.setStatus(true, "", "")
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("deployed: %d", code)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `tide_rocketmqsource_messages_total{outcome="delivered"} 1`) ||
+		!strings.Contains(body, "tide_rocketmqsource_deployed 1") {
+		t.Errorf("metrics: %d\n%s", code, body)
 	}
 }

@@ -52,6 +52,7 @@ var EnvVars = []struct{ Name, Field string }{
 	{"ROCKETMQ_DEAD_LETTER_SINK", "spec.delivery.deadLetterSink.uri"},
 	{"ROCKETMQ_MAX_RECONSUME_TIMES", "deliveries from RocketMQ before %DLQ% (default 16)"},
 	{"ROCKETMQ_RETRY_DELAY_LEVEL", "RocketMQ delay level for redelivery (default: broker's choice)"},
+	{"ROCKETMQ_ADAPTER_HTTP_ADDR", "host:port serving /healthz and /metrics (tide adapter rocketmq; default: none)"},
 }
 
 // ConfigFromEnv builds a Config from environment variables (see EnvVars), the way a Knative ContainerSource
@@ -63,11 +64,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 
 	src := &v1alpha1.RocketMQSource{}
 	src.Namespace = orDefault(getenv("ROCKETMQ_SOURCE_NAMESPACE"), "default")
-	src.Name = orDefault(getenv("ROCKETMQ_SOURCE_NAME"), "rocketmq-adapter")
 	spec := &src.Spec
 	spec.NameServers = splitList(getenv("ROCKETMQ_NAME_SERVERS"))
 	spec.Topic = strings.TrimSpace(getenv("ROCKETMQ_TOPIC"))
 	spec.Topics = splitList(getenv("ROCKETMQ_TOPICS"))
+	// Without a name, name the source after its topics: the default consumer group derives from the name, and two
+	// adapters for different topics must not share a group (members of a group must subscribe alike).
+	src.Name = orDefault(getenv("ROCKETMQ_SOURCE_NAME"), "rocketmq-"+strings.Join(spec.AllTopics(), "-"))
 	spec.ConsumerGroup = strings.TrimSpace(getenv("ROCKETMQ_CONSUMER_GROUP"))
 	if t, e := getenv("ROCKETMQ_SELECTOR_TYPE"), getenv("ROCKETMQ_SELECTOR_EXPRESSION"); t != "" || e != "" {
 		spec.Selector = &v1alpha1.Selector{Type: v1alpha1.SelectorType(strings.ToUpper(strings.TrimSpace(t))), Expression: e}
@@ -177,9 +180,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if !pool.AppendCertsFromPEM([]byte(pem)) {
 			return Config{}, fmt.Errorf("%w from the environment: K_CA_CERTS: no PEM certificate found", ErrInvalidConfig)
 		}
-		tr := delivery.NewTransport()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		cfg.HTTPClient = &http.Client{Transport: tr}
+		client := delivery.NewClient()
+		client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		cfg.HTTPClient = client
 	}
 	return cfg, nil
 }

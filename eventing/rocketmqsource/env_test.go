@@ -1,10 +1,17 @@
 package rocketmqsource
 
 import (
+	"context"
+	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
@@ -52,7 +59,8 @@ func TestConfigFromEnv(t *testing.T) {
 
 	// Minimal: only K_SINK and a topic; the name server defaults to tide up's.
 	cfg, err = ConfigFromEnv(envOf(map[string]string{"K_SINK": "http://127.0.0.1:1/", "ROCKETMQ_TOPIC": "t"}))
-	if err != nil || cfg.NameServers[0] != DefaultNameServer || cfg.MaxInFlight != int(v1alpha1.DefaultMaxInFlight) {
+	if err != nil || cfg.NameServers[0] != DefaultNameServer || cfg.MaxInFlight != int(v1alpha1.DefaultMaxInFlight) ||
+		cfg.ConsumerGroup != "knative-rocketmqsource_default_rocketmq-t" {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 }
@@ -80,5 +88,33 @@ func TestConfigFromEnvErrorsNameVariables(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%q: %v", kv[0], kv[1], err)
 		}
+	}
+}
+
+// TestKCACerts: a sink with a certificate from a private CA is reachable when K_CA_CERTS holds that CA, and not
+// without it.
+func TestKCACerts(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) }))
+	defer srv.Close()
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	u, _ := url.Parse(srv.URL)
+	env := map[string]string{"K_SINK": srv.URL, "ROCKETMQ_TOPIC": "t", "K_CA_CERTS": string(pemCert)}
+	cfg, err := ConfigFromEnv(envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := cloudevents.NewEvent()
+	ev.SetID("1")
+	ev.SetSource("/s")
+	ev.SetType("t")
+	if r := delivery.New(delivery.Options{Client: cfg.HTTPClient}).Send(context.Background(), u, ev, delivery.Spec{}); r.Outcome != delivery.Delivered {
+		t.Fatalf("with K_CA_CERTS: %v", r.Err)
+	}
+	if r := delivery.New(delivery.Options{}).Send(context.Background(), u, ev, delivery.Spec{}); r.Outcome == delivery.Delivered {
+		t.Fatal("delivered without trusting the CA")
+	}
+	env["K_CA_CERTS"] = "not pem"
+	if _, err := ConfigFromEnv(envOf(env)); err == nil || !strings.Contains(err.Error(), "K_CA_CERTS") {
+		t.Fatalf("bad PEM: %v", err)
 	}
 }

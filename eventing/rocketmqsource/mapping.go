@@ -49,6 +49,9 @@ type Mapper struct {
 	Namespace, Name string
 	// Overrides are ceOverrides extensions, applied last to every event (mapped or passed through).
 	Overrides map[string]string
+	// RocketMQNamespace, when set, is stripped from topic names ("<namespace>%<topic>" on the wire), so events
+	// name the topic as the user wrote it.
+	RocketMQNamespace string
 }
 
 // Map returns the CloudEvent for msg received from brokerName. A message carrying a CloudEvent under the RocketMQ
@@ -61,9 +64,13 @@ func (m *Mapper) Map(msg *primitive.MessageExt, brokerName string) cloudevents.E
 		m.override(ev)
 		return *ev
 	}
+	topic := msg.Topic
+	if m.RocketMQNamespace != "" {
+		topic = strings.TrimPrefix(topic, m.RocketMQNamespace+"%")
+	}
 	ev := cloudevents.NewEvent(cloudevents.VersionV1)
 	ev.SetID(messageID(msg, props))
-	ev.SetSource(v1alpha1.EventSource(m.Namespace, m.Name, msg.Topic))
+	ev.SetSource(v1alpha1.EventSource(m.Namespace, m.Name, topic))
 	ev.SetType(v1alpha1.EventType)
 	tag := props[primitive.PropertyTags]
 	if tag != "" {
@@ -88,7 +95,7 @@ func (m *Mapper) Map(msg *primitive.MessageExt, brokerName string) cloudevents.E
 		ev.DataBase64 = true
 	}
 
-	ev.SetExtension(ExtTopic, msg.Topic)
+	ev.SetExtension(ExtTopic, topic)
 	if brokerName != "" {
 		ev.SetExtension(ExtBroker, brokerName)
 	}

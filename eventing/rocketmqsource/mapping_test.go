@@ -116,6 +116,11 @@ func TestMappingRules(t *testing.T) {
 			t.Errorf("system property mapped as %s", k)
 		}
 	}
+	// A RocketMQ namespace prefix does not leak into the event.
+	nsm := &Mapper{Namespace: "ns", Name: "src", RocketMQNamespace: "prod"}
+	if ev := nsm.Map(message("prod%orders", "x", 0, 0, nil), "b"); ev.Source() != "/apis/v1/namespaces/ns/rocketmqsources/src#orders" || ev.Extensions()[ExtTopic] != "orders" {
+		t.Errorf("namespaced topic: %s %v", ev.Source(), ev.Extensions()[ExtTopic])
+	}
 	// ceOverrides apply last, over mapped extensions too; passed-through events keep their own attributes.
 	m.Overrides = map[string]string{"rocketmqtag": "overridden"}
 	if got := m.Map(goldenCases()["tagged"], "b").Extensions()["rocketmqtag"]; got != "overridden" {

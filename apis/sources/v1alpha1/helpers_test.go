@@ -5,6 +5,7 @@ import (
 
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+	"sigs.k8s.io/yaml"
 )
 
 type duckOverrides = duckv1.CloudEventOverrides
@@ -15,4 +16,12 @@ func mustDelivery(js string) *eventingduckv1.DeliverySpec {
 		panic(err)
 	}
 	return d
+}
+
+func strictUnmarshalYAML(b []byte, into any) error {
+	js, err := yaml.YAMLToJSONStrict(b)
+	if err != nil {
+		return err
+	}
+	return strictUnmarshal(js, into)
 }

@@ -1,10 +1,12 @@
 package v1alpha1
 
 import (
+	"context"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
 
@@ -79,6 +81,50 @@ func (l *LegacyRocketMQSource) Convert() *RocketMQSource {
 		s.Sink = duckv1.Destination{Ref: &duckv1.KReference{
 			APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, Namespace: ref.Namespace,
 		}}
+	}
+	return out
+}
+
+// legacyPaths maps current-form field paths back to the 2020 fields they came from, so errors about a 2020
+// manifest name the field the user wrote.
+var legacyPaths = map[string]string{
+	"spec.nameServers":   "spec.namesrvAddr",
+	"spec.consumerGroup": "spec.groupName",
+	"spec.sink.ref":      "spec.sink",
+	"spec.sink":          "spec.sink",
+}
+
+// SetDefaults is a no-op: the 2020 form is stored as written and defaulted after conversion (Convert, then
+// RocketMQSource.SetDefaults), so `tide get` can show the converted form.
+func (l *LegacyRocketMQSource) SetDefaults(context.Context) {}
+
+// Validate converts the 2020 form, defaults and validates the result, and reports errors at the 2020 field paths
+// (spec.namesrvAddr, spec.groupName, spec.sink, ...). It makes the 2020 type usable wherever an apis.Validatable
+// is expected.
+func (l *LegacyRocketMQSource) Validate(ctx context.Context) *apis.FieldError {
+	c := l.Convert()
+	c.SetDefaults(ctx)
+	fe := c.Validate(ctx)
+	if fe == nil {
+		return nil
+	}
+	var out *apis.FieldError
+	for _, e := range fe.WrappedErrors() {
+		m := *e
+		m.Paths = nil
+		for _, p := range e.Paths {
+			for cur, old := range legacyPaths {
+				if p == cur || strings.HasPrefix(p, cur+".") || strings.HasPrefix(p, cur+"[") {
+					p = old + p[len(cur):]
+					if strings.HasPrefix(p, "spec.namesrvAddr[") { // one string in the 2020 form
+						p = "spec.namesrvAddr"
+					}
+					break
+				}
+			}
+			m.Paths = append(m.Paths, p)
+		}
+		out = out.Also(&m)
 	}
 	return out
 }

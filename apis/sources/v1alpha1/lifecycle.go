@@ -53,21 +53,22 @@ func (s *RocketMQSourceStatus) MarkSink(uri *apis.URL) {
 	condSet.Manage(s).MarkTrue(ConditionSinkProvided)
 }
 
-// MarkNoSink marks SinkProvided false with reason (usually ReasonSinkNotFound) and a message.
-func (s *RocketMQSourceStatus) MarkNoSink(reason, messageFormat string, args ...any) {
+// MarkNoSink marks SinkProvided false with reason (usually ReasonSinkNotFound) and a message (taken literally).
+func (s *RocketMQSourceStatus) MarkNoSink(reason, message string) {
 	s.SinkURI = nil
-	condSet.Manage(s).MarkFalse(ConditionSinkProvided, reason, messageFormat, args...)
+	condSet.Manage(s).MarkFalse(ConditionSinkProvided, reason, "%s", message)
 }
 
 // MarkDeployed marks Deployed true.
 func (s *RocketMQSourceStatus) MarkDeployed() { condSet.Manage(s).MarkTrue(ConditionDeployed) }
 
-// MarkNotDeployed marks Deployed false with a reason such as ReasonNameServerUnreachable.
-func (s *RocketMQSourceStatus) MarkNotDeployed(reason, messageFormat string, args ...any) {
-	condSet.Manage(s).MarkFalse(ConditionDeployed, reason, messageFormat, args...)
+// MarkNotDeployed marks Deployed false with a reason such as ReasonNameServerUnreachable and a message, taken
+// literally (messages often hold RocketMQ names such as %RETRY%group, which must not be read as format verbs).
+func (s *RocketMQSourceStatus) MarkNotDeployed(reason, message string) {
+	condSet.Manage(s).MarkFalse(ConditionDeployed, reason, "%s", message)
 }
 
 // MarkDeploying marks Deployed unknown while the consumer starts.
-func (s *RocketMQSourceStatus) MarkDeploying(reason, messageFormat string, args ...any) {
-	condSet.Manage(s).MarkUnknown(ConditionDeployed, reason, messageFormat, args...)
+func (s *RocketMQSourceStatus) MarkDeploying(reason, message string) {
+	condSet.Manage(s).MarkUnknown(ConditionDeployed, reason, "%s", message)
 }

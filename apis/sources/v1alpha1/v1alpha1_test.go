@@ -239,19 +239,67 @@ func TestConditions(t *testing.T) {
 		t.Fatal("ready before anything happened")
 	}
 	st.MarkSink(apis.HTTP("sink.example"))
-	st.MarkNotDeployed(ReasonTopicNotFound, "topic %q has no route", "orders")
-	if c := st.GetCondition(ConditionReady); c.IsTrue() || c.Reason != ReasonTopicNotFound {
+	st.MarkNotDeployed(ReasonTopicNotFound, "topic %RETRY%g has no route")
+	if c := st.GetCondition(ConditionReady); c.IsTrue() || c.Reason != ReasonTopicNotFound || c.Message != "topic %RETRY%g has no route" {
 		t.Errorf("ready %+v", c)
 	}
 	st.MarkDeployed()
 	if !st.IsReady() || st.SinkURI.String() != "http://sink.example" {
 		t.Errorf("not ready after sink and deploy: %+v", st)
 	}
-	st.MarkNoSink(ReasonSinkNotFound, "service %q not found", "x")
+	st.MarkNoSink(ReasonSinkNotFound, `service "x" not found`)
 	if st.IsReady() || st.SinkURI != nil || st.GetCondition(ConditionSinkProvided).Reason != ReasonSinkNotFound {
 		t.Errorf("%+v", st)
 	}
 	if s.GetGroupVersionKind().String() != "sources.knative.dev/v1alpha1, Kind=RocketMQSource" {
 		t.Error(s.GetGroupVersionKind())
+	}
+}
+
+func TestLegacyValidateNamesLegacyFields(t *testing.T) {
+	l := &LegacyRocketMQSource{}
+	l.Name = "old"
+	l.Spec = LegacyRocketMQSourceSpec{Topic: "order", NamesrvAddr: "nohostport", GroupName: "bad.group"}
+	err := l.Validate(context.Background())
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"spec.namesrvAddr", "spec.groupName", "spec.sink"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err.Error(), want)
+		}
+	}
+	if strings.Contains(err.Error(), "nameServers") || strings.Contains(err.Error(), "consumerGroup") {
+		t.Errorf("error names current-form fields: %v", err)
+	}
+	b, _ := os.ReadFile("testdata/legacy-2020.yaml")
+	var ok LegacyRocketMQSource
+	if err := strictUnmarshalYAML(b, &ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.Validate(context.Background()); err != nil {
+		t.Fatalf("valid 2020 manifest rejected: %v", err)
+	}
+}
+
+// TestDocExample keeps the manifest in docs/rocketmqsource.md valid.
+func TestDocExample(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/rocketmqsource.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "```yaml\n")
+	end := strings.Index(doc[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no yaml block")
+	}
+	s, err := Decode([]byte(doc[start+8 : start+8+end]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetDefaults(context.Background())
+	if err := s.Validate(context.Background()); err != nil {
+		t.Fatalf("docs example invalid: %v", err)
 	}
 }
