@@ -272,6 +272,12 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		consumer.WithConsumeMessageBatchMaxSize(1),
 		consumer.WithConsumeGoroutineNums(o.Concurrency),
 		consumer.WithCredentials(primitive.Credentials{AccessKey: b.opts.AccessKey, SecretKey: b.opts.SecretKey}),
+		// Bound what a consumer buffers ahead of a slow subscriber. The client's
+		// defaults (1,024 messages and 512 MiB per queue) would let ten Triggers
+		// behind slow subscribers hold gigabytes; 256 messages / 16 MiB per
+		// queue is still far more than the deliveries in flight.
+		consumer.WithPullThresholdForQueue(256),
+		consumer.WithPullThresholdSizeForQueue(16),
 	}
 	if o.From == FromTime {
 		// The client parses this layout as UTC.

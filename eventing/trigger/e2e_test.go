@@ -127,8 +127,11 @@ func TestRedeliveryFibonacci(t *testing.T) {
 		}
 	}
 	eventually(t, waitFor, "10 events delivered", func() bool { return len(r.ids()) == 10 })
+	// Failed may be non-zero in a rare interleaving where one event draws six
+	// Fibonacci-numbered requests in a row; RocketMQ then redelivers it, which
+	// is the point: every event arrives.
 	st, _ := e.mgr.Stats("default", "t")
-	if st.Delivered != 10 || st.Retried == 0 || st.Failed != 0 || st.DeadLettered != 0 {
+	if st.Delivered != 10 || st.Retried == 0 || st.DeadLettered != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
