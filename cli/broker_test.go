@@ -2,8 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tide-run/tide/mq/admin"
 )
 
 func TestBrokerRejectsBadFlush(t *testing.T) {
@@ -11,5 +15,45 @@ func TestBrokerRejectsBadFlush(t *testing.T) {
 	code := Main([]string{"broker", "--flush", "sometimes", "--data-dir", t.TempDir()}, strings.NewReader(""), &out, &errOut)
 	if code != 2 || !strings.Contains(errOut.String(), "--flush") {
 		t.Fatalf("exit %d stderr %q", code, errOut.String())
+	}
+}
+
+
+func TestBrokerServesAndStops(t *testing.T) {
+	var out, errOut syncBuffer
+	root := NewRootCommand(strings.NewReader(""), &out, &errOut)
+	root.SetArgs([]string{"broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir(), "--flush", "sync"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "broker ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no endpoints printed; stderr %s", errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var ns string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "name server "); ok {
+			ns = rest
+		}
+	}
+	c, err := admin.Dial(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateTopic(ctx, "cli-topic", 2); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("broker exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("broker did not stop")
 	}
 }

@@ -25,7 +25,7 @@ type Kind struct {
 }
 
 // DefaultKinds are the collections the dashboard shows: Knative Serving's Services and Revisions, Eventing's
-// Brokers and Triggers, and RocketMQSources.
+// Brokers and Triggers, and RocketMQSources (both API groups tide accepts).
 func DefaultKinds() []Kind {
 	return []Kind{
 		{"serving.knative.dev", "v1", "services", "Service"},
@@ -33,6 +33,7 @@ func DefaultKinds() []Kind {
 		{"eventing.knative.dev", "v1", "brokers", "Broker"},
 		{"eventing.knative.dev", "v1", "triggers", "Trigger"},
 		{"sources.knative.dev", "v1alpha1", "rocketmqsources", "RocketMQSource"},
+		{"sources.eventing.knative.dev", "v1alpha1", "rocketmqsources", "RocketMQSource"}, // the 2020 spelling
 	}
 }
 

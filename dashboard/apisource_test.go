@@ -192,6 +192,21 @@ func TestSummarize(t *testing.T) {
 	if got := detailString(&r); got != "traffic=80% order-00001, 20% order-00002 (canary)" {
 		t.Errorf("details = %s", got)
 	}
+	for _, tc := range []struct{ raw, want string }{
+		{`{"kind":"RocketMQSource","metadata":{"name":"orders"},"spec":{"topic":"orders","consumerGroup":"food-delivery-orders",
+			"selector":{"type":"TAG","expression":"*"},"sink":{"ref":{"kind":"Broker","name":"default"}}}}`,
+			"topic=orders group=food-delivery-orders selector=TAG * sink=Broker/default"},
+		{`{"kind":"RocketMQSource","metadata":{"name":"legacy"},"spec":{"topic":"orders","groupName":"g2020",
+			"sink":{"apiVersion":"eventing.knative.dev/v1","kind":"Broker","name":"default"}}}`,
+			"topic=orders group=g2020 sink=Broker/default"},
+		{`{"kind":"RocketMQSource","metadata":{"name":"multi"},"spec":{"topics":["a","b"]},"status":{"consumerGroup":"chosen"}}`,
+			"topic=a, b group=chosen"},
+	} {
+		r, err := Summarize([]byte(tc.raw), "")
+		if err != nil || detailString(&r) != tc.want {
+			t.Errorf("source details = %q, %v; want %q", detailString(&r), err, tc.want)
+		}
+	}
 	// A fresh object without status still shows, as not-yet-ready ("").
 	r, err = Summarize([]byte(`{"metadata":{"name":"default","namespace":"default"},"spec":{"delivery":{"retry":5,"deadLetterSink":{"uri":"http://dls"}}}}`), "Broker")
 	if err != nil || r.Kind != "Broker" || r.Ready != "" || detailString(&r) != "retry=5 dead letter=http://dls" {

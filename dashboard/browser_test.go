@@ -78,6 +78,18 @@ func TestBrowserShowsTheEffect(t *testing.T) {
 		t.Errorf("rate series has %d points, instances %d; both axes must cover the same samples", len(rates), len(ready))
 	}
 
+	// Hovering the chart shows the values under the pointer.
+	var tip string
+	p.Eval(fmt.Sprintf(`(() => { const r = document.querySelector('%s svg rect[fill="transparent"]');
+		const b = r.getBoundingClientRect();
+		r.dispatchEvent(new MouseEvent('mousemove', {clientX: b.left + b.width / 2, clientY: b.top + 10, bubbles: true}));
+		const text = document.getElementById('tooltip').textContent;
+		r.dispatchEvent(new MouseEvent('mouseleave'));
+		return text; })()`, dashboardtest.ServiceCard("default", "order")), &tip)
+	if !strings.Contains(tip, "ready instances: ") || !strings.Contains(tip, "requests / s: ") {
+		t.Errorf("chart tooltip = %q", tip)
+	}
+
 	// Live: more samples arrive over the stream and the chart grows, without a reload.
 	stepSamples(t, d, c, 5)
 	card := dashboardtest.ServiceCard("default", "order")

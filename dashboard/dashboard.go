@@ -252,8 +252,10 @@ func (d *Dashboard) sample(ctx context.Context) {
 		}{items, st.ResourcesError})
 	}
 	now := d.opts.Clock.Now()
+	// A failed snapshot yields no sample (a gap on the charts, not made-up zeros); a partial one (some sources of
+	// MergeMetrics failed) is drawn, with the error shown beside it.
 	var sampleJSON []byte
-	if st.MetricsError == "" {
+	if st.MetricsError == "" || !snap.empty() {
 		sampleJSON = mustJSON(d.counters.buildSample(now, snap))
 	}
 

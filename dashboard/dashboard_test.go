@@ -293,8 +293,12 @@ func TestMergeMetrics(t *testing.T) {
 		return Snapshot{Topics: []TopicStats{{Topic: "t"}}}, nil
 	})
 	got, err := MergeMetrics(a, b, nil, c).Snapshot(context.Background())
-	if err != nil || len(got.Revisions) != 1 || len(got.Topics) != 1 {
-		t.Errorf("merge = %+v, %v; want both healthy parts and no error", got, err)
+	if len(got.Revisions) != 1 || len(got.Topics) != 1 || err == nil || !strings.Contains(err.Error(), "broker down") ||
+		errors.Is(err, ErrNoMetrics) {
+		t.Errorf("merge = %+v, %v; want both healthy parts and the broker's error", got, err)
+	}
+	if _, err := MergeMetrics(a, c).Snapshot(context.Background()); err != nil {
+		t.Errorf("all healthy: %v", err)
 	}
 	if _, err := MergeMetrics(b).Snapshot(context.Background()); !errors.Is(err, ErrNoMetrics) || !strings.Contains(err.Error(), "broker down") {
 		t.Errorf("all failing: err = %v", err)
@@ -480,5 +484,21 @@ func TestSlowSubscriberIsClosedNotSkipped(t *testing.T) {
 	}
 	if n != subscriberBuffer {
 		t.Errorf("drained %d queued events before the close, want %d", n, subscriberBuffer)
+	}
+}
+
+// A partial snapshot (one subsystem failing) is still drawn, with the error in the status.
+func TestPartialMetricsAreDrawnWithTheError(t *testing.T) {
+	c := clocktesting.NewFakeClock(t0)
+	day := newScriptedDay(c, time.Minute)
+	broken := MetricsFunc(func(context.Context) (Snapshot, error) { return Snapshot{}, errors.New("broker: not started") })
+	_, srv := startDashboard(t, Options{Clock: c, Metrics: MergeMetrics(day, broken)})
+	s := openStream(t, srv.URL)
+	var init initEvent
+	if err := json.Unmarshal(s.nextNamed(t, "init"), &init); err != nil {
+		t.Fatal(err)
+	}
+	if len(init.Samples) != 1 || len(init.Samples[0].Services) != 1 || !strings.Contains(init.Status.MetricsError, "broker: not started") {
+		t.Errorf("init samples %+v, status %+v; want the healthy part drawn and the error shown", init.Samples, init.Status)
 	}
 }

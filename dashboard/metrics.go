@@ -25,12 +25,15 @@ type MetricsFunc func(ctx context.Context) (Snapshot, error)
 func (f MetricsFunc) Snapshot(ctx context.Context) (Snapshot, error) { return f(ctx) }
 
 // Snapshot is what a MetricsSource knows at one instant. Each part is optional: serving fills Revisions, the broker
-// Topics, eventing Deliveries, and MergeMetrics combines them.
+// Topics, eventing Deliveries, and MergeMetrics combines them. A source reports everything it knows, including
+// revisions at zero instances: the page draws a revision or topic missing from a sample as a gap, not as zero.
 type Snapshot struct {
 	Revisions  []RevisionStats
 	Topics     []TopicStats
 	Deliveries []DeliveryStats
 }
+
+func (s Snapshot) empty() bool { return len(s.Revisions)+len(s.Topics)+len(s.Deliveries) == 0 }
 
 // RevisionStats is one Knative Revision's scale and load.
 type RevisionStats struct {
@@ -79,8 +82,9 @@ type DeliveryStats struct {
 var ErrNoMetrics = errors.New("dashboard: no metrics source answered")
 
 // MergeMetrics returns a MetricsSource that asks each source in turn and concatenates their snapshots. A failing
-// source is skipped (its error is returned, joined, only when no source answered), so a broken subsystem does not
-// blank the whole dashboard.
+// source does not blank the others: the result holds what the healthy ones reported, together with the failures
+// joined into the error (the dashboard draws the partial sample and shows the error); when no source answered the
+// error also wraps ErrNoMetrics.
 func MergeMetrics(sources ...MetricsSource) MetricsSource {
 	return MetricsFunc(func(ctx context.Context) (Snapshot, error) {
 		var out Snapshot
@@ -103,7 +107,7 @@ func MergeMetrics(sources ...MetricsSource) MetricsSource {
 		if answered == 0 && len(errs) > 0 {
 			return Snapshot{}, errors.Join(append([]error{ErrNoMetrics}, errs...)...)
 		}
-		return out, nil
+		return out, errors.Join(errs...)
 	})
 }
 

@@ -78,6 +78,7 @@ type wireObject struct {
 			URL string `json:"url"`
 		} `json:"address"`
 		LatestReadyRevisionName string `json:"latestReadyRevisionName"`
+		ConsumerGroup           string `json:"consumerGroup"`
 		ActualReplicas          *int   `json:"actualReplicas"`
 		DesiredReplicas         *int   `json:"desiredReplicas"`
 		Traffic                 []struct {
@@ -165,9 +166,25 @@ func Summarize(raw []byte, kind string) (Resource, error) {
 		}
 		add("subscriber", destination(o.Spec["subscriber"]))
 	default:
-		// Sources (RocketMQSource and friends): the topic and group they read, and where they send.
-		add("topic", str(o.Spec, "topic"))
-		add("group", str(o.Spec, "group"))
+		// Sources (RocketMQSource and friends): the topic and group they read, and where they send. Field names
+		// differ between sources.knative.dev (consumerGroup, topics) and the 2020 sources.eventing.knative.dev
+		// (groupName, a bare ObjectReference as sink); the status may carry the group a source chose itself.
+		topic := str(o.Spec, "topic")
+		if ts, ok := o.Spec["topics"].([]any); ok && topic == "" {
+			var names []string
+			for _, t := range ts {
+				if s, ok := t.(string); ok {
+					names = append(names, s)
+				}
+			}
+			topic = strings.Join(names, ", ")
+		}
+		add("topic", topic)
+		add("group", firstNonEmpty(str(o.Spec, "consumerGroup"), str(o.Spec, "groupName"), str(o.Spec, "group"),
+			o.Status.ConsumerGroup))
+		if sel, ok := o.Spec["selector"].(map[string]any); ok {
+			add("selector", strings.TrimSpace(str(sel, "type")+" "+str(sel, "expression")))
+		}
 		add("sink", destination(o.Spec["sink"]))
 	}
 	if d, ok := o.Spec["delivery"].(map[string]any); ok {
@@ -179,7 +196,8 @@ func Summarize(raw []byte, kind string) (Resource, error) {
 	return r, nil
 }
 
-// destination renders a duck-typed Destination ({ref:{kind,name}, uri}) as one short string.
+// destination renders a duck-typed Destination ({ref:{kind,name}, uri}), or a bare ObjectReference ({kind,name}),
+// as one short string.
 func destination(v any) string {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -188,6 +206,8 @@ func destination(v any) string {
 	var s string
 	if ref, ok := m["ref"].(map[string]any); ok {
 		s = str(ref, "kind") + "/" + str(ref, "name")
+	} else if str(m, "name") != "" {
+		s = str(m, "kind") + "/" + str(m, "name")
 	}
 	if u := str(m, "uri"); u != "" {
 		if s != "" {
@@ -196,6 +216,15 @@ func destination(v any) string {
 		s += u
 	}
 	return s
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func str(m map[string]any, k string) string {

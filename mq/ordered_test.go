@@ -35,6 +35,7 @@ type seen struct {
 }
 
 func TestOrderedConsumptionAcrossRebalance(t *testing.T) {
+	t.Parallel() // mostly waiting on the client's own timers
 	srv := start(t, mq.Options{LockLease: 5 * time.Second})
 	createTopic(t, srv, "orders", 4)
 	p := newProducer(t, srv, producer.WithQueueSelector(byKey{}))

@@ -15,6 +15,7 @@ import (
 // TestResetOffsetReachesRunningConsumers: the broker pushes RESET_CONSUMER_CLIENT_OFFSET to the running group in
 // the layout the Go client parses, and the consumer re-reads from the new offset (the client pauses 10 s first).
 func TestResetOffsetReachesRunningConsumers(t *testing.T) {
+	t.Parallel() // mostly waiting on the client's own timers
 	srv := start(t, mq.Options{})
 	createTopic(t, srv, "again", 1)
 	sendBodies(t, srv, "again", 0, 5)

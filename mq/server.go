@@ -52,6 +52,10 @@ type Options struct {
 	DelayLevels []time.Duration
 	// LockLease for ordered consumption. Default 60s.
 	LockLease time.Duration
+	// TransactionImmunity and TransactionCheckInterval: a half message is checked with its producer group after
+	// TransactionImmunity (default 6s) without END_TRANSACTION, then every TransactionCheckInterval (default 30s),
+	// 15 times at most.
+	TransactionImmunity, TransactionCheckInterval time.Duration
 	// DisableAutoCreateTopics: sends to unknown topics fail instead of creating them.
 	DisableAutoCreateTopics bool
 	// DisableZeroOffsetForNewGroups: see broker.Options.
@@ -132,7 +136,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	b, err := broker.New(broker.Options{Store: st, DataDir: s.opts.DataDir, FS: s.opts.FS, Addr: s.brAddr,
 		DisableAutoCreateTopics: s.opts.DisableAutoCreateTopics, DelayLevels: s.opts.DelayLevels, LockLease: s.opts.LockLease,
-		DisableZeroOffsetForNewGroups: s.opts.DisableZeroOffsetForNewGroups, Clock: clk, Logger: s.opts.Logger})
+		DisableZeroOffsetForNewGroups: s.opts.DisableZeroOffsetForNewGroups, TransactionImmunity: s.opts.TransactionImmunity,
+		TransactionCheckInterval: s.opts.TransactionCheckInterval, Clock: clk, Logger: s.opts.Logger})
 	if err != nil {
 		st.Close()
 		nsLn.Close()
@@ -172,10 +177,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.ready.Swap(false) {
 		return nil
 	}
+	// Order: answer parked pulls while connections are open, close connections (no request runs after this), stop
+	// the broker's loops and persist offsets, then close the store.
 	var errs []error
 	errs = append(errs, s.nsSrv.Shutdown(ctx))
-	errs = append(errs, s.broker.Close(ctx))
+	s.broker.DrainPolls()
 	errs = append(errs, s.brSrv.Shutdown(ctx))
+	errs = append(errs, s.broker.Close(ctx))
 	errs = append(errs, s.st.Close())
 	return errors.Join(errs...)
 }

@@ -231,7 +231,8 @@
         h('div', { class: 'v', style: 'font-size:14px;color:#fda4af', text: [r.reason, r.message].filter(Boolean).join(': ') })));
     }
 
-    const get = f => s => { const p = s._svc.get(k); return p ? f(p) : 0; };
+    // A sample without this service (its source failed that second) is a gap, not a zero.
+    const get = f => s => { const p = s._svc.get(k); return p ? f(p) : undefined; };
     drawChart(c.chart, {
       label: `instances and request rate of ${k}`,
       height: 260, t0, t1, gap: state.interval * 5,

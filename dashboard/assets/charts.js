@@ -21,6 +21,11 @@ const TideCharts = (() => {
     return e;
   }
 
+  // esc makes a string safe inside the tooltip's HTML (labels carry names that come from the platform).
+  function esc(v) {
+    return String(v).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  }
+
   function niceStep(x) {
     if (!(x > 0)) return 1;
     const exp = Math.pow(10, Math.floor(Math.log10(x)));
@@ -201,7 +206,7 @@ const TideCharts = (() => {
         if (!best) continue;
         at = at === null ? best[0] : Math.max(at, best[0]);
         const f = (spec.format && spec.format[side]) || fmt;
-        rows.push(`<div class="row"><span class="dot" style="background:${s.color}"></span>${s.label}: <b>${f(best[1])}</b></div>`);
+        rows.push(`<div class="row"><span class="dot" style="background:${esc(s.color)}"></span>${esc(s.label)}: <b>${esc(f(best[1]))}</b></div>`);
       }
       if (!rows.length || !tip) return;
       cross.setAttribute('x1', x(at)); cross.setAttribute('x2', x(at)); cross.setAttribute('visibility', 'visible');

@@ -185,8 +185,21 @@ func TestServiceSimulatedWorkHoldsOrdersConcurrently(t *testing.T) {
 	if c, _ := ts.store.Counts(context.Background()); c.Orders != 0 {
 		t.Fatalf("orders stored before the work was done: %+v", c)
 	}
-	fc.Step(80 * time.Millisecond)
-	wg.Wait()
+	// InFlight counts a request before its handler registers the work timer, so one Step could fire before every
+	// timer exists: keep stepping the fake clock until every request has finished, within a deadline.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for finished := false; !finished; {
+		fc.Step(80 * time.Millisecond)
+		select {
+		case <-done:
+			finished = true
+		case <-time.After(5 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("requests still waiting on the work timer after the clock moved past it")
+			}
+		}
+	}
 	close(codes)
 	for code := range codes {
 		if code != http.StatusAccepted {

@@ -92,7 +92,27 @@ func Encode(e *event.Event) ([]byte, map[string]string, error) {
 		}
 		props[Prefix+name] = s
 	}
+	if propertiesSize(props) > MaxPropertiesBytes {
+		return EncodeStructured(e)
+	}
 	return e.Data(), props, nil
+}
+
+// MaxPropertiesBytes bounds the encoded user properties of a binary-mode
+// message. RocketMQ stores the properties' length in a signed 16-bit field
+// (32767 bytes, shared with system properties the client and broker add), so
+// events whose attributes would not fit are stored in structured mode, where
+// they travel in the body.
+const MaxPropertiesBytes = 30000
+
+// propertiesSize is the length of props in RocketMQ's encoding:
+// key 0x01 value 0x02 per pair.
+func propertiesSize(props map[string]string) int {
+	n := 0
+	for k, v := range props {
+		n += len(k) + len(v) + 2
+	}
+	return n
 }
 
 // EncodeStructured stores e in structured mode (JSON event format).

@@ -3,6 +3,7 @@ package binding
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +104,22 @@ func TestStructuredFallbackAndDecode(t *testing.T) {
 	}
 	if !bytes.Equal(out.Data(), in.Data()) {
 		t.Fatalf("data %q", out.Data())
+	}
+}
+
+func TestLargeAttributesGoStructured(t *testing.T) {
+	in := sample(event.CloudEventsVersionV1)
+	in.SetExtension("big", strings.Repeat("x", MaxPropertiesBytes))
+	body, props, err := Encode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if props[PropContentType] != JSONFormat {
+		t.Fatalf("want structured mode for oversized attributes, props has %d keys", len(props))
+	}
+	out, err := Decode(body, props)
+	if err != nil || out.Extensions()["big"] != strings.Repeat("x", MaxPropertiesBytes) {
+		t.Fatalf("round trip: %v", err)
 	}
 }
 

@@ -37,6 +37,12 @@ type RocketMQOptions struct {
 	// in parallel; one connection pipelines well too (the client keeps many
 	// requests in flight on it). Default 1.
 	Producers int
+	// DisableBatching sends every message with its own round trip instead of
+	// grouping concurrent Sends into RocketMQ batch sends (see batch.go).
+	DisableBatching bool
+	// AccessKey and SecretKey authenticate to a cluster with ACL enabled
+	// (RocketMQ's access control); empty means none, as for the embedded broker.
+	AccessKey, SecretKey string
 	// Logger; default slog.Default(). A component attribute is added.
 	Logger *slog.Logger
 }
@@ -59,8 +65,17 @@ type RocketMQ struct {
 	ensured map[string]bool
 	closed  bool
 	subs    map[*rocketmqSub]struct{}
-	// degraded is set when a send fails; the first successful send after
-	// that restarts every subscription's consumer (see rocketmqSub.restart).
+	// queue feeds the batch workers (Batching); stop ends them; workers
+	// counts them for Close.
+	queue   chan *pending
+	stop    chan struct{}
+	workers sync.WaitGroup
+	// roundTrips counts SendSync calls made (a batch is one); tests use it
+	// to see that batching happened.
+	roundTrips atomic.Int64
+	// degraded is set when a send fails because the broker could not be
+	// reached; the first successful send after that restarts every
+	// subscription's consumer (see rocketmqSub.restart).
 	degraded atomic.Bool
 }
 
@@ -115,7 +130,8 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 			producer.WithInstanceName(b.instance+"-producer-"+strconv.Itoa(i)),
 			producer.WithSendMsgTimeout(opts.SendTimeout),
 			producer.WithRetry(opts.SendRetries),
-			producer.WithQueueSelector(producer.NewHashQueueSelector()),
+			producer.WithQueueSelector(keySelector{}),
+			producer.WithCredentials(primitive.Credentials{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey}),
 		)
 		if err == nil {
 			err = p.Start()
@@ -127,6 +143,17 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 			return nil, fmt.Errorf("rocketmq producer %d: %w", i, err)
 		}
 		b.producers = append(b.producers, p)
+	}
+	b.stop = make(chan struct{})
+	if !opts.DisableBatching {
+		b.queue = make(chan *pending, 4096)
+		for _, p := range b.producers {
+			// Two workers per producer: one collects while the other's
+			// batch is on the wire.
+			b.workers.Add(2)
+			go b.batchWorker(p)
+			go b.batchWorker(p)
+		}
 	}
 	return b, nil
 }
@@ -146,13 +173,37 @@ func (b *RocketMQ) Send(ctx context.Context, m *Message) error {
 	if m.ShardingKey != "" {
 		msg.WithShardingKey(m.ShardingKey)
 	}
-	p := b.producers[int(b.next.Add(1))%len(b.producers)]
-	res, err := p.SendSync(ctx, msg)
+	if b.queue == nil || len(m.Body) > batchBodyLimit {
+		p := b.producers[int(b.next.Add(1))%len(b.producers)]
+		return b.sendSync(ctx, p, msg)
+	}
+	q := &pending{ctx: ctx, msg: msg, key: m.ShardingKey, size: len(m.Body) + 256, done: make(chan error, 1)}
+	select {
+	case b.queue <- q:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: topic %s: %w", ErrNotStored, m.Topic, ctx.Err())
+	case <-b.stop:
+		return ErrClosed
+	}
+	select {
+	case err := <-q.done:
+		return err
+	case <-b.stop:
+		return ErrClosed
+	}
+}
+
+// sendSync stores msgs (one message, or a batch for one topic and queue) and
+// maps the outcome; it also notices broker outages and recoveries.
+func (b *RocketMQ) sendSync(ctx context.Context, p rocketmqProducer, msgs ...*primitive.Message) error {
+	topic := msgs[0].Topic
+	b.roundTrips.Add(1)
+	res, err := p.SendSync(ctx, msgs...)
 	if err != nil {
 		if connectionLost(err) {
 			b.degraded.Store(true)
 		}
-		return fmt.Errorf("%w: topic %s: %w", ErrNotStored, m.Topic, err)
+		return fmt.Errorf("%w: topic %s: %w", ErrNotStored, topic, err)
 	}
 	if b.degraded.CompareAndSwap(true, false) {
 		// The broker is reachable again after an outage: consumers may be
@@ -161,7 +212,7 @@ func (b *RocketMQ) Send(ctx context.Context, m *Message) error {
 		go b.resubscribeAll()
 	}
 	if res.Status != primitive.SendOK {
-		return fmt.Errorf("%w: topic %s: broker answered status %d", ErrNotStored, m.Topic, res.Status)
+		return fmt.Errorf("%w: topic %s: broker answered status %d", ErrNotStored, topic, res.Status)
 	}
 	return nil
 }
@@ -220,6 +271,7 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		consumer.WithConsumerOrder(o.Ordered),
 		consumer.WithConsumeMessageBatchMaxSize(1),
 		consumer.WithConsumeGoroutineNums(o.Concurrency),
+		consumer.WithCredentials(primitive.Credentials{AccessKey: b.opts.AccessKey, SecretKey: b.opts.SecretKey}),
 	}
 	if o.From == FromTime {
 		// The client parses this layout as UTC.
@@ -291,6 +343,18 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		return pc, nil
 	}
 	pc, err := s.start(0)
+	if err != nil && strings.Contains(err.Error(), "route info not found") {
+		// The topic is gone although this process created it earlier (the
+		// broker lost its data, or an operator deleted it): create it again.
+		b.mu.Lock()
+		delete(b.ensured, o.Topic)
+		b.mu.Unlock()
+		if err := b.EnsureTopic(ctx, o.Topic); err != nil {
+			return nil, err
+		}
+		s.generation = 1
+		pc, err = s.start(1)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -387,6 +451,8 @@ func (b *RocketMQ) Close() error {
 	}
 	b.closed = true
 	b.mu.Unlock()
+	close(b.stop)
+	b.workers.Wait()
 	var errs []error
 	for _, p := range b.producers {
 		errs = append(errs, p.Shutdown())

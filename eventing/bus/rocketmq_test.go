@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,9 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startBus(t *testing.T) *RocketMQ {
+func startBus(t *testing.T) *RocketMQ { return startBusWith(t, RocketMQOptions{}) }
+
+func startBusWith(t *testing.T, o RocketMQOptions) *RocketMQ {
 	t.Helper()
 	rlog.SetLogLevel("error")
 	delays := make([]time.Duration, 18)
@@ -38,12 +41,77 @@ func startBus(t *testing.T) *RocketMQ {
 		defer cancel()
 		_ = s.Shutdown(ctx)
 	})
-	b, err := NewRocketMQ(RocketMQOptions{NameServers: []string{s.NameServerAddr()}, Logger: quiet()})
+	o.NameServers, o.Logger = []string{s.NameServerAddr()}, quiet()
+	b, err := NewRocketMQ(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// TestBatchingKeepsMessagesAndQueues: with Batching, concurrent sends are
+// grouped into batch sends; every message arrives once with its properties,
+// and all messages of one key share a queue (what ordered Triggers rely on).
+func TestBatchingKeepsMessagesAndQueues(t *testing.T) {
+	b := startBus(t)
+	ctx := t.Context()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	queueOf := map[string]map[int]bool{}
+	sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: "batch", Group: "gb", From: FromFirst}, func(_ context.Context, m *Message) Action {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[m.Properties["id"]]++
+		k := m.Properties["key"]
+		if queueOf[k] == nil {
+			queueOf[k] = map[int]bool{}
+		}
+		queueOf[k][m.QueueID] = true
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	const n = 600
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "k" + strconv.Itoa(i%5)
+			id := strconv.Itoa(i)
+			errs <- b.Send(ctx, &Message{Topic: "batch", Body: []byte(id), ShardingKey: key,
+				Properties: map[string]string{"id": id, "key": key}})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rt := b.roundTrips.Load(); rt >= n {
+		t.Errorf("%d round trips for %d messages: nothing was batched", rt, n)
+	} else {
+		t.Logf("%d messages in %d round trips", n, rt)
+	}
+	waitUntil(t, "all consumed", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == n })
+	mu.Lock()
+	defer mu.Unlock()
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("message %s consumed %d times", id, c)
+		}
+	}
+	for k, qs := range queueOf {
+		if len(qs) != 1 {
+			t.Errorf("key %s spread over queues %v", k, qs)
+		}
+	}
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

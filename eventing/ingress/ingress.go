@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	cebinding "github.com/cloudevents/sdk-go/v2/binding"
@@ -100,6 +103,53 @@ type Options struct {
 type Ingress struct {
 	opts Options
 	log  *slog.Logger
+	// stats holds *brokerCounters per "namespace/name" of a known Broker.
+	stats sync.Map
+}
+
+// BrokerStats are a Broker's ingress counters since this process started.
+type BrokerStats struct {
+	// Accepted: events stored (answered 202, or Publish returned nil).
+	Accepted int64 `json:"accepted"`
+	// Rejected: events refused as invalid or out of TTL (400).
+	Rejected int64 `json:"rejected"`
+	// Failed: events that could not be stored (503); the sender retries.
+	Failed int64 `json:"failed"`
+}
+
+type brokerCounters struct{ accepted, rejected, failed atomic.Int64 }
+
+func (in *Ingress) counters(namespace, name string) *brokerCounters {
+	key := namespace + "/" + name
+	if c, ok := in.stats.Load(key); ok {
+		return c.(*brokerCounters)
+	}
+	c, _ := in.stats.LoadOrStore(key, &brokerCounters{})
+	return c.(*brokerCounters)
+}
+
+// Stats returns a Broker's ingress counters (zero for a Broker that has seen
+// no traffic).
+func (in *Ingress) Stats(namespace, name string) BrokerStats {
+	c, ok := in.stats.Load(namespace + "/" + name)
+	if !ok {
+		return BrokerStats{}
+	}
+	bc := c.(*brokerCounters)
+	return BrokerStats{Accepted: bc.accepted.Load(), Rejected: bc.rejected.Load(), Failed: bc.failed.Load()}
+}
+
+// count records the outcome of n events for a known Broker.
+func (in *Ingress) count(namespace, name string, n int, err error) {
+	c := in.counters(namespace, name)
+	switch {
+	case err == nil:
+		c.accepted.Add(int64(n))
+	case errors.Is(err, ErrInvalidEvent), errors.Is(err, ErrTTLExpired):
+		c.rejected.Add(int64(n))
+	default:
+		c.failed.Add(int64(n))
+	}
 }
 
 // New validates options and returns an Ingress.
@@ -134,11 +184,12 @@ func (in *Ingress) Publish(ctx context.Context, namespace, name string, e event.
 		return err
 	}
 	m, err := in.prepare(&e)
-	if err != nil {
-		return err
+	if err == nil {
+		m.Topic = b.Topic
+		err = in.store(ctx, m)
 	}
-	m.Topic = b.Topic
-	return in.store(ctx, m)
+	in.count(namespace, name, 1, err)
+	return err
 }
 
 func (in *Ingress) lookup(namespace, name string) (Broker, error) {
@@ -225,6 +276,7 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, in.opts.MaxBodyBytes)
 	events, err := readEvents(r)
 	if err != nil {
+		in.counters(parts[0], parts[1]).rejected.Add(1)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			http.Error(w, fmt.Sprintf("request body larger than %d bytes", in.opts.MaxBodyBytes), http.StatusRequestEntityTooLarge)
@@ -242,27 +294,39 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if len(events) > 1 {
 				err = fmt.Errorf("batch event %d: %w", i, err)
 			}
+			in.count(parts[0], parts[1], len(events), err)
 			in.writeError(w, err)
 			return
 		}
 		m.Topic = b.Topic
 		msgs = append(msgs, m)
 	}
-	for _, m := range msgs {
+	for i, m := range msgs {
 		if err := in.store(r.Context(), m); err != nil {
 			// Earlier events of a batch may be stored; the sender's retry
 			// duplicates them (at-least-once).
+			in.count(parts[0], parts[1], i, nil)
+			in.count(parts[0], parts[1], len(msgs)-i, err)
 			in.log.Warn("storing event failed", "namespace", parts[0], "broker", parts[1], "err", err)
 			in.writeError(w, err)
 			return
 		}
 	}
+	in.count(parts[0], parts[1], len(msgs), nil)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// isBatch reports whether a content type is the JSON batch format, with or
+// without parameters (sdk-go's IsHTTPBatch wants an exact match, which a
+// "; charset=utf-8" defeats).
+func isBatch(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == event.ApplicationCloudEventsBatchJSON
 }
 
 // readEvents parses one event (binary or structured) or a batch.
 func readEvents(r *http.Request) ([]event.Event, error) {
-	if cehttp.IsHTTPBatch(r.Header) {
+	if isBatch(r.Header.Get("Content-Type")) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			return nil, err

@@ -127,6 +127,8 @@ func TestIngressAcceptsBinaryAndStructured(t *testing.T) {
 		{"binary 0.3", binary("0.3", nil), `{"a":1}`, "0.3"},
 		{"structured 1.0", map[string]string{"content-type": "application/cloudevents+json"},
 			`{"specversion":"1.0","id":"e1","source":"/test","type":"com.example.t","datacontenttype":"application/json","data":{"a":1}}`, "1.0"},
+		{"structured with charset", map[string]string{"content-type": "application/cloudevents+json; charset=UTF-8"},
+			`{"specversion":"1.0","id":"e1","source":"/test","type":"com.example.t","datacontenttype":"application/json","data":{"a":1}}`, "1.0"},
 		{"structured 0.3", map[string]string{"content-type": "application/cloudevents+json"},
 			`{"specversion":"0.3","id":"e1","source":"/test","type":"com.example.t","datacontenttype":"application/json","data":{"a":1}}`, "0.3"},
 	}
@@ -232,7 +234,7 @@ func TestIngressTTLDecrementsAndPartitionKey(t *testing.T) {
 func TestIngressBatch(t *testing.T) {
 	in, rb := newIngress(t)
 	batch := `[{"specversion":"1.0","id":"b1","source":"/s","type":"t"},{"specversion":"0.3","id":"b2","source":"/s","type":"t","data":"x","datacontenttype":"text/plain"}]`
-	resp := do(t, in, req{"POST", "/default/orders", map[string]string{"content-type": "application/cloudevents-batch+json"}, batch})
+	resp := do(t, in, req{"POST", "/default/orders", map[string]string{"content-type": "application/cloudevents-batch+json; charset=utf-8"}, batch})
 	if resp.StatusCode != 202 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("status %d: %s", resp.StatusCode, b)
@@ -292,6 +294,22 @@ func TestPublish(t *testing.T) {
 	}
 }
 
+func TestIngressStats(t *testing.T) {
+	in, rb := newIngress(t)
+	do(t, in, req{"POST", "/default/orders", binary("1.0", nil), "{}"})
+	do(t, in, req{"POST", "/default/orders", map[string]string{"content-type": "text/plain"}, "x"})
+	do(t, in, req{"POST", "/default/orders", binary("1.0", map[string]string{"ce-knativebrokerttl": "1"}), "{}"})
+	rb.fail = errors.New("down")
+	do(t, in, req{"POST", "/default/orders", binary("1.0", nil), "{}"})
+	do(t, in, req{"POST", "/default/nope", binary("1.0", nil), "{}"}) // unknown brokers are not counted
+	if st := in.Stats("default", "orders"); st != (BrokerStats{Accepted: 1, Rejected: 2, Failed: 1}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if st := in.Stats("default", "nope"); st != (BrokerStats{}) {
+		t.Fatalf("unknown broker stats %+v", st)
+	}
+}
+
 func TestNewRequiresOptions(t *testing.T) {
 	if _, err := New(Options{}); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatal(err)
@@ -347,3 +365,35 @@ func TestTopicFor(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// BenchmarkServeHTTP: the ingress's own cost per binary-mode event, storage
+// stubbed: go test ./eventing/ingress -run '^$' -bench ServeHTTP -benchmem
+func BenchmarkServeHTTP(b *testing.B) {
+	rb := &recordingBus{}
+	in, err := New(Options{Bus: discardBus{rb}, Brokers: BrokersFunc(func(string, string) (Broker, bool) {
+		return Broker{Topic: "t", Ready: true}, true
+	}), Logger: nil})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"order":42}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/default/orders", bytes.NewReader(body))
+		r.Header.Set("ce-specversion", "1.0")
+		r.Header.Set("ce-id", "abc")
+		r.Header.Set("ce-source", "/shop")
+		r.Header.Set("ce-type", "com.example.order.created")
+		r.Header.Set("content-type", "application/json")
+		w := httptest.NewRecorder()
+		in.ServeHTTP(w, r)
+		if w.Code != 202 {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// discardBus accepts and forgets messages (benchmarks must not grow memory).
+type discardBus struct{ *recordingBus }
+
+func (discardBus) Send(context.Context, *bus.Message) error { return nil }

@@ -43,6 +43,7 @@ func ConfigFromTrigger(tr *eventingv1.Trigger, r Resolved) (Config, error) {
 	cfg := Config{
 		Namespace:  tr.Namespace,
 		Name:       tr.Name,
+		UID:        string(tr.UID),
 		Broker:     tr.Spec.Broker,
 		Topic:      r.Topic,
 		Filter:     tr.Spec.Filter,

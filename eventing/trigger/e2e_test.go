@@ -1,10 +1,13 @@
 package trigger
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -327,6 +330,14 @@ func TestSlowSubscriberDoesNotBlockOthers(t *testing.T) {
 	eventually(t, waitFor, "fast trigger got all", func() bool { return len(fast.ids()) == n })
 	close(release)
 	eventually(t, waitFor, "slow trigger got all", func() bool { return len(slow.ids()) == n })
+	// Each Trigger sees each event once (no failures happened, so no redelivery).
+	for name, r := range map[string]*receiver{"fast": fast, "slow": slow} {
+		for id, c := range r.ids() {
+			if c != 1 {
+				t.Errorf("%s got %s %d times", name, id, c)
+			}
+		}
+	}
 }
 
 // TestOrderedDelivery: with the ordered annotation a Trigger delivers one
@@ -560,4 +571,149 @@ func TestBrokerRestartUnderDataPlane(t *testing.T) {
 		return true
 	})
 	t.Logf("all delivered %v after the restart", time.Since(restarted))
+}
+
+// TestTailHandler: the HTTP building block of `tide events tail` streams
+// events entering the broker as JSON lines.
+func TestTailHandler(t *testing.T) {
+	e := newEnv(t)
+	topic := e.addBroker("b")
+	srv := httptest.NewServer(TailHandler(e.bus, func(ns, name string) (string, bool) {
+		return topic, ns == "default" && name == "b"
+	}))
+	defer srv.Close()
+	if resp, _ := http.Get(srv.URL + "?broker=nope"); resp.StatusCode != 404 {
+		t.Fatalf("unknown broker: %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"?namespace=default&broker=b", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	if code := e.post("b", ceHeaders("tailed", "t"), `{"x":1}`); code != 202 {
+		t.Fatal(code)
+	}
+	select {
+	case l := <-lines:
+		var ev event.Event
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.ID() != "tailed" {
+			t.Fatalf("line %q: %v", l, err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no event streamed")
+	}
+}
+
+// TestDeadLetterSinkDownKeepsEvent: subscriber and dead-letter sink both fail;
+// the event stays in RocketMQ and reaches the sink once it recovers.
+func TestDeadLetterSinkDownKeepsEvent(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	var mu sync.Mutex
+	sinkUp := false
+	bad := newReceiver(t, func(int, *event.Event) (int, *event.Event) { return 503, nil })
+	dls := newReceiver(t, func(int, *event.Event) (int, *event.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !sinkUp {
+			return 503, nil
+		}
+		return 202, nil
+	})
+	e.trigger("t", "b", bad.url, func(c *Config) {
+		retry := int32(1)
+		c.Delivery, _ = delivery.FromDeliverySpec(&duckv1.DeliverySpec{Retry: &retry}, dls.url)
+	})
+	if code := e.post("b", ceHeaders("dl-down", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "subscriber and sink both failed", func() bool { st, _ := e.mgr.Stats("default", "t"); return st.Failed >= 1 })
+	mu.Lock()
+	sinkUp = true
+	mu.Unlock()
+	eventually(t, waitFor, "dead-lettered after the sink recovered", func() bool { return dls.ids()["dl-down"] == 1 })
+	st, _ := e.mgr.Stats("default", "t")
+	if st.DeadLettered != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestLargeEvents: a body over the client's 4 KiB compression threshold and
+// attributes over RocketMQ's property limit arrive intact.
+func TestLargeEvents(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, nil)
+	e.trigger("t", "b", r.url, nil)
+	big := `{"blob":"` + strings.Repeat("abcdefgh", 100<<10/8) + `"}`
+	if code := e.post("b", ceHeaders("big-body", "t"), big); code != 202 {
+		t.Fatal(code)
+	}
+	hugeExt := strings.Repeat("y", 40<<10)
+	if code := e.post("b", ceHeaders("big-attr", "t", "ce-huge", hugeExt), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "both delivered", func() bool { return len(r.ids()) == 2 })
+	_, evs := r.snapshot()
+	for _, ev := range evs {
+		switch ev.ID() {
+		case "big-body":
+			if string(ev.Data()) != big {
+				t.Errorf("body changed: %d bytes", len(ev.Data()))
+			}
+		case "big-attr":
+			if ev.Extensions()["huge"] != hugeExt {
+				t.Errorf("extension changed")
+			}
+		}
+	}
+}
+
+// TestOrderedPoisonMessageMovesOn: in an ordered Trigger a message the
+// subscriber always rejects is retried in place MaxReconsumeTimes times, then
+// parked in %DLQ%<group>, and the queue continues with the next event.
+func TestOrderedPoisonMessageMovesOn(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, func(_ int, ev *event.Event) (int, *event.Event) {
+		if ev.ID() == "poison" {
+			return 400, nil
+		}
+		return 202, nil
+	})
+	e.trigger("t", "b", r.url, func(c *Config) { c.Ordered = true })
+	var mu sync.Mutex
+	var parked []string
+	dlq, err := Tail(t.Context(), e.bus, TailOptions{Topic: "%DLQ%" + Group("default", "t"), Since: time.Unix(0, 0)}, func(ev *event.Event) {
+		mu.Lock()
+		parked = append(parked, ev.ID())
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	for _, id := range []string{"before", "poison", "after"} {
+		if code := e.post("b", ceHeaders(id, "t"), `{}`); code != 202 {
+			t.Fatal(code)
+		}
+	}
+	eventually(t, waitFor, "queue moved past the poison message", func() bool { return r.ids()["after"] == 1 })
+	eventually(t, waitFor, "poison message parked", func() bool { mu.Lock(); defer mu.Unlock(); return len(parked) == 1 })
+	// before, after, and poison 5 times: the client retries in place while
+	// ReconsumeTimes <= MaxReconsumeTimes (3), i.e. with 0, 1, 2, 3 and 4.
+	if n, _ := r.snapshot(); n != 7 {
+		t.Fatalf("subscriber saw %d requests, want 7", n)
+	}
 }

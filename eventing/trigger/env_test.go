@@ -38,14 +38,20 @@ type env struct {
 	http    *httptest.Server
 	mgr     *Manager
 
+	busOpts bus.RocketMQOptions
+
 	mu      sync.Mutex // guards brokers
 	brokers map[string]ingress.Broker
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, bus.RocketMQOptions{}) }
+
+// newEnvWith lets a test or benchmark choose bus options (NameServers and
+// Logger are filled in).
+func newEnvWith(t testing.TB, busOpts bus.RocketMQOptions) *env {
 	t.Helper()
 	rlog.SetLogLevel("error")
-	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}}
+	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts}
 	e.startBroker()
 	e.startDataPlane()
 	t.Cleanup(e.stop)
@@ -72,7 +78,9 @@ func (e *env) startBroker() {
 
 func (e *env) startDataPlane() {
 	e.t.Helper()
-	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: []string{e.server.NameServerAddr()}, Logger: discardLogger()})
+	o := e.busOpts
+	o.NameServers, o.Logger = []string{e.server.NameServerAddr()}, discardLogger()
+	b, err := bus.NewRocketMQ(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -87,7 +95,7 @@ func (e *env) startDataPlane() {
 		e.http.Config.Handler = e.ing
 	}
 	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger()}),
-		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3})
+		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3, OrderedRetryPause: 10 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}

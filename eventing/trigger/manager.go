@@ -53,6 +53,7 @@ type running struct {
 	topic       string
 	ordered     bool
 	concurrency int
+	group       string
 }
 
 // NewManager validates options.
@@ -104,7 +105,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	key := cfg.key()
 	stats := &counters{}
 	if ok {
-		if r.topic == cfg.Topic && r.ordered == cfg.Ordered && r.concurrency == cfg.Concurrency {
+		if r.topic == cfg.Topic && r.ordered == cfg.Ordered && r.concurrency == cfg.Concurrency && r.group == GroupOf(cfg) {
 			r.d.rc.Store(rc)
 			return nil
 		}
@@ -119,7 +120,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	d.rc.Store(rc)
 	sub, err := m.opts.Bus.Subscribe(ctx, bus.SubscribeOptions{
 		Topic:             cfg.Topic,
-		Group:             Group(cfg.Namespace, cfg.Name),
+		Group:             GroupOf(cfg),
 		Ordered:           cfg.Ordered,
 		Concurrency:       cfg.Concurrency,
 		MaxReconsumeTimes: m.opts.MaxReconsumeTimes,
@@ -136,7 +137,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	}
 	m.mu.Lock()
 	m.triggers[key] = &running{d: d, stats: stats, sub: sub, cancel: cancel,
-		topic: cfg.Topic, ordered: cfg.Ordered, concurrency: cfg.Concurrency}
+		topic: cfg.Topic, ordered: cfg.Ordered, concurrency: cfg.Concurrency, group: GroupOf(cfg)}
 	m.mu.Unlock()
 	m.log.Info("trigger running", "trigger", key, "topic", cfg.Topic, "ordered", cfg.Ordered, "subscriber", cfg.Subscriber.Redacted())
 	return nil

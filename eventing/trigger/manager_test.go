@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/tide-run/tide/eventing/bus"
@@ -70,6 +71,14 @@ func TestManagerLifecycle(t *testing.T) {
 	if st, ok := m.Stats("default", "t1"); !ok || st.Delivered != 3 {
 		t.Fatalf("stats lost across restart: %+v", st)
 	}
+	// A new UID (the Trigger was deleted and created again) means a new group.
+	cfg.UID = "0f3c2a9e-1111-2222-3333-444455556666"
+	if err := m.Upsert(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cb.subs) != 3 || cb.subs[2].Group != "tide-trigger-default-t1-0f3c2a9e" {
+		t.Fatalf("uid change: %+v", cb.subs[len(cb.subs)-1])
+	}
 	// Bad config changes nothing and names the field.
 	bad := cfg
 	bad.Filters = []eventingv1.SubscriptionsAPIFilter{{CESQL: "type ="}}
@@ -81,7 +90,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if err := m.Upsert(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "spec.subscriber") {
 		t.Fatalf("no subscriber: %v", err)
 	}
-	if len(cb.subs) != 2 {
+	if len(cb.subs) != 3 {
 		t.Fatal("a rejected config touched the consumer")
 	}
 	if names := m.Names(); len(names) != 1 || names[0] != "default/t1" {
@@ -99,5 +108,33 @@ func TestManagerLifecycle(t *testing.T) {
 	_ = m.Close()
 	if err := m.Upsert(context.Background(), cfg); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	m, _ := NewManager(Options{Bus: &countingBus{}, Sender: &scriptedSender{}, Publisher: &recordingPublisher{}, Logger: discardLogger()})
+	sub, _ := url.Parse("http://svc.example/")
+	if err := m.Upsert(context.Background(), Config{Namespace: "default", Name: "t1", Broker: "b", Topic: "x", Subscriber: sub}); err != nil {
+		t.Fatal(err)
+	}
+	m.triggers["default/t1"].stats.delivered.Add(5)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, lp := range mt.GetLabel() {
+				key += "," + lp.GetName() + "=" + lp.GetValue()
+			}
+			got[key] = mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
+		}
+	}
+	if got["tide_trigger_events_total,namespace=default,result=delivered,trigger=t1"] != 5 || len(got) != 9 {
+		t.Fatalf("metrics %v", got)
 	}
 }

@@ -43,6 +43,10 @@ const DefaultConcurrency = 32
 type Config struct {
 	Namespace string
 	Name      string
+	// UID is the Trigger's metadata.uid, optional. When set it becomes part
+	// of the consumer group, so a Trigger deleted and created again under the
+	// same name starts afresh instead of resuming the old one's offsets.
+	UID string
 	// Broker is the Broker's name (same namespace); replies are published to it.
 	Broker string
 	// Topic is the Broker's RocketMQ topic.
@@ -76,10 +80,21 @@ func OrderedFromAnnotations(ann map[string]string) (bool, error) {
 
 func (c *Config) key() string { return c.Namespace + "/" + c.Name }
 
-// Group is the RocketMQ consumer group of a Trigger. RocketMQ group names
-// allow letters, digits, '-' and '_' only, so other characters become '_'.
+// Group is the RocketMQ consumer group of a Trigger without a UID. RocketMQ
+// group names allow letters, digits, '-' and '_' only, so other characters
+// become '_'.
 func Group(namespace, name string) string {
 	return "tide-trigger-" + sanitize(namespace) + "-" + sanitize(name)
+}
+
+// GroupOf is the consumer group of a Trigger config: Group, plus the first
+// 8 characters of the UID when there is one.
+func GroupOf(c Config) string {
+	g := Group(c.Namespace, c.Name)
+	if c.UID != "" {
+		g += "-" + sanitize(c.UID[:min(8, len(c.UID))])
+	}
+	return g
 }
 
 func sanitize(s string) string {

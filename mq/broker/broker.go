@@ -52,6 +52,15 @@ type Options struct {
 	// while the queue still holds its first message, as Java does (so CONSUME_FROM_LAST_OFFSET reads a young topic
 	// from the start). Set this to answer "not found" instead, making "last" mean the queue's end.
 	DisableZeroOffsetForNewGroups bool
+	// TransactionImmunity is how long a half message waits for END_TRANSACTION before the producer group is asked
+	// (CHECK_TRANSACTION_STATE). Default 6s.
+	TransactionImmunity time.Duration
+	// TransactionCheckInterval separates two checks of the same half message. Default 30s.
+	TransactionCheckInterval time.Duration
+	// TransactionCheckMax checks are made before a half message is discarded. Default 15.
+	TransactionCheckMax int
+	// TransactionCheckTick is how often half messages are examined. Default 1s.
+	TransactionCheckTick time.Duration
 	// Clock drives leases, long-poll deadlines and delay levels. Default clock.RealClock{}.
 	Clock clock.WithTicker
 	// Logger. Default slog.Default().
@@ -71,6 +80,7 @@ type Broker struct {
 	polls   *longPolls
 	locks   *lockTable
 	sched   *scheduler
+	tx      *transactions
 
 	pullMu    sync.Mutex // guards lastPulls
 	lastPulls map[pullKey]pullSeen
@@ -119,6 +129,18 @@ func New(opts Options) (*Broker, error) {
 	if opts.OffsetPersistInterval == 0 {
 		opts.OffsetPersistInterval = 5 * time.Second
 	}
+	if opts.TransactionImmunity == 0 {
+		opts.TransactionImmunity = 6 * time.Second
+	}
+	if opts.TransactionCheckInterval == 0 {
+		opts.TransactionCheckInterval = 30 * time.Second
+	}
+	if opts.TransactionCheckMax == 0 {
+		opts.TransactionCheckMax = 15
+	}
+	if opts.TransactionCheckTick == 0 {
+		opts.TransactionCheckTick = time.Second
+	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -144,15 +166,26 @@ func New(opts Options) (*Broker, error) {
 		WriteQueueNums: len(opts.DelayLevels), Perm: PermRW}); err != nil {
 		return nil, err
 	}
+	if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: opts.ClusterName + ReplyTopicSuffix, ReadQueueNums: 1,
+		WriteQueueNums: 1, Perm: PermRW}); err != nil {
+		return nil, err
+	}
+	for _, sys := range []string{HalfTopic, OpHalfTopic} {
+		if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: sys, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRW}); err != nil {
+			return nil, err
+		}
+	}
+	b.tx = newTransactions(b)
 	b.st.OnArrival = b.onArrival
 	return b, nil
 }
 
 // Start runs the background loops (long-poll deadlines, client expiry, offset persistence, delay delivery).
 func (b *Broker) Start() {
-	b.wg.Add(3)
+	b.wg.Add(4)
 	go b.polls.run()
 	go b.sched.run()
+	go b.tx.run()
 	go b.housekeeping()
 }
 
@@ -246,7 +279,7 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 	case remoting.InvokeBrokerToResetOffset:
 		return b.handleResetOffset(req)
 	case remoting.EndTransaction:
-		return remoting.Errorf(req, remoting.RequestCodeNotSupported, "transactional messages are not supported by tide's broker")
+		return b.handleEndTransaction(req)
 	}
 	return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
 }

@@ -71,11 +71,19 @@ type clientTable struct {
 	producers map[string]map[string]*member
 	// stats for tests and operators: group -> client id -> consumer-list calls.
 	listCalls map[string]map[string]int
+	// requesters: client id -> the connection its last request message came on (request/reply).
+	requesters map[string]*remoting.Conn
+}
+
+func (t *clientTable) noteRequester(id string, c *remoting.Conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.requesters[id] = c
 }
 
 func newClientTable(b *Broker) *clientTable {
 	return &clientTable{b: b, groups: map[string]*group{}, producers: map[string]map[string]*member{},
-		listCalls: map[string]map[string]int{}}
+		listCalls: map[string]map[string]int{}, requesters: map[string]*remoting.Conn{}}
 }
 
 type heartbeatBody struct {
@@ -196,6 +204,11 @@ func (t *clientTable) connClosed(c *remoting.Conn) {
 	type gone struct{ group, id string }
 	var left []gone
 	t.mu.Lock()
+	for id, rc := range t.requesters {
+		if rc == c {
+			delete(t.requesters, id)
+		}
+	}
 	for _, m := range t.producers {
 		for id, p := range m {
 			if p.conn == c {
@@ -271,6 +284,38 @@ func (t *clientTable) notify(groupName string) {
 			_ = c.Send(remoting.NewRequest(remoting.NotifyConsumerIdsChanged, map[string]string{"consumerGroup": groupName}, nil))
 		}(c)
 	}
+}
+
+// connOf finds a client's connection by client id (producers first: a requester waits for its reply as one).
+func (t *clientTable) connOf(clientID string) *remoting.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.requesters[clientID]; c != nil && !c.Closed() {
+		return c
+	}
+	for _, m := range t.producers {
+		if p := m[clientID]; p != nil && !p.conn.Closed() {
+			return p.conn
+		}
+	}
+	for _, g := range t.groups {
+		if p := g.members[clientID]; p != nil && !p.conn.Closed() {
+			return p.conn
+		}
+	}
+	return nil
+}
+
+func (t *clientTable) producerConns(group string) []*remoting.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*remoting.Conn
+	for _, p := range t.producers[group] {
+		if !p.conn.Closed() {
+			out = append(out, p.conn)
+		}
+	}
+	return out
 }
 
 func (t *clientTable) groupConns(groupName string) []*remoting.Conn {

@@ -244,6 +244,10 @@ func (l *longPolls) expire(now time.Time) {
 	}
 }
 
+// DrainPolls answers every suspended pull now (at shutdown, before connections close) so clients do not wait for
+// their timeout.
+func (b *Broker) DrainPolls() { b.polls.drain() }
+
 // drain answers every suspended pull at shutdown so clients do not wait for their timeout.
 func (l *longPolls) drain() {
 	l.mu.Lock()

@@ -13,7 +13,7 @@ import (
 	"github.com/tide-run/tide/mq/store"
 )
 
-func newTestBroker(t *testing.T, fc *clocktesting.FakeClock) *Broker {
+func newTestBroker(t testing.TB, fc *clocktesting.FakeClock) *Broker {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

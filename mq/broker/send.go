@@ -108,8 +108,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 	if len(req.Body) > b.opts.MaxMessageSize {
 		return remoting.Errorf(req, remoting.MessageIllegal, "the message body size over max value, MAX: %d", b.opts.MaxMessageSize)
 	}
-	if h.sysFlag&message.TxTypeMask == message.FlagTxPrepared || message.Property(h.properties, message.PropTxPrepared) == "true" {
-		return remoting.Errorf(req, remoting.NoPermission, "transactional messages are not supported by tide's broker")
+	half := h.sysFlag&message.TxTypeMask == message.FlagTxPrepared || message.Property(h.properties, message.PropTxPrepared) == "true"
+	if half && batch {
+		return remoting.Errorf(req, remoting.MessageIllegal, "batch messages cannot be transactional")
 	}
 	t, fail := b.resolveTopic(req, h)
 	if fail != nil {
@@ -140,8 +141,25 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 				BornTimestamp: h.bornTimestamp, BornHost: born, Body: it.Body, Properties: it.Properties})
 		}
 	} else {
+		props := h.properties
+		if to := message.Property(props, propReplyToClient); to != "" && req.Code != remoting.SendReplyMessage && req.Code != remoting.SendReplyMessageV2 {
+			// A request (request/reply): remember the requester's connection (its heartbeat may not have come yet)
+			// and stamp CLUSTER, from which the replier builds its reply topic, as Java brokers do.
+			b.clients.noteRequester(to, c)
+			if message.Property(props, propCluster) == "" {
+				props += propCluster + "\x01" + b.opts.ClusterName + "\x02"
+			}
+		}
 		m := &message.Message{Topic: h.topic, QueueID: qid, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
-			BornHost: born, ReconsumeTimes: h.reconsumeTimes, Body: req.Body, Properties: h.properties}
+			BornHost: born, ReconsumeTimes: h.reconsumeTimes, Body: req.Body, Properties: props}
+		if half {
+			b.prepareHalf(m)
+		}
+		if req.Code == remoting.SendReplyMessage || req.Code == remoting.SendReplyMessageV2 {
+			if fail := b.pushReply(req, h, m); fail != nil {
+				return fail
+			}
+		}
 		if strings.HasPrefix(h.topic, RetryPrefix) && h.reconsumeTimes >= h.maxReconsumeTimes && h.maxReconsumeTimes >= 0 {
 			// A client sending straight into a retry topic after too many attempts: dead-letter it as Java does.
 			m.Topic = DLQPrefix + strings.TrimPrefix(h.topic, RetryPrefix)
@@ -168,6 +186,9 @@ func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*me
 		ids[i] = r.MsgID
 	}
 	resp.SetExt("msgId", strings.Join(ids, ","))
+	if msgs[0].Topic == HalfTopic {
+		resp.SetExt("transactionId", message.Property(msgs[0].Properties, message.PropUniqKey))
+	}
 	resp.SetExt("queueId", strconv.Itoa(int(msgs[0].QueueID)))
 	resp.SetExt("queueOffset", strconv.FormatInt(res[0].QueueOffset, 10))
 	resp.SetExt("MSG_REGION", "DefaultRegion")
@@ -209,7 +230,7 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 // topic and queue in REAL_TOPIC / REAL_QID.
 func (b *Broker) applyDelay(m *message.Message) {
 	level := message.DelayLevel(m.Properties)
-	if level <= 0 || m.Topic == ScheduleTopic {
+	if level <= 0 || m.Topic == ScheduleTopic || m.Topic == HalfTopic {
 		return
 	}
 	if level > len(b.opts.DelayLevels) {
@@ -282,4 +303,33 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 	}
 	m.Properties = message.FormatProperties(props)
 	return b.putAndReply(c, req, []*message.Message{m})
+}
+
+const (
+	propReplyToClient = "REPLY_TO_CLIENT"
+	propCluster       = "CLUSTER"
+)
+
+// ReplyTopicSuffix names the reply topic of a cluster: "<cluster>_REPLY_TOPIC".
+const ReplyTopicSuffix = "_REPLY_TOPIC"
+
+// pushReply hands a reply (SEND_REPLY_MESSAGE) to the requesting client's connection as PUSH_REPLY_MESSAGE_TO_CLIENT;
+// the reply is also stored like any message.
+func (b *Broker) pushReply(req *remoting.Command, h sendHeader, m *message.Message) *remoting.Command {
+	to := message.Property(m.Properties, propReplyToClient)
+	c := b.clients.connOf(to)
+	if c == nil {
+		return remoting.Errorf(req, remoting.SystemError, "reply: client %q (REPLY_TO_CLIENT) is not connected", to)
+	}
+	push := remoting.NewRequest(remoting.PushReplyMessageToClient, map[string]string{
+		"producerGroup": h.producerGroup, "topic": m.Topic, "defaultTopic": h.defaultTopic,
+		"defaultTopicQueueNums": strconv.Itoa(int(h.defaultQueueNums)), "queueId": strconv.Itoa(int(m.QueueID)),
+		"sysFlag": strconv.Itoa(int(m.SysFlag)), "bornTimestamp": strconv.FormatInt(m.BornTimestamp, 10),
+		"flag": strconv.Itoa(int(m.Flag)), "properties": m.Properties, "reconsumeTimes": strconv.Itoa(int(m.ReconsumeTimes)),
+		"unitMode": "false", "bornHost": m.BornHost.String(), "storeHost": b.opts.Addr,
+		"storeTimestamp": strconv.FormatInt(b.clock.Now().UnixMilli(), 10)}, m.Body)
+	if err := c.Send(push); err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "reply: push to %s: %v", to, err)
+	}
+	return nil
 }

@@ -41,7 +41,8 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 const examples = "github.com/apache/rocketmq-client-go/v2/examples/"
 
-// TestClientExamplesRunUnchanged builds the official client's example programs from the module cache (nothing is
+// TestClientExamplesRunUnchanged builds the official client's example programs (simple, async, batch, tag, delay
+// and transaction producers; simple, tag, orderly, delay and broadcast consumers) from the module cache (nothing is
 // copied) and runs them against the embedded broker. They hardcode the name server 127.0.0.1:9876, so the test
 // needs that port and skips when it is taken. Producers send to "test"; the consumer examples subscribe "test",
 // "TopicTest" and "min", which the test fills with the official client, resetting the shared group "testGroup"
@@ -63,11 +64,24 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		}
 		cmd := exec.Command("go", args...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %v: %v\n%s", args, err, out)
+			t.Errorf("go %v: %v\n%s", args, err, out)
 		}
 	}
-	build("producer", "producer/simple", "producer/batch", "producer/tag", "producer/delay")
-	build("consumer", "consumer/simple", "consumer/tag", "consumer/orderly", "consumer/delay", "consumer/broadcast")
+	// Two invocations because producer and consumer examples share names (simple, tag, delay); run side by side.
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		build("producer", "producer/simple", "producer/async", "producer/batch", "producer/tag", "producer/delay", "producer/transaction")
+	}()
+	go func() {
+		defer wg.Done()
+		build("consumer", "consumer/simple", "consumer/tag", "consumer/orderly", "consumer/delay", "consumer/broadcast")
+	}()
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
 
 	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: 9876, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -99,6 +113,7 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		}
 	}
 	runToEnd("producer/simple", 10)
+	runToEnd("producer/async", 10)
 	runToEnd("producer/batch", 1)
 	runToEnd("producer/tag", 3)
 	runToEnd("producer/delay", 10)
@@ -137,8 +152,11 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		defer mu.Unlock()
 		return strings.Join(lines, "\n")
 	}
-	// 10 simple + 10 batched + 3 tagged; the 10 delayed ones (level 3, 10 s) may or may not have arrived yet.
-	runUntil("consumer/simple", "subscribe callback", 23)
+	// 10 simple + 10 async + 10 batched + 3 tagged; the 10 delayed ones (level 3, 10 s) may not have arrived yet.
+	runUntil("consumer/simple", "subscribe callback", 33)
+	// The transaction example sends 10 half messages (its listener answers "unknown", then decides on checks) and
+	// sleeps for minutes: wait for its 10 sends.
+	runUntil("producer/transaction", "send message success", 10)
 
 	createTopic("TopicTest", 4)
 	createTopic("min", 2)

@@ -23,15 +23,22 @@ type Entry struct {
 	TagHash int64
 }
 
-// Queue is one topic-queue index file.
+// pendingLimit is how many bytes of new entries are kept in memory before they are written to the file. Entries
+// are derived data (recovery rebuilds them from the commit log above the checkpoint, and Sync writes them before
+// a checkpoint is taken), so buffering them saves a write system call per message without risking anything.
+const pendingLimit = 64 << 10
+
+// Queue is one topic-queue index file. Entries [0, written) are in the file; [written, count) in pending.
 type Queue struct {
 	f    commitlog.File
 	path string
 
-	mu    sync.RWMutex // guards count, min, dirty
-	count int64
-	min   int64
-	dirty bool
+	mu      sync.RWMutex // guards count, written, pending, min, dirty
+	count   int64
+	written int64
+	pending []byte
+	min     int64
+	dirty   bool
 }
 
 // Open opens or creates the queue file at path.
@@ -45,7 +52,7 @@ func Open(fs commitlog.FS, path string) (*Queue, error) {
 		f.Close()
 		return nil, fmt.Errorf("consumequeue: %w", err)
 	}
-	q := &Queue{f: f, path: path, count: size / EntrySize}
+	q := &Queue{f: f, path: path, count: size / EntrySize, written: size / EntrySize}
 	if size%EntrySize != 0 {
 		if err := f.Truncate(q.count * EntrySize); err != nil {
 			f.Close()
@@ -69,14 +76,36 @@ func (q *Queue) Put(off int64, e Entry) error {
 	binary.BigEndian.PutUint64(b[:], uint64(e.Pos))
 	binary.BigEndian.PutUint32(b[8:], uint32(e.Size))
 	binary.BigEndian.PutUint64(b[12:], uint64(e.TagHash))
-	if _, err := q.f.WriteAt(b[:], off*EntrySize); err != nil {
-		_ = q.f.Truncate(q.count * EntrySize)
+	q.dirty = true
+	switch {
+	case off < q.written:
+		if _, err := q.f.WriteAt(b[:], off*EntrySize); err != nil {
+			return fmt.Errorf("consumequeue: write: %w", err)
+		}
+		return nil
+	case off < q.count:
+		copy(q.pending[(off-q.written)*EntrySize:], b[:])
+		return nil
+	}
+	q.pending = append(q.pending, b[:]...)
+	q.count++
+	if len(q.pending) >= pendingLimit {
+		return q.writePendingLocked()
+	}
+	return nil
+}
+
+// writePendingLocked writes buffered entries to the file. Caller holds q.mu.
+func (q *Queue) writePendingLocked() error {
+	if len(q.pending) == 0 {
+		return nil
+	}
+	if _, err := q.f.WriteAt(q.pending, q.written*EntrySize); err != nil {
+		_ = q.f.Truncate(q.written * EntrySize)
 		return fmt.Errorf("consumequeue: write: %w", err)
 	}
-	if off == q.count {
-		q.count++
-	}
-	q.dirty = true
+	q.written = q.count
+	q.pending = q.pending[:0]
 	return nil
 }
 
@@ -84,8 +113,8 @@ func (q *Queue) Put(off int64, e Entry) error {
 func (q *Queue) Get(from int64, max int) ([]Entry, error) {
 	q.mu.RLock()
 	count := q.count
-	q.mu.RUnlock()
 	if from >= count || from < 0 || max <= 0 {
+		q.mu.RUnlock()
 		return nil, nil
 	}
 	n := count - from
@@ -93,8 +122,20 @@ func (q *Queue) Get(from int64, max int) ([]Entry, error) {
 		n = int64(max)
 	}
 	b := make([]byte, n*EntrySize)
-	if _, err := q.f.ReadAt(b, from*EntrySize); err != nil {
-		return nil, fmt.Errorf("consumequeue: read: %w", err)
+	// Entries below written come from the file, the rest from pending (copied under the lock).
+	fileN := int64(0)
+	if from < q.written {
+		fileN = min(n, q.written-from)
+	}
+	if fileN < n {
+		start := (from + fileN - q.written) * EntrySize
+		copy(b[fileN*EntrySize:], q.pending[start:start+(n-fileN)*EntrySize])
+	}
+	q.mu.RUnlock()
+	if fileN > 0 {
+		if _, err := q.f.ReadAt(b[:fileN*EntrySize], from*EntrySize); err != nil {
+			return nil, fmt.Errorf("consumequeue: read: %w", err)
+		}
 	}
 	out := make([]Entry, n)
 	for i := range out {
@@ -150,9 +191,19 @@ func (q *Queue) TruncateTo(n int64) error {
 	if n >= q.count {
 		return nil
 	}
+	if n >= q.written {
+		q.pending = q.pending[:(n-q.written)*EntrySize]
+		q.count = n
+		if q.min > n {
+			q.min = n
+		}
+		return nil
+	}
 	if err := q.f.Truncate(n * EntrySize); err != nil {
 		return fmt.Errorf("consumequeue: truncate: %w", err)
 	}
+	q.pending = q.pending[:0]
+	q.written = n
 	q.count = n
 	if q.min > n {
 		q.min = n
@@ -161,12 +212,19 @@ func (q *Queue) TruncateTo(n int64) error {
 	return nil
 }
 
-// Sync fsyncs the file if it changed.
+// Sync writes buffered entries and fsyncs the file if it changed.
 func (q *Queue) Sync() error {
 	q.mu.Lock()
 	dirty := q.dirty
 	q.dirty = false
+	err := q.writePendingLocked()
 	q.mu.Unlock()
+	if err != nil {
+		q.mu.Lock()
+		q.dirty = true
+		q.mu.Unlock()
+		return err
+	}
 	if !dirty {
 		return nil
 	}
@@ -179,5 +237,13 @@ func (q *Queue) Sync() error {
 	return nil
 }
 
-// Close closes the file.
-func (q *Queue) Close() error { return q.f.Close() }
+// Close writes buffered entries and closes the file.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	err := q.writePendingLocked()
+	q.mu.Unlock()
+	if cerr := q.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

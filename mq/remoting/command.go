@@ -63,6 +63,7 @@ const (
 	SendReplyMessage              int16 = 324
 	SendReplyMessageV2            int16 = 325
 	SendMessageV2                 int16 = 310
+	PushReplyMessageToClient      int16 = 326
 )
 
 // Response codes (Java's ResponseCode / RemotingSysResponseCode).

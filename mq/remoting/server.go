@@ -61,6 +61,17 @@ func (s *Server) ConnCount() int {
 	return len(s.conns)
 }
 
+// NewConn wraps nc as a server-side connection outside any Server (fuzzing handlers, in-process tools): frames
+// written to it go to nc through the usual writer queue.
+func NewConn(nc net.Conn, log *slog.Logger) *Conn {
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Conn{nc: nc, srv: &Server{log: log, writeWait: 10 * time.Second}, out: make(chan []byte, writeQueue), done: make(chan struct{})}
+	go c.writeLoop()
+	return c
+}
+
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

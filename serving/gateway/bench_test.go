@@ -14,6 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,8 +138,28 @@ func freeLoopbackPort() (string, error) {
 	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port), nil
 }
 
-// helloBackend starts one hello instance behind a gateway and returns the gateway URL and the instance address.
-func helloBackend(b *testing.B) (gwURL, direct string) {
+// cpuTime is the CPU time used so far by this process (benchmark client and gateway) plus the instance process:
+// per request it is the cost the machine pays, which unlike req/s does not depend on what else the machine runs.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100 Hz).
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return self + time.Duration(ut+st)*10*time.Millisecond
+}
+
+// helloBackend starts one hello instance behind a gateway and returns the gateway URL, the instance address and
+// its pid.
+func helloBackend(b *testing.B) (gwURL, direct string, pid int) {
 	gw := New(Options{})
 	srv := serve(b, gw)
 	p, _ := deploy(b, gw, revSpec{name: "hello-00001", image: helloImage})
@@ -144,13 +168,13 @@ func helloBackend(b *testing.B) (gwURL, direct string) {
 	}
 	p.SetScale(1)
 	waitReady(b, p, 1)
-	return srv.URL, "http://" + p.Instances()[0].Addr
+	return srv.URL, "http://" + p.Instances()[0].Addr, p.Instances()[0].PID
 }
 
 // BenchmarkLatency measures sequential request latency for the same hello process, direct and through the gateway,
 // over keep-alive connections. The difference of the p50s is the gateway's added latency.
 func BenchmarkLatency(b *testing.B) {
-	gwURL, direct := helloBackend(b)
+	gwURL, direct, _ := helloBackend(b)
 	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := benchClient()
@@ -168,13 +192,15 @@ func BenchmarkLatency(b *testing.B) {
 }
 
 // BenchmarkThroughput drives the same hello process with 16 concurrent clients per core, direct and through the
-// gateway; compare req/s.
+// gateway; compare req/s, and cpu-us/op (CPU of client, gateway and instance per request), which predicts the
+// req/s ratio on an otherwise idle machine.
 func BenchmarkThroughput(b *testing.B) {
-	gwURL, direct := helloBackend(b)
+	gwURL, direct, pid := helloBackend(b)
 	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := benchClient()
 			b.SetParallelism(16)
+			cpu0 := cpuTime(b, pid)
 			start := time.Now()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -183,6 +209,42 @@ func BenchmarkThroughput(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+			b.ReportMetric(float64(cpuTime(b, pid)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
 		})
 	}
+}
+
+// BenchmarkStepLoad measures the time from a step in load to the desired instance count with the real KPA at
+// Knative's 2 s decision interval: a CC=1 revision with one ready instance suddenly gets 10 concurrent clients of
+// 100 ms requests; the KPA (panic mode) wants 15 and max-scale caps it at 5. Each iteration is a fresh revision.
+//
+//	go test -run '^$' -bench 'StepLoad' -benchtime 3x ./serving/gateway
+func BenchmarkStepLoad(b *testing.B) {
+	k := newKPA(b, 2*time.Second)
+	var lat []time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		p := k.add(b, revSpec{name: fmt.Sprintf("step-%d-%d", time.Now().UnixNano(), i), cc: 1}, map[string]string{
+			"autoscaling.knative.dev/min-scale": "1",
+			"autoscaling.knative.dev/max-scale": "5",
+		})
+		waitReady(b, p, 1)
+		var ok, failed atomic.Int64
+		stop := make(chan struct{})
+		b.StartTimer()
+		start := time.Now()
+		wg := k.load(b, 10, "/sleep?ms=100", stop, &ok, &failed)
+		for p.ReadyCount() < 5 {
+			time.Sleep(time.Millisecond)
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		close(stop)
+		wg.Wait()
+		if failed.Load() != 0 {
+			b.Fatalf("%d requests failed", failed.Load())
+		}
+		b.StartTimer()
+	}
+	reportPercentiles(b, lat, "ms", time.Millisecond)
 }

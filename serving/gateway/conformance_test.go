@@ -4,9 +4,12 @@ package gateway
 // timeout, blue/green traffic, scale from zero, drain), run with real processes over real HTTP.
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tide-run/tide/serving/process"
@@ -403,5 +407,167 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestRequestBodies sends the POST bodies CloudEvents deliveries carry, with a known length and chunked, and a
+// large one, and checks they arrive intact with their headers.
+func TestRequestBodies(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001", cc: 2})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	for _, tc := range []struct {
+		name    string
+		body    string
+		chunked bool
+	}{{"small", `{"order":42}`, false}, {"chunked", `{"order":43}`, true}, {"1MiB", big, false}, {"1MiB chunked", big, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(tc.body)
+			if tc.chunked {
+				body = io.MultiReader(body) // hides the length: sent chunked
+			}
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/echo", body)
+			req.Host = host
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Ce-Id", "1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(got) != tc.body || resp.Header.Get("Content-Type") != "application/json" ||
+				resp.Header.Get("X-Echo-Method") != "POST" {
+				t.Fatalf("status %d, %d bytes back (want %d), headers %v", resp.StatusCode, len(got), len(tc.body), resp.Header)
+			}
+			if wantCL := fmt.Sprint(len(tc.body)); !tc.chunked && resp.Header.Get("X-Echo-Content-Length") != wantCL {
+				t.Fatalf("content length at the program %s, want %s", resp.Header.Get("X-Echo-Content-Length"), wantCL)
+			}
+		})
+	}
+}
+
+// TestProtocolUpgrade switches a connection to another protocol through the gateway (as WebSocket does) and checks
+// bytes flow both ways.
+func TestProtocolUpgrade(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /upgrade HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", host)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "echo" {
+		t.Fatalf("response %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, msg := range []string{"ping\n", "second message\n"} {
+		if _, err := io.WriteString(conn, msg); err != nil {
+			t.Fatal(err)
+		}
+		line, err := br.ReadString('\n')
+		if err != nil || line != msg {
+			t.Fatalf("echo %q, %v; want %q", line, err, msg)
+		}
+	}
+}
+
+// deadBackend is an address nothing listens on: an instance that has just exited.
+type deadBackend struct {
+	addr               string
+	inflight, acquired atomic.Int64
+}
+
+func (d *deadBackend) TryAcquire() bool { d.inflight.Add(1); d.acquired.Add(1); return true }
+func (d *deadBackend) Release()         { d.inflight.Add(-1) }
+func (d *deadBackend) InFlight() int    { return int(d.inflight.Load()) }
+func (d *deadBackend) HostPort() string { return d.addr }
+
+// TestRefusedInstanceIsSkipped puts an instance that refuses connections (its process is gone, its Gone event not
+// yet delivered) next to a live one: requests, with and without a body, go to the live one and the dead one
+// leaves the rotation.
+func TestRefusedInstanceIsSkipped(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, key := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &deadBackend{addr: l.Addr().String()}
+	l.Close()
+	gw.AddBackend(key, dead) // first in rotation, least loaded
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/echo", strings.NewReader("payload"))
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "payload" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, b)
+	}
+	for range 10 {
+		if c, _ := get(t, http.DefaultClient, srv, host, "/", nil); c != 200 {
+			t.Fatalf("status %d", c)
+		}
+	}
+	if n := dead.acquired.Load(); n != 1 {
+		t.Fatalf("the refusing instance was tried %d times, want exactly once (the POST)", n)
+	}
+	if s, _ := gw.Stats(key); s.Ready != 1 || s.Errors != 0 {
+		t.Fatalf("stats %+v: the refusing instance should have left the rotation without errors", s)
+	}
+}
+
+// TestH2CPort: a container port named h2c is spoken to in HTTP/2 without TLS (gRPC's transport), as in Knative,
+// while the client talks HTTP/1.1 to the gateway.
+func TestH2CPort(t *testing.T) {
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001", ports: []corev1.ContainerPort{{Name: "h2c", ContainerPort: 8080}},
+		env: []corev1.EnvVar{{Name: "CONFORMANCE_H2C", Value: "1"}}})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	if c, body := get(t, http.DefaultClient, srv, host, "/proto", nil); c != 200 || strings.TrimSpace(body) != "HTTP/2.0" {
+		t.Fatalf("/proto: %d %q, want HTTP/2.0", c, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/echo", strings.NewReader("over h2c"))
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "over h2c" {
+		t.Fatalf("POST over h2c: %d %q", resp.StatusCode, b)
 	}
 }

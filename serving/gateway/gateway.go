@@ -56,6 +56,9 @@ type RevisionConfig struct {
 	ContainerConcurrency int
 	// Timeout is timeoutSeconds; default 300s.
 	Timeout time.Duration
+	// H2C: the container port is named "h2c", so instances are spoken to in HTTP/2 without TLS (gRPC), as Knative
+	// does. Applies to instances added afterwards.
+	H2C bool
 }
 
 // Options configures a Gateway. Zero values take the documented defaults.
@@ -280,12 +283,18 @@ func (g *Gateway) AttachPool(key types.NamespacedName, p *process.Pool) (detach 
 	if c := spec.RevisionSpec.ContainerConcurrency; c != nil {
 		cc = int(*c)
 	}
-	g.SetRevision(key, RevisionConfig{ContainerConcurrency: cc, Timeout: spec.Timeout()})
+	h2c := false
+	for _, c := range spec.RevisionSpec.Containers {
+		for _, port := range c.Ports {
+			h2c = h2c || port.Name == "h2c"
+		}
+	}
+	g.SetRevision(key, RevisionConfig{ContainerConcurrency: cc, Timeout: spec.Timeout(), H2C: h2c})
 	return p.Subscribe(func(e process.Event) {
 		switch e.Type {
 		case process.InstanceReady:
 			g.AddBackend(key, e.Instance)
-		default:
+		case process.InstanceNotReady, process.InstanceDraining, process.InstanceGone:
 			g.RemoveBackend(key, e.Instance)
 		}
 	})
@@ -344,8 +353,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // newTransport is tuned for many short requests to a loopback instance: keep-alive pooling deep enough for the
 // concurrency the throttler admits, no compression negotiation, no proxies, fast dial failure.
-func newTransport(maxIdle int) *http.Transport {
-	return &http.Transport{
+func newTransport(maxIdle int, h2c bool) *http.Transport {
+	t := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          0,
@@ -355,6 +364,12 @@ func newTransport(maxIdle int) *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     false,
 	}
+	if h2c {
+		// Prior-knowledge HTTP/2 over TCP: one multiplexed connection carries many streams.
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return t
 }
 
 // bufferPool lends ReverseProxy its copy buffers.

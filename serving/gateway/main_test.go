@@ -54,6 +54,7 @@ type revSpec struct {
 	cc      int64
 	timeout int64
 	env     []corev1.EnvVar
+	ports   []corev1.ContainerPort
 }
 
 // deploy starts a Pool for the revision and attaches it to the gateway. Scale starts at zero.
@@ -69,7 +70,7 @@ func deploy(t testing.TB, gw *Gateway, rs revSpec) (*process.Pool, types.Namespa
 		Spec: process.Spec{
 			Namespace: "default", Service: "svc", Configuration: "svc", Revision: rs.name, Dir: ".",
 			RevisionSpec: servingv1.RevisionSpec{
-				PodSpec:              corev1.PodSpec{Containers: []corev1.Container{{Image: rs.image, Env: rs.env}}},
+				PodSpec:              corev1.PodSpec{Containers: []corev1.Container{{Image: rs.image, Env: rs.env, Ports: rs.ports}}},
 				ContainerConcurrency: ptr.To(rs.cc),
 				TimeoutSeconds:       ptr.To(rs.timeout),
 			},

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 )
 
 // hopHeaders are removed from both directions of a proxied exchange (RFC 9110 section 7.6.1).
@@ -45,18 +47,22 @@ func isUpgrade(r *http.Request) bool {
 	return false
 }
 
-// forward proxies req to the backend over its pooled connections. It is the hot path, so unlike
-// httputil.ReverseProxy it reuses the server's request instead of cloning it (the gateway owns it and never reads
-// it again) and copies response header slices by reference.
-func (be *backend) forward(w http.ResponseWriter, req *http.Request, rev *revision) {
-	out := req // already WithContext(timeout) by the caller: a private shallow copy
+// outgoing turns the server's request into the one sent to an instance. It reuses the request instead of cloning
+// it (the gateway owns it and never reads it again) — the hot path — and is called once per request, before any
+// attempt, so retries do not repeat header edits. req must already be a private shallow copy (WithContext).
+func outgoing(req *http.Request) *http.Request {
+	out := req
 	u := *req.URL
-	u.Scheme, u.Host = "http", be.addr
+	u.Scheme = "http"
 	out.URL = &u
 	out.RequestURI = ""
 	out.Close = false // a client's Connection: close must not close the pooled backend connection
 	if out.ContentLength == 0 {
 		out.Body = nil
+	} else if out.Body != nil {
+		// The transport closes the body when an attempt fails; keep the server's body open so a refused
+		// connection can be retried on another instance (nothing has been read from it then).
+		out.Body = noClose{out.Body}
 	}
 	removeHopHeaders(out.Header)
 	if _, ok := out.Header["User-Agent"]; !ok {
@@ -64,11 +70,31 @@ func (be *backend) forward(w http.ResponseWriter, req *http.Request, rev *revisi
 	}
 	setForwarded(out)
 	appendXFF(out)
+	return out
+}
 
+type noClose struct{ io.Reader }
+
+func (noClose) Close() error { return nil }
+
+// refused reports an attempt that never reached the instance: the connection was refused, so nothing was sent
+// and the instance is not listening (it exited or is shutting down).
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// forward sends out to the instance and copies the response to w. It returns retry=true, having written nothing,
+// when the instance refused the connection.
+func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revision) (retry bool) {
+	out.URL.Host = be.addr
 	resp, err := be.transport.RoundTrip(out)
 	if err != nil {
+		if refused(err) && out.Context().Err() == nil {
+			return true
+		}
 		rev.proxyError(w, out, err)
-		return
+		return false
 	}
 	defer resp.Body.Close()
 	removeHopHeaders(resp.Header)
@@ -89,7 +115,7 @@ func (be *backend) forward(w http.ResponseWriter, req *http.Request, rev *revisi
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return // client gone
+				return false // client gone
 			}
 			if fl != nil {
 				fl.Flush()
@@ -106,6 +132,7 @@ func (be *backend) forward(w http.ResponseWriter, req *http.Request, rev *revisi
 	for k, vv := range resp.Trailer {
 		dst[http.TrailerPrefix+k] = vv
 	}
+	return false
 }
 
 // appendXFF adds the client address to X-Forwarded-For, as every proxy hop does.

@@ -24,6 +24,7 @@ type revision struct {
 	thr *activator.Throttler
 
 	timeout atomic.Int64 // nanoseconds
+	h2c     atomic.Bool
 
 	mu       sync.Mutex                     // guards backends
 	backends map[activator.Backend]*backend // instance -> its proxy wrapper
@@ -48,6 +49,7 @@ func (r *revision) configure(cfg RevisionConfig) {
 		cfg.Timeout = process.DefaultTimeout
 	}
 	r.timeout.Store(int64(cfg.Timeout))
+	r.h2c.Store(cfg.H2C)
 	r.thr.SetContainerConcurrency(cfg.ContainerConcurrency)
 }
 
@@ -85,7 +87,7 @@ func (r *revision) remove(b activator.Backend) {
 
 func (r *revision) newBackend(b activator.Backend) *backend {
 	addr := b.HostPort()
-	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance)
+	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance, r.h2c.Load())
 	be := &backend{Backend: b, addr: addr, transport: tr}
 	be.proxy = &httputil.ReverseProxy{
 		Director: func(out *http.Request) {
@@ -190,29 +192,56 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), time.Duration(r.timeout.Load()))
 	defer cancel()
-	b, err := r.thr.Acquire(ctx)
-	if err != nil {
-		switch {
-		case errors.Is(err, activator.ErrQueueFull):
-			r.errors.Add(1)
-			http.Error(w, "pending request queue full", http.StatusServiceUnavailable)
-		case errors.Is(err, context.DeadlineExceeded):
-			r.errors.Add(1)
-			http.Error(w, "request timeout while waiting for capacity", http.StatusGatewayTimeout)
-		}
-		return
-	}
-	defer r.thr.Release(b)
 	sw := statusWriter{ResponseWriter: w}
-	be := b.(*backend)
+	req = req.WithContext(ctx)
 	if isUpgrade(req) {
-		be.proxy.ServeHTTP(&sw, req.WithContext(ctx))
+		if b, ok := r.acquire(ctx, &sw); ok {
+			b.(*backend).proxy.ServeHTTP(&sw, req)
+			r.thr.Release(b)
+		}
 	} else {
-		be.forward(&sw, req.WithContext(ctx), r)
+		out := outgoing(req)
+		// An instance that refuses the connection has stopped listening: take it out of rotation and try
+		// another (the pool reports its exit separately). The attempt bound only guards against a loop.
+		for attempt := 0; attempt < maxRefusedAttempts; attempt++ {
+			b, ok := r.acquire(ctx, &sw)
+			if !ok {
+				break
+			}
+			be := b.(*backend)
+			retry := be.forward(&sw, out, r)
+			r.thr.Release(b)
+			if !retry {
+				break
+			}
+			r.g.log.Warn("instance refused a connection; removing it from rotation", "revision", r.key.String(), "addr", be.addr)
+			r.remove(be.Backend)
+			if attempt == maxRefusedAttempts-1 {
+				http.Error(&sw, "every instance refused the connection", http.StatusBadGateway)
+			}
+		}
 	}
 	if sw.status >= 500 {
 		r.errors.Add(1)
 	}
+}
+
+// maxRefusedAttempts bounds how many instances one request tries when connections are refused.
+const maxRefusedAttempts = 3
+
+// acquire takes a slot, answering the request itself (503 queue full, 504 timeout) when it cannot.
+func (r *revision) acquire(ctx context.Context, w http.ResponseWriter) (activator.Backend, bool) {
+	b, err := r.thr.Acquire(ctx)
+	if err == nil {
+		return b, true
+	}
+	switch {
+	case errors.Is(err, activator.ErrQueueFull):
+		http.Error(w, "pending request queue full", http.StatusServiceUnavailable)
+	case errors.Is(err, context.DeadlineExceeded):
+		http.Error(w, "request timeout while waiting for capacity", http.StatusGatewayTimeout)
+	}
+	return nil, false
 }
 
 // statusWriter records the status code; Unwrap keeps http.ResponseController (flush, hijack) working.

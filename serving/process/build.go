@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -139,6 +140,48 @@ func (b *Builder) run(dir, importPath, bin string) (string, error) {
 	return bin, nil
 }
 
+// Bounds on the non-Go files hashed into a build key.
+const (
+	maxEmbedKeyFile  = 8 << 20
+	maxEmbedKeyFiles = 10000
+)
+
+// packageDir maps an import path inside the module rooted at root to its directory.
+func packageDir(root, importPath string) (string, bool) {
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return "", false
+	}
+	mod := modulePath(gomod)
+	switch {
+	case mod == "":
+		return "", false
+	case importPath == mod:
+		return root, true
+	case strings.HasPrefix(importPath, mod+"/"):
+		return filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(importPath, mod+"/"))), true
+	case strings.HasPrefix(importPath, "./") || strings.HasPrefix(importPath, "../"):
+		return "", false // relative paths are resolved against the build directory, not known here
+	}
+	return "", false
+}
+
+// modulePath reads the module directive of a go.mod file ("" if absent).
+func modulePath(gomod []byte) string {
+	for line := range strings.Lines(string(gomod)) {
+		line = strings.TrimSpace(line)
+		rest, ok := strings.CutPrefix(line, "module")
+		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '\t' && rest[0] != '"') {
+			continue
+		}
+		if i := strings.Index(rest, "//"); i >= 0 {
+			rest = rest[:i]
+		}
+		return strings.Trim(strings.TrimSpace(rest), `"`)
+	}
+	return ""
+}
+
 // moduleRoot walks up from dir to the directory holding go.mod.
 func moduleRoot(dir string) (string, error) {
 	for d := dir; ; {
@@ -153,8 +196,8 @@ func moduleRoot(dir string) (string, error) {
 	}
 }
 
-// sourceFile reports whether a file can change what `go build` produces. Embedded assets are not included (see
-// docs/serving.md): touching go.mod or a .go file forces a rebuild when they change.
+// sourceFile reports whether a file is Go build input anywhere in the module. Other files count only inside the
+// main package's directory (where //go:embed usually points); see contentKey.
 func sourceFile(name string) bool {
 	switch name {
 	case "go.mod", "go.sum", "go.work", "go.work.sum":
@@ -196,7 +239,36 @@ func contentKey(root, importPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Files the main package may //go:embed (any file in its directory tree) are part of the key too. Large files
+	// and very many files are left out, so a data directory that happens to sit there (a broker's commit log)
+	// cannot make every build hash gigabytes.
+	if dir, ok := packageDir(root, importPath); ok {
+		n := 0
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // the go tool reports a missing package better than we can
+			}
+			if d.IsDir() {
+				if p != dir && (strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_")) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.Type().IsRegular() || sourceFile(d.Name()) {
+				return nil
+			}
+			if info, err := d.Info(); err != nil || info.Size() > maxEmbedKeyFile {
+				return nil
+			}
+			if n++; n > maxEmbedKeyFiles {
+				return filepath.SkipAll
+			}
+			files = append(files, p)
+			return nil
+		})
+	}
 	sort.Strings(files)
+	files = slices.Compact(files)
 	h := sha256.New()
 	fmt.Fprintf(h, "import %s\n", importPath)
 	for _, f := range files {

@@ -68,9 +68,38 @@ func TestBuildCachedByContentAndDeduplicated(t *testing.T) {
 		t.Fatalf("changed binary prints %q", out)
 	}
 
+	// An embedded asset next to the main package is part of the key.
+	write("main.go", "package main\n\nimport _ \"embed\"\n\n//go:embed msg.txt\nvar msg string\n\nfunc main() { print(msg) }\n")
+	write("msg.txt", "three")
+	embedded, err := b.Build(ctx, mod, "example.com/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("msg.txt", "four")
+	reembedded, err := b.Build(ctx, mod, "example.com/hello")
+	if err != nil || reembedded == embedded {
+		t.Fatalf("asset change not rebuilt: %q %v", reembedded, err)
+	}
+	if out, _ := exec.Command(reembedded).CombinedOutput(); string(out) != "four" {
+		t.Fatalf("rebuilt binary prints %q", out)
+	}
+
 	// A compile error is reported with the compiler's words.
 	write("main.go", "package main\n\nfunc main() { nope() }\n")
 	if _, err := b.Build(ctx, mod, "example.com/hello"); err == nil || !strings.Contains(err.Error(), "undefined: nope") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestModulePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"module example.com/x\n\ngo 1.22\n":     "example.com/x",
+		"// c\nmodule \"example.com/y\" // z\n": "example.com/y",
+		"go 1.22\n":                             "",
+		"modulex foo\n":                         "",
+	} {
+		if got := modulePath([]byte(in)); got != want {
+			t.Errorf("modulePath(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

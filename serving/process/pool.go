@@ -60,10 +60,13 @@ const (
 	InstanceDraining
 	// InstanceGone: the process has exited.
 	InstanceGone
+	// StatusChanged: Status() changed its Failed/Reason or EverReady (Instance is nil), so the control plane can
+	// update the Revision's conditions without polling.
+	StatusChanged
 )
 
 func (t EventType) String() string {
-	return [...]string{"Ready", "NotReady", "Draining", "Gone"}[t]
+	return [...]string{"Ready", "NotReady", "Draining", "Gone", "StatusChanged"}[t]
 }
 
 // Event is delivered to subscribers in order per instance.
@@ -116,7 +119,7 @@ type Pool struct {
 	log       *slog.Logger
 	ring      *logRing
 	limits    limits
-	cgParent  string // "" when limits are not enforced
+	cgParent  string // "" when limits are not enforced; guarded by mu (cleared if the kernel refuses)
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -214,13 +217,17 @@ func (p *Pool) Spec() Spec { return p.spec }
 // SetScale asks for n instances. Growing starts processes at once; shrinking drains the instances least useful
 // to keep (not ready first, then fewest requests in flight) and stops them once their requests are done.
 func (p *Pool) SetScale(n int) {
-	if n < 0 {
-		n = 0
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
+	}
+	p.setScaleLocked(n)
+}
+
+func (p *Pool) setScaleLocked(n int) {
+	if n < 0 {
+		n = 0
 	}
 	p.desired = n
 	for len(p.slots) < n {
@@ -370,9 +377,11 @@ func (p *Pool) emit(t EventType, i *Instance) {
 
 // Close drains and stops every instance and waits for them (or for ctx).
 func (p *Pool) Close(ctx context.Context) error {
-	p.SetScale(0)
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.setScaleLocked(0)
+		p.closed = true
+	}
 	var wait []*slot
 	for s := range p.stopping {
 		wait = append(wait, s)
@@ -412,6 +421,7 @@ func (p *Pool) fail(reason, message string, exitCode *int, inst *Instance) {
 		message += "\nlast log lines:\n" + strings.Join(texts, "\n")
 	}
 	p.mu.Lock()
+	changed := !p.status.Failed || p.status.Reason != reason || p.status.Message != message
 	p.status.Failed = true
 	p.status.Reason = reason
 	p.status.Message = message
@@ -421,6 +431,9 @@ func (p *Pool) fail(reason, message string, exitCode *int, inst *Instance) {
 	}
 	p.mu.Unlock()
 	p.log.Warn("instance failed", "reason", reason, "message", message)
+	if changed {
+		p.emit(StatusChanged, nil)
+	}
 }
 
 // lastLines is how many of a failed instance's last log lines its status carries.
@@ -560,8 +573,11 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 	cmd.WaitDelay = time.Second
 	// Own process group so signals reach the whole tree; Pdeathsig so instances never outlive tide.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if p.cgParent != "" {
-		dir, fd, err := createCgroup(p.cgParent, s.id, p.limits)
+	p.mu.Lock()
+	cgParent := p.cgParent
+	p.mu.Unlock()
+	if cgParent != "" {
+		dir, fd, err := createCgroup(cgParent, s.id, p.limits)
 		if err != nil {
 			p.mu.Lock()
 			p.status.Limits = err.Error()
@@ -573,7 +589,22 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 			cmd.SysProcAttr.CgroupFD = int(fd.Fd())
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if err != nil && cmd.SysProcAttr.UseCgroupFD {
+		// The kernel refused to start the process inside the cgroup (no clone3 cgroup support, or not a cgroup
+		// v2 directory): run it without limits rather than not at all, and say so.
+		p.mu.Lock()
+		p.status.Limits = fmt.Sprintf("%v: starting inside %s: %v", ErrLimitsUnsupported, inst.cgroup, err)
+		p.cgParent = ""
+		p.mu.Unlock()
+		_ = os.Remove(inst.cgroup)
+		inst.cgroup = ""
+		cmd = exec.Command(argv[0], argv[1:]...)
+		cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr, cmd.WaitDelay = env, p.spec.workDir(p.container), stdout, stderr, time.Second
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		err = cmd.Start()
+	}
+	if err != nil {
 		p.fail("StartError", fmt.Sprintf("spec.containers[0]: starting %s: %v", argv[0], err), nil, nil)
 		return nil, err
 	}
@@ -732,11 +763,15 @@ func (p *Pool) supervise(s *slot, inst *Instance) (stopped bool) {
 
 func (p *Pool) markReady() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	changed := !p.status.EverReady || p.status.Failed
 	p.status.EverReady = true
 	p.status.Failed = false
 	p.status.Reason = ""
 	p.status.Message = ""
+	p.mu.Unlock()
+	if changed {
+		p.emit(StatusChanged, nil)
+	}
 }
 
 func (p *Pool) clearCurrent(s *slot, inst *Instance) {

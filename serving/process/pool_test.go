@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,11 +149,18 @@ func TestRuntimeContractEnv(t *testing.T) {
 				{Name: "OPTIONAL", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 					LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Key: "k", Optional: ptr.To(true)}}},
 				{Name: "PORT", Value: "1"}, // reserved: the runtime contract wins
+				{Name: "FROM_CM", Value: "env wins"},
+			},
+			EnvFrom: []corev1.EnvFromSource{
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}, Prefix: "CM_"},
+				{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "absent"}, Optional: ptr.To(true)}},
+				{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "more"}}},
 			},
 		}),
 		Resolver: mapResolver{
 			secrets:    map[string]map[string][]byte{"default/db": {"password": []byte("s3cret")}},
-			configMaps: map[string]map[string]string{"default/cfg": {"mode": "fast"}},
+			configMaps: map[string]map[string]string{"default/cfg": {"mode": "fast"}, "default/more": {"FROM_CM": "configmap", "bad key": "x"}},
 		},
 	})
 	p.SetScale(1)
@@ -168,11 +176,17 @@ func TestRuntimeContractEnv(t *testing.T) {
 		"EXPANDED":        "hello world $(GREETING) $(UNDEFINED)",
 		"DB_PASSWORD":     "s3cret",
 		"MODE":            "fast",
+		"CM_mode":         "fast",
+		"password":        "s3cret",
+		"FROM_CM":         "env wins",
 	}
 	for k, v := range want {
 		if env[k] != v {
 			t.Errorf("env %s = %q, want %q", k, env[k], v)
 		}
+	}
+	if _, ok := env["bad key"]; ok {
+		t.Errorf("invalid env name from envFrom should be skipped")
 	}
 	if _, ok := env["OPTIONAL"]; ok {
 		t.Errorf("optional env from a missing secret should be unset")
@@ -218,8 +232,17 @@ func TestCrashShowsReasonAndLastLines(t *testing.T) {
 		Spec:           testSpec(corev1.Container{Image: conformanceImage, Env: []corev1.EnvVar{{Name: "CONFORMANCE_MODE", Value: "crash"}}}),
 		BackoffInitial: 20 * time.Millisecond,
 	})
+	var changes atomic.Int64
+	p.Subscribe(func(e Event) {
+		if e.Type == StatusChanged {
+			changes.Add(1)
+		}
+	})
 	p.SetScale(1)
 	eventually(t, 10*time.Second, "two restarts", func() bool { return p.Status().Restarts >= 2 })
+	if changes.Load() == 0 {
+		t.Fatal("no StatusChanged event for a crashing program")
+	}
 	st := p.Status()
 	if !st.Failed || st.Reason != "ExitCode3" || st.LastExitCode != 3 || st.Ready != 0 {
 		t.Fatalf("status %+v", st)
@@ -249,11 +272,27 @@ func TestLivenessFailureRestarts(t *testing.T) {
 			PeriodSeconds: 1, FailureThreshold: 1,
 		}}),
 	})
+	var mu sync.Mutex
+	var reasons []string
+	p.Subscribe(func(e Event) {
+		if e.Type == StatusChanged {
+			mu.Lock()
+			reasons = append(reasons, p.Status().Reason)
+			mu.Unlock()
+		}
+	})
 	p.SetScale(1)
-	readyInstance(t, p)
+	first := readyInstance(t, p)
 	eventually(t, 10*time.Second, "a liveness restart", func() bool { return p.Status().Restarts >= 1 })
-	if st := p.Status(); st.Reason != "LivenessProbeFailed" && !st.EverReady {
-		t.Fatalf("status %+v", st)
+	mu.Lock()
+	got := strings.Join(reasons, ",")
+	mu.Unlock()
+	if !strings.Contains(got, "LivenessProbeFailed") {
+		t.Fatalf("status reasons seen: %q", got)
+	}
+	second := readyInstance(t, p)
+	if second.PID == first.PID {
+		t.Fatal("the instance was not restarted")
 	}
 }
 
@@ -278,6 +317,9 @@ func TestDrainLetsInFlightFinish(t *testing.T) {
 	var mu sync.Mutex
 	var events []string
 	p.Subscribe(func(e Event) {
+		if e.Type == StatusChanged {
+			return
+		}
 		mu.Lock()
 		events = append(events, e.Type.String())
 		mu.Unlock()
@@ -377,5 +419,36 @@ func TestExpand(t *testing.T) {
 		if got := expand(in, vals); got != want {
 			t.Errorf("expand(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestLimitsFallBackWhenKernelRefuses points the Pool at a directory that looks like a cgroup v2 root but is not
+// one: the limits are written, the kernel refuses to start the process inside it, and the instance runs without
+// limits while the status says so plainly.
+func TestLimitsFallBackWhenKernelRefuses(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpuset cpu io memory pids\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := newTestPool(t, Options{CgroupRoot: root, Spec: testSpec(corev1.Container{Image: conformanceImage, Resources: corev1.ResourceRequirements{
+		Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("32Mi")}}})})
+	if st := p.Status(); !strings.HasPrefix(st.Limits, "enforced with cgroup v2") {
+		t.Fatalf("limits before start: %q", st.Limits)
+	}
+	p.SetScale(1)
+	inst := readyInstance(t, p)
+	st := p.Status()
+	if !strings.Contains(st.Limits, "resource limits not enforced") || !strings.Contains(st.Limits, "starting inside") {
+		t.Fatalf("limits after start: %q", st.Limits)
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, "*", "tide", inst.ID, "cpu.max"))
+	if len(matches) == 0 {
+		matches, _ = filepath.Glob(filepath.Join(root, "tide", inst.ID, "cpu.max"))
+	}
+	if len(matches) != 1 {
+		t.Fatalf("cpu.max not written under %s", root)
+	}
+	if b, _ := os.ReadFile(matches[0]); string(b) != "25000 100000" {
+		t.Fatalf("cpu.max = %q", b)
 	}
 }

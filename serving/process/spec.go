@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -121,6 +122,24 @@ func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, po
 	if _, ok := vals["PATH"]; !ok {
 		set("PATH", "/usr/local/bin:/usr/bin:/bin")
 	}
+	// envFrom first; env entries override it, as in Kubernetes.
+	for i, ef := range c.EnvFrom {
+		path := fmt.Sprintf("spec.containers[0].envFrom[%d]", i)
+		data, err := envFromData(ctx, r, s.Namespace, ef)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+		}
+		keys := make([]string, 0, len(data))
+		for k := range data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if validEnvName(ef.Prefix + k) { // Kubernetes skips keys that are not valid names
+				set(ef.Prefix+k, data[k])
+			}
+		}
+	}
 	for i, e := range c.Env {
 		path := fmt.Sprintf("spec.containers[0].env[%d]", i)
 		switch {
@@ -156,6 +175,56 @@ func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, po
 		env = append(env, k+"="+vals[k])
 	}
 	return env, vals, nil
+}
+
+func envFromData(ctx context.Context, r Resolver, ns string, ef corev1.EnvFromSource) (map[string]string, error) {
+	switch {
+	case ef.SecretRef != nil:
+		optional := ef.SecretRef.Optional != nil && *ef.SecretRef.Optional
+		if r == nil {
+			return nil, fmt.Errorf("secretRef %q: no resolver configured", ef.SecretRef.Name)
+		}
+		d, err := r.SecretData(ctx, ns, ef.SecretRef.Name)
+		if err != nil {
+			if optional && errors.Is(err, ErrNotFound) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("secretRef %q: %w", ef.SecretRef.Name, err)
+		}
+		out := make(map[string]string, len(d))
+		for k, v := range d {
+			out[k] = string(v)
+		}
+		return out, nil
+	case ef.ConfigMapRef != nil:
+		optional := ef.ConfigMapRef.Optional != nil && *ef.ConfigMapRef.Optional
+		if r == nil {
+			return nil, fmt.Errorf("configMapRef %q: no resolver configured", ef.ConfigMapRef.Name)
+		}
+		d, err := r.ConfigMapData(ctx, ns, ef.ConfigMapRef.Name)
+		if err != nil {
+			if optional && errors.Is(err, ErrNotFound) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("configMapRef %q: %w", ef.ConfigMapRef.Name, err)
+		}
+		return d, nil
+	}
+	return nil, errors.New("one of secretRef or configMapRef is required")
+}
+
+// validEnvName accepts C identifiers plus '.' and '-', what Kubernetes allows for environment variable names.
+func validEnvName(n string) bool {
+	if n == "" || (n[0] >= '0' && n[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c == '_' || c == '.' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func lookupSecret(ctx context.Context, r Resolver, ns string, ref *corev1.SecretKeySelector) (string, bool, error) {

@@ -9,6 +9,10 @@
 //	/sleep?ms=N  sleeps N milliseconds, then answers JSON {"revision", "inflight"}: inflight is how many requests
 //	             this process had in progress when the request arrived, counting itself
 //	/maxinflight the largest inflight ever seen
+//	/echo        answers with the request body and Content-Type (X-Echo-Method, X-Echo-Content-Length)
+//	/upgrade     switches to the "echo" protocol (Upgrade: echo) and echoes bytes until closed
+//	/proto       the request's protocol ("HTTP/1.1", or "HTTP/2.0" when CONFORMANCE_H2C is set and the caller
+//	             speaks h2c)
 //	/status/N    answers with status code N (probe tests)
 //	/exit?code=N exits the process with code N after answering
 //
@@ -21,6 +25,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -87,6 +92,34 @@ func main() {
 	mux.HandleFunc("/maxinflight", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{"max": maxInflight.Load()})
 	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			w.Header().Set("Content-Type", ct)
+		}
+		w.Header().Set("X-Echo-Method", r.Method)
+		w.Header().Set("X-Echo-Content-Length", strconv.FormatInt(r.ContentLength, 10))
+		// Read everything before answering: Go's HTTP/1 server (like most) is not full duplex by default.
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("/upgrade", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = io.Copy(conn, brw) // echo until the client closes
+	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
 		if err != nil || code < 100 || code > 599 {
@@ -102,7 +135,17 @@ func main() {
 		os.Exit(code)
 	})
 
+	mux.HandleFunc("/proto", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, r.Proto)
+	})
+
 	srv := &http.Server{Addr: ":" + port, Handler: mux}
+	if os.Getenv("CONFORMANCE_H2C") != "" {
+		// HTTP/2 without TLS, as a Knative container port named h2c (gRPC) serves it.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	go func() {
