@@ -54,6 +54,7 @@ makes the command exit 1; the other documents are still applied. Kinds tide stor
 					failed++
 					continue
 				}
+				annotateSourceDir(d.Object)
 				res, err := c.Apply(cmd.Context(), d.Object, g.ns())
 				if err != nil {
 					fmt.Fprintln(errOut, formatError(fmt.Errorf("error when applying %q (document %d): %w", d.Source, d.Index, err)))

@@ -18,7 +18,6 @@ func TestBrokerRejectsBadFlush(t *testing.T) {
 	}
 }
 
-
 func TestBrokerServesAndStops(t *testing.T) {
 	var out, errOut syncBuffer
 	root := NewRootCommand(strings.NewReader(""), &out, &errOut)

@@ -296,6 +296,7 @@ func printRows(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, 
 		cols = append([]column{{"NAMESPACE", func(o *unstructured.Unstructured, _ time.Time) string { return o.GetNamespace() }}}, cols...)
 	}
 	if wide {
+		cols = append(cols, wideColumnsFor(k)...)
 		hasAge := false
 		for _, c := range cols {
 			hasAge = hasAge || c.header == "AGE"
@@ -324,4 +325,49 @@ func printRows(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, 
 		fmt.Fprintln(tw, strings.Join(vals, "\t"))
 	}
 	_ = tw.Flush()
+}
+
+// wideColumnsFor adds what -o wide shows beyond the default columns: for Revisions, Knative's desired and actual
+// (ready) replicas and tide's status.tide (processes running or starting, observed concurrency / per-instance target,
+// containerConcurrency, whether the activator is in the request path).
+func wideColumnsFor(k client.Kind) []column {
+	if k.Group+"/"+k.Kind != "serving.knative.dev/Revision" {
+		return nil
+	}
+	orDash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	return []column{
+		{"DESIRED", func(o *unstructured.Unstructured, _ time.Time) string {
+			return orDash(str(o, "status", "desiredReplicas"))
+		}},
+		{"ACTUAL", func(o *unstructured.Unstructured, _ time.Time) string {
+			return orDash(str(o, "status", "actualReplicas"))
+		}},
+		{"PROCESSES", func(o *unstructured.Unstructured, _ time.Time) string {
+			return orDash(str(o, "status", "tide", "processes"))
+		}},
+		{"CONCURRENCY", func(o *unstructured.Unstructured, _ time.Time) string {
+			c, t := str(o, "status", "tide", "concurrency"), str(o, "status", "tide", "target")
+			if c == "" {
+				return "-"
+			}
+			return c + "/" + t
+		}},
+		{"CC", func(o *unstructured.Unstructured, _ time.Time) string {
+			return orDash(str(o, "status", "tide", "containerConcurrency"))
+		}},
+		{"ACTIVATOR", func(o *unstructured.Unstructured, _ time.Time) string {
+			switch str(o, "status", "tide", "activatorInPath") {
+			case "true":
+				return "in-path"
+			case "false":
+				return "-"
+			}
+			return ""
+		}},
+	}
 }

@@ -37,6 +37,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock drives reconcilers' timestamps. Default: the real clock.
 	Clock clock.WithTicker
+	// Serving tunes the serving runtime (see ServingOptions).
+	Serving ServingOptions
 }
 
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.

@@ -75,6 +75,7 @@ type Server struct {
 	st     *store.Store
 	api    *api.Server
 	recons *reconciler.Manager
+	dash   dashWiring // the dashboard at "/" (dashboard.go)
 
 	mu         sync.Mutex
 	subsystems []Subsystem
@@ -85,6 +86,9 @@ type Server struct {
 	reconDone  chan struct{}
 	reconStop  context.CancelFunc
 	apiURL     string
+
+	serving         *servingSubsystem // server/serving.go
+	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
 
 // New opens the store in opts.DataDir and builds the registry, the API and the default reconcilers. Nothing
@@ -112,7 +116,15 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
+	if err := s.setupDashboard(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.registerDefaultReconcilers()
+	if err := s.setupServing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -79,7 +79,8 @@ func TestSubsystemsOrderReadinessAndEndpoints(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	eps := s.Endpoints()
-	if len(eps) != 3 || eps[0].Name != "api" || eps[1].Name != "namesrv" || eps[2].Name != "gateway" {
+	// The serving gateway is built in and added first.
+	if len(eps) != 4 || eps[0].Name != "api" || eps[1].Name != "gateway" || eps[2].Name != "namesrv" || eps[3].Name != "gateway" {
 		t.Fatalf("endpoints %v", eps)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

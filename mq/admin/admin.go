@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
@@ -20,6 +21,8 @@ type Client struct {
 	ns, br     *remoting.Client
 	brokerAddr string
 	brokerName string
+	// counter numbers generated message ids and spreads sends over queues.
+	counter atomic.Uint64
 }
 
 // Dial connects to the name server at nameServerAddr and to the broker it reports.
@@ -176,9 +179,11 @@ func (c *Client) MaxOffset(ctx context.Context, topic string, queue int32) (int6
 // Pull reads up to max messages of a queue from offset without committing anything (group only names the reader
 // for tag filtering). It returns the messages and the next offset; no messages and next == offset means the end.
 func (c *Client) Pull(ctx context.Context, group, topic string, queue int32, offset int64, max int) ([]*message.Message, int64, error) {
-	resp, err := c.br.Invoke(ctx, remoting.NewRequest(remoting.PullMessage, map[string]string{"consumerGroup": group, "topic": topic,
-		"queueId": strconv.Itoa(int(queue)), "queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": strconv.Itoa(max),
-		"sysFlag": "0", "commitOffset": "-1", "suspendTimeoutMillis": "0"}, nil))
+	return c.PullExpr(ctx, group, topic, queue, offset, max, "")
+}
+
+func (c *Client) pull(ctx context.Context, ext map[string]string, offset int64) ([]*message.Message, int64, error) {
+	resp, err := c.br.Invoke(ctx, remoting.NewRequest(remoting.PullMessage, ext, nil))
 	if err != nil {
 		return nil, offset, err
 	}

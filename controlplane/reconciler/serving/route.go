@@ -19,6 +19,9 @@ type RouteReconciler struct {
 	Status       reconciler.StatusWriter
 	URL          func(name, namespace string) *apis.URL
 	IngressReady func(route *servingv1.Route) (ready bool, reason, message string)
+	// Ingress, when set, replaces IngressReady: it is given the resolved traffic (resolved=false when a target
+	// cannot be resolved yet) so the data plane can program it before the Route reports IngressReady.
+	Ingress func(route *servingv1.Route, traffic []servingv1.TrafficTarget, resolved bool) (ready bool, reason, message string)
 }
 
 // Reconcile implements reconciler.Reconciler.
@@ -47,11 +50,21 @@ func (r *RouteReconciler) Reconcile(_ context.Context, key reconciler.Key) error
 		status.MarkTrafficAssigned()
 		status.Traffic = traffic
 	}
-	ready, reason, message := r.IngressReady(&route)
-	m := route.GetConditionSet().Manage(status)
-	if ready {
-		m.MarkTrue(servingv1.RouteConditionIngressReady)
+	var ready bool
+	var reason, message string
+	if r.Ingress != nil {
+		ready, reason, message = r.Ingress(&route, traffic, resolved)
 	} else {
+		ready, reason, message = r.IngressReady(&route)
+	}
+	m := route.GetConditionSet().Manage(status)
+	switch {
+	case ready:
+		m.MarkTrue(servingv1.RouteConditionIngressReady)
+	case reason == "":
+		// Nothing to program yet (no resolved traffic): Unknown, so Ready keeps the traffic condition's reason.
+		m.MarkUnknown(servingv1.RouteConditionIngressReady, "Uninitialized", "%s", message)
+	default:
 		m.MarkFalse(servingv1.RouteConditionIngressReady, reason, "%s", message)
 	}
 	_, err = r.Status.Write(u, status)

@@ -40,6 +40,8 @@ type Options struct {
 	// IngressReady reports whether the gateway serves a Route. Default: not implemented (Ready=False, reason
 	// NotImplemented), until tide's gateway is wired in.
 	IngressReady func(route *servingv1.Route) (ready bool, reason, message string)
+	// Ingress, when set, replaces IngressReady and receives the resolved traffic (see RouteReconciler.Ingress).
+	Ingress func(route *servingv1.Route, traffic []servingv1.TrafficTarget, resolved bool) (ready bool, reason, message string)
 	// RevisionMessage is the NotImplemented message of the default Revision reconciler.
 	RevisionMessage string
 }
@@ -85,7 +87,7 @@ func Register(m *reconciler.Manager, opts Options) {
 	m.Register(reconciler.Registration{GroupKind: ConfigurationGK, Reconciler: &ConfigurationReconciler{Store: opts.Store, Status: sw, Events: ev},
 		Owns: []string{RevisionGK}})
 	m.Register(reconciler.Registration{GroupKind: RouteGK,
-		Reconciler: &RouteReconciler{Store: opts.Store, Status: sw, URL: opts.URL, IngressReady: opts.IngressReady},
+		Reconciler: &RouteReconciler{Store: opts.Store, Status: sw, URL: opts.URL, IngressReady: opts.IngressReady, Ingress: opts.Ingress},
 		Watches: []reconciler.Watch{
 			{GroupKind: ConfigurationGK, Map: routesInNamespace(opts.Store)},
 			{GroupKind: RevisionGK, Map: routesInNamespace(opts.Store)},

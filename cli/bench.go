@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"github.com/spf13/cobra"
+
+	"github.com/tide-run/tide/mq/bench"
+)
+
+func newBenchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run benchmarks against a peer, side by side in the same run",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(newBenchMQCommand())
+	return cmd
+}
+
+func newBenchMQCommand() *cobra.Command {
+	var (
+		o         bench.Options
+		flush     string
+		dataDir   string
+		noStartup bool
+		binary    string
+		cpuProf   string
+	)
+	cmd := &cobra.Command{
+		Use:   "mq",
+		Short: "Benchmark the embedded RocketMQ broker against NATS JetStream",
+		Long: "Run tide's embedded broker (official RocketMQ Go client) and an embedded NATS JetStream server (file storage,\n" +
+			"nats.go client) in this process, one after the other, with the same body size, number of concurrent\n" +
+			"synchronous senders and flush policy. Per peer: a peak phase (messages/s, send latency p50/p99/p99.9), then\n" +
+			"a phase paced at half of that peak with a consumer attached (send latency, produce-to-consume latency).\n" +
+			"Then it execs `tide broker` on free ports to measure its ready time and idle RSS. Results depend on the\n" +
+			"machine's load, which the report prints.",
+		Example: `  tide bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
+  tide bench mq --messages 200000              # a fixed count instead of a duration
+  tide bench mq --flush sync --duration 20s
+  go run ./cmd/tide bench mq --peers rocketmq --no-startup`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch flush {
+			case "async":
+			case "sync":
+				o.Sync = true
+			default:
+				return usageErr("--flush %q: want async or sync", flush)
+			}
+			if !noStartup {
+				if binary == "" {
+					exe, err := os.Executable()
+					if err != nil {
+						return fmt.Errorf("finding the tide binary for the startup measurement: %w (use --tide-binary or --no-startup)", err)
+					}
+					binary = exe
+				}
+				o.TideBinary = binary
+			}
+			if dataDir == "" {
+				d, err := os.MkdirTemp("", "tide-bench-mq-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(d)
+				dataDir = d
+			}
+			o.DataDir = dataDir
+			o.Progress = cmd.ErrOrStderr()
+			rlog.SetLogLevel("error") // the RocketMQ client's logger is process-global
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if cpuProf != "" {
+				f, err := os.Create(cpuProf)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
+			rep, err := bench.Run(ctx, o)
+			if err != nil {
+				if errorsIsBadOptions(err) {
+					return &exitError{code: 2, err: err}
+				}
+				return err
+			}
+			return rep.WriteText(cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each phase (ignored with --messages)")
+	f.IntVar(&o.Rounds, "rounds", 3, "run the peers this many times, interleaved, and report medians")
+	f.IntVar(&o.Messages, "messages", 0, "messages in the peak phase instead of a duration (the half-load phase sends half)")
+	f.IntVar(&o.Senders, "senders", 32, "concurrent synchronous senders")
+	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
+	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
+	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order")
+	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
+	f.BoolVar(&noStartup, "no-startup", false, "skip the `tide broker` ready-time and idle-RSS measurement")
+	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default this executable)")
+	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (clients and servers share the process) to this file")
+	f.IntVar(&o.StartupRuns, "startup-runs", 5, "how many times to start `tide broker` for the ready time")
+	return cmd
+}
+
+func errorsIsBadOptions(err error) bool { return errors.Is(err, bench.ErrBadOptions) }

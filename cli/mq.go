@@ -1,0 +1,354 @@
+package cli
+
+// `tide mq ...`: operator commands that talk RocketMQ's remoting protocol (through mq/admin) to a name server and
+// the broker it lists, so they work against `tide up`, `tide broker` or an Apache RocketMQ 4.x/5.x broker.
+//
+// Exit codes: 0 success, 1 a failed operation (unreachable server, broker error, nothing found), 2 bad input
+// (flags or arguments), before anything is sent.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/message"
+)
+
+const (
+	// NameSrvEnv names the environment variable that overrides the default name-server address of `tide mq`.
+	NameSrvEnv     = "TIDE_NAMESRV"
+	defaultNameSrv = "127.0.0.1:9876"
+)
+
+// mqGlobals are the flags shared by every `tide mq` command.
+type mqGlobals struct {
+	namesrv string
+	timeout time.Duration
+}
+
+// usageErr marks bad input: exit code 2, nothing was sent.
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// addr resolves --namesrv / $TIDE_NAMESRV and checks it is IP:port (the RocketMQ Go client does not resolve names,
+// and neither do we, so what works here works in an application).
+func (g *mqGlobals) addr() (string, error) {
+	a := g.namesrv
+	if a == "" {
+		a = os.Getenv(NameSrvEnv)
+	}
+	if a == "" {
+		a = defaultNameSrv
+	}
+	if _, err := netip.ParseAddrPort(a); err != nil {
+		return "", usageErr("--namesrv %q: want IP:port with a literal IP, e.g. 127.0.0.1:9876 (%v)", a, err)
+	}
+	return a, nil
+}
+
+// dial connects to the name server and its broker, turning connection failures into advice.
+func (g *mqGlobals) dial(ctx context.Context) (*admin.Client, error) {
+	a, err := g.addr()
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	c, err := admin.Dial(dctx, a)
+	if err != nil {
+		if errors.Is(err, admin.ErrResponse) {
+			return nil, fmt.Errorf("name server %s: %w", a, err)
+		}
+		return nil, fmt.Errorf("cannot reach the RocketMQ name server at %s or the broker it lists (%w); "+
+			"start one with `tide broker` (or `tide up`), or point --namesrv / $%s at yours", a, err, NameSrvEnv)
+	}
+	return c, nil
+}
+
+// ctx bounds one command's requests by --request-timeout.
+func (g *mqGlobals) ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, g.timeout)
+}
+
+func newMQCommand() *cobra.Command {
+	g := &mqGlobals{}
+	cmd := &cobra.Command{
+		Use:   "mq",
+		Short: "Operate the RocketMQ broker: topics, send, consume, groups, offsets, dead letters",
+		Long: "Operator commands that speak RocketMQ's own protocol to a name server and its broker: the one inside\n" +
+			"`tide up` or `tide broker`, or an Apache RocketMQ cluster.\n\n" +
+			"Exit codes: 0 success, 1 the operation failed (server unreachable, broker error, not found), 2 bad input.",
+		Example: `  tide mq topic create orders --queues 4
+  tide mq send orders '{"id":1}' --tag created --keys order-1
+  tide mq consume orders --group audit --from first --max 10
+  tide mq groups audit
+  TIDE_NAMESRV=10.0.0.5:9876 tide mq topic list`,
+		Args: cobra.NoArgs,
+	}
+	cmd.PersistentFlags().StringVar(&g.namesrv, "namesrv", "", "name server IP:port (default $"+NameSrvEnv+" or "+defaultNameSrv+")")
+	cmd.PersistentFlags().DurationVar(&g.timeout, "request-timeout", 10*time.Second, "time limit for connecting and for each request")
+	cmd.AddCommand(newMQTopicCommand(g), newMQSendCommand(g), newMQConsumeCommand(g), newMQGroupsCommand(g),
+		newMQResetOffsetCommand(g), newMQDLQCommand(g))
+	return cmd
+}
+
+func newTable(out io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(out, 0, 8, 3, ' ', 0) }
+
+func newMQTopicCommand(g *mqGlobals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "topic",
+		Short: "List, create and delete topics",
+		Example: `  tide mq topic list
+  tide mq topic create orders --queues 8
+  tide mq topic delete orders`,
+		Args: cobra.NoArgs,
+	}
+	var all bool
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List topics with their queue counts and permissions",
+		Long:    "List topics. System topics (TBW102, SCHEDULE_TOPIC_XXXX, %RETRY%..., %DLQ%...) are shown with --all.",
+		Example: "  tide mq topic list\n  tide mq topic list --all",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			topics, err := c.Topics(ctx)
+			if err != nil {
+				return fmt.Errorf("listing topics: %w", err)
+			}
+			names := make([]string, 0, len(topics))
+			for n := range topics {
+				if all || !isSystemTopic(n) {
+					names = append(names, n)
+				}
+			}
+			slices.Sort(names)
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "NAME\tREAD QUEUES\tWRITE QUEUES\tPERM\tMESSAGES")
+			for _, n := range names {
+				t := topics[n]
+				var total int64
+				for q := 0; q < max(t.ReadQueueNums, t.WriteQueueNums); q++ {
+					hi, err := c.MaxOffset(ctx, n, int32(q))
+					if err != nil {
+						return fmt.Errorf("topic %s queue %d: %w", n, q, err)
+					}
+					lo, err := c.MinOffset(ctx, n, int32(q))
+					if err != nil {
+						return fmt.Errorf("topic %s queue %d: %w", n, q, err)
+					}
+					total += hi - lo
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", n, t.ReadQueueNums, t.WriteQueueNums, permString(t.Perm), total)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVarP(&all, "all", "A", false, "include system topics")
+	var queues int
+	create := &cobra.Command{
+		Use:     "create NAME",
+		Short:   "Create a topic (or change its queue count)",
+		Example: "  tide mq topic create orders\n  tide mq topic create orders --queues 8",
+		Args:    exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := broker.ValidateTopic(args[0]); err != nil {
+				return usageErr("%v", err)
+			}
+			if queues < 1 || queues > 1024 {
+				return usageErr("--queues %d: want 1..1024", queues)
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			if err := c.CreateTopic(ctx, args[0], queues); err != nil {
+				return fmt.Errorf("creating topic %s: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "topic/%s created (%d queues)\n", args[0], queues)
+			return nil
+		},
+	}
+	create.Flags().IntVar(&queues, "queues", 4, "read and write queue count")
+	del := &cobra.Command{
+		Use:     "delete NAME",
+		Short:   "Delete a topic and its route",
+		Example: "  tide mq topic delete orders",
+		Args:    exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := broker.ValidateTopic(args[0]); err != nil {
+				return usageErr("%v", err)
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			topics, err := c.Topics(ctx)
+			if err != nil {
+				return fmt.Errorf("listing topics: %w", err)
+			}
+			if _, ok := topics[args[0]]; !ok {
+				return fmt.Errorf("topic %q not found", args[0])
+			}
+			if err := c.DeleteTopic(ctx, args[0]); err != nil {
+				return fmt.Errorf("deleting topic %s: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "topic/%s deleted\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, create, del)
+	return cmd
+}
+
+// exactArgs is cobra.ExactArgs with a usage exit code and the argument's name in the message.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr("%s: want %s, got %d arguments (see %s --help)", cmd.CommandPath(), names, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+func isSystemTopic(n string) bool {
+	return n == broker.DefaultTopic || n == broker.ScheduleTopic || n == replayTopic ||
+		strings.HasPrefix(n, broker.RetryPrefix) || strings.HasPrefix(n, broker.DLQPrefix)
+}
+
+func permString(p int) string {
+	s := ""
+	if p&broker.PermRead != 0 {
+		s += "R"
+	} else {
+		s += "-"
+	}
+	if p&broker.PermWrite != 0 {
+		s += "W"
+	} else {
+		s += "-"
+	}
+	return s
+}
+
+func newMQSendCommand(g *mqGlobals) *cobra.Command {
+	var (
+		tag   string
+		keys  []string
+		props []string
+		queue int
+	)
+	cmd := &cobra.Command{
+		Use:   "send TOPIC [BODY|-]",
+		Short: "Send one message (body from the argument, or stdin when it is - or missing)",
+		Long: "Send one message synchronously and print its message id, queue and offset. An unknown topic is\n" +
+			"auto-created by the broker (4 queues), as a client's first send does.",
+		Example: `  tide mq send orders '{"id":1}' --tag created --keys order-1
+  echo hello | tide mq send greetings --property source=cli --property env=dev
+  tide mq send orders - < order.json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usageErr("%s: want TOPIC [BODY|-], got %d arguments", cmd.CommandPath(), len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := admin.SendRequest{Topic: args[0], Tag: tag, Keys: keys, QueueID: int32(queue), Properties: map[string]string{}}
+			if err := broker.ValidateTopic(req.Topic); err != nil {
+				return usageErr("%v", err)
+			}
+			if strings.ContainsAny(tag, "|*") || strings.TrimSpace(tag) != tag {
+				return usageErr("--tag %q: a tag cannot contain '|', '*' or surrounding spaces", tag)
+			}
+			for _, k := range keys {
+				if k == "" || strings.ContainsAny(k, " \x01\x02") {
+					return usageErr("--keys %q: a key cannot be empty or contain spaces", k)
+				}
+			}
+			for _, p := range props {
+				k, v, ok := strings.Cut(p, "=")
+				if !ok {
+					return usageErr("--property %q: want key=value", p)
+				}
+				if err := admin.ValidateProperty(k, v); err != nil {
+					return usageErr("--property %q: %v", p, err)
+				}
+				req.Properties[k] = v
+			}
+			if len(args) == 2 && args[1] != "-" {
+				req.Body = []byte(args[1])
+			} else {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), message.MaxBodySize+1))
+				if err != nil {
+					return fmt.Errorf("reading the body from stdin: %w", err)
+				}
+				req.Body = b
+			}
+			if len(req.Body) > message.MaxBodySize {
+				return usageErr("body: over the broker's limit of %d bytes", message.MaxBodySize)
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			res, err := c.Send(ctx, req)
+			if err != nil {
+				return fmt.Errorf("sending to %s: %w", req.Topic, err)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "MSGID\tTOPIC\tQUEUE\tOFFSET\tOFFSET MSGID")
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", res.MsgID, res.Topic, res.QueueID, res.QueueOffset, res.OffsetMsgID)
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tag, "tag", "", "message tag (consumers filter on it)")
+	f.StringSliceVar(&keys, "keys", nil, "message keys (comma-separated or repeated)")
+	f.StringArrayVar(&props, "property", nil, "user property key=value (repeatable)")
+	f.IntVar(&queue, "queue", -1, "queue id (default: round robin over the topic's queues)")
+	return cmd
+}
+
+// bodyPreview renders a body for a table cell: text as is (escaped, cut at n runes), binary as its size.
+func bodyPreview(b []byte, n int) string {
+	if !utf8.Valid(b) {
+		return fmt.Sprintf("<%d bytes binary>", len(b))
+	}
+	s := fmt.Sprintf("%q", string(b))
+	s = s[1 : len(s)-1]
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n]) + "..."
+	}
+	return s
+}
+
+func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }

@@ -1,0 +1,44 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+)
+
+// TestRunSmall checks the harness end to end with a tiny fixed count (it measures nothing worth reading; the
+// benchmark itself is `tide bench mq`).
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers and a push consumer")
+	}
+	rlog.SetLogLevel("error")
+	rep, err := Run(context.Background(), Options{Messages: 200, Senders: 4, BodySize: 64, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Peers) != 2 {
+		t.Fatalf("peers %+v", rep.Peers)
+	}
+	for _, p := range rep.Peers {
+		if p.PeakSend.N != 200 || p.PeakErrors != 0 || p.PeakRate <= 0 || p.HalfSend.N != 100 || p.E2E.N != 100 || p.Missing != 0 {
+			t.Fatalf("%s: %+v", p.Name, p)
+		}
+	}
+	var out bytes.Buffer
+	if err := rep.WriteText(&out); err != nil || !strings.Contains(out.String(), "throughput ratio rocketmq/jetstream") {
+		t.Fatalf("report %q %v", out.String(), err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, o := range []Options{{}, {DataDir: "x", BodySize: 3}, {DataDir: "x", Peers: []string{"kafka"}}, {DataDir: "x", Senders: -1}} {
+		if _, err := Run(context.Background(), o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}

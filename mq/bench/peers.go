@@ -1,0 +1,206 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2"
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/mq/broker"
+)
+
+// peer is one messaging system under test: a server started in this process and a client of it.
+type peer interface {
+	// prepare creates the topic (stream) the phases use.
+	prepare(topic string) error
+	// send sends one message synchronously: it returns once the server acknowledged it as stored.
+	send(ctx context.Context, topic string, body []byte) error
+	// subscribe delivers every message of topic stored from now on to fn until stop is called.
+	subscribe(topic string, fn func(body []byte)) (stop func(), err error)
+	close()
+}
+
+// rocketPeer is tide's embedded broker driven by the official RocketMQ Go client.
+type rocketPeer struct {
+	srv  *mq.Server
+	prod rocketmq.Producer
+	n    int
+}
+
+func newRocketPeer(dir string, sync bool) (*rocketPeer, error) {
+	mode := mq.FlushAsync
+	if sync {
+		mode = mq.FlushSync
+	}
+	srv, err := mq.New(mq.Options{DataDir: dir, FlushMode: mode, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithRetry(0),
+		producer.WithInstanceName(fmt.Sprintf("tide-bench-%d", time.Now().UnixNano())), producer.WithSendMsgTimeout(10*time.Second))
+	if err == nil {
+		err = p.Start()
+	}
+	if err != nil {
+		_ = srv.Shutdown(context.Background())
+		return nil, err
+	}
+	return &rocketPeer{srv: srv, prod: p}, nil
+}
+
+func (r *rocketPeer) prepare(topic string) error {
+	// 8 queues: enough for 32 senders to spread over, as a RocketMQ deployment would configure.
+	return r.srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: broker.PermRW})
+}
+
+func (r *rocketPeer) send(ctx context.Context, topic string, body []byte) error {
+	res, err := r.prod.SendSync(ctx, primitive.NewMessage(topic, body))
+	if err != nil {
+		return err
+	}
+	if res.Status != primitive.SendOK {
+		return fmt.Errorf("send status %d", res.Status)
+	}
+	return nil
+}
+
+func (r *rocketPeer) subscribe(topic string, fn func([]byte)) (func(), error) {
+	r.n++
+	c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{r.srv.NameServerAddr()}),
+		consumer.WithGroupName(fmt.Sprintf("bench-%s-%d", topic, r.n)), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
+		consumer.WithInstance(fmt.Sprintf("tide-bench-c-%d", time.Now().UnixNano())))
+	if err != nil {
+		return nil, err
+	}
+	err = c.Subscribe(topic, consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		for _, m := range msgs {
+			fn(m.Body)
+		}
+		return consumer.ConsumeSuccess, nil
+	})
+	if err == nil {
+		err = c.Start()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = c.Shutdown() }, nil
+}
+
+func (r *rocketPeer) close() {
+	_ = r.prod.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = r.srv.Shutdown(ctx)
+}
+
+// jetPeer is an embedded nats-server with JetStream file storage, driven by the nats.go client.
+type jetPeer struct {
+	srv *natsserver.Server
+	nc  *nats.Conn
+	js  nats.JetStreamContext
+}
+
+// newJetPeer matches the broker's durability: sync mode fsyncs every write (SyncAlways), async mode fsyncs on the
+// broker's flush interval (500 ms) instead of JetStream's default 2 minutes.
+func newJetPeer(dir string, sync bool) (*jetPeer, error) {
+	opts := &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "jetstream"),
+		NoLog: true, NoSigs: true, SyncInterval: 500 * time.Millisecond, SyncAlways: sync, HTTPPort: 0}
+	srv, err := natsserver.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("nats-server not ready within 10s")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		srv.Shutdown()
+		return nil, err
+	}
+	js, err := nc.JetStream(nats.MaxWait(10 * time.Second))
+	if err != nil {
+		nc.Close()
+		srv.Shutdown()
+		return nil, err
+	}
+	return &jetPeer{srv: srv, nc: nc, js: js}, nil
+}
+
+func streamName(topic string) string { return "S_" + strings.ReplaceAll(topic, ".", "_") }
+
+func (j *jetPeer) prepare(topic string) error {
+	_, err := j.js.AddStream(&nats.StreamConfig{Name: streamName(topic), Subjects: []string{topic}, Storage: nats.FileStorage})
+	return err
+}
+
+func (j *jetPeer) send(ctx context.Context, topic string, body []byte) error {
+	_, err := j.js.Publish(topic, body, nats.Context(ctx))
+	return err
+}
+
+func (j *jetPeer) subscribe(topic string, fn func([]byte)) (func(), error) {
+	sub, err := j.js.Subscribe(topic, func(m *nats.Msg) { fn(m.Data) }, nats.DeliverAll(), nats.AckNone())
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+func (j *jetPeer) close() {
+	j.nc.Close()
+	j.srv.Shutdown()
+	j.srv.WaitForShutdown()
+}
+
+// remotingPeer is tide's broker with the sends made by tide's own remoting client (mq/admin: one write per frame)
+// instead of the official client (several small writes per frame), to separate the broker's cost from the
+// client's. Consumption still uses the official push consumer.
+type remotingPeer struct {
+	*rocketPeer
+	adm *admin.Client
+	q   atomic.Uint32
+}
+
+func newRemotingPeer(dir string, sync bool) (*remotingPeer, error) {
+	rp, err := newRocketPeer(dir, sync)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	adm, err := admin.Dial(ctx, rp.srv.NameServerAddr())
+	if err != nil {
+		rp.close()
+		return nil, err
+	}
+	return &remotingPeer{rocketPeer: rp, adm: adm}, nil
+}
+
+func (r *remotingPeer) send(ctx context.Context, topic string, body []byte) error {
+	_, err := r.adm.Send(ctx, admin.SendRequest{Topic: topic, Body: body, QueueID: int32(r.q.Add(1) % 8), ProducerGroup: "tide-bench"})
+	return err
+}
+
+func (r *remotingPeer) close() {
+	_ = r.adm.Close()
+	r.rocketPeer.close()
+}

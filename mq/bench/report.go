@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func (r *Report) peer(name string) *PeerResult {
+	for i := range r.Peers {
+		if r.Peers[i].Name == name {
+			return &r.Peers[i]
+		}
+	}
+	return nil
+}
+
+// WriteText prints the report as tables plus the comparison against the targets.
+func (r *Report) WriteText(w io.Writer) error {
+	o := r.Options
+	m := r.Machine
+	flush := "async (fsync every 500 ms: tide's default; JetStream sync_interval 500ms)"
+	if o.Sync {
+		flush = "sync (answer after fsync: tide --flush sync; JetStream sync_always)"
+	}
+	size := fmt.Sprintf("peak phase %v, half-load phase %v", o.Duration, o.Duration)
+	if o.Messages > 0 {
+		size = fmt.Sprintf("peak phase %d messages, half-load phase %d", o.Messages, o.Messages/2)
+	}
+	fmt.Fprintf(w, "Embedded RocketMQ (tide, official Go client v2.1.2) vs NATS JetStream (embedded nats-server, file storage)\n")
+	fmt.Fprintf(w, "run %s; machine: %d CPUs, %s, %s RAM, %s; load average at start %s, at end %s\n",
+		r.Started.Format(time.RFC3339), m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.LoadStart, r.LoadEnd)
+	fmt.Fprintf(w, "%d-byte bodies, %d concurrent synchronous senders, %s; flush %s\n", o.BodySize, o.Senders, size, flush)
+	fmt.Fprintf(w, "%d round(s), peers interleaved; every figure is the median over the rounds (errors and missing are sums)\n\n", o.Rounds)
+
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "PEAK\tMSGS/S\tSEND P50\tSEND P99\tSEND P99.9\tERRORS\tMSGS/S PER ROUND")
+	for _, p := range r.Peers {
+		rounds := ""
+		for i, x := range p.PeakRates {
+			if i > 0 {
+				rounds += " "
+			}
+			rounds += fmt.Sprintf("%.0f", x)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.PeakRate, ms(p.PeakSend.P50), ms(p.PeakSend.P99), ms(p.PeakSend.P999), p.PeakErrors, rounds)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "HALF LOAD + CONSUMER\tTARGET/S\tACHIEVED/S\tSEND P50\tSEND P99\tSEND P99.9\tE2E P50\tE2E P99\tE2E P99.9\tMISSING")
+	for _, p := range r.Peers {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", p.Name, p.HalfTarget, p.HalfRate, ms(p.HalfSend.P50), ms(p.HalfSend.P99),
+			ms(p.HalfSend.P999), ms(p.E2E.P50), ms(p.E2E.P99), ms(p.E2E.P999), p.Missing)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	rq, js := r.peer(PeerRocketMQ), r.peer(PeerJetStream)
+	for _, name := range []string{PeerRocketMQ, PeerRemoting} {
+		p := r.peer(name)
+		if p == nil || js == nil || js.PeakRate == 0 {
+			continue
+		}
+		ratio := p.PeakRate / js.PeakRate
+		verdict := "below JetStream"
+		switch {
+		case ratio >= 1.2:
+			verdict = "meets the 1.2x aim"
+		case ratio >= 1:
+			verdict = "at least JetStream, short of the 1.2x aim"
+		}
+		fmt.Fprintf(w, "throughput ratio %s/jetstream: %.2fx (%s)\n", name, ratio, verdict)
+		fmt.Fprintf(w, "send p99 ratio %s/jetstream at peak: %.2fx; at half load: %.2fx\n", name,
+			float64(p.PeakSend.P99)/float64(max(js.PeakSend.P99, 1)), float64(p.HalfSend.P99)/float64(max(js.HalfSend.P99, 1)))
+	}
+	if rq != nil {
+		ok := "meets"
+		if rq.HalfSend.P99 >= 2*time.Millisecond {
+			ok = "misses"
+		}
+		fmt.Fprintf(w, "rocketmq send p99 at half of peak: %s (%s the < 2 ms target)\n", ms(rq.HalfSend.P99), ok)
+	}
+	if s := r.Startup; s != nil {
+		okR, okM := "meets", "meets"
+		if s.ReadyMed >= 200*time.Millisecond {
+			okR = "misses"
+		}
+		if s.IdleRSS >= 40<<20 {
+			okM = "misses"
+		}
+		fmt.Fprintf(w, "tide broker ready (exec to accepting connections): median %s, max %s over %d runs (%s the < 200 ms target)\n",
+			ms(s.ReadyMed), ms(s.ReadyMax), len(s.Ready), okR)
+		fmt.Fprintf(w, "tide broker idle RSS after %v: %.1f MiB = %.1f MiB anonymous + %.1f MiB file-backed executable pages (%s the < 40 MB target)\n",
+			o.IdleWait, float64(s.IdleRSS)/(1<<20), float64(s.IdleAnon)/(1<<20), float64(s.IdleFile)/(1<<20), okM)
+	}
+	return nil
+}
