@@ -166,26 +166,25 @@ func TestRoundTripEveryKind(t *testing.T) {
 	if sec["data"].(map[string]any)["token"] != "YWJj" || sec["stringData"] != nil {
 		t.Errorf("secret %v", sec)
 	}
-	// Acted-on kinds whose subsystem is missing say so and never claim Ready.
-	// (Serving is built in: ksvc/hello reports its own reason, see serving/runtime's tests.)
-	for _, k := range []string{"broker/default", "trigger/t1", "rocketmqsources.sources.knative.dev/src"} {
+	// The eventing kinds are reconciled by the eventing runtime: the Broker becomes Ready, the others report a
+	// Ready condition of their own (the source's topic does not exist, so it is not Ready).
+	e.mustRun("wait", "broker", "default", "--for=condition=Ready", "--timeout=20s")
+	for _, k := range []string{"trigger/t1", "rocketmqsources.sources.knative.dev/src"} {
 		kind, name, _ := strings.Cut(k, "/")
-		eventually(t, 10*time.Second, func() error {
-			out, _, code := e.run("", "wait", kind, name, "--for=condition=Ready=False", "--timeout=5s")
-			if code != 0 {
-				return fmt.Errorf("%s: %s", k, out)
-			}
+		eventually(t, 20*time.Second, func() error {
 			obj := getJSON(t, e, kind, name)
-			conds := obj["status"].(map[string]any)["conditions"].([]any)
+			st, _ := obj["status"].(map[string]any)
+			conds, _ := st["conditions"].([]any)
 			for _, c := range conds {
 				cm := c.(map[string]any)
-				if cm["type"] == "Ready" && cm["reason"] != "NotImplemented" {
-					return fmt.Errorf("%s Ready reason %v", k, cm["reason"])
+				if cm["type"] == "Ready" && cm["reason"] != "NotImplemented" && cm["status"] != "Unknown" {
+					return nil
 				}
 			}
-			return nil
+			return fmt.Errorf("%s: no decided Ready condition: %v", k, st)
 		})
 	}
+	// (Serving is built in: ksvc/hello reports its own reason, see serving/runtime's tests.)
 	for _, k := range kinds {
 		out := e.mustRun("delete", k.kind, k.name)
 		if !strings.HasSuffix(out, fmt.Sprintf("%q deleted\n", k.name)) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -306,6 +307,11 @@ func printRows(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, 
 		if !hasAge {
 			cols = append(cols, colAge)
 		}
+		if k.Kind == "Trigger" || k.Kind == "RocketMQSource" {
+			// Delivery counters the eventing runtime keeps in status.deliveryStats (this process's lifetime).
+			cols = append(cols, statsColumn("DELIVERED", "delivered"), statsColumn("RETRIED", "retried"),
+				statsColumn("DEAD-LETTERED", "deadLettered"))
+		}
 		cols = append(cols, column{"MESSAGE", func(o *unstructured.Unstructured, _ time.Time) string {
 			_, _, m, _ := condition(o, "Ready")
 			return m
@@ -327,6 +333,19 @@ func printRows(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, 
 		fmt.Fprintln(tw, strings.Join(vals, "\t"))
 	}
 	_ = tw.Flush()
+}
+
+func statsColumn(header, field string) column {
+	return column{header, func(o *unstructured.Unstructured, _ time.Time) string {
+		v, _, _ := unstructured.NestedFieldNoCopy(o.Object, "status", "deliveryStats", field)
+		switch n := v.(type) {
+		case float64: // JSON numbers decode as float64; print 1000000, not 1e+06
+			return strconv.FormatInt(int64(n), 10)
+		case int64:
+			return strconv.FormatInt(n, 10)
+		}
+		return "0"
+	}}
 }
 
 // wideColumnsFor adds what -o wide shows beyond the default columns (which for Revisions end with Knative's actual

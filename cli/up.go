@@ -49,6 +49,8 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 	f.IntVar(&opts.GatewayPort, "gateway-port", opts.GatewayPort, "HTTP gateway port for services and broker ingress")
 	f.IntVar(&opts.NameServerPort, "namesrv-port", opts.NameServerPort, "embedded RocketMQ name server port")
 	f.IntVar(&opts.BrokerPort, "broker-port", opts.BrokerPort, "embedded RocketMQ broker port")
+	f.StringSliceVar(&opts.RocketMQNameServers, "rocketmq-name-servers", nil,
+		"use an external Apache RocketMQ cluster (name servers host:port,...) instead of the embedded broker")
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

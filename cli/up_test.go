@@ -256,7 +256,16 @@ func TestUpSignals(t *testing.T) {
 		cmd.SetOut(&stdout)
 		cmd.SetErr(io.Discard)
 		cmd.SetContext(context.Background())
-		opts := server.Options{APIPort: 0, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		// Not t.TempDir: after a second signal the graceful shutdown (embedded RocketMQ persisting its state) may
+		// still be writing to the data dir when the test ends, so removal retries until it succeeds.
+		dir, err := os.MkdirTemp("", "tide-up-signals-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			eventually(t, 10*time.Second, func() error { return os.RemoveAll(dir) })
+		})
+		opts := server.Options{APIPort: 0, DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		done := make(chan error, 1)
 		go func() {
 			done <- runUp(cmd, opts, upHooks{signals: sigs, exit: func(c int) { exited <- c },

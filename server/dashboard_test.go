@@ -48,9 +48,17 @@ func TestDashboardMountedOnAPIPort(t *testing.T) {
 	if code, ct, body := get("/"); code != 200 || !strings.HasPrefix(ct, "text/html") || !strings.Contains(body, "<html") {
 		t.Fatalf("GET / = %d %s %.200s", code, ct, body)
 	}
-	// The API's own routes still win over the dashboard at "/".
-	if code, _, body := get("/readyz"); code != 200 {
-		t.Fatalf("GET /readyz = %d %s", code, body)
+	// The API's own routes still win over the dashboard at "/" (the reconcilers start right after Start returns:
+	// poll for readiness).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		code, _, body := get("/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz = %d %s", code, body)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	code, _, body := get("/dashboard/api/state")
 	if code != 200 {

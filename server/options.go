@@ -31,6 +31,9 @@ type Options struct {
 	NameServerPort int
 	// BrokerPort is the embedded RocketMQ broker. Default 10911 (flag --broker-port).
 	BrokerPort int
+	// RocketMQNameServers, when set, points eventing at an external Apache RocketMQ cluster's name servers
+	// ("host:port"; flag --rocketmq-name-servers) and the embedded broker is not started.
+	RocketMQNameServers []string
 	// DataDir holds all state (the object store is DataDir/store.db). Default ./.tide, or $TIDE_DATA_DIR.
 	DataDir string
 	// Logger; default slog.Default(). Components add their own component attribute.
@@ -39,6 +42,8 @@ type Options struct {
 	Clock clock.WithTicker
 	// Serving tunes the serving runtime (see ServingOptions).
 	Serving ServingOptions
+	// Eventing tunes the eventing runtime (tests shorten intervals); zero values are the defaults.
+	Eventing EventingOptions
 }
 
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.

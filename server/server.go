@@ -17,6 +17,7 @@ import (
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/registry"
 	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/server/eventingrt"
 )
 
 // Subsystem is a part of the platform the composition root starts and stops: the embedded RocketMQ, the eventing
@@ -79,6 +80,8 @@ type Server struct {
 	api    *api.Server
 	recons *reconciler.Manager
 	dash   dashWiring // the dashboard at "/" (dashboard.go)
+	// eventing is the eventing runtime (server/eventing.go).
+	eventing *eventingrt.Runtime
 
 	mu         sync.Mutex
 	subsystems []Subsystem
@@ -125,6 +128,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s.registerDefaultReconcilers()
 	if err := s.setupServing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if err := s.setupEventing(); err != nil {
 		_ = st.Close()
 		return nil, err
 	}

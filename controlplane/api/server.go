@@ -239,7 +239,7 @@ func (s *Server) get(w http.ResponseWriter, rt route) *apiError {
 	if rt.kind.Namespaced && rt.namespace == "" {
 		return notFoundPath("")
 	}
-	obj, err := s.st.Get(rt.kind.GroupKind(), rt.namespace, rt.name)
+	obj, err := s.st.Get(rt.kind.StorageGroupKind(), rt.namespace, rt.name)
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}
@@ -260,7 +260,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt route) *apiErro
 	if aerr != nil {
 		return aerr
 	}
-	objs, rv, err := s.st.List(rt.kind.GroupKind(), rt.namespace)
+	objs, rv, err := s.st.List(rt.kind.StorageGroupKind(), rt.namespace)
 	if err != nil {
 		return storeError(rt.kind, "", err)
 	}
@@ -333,7 +333,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	if aerr != nil {
 		return aerr
 	}
-	old, err := s.st.Get(rt.kind.GroupKind(), rt.namespace, rt.name)
+	old, err := s.st.Get(rt.kind.StorageGroupKind(), rt.namespace, rt.name)
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}
@@ -362,7 +362,7 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request, rt route) 
 	if err := in.UnmarshalJSON(body); err != nil {
 		return badRequest("cannot decode object: " + err.Error())
 	}
-	if in.GetName() != rt.name || store.GroupKindOf(in.GetAPIVersion(), in.GetKind()) != rt.kind.GroupKind() {
+	if in.GetName() != rt.name || store.GroupKindOf(in.GetAPIVersion(), in.GetKind()) != rt.kind.StorageGroupKind() {
 		return badRequest("the object's kind and name do not match the URL")
 	}
 	in.SetNamespace(rt.namespace)
@@ -390,7 +390,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 			return badRequest("cannot decode DeleteOptions: " + err.Error())
 		}
 	}
-	obj, err := s.st.Delete(rt.kind.GroupKind(), rt.namespace, rt.name,
+	obj, err := s.st.Delete(rt.kind.StorageGroupKind(), rt.namespace, rt.name,
 		store.DeleteOptions{ResourceVersion: opts.Preconditions.ResourceVersion, UID: opts.Preconditions.UID})
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
@@ -417,7 +417,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	ch, err := s.st.Watch(ctx, store.WatchOptions{GroupKind: rt.kind.GroupKind(), Namespace: rt.namespace, ResourceVersion: rv})
+	ch, err := s.st.Watch(ctx, store.WatchOptions{GroupKind: rt.kind.StorageGroupKind(), Namespace: rt.namespace, ResourceVersion: rv})
 	if err != nil {
 		return storeError(rt.kind, "", err)
 	}

@@ -48,6 +48,10 @@ type Kind struct {
 	// Validate overrides the validation hook. When nil and New's value implements apis.Validatable, Validate is
 	// used. Only apis.ErrorLevel diagnostics are kept.
 	Validate func(ctx context.Context, obj any) *apis.FieldError
+	// StoredAs, when set, is the GroupKind objects of this kind are converted to and stored as (an older form
+	// accepted on input, e.g. the 2020 RocketMQSource group): the API reads and writes them there, so `tide get`
+	// shows the converted form. Prepare's output must then carry the apiVersion/kind of StoredAs.
+	StoredAs string
 }
 
 // APIVersion is group/version, or just the version for the core group.
@@ -64,6 +68,14 @@ func (k Kind) GroupKind() string {
 		return k.Kind
 	}
 	return k.Kind + "." + k.Group
+}
+
+// StorageGroupKind is where objects of the kind live in the store: StoredAs when set, GroupKind otherwise.
+func (k Kind) StorageGroupKind() string {
+	if k.StoredAs != "" {
+		return k.StoredAs
+	}
+	return k.GroupKind()
 }
 
 // Strict reports whether documents are decoded strictly into a Go type.

@@ -191,6 +191,9 @@ func (a *Adapter) Start(ctx context.Context) error {
 		}
 	}
 	if err := c.Start(); err != nil {
+		// The client starts its instance (route refresh and heartbeat timers, connections) before it checks the
+		// topic routes, so a failed Start must still be shut down, or those keep running for the process's life.
+		_ = c.Shutdown()
 		reason, sentinel := classify(err)
 		a.setStatus(false, reason, err.Error())
 		return fmt.Errorf("%w: %w", sentinel, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tide-run/tide/mq/message"
 	"github.com/tide-run/tide/mq/remoting"
+	"github.com/tide-run/tide/mq/sql92"
 )
 
 // subscription is a group's filter for one topic, from heartbeats.
@@ -18,6 +19,8 @@ type subscription struct {
 	all     bool
 	hashes  map[int64]bool
 	version int64
+	sql     *sql92.Expr // a compiled SQL92 selector (all is then true: tags do not filter)
+	sqlErr  error       // a SQL92 selector that did not compile: pulls are refused
 }
 
 func (s *subscription) match(h int64) bool { return s.all || s.hashes[h] }
@@ -146,7 +149,7 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 			if old == nil || old.version <= sd.SubVersion || old.expr != sd.SubString {
 				s := parseSubscription(sd.SubString, sd.TagsSet)
 				if sd.ExpressionType != "" && !strings.EqualFold(sd.ExpressionType, "TAG") {
-					s = &subscription{expr: sd.SubString, all: true} // SQL92: not evaluated by the broker
+					s = exprSubscription(sd.ExpressionType, sd.SubString, old)
 				}
 				s.version = sd.SubVersion
 				g.subs[sd.Topic] = s

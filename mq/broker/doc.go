@@ -1,5 +1,5 @@
 // Package broker serves RocketMQ's broker requests over the remoting protocol on top of package store: sends
-// (single, batch, with delay levels), pulls with long polling and server-side tag filtering, consumer offsets,
+// (single, batch, with delay levels), pulls with long polling, server-side tag filtering and SQL92 property filtering (package sql92), consumer offsets,
 // heartbeats and group membership (notifying members when it changes), retry and dead-letter topics, ordered
 // consumption locks, and the topic/group admin requests.
 //

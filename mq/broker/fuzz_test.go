@@ -29,6 +29,8 @@ func FuzzHandle(f *testing.F) {
 	f.Add(uint8(2), []byte("b\x00t1\x00a\x00pg\x00"), message.AppendBatchItem(nil, message.BatchItem{Body: []byte("x")}))
 	f.Add(uint8(4), []byte("consumerGroup\x00g\x00topic\x00t1\x00queueId\x000\x00queueOffset\x000\x00maxMsgNums\x0032\x00sysFlag\x006\x00suspendTimeoutMillis\x000\x00"), []byte(nil))
 	f.Add(uint8(5), []byte(nil), []byte(`{"clientID":"c1","consumerDataSet":[{"groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"topic":"t1","subString":"a||b","tagsSet":["a","b"]}]}]}`))
+	f.Add(uint8(4), []byte("consumerGroup\x00g\x00topic\x00t1\x00queueId\x000\x00queueOffset\x000\x00maxMsgNums\x0032\x00sysFlag\x004\x00expressionType\x00SQL92\x00subscription\x00a > 1 AND TAGS IN ('x')\x00"), []byte(nil))
+	f.Add(uint8(5), []byte(nil), []byte(`{"clientID":"c2","consumerDataSet":[{"groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"topic":"t1","subString":"a BETWEEN 0 AND","expressionType":"SQL92"}]}]}`))
 	f.Add(uint8(13), []byte("group\x00g\x00offset\x000\x00delayLevel\x00-1\x00"), []byte(nil))
 	f.Add(uint8(14), []byte(nil), []byte(`{"consumerGroup":"g","clientId":"c1","mqSet":[{"topic":"t1","brokerName":"b","queueId":0}]}`))
 	f.Add(uint8(25), []byte("producerGroup\x00pg\x00tranStateTableOffset\x000\x00commitLogOffset\x000\x00commitOrRollback\x008\x00"), []byte(nil))

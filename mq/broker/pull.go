@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tide-run/tide/mq/remoting"
+	"github.com/tide-run/tide/mq/sql92"
 	"github.com/tide-run/tide/mq/store"
 )
 
@@ -29,6 +30,7 @@ type pullReq struct {
 	offset   int64
 	max      int
 	match    func(int64) bool
+	sql      *sql92.Expr // SQL92 selector evaluated on each message's properties (see sqlfilter.go)
 	deadline time.Time
 }
 
@@ -64,10 +66,16 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) *remoting.C
 		p.max = 1024
 	}
 	if et := f.OptString("expressionType"); et != "" && !strings.EqualFold(et, "TAG") {
-		// SQL92 and other expression types are not evaluated by this broker: deliver everything.
+		if resp := b.exprFilter(p, et, subExpr, sysFlag&pullSubscription != 0); resp != nil {
+			return resp
+		}
 	} else if sysFlag&pullSubscription != 0 && subExpr != "" {
 		p.match = parseSubscription(subExpr, nil).match
-	} else if s := b.clients.subscription(p.group, p.topic); s != nil && !s.all {
+	} else if s := b.clients.subscription(p.group, p.topic); s != nil && s.sqlErr != nil {
+		return badSQL(req, s.expr, s.sqlErr)
+	} else if s != nil && s.sql != nil {
+		p.sql = s.sql
+	} else if s != nil && !s.all {
 		p.match = s.match
 	}
 	b.notePull(p)
@@ -85,7 +93,13 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) *remoting.C
 
 // pullOnce runs a pull; found is false only when the answer would be PULL_NOT_FOUND (the case to suspend).
 func (b *Broker) pullOnce(p *pullReq) (*remoting.Command, bool) {
-	r, err := b.st.Get(p.topic, p.queue, p.offset, p.max, pullMaxBytes, p.match)
+	var r store.GetResult
+	var err error
+	if p.sql != nil {
+		r, err = b.getSQL(p)
+	} else {
+		r, err = b.st.Get(p.topic, p.queue, p.offset, p.max, pullMaxBytes, p.match)
+	}
 	if err != nil {
 		b.log.Error("pull failed", "topic", p.topic, "queue", p.queue, "offset", p.offset, "err", err)
 		return remoting.Errorf(p.req, remoting.SystemError, "read failed: %v", err), true

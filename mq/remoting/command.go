@@ -81,6 +81,7 @@ const (
 	PullRetryImmediately    int16 = 20
 	PullOffsetMoved         int16 = 21
 	QueryNotFound           int16 = 22
+	SubscriptionParseFailed int16 = 23
 	SubscriptionNotExist    int16 = 24
 	MessageTooLarge         int16 = 13
 )

@@ -228,6 +228,7 @@ func (rt *Runtime) removeRevision(k types.NamespacedName) {
 		return
 	}
 	rt.ms.Remove(revKey(k))
+	rt.stats.reporters.Delete(k)
 	r.detach()
 	rt.gw.DeleteRevision(k)
 	go func() {

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/server/eventingrt"
+)
+
+// EventingOptions tune the eventing runtime; zero values mean the documented defaults of eventingrt.Options.
+type EventingOptions struct {
+	// StatsInterval is how often changed delivery counters are written to Trigger/RocketMQSource status.
+	StatsInterval time.Duration
+	// MaxReconsumeTimes bounds RocketMQ redeliveries of an event no one accepted (Triggers).
+	MaxReconsumeTimes int32
+	// SourceRetryDelayLevel is the RocketMQ delay level for a RocketMQSource message that goes back to RocketMQ.
+	SourceRetryDelayLevel int
+	// MQDelayLevels overrides the embedded broker's 18 delay levels (tests shorten them).
+	MQDelayLevels []time.Duration
+}
+
+// Eventing is the eventing runtime (nil before New returns).
+func (s *Server) Eventing() *eventingrt.Runtime { return s.eventing }
+
+// setupEventing wires messaging and eventing: the embedded RocketMQ (unless external name servers are given) and
+// the eventing runtime (Broker/Trigger/RocketMQSource reconcilers, the ingress as the serving gateway's fallback,
+// the tail endpoint). It runs after setupServing.
+func (s *Server) setupEventing() error {
+	var nameServers func() []string
+	if len(s.opts.RocketMQNameServers) > 0 {
+		fixed := append([]string(nil), s.opts.RocketMQNameServers...)
+		nameServers = func() []string { return fixed }
+	} else {
+		m, err := mq.New(mq.Options{DataDir: filepath.Join(s.opts.DataDir, "mq"), Host: s.opts.Host,
+			NameServerPort: s.opts.NameServerPort, BrokerPort: s.opts.BrokerPort,
+			DelayLevels: s.opts.Eventing.MQDelayLevels, Logger: s.opts.Logger})
+		if err != nil {
+			return fmt.Errorf("rocketmq: %w", err)
+		}
+		sub := &mqSubsystem{srv: m, nsPort: s.opts.NameServerPort, brPort: s.opts.BrokerPort}
+		s.AddSubsystem(sub)
+		nameServers = func() []string { return []string{m.NameServerAddr()} }
+	}
+	// The serving gateway owns --gateway-port; requests whose Host names no Knative Service (the Broker addresses
+	// http://<host>:<port>/<namespace>/<broker>) fall through to the ingress.
+	rt, err := eventingrt.New(eventingrt.Options{Store: s.st, NameServers: nameServers, GatewayURL: s.GatewayURL,
+		Clock: s.opts.Clock, Logger: s.opts.Logger, StatsInterval: s.opts.Eventing.StatsInterval,
+		MaxReconsumeTimes: s.opts.Eventing.MaxReconsumeTimes, SourceRetryDelayLevel: s.opts.Eventing.SourceRetryDelayLevel})
+	if err != nil {
+		return err
+	}
+	if err := eventingrt.RegisterKinds(s.reg, nameServers); err != nil {
+		return err
+	}
+	rt.Register(s.recons)
+	s.api.Handle(eventingrt.TailPath, rt.TailHandler())
+	s.SetGatewayFallback(rt.Ingress())
+	s.eventing = rt
+	s.AddSubsystem(rt)
+	return nil
+}
+
+// mqSubsystem runs the embedded RocketMQ name server and broker.
+type mqSubsystem struct {
+	srv            *mq.Server
+	nsPort, brPort int
+}
+
+func (m *mqSubsystem) Name() string { return "rocketmq" }
+
+func (m *mqSubsystem) Start(ctx context.Context) error {
+	err := m.srv.Start(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case strings.Contains(err.Error(), "name server listen"):
+		return &PortError{Flag: "--namesrv-port", Port: m.nsPort, Err: unwrapAll(err)}
+	case strings.Contains(err.Error(), "broker listen"):
+		return &PortError{Flag: "--broker-port", Port: m.brPort, Err: unwrapAll(err)}
+	}
+	return err
+}
+
+// unwrapAll returns the innermost error (the syscall error of a failed listen), so PortError prints
+// "address already in use" and errors.Is still finds it.
+func unwrapAll(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+func (m *mqSubsystem) Ready() error {
+	if !m.srv.Ready() {
+		return errors.New("embedded RocketMQ not running")
+	}
+	return nil
+}
+
+func (m *mqSubsystem) Shutdown(ctx context.Context) error { return m.srv.Shutdown(ctx) }
+
+func (m *mqSubsystem) Endpoints() []Endpoint {
+	return []Endpoint{{Name: "rocketmq name server", URL: m.srv.NameServerAddr()}, {Name: "rocketmq broker", URL: m.srv.BrokerAddr()}}
+}

@@ -1,0 +1,146 @@
+package eventingrt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	"knative.dev/pkg/apis"
+
+	"github.com/tide-run/tide/controlplane/reconciler"
+	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/eventing/trigger"
+)
+
+// Trigger condition types besides Ready.
+const (
+	TriggerBrokerReady            apis.ConditionType = "BrokerReady"
+	TriggerSubscriberResolved     apis.ConditionType = "SubscriberResolved"
+	TriggerDeadLetterSinkResolved apis.ConditionType = "DeadLetterSinkResolved"
+	TriggerSubscribed             apis.ConditionType = "Subscribed"
+)
+
+var triggerConds = apis.NewLivingConditionSet(TriggerBrokerReady, TriggerSubscriberResolved, TriggerDeadLetterSinkResolved, TriggerSubscribed)
+
+// StatsField is the status field holding a Trigger's or RocketMQSource's delivery counters in this process
+// (tide-specific; `tide get trigger -o wide` prints it).
+const StatsField = "deliveryStats"
+
+// triggerStatus is the stored status: Knative's TriggerStatus plus the counters.
+type triggerStatus struct {
+	eventingv1.TriggerStatus `json:",inline"`
+	DeliveryStats            *trigger.Stats `json:"deliveryStats,omitempty"`
+}
+
+func (r *Runtime) reconcileTrigger(ctx context.Context, key reconciler.Key) error {
+	obj, err := r.st.Get(GKTrigger, key.Namespace, key.Name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			_ = r.mgr.Remove(key.Namespace, key.Name)
+			r.forgetStats("trigger", key)
+			return nil
+		}
+		return err
+	}
+	var t eventingv1.Trigger
+	if err := reconciler.FromUnstructured(obj, &t); err != nil {
+		return err
+	}
+	st := triggerStatus{}
+	st.ObservedGeneration = obj.GetGeneration()
+	cm := triggerConds.Manage(&st.TriggerStatus)
+	cm.InitializeConditions()
+	write := func() error {
+		if s, ok := r.mgr.Stats(key.Namespace, key.Name); ok {
+			s.InFlight = 0 // a gauge, not worth a store write per change
+			st.DeliveryStats = &s
+			r.rememberStats("trigger", key, s)
+		}
+		_, err := r.status.Write(obj, st)
+		return err
+	}
+	// stopWith records why the Trigger does not run and stops its consumer (its group keeps its offsets).
+	stopWith := func(cond apis.ConditionType, reason, format string, args ...any) error {
+		_ = r.mgr.Remove(key.Namespace, key.Name)
+		cm.MarkFalse(cond, reason, format, args...)
+		return write()
+	}
+
+	b, err := r.brokerObject(key.Namespace, t.Spec.Broker)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return stopWith(TriggerBrokerReady, "BrokerDoesNotExist", "Broker %q does not exist", t.Spec.Broker)
+		}
+		return err
+	}
+	topic, ok := r.brokerTopic(key.Namespace, t.Spec.Broker)
+	if !ok {
+		return stopWith(TriggerBrokerReady, "BrokerNotReady", "Broker %q is not ready (class %q)", t.Spec.Broker, b.Annotations[BrokerClassAnnotation])
+	}
+	cm.MarkTrue(TriggerBrokerReady)
+
+	sub, err := r.Resolve(key.Namespace, t.Spec.Subscriber)
+	if err != nil {
+		return stopWith(TriggerSubscriberResolved, "Unable to get the Subscriber's URI", "%v", err)
+	}
+	st.SubscriberURI = sub
+	cm.MarkTrue(TriggerSubscriberResolved)
+
+	ds := t.Spec.Delivery
+	if ds == nil {
+		ds = b.Spec.Delivery // the Broker's spec.delivery is the default of its Triggers
+	}
+	var dls *url.URL
+	if ds != nil && ds.DeadLetterSink != nil {
+		u, err := r.Resolve(key.Namespace, *ds.DeadLetterSink)
+		if err != nil {
+			return stopWith(TriggerDeadLetterSinkResolved, "Unable to get the dead letter sink's URI", "%v", err)
+		}
+		st.DeadLetterSinkURI = u
+		dls = u.URL()
+		cm.MarkTrue(TriggerDeadLetterSinkResolved)
+	} else {
+		cm.MarkTrueWithReason(TriggerDeadLetterSinkResolved, "DeadLetterSinkNotConfigured", "No dead letter sink is configured.")
+	}
+	cfg, err := trigger.ConfigFromTrigger(&t, trigger.Resolved{Topic: topic, Subscriber: sub.URL(), DeadLetter: dls,
+		BrokerDelivery: b.Spec.Delivery})
+	if err != nil {
+		return stopWith(TriggerSubscribed, "InvalidTrigger", "%v", err)
+	}
+	err = r.mgr.Upsert(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, trigger.ErrInvalidConfig) {
+			return stopWith(TriggerSubscribed, "InvalidTrigger", "%v", err)
+		}
+		cm.MarkFalse(TriggerSubscribed, "SubscribeFailed", "%v", err)
+		if werr := write(); werr != nil {
+			return werr
+		}
+		return err
+	}
+	cm.MarkTrue(TriggerSubscribed)
+	return write()
+}
+
+func (r *Runtime) rememberStats(kind string, key reconciler.Key, s any) {
+	b, _ := json.Marshal(s)
+	r.mu.Lock()
+	r.written[kind+" "+key.String()] = string(b)
+	r.mu.Unlock()
+}
+
+func (r *Runtime) forgetStats(kind string, key reconciler.Key) {
+	r.mu.Lock()
+	delete(r.written, kind+" "+key.String())
+	r.mu.Unlock()
+}
+
+// statsChanged reports whether s differs from what was last written for kind/key.
+func (r *Runtime) statsChanged(kind string, key reconciler.Key, s any) bool {
+	b, _ := json.Marshal(s)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.written[kind+" "+key.String()] != string(b)
+}
