@@ -18,6 +18,7 @@ import (
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/dashboard"
 	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/serving/runtime"
 )
 
@@ -299,14 +300,6 @@ type topicMetrics struct {
 	c  *admin.Client
 }
 
-// systemTopic reports RocketMQ's internal topics (retry, dead-letter, defaults, schedule, trace), skipped.
-func systemTopic(t string) bool {
-	return strings.HasPrefix(t, "%") || strings.HasPrefix(t, "rmq_sys_") || t == "TBW102" ||
-		t == "SCHEDULE_TOPIC_XXXX" || t == "RMQ_SYS_TRANS_HALF_TOPIC" || t == "RMQ_SYS_TRACE_TOPIC" ||
-		t == "OFFSET_MOVED_EVENT" || t == "SELF_TEST_TOPIC" || t == "BenchmarkTest" ||
-		strings.HasSuffix(t, "_REPLY_TOPIC")
-}
-
 func (m *topicMetrics) nameServer() string {
 	for _, e := range m.s.Endpoints() {
 		if e.Name == "rocketmq name server" {
@@ -357,7 +350,7 @@ func (m *topicMetrics) read(ctx context.Context) (dashboard.Snapshot, error) {
 			continue // a group without offsets yet
 		}
 		for _, q := range stats {
-			if systemTopic(q.Topic) {
+			if broker.IsSystemTopic(q.Topic) {
 				continue
 			}
 			if lag[q.Topic] == nil {
@@ -367,7 +360,7 @@ func (m *topicMetrics) read(ctx context.Context) (dashboard.Snapshot, error) {
 		}
 	}
 	for name, t := range topics {
-		if systemTopic(name) {
+		if broker.IsSystemTopic(name) {
 			continue
 		}
 		ts := dashboard.TopicStats{Topic: name}

@@ -380,3 +380,17 @@ func (c *config) persistOffsets(force bool) error {
 	}
 	return nil
 }
+
+// IsSystemTopic reports RocketMQ's internal topics, which operators' listings and dashboards hide by default: the
+// auto-create template (TBW102), delay levels, timer messages, transactions, trace and other RMQ_SYS_/rmq_sys_
+// topics, retry and dead-letter topics of groups, per-cluster reply topics, and the names Java's tools reserve.
+func IsSystemTopic(name string) bool {
+	switch name {
+	case DefaultTopic, ScheduleTopic, TimerTopic, HalfTopic, OpHalfTopic,
+		"RMQ_SYS_TRACE_TOPIC", "OFFSET_MOVED_EVENT", "SELF_TEST_TOPIC", "BenchmarkTest":
+		return true
+	}
+	return strings.HasPrefix(name, RetryPrefix) || strings.HasPrefix(name, DLQPrefix) ||
+		strings.HasPrefix(name, "RMQ_SYS_") || strings.HasPrefix(name, "rmq_sys_") ||
+		strings.HasSuffix(name, ReplyTopicSuffix)
+}
