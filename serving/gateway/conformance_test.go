@@ -26,14 +26,7 @@ import (
 const host = "svc.default.localhost"
 
 func TestConformanceRuntimeEnv(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(1)
-	waitReady(t, p, 1)
+	_, srv, p, _ := serveRevision(t, revSpec{name: "svc-00001"}, 1)
 	code, body := get(t, http.DefaultClient, srv, host, "/env", nil)
 	if code != 200 {
 		t.Fatalf("status %d: %s", code, body)
@@ -51,14 +44,7 @@ func TestConformanceRuntimeEnv(t *testing.T) {
 }
 
 func TestConformanceHeaders(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(1)
-	waitReady(t, p, 1)
+	_, srv, _, _ := serveRevision(t, revSpec{name: "svc-00001"}, 1)
 
 	type seen struct {
 		Host    string              `json:"host"`
@@ -114,14 +100,7 @@ func TestConformanceHeaders(t *testing.T) {
 }
 
 func TestConformanceContainerConcurrencyOne(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, _ := deploy(t, gw, revSpec{name: "svc-00001", cc: 1})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(1)
-	waitReady(t, p, 1)
+	_, srv, _, _ := serveRevision(t, revSpec{name: "svc-00001", cc: 1}, 1)
 	const n = 10 // 1 in flight + 9 queued: within queue-proxy's 10 x CC
 	var wg sync.WaitGroup
 	var bad atomic.Int64
@@ -146,14 +125,7 @@ func TestConformanceContainerConcurrencyOne(t *testing.T) {
 }
 
 func TestConformanceQueueFullIs503(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, key := deploy(t, gw, revSpec{name: "svc-00001", cc: 1})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(1)
-	waitReady(t, p, 1)
+	gw, srv, _, key := serveRevision(t, revSpec{name: "svc-00001", cc: 1}, 1)
 	// One request holds the only slot; ten fill the queue; the twelfth is refused.
 	codes := make(chan int, 12)
 	go func() {
@@ -179,14 +151,7 @@ func TestConformanceQueueFullIs503(t *testing.T) {
 }
 
 func TestConformanceTimeout(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, _ := deploy(t, gw, revSpec{name: "svc-00001", timeout: 1})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(1)
-	waitReady(t, p, 1)
+	_, srv, _, _ := serveRevision(t, revSpec{name: "svc-00001", timeout: 1}, 1)
 	if c, body := get(t, http.DefaultClient, srv, host, "/sleep?ms=100", nil); c != 200 {
 		t.Fatalf("within the timeout: %d %s", c, body)
 	}
@@ -356,14 +321,7 @@ func TestNoErrorsAcrossScaleEvents(t *testing.T) {
 
 // TestDrainLosesNoInFlightRequest scales down while long requests are in flight on the instance being removed.
 func TestDrainLosesNoInFlightRequest(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, key := deploy(t, gw, revSpec{name: "svc-00001"})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(2)
-	waitReady(t, p, 2)
+	gw, srv, p, key := serveRevision(t, revSpec{name: "svc-00001"}, 2)
 	const n = 8
 	codes := make(chan int, n)
 	for range n {
@@ -413,14 +371,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestRequestBodies sends the POST bodies CloudEvents deliveries carry, with a known length and chunked, and a
 // large one, and checks they arrive intact with their headers.
 func TestRequestBodies(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, _ := deploy(t, gw, revSpec{name: "svc-00001", cc: 2})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(1)
-	waitReady(t, p, 1)
+	_, srv, _, _ := serveRevision(t, revSpec{name: "svc-00001", cc: 2}, 1)
 	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
 	for _, tc := range []struct {
 		name    string
@@ -456,14 +407,7 @@ func TestRequestBodies(t *testing.T) {
 // TestProtocolUpgrade switches a connection to another protocol through the gateway (as WebSocket does) and checks
 // bytes flow both ways.
 func TestProtocolUpgrade(t *testing.T) {
-	gw := New(Options{})
-	srv := serve(t, gw)
-	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
-	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
-		t.Fatal(err)
-	}
-	p.SetScale(1)
-	waitReady(t, p, 1)
+	_, srv, _, _ := serveRevision(t, revSpec{name: "svc-00001"}, 1)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -94,6 +94,21 @@ func deploy(t testing.TB, gw *Gateway, rs revSpec) (*process.Pool, types.Namespa
 	return p, key
 }
 
+// serveRevision is the usual conformance setup: a gateway behind a test server, one revision of service "svc"
+// taking 100% of its traffic, scaled to n ready instances.
+func serveRevision(t testing.TB, rs revSpec, n int) (*Gateway, *httptest.Server, *process.Pool, types.NamespacedName) {
+	t.Helper()
+	gw := New(Options{})
+	srv := serve(t, gw)
+	p, key := deploy(t, gw, rs)
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: rs.name, Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(n)
+	waitReady(t, p, n)
+	return gw, srv, p, key
+}
+
 // serve puts the gateway on a real listener (port 0).
 func serve(t testing.TB, gw *Gateway) *httptest.Server {
 	srv := httptest.NewServer(gw)
