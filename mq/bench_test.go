@@ -14,6 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
+	"github.com/tide-run/tide/internal/gcfloor"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/broker"
 )
@@ -22,6 +23,7 @@ import (
 // an embedded broker: go test ./mq -run '^$' -bench SendSync32 -benchtime 20000x
 // (add -tags or edit flush below to compare modes). It reports msgs/s and send latency percentiles.
 func BenchmarkSendSync32(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop() // as the tide binary runs the broker
 	for _, mode := range []mq.FlushMode{mq.FlushAsync, mq.FlushSync} {
 		b.Run(mode.String(), func(b *testing.B) { benchSend(b, mode) })
 	}

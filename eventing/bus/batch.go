@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/fnv"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
@@ -65,7 +66,10 @@ func (b *RocketMQ) batchWorker(p rocketmqProducer) {
 			}
 			groups[k] = append(groups[k], q)
 		}
-		for _, k := range order {
+		// Each group is its own round trip (a batch send goes to one queue); the groups go out together, so a
+		// batch spread over many keys costs one round-trip time, not one per key.
+		var wg sync.WaitGroup
+		for i, k := range order {
 			g := groups[k]
 			msgs := make([]*primitive.Message, 0, len(g))
 			live := g[:0:0]
@@ -85,11 +89,23 @@ func (b *RocketMQ) batchWorker(p rocketmqProducer) {
 				// the queue choice travels as a hint the selector reads.
 				msgs[0].Queue = &primitive.MessageQueue{QueueId: int(keyHash(k.key))}
 			}
-			err := b.sendSync(live[0].ctx, p, msgs...)
-			for _, q := range live {
-				q.done <- err
+			send := func() {
+				err := b.sendSync(live[0].ctx, p, msgs...)
+				for _, q := range live {
+					q.done <- err
+				}
 			}
+			if i == len(order)-1 {
+				send() // the last group on this goroutine
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				send()
+			}()
 		}
+		wg.Wait()
 	}
 }
 

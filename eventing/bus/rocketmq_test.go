@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
+	"github.com/tide-run/tide/internal/gcfloor"
 	"github.com/tide-run/tide/mq"
 )
 
@@ -184,6 +185,7 @@ func TestOptionsErrors(t *testing.T) {
 // BenchmarkSend measures synchronous sends (the ingress's storage step) from
 // 32 goroutines: go test ./eventing/bus -run '^$' -bench Send -benchtime 20000x
 func BenchmarkSend(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop() // as the tide binary runs the bus
 	for _, producers := range []int{1, 4} {
 		b.Run("producers="+string(rune('0'+producers)), func(b *testing.B) {
 			rlog.SetLogLevel("error")

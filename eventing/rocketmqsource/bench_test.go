@@ -16,6 +16,8 @@ import (
 	"github.com/apache/rocketmq-client-go/v2"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/tide-run/tide/internal/gcfloor"
 )
 
 // Benchmarks (rerunnable; results in docs/BENCHMARKS.md, section RocketMQSource):
@@ -145,15 +147,33 @@ func benchLatency(b *testing.B, ordered bool) {
 	b.ReportMetric(0, "ns/op")
 }
 
-func BenchmarkRocketMQSourceThroughputUnordered(b *testing.B) { benchThroughput(b, false) }
-func BenchmarkRocketMQSourceThroughputOrdered(b *testing.B)   { benchThroughput(b, true) }
-func BenchmarkRocketMQSourceLatencyUnordered(b *testing.B)    { benchLatency(b, false) }
-func BenchmarkRocketMQSourceLatencyOrdered(b *testing.B)      { benchLatency(b, true) }
+// Every benchmark here runs with the heap floor the tide binary installs (internal/gcfloor), so it measures the
+// process tide runs; the peer below gets the same.
+func BenchmarkRocketMQSourceThroughputUnordered(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
+	benchThroughput(b, false)
+}
+
+func BenchmarkRocketMQSourceThroughputOrdered(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
+	benchThroughput(b, true)
+}
+
+func BenchmarkRocketMQSourceLatencyUnordered(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
+	benchLatency(b, false)
+}
+
+func BenchmarkRocketMQSourceLatencyOrdered(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
+	benchLatency(b, true)
+}
 
 // BenchmarkRawPushConsumerBaseline is the peer measured in the same run: the official client's push consumer with
 // a callback that does nothing, on the same broker and topic layout. The gap to the Throughput benchmarks is the
 // adapter's cost (mapping, HTTP delivery, bookkeeping).
 func BenchmarkRawPushConsumerBaseline(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
 	b.StopTimer()
 	srv := startBroker(b)
 	createTopic(b, srv, "bench", 8)

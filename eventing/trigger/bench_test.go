@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tide-run/tide/eventing/bus"
+	"github.com/tide-run/tide/internal/gcfloor"
 )
 
 // BenchmarkIngressToSubscriber measures the whole data plane on the embedded
@@ -31,6 +32,7 @@ import (
 // hop, no broker): the floor the broker path is compared against in the
 // same run.
 func BenchmarkIngressToSubscriber(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop() // as the tide binary runs the data plane
 	for _, bc := range []struct {
 		triggers  int
 		rate      int // 0 = as fast as possible

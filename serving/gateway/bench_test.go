@@ -23,6 +23,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tide-run/tide/internal/gcfloor"
 	"github.com/tide-run/tide/serving/process"
 )
 
@@ -63,6 +64,7 @@ func doGet(b *testing.B, c *http.Client, url, host string) {
 // probes it every 10 ms until ready, then the request is released. "direct-exec" is the peer: exec the
 // same binary and poll it with GET every millisecond until it answers.
 func BenchmarkColdStart(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop() // as the tide binary runs the gateway
 	b.Run("tide", func(b *testing.B) {
 		autoscaler := &scaleOnPoke{pools: map[types.NamespacedName]*process.Pool{}}
 		gw := New(Options{Poker: autoscaler})
@@ -174,6 +176,7 @@ func helloBackend(b *testing.B) (gwURL, direct string, pid int) {
 // BenchmarkLatency measures sequential request latency for the same hello process, direct and through the gateway,
 // over keep-alive connections. The difference of the p50s is the gateway's added latency.
 func BenchmarkLatency(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
 	gwURL, direct, _ := helloBackend(b)
 	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -195,6 +198,7 @@ func BenchmarkLatency(b *testing.B) {
 // gateway; compare req/s, and cpu-us/op (CPU of client, gateway and instance per request), which predicts the
 // req/s ratio on an otherwise idle machine.
 func BenchmarkThroughput(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
 	gwURL, direct, pid := helloBackend(b)
 	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -220,6 +224,7 @@ func BenchmarkThroughput(b *testing.B) {
 //
 //	go test -run '^$' -bench 'StepLoad' -benchtime 3x ./serving/gateway
 func BenchmarkStepLoad(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
 	k := newKPA(b, 2*time.Second)
 	var lat []time.Duration
 	for i := range b.N {

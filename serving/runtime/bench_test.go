@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tide-run/tide/internal/gcfloor"
 )
 
 // Platform benchmarks: the whole `tide up` composition, real processes, real HTTP. They are rerunnable commands
@@ -43,6 +45,7 @@ func (p *platform) waitScale(rev string, desired, actual int64, timeout time.Dur
 // BenchmarkColdStartPlatform: zero to first response through the gateway, activator and a fresh process (the
 // binary is already built), side by side with a request to the warm instance right after (the peer).
 func BenchmarkColdStartPlatform(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop() // as the tide binary runs the platform
 	p := start(b)
 	p.apply(fastScaling)
 	p.apply(benchService)
@@ -73,6 +76,7 @@ func BenchmarkColdStartPlatform(b *testing.B) {
 // BenchmarkStepLoad: from one ready instance, a step to 8 concurrent 100 ms requests (containerConcurrency 1,
 // max-scale 8); reported is the time until 8 instances are ready, and how many requests failed on the way.
 func BenchmarkStepLoad(b *testing.B) {
+	defer gcfloor.Install(gcfloor.Default).Stop()
 	p := start(b)
 	p.apply(fastScaling)
 	p.apply(benchService)

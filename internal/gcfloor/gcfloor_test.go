@@ -1,0 +1,144 @@
+package gcfloor
+
+import (
+	"errors"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestPercentFor(t *testing.T) {
+	for _, tc := range []struct {
+		floor, live uint64
+		base, want  int
+	}{
+		{floor: 256 << 20, live: 8 << 20, base: 100, want: 3100}, // goal 8 MiB × 32 = 256 MiB
+		{floor: 256 << 20, live: 128 << 20, base: 100, want: 100},
+		{floor: 256 << 20, live: 200 << 20, base: 100, want: 100}, // 28% would be below GOGC: GOGC wins
+		{floor: 256 << 20, live: 300 << 20, base: 100, want: 100}, // past the floor
+		{floor: 256 << 20, live: 0, base: 100, want: 100},         // live heap unknown
+		{floor: 256 << 20, live: 8 << 20, base: 5000, want: 5000}, // a user's larger GOGC stays
+		{floor: 1 << 40, live: 1, base: 100, want: 1 << 20},       // capped
+	} {
+		if got := percentFor(tc.floor, tc.live, tc.base); got != tc.want {
+			t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tc.floor, tc.live, tc.base, got, tc.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"0": 0, "off": 0, "OFF": 0, "268435456": 256 << 20, "256MiB": 256 << 20, "256 MiB": 256 << 20,
+		"256m": 256 << 20, "1GiB": 1 << 30, "2G": 2 << 30, "64KiB": 64 << 10, "10B": 10,
+	} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "12 parsecs", "1.5GiB", "99999999999999999999", "17179869184GiB"} {
+		if _, err := ParseSize(in); !errors.Is(err, ErrBadSize) {
+			t.Errorf("ParseSize(%q) error = %v, want ErrBadSize", in, err)
+		}
+	}
+}
+
+// gcCycles is the number of completed collections so far.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+var sink [][]byte
+
+// churn allocates n bytes of short-lived garbage in 4 KiB pieces, keeping at most 64 KiB alive.
+func churn(n int) {
+	sink = make([][]byte, 16)
+	for i := 0; i < n/4096; i++ {
+		sink[i%16] = make([]byte, 4096)
+	}
+	sink = nil
+}
+
+func TestFloorDefersCollections(t *testing.T) {
+	base := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(base)
+	runtime.GC()
+
+	// Without a floor the test binary's small live heap gives a goal of a few MiB, so 64 MiB of garbage takes
+	// several cycles.
+	before := gcCycles()
+	churn(64 << 20)
+	without := gcCycles() - before
+	if without < 3 {
+		t.Fatalf("without a floor 64 MiB of garbage took %d collections; the test assumes a small live heap", without)
+	}
+
+	f := Install(512 << 20)
+	defer f.Stop()
+	runtime.GC() // the floor's first per-cycle adjustment runs after this cycle
+	deadline := time.Now().Add(5 * time.Second)
+	for f.Percent() <= 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("GC percentage still %d after a cycle; the floor did not adjust it", f.Percent())
+		}
+		runtime.Gosched()
+	}
+	before = gcCycles()
+	churn(64 << 20)
+	with := gcCycles() - before
+	if with > 1 {
+		t.Errorf("with a 512 MiB floor 64 MiB of garbage took %d collections (without: %d), want at most 1", with, without)
+	}
+
+	f.Stop()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("after Stop the GC percentage is %d, want the 100 found at Install", got)
+	}
+}
+
+func TestInstallOffIsNoop(t *testing.T) {
+	base := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(base)
+	f := Install(256 << 20)
+	if f.Percent() != -1 {
+		t.Errorf("with the collector off, Install set the percentage to %d", f.Percent())
+	}
+	f.Stop()
+	if got := debug.SetGCPercent(-1); got != -1 {
+		t.Errorf("Stop changed the percentage of a collector that was off: %d", got)
+	}
+	if f := Install(0); f.Percent() != -1 {
+		t.Errorf("a zero floor changed the percentage to %d", f.Percent())
+	}
+}
+
+func TestInstallFromEnv(t *testing.T) {
+	base := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(base)
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv(EnvVar, "lots")
+	if _, err := InstallFromEnv(); !errors.Is(err, ErrBadSize) {
+		t.Errorf("TIDE_GC_FLOOR=lots: error %v, want ErrBadSize", err)
+	}
+	t.Setenv(EnvVar, "off")
+	f, err := InstallFromEnv()
+	if err != nil || f.floor != 0 {
+		t.Errorf("TIDE_GC_FLOOR=off: floor %d, err %v; want none", f.floor, err)
+	}
+	t.Setenv(EnvVar, "64MiB")
+	f, err = InstallFromEnv()
+	if err != nil || f.floor != 64<<20 {
+		t.Errorf("TIDE_GC_FLOOR=64MiB: floor %d, err %v", f.floor, err)
+	}
+	f.Stop()
+	t.Setenv("GOGC", "200")
+	f, _ = InstallFromEnv()
+	if f.floor != 0 {
+		t.Errorf("with GOGC set, a floor of %d was installed; the user's setting must win", f.floor)
+	}
+}
