@@ -106,6 +106,7 @@ func newBenchMQCommand() *cobra.Command {
 	f.IntVar(&o.Rounds, "rounds", 3, "run the peers this many times, interleaved, and report medians")
 	f.IntVar(&o.Messages, "messages", 0, "messages in the peak phase instead of a duration (the half-load phase sends half)")
 	f.IntVar(&o.Senders, "senders", 32, "concurrent synchronous senders")
+	f.IntVar(&o.Connections, "connections", 1, "client connections per peer (RocketMQ producer instances, NATS connections); sender i uses connection i mod N")
 	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
 	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
 	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order")

@@ -36,6 +36,9 @@ type Options struct {
 	Messages int
 	// Senders is the number of concurrent synchronous senders. Default 32.
 	Senders int
+	// Connections is how many client connections each peer opens; sender w uses connection w mod Connections.
+	// Default 1: every sender shares one connection (one RocketMQ producer instance, one NATS connection).
+	Connections int
 	// BodySize in bytes. Default 1024 (at least 17: the body carries a send timestamp and a sequence number).
 	BodySize int
 	// Sync selects sync flushing (fsync before the answer) for both peers; default async (fsync every 500 ms).
@@ -67,6 +70,9 @@ func (o *Options) defaults() error {
 	if o.BodySize == 0 {
 		o.BodySize = 1024
 	}
+	if o.Connections == 0 {
+		o.Connections = 1
+	}
 	if len(o.Peers) == 0 {
 		o.Peers = []string{PeerRocketMQ, PeerJetStream}
 	}
@@ -91,6 +97,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: Rounds %d: want at least 1", ErrBadOptions, o.Rounds)
 	case o.Senders < 1:
 		return fmt.Errorf("%w: Senders %d: want at least 1", ErrBadOptions, o.Senders)
+	case o.Connections < 1 || o.Connections > o.Senders:
+		return fmt.Errorf("%w: Connections %d: want 1 to Senders (%d)", ErrBadOptions, o.Connections, o.Senders)
 	case o.BodySize < 17:
 		return fmt.Errorf("%w: BodySize %d: want at least 17", ErrBadOptions, o.BodySize)
 	}
@@ -201,11 +209,11 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	var err error
 	switch name {
 	case PeerRocketMQ:
-		p, err = newRocketPeer(dir, opts.Sync)
+		p, err = newRocketPeer(dir, opts.Sync, opts.Connections)
 	case PeerRemoting:
-		p, err = newRemotingPeer(dir, opts.Sync)
+		p, err = newRemotingPeer(dir, opts.Sync, opts.Connections)
 	default:
-		p, err = newJetPeer(dir, opts.Sync)
+		p, err = newJetPeer(dir, opts.Sync, opts.Connections)
 	}
 	if err != nil {
 		return PeerResult{}, err
@@ -220,7 +228,7 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	// Warm up connections and routes so the first timed send does not pay for them.
 	body := make([]byte, opts.BodySize)
 	for i := 0; i < 100; i++ {
-		if err := p.send(ctx, "bench-peak", body); err != nil {
+		if err := p.send(ctx, i, "bench-peak", body); err != nil {
 			return res, fmt.Errorf("warm-up send: %w", err)
 		}
 	}
@@ -295,7 +303,7 @@ func runSenders(ctx context.Context, p peer, topic string, opts Options, count i
 				body[8] = 1
 				binary.BigEndian.PutUint64(body[9:17], n)
 				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err := p.send(sctx, topic, body)
+				err := p.send(sctx, w, topic, body)
 				cancel()
 				if err != nil {
 					errs++
@@ -359,7 +367,7 @@ func (r *receiver) waitReady(ctx context.Context, p peer, size int) error {
 		if time.Now().After(deadline) {
 			return errors.New("the consumer received nothing within 60s")
 		}
-		if err := p.send(ctx, "bench-half", body); err != nil {
+		if err := p.send(ctx, 0, "bench-half", body); err != nil {
 			return fmt.Errorf("warm-up send: %w", err)
 		}
 		select {

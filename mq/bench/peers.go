@@ -26,8 +26,9 @@ import (
 type peer interface {
 	// prepare creates the topic (stream) the phases use.
 	prepare(topic string) error
-	// send sends one message synchronously: it returns once the server acknowledged it as stored.
-	send(ctx context.Context, topic string, body []byte) error
+	// send sends one message synchronously for sender w: it returns once the server acknowledged it as stored.
+	// Sender w uses client connection w mod the peer's connection count.
+	send(ctx context.Context, w int, topic string, body []byte) error
 	// subscribe delivers every message of topic stored from now on to fn until stop is called.
 	subscribe(topic string, fn func(body []byte)) (stop func(), err error)
 	close()
@@ -35,12 +36,12 @@ type peer interface {
 
 // rocketPeer is tide's embedded broker driven by the official RocketMQ Go client.
 type rocketPeer struct {
-	srv  *mq.Server
-	prod rocketmq.Producer
-	n    int
+	srv   *mq.Server
+	prods []rocketmq.Producer // one connection each: the client shares one connection per instance name
+	n     int
 }
 
-func newRocketPeer(dir string, sync bool) (*rocketPeer, error) {
+func newRocketPeer(dir string, sync bool, conns int) (*rocketPeer, error) {
 	mode := mq.FlushAsync
 	if sync {
 		mode = mq.FlushSync
@@ -52,16 +53,20 @@ func newRocketPeer(dir string, sync bool) (*rocketPeer, error) {
 	if err := srv.Start(context.Background()); err != nil {
 		return nil, err
 	}
-	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithRetry(0),
-		producer.WithInstanceName(fmt.Sprintf("tide-bench-%d", time.Now().UnixNano())), producer.WithSendMsgTimeout(10*time.Second))
-	if err == nil {
-		err = p.Start()
+	r := &rocketPeer{srv: srv}
+	for i := 0; i < conns; i++ {
+		p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithRetry(0),
+			producer.WithInstanceName(fmt.Sprintf("tide-bench-%d-%d", time.Now().UnixNano(), i)), producer.WithSendMsgTimeout(10*time.Second))
+		if err == nil {
+			err = p.Start()
+		}
+		if err != nil {
+			r.close()
+			return nil, err
+		}
+		r.prods = append(r.prods, p)
 	}
-	if err != nil {
-		_ = srv.Shutdown(context.Background())
-		return nil, err
-	}
-	return &rocketPeer{srv: srv, prod: p}, nil
+	return r, nil
 }
 
 func (r *rocketPeer) prepare(topic string) error {
@@ -69,8 +74,8 @@ func (r *rocketPeer) prepare(topic string) error {
 	return r.srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: broker.PermRW})
 }
 
-func (r *rocketPeer) send(ctx context.Context, topic string, body []byte) error {
-	res, err := r.prod.SendSync(ctx, primitive.NewMessage(topic, body))
+func (r *rocketPeer) send(ctx context.Context, w int, topic string, body []byte) error {
+	res, err := r.prods[w%len(r.prods)].SendSync(ctx, primitive.NewMessage(topic, body))
 	if err != nil {
 		return err
 	}
@@ -104,7 +109,9 @@ func (r *rocketPeer) subscribe(topic string, fn func([]byte)) (func(), error) {
 }
 
 func (r *rocketPeer) close() {
-	_ = r.prod.Shutdown()
+	for _, p := range r.prods {
+		_ = p.Shutdown()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = r.srv.Shutdown(ctx)
@@ -113,13 +120,13 @@ func (r *rocketPeer) close() {
 // jetPeer is an embedded nats-server with JetStream file storage, driven by the nats.go client.
 type jetPeer struct {
 	srv *natsserver.Server
-	nc  *nats.Conn
-	js  nats.JetStreamContext
+	ncs []*nats.Conn
+	jss []nats.JetStreamContext // one per connection; jss[0] also creates streams and subscribes
 }
 
 // newJetPeer matches the broker's durability: sync mode fsyncs every write (SyncAlways), async mode fsyncs on the
 // broker's flush interval (500 ms) instead of JetStream's default 2 minutes.
-func newJetPeer(dir string, sync bool) (*jetPeer, error) {
+func newJetPeer(dir string, sync bool, conns int) (*jetPeer, error) {
 	opts := &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "jetstream"),
 		NoLog: true, NoSigs: true, SyncInterval: 500 * time.Millisecond, SyncAlways: sync, HTTPPort: 0}
 	srv, err := natsserver.NewServer(opts)
@@ -131,34 +138,38 @@ func newJetPeer(dir string, sync bool) (*jetPeer, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("nats-server not ready within 10s")
 	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		srv.Shutdown()
-		return nil, err
+	j := &jetPeer{srv: srv}
+	for i := 0; i < conns; i++ {
+		nc, err := nats.Connect(srv.ClientURL())
+		if err != nil {
+			j.close()
+			return nil, err
+		}
+		j.ncs = append(j.ncs, nc)
+		js, err := nc.JetStream(nats.MaxWait(10 * time.Second))
+		if err != nil {
+			j.close()
+			return nil, err
+		}
+		j.jss = append(j.jss, js)
 	}
-	js, err := nc.JetStream(nats.MaxWait(10 * time.Second))
-	if err != nil {
-		nc.Close()
-		srv.Shutdown()
-		return nil, err
-	}
-	return &jetPeer{srv: srv, nc: nc, js: js}, nil
+	return j, nil
 }
 
 func streamName(topic string) string { return "S_" + strings.ReplaceAll(topic, ".", "_") }
 
 func (j *jetPeer) prepare(topic string) error {
-	_, err := j.js.AddStream(&nats.StreamConfig{Name: streamName(topic), Subjects: []string{topic}, Storage: nats.FileStorage})
+	_, err := j.jss[0].AddStream(&nats.StreamConfig{Name: streamName(topic), Subjects: []string{topic}, Storage: nats.FileStorage})
 	return err
 }
 
-func (j *jetPeer) send(ctx context.Context, topic string, body []byte) error {
-	_, err := j.js.Publish(topic, body, nats.Context(ctx))
+func (j *jetPeer) send(ctx context.Context, w int, topic string, body []byte) error {
+	_, err := j.jss[w%len(j.jss)].Publish(topic, body, nats.Context(ctx))
 	return err
 }
 
 func (j *jetPeer) subscribe(topic string, fn func([]byte)) (func(), error) {
-	sub, err := j.js.Subscribe(topic, func(m *nats.Msg) { fn(m.Data) }, nats.DeliverAll(), nats.AckNone())
+	sub, err := j.jss[0].Subscribe(topic, func(m *nats.Msg) { fn(m.Data) }, nats.DeliverAll(), nats.AckNone())
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +177,9 @@ func (j *jetPeer) subscribe(topic string, fn func([]byte)) (func(), error) {
 }
 
 func (j *jetPeer) close() {
-	j.nc.Close()
+	for _, nc := range j.ncs {
+		nc.Close()
+	}
 	j.srv.Shutdown()
 	j.srv.WaitForShutdown()
 }
@@ -176,31 +189,37 @@ func (j *jetPeer) close() {
 // client's. Consumption still uses the official push consumer.
 type remotingPeer struct {
 	*rocketPeer
-	adm *admin.Client
-	q   atomic.Uint32
+	adms []*admin.Client
+	q    atomic.Uint32
 }
 
-func newRemotingPeer(dir string, sync bool) (*remotingPeer, error) {
-	rp, err := newRocketPeer(dir, sync)
+func newRemotingPeer(dir string, sync bool, conns int) (*remotingPeer, error) {
+	rp, err := newRocketPeer(dir, sync, 1) // the official producer only warms routes; sends go through adms
 	if err != nil {
 		return nil, err
 	}
+	r := &remotingPeer{rocketPeer: rp}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	adm, err := admin.Dial(ctx, rp.srv.NameServerAddr())
-	if err != nil {
-		rp.close()
-		return nil, err
+	for i := 0; i < conns; i++ {
+		adm, err := admin.Dial(ctx, rp.srv.NameServerAddr())
+		if err != nil {
+			r.close()
+			return nil, err
+		}
+		r.adms = append(r.adms, adm)
 	}
-	return &remotingPeer{rocketPeer: rp, adm: adm}, nil
+	return r, nil
 }
 
-func (r *remotingPeer) send(ctx context.Context, topic string, body []byte) error {
-	_, err := r.adm.Send(ctx, admin.SendRequest{Topic: topic, Body: body, QueueID: int32(r.q.Add(1) % 8), ProducerGroup: "tide-bench"})
+func (r *remotingPeer) send(ctx context.Context, w int, topic string, body []byte) error {
+	_, err := r.adms[w%len(r.adms)].Send(ctx, admin.SendRequest{Topic: topic, Body: body, QueueID: int32(r.q.Add(1) % 8), ProducerGroup: "tide-bench"})
 	return err
 }
 
 func (r *remotingPeer) close() {
-	_ = r.adm.Close()
+	for _, a := range r.adms {
+		_ = a.Close()
+	}
 	r.rocketPeer.close()
 }

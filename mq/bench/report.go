@@ -33,7 +33,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "Embedded RocketMQ (tide, official Go client v2.1.2) vs NATS JetStream (embedded nats-server, file storage)\n")
 	fmt.Fprintf(w, "run %s; machine: %d CPUs, %s, %s RAM, %s; load average at start %s, at end %s\n",
 		r.Started.Format(time.RFC3339), m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.LoadStart, r.LoadEnd)
-	fmt.Fprintf(w, "%d-byte bodies, %d concurrent synchronous senders, %s; flush %s\n", o.BodySize, o.Senders, size, flush)
+	fmt.Fprintf(w, "%d-byte bodies, %d concurrent synchronous senders over %d client connection(s) per peer, %s; flush %s\n", o.BodySize, o.Senders, o.Connections, size, flush)
 	fmt.Fprintf(w, "%d round(s), peers interleaved; every figure is the median over the rounds (errors and missing are sums)\n\n", o.Rounds)
 
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
