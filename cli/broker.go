@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tide-run/tide/internal/residency"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/commitlog"
 )
@@ -55,6 +56,7 @@ func newBrokerCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "name server %s\nbroker %s\n", srv.NameServerAddr(), srv.BrokerAddr())
+			releaseStartupPages(logger)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -70,4 +72,21 @@ func newBrokerCommand() *cobra.Command {
 	f.DurationVar(&retention, "retention", 72*time.Hour, "delete commit-log segments older than this")
 	f.Int64Var(&maxDisk, "max-disk-bytes", 0, "cap the commit log's size in bytes, deleting the oldest segments first (0: no cap)")
 	return cmd
+}
+
+// releaseStartupPages drops the executable's pages that only start-up touched (package initialisation of
+// everything linked into tide) from the resident set, once the process is serving; see internal/residency.
+// TIDE_RELEASE_STARTUP_PAGES=off keeps them.
+func releaseStartupPages(logger *slog.Logger) {
+	if !residency.Enabled() {
+		return
+	}
+	log := logger.With("component", "residency")
+	res, err := residency.ReleaseStartupPages()
+	if err != nil {
+		log.Debug("start-up pages not released", "err", err)
+		return
+	}
+	log.Debug("released start-up pages", "rss_before", res.Before.Total, "rss_after", res.After.Total,
+		"file_before", res.Before.File, "file_after", res.After.File, "mappings", res.Mappings)
 }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package residency
+
+func releaseStartupPages() (Result, error) { return Result{}, ErrUnsupported }
