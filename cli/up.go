@@ -101,6 +101,7 @@ func runUp(cmd *cobra.Command, opts server.Options, h upHooks) error {
 	}
 	fmt.Fprintf(out, "data dir: %s\n", strings.TrimSpace(srv.Options().DataDir))
 	fmt.Fprintln(out, "ready")
+	releaseStartupPages(opts.Logger)
 	sig := <-sigs
 	log.Info("shutting down", "signal", sig.String())
 	return shutdown(srv, log, sigs, h.exit)
