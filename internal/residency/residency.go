@@ -36,11 +36,11 @@ func Enabled() bool {
 	return true
 }
 
-// ReleaseStartupPages returns freed heap to the OS and drops the process's resident pages of its own executable's
-// read-only mappings, so that only the pages touched from now on count in its RSS. Call it once, when start-up is
-// done (listeners open, ready printed). It is safe at any time and from any goroutine: pages still in use fault
-// back in from the page cache. It does nothing, returning a zero Result and nil, when Enabled is false. On systems
-// other than Linux it returns ErrUnsupported.
+// ReleaseStartupPages drops the process's resident pages of its own executable's read-only mappings, so that only
+// the pages touched from now on count in its RSS. Call it once, when start-up is done (listeners open, ready
+// printed). It is safe at any time and from any goroutine: pages still in use fault back in from the page cache.
+// It does nothing, returning a zero Result and nil, when Enabled is false. On systems other than Linux it returns
+// ErrUnsupported.
 func ReleaseStartupPages() (Result, error) {
 	if !Enabled() {
 		return Result{}, nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +31,6 @@ func (m mapping) releasable() bool {
 }
 
 func releaseStartupPages() (Result, error) {
-	debug.FreeOSMemory()
 	self, err := executable()
 	if err != nil {
 		return Result{}, err
