@@ -42,8 +42,9 @@ func newBenchMQCommand() *cobra.Command {
 			"nats.go client) in this process, one after the other, with the same body size, number of concurrent\n" +
 			"synchronous senders and flush policy. Per peer: a peak phase (messages/s, send latency p50/p99/p99.9), then\n" +
 			"a phase paced at half of that peak with a consumer attached (send latency, produce-to-consume latency).\n" +
-			"Then it execs `tide broker` on free ports to measure its ready time and idle RSS. Results depend on the\n" +
-			"machine's load, which the report prints.",
+			"Then it execs `tide broker` on free ports to measure its ready time and idle RSS, and its RSS again after\n" +
+			"--startup-load messages were sent to it and consumed. Results depend on the machine's load, which the\n" +
+			"report prints.",
 		Example: `  tide bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
   tide bench mq --messages 200000              # a fixed count instead of a duration
   tide bench mq --flush sync --duration 20s
@@ -76,6 +77,9 @@ func newBenchMQCommand() *cobra.Command {
 				dataDir = d
 			}
 			o.DataDir = dataDir
+			if o.StartupLoad == 0 {
+				o.StartupLoad = -1 // bench.Options reads 0 as the default
+			}
 			o.Progress = cmd.ErrOrStderr()
 			rlog.SetLogLevel("error") // the RocketMQ client's logger is process-global
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -115,6 +119,7 @@ func newBenchMQCommand() *cobra.Command {
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default this executable)")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (clients and servers share the process) to this file")
 	f.IntVar(&o.StartupRuns, "startup-runs", 5, "how many times to start `tide broker` for the ready time")
+	f.IntVar(&o.StartupLoad, "startup-load", 20000, "messages sent to (and consumed from) the started `tide broker` after its idle RSS reading, then its RSS is read again (0: skip)")
 	return cmd
 }
 

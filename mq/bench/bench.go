@@ -56,6 +56,10 @@ type Options struct {
 	StartupRuns int
 	// IdleWait is how long the started broker idles before its RSS is read. Default 2s.
 	IdleWait time.Duration
+	// StartupLoad is how many messages the senders send to the last started broker after its idle RSS reading, a
+	// push consumer then reads them all, and its RSS is read again: how much of what the idle broker does not hold
+	// a workload brings back. 0 means 20,000; negative skips it.
+	StartupLoad int
 	// Progress receives one line per phase (nil: none).
 	Progress io.Writer
 }
@@ -84,6 +88,9 @@ func (o *Options) defaults() error {
 	}
 	if o.IdleWait == 0 {
 		o.IdleWait = 2 * time.Second
+	}
+	if o.StartupLoad == 0 {
+		o.StartupLoad = 20000
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -154,6 +161,16 @@ type Startup struct {
 	IdleAnon, IdleFile int64
 	ReadyMed           time.Duration
 	ReadyMax           time.Duration
+	// Load is the last broker's RSS after Options.StartupLoad messages were sent to it and consumed (nil when
+	// skipped).
+	Load *StartupLoad
+}
+
+// StartupLoad is the RSS of a started `tide broker` after a send-and-consume workload.
+type StartupLoad struct {
+	Messages        int // acknowledged sends
+	Errors, Missing int // failed sends; acknowledged but not consumed within 60 s
+	RSS, Anon, File int64
 }
 
 // Report is a run's outcome.

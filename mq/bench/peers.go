@@ -34,9 +34,11 @@ type peer interface {
 	close()
 }
 
-// rocketPeer is tide's embedded broker driven by the official RocketMQ Go client.
+// rocketPeer is tide's embedded broker driven by the official RocketMQ Go client: one started in this process
+// (srv), or a `tide broker` process reached through its name server (srv nil, ns set).
 type rocketPeer struct {
 	srv   *mq.Server
+	ns    string
 	prods []rocketmq.Producer // one connection each: the client shares one connection per instance name
 	n     int
 }
@@ -53,25 +55,51 @@ func newRocketPeer(dir string, sync bool, conns int) (*rocketPeer, error) {
 	if err := srv.Start(context.Background()); err != nil {
 		return nil, err
 	}
-	r := &rocketPeer{srv: srv}
+	r := &rocketPeer{srv: srv, ns: srv.NameServerAddr()}
+	if err := r.startProducers(conns); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newRemoteRocketPeer drives the broker behind the name server at ns, which runs in another process.
+func newRemoteRocketPeer(ns string, conns int) (*rocketPeer, error) {
+	r := &rocketPeer{ns: ns}
+	if err := r.startProducers(conns); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *rocketPeer) startProducers(conns int) error {
 	for i := 0; i < conns; i++ {
-		p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithRetry(0),
+		p, err := rocketmq.NewProducer(producer.WithNameServer([]string{r.ns}), producer.WithRetry(0),
 			producer.WithInstanceName(fmt.Sprintf("tide-bench-%d-%d", time.Now().UnixNano(), i)), producer.WithSendMsgTimeout(10*time.Second))
 		if err == nil {
 			err = p.Start()
 		}
 		if err != nil {
 			r.close()
-			return nil, err
+			return err
 		}
 		r.prods = append(r.prods, p)
 	}
-	return r, nil
+	return nil
 }
 
 func (r *rocketPeer) prepare(topic string) error {
 	// 8 queues: enough for 32 senders to spread over, as a RocketMQ deployment would configure.
-	return r.srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: broker.PermRW})
+	if r.srv != nil {
+		return r.srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: broker.PermRW})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := admin.Dial(ctx, r.ns)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.CreateTopic(ctx, topic, 8)
 }
 
 func (r *rocketPeer) send(ctx context.Context, w int, topic string, body []byte) error {
@@ -87,7 +115,7 @@ func (r *rocketPeer) send(ctx context.Context, w int, topic string, body []byte)
 
 func (r *rocketPeer) subscribe(topic string, fn func([]byte)) (func(), error) {
 	r.n++
-	c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{r.srv.NameServerAddr()}),
+	c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{r.ns}),
 		consumer.WithGroupName(fmt.Sprintf("bench-%s-%d", topic, r.n)), consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithInstance(fmt.Sprintf("tide-bench-c-%d", time.Now().UnixNano())))
 	if err != nil {
@@ -111,6 +139,9 @@ func (r *rocketPeer) subscribe(topic string, fn func([]byte)) (func(), error) {
 func (r *rocketPeer) close() {
 	for _, p := range r.prods {
 		_ = p.Shutdown()
+	}
+	if r.srv == nil {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

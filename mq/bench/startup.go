@@ -23,13 +23,14 @@ func measureStartup(ctx context.Context, opts Options) (*Startup, error) {
 	for i := 0; i < opts.StartupRuns; i++ {
 		dir := filepath.Join(opts.DataDir, fmt.Sprintf("startup-%d", i))
 		last := i == opts.StartupRuns-1
-		ready, mem, err := startOnce(ctx, opts.TideBinary, dir, last, opts.IdleWait)
+		ready, mem, load, err := startOnce(ctx, opts, dir, last)
 		if err != nil {
 			return nil, err
 		}
 		st.Ready = append(st.Ready, ready)
 		if last {
 			st.IdleRSS, st.IdleAnon, st.IdleFile = mem.total, mem.anon, mem.file
+			st.Load = load
 		}
 	}
 	sorted := slices.Clone(st.Ready)
@@ -38,16 +39,19 @@ func measureStartup(ctx context.Context, opts Options) (*Startup, error) {
 	return st, nil
 }
 
-func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.Duration) (time.Duration, rss, error) {
+// startOnce starts the broker once and returns its ready time; with measureRSS also its idle RSS and, when
+// opts.StartupLoad is positive, its RSS after a workload.
+func startOnce(ctx context.Context, opts Options, dir string, measureRSS bool) (time.Duration, rss, *StartupLoad, error) {
+	bin := opts.TideBinary
 	cmd := exec.CommandContext(ctx, bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, rss{}, err
+		return 0, rss{}, nil, err
 	}
 	cmd.Stderr = nil
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, rss{}, err
+		return 0, rss{}, nil, err
 	}
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -74,13 +78,13 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				return 0, rss{}, fmt.Errorf("%s broker exited before printing its addresses", bin)
+				return 0, rss{}, nil, fmt.Errorf("%s broker exited before printing its addresses", bin)
 			}
 			if a, found := strings.CutPrefix(l, "name server "); found {
 				nsAddr = a
 			}
 		case <-timeout:
-			return 0, rss{}, fmt.Errorf("%s broker printed no address within 30s", bin)
+			return 0, rss{}, nil, fmt.Errorf("%s broker printed no address within 30s", bin)
 		}
 	}
 	for {
@@ -90,7 +94,7 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.
 			break
 		}
 		if time.Since(t0) > 30*time.Second {
-			return 0, rss{}, fmt.Errorf("name server %s not accepting connections: %w", nsAddr, err)
+			return 0, rss{}, nil, fmt.Errorf("name server %s not accepting connections: %w", nsAddr, err)
 		}
 	}
 	ready := time.Since(t0)
@@ -99,15 +103,50 @@ func startOnce(ctx context.Context, bin, dir string, measureRSS bool, idle time.
 		}
 	}()
 	if !measureRSS {
-		return ready, rss{}, nil
+		return ready, rss{}, nil, nil
 	}
 	select {
 	case <-ctx.Done():
-		return 0, rss{}, ctx.Err()
-	case <-time.After(idle):
+		return 0, rss{}, nil, ctx.Err()
+	case <-time.After(opts.IdleWait):
 	}
 	r, err := vmRSS(cmd.Process.Pid)
-	return ready, r, err
+	if err != nil || opts.StartupLoad <= 0 {
+		return ready, r, nil, err
+	}
+	load, err := loadOnce(ctx, opts, nsAddr)
+	if err != nil {
+		return ready, r, nil, fmt.Errorf("workload: %w", err)
+	}
+	lr, err := vmRSS(cmd.Process.Pid)
+	load.RSS, load.Anon, load.File = lr.total, lr.anon, lr.file
+	return ready, r, load, err
+}
+
+// loadOnce sends opts.StartupLoad messages with opts.Senders senders to the broker behind nsAddr, and has a push
+// consumer read them all.
+func loadOnce(ctx context.Context, opts Options, nsAddr string) (*StartupLoad, error) {
+	p, err := newRemoteRocketPeer(nsAddr, opts.Connections)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	const topic = "bench-startup-load"
+	if err := p.prepare(topic); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", topic, err)
+	}
+	rc := newReceiver()
+	stop, err := p.subscribe(topic, rc.receive)
+	if err != nil {
+		return nil, fmt.Errorf("subscribing: %w", err)
+	}
+	defer stop()
+	ph := runSenders(ctx, p, topic, opts, opts.StartupLoad, 0, 0)
+	if len(ph.acked) == 0 {
+		return nil, fmt.Errorf("every send failed: %v", ph.firstErr)
+	}
+	missing := rc.waitAll(ctx, ph.acked, 60*time.Second)
+	return &StartupLoad{Messages: len(ph.acked), Errors: ph.errors, Missing: missing}, nil
 }
 
 // rss is a process's resident memory from /proc/PID/status, in bytes: total, anonymous (heap, stacks) and

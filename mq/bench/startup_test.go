@@ -44,11 +44,15 @@ func TestMeasureStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TIDE_BENCH_CHILD_BROKER", "1")
-	st, err := measureStartup(context.Background(), Options{TideBinary: exe, StartupRuns: 2, IdleWait: 100 * time.Millisecond, DataDir: t.TempDir()})
+	st, err := measureStartup(context.Background(), Options{TideBinary: exe, StartupRuns: 2, IdleWait: 100 * time.Millisecond,
+		DataDir: t.TempDir(), StartupLoad: 300, Senders: 4, Connections: 1, BodySize: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(st.Ready) != 2 || st.ReadyMed <= 0 || st.IdleRSS <= 0 || st.IdleAnon <= 0 || st.IdleRSS < st.IdleAnon {
 		t.Fatalf("%+v", st)
+	}
+	if l := st.Load; l == nil || l.Messages != 300 || l.Errors != 0 || l.Missing != 0 || l.RSS <= 0 || l.Anon <= 0 {
+		t.Fatalf("workload after the idle reading: %+v", st.Load)
 	}
 }
