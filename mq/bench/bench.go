@@ -168,8 +168,9 @@ type Startup struct {
 
 // StartupLoad is the RSS of a started `tide broker` after a send-and-consume workload.
 type StartupLoad struct {
-	Messages        int // acknowledged sends
-	Errors, Missing int // failed sends; acknowledged but not consumed within 60 s
+	Messages        int     // acknowledged sends
+	Rate            float64 // their messages/s (32 synchronous senders by default, unpaced)
+	Errors, Missing int     // failed sends; acknowledged but not consumed within 60 s
 	RSS, Anon, File int64
 }
 

@@ -95,8 +95,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "tide broker idle RSS after %v: %.1f MiB = %.1f MiB anonymous + %.1f MiB file-backed executable pages (%s the < 40 MB target)\n",
 			o.IdleWait, float64(s.IdleRSS)/(1<<20), float64(s.IdleAnon)/(1<<20), float64(s.IdleFile)/(1<<20), okM)
 		if l := s.Load; l != nil {
-			fmt.Fprintf(w, "tide broker RSS after %d sends (%d failed) and their consumption (%d missing): %.1f MiB = %.1f MiB anonymous + %.1f MiB file-backed (%+.1f MiB file-backed over idle)\n",
-				l.Messages, l.Errors, l.Missing, float64(l.RSS)/(1<<20), float64(l.Anon)/(1<<20), float64(l.File)/(1<<20),
+			fmt.Fprintf(w, "tide broker RSS after %d sends (%.0f msgs/s, %d failed) and their consumption (%d missing): %.1f MiB = %.1f MiB anonymous + %.1f MiB file-backed (%+.1f MiB file-backed over idle)\n",
+				l.Messages, l.Rate, l.Errors, l.Missing, float64(l.RSS)/(1<<20), float64(l.Anon)/(1<<20), float64(l.File)/(1<<20),
 				float64(l.File-s.IdleFile)/(1<<20))
 		}
 	}

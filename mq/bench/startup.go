@@ -146,7 +146,7 @@ func loadOnce(ctx context.Context, opts Options, nsAddr string) (*StartupLoad, e
 		return nil, fmt.Errorf("every send failed: %v", ph.firstErr)
 	}
 	missing := rc.waitAll(ctx, ph.acked, 60*time.Second)
-	return &StartupLoad{Messages: len(ph.acked), Errors: ph.errors, Missing: missing}, nil
+	return &StartupLoad{Messages: len(ph.acked), Rate: ph.rate, Errors: ph.errors, Missing: missing}, nil
 }
 
 // rss is a process's resident memory from /proc/PID/status, in bytes: total, anonymous (heap, stacks) and

@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,7 +54,13 @@ func TestMeasureStartup(t *testing.T) {
 	if len(st.Ready) != 2 || st.ReadyMed <= 0 || st.IdleRSS <= 0 || st.IdleAnon <= 0 || st.IdleRSS < st.IdleAnon {
 		t.Fatalf("%+v", st)
 	}
-	if l := st.Load; l == nil || l.Messages != 300 || l.Errors != 0 || l.Missing != 0 || l.RSS <= 0 || l.Anon <= 0 {
+	if l := st.Load; l == nil || l.Messages != 300 || l.Rate <= 0 || l.Errors != 0 || l.Missing != 0 || l.RSS <= 0 || l.Anon <= 0 {
 		t.Fatalf("workload after the idle reading: %+v", st.Load)
+	}
+	var out bytes.Buffer
+	rep := &Report{Options: Options{IdleWait: 100 * time.Millisecond}, Startup: st}
+	if err := rep.WriteText(&out); err != nil || !strings.Contains(out.String(), "tide broker RSS after 300 sends (") ||
+		!strings.Contains(out.String(), "file-backed over idle") {
+		t.Fatalf("report %q %v", out.String(), err)
 	}
 }
