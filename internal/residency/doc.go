@@ -19,8 +19,9 @@
 // access, so nothing can be lost. A private mapping holds private (anonymous) copies only if something wrote to
 // it (a debugger's breakpoints written through ptrace): mappings whose smaps entry shows any Anonymous pages are
 // skipped, as are writable mappings (.data, .bss, which the program changes) and shared mappings. MADV_DONTNEED
-// never evicts the page cache itself (unlike MADV_PAGEOUT), so other processes and the next start of the
-// executable are unaffected.
+// never evicts the page cache itself, so other processes and the next start of the executable are unaffected;
+// MADV_PAGEOUT would evict it (the next start of tide would read the file from disk again), and MADV_COLD only
+// ages the pages on the LRU: they stay mapped and counted in RSS.
 //
 // It leaves the heap alone: a debug.FreeOSMemory at the same point was measured to change an idle broker's
 // anonymous RSS by about 0.1 MiB (the 4 MB that package initialisation allocates is mostly live: registered
