@@ -142,21 +142,24 @@ func freeLoopbackPort() (string, error) {
 
 // cpuTime is the CPU time used so far by this process (benchmark client and gateway) plus the instance process:
 // per request it is the cost the machine pays, which unlike req/s does not depend on what else the machine runs.
-func cpuTime(b *testing.B, pid int) time.Duration {
+func cpuTime(b *testing.B, pids ...int) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
 	}
-	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		b.Fatal(err)
+	total := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100 Hz).
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		ut, _ := strconv.ParseInt(fields[11], 10, 64)
+		st, _ := strconv.ParseInt(fields[12], 10, 64)
+		total += time.Duration(ut+st) * 10 * time.Millisecond
 	}
-	// Fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100 Hz).
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return self + time.Duration(ut+st)*10*time.Millisecond
+	return total
 }
 
 // helloBackend starts one hello instance behind a gateway and returns the gateway URL, the instance address and
@@ -200,11 +203,21 @@ func BenchmarkLatency(b *testing.B) {
 func BenchmarkThroughput(b *testing.B) {
 	defer gcfloor.Install(gcfloor.Default).Stop()
 	gwURL, direct, pid := helloBackend(b)
-	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
+	backend := strings.TrimPrefix(direct, "http://")
+	type peer struct {
+		name, url string
+		pids      []int // processes besides this one and the instance whose CPU the request costs
+	}
+	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"tcp-relay", tcpRelay(b, backend), nil}}
+	if u, pids := nginxProxy(b, backend); u != "" {
+		peers = append(peers, peer{"nginx", u, pids})
+	}
+	for _, tc := range peers {
 		b.Run(tc.name, func(b *testing.B) {
+			pids := append([]int{pid}, tc.pids...)
 			c := benchClient()
 			b.SetParallelism(16)
-			cpu0 := cpuTime(b, pid)
+			cpu0 := cpuTime(b, pids...)
 			start := time.Now()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -213,8 +226,107 @@ func BenchmarkThroughput(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
-			b.ReportMetric(float64(cpuTime(b, pid)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+			b.ReportMetric(float64(cpuTime(b, pids...)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
 		})
+	}
+}
+
+// tcpRelay is a second peer for BenchmarkThroughput: the cheapest possible user-space hop, a TCP relay that pairs
+// each client connection with its own connection to the instance and copies bytes both ways without reading them.
+// It cannot route, limit concurrency or add headers; it shows what one extra loopback hop costs by itself on this
+// machine, so the gateway's own cost is the difference between its row and this one.
+func tcpRelay(b *testing.B, backend string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", backend)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				// Plain read/write loops: for small requests they are cheaper than the splice(2) io.Copy picks for
+				// TCP-to-TCP copies.
+				go func() {
+					_, _ = io.CopyBuffer(struct{ io.Writer }{u}, struct{ io.Reader }{c}, make([]byte, 32<<10))
+					u.(*net.TCPConn).CloseWrite()
+				}()
+				_, _ = io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{u}, make([]byte, 32<<10))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// nginxProxy starts Debian's nginx (when installed: apt-get install nginx-light) as a reverse proxy to backend with
+// keep-alive upstream connections and access logging off, the usual production setup, and returns its URL; "" when
+// there is no nginx, with the pids of its master and worker processes. It is a peer for BenchmarkThroughput: a
+// mature C proxy doing the same hop as the gateway.
+func nginxProxy(b *testing.B, backend string) (string, []int) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		return "", nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nginx binds it; a race with another process taking the port only fails this peer
+	dir := b.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s; proxy_temp_path %[1]s; fastcgi_temp_path %[1]s; uwsgi_temp_path %[1]s; scgi_temp_path %[1]s;
+  upstream hello { server %[2]s; keepalive 64; }
+  server {
+    listen %[3]s;
+    location / { proxy_pass http://hello; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`, dir, backend, addr)
+	if err := os.WriteFile(dir+"/nginx.conf", []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", dir+"/nginx.conf")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Logf("nginx peer skipped: %v", err)
+		return "", nil
+	}
+	b.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGQUIT); _ = cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			pids := []int{cmd.Process.Pid}
+			children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+			for _, f := range strings.Fields(string(children)) {
+				if n, err := strconv.Atoi(f); err == nil {
+					pids = append(pids, n)
+				}
+			}
+			return "http://" + addr, pids
+		}
+		if time.Now().After(deadline) {
+			b.Logf("nginx peer skipped: not listening on %s after 5s", addr)
+			return "", nil
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the listener, with a deadline
 	}
 }
 
