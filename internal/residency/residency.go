@@ -17,6 +17,7 @@ type RSS struct {
 	Total int64 // VmRSS
 	Anon  int64 // RssAnon: heap, stacks, written private pages
 	File  int64 // RssFile: mapped file pages, the executable's among them
+	Shmem int64 // RssShmem: mapped tmpfs and shared-memory pages (an executable on tmpfs counts here)
 }
 
 // Result reports what ReleaseStartupPages did.

@@ -186,7 +186,7 @@ func fieldKB(line string) (int64, error) {
 	return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 }
 
-// readRSS reads VmRSS, RssAnon and RssFile from a /proc/PID/status file.
+// readRSS reads VmRSS, RssAnon, RssFile and RssShmem from a /proc/PID/status file.
 func readRSS(path string) (RSS, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -206,6 +206,8 @@ func readRSS(path string) (RSS, error) {
 			dst = &r.Anon
 		case "RssFile":
 			dst = &r.File
+		case "RssShmem":
+			dst = &r.Shmem
 		default:
 			continue
 		}
