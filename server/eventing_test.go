@@ -27,6 +27,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/tide-run/tide/cli"
+	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/server"
 )
 
@@ -821,6 +822,73 @@ metadata: {name: late}
 		st, _ := p.getJSON("trigger", "flaky")["status"].(map[string]any)["deliveryStats"].(map[string]any)
 		if st["retried"] != float64(2) || st["deadLettered"] != float64(1) {
 			return fmt.Errorf("flaky stats %v", st)
+		}
+		return nil
+	})
+}
+
+// TestDeletedBrokerTopicIsRemoved: deleting a Broker removes its RocketMQ topic (and the events stored in it), its
+// ingress answers 404 and its Trigger reports BrokerDoesNotExist; a Broker created again under the same name gets a
+// new, empty topic and delivers again.
+func TestDeletedBrokerTopicIsRemoved(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	sub := newReceiver(t)
+	p.apply(fmt.Sprintf(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: gone}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: all}
+spec: {broker: gone, subscriber: {uri: %s}}
+`, sub.URL))
+	p.waitReady("trigger", "all")
+	topic := ingress.TopicFor("default", "gone")
+	ns := p.endpoint("rocketmq name server")
+	topics := func() string { return p.mustRun("", "mq", "topic", "list", "--namesrv", ns) }
+	if !strings.Contains(topics(), topic) {
+		t.Fatalf("topic %s not listed:\n%s", topic, topics())
+	}
+	if code := p.postEvent("/default/gone", "before", "t", "/s", `{}`); code != 202 {
+		t.Fatalf("post: %d", code)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if _, ids := sub.snapshot(); ids["before"] == 0 {
+			return fmt.Errorf("not delivered")
+		}
+		return nil
+	})
+
+	p.mustRun("", "delete", "broker", "gone")
+	eventually(t, 20*time.Second, func() error {
+		if l := topics(); strings.Contains(l, topic) {
+			return fmt.Errorf("topic %s still listed:\n%s", topic, l)
+		}
+		return nil
+	})
+	if code := p.postEvent("/default/gone", "after-delete", "t", "/s", `{}`); code != 404 {
+		t.Errorf("post to a deleted Broker: %d, want 404", code)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if _, r := condReason(p.getJSON("trigger", "all"), "BrokerReady"); r != "BrokerDoesNotExist" {
+			return fmt.Errorf("trigger BrokerReady reason %q", r)
+		}
+		return nil
+	})
+
+	p.apply(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: gone}
+`)
+	p.waitReady("trigger", "all")
+	eventually(t, 20*time.Second, func() error {
+		if code := p.postEvent("/default/gone", "again", "t", "/s", `{}`); code != 202 {
+			return fmt.Errorf("post to the re-created Broker: %d", code)
+		}
+		if _, ids := sub.snapshot(); ids["again"] == 0 {
+			return fmt.Errorf("not delivered")
 		}
 		return nil
 	})

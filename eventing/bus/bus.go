@@ -108,6 +108,8 @@ type Bus interface {
 	Send(ctx context.Context, m *Message) error
 	// EnsureTopic makes sure topic exists so consumers can subscribe to it.
 	EnsureTopic(ctx context.Context, topic string) error
+	// DeleteTopic removes topic and the messages stored in it. A topic that does not exist is not an error.
+	DeleteTopic(ctx context.Context, topic string) error
 	// Subscribe starts consuming; it returns once the consumer has started.
 	Subscribe(ctx context.Context, opts SubscribeOptions, h Handler) (Subscription, error)
 	// Close shuts the producer down. Subscriptions are closed by their owners.

@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/admin"
 	"github.com/apache/rocketmq-client-go/v2/consumer"
+	rmqerrors "github.com/apache/rocketmq-client-go/v2/errors"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 )
@@ -236,6 +238,31 @@ func (b *RocketMQ) EnsureTopic(ctx context.Context, topic string) error {
 	b.mu.Lock()
 	b.ensured[topic] = true
 	b.mu.Unlock()
+	return nil
+}
+
+// DeleteTopic implements Bus with the official client's admin API (DELETE_TOPIC_IN_BROKER on the topic's broker,
+// then DELETE_TOPIC_IN_NAMESRV on every name server), as mqadmin deleteTopic does. A topic without a route is gone
+// already.
+func (b *RocketMQ) DeleteTopic(ctx context.Context, topic string) error {
+	adm, err := admin.NewAdmin(admin.WithResolver(b.resolver),
+		admin.WithCredentials(primitive.Credentials{AccessKey: b.opts.AccessKey, SecretKey: b.opts.SecretKey}))
+	if err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	defer func() { _ = adm.Close() }()
+	b.mu.Lock()
+	delete(b.ensured, topic) // sending to it again must create it again
+	b.mu.Unlock()
+	if _, err := adm.FetchPublishMessageQueues(ctx, topic); err != nil {
+		if errors.Is(err, rmqerrors.ErrTopicNotExist) {
+			return nil
+		}
+		return fmt.Errorf("delete topic %s: finding its broker: %w", topic, err)
+	}
+	if err := adm.DeleteTopic(ctx, admin.WithTopicDelete(topic)); err != nil {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
 	return nil
 }
 

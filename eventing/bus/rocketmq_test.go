@@ -25,6 +25,13 @@ func startBus(t *testing.T) *RocketMQ { return startBusWith(t, RocketMQOptions{}
 
 func startBusWith(t *testing.T, o RocketMQOptions) *RocketMQ {
 	t.Helper()
+	b, _ := startBusServer(t, o)
+	return b
+}
+
+// startBusServer starts an embedded broker and a bus on it, and returns both.
+func startBusServer(t *testing.T, o RocketMQOptions) (*RocketMQ, *mq.Server) {
+	t.Helper()
 	rlog.SetLogLevel("error")
 	delays := make([]time.Duration, 18)
 	for i := range delays {
@@ -48,7 +55,42 @@ func startBusWith(t *testing.T, o RocketMQOptions) *RocketMQ {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	return b
+	return b, s
+}
+
+// TestDeleteTopic: DeleteTopic removes the topic from the broker and the name server, a missing topic is no
+// error, and a later EnsureTopic and Send create it again (the bus forgets it had ensured it).
+func TestDeleteTopic(t *testing.T) {
+	b, srv := startBusServer(t, RocketMQOptions{})
+	ctx := t.Context()
+	const topic = "doomed"
+	if err := b.EnsureTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(ctx, &Message{Topic: topic, Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := srv.Broker().Topic(topic); !ok {
+		t.Fatal("topic not created")
+	}
+	if err := b.DeleteTopic(ctx, topic); err != nil {
+		t.Fatalf("DeleteTopic: %v", err)
+	}
+	if _, ok := srv.Broker().Topic(topic); ok {
+		t.Fatal("topic still on the broker after DeleteTopic")
+	}
+	if err := b.DeleteTopic(ctx, topic); err != nil {
+		t.Errorf("DeleteTopic of a missing topic: %v, want nil", err)
+	}
+	if err := b.DeleteTopic(ctx, "never-existed"); err != nil {
+		t.Errorf("DeleteTopic of a topic that never existed: %v, want nil", err)
+	}
+	if err := b.EnsureTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := srv.Broker().Topic(topic); !ok {
+		t.Fatal("EnsureTopic after DeleteTopic did not create the topic again")
+	}
 }
 
 // TestBatchingKeepsMessagesAndQueues: with Batching, concurrent sends are

@@ -29,6 +29,7 @@ func (s countingSub) Close() error { s.b.mu.Lock(); s.b.closed++; s.b.mu.Unlock(
 
 func (b *countingBus) Send(context.Context, *bus.Message) error  { return nil }
 func (b *countingBus) EnsureTopic(context.Context, string) error { return nil }
+func (b *countingBus) DeleteTopic(context.Context, string) error { return nil }
 func (b *countingBus) Close() error                              { return nil }
 func (b *countingBus) Subscribe(_ context.Context, o bus.SubscribeOptions, _ bus.Handler) (bus.Subscription, error) {
 	b.mu.Lock()

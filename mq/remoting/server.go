@@ -26,9 +26,10 @@ type Server struct {
 	ln        net.Listener
 	writeWait time.Duration
 
-	mu      sync.Mutex // guards conns and closed
-	conns   map[*Conn]struct{}
-	closed  bool
+	mu       sync.Mutex // guards conns and closed
+	conns    map[*Conn]struct{}
+	closed   bool
+	draining atomic.Bool // Shutdown has begun: read loops end quietly at the drain deadline
 	wg      sync.WaitGroup
 	onClose func(*Conn)
 	onIdle  func(*Conn)
@@ -111,7 +112,16 @@ func (s *Server) Serve() {
 	}
 }
 
-// Shutdown stops accepting, closes every connection and waits for the read loops to end.
+// drainWait bounds how long Shutdown lets each connection's read loop serve the frames that already arrived before
+// it closes the connection. A client that shuts down sends its consumer offsets one-way and closes at once (the
+// official Go client does exactly this); when the broker stops right after (tide up shutting down eventing, then
+// the broker), those frames are in the socket buffer but not yet read, and closing first would lose them, so the
+// next start would redeliver everything since the last periodic offset commit.
+const drainWait = 100 * time.Millisecond
+
+// Shutdown stops accepting, lets the read loops serve what already arrived (up to drainWait: a client that has
+// closed ends its loop at once, an idle one at the deadline), closes every connection and waits for the read loops
+// to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -120,12 +130,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.draining.Store(true)
 	s.ln.Close()
+	deadline := time.Now().Add(drainWait)
 	for _, c := range conns {
-		c.Close()
+		_ = c.nc.SetReadDeadline(deadline)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	drained := time.NewTimer(drainWait)
+	defer drained.Stop()
+	select {
+	case <-done:
+	case <-drained.C:
+	case <-ctx.Done():
+	}
+	for _, c := range conns {
+		c.Close()
+	}
 	select {
 	case <-done:
 		return nil
@@ -233,7 +255,7 @@ func (c *Conn) readLoop() {
 		}
 		frame, err := ReadFrame(r)
 		if err != nil {
-			if !c.closed.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if !c.closed.Load() && !c.srv.draining.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.srv.log.Warn("closing connection: unreadable frame", "remote", c.nc.RemoteAddr().String(), "err", err)
 			}
 			return

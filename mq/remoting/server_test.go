@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,5 +54,61 @@ func TestClientThatNeverReadsIsDisconnected(t *testing.T) {
 	defer cancel()
 	if resp, err := good.Invoke(ctx, NewRequest(1, nil, nil)); err != nil || len(resp.Body) != len(big) {
 		t.Fatalf("other client: %v", err)
+	}
+}
+
+// TestShutdownServesFramesThatArrived: a client that sends its last requests and closes at once (the official Go
+// client's consumer shutdown sends its offsets one-way, then closes) has them served even when the server shuts down
+// right after; an idle connection does not hold Shutdown up for longer than the drain wait.
+func TestShutdownServesFramesThatArrived(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served atomic.Int64
+	srv := NewServer(ln, func(c *Conn, req *Command) *Command {
+		if req.Code == 2 {
+			served.Add(1)
+			return nil
+		}
+		return NewResponse(req, Success, "")
+	}, ServerOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	go srv.Serve()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	idle, err := Dial(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	leaving, err := Dial(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Client{idle, leaving} { // both accepted and served once
+		if _, err := c.Invoke(ctx, NewRequest(1, nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const last = 50
+	var frames []byte
+	for range last {
+		frames = append(frames, NewRequest(2, map[string]string{"consumerGroup": "g"}, nil).Encode()...)
+	}
+	if err := leaving.WriteRaw(frames); err != nil {
+		t.Fatal(err)
+	}
+	leaving.Close()
+
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := served.Load(); n != last {
+		t.Errorf("served %d of the %d requests that arrived before Shutdown", n, last)
+	}
+	if d := time.Since(start); d > drainWait+time.Second {
+		t.Errorf("Shutdown took %v with an idle client connected, want about the drain wait %v", d, drainWait)
 	}
 }

@@ -2,6 +2,8 @@ package eventingrt
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
+	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/eventing/ingress"
 )
 
@@ -33,9 +36,12 @@ func ourClass(c string) bool { return c == ClassMTChannel || c == ClassRocketMQ 
 
 func (r *Runtime) reconcileBroker(ctx context.Context, key reconciler.Key) error {
 	obj, err := r.st.Get(GKBroker, key.Namespace, key.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return r.deleteBrokerTopic(ctx, key)
+	}
 	if err != nil {
 		r.forgetBroker(key)
-		return reconciler.IgnoreNotFound(err)
+		return err
 	}
 	var b eventingv1.Broker
 	if err := reconciler.FromUnstructured(obj, &b); err != nil {
@@ -86,6 +92,33 @@ func (r *Runtime) forgetBroker(key reconciler.Key) {
 	r.mu.Lock()
 	delete(r.brokers, key.String())
 	r.mu.Unlock()
+}
+
+// deleteBrokerTopic removes the RocketMQ topic of a deleted Broker, with its stored events, as Knative's Kafka
+// broker deletes its topic: a Broker created again under the same name starts empty. Only topics this runtime
+// served are deleted (a Broker deleted while tide was down keeps its topic; `tide mq topic delete` removes it). A
+// failed deletion is kept in orphans and retried with the reconciler's back-off; the ingress answers 404 for the
+// Broker from the first attempt on.
+func (r *Runtime) deleteBrokerTopic(ctx context.Context, key reconciler.Key) error {
+	r.mu.Lock()
+	topic, ok := r.brokers[key.String()]
+	if !ok {
+		topic, ok = r.orphans[key.String()]
+	}
+	delete(r.brokers, key.String())
+	delete(r.orphans, key.String())
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := r.bus.DeleteTopic(ctx, topic); err != nil {
+		r.mu.Lock()
+		r.orphans[key.String()] = topic
+		r.mu.Unlock()
+		return fmt.Errorf("deleting topic %s of deleted Broker %s: %w", topic, key, err)
+	}
+	r.log.Info("deleted the topic of a deleted Broker", "broker", key.String(), "topic", topic)
+	return nil
 }
 
 // brokerURL is http://<gateway host:port>/<namespace>/<broker>.

@@ -81,6 +81,7 @@ type Runtime struct {
 	// mu guards the fields below.
 	mu      sync.Mutex
 	brokers map[string]string         // "ns/name" -> topic, for Brokers whose topic exists
+	orphans map[string]string         // "ns/name" -> topic of a deleted Broker whose topic deletion failed (retried)
 	sources map[string]*runningSource // "ns/name" -> the adapter running for a RocketMQSource
 	written map[string]string         // "kind ns/name" -> stats JSON last written to status
 	started bool
@@ -109,7 +110,7 @@ func New(opts Options) (*Runtime, error) {
 	quietClientLog.Do(func() { rlog.SetLogLevel("error") })
 	return &Runtime{opts: opts, log: opts.Logger.With("component", "eventing"), st: opts.Store,
 		status:  reconciler.StatusWriter{Store: opts.Store, Clock: opts.Clock},
-		brokers: map[string]string{}, sources: map[string]*runningSource{}, written: map[string]string{}}, nil
+		brokers: map[string]string{}, orphans: map[string]string{}, sources: map[string]*runningSource{}, written: map[string]string{}}, nil
 }
 
 // Name implements the server's Subsystem.
