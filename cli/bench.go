@@ -110,6 +110,7 @@ func newBenchMQCommand() *cobra.Command {
 	f.IntVar(&o.Rounds, "rounds", 3, "run the peers this many times, interleaved, and report medians")
 	f.IntVar(&o.Messages, "messages", 0, "messages in the peak phase instead of a duration (the half-load phase sends half)")
 	f.IntVar(&o.Senders, "senders", 32, "concurrent synchronous senders")
+	f.Float64Var(&o.HalfRate, "half-rate", 0, "pace every peer's second phase at this many msgs/s (default: half of each peer's own peak)")
 	f.IntVar(&o.Connections, "connections", 1, "client connections per peer (RocketMQ producer instances, NATS connections); sender i uses connection i mod N")
 	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
 	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")

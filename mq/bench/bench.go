@@ -36,6 +36,9 @@ type Options struct {
 	Messages int
 	// Senders is the number of concurrent synchronous senders. Default 32.
 	Senders int
+	// HalfRate, when > 0, paces every peer's second phase at this many messages/s instead of half of its own peak,
+	// so peers' latencies can be compared at one rate.
+	HalfRate float64
 	// Connections is how many client connections each peer opens; sender w uses connection w mod Connections.
 	// Default 1: every sender shares one connection (one RocketMQ producer instance, one NATS connection).
 	Connections int
@@ -104,6 +107,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: Rounds %d: want at least 1", ErrBadOptions, o.Rounds)
 	case o.Senders < 1:
 		return fmt.Errorf("%w: Senders %d: want at least 1", ErrBadOptions, o.Senders)
+	case o.HalfRate < 0:
+		return fmt.Errorf("%w: HalfRate %g: want 0 (half of each peer's peak) or a positive rate", ErrBadOptions, o.HalfRate)
 	case o.Connections < 1 || o.Connections > o.Senders:
 		return fmt.Errorf("%w: Connections %d: want 1 to Senders (%d)", ErrBadOptions, o.Connections, o.Senders)
 	case o.BodySize < 17:
@@ -259,6 +264,9 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 
 	// Half load with a consumer attached: produce-to-consume latency.
 	res.HalfTarget = res.PeakRate / 2
+	if opts.HalfRate > 0 {
+		res.HalfTarget = opts.HalfRate
+	}
 	rc := newReceiver()
 	stop, err := p.subscribe("bench-half", rc.receive)
 	if err != nil {

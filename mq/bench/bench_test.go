@@ -36,7 +36,8 @@ func TestRunSmall(t *testing.T) {
 }
 
 func TestBadOptions(t *testing.T) {
-	for _, o := range []Options{{}, {DataDir: "x", BodySize: 3}, {DataDir: "x", Peers: []string{"kafka"}}, {DataDir: "x", Senders: -1}} {
+	for _, o := range []Options{{}, {DataDir: "x", BodySize: 3}, {DataDir: "x", Peers: []string{"kafka"}}, {DataDir: "x", Senders: -1},
+		{DataDir: "x", HalfRate: -5}, {DataDir: "x", Senders: 4, Connections: 5}} {
 		if _, err := Run(context.Background(), o); !errors.Is(err, ErrBadOptions) {
 			t.Errorf("%+v: %v", o, err)
 		}

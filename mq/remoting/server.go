@@ -30,9 +30,9 @@ type Server struct {
 	conns    map[*Conn]struct{}
 	closed   bool
 	draining atomic.Bool // Shutdown has begun: read loops end quietly at the drain deadline
-	wg      sync.WaitGroup
-	onClose func(*Conn)
-	onIdle  func(*Conn)
+	wg       sync.WaitGroup
+	onClose  func(*Conn)
+	onIdle   func(*Conn)
 }
 
 // ServerOptions configure a Server.
