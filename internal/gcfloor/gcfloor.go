@@ -3,6 +3,7 @@ package gcfloor
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Default is the floor tide's commands install unless TIDE_GC_FLOOR says otherwise: 256 MiB of heap before the
@@ -29,9 +31,10 @@ type Floor struct {
 	floor uint64
 	base  int // the GC percentage in effect at Install, the minimum the floor ever sets
 
-	mu      sync.Mutex // guards stopped and percent against the finalizer goroutine
-	stopped bool
-	percent int // the percentage last set
+	mu        sync.Mutex // guards the fields below against the finalizer goroutine
+	stopped   bool
+	percent   int       // the percentage last set
+	lastCycle time.Time // when the previous cycle's adjustment ran
 }
 
 // Install sets a floor of floor bytes and returns it; Stop restores the percentage found at Install. It does
@@ -99,15 +102,28 @@ func (f *Floor) arm() {
 	})
 }
 
-// adjust sets the percentage for the next cycle from the live heap of the last one and reports whether the floor
-// is still installed.
+// idleAfter: a cycle that comes this long after the previous one is the runtime's periodic forced collection (every
+// two minutes) of a process that has stopped allocating. For that cycle the floor steps aside, so the goal falls to
+// what GOGC gives and the runtime's scavenger returns the memory above it to the system; the first cycle after the
+// process gets busy again puts the floor back.
+const idleAfter = 100 * time.Second
+
+// adjust sets the percentage for the next cycle from the last cycle's marked heap and GC roots and reports whether
+// the floor is still installed.
 func (f *Floor) adjust() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stopped {
 		return false
 	}
-	p := percentFor(f.floor, liveHeap(), f.base)
+	now := time.Now()
+	idle := !f.lastCycle.IsZero() && now.Sub(f.lastCycle) >= idleAfter
+	f.lastCycle = now
+	live, roots := heapAndRoots()
+	p := percentFor(f.floor, live, roots, f.base)
+	if idle {
+		p = f.base
+	}
 	if p != f.percent {
 		debug.SetGCPercent(p)
 		f.percent = p
@@ -115,16 +131,26 @@ func (f *Floor) adjust() bool {
 	return true
 }
 
-// percentFor is the GC percentage that puts the next heap goal, live × (1 + p/100), at floor, but never below
-// base, so a heap already past the floor collects as GOGC says. Unknown live heap (0) gives base.
-func percentFor(floor, live uint64, base int) int {
+// runtimeHeapMinimum is the Go runtime's minimum heap goal at GOGC=100 (defaultHeapMinimum, 4 MiB); the runtime
+// scales it with the percentage, so it is part of the goal arithmetic below. TestFloorDefersCollections checks the
+// runtime's actual goal, so a runtime that changes this fails a test rather than the floor.
+const runtimeHeapMinimum = 4 << 20
+
+// percentFor is the GC percentage that puts the next heap goal at floor, never below base (so a heap already past
+// the floor collects as GOGC says). The runtime's goal is max(live + (live + roots) × p/100, 4 MiB × p/100),
+// where roots are the stack and global bytes it scans (Go 1.18+ pacer): ignoring roots would overshoot the floor
+// by their share, and for a small heap the minimum term (which grows with p) would put the goal far past the floor,
+// so p is capped where that term equals the floor. Unknown live heap (0) gives base.
+func percentFor(floor, live, roots uint64, base int) int {
 	if live == 0 || live >= floor {
 		return base
 	}
-	p := (floor - live) * 100 / live
-	const most = 1 << 20 // a 1 KB live heap would otherwise overflow nothing but make the number silly
-	if p > most {
+	p := (floor - live) * 100 / (live + roots)
+	if most := floor * 100 / runtimeHeapMinimum; p > most {
 		p = most
+	}
+	if p > uint64(math.MaxInt32) {
+		p = math.MaxInt32
 	}
 	if int(p) < base {
 		return base
@@ -132,13 +158,17 @@ func percentFor(floor, live uint64, base int) int {
 	return int(p)
 }
 
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+// heapAndRoots reads the live heap the last cycle marked and the stack and global bytes it scanned.
+func heapAndRoots() (live, roots uint64) {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	var v [3]uint64
+	for i := range s {
+		if s[i].Value.Kind() == metrics.KindUint64 {
+			v[i] = s[i].Value.Uint64()
+		}
 	}
-	return s[0].Value.Uint64()
+	return v[0], v[1] + v[2]
 }
 
 // ParseSize reads a byte size: a plain count, or a number with a unit B, KiB, MiB, GiB (also KB, MB, GB and

@@ -11,19 +11,21 @@ import (
 
 func TestPercentFor(t *testing.T) {
 	for _, tc := range []struct {
-		floor, live uint64
-		base, want  int
+		floor, live, roots uint64
+		base, want         int
 	}{
-		{floor: 256 << 20, live: 8 << 20, base: 100, want: 3100}, // goal 8 MiB × 32 = 256 MiB
+		{floor: 256 << 20, live: 8 << 20, base: 100, want: 3100},                 // 8 + 8 × 31 = 256 MiB
+		{floor: 256 << 20, live: 8 << 20, roots: 8 << 20, base: 100, want: 1550}, // 8 + 16 × 15.5 = 256 MiB
 		{floor: 256 << 20, live: 128 << 20, base: 100, want: 100},
-		{floor: 256 << 20, live: 200 << 20, base: 100, want: 100}, // 28% would be below GOGC: GOGC wins
-		{floor: 256 << 20, live: 300 << 20, base: 100, want: 100}, // past the floor
-		{floor: 256 << 20, live: 0, base: 100, want: 100},         // live heap unknown
-		{floor: 256 << 20, live: 8 << 20, base: 5000, want: 5000}, // a user's larger GOGC stays
-		{floor: 1 << 40, live: 1, base: 100, want: 1 << 20},       // capped
+		{floor: 256 << 20, live: 200 << 20, base: 100, want: 100},     // 28% would be below GOGC: GOGC wins
+		{floor: 256 << 20, live: 300 << 20, base: 100, want: 100},     // past the floor
+		{floor: 256 << 20, live: 0, base: 100, want: 100},             // live heap unknown
+		{floor: 256 << 20, live: 8 << 20, base: 5000, want: 5000},     // a user's larger GOGC stays
+		{floor: 256 << 20, live: 1 << 20, base: 100, want: 6400},      // 25,500% would make the runtime's minimum 1 GiB
+		{floor: 1 << 40, live: 1, base: 100, want: 1 << 20 * 100 / 4}, // capped the same way
 	} {
-		if got := percentFor(tc.floor, tc.live, tc.base); got != tc.want {
-			t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tc.floor, tc.live, tc.base, got, tc.want)
+		if got := percentFor(tc.floor, tc.live, tc.roots, tc.base); got != tc.want {
+			t.Errorf("percentFor(%d, %d, %d, %d) = %d, want %d", tc.floor, tc.live, tc.roots, tc.base, got, tc.want)
 		}
 	}
 }
@@ -48,6 +50,12 @@ func TestParseSize(t *testing.T) {
 // gcCycles is the number of completed collections so far.
 func gcCycles() uint64 {
 	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+func heapGoal() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
@@ -86,6 +94,10 @@ func TestFloorDefersCollections(t *testing.T) {
 			t.Fatalf("GC percentage still %d after a cycle; the floor did not adjust it", f.Percent())
 		}
 		runtime.Gosched()
+	}
+	// The runtime's own goal lands at the floor (its formula counts GC roots too; ignoring them overshoots).
+	if goal := heapGoal(); goal < 460<<20 || goal > 564<<20 {
+		t.Errorf("heap goal %d MiB with a 512 MiB floor, want within 10%%", goal>>20)
 	}
 	before = gcCycles()
 	churn(64 << 20)
