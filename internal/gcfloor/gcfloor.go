@@ -33,8 +33,9 @@ type Floor struct {
 
 	mu        sync.Mutex // guards the fields below against the finalizer goroutine
 	stopped   bool
-	percent   int       // the percentage last set
-	lastCycle time.Time // when the previous cycle's adjustment ran
+	percent   int              // the percentage last set
+	lastCycle time.Time        // when the previous cycle's adjustment ran
+	now       func() time.Time // time.Now; tests step it to make a cycle look idle
 }
 
 // Install sets a floor of floor bytes and returns it; Stop restores the percentage found at Install. It does
@@ -42,7 +43,7 @@ type Floor struct {
 func Install(floor uint64) *Floor {
 	base := debug.SetGCPercent(100)
 	debug.SetGCPercent(base)
-	f := &Floor{floor: floor, base: base, percent: base}
+	f := &Floor{floor: floor, base: base, percent: base, now: time.Now}
 	if floor == 0 || base < 0 {
 		f.stopped = true
 		return f
@@ -116,7 +117,7 @@ func (f *Floor) adjust() bool {
 	if f.stopped {
 		return false
 	}
-	now := time.Now()
+	now := f.now()
 	idle := !f.lastCycle.IsZero() && now.Sub(f.lastCycle) >= idleAfter
 	f.lastCycle = now
 	live, roots := heapAndRoots()

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 )
@@ -110,6 +111,44 @@ func TestFloorDefersCollections(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("after Stop the GC percentage is %d, want the 100 found at Install", got)
 	}
+}
+
+// TestIdleCycleDropsTheFloor: a cycle that comes idleAfter or more after the previous one (the runtime's periodic
+// collection of a process that stopped allocating) runs with the base percentage, so the heap goal, and the memory
+// the scavenger keeps, fall back; the next cycle of a busy process puts the floor back.
+func TestIdleCycleDropsTheFloor(t *testing.T) {
+	base := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(base)
+	var mu sync.Mutex
+	clock := time.Unix(1_000_000, 0)
+	f := Install(512 << 20)
+	defer f.Stop()
+	f.mu.Lock()
+	f.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	f.mu.Unlock()
+	step := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	waitPercent := func(what string, ok func(int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok(f.Percent()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: GC percentage %d", what, f.Percent())
+			}
+			runtime.Gosched()
+		}
+	}
+	step(time.Second)
+	runtime.GC()
+	waitPercent("busy cycle", func(p int) bool { return p > 100 })
+	step(idleAfter)
+	runtime.GC()
+	waitPercent("idle cycle", func(p int) bool { return p == 100 })
+	if goal := heapGoal(); goal > 64<<20 {
+		t.Errorf("heap goal %d MiB after an idle cycle, want what GOGC=100 gives for a small heap", goal>>20)
+	}
+	step(time.Second)
+	runtime.GC()
+	waitPercent("busy again", func(p int) bool { return p > 100 })
 }
 
 func TestInstallOffIsNoop(t *testing.T) {
