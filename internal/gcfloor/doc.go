@@ -11,8 +11,8 @@
 //
 // The mechanism is the runtime's own knob: after every cycle (a finalizer on a sentinel object runs once per
 // cycle) the GC percentage is set so that the next goal is the floor, given the live heap and the GC roots that
-// cycle marked. Nothing runs between cycles. A process that stops allocating gets its memory back: the runtime's
-// periodic collection (every two minutes when nothing else collects) runs without the floor, so the goal and
-// the memory the scavenger keeps fall back to what GOGC gives until the process gets busy again. The setting is process-wide, so only a program's main (and benchmarks that model
+// cycle marked. Nothing runs between cycles. A process that stops allocating gets its memory back: after the runtime's
+// periodic collection (every two minutes when nothing else collects) the floor steps aside and the free memory is
+// returned to the system, until the process gets busy again. The setting is process-wide, so only a program's main (and benchmarks that model
 // it) install a floor.
 package gcfloor

@@ -31,11 +31,12 @@ type Floor struct {
 	floor uint64
 	base  int // the GC percentage in effect at Install, the minimum the floor ever sets
 
-	mu        sync.Mutex // guards the fields below against the finalizer goroutine
-	stopped   bool
-	percent   int              // the percentage last set
-	lastCycle time.Time        // when the previous cycle's adjustment ran
-	now       func() time.Time // time.Now; tests step it to make a cycle look idle
+	mu          sync.Mutex // guards the fields below against the finalizer goroutine
+	stopped     bool
+	percent     int              // the percentage last set
+	lastCycle   time.Time        // when the previous cycle's adjustment ran
+	now         func() time.Time // time.Now; tests step it to make a cycle look idle
+	releaseIdle bool             // return free memory after an idle cycle
 }
 
 // Install sets a floor of floor bytes and returns it; Stop restores the percentage found at Install. It does
@@ -43,7 +44,7 @@ type Floor struct {
 func Install(floor uint64) *Floor {
 	base := debug.SetGCPercent(100)
 	debug.SetGCPercent(base)
-	f := &Floor{floor: floor, base: base, percent: base, now: time.Now}
+	f := &Floor{floor: floor, base: base, percent: base, now: time.Now, releaseIdle: true}
 	if floor == 0 || base < 0 {
 		f.stopped = true
 		return f
@@ -104,17 +105,18 @@ func (f *Floor) arm() {
 }
 
 // idleAfter: a cycle that comes this long after the previous one is the runtime's periodic forced collection (every
-// two minutes) of a process that has stopped allocating. For that cycle the floor steps aside, so the goal falls to
-// what GOGC gives and the runtime's scavenger returns the memory above it to the system; the first cycle after the
-// process gets busy again puts the floor back.
+// two minutes) of a process that has stopped allocating. For that cycle the floor steps aside: the percentage goes
+// back to GOGC's and the free memory is returned to the system at once (debug.FreeOSMemory: one more collection,
+// cheap in an idle process; the runtime's own scavenger would only act at the next cycle, two minutes later). The
+// first cycle after the process gets busy again puts the floor back.
 const idleAfter = 100 * time.Second
 
 // adjust sets the percentage for the next cycle from the last cycle's marked heap and GC roots and reports whether
 // the floor is still installed.
 func (f *Floor) adjust() bool {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.stopped {
+		f.mu.Unlock()
 		return false
 	}
 	now := f.now()
@@ -128,6 +130,11 @@ func (f *Floor) adjust() bool {
 	if p != f.percent {
 		debug.SetGCPercent(p)
 		f.percent = p
+	}
+	release := idle && f.releaseIdle
+	f.mu.Unlock()
+	if release {
+		debug.FreeOSMemory()
 	}
 	return true
 }
