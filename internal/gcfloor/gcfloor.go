@@ -31,12 +31,11 @@ type Floor struct {
 	floor uint64
 	base  int // the GC percentage in effect at Install, the minimum the floor ever sets
 
-	mu          sync.Mutex // guards the fields below against the finalizer goroutine
-	stopped     bool
-	percent     int              // the percentage last set
-	lastCycle   time.Time        // when the previous cycle's adjustment ran
-	now         func() time.Time // time.Now; tests step it to make a cycle look idle
-	releaseIdle bool             // return free memory after an idle cycle
+	mu        sync.Mutex // guards the fields below against the finalizer goroutine
+	stopped   bool
+	percent   int              // the percentage last set
+	lastCycle time.Time        // when the previous cycle's adjustment ran
+	now       func() time.Time // time.Now; tests step it to make a cycle look idle
 }
 
 // Install sets a floor of floor bytes and returns it; Stop restores the percentage found at Install. It does
@@ -44,7 +43,7 @@ type Floor struct {
 func Install(floor uint64) *Floor {
 	base := debug.SetGCPercent(100)
 	debug.SetGCPercent(base)
-	f := &Floor{floor: floor, base: base, percent: base, now: time.Now, releaseIdle: true}
+	f := &Floor{floor: floor, base: base, percent: base, now: time.Now}
 	if floor == 0 || base < 0 {
 		f.stopped = true
 		return f
@@ -131,9 +130,8 @@ func (f *Floor) adjust() bool {
 		debug.SetGCPercent(p)
 		f.percent = p
 	}
-	release := idle && f.releaseIdle
 	f.mu.Unlock()
-	if release {
+	if idle {
 		debug.FreeOSMemory()
 	}
 	return true
