@@ -28,9 +28,10 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		Long: "tide runs Knative Services, Brokers, Triggers and RocketMQSources on one machine, with an embedded RocketMQ broker.\n\n" +
 			"Environment:\n" +
 			"  TIDE_SERVER                  address of the tide API for the client commands\n" +
-			"  TIDE_GC_FLOOR                heap size before the Go garbage collector first runs (default 256MiB; off:\n" +
-			"                               collect as GOGC says); fewer collections keep event latency low. GOGC or\n" +
-			"                               GOMEMLIMIT in the environment turn the floor off\n" +
+			"  TIDE_GC_FLOOR                heap size before the Go garbage collector first runs (default 256MiB, at\n" +
+			"                               most a quarter of a container memory limit; off: collect as GOGC says);\n" +
+			"                               fewer collections keep event latency low. GOGC or GOMEMLIMIT in the\n" +
+			"                               environment turn the floor off\n" +
 			"  TIDE_RELEASE_STARTUP_PAGES   off: keep the executable's start-up pages resident in tide up / tide broker",
 		Example: `  tide up                                   # run the platform in the foreground
   tide apply -f service.yaml -f trigger.yaml  # in another terminal

@@ -54,7 +54,10 @@ func Install(floor uint64) *Floor {
 }
 
 // InstallFromEnv installs the floor TIDE_GC_FLOOR names, or Default when it is unset. A GOGC or GOMEMLIMIT in
-// the environment means the user tunes the collector themselves, and then no floor is installed.
+// the environment means the user tunes the collector themselves, and then no floor is installed. In a container
+// with a memory limit (a Kubernetes pod running `tide adapter rocketmq`), the default floor is capped at a quarter
+// of the limit, so the floor never pushes a process towards its OOM kill; an explicit TIDE_GC_FLOOR is taken as
+// given.
 func InstallFromEnv() (*Floor, error) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return Install(0), nil
@@ -66,8 +69,31 @@ func InstallFromEnv() (*Floor, error) {
 			return Install(0), fmt.Errorf("%s=%q: %w", EnvVar, v, err)
 		}
 		floor = n
+	} else if limit, ok := cgroupMemoryLimit(os.ReadFile); ok && floor > limit/4 {
+		floor = limit / 4
 	}
 	return Install(floor), nil
+}
+
+// cgroupMemoryLimit reads the memory limit of the process's cgroup: cgroup v2's memory.max, else v1's
+// memory.limit_in_bytes (v1 reports "no limit" as a number near 2^63). ok is false without a limit.
+func cgroupMemoryLimit(readFile func(string) ([]byte, error)) (limit uint64, ok bool) {
+	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := readFile(path)
+		if err != nil {
+			continue
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "max" {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n >= 1<<62 {
+			return 0, false
+		}
+		return n, true
+	}
+	return 0, false
 }
 
 // Stop removes the floor: the GC percentage goes back to what it was at Install.

@@ -2,6 +2,7 @@ package gcfloor
 
 import (
 	"errors"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -171,6 +172,35 @@ func TestInstallOffIsNoop(t *testing.T) {
 	}
 	if f := Install(0); f.Percent() != -1 {
 		t.Errorf("a zero floor changed the percentage to %d", f.Percent())
+	}
+}
+
+func TestCgroupMemoryLimit(t *testing.T) {
+	files := func(m map[string]string) func(string) ([]byte, error) {
+		return func(p string) ([]byte, error) {
+			if v, ok := m[p]; ok {
+				return []byte(v), nil
+			}
+			return nil, os.ErrNotExist
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		limit uint64
+		ok    bool
+	}{
+		{"v2 limit", map[string]string{"/sys/fs/cgroup/memory.max": "134217728\n"}, 128 << 20, true},
+		{"v2 no limit", map[string]string{"/sys/fs/cgroup/memory.max": "max\n"}, 0, false},
+		{"v1 limit", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "67108864\n"}, 64 << 20, true},
+		{"v1 no limit", map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0, false},
+		{"no cgroup files", nil, 0, false},
+		{"garbage", map[string]string{"/sys/fs/cgroup/memory.max": "lots"}, 0, false},
+	} {
+		limit, ok := cgroupMemoryLimit(files(tc.files))
+		if limit != tc.limit || ok != tc.ok {
+			t.Errorf("%s: %d, %v; want %d, %v", tc.name, limit, ok, tc.limit, tc.ok)
+		}
 	}
 }
 
