@@ -203,6 +203,17 @@ func newReceiver(t *testing.T) *receiver {
 	return r
 }
 
+// waitDelivered waits until the event with id has reached the receiver at least once.
+func (r *receiver) waitDelivered(t *testing.T, id string) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		if _, ids := r.snapshot(); ids[id] == 0 {
+			return fmt.Errorf("event %s not delivered", id)
+		}
+		return nil
+	})
+}
+
 func (r *receiver) snapshot() ([]event.Event, map[string]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -739,12 +750,7 @@ spec: {broker: default, subscriber: {uri: %s}}
 	if code := p.postEvent("/default/default", "x", "t", "/s", `{}`); code != 202 {
 		t.Fatalf("post: %d", code)
 	}
-	eventually(t, 20*time.Second, func() error {
-		if _, ids := sub.snapshot(); ids["x"] == 0 {
-			return fmt.Errorf("not delivered")
-		}
-		return nil
-	})
+	sub.waitDelivered(t, "x")
 }
 
 // TestBrokerAsSubscriberAndBrokerDeliveryDefault: a Trigger whose subscriber is a ref to another Broker forwards
@@ -853,12 +859,7 @@ spec: {broker: gone, subscriber: {uri: %s}}
 	if code := p.postEvent("/default/gone", "before", "t", "/s", `{}`); code != 202 {
 		t.Fatalf("post: %d", code)
 	}
-	eventually(t, 20*time.Second, func() error {
-		if _, ids := sub.snapshot(); ids["before"] == 0 {
-			return fmt.Errorf("not delivered")
-		}
-		return nil
-	})
+	sub.waitDelivered(t, "before")
 
 	p.mustRun("", "delete", "broker", "gone")
 	eventually(t, 20*time.Second, func() error {
