@@ -23,11 +23,7 @@ import (
 // an embedded broker: go test ./mq -run '^$' -bench SendSync32 -benchtime 20000x
 // (add -tags or edit flush below to compare modes). It reports msgs/s and send latency percentiles.
 func BenchmarkSendSync32(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv() // as the tide binary runs the broker
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b) // as the tide binary runs the broker
 	for _, mode := range []mq.FlushMode{mq.FlushAsync, mq.FlushSync} {
 		b.Run(mode.String(), func(b *testing.B) { benchSend(b, mode) })
 	}

@@ -227,11 +227,7 @@ func TestOptionsErrors(t *testing.T) {
 // BenchmarkSend measures synchronous sends (the ingress's storage step) from
 // 32 goroutines: go test ./eventing/bus -run '^$' -bench Send -benchtime 20000x
 func BenchmarkSend(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv() // as the tide binary runs the bus
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b) // as the tide binary runs the bus
 	for _, producers := range []int{1, 4} {
 		b.Run("producers="+string(rune('0'+producers)), func(b *testing.B) {
 			rlog.SetLogLevel("error")

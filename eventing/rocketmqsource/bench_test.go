@@ -150,38 +150,22 @@ func benchLatency(b *testing.B, ordered bool) {
 // Every benchmark here runs with the heap floor the tide binary installs (internal/gcfloor), so it measures the
 // process tide runs; the peer below gets the same.
 func BenchmarkRocketMQSourceThroughputUnordered(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	benchThroughput(b, false)
 }
 
 func BenchmarkRocketMQSourceThroughputOrdered(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	benchThroughput(b, true)
 }
 
 func BenchmarkRocketMQSourceLatencyUnordered(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	benchLatency(b, false)
 }
 
 func BenchmarkRocketMQSourceLatencyOrdered(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	benchLatency(b, true)
 }
 
@@ -189,11 +173,7 @@ func BenchmarkRocketMQSourceLatencyOrdered(b *testing.B) {
 // a callback that does nothing, on the same broker and topic layout. The gap to the Throughput benchmarks is the
 // adapter's cost (mapping, HTTP delivery, bookkeeping).
 func BenchmarkRawPushConsumerBaseline(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	b.StopTimer()
 	srv := startBroker(b)
 	createTopic(b, srv, "bench", 8)

@@ -32,11 +32,7 @@ import (
 // hop, no broker): the floor the broker path is compared against in the
 // same run.
 func BenchmarkIngressToSubscriber(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv() // as the tide binary runs the data plane
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b) // as the tide binary runs the data plane
 	for _, bc := range []struct {
 		triggers  int
 		rate      int // 0 = as fast as possible

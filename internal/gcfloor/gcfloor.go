@@ -238,3 +238,21 @@ func ParseSize(s string) (uint64, error) {
 	}
 	return n << shift, nil
 }
+
+// TB is the part of testing.TB that InstallForBenchmark needs (this package does not import testing).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// InstallForBenchmark installs the floor the tide binary would install (InstallFromEnv) for the rest of a
+// benchmark, so benchmarks that model the binary measure the process tide runs; a bad TIDE_GC_FLOOR fails it.
+func InstallForBenchmark(tb TB) {
+	tb.Helper()
+	f, err := InstallFromEnv()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(f.Stop)
+}

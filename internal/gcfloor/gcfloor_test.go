@@ -230,3 +230,25 @@ func TestInstallFromEnv(t *testing.T) {
 		t.Errorf("with GOGC set, a floor of %d was installed; the user's setting must win", f.floor)
 	}
 }
+
+// TestInstallForBenchmark: the floor holds for the benchmark (here a subtest) and is gone after it.
+func TestInstallForBenchmark(t *testing.T) {
+	base := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(base)
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv(EnvVar, "512MiB")
+	t.Run("bench", func(t *testing.T) {
+		InstallForBenchmark(t)
+		deadline := time.Now().Add(5 * time.Second)
+		for heapGoal() < 256<<20 {
+			if time.Now().After(deadline) {
+				t.Fatalf("heap goal %d MiB with a 512 MiB floor installed", heapGoal()>>20)
+			}
+			runtime.GC()
+		}
+	})
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GC percentage %d after the benchmark, want the 100 it found", p)
+	}
+}

@@ -64,11 +64,7 @@ func doGet(b *testing.B, c *http.Client, url, host string) {
 // probes it every 10 ms until ready, then the request is released. "direct-exec" is the peer: exec the
 // same binary and poll it with GET every millisecond until it answers.
 func BenchmarkColdStart(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv() // as the tide binary runs the gateway
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b) // as the tide binary runs the gateway
 	b.Run("tide", func(b *testing.B) {
 		autoscaler := &scaleOnPoke{pools: map[types.NamespacedName]*process.Pool{}}
 		gw := New(Options{Poker: autoscaler})
@@ -183,11 +179,7 @@ func helloBackend(b *testing.B) (gwURL, direct string, pid int) {
 // BenchmarkLatency measures sequential request latency for the same hello process, direct and through the gateway,
 // over keep-alive connections. The difference of the p50s is the gateway's added latency.
 func BenchmarkLatency(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	gwURL, direct, _ := helloBackend(b)
 	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -209,11 +201,7 @@ func BenchmarkLatency(b *testing.B) {
 // gateway; compare req/s, and cpu-us/op (CPU of client, gateway and instance per request), which predicts the
 // req/s ratio on an otherwise idle machine.
 func BenchmarkThroughput(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	gwURL, direct, pid := helloBackend(b)
 	backend := strings.TrimPrefix(direct, "http://")
 	type peer struct {
@@ -348,11 +336,7 @@ http {
 //
 //	go test -run '^$' -bench 'StepLoad' -benchtime 3x ./serving/gateway
 func BenchmarkStepLoad(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	k := newKPA(b, 2*time.Second)
 	var lat []time.Duration
 	for i := range b.N {

@@ -45,11 +45,7 @@ func (p *platform) waitScale(rev string, desired, actual int64, timeout time.Dur
 // BenchmarkColdStartPlatform: zero to first response through the gateway, activator and a fresh process (the
 // binary is already built), side by side with a request to the warm instance right after (the peer).
 func BenchmarkColdStartPlatform(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv() // as the tide binary runs the platform
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b) // as the tide binary runs the platform
 	p := start(b)
 	p.apply(fastScaling)
 	p.apply(benchService)
@@ -80,11 +76,7 @@ func BenchmarkColdStartPlatform(b *testing.B) {
 // BenchmarkStepLoad: from one ready instance, a step to 8 concurrent 100 ms requests (containerConcurrency 1,
 // max-scale 8); reported is the time until 8 instances are ready, and how many requests failed on the way.
 func BenchmarkStepLoad(b *testing.B) {
-	floor, err := gcfloor.InstallFromEnv()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer floor.Stop()
+	gcfloor.InstallForBenchmark(b)
 	p := start(b)
 	p.apply(fastScaling)
 	p.apply(benchService)
