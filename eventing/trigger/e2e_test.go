@@ -96,7 +96,7 @@ func TestRedeliveryDropN(t *testing.T) {
 		t.Fatal(code)
 	}
 	eventually(t, waitFor, "delivery after 5 failures", func() bool { return r.ids()["drop-n"] == 1 })
-	st, _ := e.mgr.Stats("default", "t")
+	st := e.settledStats(t, "t", "delivery counted", func(st Stats) bool { return st.Delivered >= 1 })
 	if st.Delivered != 1 || st.Retried != 5 || st.Failed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -130,7 +130,7 @@ func TestRedeliveryFibonacci(t *testing.T) {
 	// Failed may be non-zero in a rare interleaving where one event draws six
 	// Fibonacci-numbered requests in a row; RocketMQ then redelivers it, which
 	// is the point: every event arrives.
-	st, _ := e.mgr.Stats("default", "t")
+	st := e.settledStats(t, "t", "10 deliveries counted", func(st Stats) bool { return st.Delivered >= 10 })
 	if st.Delivered != 10 || st.Retried == 0 || st.DeadLettered != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -166,7 +166,7 @@ func TestDeadLetterSink(t *testing.T) {
 	if n, _ := bad.snapshot(); n != 3 {
 		t.Errorf("subscriber got %d attempts, want 3", n)
 	}
-	st, _ := e.mgr.Stats("default", "t")
+	st := e.settledStats(t, "t", "dead letter counted", func(st Stats) bool { return st.DeadLettered >= 1 })
 	if st.DeadLettered != 1 || st.Failed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -605,7 +605,7 @@ func TestDeadLetterSinkDownKeepsEvent(t *testing.T) {
 	sinkUp = true
 	mu.Unlock()
 	eventually(t, waitFor, "dead-lettered after the sink recovered", func() bool { return dls.ids()["dl-down"] == 1 })
-	st, _ := e.mgr.Stats("default", "t")
+	st := e.settledStats(t, "t", "dead letter counted", func(st Stats) bool { return st.DeadLettered >= 1 })
 	if st.DeadLettered != 1 {
 		t.Fatalf("stats %+v", st)
 	}

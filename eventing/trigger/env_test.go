@@ -283,6 +283,20 @@ func (r *receiver) ids() map[string]int {
 	return out
 }
 
+// settledStats waits until cond holds for the trigger's counters and returns
+// them. The receiver records an event before its HTTP response reaches the
+// dispatcher, so a test that saw the receiver count an event must still wait
+// for the dispatcher to count the outcome.
+func (e *env) settledStats(t testing.TB, name, what string, cond func(Stats) bool) Stats {
+	t.Helper()
+	var st Stats
+	eventually(t, waitFor, what, func() bool {
+		st, _ = e.mgr.Stats("default", name)
+		return st.InFlight == 0 && cond(st)
+	})
+	return st
+}
+
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
