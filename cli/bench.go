@@ -34,6 +34,7 @@ func newBenchMQCommand() *cobra.Command {
 		noStartup bool
 		binary    string
 		cpuProf   string
+		memProf   string
 	)
 	cmd := &cobra.Command{
 		Use:   "mq",
@@ -100,6 +101,11 @@ func newBenchMQCommand() *cobra.Command {
 				defer pprof.StopCPUProfile()
 			}
 			rep, err := bench.Run(ctx, o)
+			if memProf != "" {
+				if werr := writeAllocProfile(memProf); werr != nil {
+					return werr
+				}
+			}
 			if err != nil {
 				if errorsIsBadOptions(err) {
 					return &exitError{code: 2, err: err}
@@ -122,6 +128,7 @@ func newBenchMQCommand() *cobra.Command {
 	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
 	f.BoolVar(&noStartup, "no-startup", false, "skip the `tide broker` ready-time and idle-RSS measurement")
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default this executable)")
+	f.StringVar(&memProf, "memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (clients and servers share the process) to this file")
 	f.IntVar(&o.StartupRuns, "startup-runs", 5, "how many times to start `tide broker` for the ready time")
 	f.IntVar(&o.StartupLoad, "startup-load", 20000, "messages sent to (and consumed from) the started `tide broker` after its idle RSS reading, then its RSS is read again (0: skip)")
@@ -129,3 +136,17 @@ func newBenchMQCommand() *cobra.Command {
 }
 
 func errorsIsBadOptions(err error) bool { return errors.Is(err, bench.ErrBadOptions) }
+
+// writeAllocProfile writes the heap profile, whose alloc_space/alloc_objects samples cover every allocation since
+// the process started.
+func writeAllocProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return nil
+}
