@@ -172,6 +172,52 @@ func TestDeadLetterSink(t *testing.T) {
 	}
 }
 
+// TestBadReplyIsAFailedDelivery: a subscriber that answers 200 with a body
+// that is not a CloudEvent has not delivered the event (Knative's broker
+// filter turns that into a 502): every attempt fails, is counted as a bad
+// reply, and the event is dead-lettered with knativeerrorcode 502 and the
+// body in knativeerrordata. Nothing re-enters the Broker.
+func TestBadReplyIsAFailedDelivery(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`)) // 200 with JSON that is not a CloudEvent
+	}))
+	t.Cleanup(srv.Close)
+	sub, _ := url.Parse(srv.URL)
+	dls := newReceiver(t, nil)
+	e.trigger("t", "b", sub, func(c *Config) {
+		retry := int32(2)
+		delay := "PT0.005S"
+		c.Delivery, _ = delivery.FromDeliverySpec(&duckv1.DeliverySpec{Retry: &retry, BackoffDelay: &delay}, dls.url)
+	})
+	if code := e.post("b", ceHeaders("bad-reply", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "dead-lettered event", func() bool { return dls.ids()["bad-reply"] >= 1 })
+	_, evs := dls.snapshot()
+	ext := evs[0].Extensions()
+	if fmt.Sprint(ext["knativeerrorcode"]) != "502" {
+		t.Errorf("knativeerrorcode = %v, want 502", ext["knativeerrorcode"])
+	}
+	if data, _ := base64.StdEncoding.DecodeString(fmt.Sprint(ext["knativeerrordata"])); string(data) != `{"status":"ok"}` {
+		t.Errorf("knativeerrordata decodes to %q", data)
+	}
+	st := e.settledStats(t, "t", "dead letter counted", func(st Stats) bool { return st.DeadLettered >= 1 })
+	mu.Lock()
+	n := calls
+	mu.Unlock()
+	if st.DeadLettered != 1 || st.Delivered != 0 || st.BadReplies != 3 || st.Retried != 2 || st.Replies != 0 || st.Failed != 0 || n != 3 {
+		t.Fatalf("stats %+v, subscriber saw %d requests", st, n)
+	}
+}
+
 // TestFailedEventStaysInRocketMQ: no dead-letter sink and a subscriber that
 // fails for a while: the event is not dropped; RocketMQ redelivers it through
 // %RETRY% and it arrives once the subscriber recovers.

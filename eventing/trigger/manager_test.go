@@ -135,7 +135,7 @@ func TestCollector(t *testing.T) {
 			got[key] = mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
 		}
 	}
-	if got["tide_trigger_events_total,namespace=default,result=delivered,trigger=t1"] != 5 || len(got) != 9 {
+	if got["tide_trigger_events_total,namespace=default,result=delivered,trigger=t1"] != 5 || len(got) != 10 {
 		t.Fatalf("metrics %v", got)
 	}
 }
