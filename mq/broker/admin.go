@@ -175,7 +175,9 @@ func (b *Broker) DeleteGroup(name string, cleanOffset bool) error {
 func (b *Broker) GroupConfigs() map[string]GroupConfig { return b.cfg.allGroups() }
 
 // GroupOffsets returns a group's committed offsets, topic -> queue -> offset.
-func (b *Broker) GroupOffsets(group string) map[string]map[int32]int64 { return b.cfg.groupOffsets(group) }
+func (b *Broker) GroupOffsets(group string) map[string]map[int32]int64 {
+	return b.cfg.groupOffsets(group)
+}
 
 // QueueStat is one queue's offsets for a group (GET_CONSUME_STATS body, tide's JSON form: a list instead of
 // Java's map keyed by MessageQueue objects, which is not valid JSON).
