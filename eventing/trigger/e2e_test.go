@@ -715,3 +715,119 @@ func TestOrderedPoisonMessageMovesOn(t *testing.T) {
 		t.Fatalf("subscriber saw %d requests, want 7", n)
 	}
 }
+
+// TestDeleteTriggerDeletesItsGroup: deleting a Trigger removes its consumer
+// group from the broker (config, offsets, %RETRY% topic), as `tide mq groups`
+// would show; a Trigger created again under the same name (new UID) runs in a
+// group of its own and gets new events; the old group stays gone.
+func TestDeleteTriggerDeletesItsGroup(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, nil)
+	const uid1, uid2 = "aaaa1111-0000-0000-0000-000000000000", "bbbb2222-0000-0000-0000-000000000000"
+	e.trigger("t", "b", r.url, func(c *Config) { c.UID = uid1 })
+	group1 := GroupOf(Config{Namespace: "default", Name: "t", UID: uid1})
+	if code := e.post("b", ceHeaders("before-delete", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "first event delivered", func() bool { return r.ids()["before-delete"] == 1 })
+	br := e.server.Broker()
+	if _, ok := br.GroupConfigs()[group1]; !ok {
+		t.Fatalf("group %s not on the broker while the trigger runs: %v", group1, br.GroupConfigs())
+	}
+	if _, ok := br.Topics()["%RETRY%"+group1]; !ok {
+		t.Fatalf("no retry topic for %s", group1)
+	}
+
+	if err := e.mgr.Delete("default", "t"); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(group string) {
+		t.Helper()
+		if _, ok := br.GroupConfigs()[group]; ok {
+			t.Errorf("group %s still configured", group)
+		}
+		if offs := br.GroupOffsets(group); len(offs) != 0 {
+			t.Errorf("group %s still has offsets: %v", group, offs)
+		}
+		if _, ok := br.Topics()["%RETRY%"+group]; ok {
+			t.Errorf("retry topic of %s still there", group)
+		}
+	}
+	gone(group1)
+
+	e.trigger("t", "b", r.url, func(c *Config) { c.UID = uid2 })
+	group2 := GroupOf(Config{Namespace: "default", Name: "t", UID: uid2})
+	if group2 == group1 {
+		t.Fatal("same group for a new UID")
+	}
+	if code := e.post("b", ceHeaders("after-recreate", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "event delivered to the re-created trigger", func() bool { return r.ids()["after-recreate"] == 1 })
+	if _, ok := br.GroupConfigs()[group2]; !ok {
+		t.Errorf("re-created trigger's group %s not on the broker", group2)
+	}
+	gone(group1)
+	if err := e.mgr.Delete("default", "t"); err != nil {
+		t.Fatal(err)
+	}
+	gone(group2)
+}
+
+// TestTailDeletesItsGroup: a tail's throw-away consumer group is removed from
+// the broker when the tail stops, so `tide events tail` does not pile groups up.
+func TestTailDeletesItsGroup(t *testing.T) {
+	e := newEnv(t)
+	topic := e.addBroker("b")
+	br := e.server.Broker()
+	tails := func() []string {
+		var out []string
+		for g := range br.GroupConfigs() {
+			if strings.HasPrefix(g, "tide-tail-") {
+				out = append(out, g)
+			}
+		}
+		return out
+	}
+	seen := make(chan string, 1)
+	sub, err := Tail(context.Background(), e.bus, TailOptions{Topic: topic, Logger: discardLogger()}, func(ev *event.Event) {
+		select {
+		case seen <- ev.ID():
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := e.post("b", ceHeaders("tailed", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	select {
+	case id := <-seen:
+		if id != "tailed" {
+			t.Fatalf("tailed %s", id)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("tail saw nothing")
+	}
+	if g := tails(); len(g) != 1 {
+		t.Fatalf("tail groups while tailing: %v", g)
+	}
+	group := tails()[0]
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g := tails(); len(g) != 0 {
+		t.Fatalf("tail groups after Close: %v", g)
+	}
+	if offs := br.GroupOffsets(group); len(offs) != 0 {
+		t.Errorf("tail group offsets left: %v", offs)
+	}
+	if _, ok := br.Topics()["%RETRY%"+group]; ok {
+		t.Error("tail retry topic left")
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+}

@@ -7,34 +7,40 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
 // ErrNoBroker means the name servers list no master broker to send a request to.
 var ErrNoBroker = errors.New("admin: the name servers list no master broker")
 
-// DeleteGroup deletes a consumer group's subscription config and its consumer offsets (DELETE_SUBSCRIPTIONGROUP,
-// 207, with cleanOffset=true) on every master broker the name servers know, the way `mqadmin deleteSubGroup -c`
-// does for a cluster. It works against tide's broker and an Apache RocketMQ cluster alike (brokers without
-// cleanOffset support drop only the config). The group's consumers should be stopped first: a running consumer's
-// heartbeat re-creates the config. The first name server that answers is used. It returns nil only if every
-// master accepted; otherwise the errors of those that did not, joined.
+// DeleteGroup deletes a consumer group from a cluster the way `mqadmin deleteSubGroup -c` does: its subscription
+// config and consumer offsets on every master broker the name servers know (DELETE_SUBSCRIPTIONGROUP, 207, with
+// cleanOffset=true), then its retry topic %RETRY%<group> (DELETE_TOPIC_IN_BROKER, 215, on the brokers of the
+// topic's route, and DELETE_TOPIC_IN_NAMESRV, 216, on every name server, best effort). It works against tide's broker and an
+// Apache RocketMQ cluster alike (brokers without cleanOffset support drop only the config). Stop the group's
+// consumers first: a running consumer's heartbeat re-creates the config. The first name server that answers is
+// asked for the cluster and the route. It returns nil only if every step succeeded; otherwise the failures,
+// joined, after trying every step.
 //
-// The group's %RETRY% and %DLQ% topics are left alone (mqadmin deletes them too): callers decide whether parked
-// messages may go.
+// mqadmin also deletes %DLQ%<group>; DeleteGroup leaves it, since it may hold messages parked for inspection.
 func DeleteGroup(ctx context.Context, nameServers []string, group string) error {
 	if group == "" {
 		return fmt.Errorf("admin: delete group: group: empty")
 	}
-	masters, err := MasterBrokers(ctx, nameServers)
+	ns, masters, err := masterBrokers(ctx, nameServers)
 	if err != nil {
 		return fmt.Errorf("admin: delete group %s: %w", group, err)
 	}
 	var errs []error
 	for _, addr := range masters {
-		if err := deleteGroupAt(ctx, addr, group); err != nil {
+		if err := invokeAt(ctx, addr, remoting.NewRequest(remoting.DeleteSubscriptionGroup,
+			map[string]string{"groupName": group, "cleanOffset": "true"}, nil)); err != nil {
 			errs = append(errs, fmt.Errorf("broker %s: %w", addr, err))
 		}
+	}
+	if err := deleteRetryTopic(ctx, ns, nameServers, broker.RetryPrefix+group); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("admin: delete group %s: %w", group, errors.Join(errs...))
@@ -42,14 +48,57 @@ func DeleteGroup(ctx context.Context, nameServers []string, group string) error 
 	return nil
 }
 
-func deleteGroupAt(ctx context.Context, addr, group string) error {
+// deleteRetryTopic deletes topic on the brokers of its route (asked at ns) and on every name server. No route
+// means there is nothing to delete. (tide's name server creates a missing %RETRY% topic when its route is asked
+// for; deleting it right after leaves it gone all the same.)
+func deleteRetryTopic(ctx context.Context, ns string, nameServers []string, topic string) error {
+	c, err := remoting.Dial(ctx, ns)
+	if err != nil {
+		return fmt.Errorf("route of %s: %w", topic, err)
+	}
+	resp, err := c.Invoke(ctx, remoting.NewRequest(remoting.GetRouteInfoByTopic, map[string]string{"topic": topic}, nil))
+	c.Close()
+	switch {
+	case err != nil:
+		return fmt.Errorf("route of %s: %w", topic, err)
+	case resp.Code == remoting.TopicNotExist:
+		return nil
+	case resp.Code != remoting.Success:
+		return fmt.Errorf("route of %s: %w: code %d: %s", topic, ErrResponse, resp.Code, resp.Remark)
+	}
+	var route struct {
+		BrokerDatas []struct {
+			BrokerAddrs map[string]string `json:"brokerAddrs"`
+		} `json:"brokerDatas"`
+	}
+	if err := json.Unmarshal(QuoteNumericKeys(resp.Body), &route); err != nil {
+		return fmt.Errorf("route of %s: %w", topic, err)
+	}
+	var errs []error
+	for _, bd := range route.BrokerDatas {
+		if addr := bd.BrokerAddrs["0"]; addr != "" {
+			if err := invokeAt(ctx, addr, remoting.NewRequest(remoting.DeleteTopicInBroker, map[string]string{"topic": topic}, nil)); err != nil {
+				errs = append(errs, fmt.Errorf("delete %s on broker %s: %w", topic, addr, err))
+			}
+		}
+	}
+	for _, addr := range nameServers {
+		// Best effort: brokers re-register their whole topic table with every name server periodically (30 s on
+		// Apache RocketMQ; tide's routes are live), so a name server that misses this forgets the topic then. A
+		// dead name server in the list must not make the deletion fail.
+		_ = invokeAt(ctx, addr, remoting.NewRequest(remoting.DeleteTopicInNameSrv, map[string]string{"topic": topic}, nil))
+	}
+	return errors.Join(errs...)
+}
+
+// invokeAt sends one request to addr on a connection of its own and wants SUCCESS back.
+func invokeAt(ctx context.Context, addr string, req *remoting.Command) error {
 	c, err := remoting.Dial(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	resp, err := c.Invoke(ctx, remoting.NewRequest(remoting.DeleteSubscriptionGroup,
-		map[string]string{"groupName": group, "cleanOffset": "true"}, nil))
+	resp, err := c.Invoke(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -62,8 +111,14 @@ func deleteGroupAt(ctx context.Context, addr, group string) error {
 // MasterBrokers returns the address of every master broker (broker id 0) in the name servers' cluster info
 // (GET_BROKER_CLUSTER_INFO, 106), sorted. Name servers are asked in order until one answers.
 func MasterBrokers(ctx context.Context, nameServers []string) ([]string, error) {
+	_, masters, err := masterBrokers(ctx, nameServers)
+	return masters, err
+}
+
+// masterBrokers is MasterBrokers, also returning the name server that answered.
+func masterBrokers(ctx context.Context, nameServers []string) (string, []string, error) {
 	if len(nameServers) == 0 {
-		return nil, fmt.Errorf("admin: no name server address")
+		return "", nil, fmt.Errorf("admin: no name server address")
 	}
 	var errs []error
 	for _, ns := range nameServers {
@@ -74,14 +129,14 @@ func MasterBrokers(ctx context.Context, nameServers []string) ([]string, error) 
 		}
 		masters, err := parseMasters(body)
 		if err != nil {
-			return nil, fmt.Errorf("name server %s: %w", ns, err)
+			return "", nil, fmt.Errorf("name server %s: %w", ns, err)
 		}
 		if len(masters) == 0 {
-			return nil, fmt.Errorf("name server %s: %w", ns, ErrNoBroker)
+			return "", nil, fmt.Errorf("name server %s: %w", ns, ErrNoBroker)
 		}
-		return masters, nil
+		return ns, masters, nil
 	}
-	return nil, errors.Join(errs...)
+	return "", nil, errors.Join(errs...)
 }
 
 func clusterInfo(ctx context.Context, addr string) ([]byte, error) {
