@@ -44,11 +44,15 @@ func newBenchMQCommand() *cobra.Command {
 			"a phase paced at half of that peak with a consumer attached (send latency, produce-to-consume latency).\n" +
 			"Then it execs `tide broker` on free ports to measure its ready time and idle RSS, and its RSS again after\n" +
 			"--startup-load messages were sent to it and consumed. Results depend on the machine's load, which the\n" +
-			"report prints.",
+			"report prints.\n\n" +
+			"Optional peers: rocketmq-remoting (tide's broker driven by tide's own client, one write per frame) and\n" +
+			"rocketmq-null (the official client against a broker that answers every send at once and stores nothing:\n" +
+			"the most any broker can reach with that client on this machine; peak phase only).",
 		Example: `  tide bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
   tide bench mq --messages 200000              # a fixed count instead of a duration
   tide bench mq --flush sync --duration 20s
-  go run ./cmd/tide bench mq --peers rocketmq --no-startup`,
+  go run ./cmd/tide bench mq --peers rocketmq --no-startup
+  tide bench mq --peers rocketmq-null,rocketmq,jetstream --no-startup   # with the official client's ceiling`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch flush {
@@ -114,7 +118,7 @@ func newBenchMQCommand() *cobra.Command {
 	f.IntVar(&o.Connections, "connections", 1, "client connections per peer (RocketMQ producer instances, NATS connections); sender i uses connection i mod N")
 	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
 	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
-	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order")
+	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null")
 	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
 	f.BoolVar(&noStartup, "no-startup", false, "skip the `tide broker` ready-time and idle-RSS measurement")
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default this executable)")

@@ -26,6 +26,10 @@ const (
 	// PeerRemoting is tide's broker with sends from tide's own remoting client (not run by default): it shows how
 	// much of the difference is the official client's.
 	PeerRemoting = "rocketmq-remoting"
+	// PeerNull is the official client against a broker that answers every send at once and stores nothing (not run
+	// by default): the client's own ceiling on this machine, against which any broker's figure has to be read.
+	// It runs the peak phase only.
+	PeerNull = "rocketmq-null"
 )
 
 // Options configure a run. The zero value plus a DataDir is the documented default run.
@@ -115,8 +119,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: BodySize %d: want at least 17", ErrBadOptions, o.BodySize)
 	}
 	for _, p := range o.Peers {
-		if p != PeerRocketMQ && p != PeerJetStream && p != PeerRemoting {
-			return fmt.Errorf("%w: Peers: %q, want %s, %s or %s", ErrBadOptions, p, PeerRocketMQ, PeerJetStream, PeerRemoting)
+		if p != PeerRocketMQ && p != PeerJetStream && p != PeerRemoting && p != PeerNull {
+			return fmt.Errorf("%w: Peers: %q, want %s, %s, %s or %s", ErrBadOptions, p, PeerRocketMQ, PeerJetStream, PeerRemoting, PeerNull)
 		}
 	}
 	return nil
@@ -235,6 +239,8 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 		p, err = newRocketPeer(dir, opts.Sync, opts.Connections)
 	case PeerRemoting:
 		p, err = newRemotingPeer(dir, opts.Sync, opts.Connections)
+	case PeerNull:
+		p, err = newNullPeer(opts.Connections)
 	default:
 		p, err = newJetPeer(dir, opts.Sync, opts.Connections)
 	}
@@ -260,6 +266,10 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	res.PeakRate, res.PeakSend, res.PeakErrors = pk.rate, percentiles(pk.lat), pk.errors
 	if pk.errors > 0 && len(pk.lat) == 0 {
 		return res, fmt.Errorf("every send failed: %v", pk.firstErr)
+	}
+
+	if name == PeerNull {
+		return res, nil // nothing is stored, so there is nothing to consume
 	}
 
 	// Half load with a consumer attached: produce-to-consume latency.

@@ -43,3 +43,30 @@ func TestBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestNullPeer: the official client's ceiling peer answers every send and runs the peak phase only; the report
+// reads the other peers against it.
+func TestNullPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and RocketMQ producers")
+	}
+	rlog.SetLogLevel("error")
+	rep, err := Run(context.Background(), Options{Messages: 200, Senders: 4, Connections: 2, BodySize: 64, DataDir: t.TempDir(),
+		Peers: []string{PeerNull, PeerRocketMQ}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	null := rep.peer(PeerNull)
+	if null == nil || null.PeakSend.N != 200 || null.PeakErrors != 0 || null.PeakRate <= 0 || null.HalfSend.N != 0 {
+		t.Fatalf("null peer %+v", null)
+	}
+	var out bytes.Buffer
+	if err := rep.WriteText(&out); err != nil || !strings.Contains(out.String(), "of the official client's ceiling") {
+		t.Fatalf("report %q %v", out.String(), err)
+	}
+	_, half, _ := strings.Cut(out.String(), "HALF LOAD")
+	half, _, _ = strings.Cut(half, "\n\n")
+	if strings.Contains(half, PeerNull) || !strings.Contains(half, PeerRocketMQ) {
+		t.Fatalf("half-load table should list rocketmq and not the null peer:\n%s", out.String())
+	}
+}

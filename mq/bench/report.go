@@ -52,6 +52,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintln(w)
 	fmt.Fprintln(tw, "HALF LOAD + CONSUMER\tTARGET/S\tACHIEVED/S\tSEND P50\tSEND P99\tSEND P99.9\tE2E P50\tE2E P99\tE2E P99.9\tMISSING")
 	for _, p := range r.Peers {
+		if p.Name == PeerNull {
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", p.Name, p.HalfTarget, p.HalfRate, ms(p.HalfSend.P50), ms(p.HalfSend.P99),
 			ms(p.HalfSend.P999), ms(p.E2E.P50), ms(p.E2E.P99), ms(p.E2E.P999), p.Missing)
 	}
@@ -74,6 +77,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "throughput ratio %s/jetstream: %.2fx (%s)\n", name, ratio, verdict)
 		fmt.Fprintf(w, "send p99 ratio %s/jetstream at peak: %.2fx; at half load: %.2fx\n", name,
 			float64(p.PeakSend.P99)/float64(max(js.PeakSend.P99, 1)), float64(p.HalfSend.P99)/float64(max(js.HalfSend.P99, 1)))
+	}
+	if null := r.peer(PeerNull); null != nil && null.PeakRate > 0 {
+		if js != nil {
+			fmt.Fprintf(w, "official client's ceiling (%s, a broker that stores nothing) / jetstream: %.2fx\n", PeerNull, null.PeakRate/max(js.PeakRate, 1))
+		}
+		if rq != nil {
+			fmt.Fprintf(w, "rocketmq reaches %.0f%% of the official client's ceiling\n", 100*rq.PeakRate/null.PeakRate)
+		}
 	}
 	if rq != nil && r.Options.HalfRate > 0 {
 		fmt.Fprintf(w, "rocketmq send p99 at %.0f msgs/s (--half-rate): %s\n", r.Options.HalfRate, ms(rq.HalfSend.P99))
