@@ -894,3 +894,94 @@ metadata: {name: gone}
 		return nil
 	})
 }
+
+// TestDeletedTriggerGroupIsRemoved: deleting a Trigger deletes its consumer group on the broker (`tide mq groups`
+// no longer lists it); the Trigger created again (a new UID) consumes in a group of its own; and a finished
+// `tide events tail` leaves no group behind either.
+func TestDeletedTriggerGroupIsRemoved(t *testing.T) {
+	p := startPlatform(t, t.TempDir())
+	sub := newReceiver(t)
+	trig := fmt.Sprintf(`
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: all}
+spec: {broker: default, subscriber: {uri: %s}}
+`, sub.URL)
+	p.apply("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: default}\n---" + trig)
+	p.waitReady("trigger", "all")
+	ns := p.endpoint("rocketmq name server")
+	groups := func(prefix string) []string {
+		var rows []struct {
+			Group string `json:"group"`
+		}
+		if err := json.Unmarshal([]byte(p.mustRun("", "mq", "groups", "--namesrv", ns, "-o", "json")), &rows); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			if strings.HasPrefix(r.Group, prefix) {
+				out = append(out, r.Group)
+			}
+		}
+		return out
+	}
+	const prefix = "tide-trigger-default-all-"
+	if code := p.postEvent("/default/default", "first", "t", "/s", `{}`); code != 202 {
+		t.Fatalf("post: %d", code)
+	}
+	sub.waitDelivered(t, "first")
+	first := groups(prefix)
+	if len(first) != 1 {
+		t.Fatalf("trigger groups %v, want one", first)
+	}
+
+	p.mustRun("", "delete", "trigger", "all")
+	eventually(t, 20*time.Second, func() error {
+		if g := groups(prefix); len(g) != 0 {
+			return fmt.Errorf("groups left after the trigger was deleted: %v", g)
+		}
+		return nil
+	})
+
+	p.apply(trig)
+	p.waitReady("trigger", "all")
+	eventually(t, 20*time.Second, func() error {
+		if code := p.postEvent("/default/default", "second", "t", "/s", `{}`); code != 202 {
+			return fmt.Errorf("post: %d", code)
+		}
+		if _, ids := sub.snapshot(); ids["second"] == 0 {
+			return fmt.Errorf("not delivered to the re-created trigger")
+		}
+		return nil
+	})
+	if g := groups(prefix); len(g) != 1 || g[0] == first[0] {
+		t.Fatalf("re-created trigger's groups %v, want one other than %s", g, first[0])
+	}
+
+	done := make(chan int, 1)
+	go func() {
+		_, _, code := p.run("", "events", "tail", "--broker", "default", "--limit", "1")
+		done <- code
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("tail exit %d", code)
+			}
+			eventually(t, 20*time.Second, func() error {
+				if g := groups("tide-tail-"); len(g) != 0 {
+					return fmt.Errorf("tail groups left: %v", g)
+				}
+				return nil
+			})
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tail printed nothing")
+		}
+		p.postEvent("/default/default", "tail-"+strconv.Itoa(i), "t", "/s", `{}`)
+	}
+}

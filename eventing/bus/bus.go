@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -14,6 +15,8 @@ var (
 	ErrNotStored = errors.New("message not stored")
 	// ErrInvalidOptions: bad options (names the field).
 	ErrInvalidOptions = errors.New("invalid bus options")
+	// ErrUnsupported: the bus cannot do this (wraps errors.ErrUnsupported).
+	ErrUnsupported = fmt.Errorf("bus: %w", errors.ErrUnsupported)
 )
 
 // PropMarker marks a bus-internal message that consumers skip.
@@ -110,6 +113,11 @@ type Bus interface {
 	EnsureTopic(ctx context.Context, topic string) error
 	// DeleteTopic removes topic and the messages stored in it. A topic that does not exist is not an error.
 	DeleteTopic(ctx context.Context, topic string) error
+	// DeleteGroup removes a consumer group from the brokers: its subscription config, its committed offsets and
+	// its %RETRY% topic. Its %DLQ% topic, which holds parked messages, stays. Close the group's subscriptions
+	// first (a live consumer's heartbeat re-creates the group). A group that does not exist is not an error;
+	// ErrUnsupported means this bus has no way to do it.
+	DeleteGroup(ctx context.Context, group string) error
 	// Subscribe starts consuming; it returns once the consumer has started.
 	Subscribe(ctx context.Context, opts SubscribeOptions, h Handler) (Subscription, error)
 	// Close shuts the producer down. Subscriptions are closed by their owners.

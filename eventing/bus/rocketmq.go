@@ -45,6 +45,13 @@ type RocketMQOptions struct {
 	// AccessKey and SecretKey authenticate to a cluster with ACL enabled
 	// (RocketMQ's access control); empty means none, as for the embedded broker.
 	AccessKey, SecretKey string
+	// DeleteGroup sends RocketMQ's DELETE_SUBSCRIPTIONGROUP (207) to every
+	// master broker the name servers list and deletes the group's %RETRY%
+	// topic, for RocketMQ.DeleteGroup. The
+	// official Go client (v2.1.2) has no call for it and eventing does not
+	// speak the wire protocol itself, so the process wiring passes one
+	// (tide's mq/admin.DeleteGroup). Nil: DeleteGroup returns ErrUnsupported.
+	DeleteGroup func(ctx context.Context, nameServers []string, group string) error
 	// Logger; default slog.Default(). A component attribute is added.
 	Logger *slog.Logger
 }
@@ -53,6 +60,8 @@ type RocketMQOptions struct {
 type RocketMQ struct {
 	opts     RocketMQOptions
 	resolver primitive.NsResolver
+	// nameServers are the normalized name server addresses (the resolver's).
+	nameServers []string
 	// instance prefixes client instance names. The Go client caches clients
 	// process-wide by IP@instance; a unique prefix per Bus keeps two buses (for
 	// example two brokers in one test process) from sharing a client, and each
@@ -118,12 +127,13 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 		opts.Producers = 1
 	}
 	b := &RocketMQ{
-		opts:     opts,
-		resolver: primitive.NewPassthroughResolver(addrs),
-		instance: "tide-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		log:      opts.Logger.With("component", "eventing-bus"),
-		ensured:  map[string]bool{},
-		subs:     map[*rocketmqSub]struct{}{},
+		opts:        opts,
+		resolver:    primitive.NewPassthroughResolver(addrs),
+		nameServers: addrs,
+		instance:    "tide-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		log:         opts.Logger.With("component", "eventing-bus"),
+		ensured:     map[string]bool{},
+		subs:        map[*rocketmqSub]struct{}{},
 	}
 	for i := range opts.Producers {
 		p, err := producer.NewDefaultProducer(
@@ -262,6 +272,25 @@ func (b *RocketMQ) DeleteTopic(ctx context.Context, topic string) error {
 	}
 	if err := adm.DeleteTopic(ctx, admin.WithTopicDelete(topic)); err != nil {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// DeleteGroup implements Bus with RocketMQOptions.DeleteGroup, which removes
+// the group's config and offsets on every master broker and its %RETRY%
+// topic, as mqadmin deleteSubGroup does. (Not with DeleteTopic for the retry
+// topic: the official client's DeleteTopic asks for the route again after
+// deleting, and tide's name server creates a missing %RETRY% topic on such a
+// lookup.)
+func (b *RocketMQ) DeleteGroup(ctx context.Context, group string) error {
+	if b.opts.DeleteGroup == nil {
+		return fmt.Errorf("delete group %s: %w", group, ErrUnsupported)
+	}
+	if group == "" {
+		return fmt.Errorf("%w: group: required", ErrInvalidOptions)
+	}
+	if err := b.opts.DeleteGroup(ctx, b.nameServers, group); err != nil {
+		return fmt.Errorf("delete group %s: %w", group, err)
 	}
 	return nil
 }

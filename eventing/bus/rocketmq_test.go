@@ -14,6 +14,7 @@ import (
 
 	"github.com/tide-run/tide/internal/gcfloor"
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/admin"
 )
 
 // These run the official client against tide's embedded broker over real
@@ -90,6 +91,71 @@ func TestDeleteTopic(t *testing.T) {
 	}
 	if _, ok := srv.Broker().Topic(topic); !ok {
 		t.Fatal("EnsureTopic after DeleteTopic did not create the topic again")
+	}
+}
+
+// TestDeleteGroup: with the DeleteGroup hook (mq/admin.DeleteGroup, as the server wires it) a group whose consumer
+// has been closed disappears from the broker with its offsets and retry topic; without the hook the bus says it
+// cannot (ErrUnsupported) and touches nothing.
+func TestDeleteGroup(t *testing.T) {
+	b, srv := startBusServer(t, RocketMQOptions{DeleteGroup: admin.DeleteGroup})
+	ctx := t.Context()
+	const topic, group = "grouped", "g-deleted"
+	if err := b.EnsureTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 1)
+	sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: topic, Group: group, From: FromFirst}, func(context.Context, *Message) Action {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(ctx, &Message{Topic: topic, Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("nothing consumed")
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The client commits offsets every 5 s and on shutdown, and the message above may not have been acknowledged
+	// yet when Close ran; commit one over the wire so the group surely has offsets to lose.
+	adm, err := admin.Dial(ctx, srv.NameServerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if err := adm.UpdateOffset(ctx, group, topic, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	br := srv.Broker()
+	if _, ok := br.GroupConfigs()[group]; !ok || len(br.GroupOffsets(group)) == 0 {
+		t.Fatalf("group not on the broker before DeleteGroup: config %v offsets %v", br.GroupConfigs(), br.GroupOffsets(group))
+	}
+	if err := b.DeleteGroup(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := br.GroupConfigs()[group]; ok {
+		t.Error("group config left")
+	}
+	if offs := br.GroupOffsets(group); len(offs) != 0 {
+		t.Errorf("offsets left: %v", offs)
+	}
+	if _, ok := br.Topics()["%RETRY%"+group]; ok {
+		t.Error("retry topic left")
+	}
+
+	plain, _ := startBusServer(t, RocketMQOptions{})
+	if err := plain.DeleteGroup(ctx, group); !errors.Is(err, ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("without the hook: %v", err)
 	}
 }
 

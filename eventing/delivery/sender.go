@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -32,7 +33,16 @@ var (
 	ErrDeadLetterFailed = errors.New("dead-letter sink failed")
 	// ErrNoTarget: Send was called without a destination URL.
 	ErrNoTarget = errors.New("no destination URL")
+	// ErrBadReply: the request asked for a reply (Prefer: reply) and the destination answered 2xx (other than 202)
+	// with a body that is neither empty nor a valid CloudEvent. Knative's broker counts that as a failed delivery
+	// (its filter answers 502 Bad Gateway upstream), so the attempt is retried and dead-lettered like a 502.
+	ErrBadReply = errors.New("response is neither empty nor a valid CloudEvent")
 )
+
+// BadReplyStatus is the status a bad reply (ErrBadReply) is treated as: it decides retrying (retryable, like any
+// 5xx) and is what the dead-letter sink sees in knativeerrorcode. Knative's broker filter answers this code when
+// its subscriber's 2xx response is not empty and not a CloudEvent.
+const BadReplyStatus = http.StatusBadGateway
 
 // Extension names stamped on events sent to a dead-letter sink (Knative's names).
 const (
@@ -72,12 +82,16 @@ func (o Outcome) String() string {
 // Result describes one Send.
 type Result struct {
 	Outcome Outcome
-	// Reply is the event a destination answered with (200 with a CloudEvent body); nil otherwise. 202 is never a reply.
+	// Reply is the event a destination answered with (2xx other than 202, carrying a CloudEvent, to a request sent
+	// with Spec.PreferReply); nil otherwise. 202 is never a reply.
 	Reply *cloudevents.Event
-	// StatusCode is the destination's last HTTP status, 0 when no response arrived.
+	// StatusCode is the destination's last HTTP status, 0 when no response arrived. A bad reply keeps the status the
+	// destination sent (e.g. 200); Err then wraps ErrBadReply.
 	StatusCode int
 	// Attempts counts requests made to the destination (not the dead-letter sink).
 	Attempts int
+	// BadReplies counts attempts answered with a bad reply (ErrBadReply); each counts as a failed attempt.
+	BadReplies int
 	// Err explains why the destination did not accept the event; nil when Delivered.
 	Err error
 }
@@ -143,16 +157,32 @@ func New(opts Options) *Sender {
 // attempt is what one HTTP exchange produced.
 type attempt struct {
 	status int
-	body   []byte // up to the cap: the reply candidate on 200, the error data otherwise
+	body   []byte // up to the cap: the reply candidate on a 2xx asked for a reply, the error data otherwise
 	header http.Header
 	err    error
+	// reply is the CloudEvent in the response, when the request asked for one and the response carries one.
+	reply *cloudevents.Event
+	// badReply (wrapping ErrBadReply) is set when the request asked for a reply and the 2xx response body is
+	// neither empty nor a valid CloudEvent: the attempt then failed, as if the destination had answered
+	// BadReplyStatus.
+	badReply error
 }
 
-func (a attempt) ok() bool { return a.err == nil && a.status >= 200 && a.status < 300 }
+func (a attempt) ok() bool {
+	return a.err == nil && a.badReply == nil && a.status >= 200 && a.status < 300
+}
+
+// errorCode is the status the attempt counts as for retrying and for knativeerrorcode.
+func (a attempt) errorCode() int {
+	if a.badReply != nil {
+		return BadReplyStatus
+	}
+	return a.status
+}
 
 // retryable reports whether the data-plane spec says to try again after this attempt.
 func (a attempt) retryable() bool {
-	if a.err != nil {
+	if a.err != nil || a.badReply != nil {
 		return true
 	}
 	switch {
@@ -173,13 +203,11 @@ func (s *Sender) Send(ctx context.Context, target *url.URL, ev cloudevents.Event
 		return Result{Outcome: Failed, Err: ErrNoTarget}
 	}
 	var res Result
-	last, n, err := s.sendWithRetries(ctx, target, &ev, spec)
+	last, n, err := s.sendWithRetries(ctx, target, &ev, spec, &res.BadReplies)
 	res.Attempts, res.StatusCode = n, last.status
 	if err == nil {
 		res.Outcome = Delivered
-		if last.status == http.StatusOK {
-			res.Reply = parseReply(ctx, last)
-		}
+		res.Reply = last.reply
 		return res
 	}
 	res.Err = err
@@ -188,15 +216,15 @@ func (s *Sender) Send(ctx context.Context, target *url.URL, ev cloudevents.Event
 	}
 	dl := ev.Clone()
 	dl.SetExtension(ExtErrorDest, target.String())
-	if last.status != 0 {
-		dl.SetExtension(ExtErrorCode, last.status)
+	if code := last.errorCode(); code != 0 {
+		dl.SetExtension(ExtErrorCode, code)
 	}
 	if len(last.body) > 0 {
 		dl.SetExtension(ExtErrorData, errorData(last.body))
 	}
 	dlSpec := spec
 	dlSpec.PreferReply = false
-	if _, _, dlErr := s.sendWithRetries(ctx, spec.DeadLetter, &dl, dlSpec); dlErr != nil {
+	if _, _, dlErr := s.sendWithRetries(ctx, spec.DeadLetter, &dl, dlSpec, nil); dlErr != nil {
 		res.Err = fmt.Errorf("%w (%w: %w)", err, ErrDeadLetterFailed, dlErr)
 		return res
 	}
@@ -212,8 +240,9 @@ func errorData(body []byte) string {
 	return base64.StdEncoding.EncodeToString(body)
 }
 
-// sendWithRetries makes up to spec.Retry+1 attempts. It returns the last attempt, the number made, and nil on 2xx.
-func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloudevents.Event, spec Spec) (attempt, int, error) {
+// sendWithRetries makes up to spec.Retry+1 attempts. It returns the last attempt, the number made, and nil on 2xx
+// (with an acceptable body, see ErrBadReply). badReplies, when not nil, counts the attempts that got a bad reply.
+func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloudevents.Event, spec Spec, badReplies *int) (attempt, int, error) {
 	var body []byte
 	if spec.Format == FormatJSON {
 		b, err := json.Marshal(ev)
@@ -227,16 +256,20 @@ func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloud
 		if a.ok() {
 			return a, n + 1, nil
 		}
+		if a.badReply != nil && badReplies != nil {
+			*badReplies++
+		}
 		if ctx.Err() != nil {
 			return a, n + 1, fmt.Errorf("delivery to %s interrupted: %w", target.Redacted(), ctx.Err())
 		}
-		s.log.Debug("delivery attempt failed", "target", target.Redacted(), "attempt", n+1, "status", a.status, "err", a.err)
+		s.log.Debug("delivery attempt failed", "target", target.Redacted(), "attempt", n+1, "status", a.status,
+			"err", cmp.Or(a.err, a.badReply))
 		if !a.retryable() {
 			return a, n + 1, fmt.Errorf("%w: %s answered %d", ErrNotRetryable, target.Redacted(), a.status)
 		}
 		if n >= int(spec.Retry) {
-			if a.err != nil {
-				return a, n + 1, fmt.Errorf("%w after %d attempts to %s: %w", ErrRetriesExhausted, n+1, target.Redacted(), a.err)
+			if err := cmp.Or(a.err, a.badReply); err != nil {
+				return a, n + 1, fmt.Errorf("%w after %d attempts to %s: %w", ErrRetriesExhausted, n+1, target.Redacted(), err)
 			}
 			return a, n + 1, fmt.Errorf("%w after %d attempts to %s: last status %d", ErrRetriesExhausted, n+1, target.Redacted(), a.status)
 		}
@@ -284,33 +317,56 @@ func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Even
 	}
 	defer resp.Body.Close()
 	a := attempt{status: resp.StatusCode, header: resp.Header}
+	// Only a request that asked for a reply looks at a 2xx body, and never for a 202 (the data-plane spec: a 202
+	// MUST NOT be processed as a reply). Without Prefer: reply the spec says to treat the event as accepted
+	// whatever the body holds.
+	wantsReply := spec.PreferReply && a.ok() && resp.StatusCode != http.StatusAccepted
 	if resp.ContentLength == 0 {
-		// The common answer (202, no body): nothing to read, and the connection is reusable as it is.
+		// The common answer (202, no body): nothing to read, and the connection is reusable as it is. An empty body
+		// can still be a binary-mode reply (all attributes in headers, no data).
+		if wantsReply {
+			a.reply, a.badReply = parseReply(ctx, a.header, nil)
+		}
 		return a
 	}
 	limit := int64(base64.StdEncoding.DecodedLen(MaxErrorData))
-	if resp.StatusCode == http.StatusOK {
-		limit = maxReplyBody
+	if wantsReply {
+		limit = maxReplyBody + 1 // one byte more tells an oversize reply from one exactly at the cap
 	}
 	a.body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
-	if err != nil && a.ok() {
-		// The status arrived; a broken body only matters when it was to carry a reply.
-		a.body = nil
+	switch {
+	case !wantsReply:
+		// A broken body only matters when it was to carry a reply; on errors it is just less error data.
+	case err != nil:
+		a.badReply = fmt.Errorf("%w: reading the response body: %w", ErrBadReply, err)
+	case len(a.body) > maxReplyBody:
+		a.badReply = fmt.Errorf("%w: response body larger than %d bytes", ErrBadReply, maxReplyBody)
+	default:
+		a.reply, a.badReply = parseReply(ctx, a.header, a.body)
 	}
 	// Drain a little more so small oversize bodies do not cost the connection.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return a
 }
 
-// parseReply reads a CloudEvent from a 200 response (binary or structured); nil when the body is not one.
-func parseReply(ctx context.Context, a attempt) *cloudevents.Event {
-	msg := cehttp.NewMessage(a.header, io.NopCloser(bytes.NewReader(a.body)))
+// parseReply reads the answer to a request sent with Prefer: reply (binary or structured mode). It returns
+// (nil, nil) for an empty body that is not an event, the event when the response is a valid CloudEvent, and an
+// error wrapping ErrBadReply otherwise: a non-empty body that is not a CloudEvent, one that does not decode, or an
+// event that fails validation (Knative's broker would reject that reply at its ingress).
+func parseReply(ctx context.Context, header http.Header, body []byte) (*cloudevents.Event, error) {
+	msg := cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body)))
 	if msg.ReadEncoding() == binding.EncodingUnknown {
-		return nil
+		if len(body) == 0 {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: %d bytes of Content-Type %q without ce-specversion", ErrBadReply, len(body), header.Get("Content-Type"))
 	}
 	ev, err := binding.ToEvent(ctx, msg)
-	if err != nil || ev.Validate() != nil {
-		return nil
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadReply, err)
 	}
-	return ev
+	if err := ev.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadReply, err)
+	}
+	return ev, nil
 }

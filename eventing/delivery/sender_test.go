@@ -141,46 +141,142 @@ func TestBinaryAndStructured(t *testing.T) {
 	}
 }
 
-func TestReply(t *testing.T) {
+// TestReplyBodies pins what a 2xx answer's body means for a request sent with Prefer: reply (Knative's broker
+// semantics): empty is delivered without a reply; a valid binary or structured CloudEvent is delivered with the
+// reply; anything else is a failed attempt (retried like a 502, then dead-lettered with knativeerrorcode 502 and the
+// body in knativeerrordata); a 202 is never a reply, whatever it carries. Without Prefer: reply (a source sending to
+// its sink) every 2xx is delivered and the body is ignored.
+func TestReplyBodies(t *testing.T) {
 	reply := testEvent()
 	reply.SetID("reply-1")
-	b, _ := json.Marshal(reply)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		switch req.URL.Path {
-		case "/structured":
-			w.Header().Set("Content-Type", "application/cloudevents+json")
-			w.WriteHeader(200)
-			_, _ = w.Write(b)
-		case "/binary":
-			w.Header().Set("Ce-Id", "reply-2")
-			w.Header().Set("Ce-Specversion", "1.0")
-			w.Header().Set("Ce-Source", "/r")
-			w.Header().Set("Ce-Type", "t")
-			w.WriteHeader(200)
-		case "/accepted": // a 202 is never a reply, even with event headers
-			w.Header().Set("Content-Type", "application/cloudevents+json")
-			w.WriteHeader(202)
-			_, _ = w.Write(b)
-		default:
-			w.WriteHeader(200)
-			_, _ = io.WriteString(w, "plain text, not an event")
+	structured, _ := json.Marshal(reply)
+	binaryHeaders := map[string]string{"Ce-Id": "reply-2", "Ce-Specversion": "1.0", "Ce-Source": "/r", "Ce-Type": "t",
+		"Content-Type": "application/json"}
+	cases := []struct {
+		name    string
+		status  int
+		header  map[string]string
+		body    string
+		reply   string // expected reply id; "" for none
+		bad     bool   // a bad reply: every attempt fails, the event is dead-lettered
+		noReply bool   // also checked without Prefer: reply (always delivered, no reply)
+	}{
+		{name: "empty 200", status: 200},
+		{name: "empty 200 with text content type", status: 200, header: map[string]string{"Content-Type": "text/plain"}},
+		{name: "empty 204", status: 204},
+		{name: "binary event, no data", status: 200, header: map[string]string{"Ce-Id": "reply-3", "Ce-Specversion": "1.0", "Ce-Source": "/r", "Ce-Type": "t"}, reply: "reply-3"},
+		{name: "binary event with data", status: 200, header: binaryHeaders, body: `{"a":1}`, reply: "reply-2"},
+		{name: "structured event", status: 200, header: map[string]string{"Content-Type": "application/cloudevents+json"}, body: string(structured), reply: "reply-1"},
+		{name: "structured event 0.3", status: 200, header: map[string]string{"Content-Type": "application/cloudevents+json; charset=utf-8"},
+			body: `{"specversion":"0.3","id":"reply-4","source":"/s","type":"t"}`, reply: "reply-4"},
+		{name: "structured event on 201", status: 201, header: map[string]string{"Content-Type": "application/cloudevents+json"}, body: string(structured), reply: "reply-1"},
+		{name: "garbage", status: 200, header: map[string]string{"Content-Type": "text/plain"}, body: "plain text, not an event", bad: true},
+		{name: "garbage without content type", status: 200, body: "\x00\x01binary", bad: true},
+		{name: "JSON that is not a CloudEvent", status: 200, header: map[string]string{"Content-Type": "application/json"}, body: `{"orderId":42,"status":"ok"}`, bad: true},
+		{name: "structured content type, not an event", status: 200, header: map[string]string{"Content-Type": "application/cloudevents+json"}, body: `{"orderId":42}`, bad: true},
+		{name: "structured content type, broken JSON", status: 200, header: map[string]string{"Content-Type": "application/cloudevents+json"}, body: `{"specversion":"1.0",`, bad: true},
+		{name: "binary headers, missing id", status: 200, header: map[string]string{"Ce-Specversion": "1.0", "Ce-Source": "/r", "Ce-Type": "t"}, body: "x", bad: true},
+		{name: "batch is not a reply", status: 200, header: map[string]string{"Content-Type": "application/cloudevents-batch+json"}, body: "[" + string(structured) + "]", bad: true},
+		{name: "garbage on 201", status: 201, header: map[string]string{"Content-Type": "application/json"}, body: `{"created":true}`, bad: true},
+		{name: "202 with a structured event", status: 202, header: map[string]string{"Content-Type": "application/cloudevents+json"}, body: string(structured)},
+		{name: "202 with a binary event", status: 202, header: binaryHeaders, body: `{"a":1}`},
+		{name: "202 with garbage", status: 202, header: map[string]string{"Content-Type": "text/plain"}, body: "accepted, thanks"},
+	}
+	s := New(Options{})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				calls.Add(1)
+				if req.Header.Get("Prefer") != "reply" {
+					t.Errorf("request without Prefer: reply")
+				}
+				for k, v := range c.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(c.status)
+				_, _ = io.WriteString(w, c.body)
+			}))
+			defer srv.Close()
+			dls := newRecorder(t, 202)
+			u, _ := url.Parse(srv.URL)
+			res := s.Send(context.Background(), u, testEvent(), Spec{Retry: 2, PreferReply: true, DeadLetter: dls.url()})
+			if res.StatusCode != c.status {
+				t.Errorf("status %d, want %d", res.StatusCode, c.status)
+			}
+			if c.bad {
+				if res.Outcome != DeadLettered || res.Attempts != 3 || calls.Load() != 3 || res.BadReplies != 3 ||
+					!errors.Is(res.Err, ErrBadReply) || !errors.Is(res.Err, ErrRetriesExhausted) || res.Reply != nil {
+					t.Fatalf("bad reply: %+v, server saw %d", res, calls.Load())
+				}
+				h := dls.reqs[0].Header
+				data, _ := base64.StdEncoding.DecodeString(h.Get("Ce-Knativeerrordata"))
+				if h.Get("Ce-Knativeerrorcode") != "502" || h.Get("Ce-Knativeerrordest") != u.String() || string(data) != c.body ||
+					h.Get("Ce-Id") != "id-1" || h.Get("Prefer") != "" {
+					t.Errorf("dead-letter headers %v (data %q)", h, data)
+				}
+				return
+			}
+			if res.Outcome != Delivered || res.Attempts != 1 || res.BadReplies != 0 || res.Err != nil || dls.count() != 0 {
+				t.Fatalf("%+v", res)
+			}
+			got := ""
+			if res.Reply != nil {
+				got = res.Reply.ID()
+				if err := res.Reply.Validate(); err != nil {
+					t.Errorf("reply invalid: %v", err)
+				}
+			}
+			if got != c.reply {
+				t.Errorf("reply %q, want %q", got, c.reply)
+			}
+		})
+	}
+
+	// Without Prefer: reply (a source delivering to its sink) the body is never looked at: every 2xx is delivered.
+	for _, c := range cases {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			for k, v := range c.header {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(c.status)
+			_, _ = io.WriteString(w, c.body)
+		}))
+		u, _ := url.Parse(srv.URL)
+		res := s.Send(context.Background(), u, testEvent(), Spec{Retry: 2})
+		srv.Close()
+		if res.Outcome != Delivered || res.Attempts != 1 || res.Reply != nil || res.BadReplies != 0 {
+			t.Errorf("%s without Prefer: reply: %+v", c.name, res)
 		}
+	}
+}
+
+// TestBadReplyThenGoodAnswer: a bad reply is a failed attempt like a 502, so a later good answer delivers the event.
+func TestBadReplyThenGoodAnswer(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(200)
+			_, _ = io.WriteString(w, "oops")
+			return
+		}
+		w.WriteHeader(200)
 	}))
 	defer srv.Close()
-	s := New(Options{})
-	for path, want := range map[string]string{"/structured": "reply-1", "/binary": "reply-2", "/accepted": "", "/plain": ""} {
-		u, _ := url.Parse(srv.URL + path)
-		res := s.Send(context.Background(), u, testEvent(), Spec{PreferReply: true})
-		if res.Outcome != Delivered {
-			t.Fatalf("%s: %v", path, res.Err)
-		}
-		got := ""
-		if res.Reply != nil {
-			got = res.Reply.ID()
-		}
-		if got != want {
-			t.Errorf("%s: reply %q, want %q", path, got, want)
-		}
+	u, _ := url.Parse(srv.URL)
+	res := New(Options{}).Send(context.Background(), u, testEvent(), Spec{Retry: 3, PreferReply: true})
+	if res.Outcome != Delivered || res.Attempts != 2 || res.BadReplies != 1 || res.Reply != nil || res.Err != nil {
+		t.Fatalf("%+v", res)
+	}
+	// Without a dead-letter sink a persistent bad reply leaves the event Failed (retryable: the caller keeps it).
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.WriteString(w, "still not an event")
+	}))
+	defer srv2.Close()
+	u2, _ := url.Parse(srv2.URL)
+	res = New(Options{}).Send(context.Background(), u2, testEvent(), Spec{Retry: 1, PreferReply: true})
+	if res.Outcome != Failed || res.Attempts != 2 || res.BadReplies != 2 || !errors.Is(res.Err, ErrBadReply) || errors.Is(res.Err, ErrNotRetryable) {
+		t.Fatalf("%+v", res)
 	}
 }
 

@@ -39,6 +39,7 @@ func (b *recordingBus) Send(_ context.Context, m *bus.Message) error {
 	return nil
 }
 func (b *recordingBus) EnsureTopic(context.Context, string) error { return nil }
+func (b *recordingBus) DeleteGroup(context.Context, string) error { return nil }
 func (b *recordingBus) DeleteTopic(context.Context, string) error { return nil }
 func (b *recordingBus) Subscribe(context.Context, bus.SubscribeOptions, bus.Handler) (bus.Subscription, error) {
 	return nil, errors.New("not supported")

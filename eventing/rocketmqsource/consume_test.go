@@ -81,6 +81,28 @@ func TestConsumeAcknowledgesOnlyAfterAnOutcome(t *testing.T) {
 	}
 }
 
+// TestSinkBodyIgnored: a source does not ask for replies (no Prefer: reply), so a 2xx is a delivery whatever its
+// body holds (the data-plane spec); only a Trigger, which asks, fails a 2xx whose body is not a CloudEvent.
+func TestSinkBodyIgnored(t *testing.T) {
+	for _, body := range []string{"", "plain text", `{"status":"ok"}`, `{"specversion":"1.0",`} {
+		var prefer atomic.Value
+		sink := sinkServer(t, func(w http.ResponseWriter, r *http.Request) {
+			prefer.Store(r.Header.Get("Prefer"))
+			w.Header().Set("Content-Type", "application/cloudevents+json")
+			_, _ = io.WriteString(w, body)
+		})
+		a := testAdapter(t, sink, delivery.Spec{Retry: 2}, false)
+		ctx, _ := concurrentCtx()
+		msg := message("t", orderBody, 0, 1, map[string]string{"UNIQ_KEY": "id1"})
+		if r, _ := a.consume(ctx, msg); r != consumer.ConsumeSuccess || a.Counters().Delivered != 1 || a.Counters().Retried != 0 {
+			t.Fatalf("body %q: result %v %+v", body, r, a.Counters())
+		}
+		if p := prefer.Load(); p != "" {
+			t.Errorf("source sent Prefer: %v", p)
+		}
+	}
+}
+
 func TestConsumeBoundsInFlight(t *testing.T) {
 	var cur, peak atomic.Int32
 	release := make(chan struct{})

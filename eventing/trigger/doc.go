@@ -26,7 +26,8 @@
 // own consumer, goroutines and client connection, so a slow subscriber holds up
 // only its own Trigger, never another Trigger or the ingress.
 //
-// Manager is what the control plane drives (Upsert, Remove) and what the CLI
-// and dashboard read counters from (Stats). Tail is the building block of
-// `tide events tail`.
+// Manager is what the control plane drives (Upsert, Remove; Delete for a
+// deleted Trigger, which also deletes its consumer group on the broker) and
+// what the CLI and dashboard read counters from (Stats). Tail is the building
+// block of `tide events tail`; its throw-away group is deleted when it stops.
 package trigger

@@ -172,6 +172,52 @@ func TestDeadLetterSink(t *testing.T) {
 	}
 }
 
+// TestBadReplyIsAFailedDelivery: a subscriber that answers 200 with a body
+// that is not a CloudEvent has not delivered the event (Knative's broker
+// filter turns that into a 502): every attempt fails, is counted as a bad
+// reply, and the event is dead-lettered with knativeerrorcode 502 and the
+// body in knativeerrordata. Nothing re-enters the Broker.
+func TestBadReplyIsAFailedDelivery(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`)) // 200 with JSON that is not a CloudEvent
+	}))
+	t.Cleanup(srv.Close)
+	sub, _ := url.Parse(srv.URL)
+	dls := newReceiver(t, nil)
+	e.trigger("t", "b", sub, func(c *Config) {
+		retry := int32(2)
+		delay := "PT0.005S"
+		c.Delivery, _ = delivery.FromDeliverySpec(&duckv1.DeliverySpec{Retry: &retry, BackoffDelay: &delay}, dls.url)
+	})
+	if code := e.post("b", ceHeaders("bad-reply", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "dead-lettered event", func() bool { return dls.ids()["bad-reply"] >= 1 })
+	_, evs := dls.snapshot()
+	ext := evs[0].Extensions()
+	if fmt.Sprint(ext["knativeerrorcode"]) != "502" {
+		t.Errorf("knativeerrorcode = %v, want 502", ext["knativeerrorcode"])
+	}
+	if data, _ := base64.StdEncoding.DecodeString(fmt.Sprint(ext["knativeerrordata"])); string(data) != `{"status":"ok"}` {
+		t.Errorf("knativeerrordata decodes to %q", data)
+	}
+	st := e.settledStats(t, "t", "dead letter counted", func(st Stats) bool { return st.DeadLettered >= 1 })
+	mu.Lock()
+	n := calls
+	mu.Unlock()
+	if st.DeadLettered != 1 || st.Delivered != 0 || st.BadReplies != 3 || st.Retried != 2 || st.Replies != 0 || st.Failed != 0 || n != 3 {
+		t.Fatalf("stats %+v, subscriber saw %d requests", st, n)
+	}
+}
+
 // TestFailedEventStaysInRocketMQ: no dead-letter sink and a subscriber that
 // fails for a while: the event is not dropped; RocketMQ redelivers it through
 // %RETRY% and it arrives once the subscriber recovers.
@@ -667,5 +713,121 @@ func TestOrderedPoisonMessageMovesOn(t *testing.T) {
 	// ReconsumeTimes <= MaxReconsumeTimes (3), i.e. with 0, 1, 2, 3 and 4.
 	if n, _ := r.snapshot(); n != 7 {
 		t.Fatalf("subscriber saw %d requests, want 7", n)
+	}
+}
+
+// TestDeleteTriggerDeletesItsGroup: deleting a Trigger removes its consumer
+// group from the broker (config, offsets, %RETRY% topic), as `tide mq groups`
+// would show; a Trigger created again under the same name (new UID) runs in a
+// group of its own and gets new events; the old group stays gone.
+func TestDeleteTriggerDeletesItsGroup(t *testing.T) {
+	e := newEnv(t)
+	e.addBroker("b")
+	r := newReceiver(t, nil)
+	const uid1, uid2 = "aaaa1111-0000-0000-0000-000000000000", "bbbb2222-0000-0000-0000-000000000000"
+	e.trigger("t", "b", r.url, func(c *Config) { c.UID = uid1 })
+	group1 := GroupOf(Config{Namespace: "default", Name: "t", UID: uid1})
+	if code := e.post("b", ceHeaders("before-delete", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "first event delivered", func() bool { return r.ids()["before-delete"] == 1 })
+	br := e.server.Broker()
+	if _, ok := br.GroupConfigs()[group1]; !ok {
+		t.Fatalf("group %s not on the broker while the trigger runs: %v", group1, br.GroupConfigs())
+	}
+	if _, ok := br.Topics()["%RETRY%"+group1]; !ok {
+		t.Fatalf("no retry topic for %s", group1)
+	}
+
+	if err := e.mgr.Delete("default", "t"); err != nil {
+		t.Fatal(err)
+	}
+	gone := func(group string) {
+		t.Helper()
+		if _, ok := br.GroupConfigs()[group]; ok {
+			t.Errorf("group %s still configured", group)
+		}
+		if offs := br.GroupOffsets(group); len(offs) != 0 {
+			t.Errorf("group %s still has offsets: %v", group, offs)
+		}
+		if _, ok := br.Topics()["%RETRY%"+group]; ok {
+			t.Errorf("retry topic of %s still there", group)
+		}
+	}
+	gone(group1)
+
+	e.trigger("t", "b", r.url, func(c *Config) { c.UID = uid2 })
+	group2 := GroupOf(Config{Namespace: "default", Name: "t", UID: uid2})
+	if group2 == group1 {
+		t.Fatal("same group for a new UID")
+	}
+	if code := e.post("b", ceHeaders("after-recreate", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	eventually(t, waitFor, "event delivered to the re-created trigger", func() bool { return r.ids()["after-recreate"] == 1 })
+	if _, ok := br.GroupConfigs()[group2]; !ok {
+		t.Errorf("re-created trigger's group %s not on the broker", group2)
+	}
+	gone(group1)
+	if err := e.mgr.Delete("default", "t"); err != nil {
+		t.Fatal(err)
+	}
+	gone(group2)
+}
+
+// TestTailDeletesItsGroup: a tail's throw-away consumer group is removed from
+// the broker when the tail stops, so `tide events tail` does not pile groups up.
+func TestTailDeletesItsGroup(t *testing.T) {
+	e := newEnv(t)
+	topic := e.addBroker("b")
+	br := e.server.Broker()
+	tails := func() []string {
+		var out []string
+		for g := range br.GroupConfigs() {
+			if strings.HasPrefix(g, "tide-tail-") {
+				out = append(out, g)
+			}
+		}
+		return out
+	}
+	seen := make(chan string, 1)
+	sub, err := Tail(context.Background(), e.bus, TailOptions{Topic: topic, Logger: discardLogger()}, func(ev *event.Event) {
+		select {
+		case seen <- ev.ID():
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := e.post("b", ceHeaders("tailed", "t"), `{}`); code != 202 {
+		t.Fatal(code)
+	}
+	select {
+	case id := <-seen:
+		if id != "tailed" {
+			t.Fatalf("tailed %s", id)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("tail saw nothing")
+	}
+	if g := tails(); len(g) != 1 {
+		t.Fatalf("tail groups while tailing: %v", g)
+	}
+	group := tails()[0]
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g := tails(); len(g) != 0 {
+		t.Fatalf("tail groups after Close: %v", g)
+	}
+	if offs := br.GroupOffsets(group); len(offs) != 0 {
+		t.Errorf("tail group offsets left: %v", offs)
+	}
+	if _, ok := br.Topics()["%RETRY%"+group]; ok {
+		t.Error("tail retry topic left")
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal("second Close:", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/admin"
 )
 
 // env is a whole eventing data plane on a real embedded RocketMQ broker: the
@@ -81,6 +82,9 @@ func (e *env) startDataPlane() {
 	e.t.Helper()
 	o := e.busOpts
 	o.NameServers, o.Logger = []string{e.server.NameServerAddr()}, discardLogger()
+	if o.DeleteGroup == nil {
+		o.DeleteGroup = admin.DeleteGroup // as the server wires it
+	}
 	b, err := bus.NewRocketMQ(o)
 	if err != nil {
 		e.t.Fatal(err)

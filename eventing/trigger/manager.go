@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -28,7 +29,13 @@ type Options struct {
 	MaxReconsumeTimes int32
 	// Clock dates a new Trigger's starting point; default the real clock.
 	Clock clock.PassiveClock
+	// GroupDeleteTimeout bounds deleting a consumer group on the broker (Delete, a
+	// Trigger's UID change, a Tail ending). Default DefaultGroupDeleteTimeout.
+	GroupDeleteTimeout time.Duration
 }
+
+// DefaultGroupDeleteTimeout is Options.GroupDeleteTimeout's default.
+const DefaultGroupDeleteTimeout = 10 * time.Second
 
 // Manager runs the Triggers of this process. Safe for concurrent use.
 type Manager struct {
@@ -41,7 +48,10 @@ type Manager struct {
 	opMu     sync.Mutex
 	mu       sync.RWMutex
 	triggers map[string]*running
-	closed   bool
+	// groups remembers each Trigger's last consumer group, running or stopped
+	// (Remove keeps the group), so Delete can remove it from the broker.
+	groups map[string]string
+	closed bool
 }
 
 type running struct {
@@ -72,7 +82,11 @@ func NewManager(opts Options) (*Manager, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Manager{opts: opts, log: opts.Logger.With("component", "trigger"), triggers: map[string]*running{}}, nil
+	if opts.GroupDeleteTimeout <= 0 {
+		opts.GroupDeleteTimeout = DefaultGroupDeleteTimeout
+	}
+	return &Manager{opts: opts, log: opts.Logger.With("component", "trigger"), triggers: map[string]*running{},
+		groups: map[string]string{}}, nil
 }
 
 // Upsert starts a Trigger or updates a running one. Filter, subscriber and
@@ -104,6 +118,9 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	}
 	key := cfg.key()
 	stats := &counters{}
+	m.mu.RLock()
+	oldGroup := m.groups[key]
+	m.mu.RUnlock()
 	if ok {
 		if r.topic == cfg.Topic && r.ordered == cfg.Ordered && r.concurrency == cfg.Concurrency && r.group == GroupOf(cfg) {
 			r.d.rc.Store(rc)
@@ -138,8 +155,14 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	m.mu.Lock()
 	m.triggers[key] = &running{d: d, stats: stats, sub: sub, cancel: cancel,
 		topic: cfg.Topic, ordered: cfg.Ordered, concurrency: cfg.Concurrency, group: GroupOf(cfg)}
+	m.groups[key] = GroupOf(cfg)
 	m.mu.Unlock()
 	m.log.Info("trigger running", "trigger", key, "topic", cfg.Topic, "ordered", cfg.Ordered, "subscriber", cfg.Subscriber.Redacted())
+	if oldGroup != "" && oldGroup != GroupOf(cfg) {
+		// Same name, new UID: the Trigger was deleted and created again without
+		// this process seeing the deletion. The old group is nobody's now.
+		m.deleteGroup(key, oldGroup)
+	}
 	return nil
 }
 
@@ -159,7 +182,8 @@ func (m *Manager) stop(key string, r *running) {
 	m.mu.Unlock()
 }
 
-// Remove stops a Trigger. Its consumer group's offsets stay in RocketMQ.
+// Remove stops a Trigger. Its consumer group's offsets stay in RocketMQ, so
+// starting it again resumes where it stopped; use Delete for a deleted Trigger.
 func (m *Manager) Remove(namespace, name string) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -172,6 +196,53 @@ func (m *Manager) Remove(namespace, name string) error {
 	}
 	m.stop(key, r)
 	return nil
+}
+
+// Delete stops a Trigger that was deleted and removes its consumer group from
+// the broker (config, offsets, %RETRY% topic; see bus.Bus.DeleteGroup), so
+// deleted Triggers do not leave groups behind. It also works for a Trigger
+// that is known but stopped (Remove). A failure to delete the group is logged
+// (one line) and does not fail Delete: the Trigger is gone either way.
+// ErrNotFound: the Manager never ran the Trigger.
+func (m *Manager) Delete(namespace, name string) error {
+	key := namespace + "/" + name
+	m.opMu.Lock()
+	m.mu.RLock()
+	r, running := m.triggers[key]
+	group := m.groups[key]
+	m.mu.RUnlock()
+	if running {
+		// The consumer must be closed before its group is deleted: closing
+		// persists offsets, and a live consumer's heartbeat would re-create it.
+		m.stop(key, r)
+	}
+	m.mu.Lock()
+	delete(m.groups, key)
+	m.mu.Unlock()
+	m.opMu.Unlock()
+	if group == "" {
+		if running {
+			return nil
+		}
+		return fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	m.deleteGroup(key, group)
+	return nil
+}
+
+// deleteGroup removes a consumer group from the broker, logging a failure.
+func (m *Manager) deleteGroup(key, group string) {
+	ctx, cancel := context.WithTimeout(context.Background(), m.opts.GroupDeleteTimeout)
+	defer cancel()
+	err := m.opts.Bus.DeleteGroup(ctx, group)
+	switch {
+	case err == nil:
+		m.log.Info("trigger consumer group deleted", "trigger", key, "group", group)
+	case errors.Is(err, bus.ErrUnsupported):
+		m.log.Debug("trigger consumer group left on the broker: the bus cannot delete groups", "trigger", key, "group", group)
+	default:
+		m.log.Warn("deleting the trigger's consumer group failed; it stays on the broker", "trigger", key, "group", group, "err", err)
+	}
 }
 
 // Stats returns a Trigger's counters.

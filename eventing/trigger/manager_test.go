@@ -3,6 +3,7 @@ package trigger
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -18,9 +19,12 @@ import (
 // a consumer, what updates in place) does not depend on RocketMQ. The real
 // consumer path runs in e2e_test.go.
 type countingBus struct {
-	mu     sync.Mutex
-	subs   []bus.SubscribeOptions
-	closed int
+	mu      sync.Mutex
+	subs    []bus.SubscribeOptions
+	closed  int
+	deleted []string // groups, in order
+	// deleteErr is what DeleteGroup answers.
+	deleteErr error
 }
 
 type countingSub struct{ b *countingBus }
@@ -31,6 +35,12 @@ func (b *countingBus) Send(context.Context, *bus.Message) error  { return nil }
 func (b *countingBus) EnsureTopic(context.Context, string) error { return nil }
 func (b *countingBus) DeleteTopic(context.Context, string) error { return nil }
 func (b *countingBus) Close() error                              { return nil }
+func (b *countingBus) DeleteGroup(_ context.Context, g string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.deleted = append(b.deleted, g)
+	return b.deleteErr
+}
 func (b *countingBus) Subscribe(_ context.Context, o bus.SubscribeOptions, _ bus.Handler) (bus.Subscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -80,6 +90,10 @@ func TestManagerLifecycle(t *testing.T) {
 	if len(cb.subs) != 3 || cb.subs[2].Group != "tide-trigger-default-t1-0f3c2a9e" {
 		t.Fatalf("uid change: %+v", cb.subs[len(cb.subs)-1])
 	}
+	// ... and the old group is deleted on the broker; other restarts delete nothing.
+	if len(cb.deleted) != 1 || cb.deleted[0] != "tide-trigger-default-t1" {
+		t.Fatalf("groups deleted %v, want the pre-UID group once", cb.deleted)
+	}
 	// Bad config changes nothing and names the field.
 	bad := cfg
 	bad.Filters = []eventingv1.SubscriptionsAPIFilter{{CESQL: "type ="}}
@@ -106,9 +120,49 @@ func TestManagerLifecycle(t *testing.T) {
 	if _, ok := m.Stats("default", "t1"); ok {
 		t.Fatal("stats of a removed trigger")
 	}
+	// Remove keeps the group (the Trigger still exists, e.g. its Broker is not ready); Delete of the stopped
+	// Trigger then removes it, once.
+	if len(cb.deleted) != 1 {
+		t.Fatalf("Remove deleted a group: %v", cb.deleted)
+	}
+	if err := m.Delete("default", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete("default", "t1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Delete: %v", err)
+	}
+	if len(cb.deleted) != 2 || cb.deleted[1] != "tide-trigger-default-t1-0f3c2a9e" {
+		t.Fatalf("groups deleted %v", cb.deleted)
+	}
 	_ = m.Close()
 	if err := m.Upsert(context.Background(), cfg); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
+	}
+}
+
+// TestDeleteGroupFailureDoesNotBlockDelete: the broker refusing to delete the group is logged (one line) and the
+// Trigger is deleted anyway; a bus that cannot delete groups at all is not even worth a warning.
+func TestDeleteGroupFailureDoesNotBlockDelete(t *testing.T) {
+	for _, berr := range []error{errors.New("broker unreachable"), bus.ErrUnsupported} {
+		var logs strings.Builder
+		cb := &countingBus{deleteErr: berr}
+		m, _ := NewManager(Options{Bus: cb, Sender: &scriptedSender{}, Publisher: &recordingPublisher{},
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		sub, _ := url.Parse("http://svc.example/")
+		if err := m.Upsert(context.Background(), Config{Namespace: "default", Name: "t1", Broker: "b", Topic: "x", Subscriber: sub}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Delete("default", "t1"); err != nil {
+			t.Fatalf("%v: Delete: %v", berr, err)
+		}
+		if len(m.Names()) != 0 || cb.closed != 1 || len(cb.deleted) != 1 {
+			t.Fatalf("%v: names %v closed %d deleted %v", berr, m.Names(), cb.closed, cb.deleted)
+		}
+		lines := strings.Count(logs.String(), "\n")
+		if want := map[bool]int{true: 0, false: 1}[errors.Is(berr, bus.ErrUnsupported)]; lines != want ||
+			(want == 1 && !strings.Contains(logs.String(), "broker unreachable")) {
+			t.Errorf("%v: %d log lines, want %d: %s", berr, lines, want, logs.String())
+		}
 	}
 }
 
@@ -135,7 +189,7 @@ func TestCollector(t *testing.T) {
 			got[key] = mt.GetCounter().GetValue() + mt.GetGauge().GetValue()
 		}
 	}
-	if got["tide_trigger_events_total,namespace=default,result=delivered,trigger=t1"] != 5 || len(got) != 9 {
+	if got["tide_trigger_events_total,namespace=default,result=delivered,trigger=t1"] != 5 || len(got) != 10 {
 		t.Fatalf("metrics %v", got)
 	}
 }

@@ -13,7 +13,8 @@ var (
 	retriesDesc = prometheus.NewDesc("tide_trigger_retries_total",
 		"Delivery attempts beyond the first.", []string{"namespace", "trigger"}, nil)
 	repliesDesc = prometheus.NewDesc("tide_trigger_replies_total",
-		"Replies from the subscriber, by result (stored, dropped).", []string{"namespace", "trigger", "result"}, nil)
+		"Replies from the subscriber, by result (stored, dropped; bad: a 2xx body that is not a CloudEvent, a failed attempt).",
+		[]string{"namespace", "trigger", "result"}, nil)
 	inFlightDesc = prometheus.NewDesc("tide_trigger_in_flight",
 		"Deliveries in progress.", []string{"namespace", "trigger"}, nil)
 )
@@ -45,6 +46,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(retriesDesc, prometheus.CounterValue, float64(st.Retried), ns, name)
 		ch <- prometheus.MustNewConstMetric(repliesDesc, prometheus.CounterValue, float64(st.Replies), ns, name, "stored")
 		ch <- prometheus.MustNewConstMetric(repliesDesc, prometheus.CounterValue, float64(st.RepliesDropped), ns, name, "dropped")
+		ch <- prometheus.MustNewConstMetric(repliesDesc, prometheus.CounterValue, float64(st.BadReplies), ns, name, "bad")
 		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(st.InFlight), ns, name)
 	}
 }

@@ -138,6 +138,12 @@ type Stats struct {
 	// Replies stored back into the Broker; RepliesDropped ended by TTL.
 	Replies        int64 `json:"replies"`
 	RepliesDropped int64 `json:"repliesDropped"`
+	// BadReplies: attempts the subscriber answered 2xx with a body that is
+	// neither empty nor a valid CloudEvent (delivery.ErrBadReply). Each is a
+	// failed attempt, retried like a 502, so it is also in Retried (when
+	// another attempt followed) and the event ends Delivered, DeadLettered or
+	// Failed like any other.
+	BadReplies int64 `json:"badReplies"`
 	// Discarded: messages on the topic that are not valid CloudEvents.
 	Discarded int64 `json:"discarded"`
 	// InFlight deliveries right now.
@@ -147,13 +153,15 @@ type Stats struct {
 type counters struct {
 	delivered, retried, deadLettered, failed, filtered atomic.Int64
 	replies, repliesDropped, discarded, inFlight       atomic.Int64
+	badReplies                                         atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Delivered: c.delivered.Load(), Retried: c.retried.Load(), DeadLettered: c.deadLettered.Load(),
 		Failed: c.failed.Load(), Filtered: c.filtered.Load(), Replies: c.replies.Load(),
-		RepliesDropped: c.repliesDropped.Load(), Discarded: c.discarded.Load(), InFlight: c.inFlight.Load(),
+		RepliesDropped: c.repliesDropped.Load(), BadReplies: c.badReplies.Load(), Discarded: c.discarded.Load(),
+		InFlight: c.inFlight.Load(),
 	}
 }
 
@@ -210,6 +218,12 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 	d.stats.inFlight.Add(-1)
 	if res.Attempts > 1 {
 		d.stats.retried.Add(int64(res.Attempts - 1))
+	}
+	if res.BadReplies > 0 {
+		// The sender already treated these as failed attempts (Knative's broker
+		// answers 502 for them); counted separately because "the subscriber
+		// said 200 but the event was retried" needs explaining.
+		d.stats.badReplies.Add(int64(res.BadReplies))
 	}
 	switch res.Outcome {
 	case Delivered:

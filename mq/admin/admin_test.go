@@ -82,3 +82,69 @@ func TestAdminThroughProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeleteGroupOnEveryMaster: DeleteGroup finds the master through the name server's cluster info (a dead name
+// server listed first is skipped) and removes the group's config and offsets over the wire; other groups stay.
+func TestDeleteGroupOnEveryMaster(t *testing.T) {
+	ctx := context.Background()
+	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	c, err := admin.Dial(ctx, srv.NameServerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.CreateTopic(ctx, "dg", 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"g-drop", "g-keep"} {
+		if err := c.CreateGroup(ctx, broker.GroupConfig{GroupName: g, ConsumeEnable: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.UpdateOffset(ctx, g, "dg", 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := srv.Broker()
+	b.Topic(broker.RetryPrefix + "g-drop") // as a consumer's heartbeat creates them
+	b.Topic(broker.RetryPrefix + "g-keep")
+	masters, err := admin.MasterBrokers(ctx, []string{srv.NameServerAddr()})
+	if err != nil || !slices.Equal(masters, []string{srv.BrokerAddr()}) {
+		t.Fatalf("masters %v %v, want [%s]", masters, err, srv.BrokerAddr())
+	}
+	dead := "127.0.0.1:1" // nothing listens there
+	if err := admin.DeleteGroup(ctx, []string{dead, srv.NameServerAddr()}, "g-drop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.GroupConfigs()["g-drop"]; ok {
+		t.Error("g-drop still configured")
+	}
+	if offs := b.GroupOffsets("g-drop"); len(offs) != 0 {
+		t.Errorf("g-drop offsets left: %v", offs)
+	}
+	if _, ok := b.Topics()[broker.RetryPrefix+"g-drop"]; ok {
+		t.Error("retry topic of g-drop left")
+	}
+	if _, ok := b.GroupConfigs()["g-keep"]; !ok || len(b.GroupOffsets("g-keep")) != 1 {
+		t.Error("g-keep touched")
+	}
+	if _, ok := b.Topics()[broker.RetryPrefix+"g-keep"]; !ok {
+		t.Error("retry topic of g-keep deleted")
+	}
+	// A group that never existed (no config, offsets or retry topic) deletes cleanly.
+	if err := admin.DeleteGroup(ctx, []string{srv.NameServerAddr()}, "g-never"); err != nil {
+		t.Errorf("never-existing group: %v", err)
+	}
+	if _, ok := b.Topics()[broker.RetryPrefix+"g-never"]; ok {
+		t.Error("deleting a never-existing group left its retry topic behind")
+	}
+	if err := admin.DeleteGroup(ctx, []string{dead}, "g-keep"); err == nil {
+		t.Error("no reachable name server, no error")
+	}
+}

@@ -142,16 +142,41 @@ func (b *Broker) handleAllGroups(req *remoting.Command) *remoting.Command {
 	return jsonResponse(req, map[string]any{"subscriptionGroupTable": b.cfg.allGroups(), "dataVersion": map[string]int64{"counter": 0}})
 }
 
+// handleDeleteGroup answers DELETE_SUBSCRIPTIONGROUP (207) as Java's AdminBrokerProcessor does: the group's
+// subscription config goes; with cleanOffset (a RocketMQ 5.x header field, default false) its consumer offsets on every
+// topic go too. An unknown group is not an error (SUCCESS either way).
 func (b *Broker) handleDeleteGroup(req *remoting.Command) *remoting.Command {
 	f := req.ReadFields()
 	name := f.String("groupName")
+	clean := f.OptBool("cleanOffset", false)
 	if f.Err != nil {
-		return remoting.Errorf(req, remoting.SystemError, "%v", f.Err)
+		return remoting.Errorf(req, remoting.SystemError, "delete group: %v", f.Err)
 	}
-	if _, err := b.cfg.deleteGroup(name); err != nil {
-		return remoting.Errorf(req, remoting.SystemError, "%v", err)
+	if err := b.DeleteGroup(name, clean); err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "delete group %s: %v", name, err)
 	}
 	return remoting.NewResponse(req, remoting.Success, "")
+}
+
+// DeleteGroup removes a subscription group's config and, with cleanOffset, its consumer offsets, persisting both
+// at once. Consumers of the group that are still connected are not told; their next heartbeat re-creates the
+// config (as on Java), so callers stop the group's consumers first.
+func (b *Broker) DeleteGroup(name string, cleanOffset bool) error {
+	if _, err := b.cfg.deleteGroup(name); err != nil {
+		return err
+	}
+	if cleanOffset && b.cfg.deleteGroupOffsets(name) {
+		return b.cfg.persistOffsets(true)
+	}
+	return nil
+}
+
+// GroupConfigs returns the subscription group configs (what GET_ALL_SUBSCRIPTIONGROUP_CONFIG lists).
+func (b *Broker) GroupConfigs() map[string]GroupConfig { return b.cfg.allGroups() }
+
+// GroupOffsets returns a group's committed offsets, topic -> queue -> offset.
+func (b *Broker) GroupOffsets(group string) map[string]map[int32]int64 {
+	return b.cfg.groupOffsets(group)
 }
 
 // QueueStat is one queue's offsets for a group (GET_CONSUME_STATS body, tide's JSON form: a list instead of

@@ -334,6 +334,23 @@ func (c *config) groupOffsets(group string) map[string]map[int32]int64 {
 	return out
 }
 
+// deleteGroupOffsets drops every offset of group (on any topic) and reports whether there were any.
+func (c *config) deleteGroupOffsets(group string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	found := false
+	for k := range c.offsets {
+		if i := strings.LastIndexByte(k, '@'); i >= 0 && k[i+1:] == group {
+			delete(c.offsets, k)
+			found = true
+		}
+	}
+	if found {
+		c.offsetsDirty = true
+	}
+	return found
+}
+
 // groupsWithOffsets lists groups that have offsets, per topic.
 func (c *config) offsetGroups() map[string][]string {
 	c.mu.RLock()

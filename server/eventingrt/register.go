@@ -194,7 +194,7 @@ func (r *Runtime) TailHandler() http.Handler {
 		events := make(chan []byte, 256)
 		var mu sync.Mutex
 		closed := false
-		sub, err := trigger.Tail(ctx, b, trigger.TailOptions{Topic: topic, Now: r.opts.Clock.Now}, func(e *event.Event) {
+		sub, err := trigger.Tail(ctx, b, trigger.TailOptions{Topic: topic, Now: r.opts.Clock.Now, Logger: r.opts.Logger}, func(e *event.Event) {
 			js, err := json.Marshal(e)
 			if err != nil {
 				return

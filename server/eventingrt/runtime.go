@@ -21,6 +21,7 @@ import (
 	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/eventing/rocketmqsource"
 	"github.com/tide-run/tide/eventing/trigger"
+	"github.com/tide-run/tide/mq/admin"
 )
 
 // GroupKinds the runtime reads and reconciles.
@@ -119,7 +120,9 @@ func (r *Runtime) Name() string { return "eventing" }
 // Start connects the producer to the platform's RocketMQ and builds the ingress and the trigger manager.
 func (r *Runtime) Start(ctx context.Context) error {
 	ns := r.opts.NameServers()
-	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: ns, Logger: r.opts.Logger})
+	// DeleteGroup: the official client cannot delete consumer groups, so deleted Triggers and ended tails use
+	// tide's remoting client (207 to every master broker; works against Apache RocketMQ too).
+	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: ns, Logger: r.opts.Logger, DeleteGroup: admin.DeleteGroup})
 	if err != nil {
 		return fmt.Errorf("eventing: %w", err)
 	}

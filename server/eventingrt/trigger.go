@@ -38,7 +38,9 @@ func (r *Runtime) reconcileTrigger(ctx context.Context, key reconciler.Key) erro
 	obj, err := r.st.Get(GKTrigger, key.Namespace, key.Name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			_ = r.mgr.Remove(key.Namespace, key.Name)
+			// Deleted: stop it and remove its consumer group from the broker (a failure there is logged by the
+			// manager and does not hold up the deletion).
+			_ = r.mgr.Delete(key.Namespace, key.Name)
 			r.forgetStats("trigger", key)
 			return nil
 		}
