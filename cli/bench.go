@@ -42,13 +42,14 @@ func newBenchMQCommand() *cobra.Command {
 		Long: "Run tide's embedded broker (official RocketMQ Go client) and an embedded NATS JetStream server (file storage,\n" +
 			"nats.go client) in this process, one after the other, with the same body size, number of concurrent\n" +
 			"synchronous senders and flush policy. Per peer: a peak phase (messages/s, send latency p50/p99/p99.9), then\n" +
-			"a phase paced at half of that peak with a consumer attached (send latency, produce-to-consume latency).\n" +
+			"two phases paced at half of that peak: producers only (send latency), then with a push consumer attached\n" +
+			"(send latency, produce-to-consume latency).\n" +
 			"Then it execs `tide broker` on free ports to measure its ready time and idle RSS, and its RSS again after\n" +
 			"--startup-load messages were sent to it and consumed. Results depend on the machine's load, which the\n" +
 			"report prints.\n\n" +
 			"Optional peers: rocketmq-remoting (tide's broker driven by tide's own client, one write per frame) and\n" +
 			"rocketmq-null (the official client against a broker that answers every send at once and stores nothing:\n" +
-			"the most any broker can reach with that client on this machine; peak phase only).",
+			"the most any broker can reach with that client on this machine; no consumer phase).",
 		Example: `  tide bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
   tide bench mq --messages 200000              # a fixed count instead of a duration
   tide bench mq --flush sync --duration 20s

@@ -28,15 +28,15 @@ const (
 	PeerRemoting = "rocketmq-remoting"
 	// PeerNull is the official client against a broker that answers every send at once and stores nothing (not run
 	// by default): the client's own ceiling on this machine, against which any broker's figure has to be read.
-	// It runs the peak phase only.
+	// It has no consumer phase.
 	PeerNull = "rocketmq-null"
 )
 
 // Options configure a run. The zero value plus a DataDir is the documented default run.
 type Options struct {
-	// Duration of the peak phase when Messages is 0. Default 10s. The half-load phase runs as long.
+	// Duration of the peak phase when Messages is 0. Default 10s. Each of the two half-load phases runs as long.
 	Duration time.Duration
-	// Messages fixes the peak phase's message count instead of its duration (the half-load phase sends half).
+	// Messages fixes the peak phase's message count instead of its duration (each half-load phase sends half).
 	Messages int
 	// Senders is the number of concurrent synchronous senders. Default 32.
 	Senders int
@@ -151,10 +151,15 @@ type PeerResult struct {
 	PeakRate   float64 // messages/s
 	PeakSend   Latencies
 	PeakErrors int
-	// Half-load phase: paced at half of PeakRate with a consumer attached.
+	// HalfTarget is the rate of both half-load phases: half of PeakRate, or Options.HalfRate.
 	HalfTarget float64
-	HalfRate   float64
-	HalfSend   Latencies
+	// Producers-only half-load phase: paced at HalfTarget, nothing consuming. The send p99 target is read here.
+	SendOnlyRate   float64
+	SendOnlySend   Latencies
+	SendOnlyErrors int
+	// Half-load phase with a consumer attached: paced at HalfTarget while a push consumer reads the topic.
+	HalfRate float64
+	HalfSend Latencies
 	// E2E is produce-to-consume latency (send start to the consumer's callback) in the half-load phase.
 	E2E        Latencies
 	HalfErrors int
@@ -249,7 +254,7 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	}
 	defer p.close()
 	res := PeerResult{Name: name}
-	for _, t := range []string{"bench-peak", "bench-half"} {
+	for _, t := range []string{"bench-peak", "bench-send-only", "bench-half"} {
 		if err := p.prepare(t); err != nil {
 			return res, fmt.Errorf("creating %s: %w", t, err)
 		}
@@ -268,15 +273,20 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 		return res, fmt.Errorf("every send failed: %v", pk.firstErr)
 	}
 
-	if name == PeerNull {
-		return res, nil // nothing is stored, so there is nothing to consume
-	}
-
-	// Half load with a consumer attached: produce-to-consume latency.
 	res.HalfTarget = res.PeakRate / 2
 	if opts.HalfRate > 0 {
 		res.HalfTarget = opts.HalfRate
 	}
+	// Half load, producers only: the send latency a producer sees at that rate.
+	fmt.Fprintf(opts.Progress, "%s: half-load phase, producers only (%.0f msgs/s)\n", name, res.HalfTarget)
+	so := runSenders(ctx, p, "bench-send-only", opts, opts.Messages/2, opts.Duration, res.HalfTarget)
+	res.SendOnlyRate, res.SendOnlySend, res.SendOnlyErrors = so.rate, percentiles(so.lat), so.errors
+	if name == PeerNull {
+		return res, nil // nothing is stored, so there is nothing to consume
+	}
+
+	// Half load with a consumer attached: produce-to-consume latency, and the send latency while a consumer
+	// competes for the machine.
 	rc := newReceiver()
 	stop, err := p.subscribe("bench-half", rc.receive)
 	if err != nil {
@@ -286,7 +296,7 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	if err := rc.waitReady(ctx, p, opts.BodySize); err != nil {
 		return res, err
 	}
-	fmt.Fprintf(opts.Progress, "%s: half-load phase (%.0f msgs/s)\n", name, res.HalfTarget)
+	fmt.Fprintf(opts.Progress, "%s: half-load phase with a consumer (%.0f msgs/s)\n", name, res.HalfTarget)
 	hf := runSenders(ctx, p, "bench-half", opts, opts.Messages/2, opts.Duration, res.HalfTarget)
 	res.HalfRate, res.HalfSend, res.HalfErrors = hf.rate, percentiles(hf.lat), hf.errors
 	res.Missing = rc.waitAll(ctx, hf.acked, 30*time.Second)
@@ -509,11 +519,14 @@ func medianResult(rs []PeerResult) PeerResult {
 		out.PeakRates = append(out.PeakRates, r.PeakRate)
 		out.PeakErrors += r.PeakErrors
 		out.HalfErrors += r.HalfErrors
+		out.SendOnlyErrors += r.SendOnlyErrors
 		out.Missing += r.Missing
 	}
 	out.PeakRate = mf(func(r PeerResult) float64 { return r.PeakRate })
 	out.HalfTarget = mf(func(r PeerResult) float64 { return r.HalfTarget })
 	out.HalfRate = mf(func(r PeerResult) float64 { return r.HalfRate })
+	out.SendOnlyRate = mf(func(r PeerResult) float64 { return r.SendOnlyRate })
+	out.SendOnlySend = ml(func(r PeerResult) Latencies { return r.SendOnlySend })
 	out.PeakSend = ml(func(r PeerResult) Latencies { return r.PeakSend })
 	out.HalfSend = ml(func(r PeerResult) Latencies { return r.HalfSend })
 	out.E2E = ml(func(r PeerResult) Latencies { return r.E2E })

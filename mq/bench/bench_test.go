@@ -25,7 +25,8 @@ func TestRunSmall(t *testing.T) {
 		t.Fatalf("peers %+v", rep.Peers)
 	}
 	for _, p := range rep.Peers {
-		if p.PeakSend.N != 200 || p.PeakErrors != 0 || p.PeakRate <= 0 || p.HalfSend.N != 100 || p.E2E.N != 100 || p.Missing != 0 {
+		if p.PeakSend.N != 200 || p.PeakErrors != 0 || p.PeakRate <= 0 || p.SendOnlySend.N != 100 || p.SendOnlyErrors != 0 ||
+			p.HalfSend.N != 100 || p.E2E.N != 100 || p.Missing != 0 {
 			t.Fatalf("%s: %+v", p.Name, p)
 		}
 	}
@@ -44,7 +45,7 @@ func TestBadOptions(t *testing.T) {
 	}
 }
 
-// TestNullPeer: the official client's ceiling peer answers every send and runs the peak phase only; the report
+// TestNullPeer: the official client's ceiling peer answers every send and skips the consumer phase; the report
 // reads the other peers against it.
 func TestNullPeer(t *testing.T) {
 	if testing.Short() {
@@ -57,14 +58,14 @@ func TestNullPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	null := rep.peer(PeerNull)
-	if null == nil || null.PeakSend.N != 200 || null.PeakErrors != 0 || null.PeakRate <= 0 || null.HalfSend.N != 0 {
+	if null == nil || null.PeakSend.N != 200 || null.PeakErrors != 0 || null.PeakRate <= 0 || null.SendOnlySend.N != 100 || null.HalfSend.N != 0 {
 		t.Fatalf("null peer %+v", null)
 	}
 	var out bytes.Buffer
 	if err := rep.WriteText(&out); err != nil || !strings.Contains(out.String(), "of the official client's ceiling") {
 		t.Fatalf("report %q %v", out.String(), err)
 	}
-	_, half, _ := strings.Cut(out.String(), "HALF LOAD")
+	_, half, _ := strings.Cut(out.String(), "HALF LOAD + CONSUMER")
 	half, _, _ = strings.Cut(half, "\n\n")
 	if strings.Contains(half, PeerNull) || !strings.Contains(half, PeerRocketMQ) {
 		t.Fatalf("half-load table should list rocketmq and not the null peer:\n%s", out.String())

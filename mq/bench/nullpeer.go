@@ -18,7 +18,7 @@ import (
 // nullPeer measures the official client alone: a name server and a "broker" that answers every send at once with a
 // canned success, storing nothing. Its peak rate is the most any broker could reach with that client on this
 // machine at that moment (the client's own CPU and system calls are the whole cost), which is what a ratio against
-// JetStream has to be read against. It has no consumer, so it runs the peak phase only.
+// JetStream has to be read against. It has no consumer, so it skips the consumer phase.
 type nullPeer struct {
 	*rocketPeer
 	nsSrv, brSrv *remoting.Server

@@ -26,9 +26,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if o.Sync {
 		flush = "sync (answer after fsync: tide --flush sync; JetStream sync_always)"
 	}
-	size := fmt.Sprintf("peak phase %v, half-load phase %v", o.Duration, o.Duration)
+	size := fmt.Sprintf("peak phase %v, half-load phases %v each", o.Duration, o.Duration)
 	if o.Messages > 0 {
-		size = fmt.Sprintf("peak phase %d messages, half-load phase %d", o.Messages, o.Messages/2)
+		size = fmt.Sprintf("peak phase %d messages, half-load phases %d each", o.Messages, o.Messages/2)
 	}
 	fmt.Fprintf(w, "Embedded RocketMQ (tide, official Go client v2.1.2) vs NATS JetStream (embedded nats-server, file storage)\n")
 	fmt.Fprintf(w, "run %s; machine: %d CPUs, %s, %s RAM, %s; load average at start %s, at end %s\n",
@@ -47,6 +47,13 @@ func (r *Report) WriteText(w io.Writer) error {
 			rounds += fmt.Sprintf("%.0f", x)
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t%s\n", p.Name, p.PeakRate, ms(p.PeakSend.P50), ms(p.PeakSend.P99), ms(p.PeakSend.P999), p.PeakErrors, rounds)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "HALF LOAD, PRODUCERS ONLY\tTARGET/S\tACHIEVED/S\tSEND P50\tSEND P99\tSEND P99.9\tERRORS")
+	for _, p := range r.Peers {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%d\n", p.Name, p.HalfTarget, p.SendOnlyRate, ms(p.SendOnlySend.P50),
+			ms(p.SendOnlySend.P99), ms(p.SendOnlySend.P999), p.SendOnlyErrors)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -75,8 +82,9 @@ func (r *Report) WriteText(w io.Writer) error {
 			verdict = "at least JetStream, short of the 1.2x aim"
 		}
 		fmt.Fprintf(w, "throughput ratio %s/jetstream: %.2fx (%s)\n", name, ratio, verdict)
-		fmt.Fprintf(w, "send p99 ratio %s/jetstream at peak: %.2fx; at half load: %.2fx\n", name,
-			float64(p.PeakSend.P99)/float64(max(js.PeakSend.P99, 1)), float64(p.HalfSend.P99)/float64(max(js.HalfSend.P99, 1)))
+		fmt.Fprintf(w, "send p99 ratio %s/jetstream at peak: %.2fx; at half load: %.2fx producers only, %.2fx with a consumer\n", name,
+			float64(p.PeakSend.P99)/float64(max(js.PeakSend.P99, 1)), float64(p.SendOnlySend.P99)/float64(max(js.SendOnlySend.P99, 1)),
+			float64(p.HalfSend.P99)/float64(max(js.HalfSend.P99, 1)))
 	}
 	if null := r.peer(PeerNull); null != nil && null.PeakRate > 0 {
 		if js != nil {
@@ -87,13 +95,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	if rq != nil && r.Options.HalfRate > 0 {
-		fmt.Fprintf(w, "rocketmq send p99 at %.0f msgs/s (--half-rate): %s\n", r.Options.HalfRate, ms(rq.HalfSend.P99))
+		fmt.Fprintf(w, "rocketmq send p99 at %.0f msgs/s (--half-rate): %s producers only, %s with a consumer\n", r.Options.HalfRate,
+			ms(rq.SendOnlySend.P99), ms(rq.HalfSend.P99))
 	} else if rq != nil {
 		ok := "meets"
-		if rq.HalfSend.P99 >= 2*time.Millisecond {
+		if rq.SendOnlySend.P99 >= 2*time.Millisecond {
 			ok = "misses"
 		}
-		fmt.Fprintf(w, "rocketmq send p99 at half of peak: %s (%s the < 2 ms target)\n", ms(rq.HalfSend.P99), ok)
+		fmt.Fprintf(w, "rocketmq send p99 at half of peak: %s producers only (%s the < 2 ms target); %s with a push consumer attached\n",
+			ms(rq.SendOnlySend.P99), ok, ms(rq.HalfSend.P99))
 	}
 	if s := r.Startup; s != nil {
 		okR, okM := "meets", "meets"
