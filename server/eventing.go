@@ -50,7 +50,8 @@ func (s *Server) setupEventing() error {
 	// http://<host>:<port>/<namespace>/<broker>) fall through to the ingress.
 	rt, err := eventingrt.New(eventingrt.Options{Store: s.st, NameServers: nameServers, GatewayURL: s.GatewayURL,
 		Clock: s.opts.Clock, Logger: s.opts.Logger, StatsInterval: s.opts.Eventing.StatsInterval,
-		MaxReconsumeTimes: s.opts.Eventing.MaxReconsumeTimes, SourceRetryDelayLevel: s.opts.Eventing.SourceRetryDelayLevel})
+		MaxReconsumeTimes: s.opts.Eventing.MaxReconsumeTimes, SourceRetryDelayLevel: s.opts.Eventing.SourceRetryDelayLevel,
+		EmbeddedBroker: len(s.opts.RocketMQNameServers) == 0})
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,8 @@ func (r *Runtime) forgetBroker(key reconciler.Key) {
 
 // deleteBrokerTopic removes the RocketMQ topic of a deleted Broker, with its stored events, as Knative's Kafka
 // broker deletes its topic: a Broker created again under the same name starts empty. Only topics this runtime
-// served are deleted (a Broker deleted while tide was down keeps its topic; `tide mq topic delete` removes it). A
+// served are deleted (a Broker deleted while tide was down keeps its topic until the next start's orphan sweep on
+// the embedded broker, sweep.go; on an external cluster `tide mq topic delete` removes it). A
 // failed deletion is kept in orphans and retried with the reconciler's back-off; the ingress answers 404 for the
 // Broker from the first attempt on.
 func (r *Runtime) deleteBrokerTopic(ctx context.Context, key reconciler.Key) error {

@@ -9,5 +9,6 @@
 // Invariants: the Runtime's bus, ingress and trigger manager exist between Start and Shutdown; reconcilers run
 // only in that window (the server starts reconcilers after subsystems and stops them first). brokers (guarded by
 // mu) holds exactly the Brokers whose topic exists; the ingress answers 404 for any other Broker in the store's
-// eyes and 503 for a Broker that exists but whose topic is not ready.
+// eyes and 503 for a Broker that exists but whose topic is not ready. On the embedded broker, Start deletes tide's
+// groups and topics that no stored object accounts for (sweep.go); on an external cluster it never does.
 package eventingrt

@@ -58,6 +58,10 @@ type Options struct {
 	// SourceRetryDelayLevel is the RocketMQ delay level of a RocketMQSource message that goes back to RocketMQ
 	// (0: the broker's default schedule).
 	SourceRetryDelayLevel int
+	// EmbeddedBroker says NameServers is tide's own embedded broker, which nothing else shares; only then does
+	// Start delete groups and topics left by Triggers, Brokers and tails that ended while tide was not running
+	// (see sweep.go). Leave it false for an external RocketMQ cluster.
+	EmbeddedBroker bool
 }
 
 var quietClientLog sync.Once
@@ -117,7 +121,9 @@ func New(opts Options) (*Runtime, error) {
 // Name implements the server's Subsystem.
 func (r *Runtime) Name() string { return "eventing" }
 
-// Start connects the producer to the platform's RocketMQ and builds the ingress and the trigger manager.
+// Start connects the producer to the platform's RocketMQ and builds the ingress and the trigger manager. On the
+// embedded broker (Options.EmbeddedBroker) it first deletes the groups and topics left by Triggers, Brokers and
+// tails that ended while tide was not running (sweep.go); a failed sweep is logged and does not fail Start.
 func (r *Runtime) Start(ctx context.Context) error {
 	ns := r.opts.NameServers()
 	// DeleteGroup: the official client cannot delete consumer groups, so deleted Triggers and ended tails use
@@ -140,6 +146,9 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if err != nil {
 		_ = b.Close()
 		return err
+	}
+	if r.opts.EmbeddedBroker {
+		r.sweepOrphans(ctx, b, ns)
 	}
 	r.mu.Lock()
 	r.bus, r.ingress, r.mgr, r.sender = b, ing, mgr, sender

@@ -1,0 +1,136 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/eventing/ingress"
+	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/mq/broker"
+)
+
+// TestOrphansOfDowntimeAreSweptAtStart: a Trigger and a Broker deleted while tide is stopped, and a tail group
+// whose consumer is gone, are removed from the embedded broker when tide starts again; the objects that still
+// exist keep their group and topic (and keep delivering), and a user's group is left alone.
+func TestOrphansOfDowntimeAreSweptAtStart(t *testing.T) {
+	dir := t.TempDir()
+	sub := newReceiver(t)
+	p := startPlatform(t, dir)
+	p.apply(fmt.Sprintf(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: keep}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: gone}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: keep}
+spec: {broker: keep, subscriber: {uri: %[1]s}}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: gone}
+spec: {broker: keep, subscriber: {uri: %[1]s}}
+`, sub.URL))
+	p.waitReady("trigger", "keep")
+	p.waitReady("trigger", "gone")
+	p.waitReady("broker", "gone")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm, err := admin.Dial(ctx, p.endpoint("rocketmq name server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a SIGKILLed tail leaves (a group nobody consumes in) and a user's group.
+	for _, g := range []string{"tide-tail-killed", "billing"} {
+		if err := adm.CreateGroup(ctx, broker.GroupConfig{GroupName: g, ConsumeEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = adm.Close()
+	groups := func(p *platform) []string {
+		var rows []struct {
+			Group string `json:"group"`
+		}
+		if err := json.Unmarshal([]byte(p.mustRun("", "mq", "groups", "--namesrv", p.endpoint("rocketmq name server"), "-o", "json")), &rows); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.Group)
+		}
+		return out
+	}
+	var keepGroup, goneGroup string
+	eventually(t, 20*time.Second, func() error {
+		keepGroup, goneGroup = "", ""
+		for _, g := range groups(p) {
+			switch {
+			case strings.HasPrefix(g, "tide-trigger-default-keep-"):
+				keepGroup = g
+			case strings.HasPrefix(g, "tide-trigger-default-gone-"):
+				goneGroup = g
+			}
+		}
+		if keepGroup == "" || goneGroup == "" {
+			return fmt.Errorf("trigger groups not there yet: %v", groups(p))
+		}
+		return nil
+	})
+	p.stop()
+
+	st, err := store.Open(store.Options{Path: filepath.Join(dir, "store.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct{ gk, name string }{{"Trigger.eventing.knative.dev", "gone"}, {"Broker.eventing.knative.dev", "gone"}} {
+		if _, err := st.Delete(k.gk, "default", k.name, store.DeleteOptions{}); err != nil {
+			t.Fatalf("delete %s: %v", k.gk, err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	p2 := startPlatform(t, dir)
+	got := groups(p2)
+	for _, g := range []string{goneGroup, "tide-tail-killed"} {
+		if slices.Contains(got, g) {
+			t.Errorf("orphaned group %s survived the restart: %v", g, got)
+		}
+	}
+	for _, g := range []string{keepGroup, "billing"} {
+		if !slices.Contains(got, g) {
+			t.Errorf("group %s was swept: %v", g, got)
+		}
+	}
+	topics := p2.mustRun("", "mq", "topic", "list", "--namesrv", p2.endpoint("rocketmq name server"))
+	if strings.Contains(topics, ingress.TopicFor("default", "gone")) {
+		t.Errorf("topic of the deleted Broker survived the restart:\n%s", topics)
+	}
+	if !strings.Contains(topics, ingress.TopicFor("default", "keep")) {
+		t.Errorf("topic of the existing Broker was swept:\n%s", topics)
+	}
+	p2.waitReady("trigger", "keep")
+	eventually(t, 20*time.Second, func() error {
+		if code := p2.postEvent("/default/keep", "after-restart", "t", "/s", `{}`); code != 202 {
+			return fmt.Errorf("post: %d", code)
+		}
+		if _, ids := sub.snapshot(); ids["after-restart"] == 0 {
+			return fmt.Errorf("not delivered")
+		}
+		return nil
+	})
+}
