@@ -38,7 +38,7 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 		Long: "Without GROUP: every subscription group with its connected consumers, topics and total lag.\n" +
 			"With GROUP: per topic and queue the broker's offset, the group's committed offset and the lag.\n" +
 			"A CONSUMER OFFSET of - means the group never committed one there (lag counts the whole queue).",
-		Example: "  tide mq groups\n  tide mq groups audit\n  tide mq groups audit -o json",
+		Example: "  tide mq groups\n  tide mq groups audit\n  tide mq groups audit -o json\n  tide mq groups delete audit",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErr("%s: want at most one GROUP, got %d arguments", cmd.CommandPath(), len(args))
@@ -133,7 +133,106 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.AddCommand(newMQGroupsDeleteCommand(g))
 	return cmd
+}
+
+// maxGroupLength is RocketMQ's limit on group names (Java's Validators.CHARACTER_MAX_LENGTH).
+const maxGroupLength = 255
+
+// validateGroup checks a consumer group name as RocketMQ's clients do (Validators.checkGroup: letters, digits,
+// %|-_, at most 255 characters), and refuses the names of a group's retry and dead-letter topics, which are topics.
+func validateGroup(name string) error {
+	if name == "" {
+		return fmt.Errorf("group: empty")
+	}
+	if len(name) > maxGroupLength {
+		return fmt.Errorf("group %q: longer than %d characters", name, maxGroupLength)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '-' || c == '_') {
+			return fmt.Errorf("group %q: character %q not allowed (want letters, digits, %%|-_)", name, c)
+		}
+	}
+	for _, p := range []string{broker.RetryPrefix, broker.DLQPrefix} {
+		if rest, ok := strings.CutPrefix(name, p); ok {
+			return fmt.Errorf("group %q: that is the name of a topic of group %q, not a group (delete the group %s)", name, rest, rest)
+		}
+	}
+	return nil
+}
+
+// newMQGroupsDeleteCommand is `tide mq groups delete GROUP`, mqadmin deleteSubGroup's counterpart.
+func newMQGroupsDeleteCommand(g *mqGlobals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete GROUP",
+		Short: "Delete a consumer group: its subscription, committed offsets and retry topic",
+		Long: "Delete consumer group GROUP as `mqadmin deleteSubGroup` does: its subscription config and committed\n" +
+			"offsets on every master broker the name server lists (DELETE_SUBSCRIPTIONGROUP with cleanOffset), then\n" +
+			"its retry topic %RETRY%GROUP. Its dead letters (%DLQ%GROUP) are kept; `tide mq dlq --group GROUP`\n" +
+			"lists them. Stop the group's consumers first: a running consumer's heartbeat creates the group again.",
+		Example: "  tide mq groups delete audit\n  tide mq groups delete tide-tail-m3x1k2 --namesrv 127.0.0.1:9876",
+		Args:    exactArgs(1, "GROUP"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			group := args[0]
+			if err := validateGroup(group); err != nil {
+				return usageErr("%v", err)
+			}
+			addr, err := g.addr()
+			if err != nil {
+				return err
+			}
+			var consumers []string
+			var dlq bool
+			if err := g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
+				groups, err := c.Groups(ctx)
+				if err != nil {
+					return fmt.Errorf("listing groups: %w", err)
+				}
+				if _, ok := groups[group]; !ok {
+					// A group can be known only by its committed offsets (its config deleted, offsets not).
+					stats, err := c.ConsumeStats(ctx, group, "")
+					if err != nil {
+						return fmt.Errorf("offsets of group %s: %w", group, err)
+					}
+					if len(stats) == 0 {
+						return fmt.Errorf("group %q not found", group)
+					}
+				}
+				if consumers, err = c.ConsumerIDs(ctx, group); err != nil {
+					return fmt.Errorf("consumers of group %s: %w", group, err)
+				}
+				topics, err := c.Topics(ctx)
+				if err != nil {
+					return fmt.Errorf("listing topics: %w", err)
+				}
+				_, dlq = topics[broker.DLQPrefix+group]
+				return nil
+			}); err != nil {
+				return err
+			}
+			ctx, cancel := g.ctx(cmd.Context())
+			defer cancel()
+			masters, err := admin.MasterBrokers(ctx, []string{addr})
+			if err != nil {
+				return fmt.Errorf("deleting group %s: %w", group, err)
+			}
+			if err := admin.DeleteGroup(ctx, []string{addr}, group); err != nil {
+				return fmt.Errorf("deleting group %s: %w", group, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "group/%s deleted: subscription and offsets on %s; retry topic %s%s\n", group,
+				strings.Join(masters, ", "), broker.RetryPrefix, group)
+			if dlq {
+				fmt.Fprintf(out, "dead letters kept in %s%s (tide mq dlq --group %s)\n", broker.DLQPrefix, group, group)
+			}
+			if len(consumers) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d consumer(s) of %s are connected (%s); their next heartbeat "+
+					"creates the group again\n", len(consumers), group, strings.Join(consumers, ", "))
+			}
+			return nil
+		},
+	}
 }
 
 // parseResetTarget reads --to: first, last or an RFC 3339 time.
