@@ -148,7 +148,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return err
 	}
 	if r.opts.EmbeddedBroker {
-		r.sweepOrphans(ctx, b, ns)
+		r.sweepOrphans(ctx, ns)
 	}
 	r.mu.Lock()
 	r.bus, r.ingress, r.mgr, r.sender = b, ing, mgr, sender

@@ -27,7 +27,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tide-run/tide/eventing/bus"
 	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/eventing/trigger"
 	"github.com/tide-run/tide/mq/admin"
@@ -45,17 +44,19 @@ const (
 // broker hangs, and then Start goes on without a finished sweep.
 const sweepTimeout = 30 * time.Second
 
-// SweepResult lists what a sweep deleted (tests and logs).
-type SweepResult struct {
+// sweepResult lists what a sweep deleted (for tests).
+type sweepResult struct {
 	Groups []string
 	Topics []string
 }
 
 // sweepOrphans deletes orphaned tide groups and topics from the broker the name servers list (see the comment at
-// the top of this file). Every deletion is logged; failures are logged and skipped. If the broker or the store
-// cannot be listed nothing is deleted.
-func (r *Runtime) sweepOrphans(ctx context.Context, b bus.Bus, nameServers []string) SweepResult {
-	var res SweepResult
+// the top of this file). Groups go the way a deleted Trigger's do (admin.DeleteGroup, which bus.DeleteGroup runs);
+// topics through tide's own admin client, which unlike the official client's does not ask for the route again
+// after deleting (and log an error when there is none). Every deletion is logged; failures are logged and skipped.
+// If the broker or the store cannot be listed nothing is deleted.
+func (r *Runtime) sweepOrphans(ctx context.Context, nameServers []string) sweepResult {
+	var res sweepResult
 	if len(nameServers) == 0 {
 		return res
 	}
@@ -90,7 +91,7 @@ func (r *Runtime) sweepOrphans(ctx context.Context, b bus.Bus, nameServers []str
 			if liveGroups[g] {
 				continue
 			}
-			if err := b.DeleteGroup(ctx, g); err != nil {
+			if err := admin.DeleteGroup(ctx, nameServers, g); err != nil {
 				log.Warn("deleting the consumer group of a deleted Trigger failed", "group", g, "err", err)
 				continue
 			}
@@ -104,7 +105,7 @@ func (r *Runtime) sweepOrphans(ctx context.Context, b bus.Bus, nameServers []str
 			if len(ids) > 0 {
 				continue
 			}
-			if err := b.DeleteGroup(ctx, g); err != nil {
+			if err := admin.DeleteGroup(ctx, nameServers, g); err != nil {
 				log.Warn("deleting a leftover tail group failed", "group", g, "err", err)
 				continue
 			}
@@ -118,7 +119,7 @@ func (r *Runtime) sweepOrphans(ctx context.Context, b bus.Bus, nameServers []str
 		if !strings.HasPrefix(t, brokerTopicPrefix) || liveTopics[t] {
 			continue
 		}
-		if err := b.DeleteTopic(ctx, t); err != nil {
+		if err := c.DeleteTopic(ctx, t); err != nil {
 			log.Warn("deleting the topic of a deleted Broker failed", "topic", t, "err", err)
 			continue
 		}
