@@ -13,7 +13,9 @@ import (
 	"github.com/tide-run/tide/mq/message"
 )
 
-func TestAdminThroughProtocol(t *testing.T) {
+// startWithClient starts an embedded broker on free ports and dials an admin client to it; both stop with the test.
+func startWithClient(t *testing.T) (*mq.Server, *admin.Client) {
+	t.Helper()
 	ctx := context.Background()
 	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -22,12 +24,18 @@ func TestAdminThroughProtocol(t *testing.T) {
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown(ctx)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	c, err := admin.Dial(ctx, srv.NameServerAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return srv, c
+}
+
+func TestAdminThroughProtocol(t *testing.T) {
+	ctx := context.Background()
+	srv, c := startWithClient(t)
 	if err := c.CreateTopic(ctx, "adm", 3); err != nil {
 		t.Fatal(err)
 	}
@@ -87,19 +95,7 @@ func TestAdminThroughProtocol(t *testing.T) {
 // server listed first is skipped) and removes the group's config and offsets over the wire; other groups stay.
 func TestDeleteGroupOnEveryMaster(t *testing.T) {
 	ctx := context.Background()
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(ctx)
-	c, err := admin.Dial(ctx, srv.NameServerAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	srv, c := startWithClient(t)
 	if err := c.CreateTopic(ctx, "dg", 2); err != nil {
 		t.Fatal(err)
 	}
