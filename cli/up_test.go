@@ -24,6 +24,10 @@ import (
 	"github.com/tide-run/tide/server"
 )
 
+// freePorts are the `tide up` flags that put every listener on a free port, so tests never depend on (or collide
+// over) the default ports 8090, 8080, 9876 and 10911 when test binaries run in parallel.
+var freePorts = []string{"--api-port", "0", "--gateway-port", "0", "--namesrv-port", "0", "--broker-port", "0"}
+
 func TestUpPortInUse(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +36,8 @@ func TestUpPortInUse(t *testing.T) {
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
 	var out, errOut bytes.Buffer
-	code := Main([]string{"up", "--api-port", fmt.Sprint(port), "--data-dir", t.TempDir()}, strings.NewReader(""), &out, &errOut)
+	args := append([]string{"up", "--data-dir", t.TempDir()}, freePorts...)
+	code := Main(append(args, "--api-port", fmt.Sprint(port)), strings.NewReader(""), &out, &errOut)
 	want := fmt.Sprintf("error: --api-port %d: address already in use\n", port)
 	if code != 1 || errOut.String() != want {
 		t.Fatalf("exit %d, stderr %q, want %q", code, errOut.String(), want)
@@ -59,7 +64,7 @@ type upProcess struct {
 // startUp runs `tide up` as a child process and waits for its endpoint lines.
 func startUp(t *testing.T, bin, dataDir string) *upProcess {
 	t.Helper()
-	cmd := exec.Command(bin, "up", "--api-port", "0", "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"up", "--data-dir", dataDir}, freePorts...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +225,7 @@ func TestKill9DuringApplyBurst(t *testing.T) {
 func TestUpDataDirInUse(t *testing.T) {
 	e := startTide(t, t.TempDir())
 	var out, errOut bytes.Buffer
-	code := Main([]string{"up", "--api-port", "0", "--data-dir", e.dir}, strings.NewReader(""), &out, &errOut)
+	code := Main(append([]string{"up", "--data-dir", e.dir}, freePorts...), strings.NewReader(""), &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "is another tide using this data dir?") {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
