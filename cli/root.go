@@ -49,7 +49,7 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.namespace, "namespace", "n", "", "namespace of the request (default \"default\")")
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newUpCommand(g), newApplyCommand(g), newGetCommand(g), newDescribeCommand(g), newDeleteCommand(g),
-		newWaitCommand(g), newLogsCommand(g))
+		newPatchCommand(g), newWaitCommand(g), newLogsCommand(g))
 	root.AddCommand(newBrokerCommand(), newEventsCommand(g))
 	root.AddCommand(newMQCommand(), newBenchCommand())
 	root.AddCommand(newDemoCommand(g))

@@ -84,7 +84,7 @@ func TestErrorsAreStatuses(t *testing.T) {
 		{"namespace mismatch", "POST", hs.URL + "/api/v1/namespaces/other/configmaps",
 			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"default"}}`, 400, metav1.StatusReasonBadRequest, "does not match"},
 		{"unknown resource", "GET", hs.URL + "/apis/example.com/v1/widgets", "", 404, metav1.StatusReasonNotFound, "could not find"},
-		{"method", "PATCH", base + "/c", "{}", 405, metav1.StatusReasonMethodNotAllowed, "does not allow"},
+		{"method", "PATCH", base, "{}", 405, metav1.StatusReasonMethodNotAllowed, "does not allow"},
 		{"bad json", "POST", base, "{", 422, metav1.StatusReasonInvalid, "cannot decode"},
 	}
 	for _, c := range cases {

@@ -1,6 +1,9 @@
 package api
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -32,4 +35,60 @@ func FuzzParsePath(f *testing.F) {
 			t.Fatalf("%q -> name %q", path, rt.name)
 		}
 	})
+}
+
+// FuzzPatch: patch bodies come from the network; whatever they hold, the server answers (never panics) and either
+// stores an object that is still a whole, valid ConfigMap named c or leaves the stored one exactly as it was.
+func FuzzPatch(f *testing.F) {
+	for _, s := range []struct {
+		merge bool
+		body  string
+	}{
+		{true, `{"data":{"a":null,"b":"2"}}`}, {true, `{"metadata":{"labels":{"x":"y"}}}`}, {true, `{"metadata":{"name":"d"}}`},
+		{true, `{"kind":"Secret"}`}, {true, `null`}, {true, `{"data":[1,2]}`},
+		{false, `[{"op":"add","path":"/data/x","value":"1"}]`}, {false, `[{"op":"remove","path":"/metadata"}]`},
+		{false, `[{"op":"move","from":"/data","path":"/data/a"}]`}, {false, `[{"op":"copy","from":"/metadata","path":"/data/m"}]`},
+	} {
+		f.Add(s.merge, s.body)
+	}
+	_, hs := newTestServerTB(f)
+	url := hs.URL + "/api/v1/namespaces/default/configmaps"
+	if code, _ := doRequest(f, "POST", url, "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"}}`); code != 201 {
+		f.Fatal("create")
+	}
+	f.Fuzz(func(t *testing.T, merge bool, body string) {
+		ct := JSONPatchType
+		if merge {
+			ct = MergePatchType
+		}
+		_, before := doRequest(t, "GET", url+"/c", "", "")
+		code, _ := doRequest(t, "PATCH", url+"/c", ct, body)
+		_, after := doRequest(t, "GET", url+"/c", "", "")
+		switch {
+		case code == 200:
+			var m map[string]any
+			if err := json.Unmarshal(after, &m); err != nil || m["kind"] != "ConfigMap" || m["metadata"].(map[string]any)["name"] != "c" {
+				t.Fatalf("patch %q stored %s", body, after)
+			}
+		case code >= 500:
+			t.Fatalf("patch %q: %d", body, code)
+		case string(before) != string(after):
+			t.Fatalf("refused patch %q (%d) changed the object:\n%s\n%s", body, code, before, after)
+		}
+	})
+}
+
+func doRequest(t testing.TB, method, url, contentType, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }

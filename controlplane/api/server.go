@@ -206,6 +206,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		err = s.updateStatus(w, r, rt)
 	case r.Method == http.MethodPut && rt.name != "":
 		err = s.update(w, r, rt)
+	case r.Method == http.MethodPatch && rt.name != "":
+		err = s.patch(w, r, rt)
 	case r.Method == http.MethodDelete && rt.name != "" && !rt.status:
 		err = s.delete(w, r, rt)
 	default:

@@ -107,23 +107,32 @@ func New(server string, hc *http.Client) (*Client, error) {
 func (c *Client) Server() string { return c.base.String() }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
-	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
-	u.RawQuery = query.Encode()
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
+		raw = b
+	}
+	return c.doRaw(ctx, method, path, query, "application/json", raw)
+}
+
+// doRaw sends body (none when nil) with the given content type.
+func (c *Client) doRaw(ctx context.Context, method, path string, query url.Values, contentType string, body []byte) (*http.Response, error) {
+	u := *c.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
@@ -368,6 +377,37 @@ func (c *Client) UpdateStatus(ctx context.Context, k Kind, obj *unstructured.Uns
 		return nil, err
 	}
 	return toObj(out)
+}
+
+// Patch types for Patch: the media types the API accepts.
+const (
+	// MergePatch is a JSON merge patch (RFC 7386): objects merge, null deletes a field, lists are replaced.
+	MergePatch = "application/merge-patch+json"
+	// JSONPatch is a JSON patch (RFC 6902): a list of add/remove/replace/move/copy/test operations.
+	JSONPatch = "application/json-patch+json"
+)
+
+// Patch applies a patch (MergePatch or JSONPatch) to an object, or to its status when status is true, and returns
+// the stored result. Without metadata.resourceVersion in the patch the server applies it to the current object.
+func (c *Client) Patch(ctx context.Context, k Kind, ns, name, patchType string, patch []byte, status bool) (*unstructured.Unstructured, []string, error) {
+	path := Path(k, nsFor(k, ns), name)
+	if status {
+		path += "/status"
+	}
+	resp, err := c.doRaw(ctx, http.MethodPatch, path, nil, patchType, patch)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode >= 300 {
+		return nil, nil, statusError(resp.StatusCode, b)
+	}
+	o, err := toObj(b)
+	return o, warningsOf(resp.Header), err
 }
 
 // Delete deletes an object (and, on the server, everything it owns) and returns it.
