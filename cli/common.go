@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,19 @@ func (g *globals) client() (*client.Client, error) {
 		server = os.Getenv(ServerEnv)
 	}
 	return client.New(server, nil)
+}
+
+// clientFor connects to the API and resolves a kind name as the user typed it (ksvc, services.serving.knative.dev, ...).
+func (g *globals) clientFor(ctx context.Context, kindName string) (*client.Client, client.Kind, error) {
+	c, err := g.client()
+	if err != nil {
+		return nil, client.Kind{}, err
+	}
+	k, err := c.ResolveKind(ctx, kindName)
+	if err != nil {
+		return nil, client.Kind{}, err
+	}
+	return c, k, nil
 }
 
 func (g *globals) ns() string {

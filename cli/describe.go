@@ -29,11 +29,7 @@ func newDescribeCommand(g *globals) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = splitKindName(args)
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			k, err := c.ResolveKind(cmd.Context(), args[0])
+			c, k, err := g.clientFor(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -41,11 +41,7 @@ qualified by its group (services.serving.knative.dev).
 			default:
 				return fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", output)
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			k, err := c.ResolveKind(cmd.Context(), args[0])
+			c, k, err := g.clientFor(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

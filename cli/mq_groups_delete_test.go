@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/rocketmq-client-go/v2"
-	"github.com/apache/rocketmq-client-go/v2/consumer"
-	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
@@ -102,20 +99,7 @@ func TestMQGroupsDeleteWarnsAboutRunningConsumers(t *testing.T) {
 	rlog.SetLogLevel("error")
 	srv := startMQ(t)
 	mustMQ(t, srv, "", "topic", "create", "orders", "--queues", "1")
-	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName("busy"),
-		consumer.WithInstance("mqcli-busy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.Subscribe("orders", consumer.MessageSelector{}, func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-		return consumer.ConsumeSuccess, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Shutdown()
+	startNoopConsumer(t, srv, "busy", "orders")
 	for deadline := time.Now().Add(20 * time.Second); len(srv.Broker().ConsumerIDs("busy")) == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the push consumer never connected")

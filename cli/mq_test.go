@@ -27,6 +27,26 @@ import (
 )
 
 // startMQ runs an embedded broker on ephemeral ports for the `tide mq` commands.
+// startNoopConsumer runs an official push consumer of group on topic that accepts every message; it stops with the
+// test.
+func startNoopConsumer(t *testing.T, srv *mq.Server, group, topic string) {
+	t.Helper()
+	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName(group),
+		consumer.WithInstance("mqcli-"+group))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Subscribe(topic, consumer.MessageSelector{}, func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		return consumer.ConsumeSuccess, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Shutdown() })
+}
+
 func startMQ(t *testing.T) *mq.Server {
 	t.Helper()
 	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -346,20 +366,7 @@ func TestMQConsumeOfficialProducer(t *testing.T) {
 	mustMQ(t, srv, "", "reset-offset", "--group", "cg", "--topic", "official", "--to", "first")
 
 	// A running push consumer is listed with its group.
-	pc, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{srv.NameServerAddr()}), consumer.WithGroupName("live"),
-		consumer.WithInstance("mqcli-live"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.Subscribe("official", consumer.MessageSelector{}, func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-		return consumer.ConsumeSuccess, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Shutdown()
+	startNoopConsumer(t, srv, "live", "official")
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		var d groupDetail
 		if r := runMQ(t, srv, "", "groups", "live", "-o", "json"); r.code == 0 && json.Unmarshal([]byte(r.out), &d) == nil && len(d.Consumers) == 1 {

@@ -58,11 +58,7 @@ the current object; with it, a stale version is refused with a conflict. --subre
 			default:
 				return fmt.Errorf("-o %q: expected json, yaml or name", output)
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			k, err := c.ResolveKind(cmd.Context(), args[0])
+			c, k, err := g.clientFor(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

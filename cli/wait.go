@@ -38,11 +38,7 @@ func newWaitCommand(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			k, err := c.ResolveKind(cmd.Context(), kindName)
+			c, k, err := g.clientFor(cmd.Context(), kindName)
 			if err != nil {
 				return err
 			}

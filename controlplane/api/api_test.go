@@ -40,14 +40,7 @@ func newTestServerTB(t testing.TB) (*Server, *httptest.Server) {
 
 func do(t *testing.T, method, url, body string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return doRequest(t, method, url, "", body)
 }
 
 func status(t *testing.T, b []byte) metav1.Status {

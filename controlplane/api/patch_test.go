@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,17 +12,7 @@ import (
 
 func doPatch(t *testing.T, url, contentType, body string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPatch, url, strings.NewReader(body))
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return doRequest(t, http.MethodPatch, url, contentType, body)
 }
 
 func decodeObj(t *testing.T, b []byte) map[string]any {
