@@ -214,6 +214,21 @@ func (r *receiver) waitDelivered(t *testing.T, id string) {
 	})
 }
 
+// postUntilDelivered posts event id to the Broker ingress path again on every poll until r has it: for a Trigger or
+// Broker that was just (re)created, whose consumer may start after a first event was stored.
+func (p *platform) postUntilDelivered(t *testing.T, path, id string, r *receiver) {
+	t.Helper()
+	eventually(t, 20*time.Second, func() error {
+		if code := p.postEvent(path, id, "t", "/s", `{}`); code != 202 {
+			return fmt.Errorf("post %s to %s: %d", id, path, code)
+		}
+		if _, ids := r.snapshot(); ids[id] == 0 {
+			return fmt.Errorf("event %s not delivered", id)
+		}
+		return nil
+	})
+}
+
 func (r *receiver) snapshot() ([]event.Event, map[string]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -884,15 +899,7 @@ kind: Broker
 metadata: {name: gone}
 `)
 	p.waitReady("trigger", "all")
-	eventually(t, 20*time.Second, func() error {
-		if code := p.postEvent("/default/gone", "again", "t", "/s", `{}`); code != 202 {
-			return fmt.Errorf("post to the re-created Broker: %d", code)
-		}
-		if _, ids := sub.snapshot(); ids["again"] == 0 {
-			return fmt.Errorf("not delivered")
-		}
-		return nil
-	})
+	p.postUntilDelivered(t, "/default/gone", "again", sub)
 }
 
 // TestDeletedTriggerGroupIsRemoved: deleting a Trigger deletes its consumer group on the broker (`tide mq groups`
@@ -945,15 +952,7 @@ spec: {broker: default, subscriber: {uri: %s}}
 
 	p.apply(trig)
 	p.waitReady("trigger", "all")
-	eventually(t, 20*time.Second, func() error {
-		if code := p.postEvent("/default/default", "second", "t", "/s", `{}`); code != 202 {
-			return fmt.Errorf("post: %d", code)
-		}
-		if _, ids := sub.snapshot(); ids["second"] == 0 {
-			return fmt.Errorf("not delivered to the re-created trigger")
-		}
-		return nil
-	})
+	p.postUntilDelivered(t, "/default/default", "second", sub)
 	if g := groups(prefix); len(g) != 1 || g[0] == first[0] {
 		t.Fatalf("re-created trigger's groups %v, want one other than %s", g, first[0])
 	}

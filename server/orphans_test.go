@@ -124,13 +124,5 @@ spec: {broker: keep, subscriber: {uri: %[1]s}}
 		t.Errorf("topic of the existing Broker was swept:\n%s", topics)
 	}
 	p2.waitReady("trigger", "keep")
-	eventually(t, 20*time.Second, func() error {
-		if code := p2.postEvent("/default/keep", "after-restart", "t", "/s", `{}`); code != 202 {
-			return fmt.Errorf("post: %d", code)
-		}
-		if _, ids := sub.snapshot(); ids["after-restart"] == 0 {
-			return fmt.Errorf("not delivered")
-		}
-		return nil
-	})
+	p2.postUntilDelivered(t, "/default/keep", "after-restart", sub)
 }
