@@ -1,9 +1,7 @@
 package broker
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -11,36 +9,13 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/store"
 )
-
-// openBroker opens a broker on dir; close it with the returned func (a second open of dir then sees what was
-// persisted).
-func openBroker(t *testing.T, dir string) (*Broker, func()) {
-	t.Helper()
-	fc := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(store.Options{Dir: dir, Clock: fc, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := New(Options{Store: st, DataDir: dir, Addr: "127.0.0.1:10911", Clock: fc, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, func() {
-		if err := b.Close(context.Background()); err != nil {
-			t.Error(err)
-		}
-		st.Close()
-	}
-}
 
 // TestDeleteSubscriptionGroup: request 207 removes the group's config; with cleanOffset its offsets on every topic
 // go too; both survive a restart (persisted); other groups are untouched; an unknown group answers SUCCESS.
 func TestDeleteSubscriptionGroup(t *testing.T) {
 	dir := t.TempDir()
-	b, closeB := openBroker(t, dir)
+	b, closeB := openBroker(t, dir, clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
 	for _, tp := range []string{"a", "b"} {
 		if err := b.CreateTopic(TopicConfig{TopicName: tp, ReadQueueNums: 2, WriteQueueNums: 2, Perm: PermRW}); err != nil {
 			t.Fatal(err)
@@ -99,7 +74,7 @@ func TestDeleteSubscriptionGroup(t *testing.T) {
 	}
 	check(b, "before restart")
 	closeB()
-	b2, closeB2 := openBroker(t, dir)
+	b2, closeB2 := openBroker(t, dir, clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
 	defer closeB2()
 	check(b2, "after restart")
 }

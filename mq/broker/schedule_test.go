@@ -15,7 +15,15 @@ import (
 
 func newTestBroker(t testing.TB, fc *clocktesting.FakeClock) *Broker {
 	t.Helper()
-	dir := t.TempDir()
+	b, closeB := openBroker(t, t.TempDir(), fc)
+	t.Cleanup(closeB)
+	return b
+}
+
+// openBroker opens a broker and its store on dir; the returned func closes both after a store consistency check
+// (a second open of dir then sees what was persisted).
+func openBroker(t testing.TB, dir string, fc *clocktesting.FakeClock) (*Broker, func()) {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(store.Options{Dir: dir, Clock: fc, Logger: log})
 	if err != nil {
@@ -25,14 +33,15 @@ func newTestBroker(t testing.TB, fc *clocktesting.FakeClock) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		b.Close(context.Background())
+	return b, func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
 		if err := st.Check(); err != nil {
 			t.Errorf("store consistency: %v", err)
 		}
 		st.Close()
-	})
-	return b
+	}
 }
 
 func TestSchedulerHonoursEveryLevelWithFakeClock(t *testing.T) {
