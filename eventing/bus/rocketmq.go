@@ -270,7 +270,10 @@ func (b *RocketMQ) DeleteTopic(ctx context.Context, topic string) error {
 		}
 		return fmt.Errorf("delete topic %s: finding its broker: %w", topic, err)
 	}
-	if err := adm.DeleteTopic(ctx, admin.WithTopicDelete(topic)); err != nil {
+	// The name servers are given so the client does not look the route up again between the broker and the name
+	// server deletions: a name server that derives routes from live brokers (tide's) no longer has one, and the
+	// client would log an error for a deletion that worked.
+	if err := adm.DeleteTopic(ctx, admin.WithTopicDelete(topic), admin.WithNameSrvAddr(b.nameServers)); err != nil {
 		return fmt.Errorf("delete topic %s: %w", topic, err)
 	}
 	return nil
