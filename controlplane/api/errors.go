@@ -52,6 +52,12 @@ func storeError(k registry.Kind, name string, err error) *apiError {
 		return &apiError{code: http.StatusConflict, reason: metav1.StatusReasonConflict, details: details,
 			message: fmt.Sprintf("Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again", res, name)}
 	case errors.Is(err, store.ErrInvalid):
+		var ie *store.InvalidError
+		if errors.As(err, &ie) {
+			for _, fe := range ie.Errs {
+				details.Causes = append(details.Causes, metav1.StatusCause{Type: metav1.CauseType(fe.Type), Field: fe.Field, Message: fe.ErrorBody()})
+			}
+		}
 		return &apiError{code: http.StatusUnprocessableEntity, reason: metav1.StatusReasonInvalid, details: details, message: err.Error()}
 	case errors.Is(err, store.ErrGone):
 		return &apiError{code: http.StatusGone, reason: metav1.StatusReasonExpired, message: err.Error()}

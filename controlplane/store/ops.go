@@ -8,8 +8,10 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // Get returns the object of kind gk (see GroupKindOf) in namespace ns with the given name.
@@ -141,6 +143,7 @@ func (s *Store) Create(obj *unstructured.Unstructured) (*unstructured.Unstructur
 	}
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "metadata", "deletionTimestamp")
+	unstructured.RemoveNestedField(u.Object, "metadata", "deletionGracePeriodSeconds")
 	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
 	u.SetUID(typesUID(newUID()))
 	u.SetGeneration(1)
@@ -188,6 +191,12 @@ func checkPreconditions(gk string, stored, in *unstructured.Unstructured) error 
 // and finalizers. Status, uid and creationTimestamp are kept from the stored object; generation is bumped when the
 // spec changed. A non-empty resourceVersion in obj must match (ErrConflict otherwise). An update that changes
 // nothing returns the stored object unchanged (same resourceVersion, no event).
+//
+// On an object being deleted (metadata.deletionTimestamp set, see Delete) deletionTimestamp and
+// deletionGracePeriodSeconds are kept as stored, whatever obj says; adding a finalizer is an *InvalidError
+// (ErrInvalid) on metadata.finalizers; and an update that leaves no finalizers removes the object in the same
+// transaction, cascading as Delete does (DELETED events), and returns it as last written, with the resourceVersion
+// of its DELETED event.
 func (s *Store) Update(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	return s.modify(obj, func(stored, in *unstructured.Unstructured) *unstructured.Unstructured {
 		next := &unstructured.Unstructured{Object: map[string]any{}}
@@ -216,7 +225,8 @@ func (s *Store) Update(obj *unstructured.Unstructured) (*unstructured.Unstructur
 }
 
 // UpdateStatus replaces only the status of an object (the status subresource): generation and everything else stay.
-// A non-empty resourceVersion in obj must match. An unchanged status is a no-op.
+// A non-empty resourceVersion in obj must match. An unchanged status is a no-op. Finalizers and the deletion stamp
+// are metadata, so a status update never starts or ends a deletion.
 func (s *Store) UpdateStatus(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	return s.modify(obj, func(stored, in *unstructured.Unstructured) *unstructured.Unstructured {
 		st, has := in.Object["status"]
@@ -255,6 +265,19 @@ func (s *Store) modify(obj *unstructured.Unstructured, change func(stored, in *u
 			return nil, nil
 		}
 		out = next
+		if dt := stored.GetDeletionTimestamp(); dt != nil {
+			// Being deleted: the deletion stamp stays whatever the body says, finalizers can only go, and the
+			// update that takes the last one away removes the object (and cascades) instead of storing it.
+			next.SetDeletionTimestamp(dt)
+			next.SetDeletionGracePeriodSeconds(stored.GetDeletionGracePeriodSeconds())
+			path := field.NewPath("metadata", "finalizers")
+			if errs := apivalidation.ValidateNoNewFinalizers(next.GetFinalizers(), stored.GetFinalizers(), path); len(errs) > 0 {
+				return nil, &InvalidError{GroupKind: gk, Name: stored.GetName(), Errs: errs}
+			}
+			if len(next.GetFinalizers()) == 0 {
+				return s.removeCascading(tx, next)
+			}
+		}
 		return putNewVersion(tx, gk, next, Modified)
 	})
 	if err != nil {
@@ -269,9 +292,16 @@ type DeleteOptions struct {
 	UID             string
 }
 
-// Delete removes an object and, in the same transaction, every object owned by it (transitively, through
-// ownerReferences uids). It returns the deleted object. Children are deleted before their owners, and each deletion
-// is a DELETED event with its own resourceVersion.
+// Delete deletes an object, as the Kubernetes API server does with background propagation:
+//
+//   - An object with metadata.finalizers is not removed: Delete marks it, setting metadata.deletionTimestamp (the
+//     store's clock) and metadata.deletionGracePeriodSeconds 0 as a new version (a MODIFIED event), and returns it.
+//     It is removed by the update that takes its last finalizer away (see Update). Deleting an object that is
+//     already marked changes nothing and returns it as stored.
+//   - Any other object is removed together with, in the same transaction, every object it owns (transitively,
+//     through ownerReferences uids). Dependents are removed before their owners, each as a DELETED event with its
+//     own resourceVersion. A dependent that has finalizers is marked instead of removed (MODIFIED), and its own
+//     dependents stay until it goes. Delete returns the removed object.
 func (s *Store) Delete(gk, ns, name string, opts DeleteOptions) (*unstructured.Unstructured, error) {
 	ns = s.namespaceFor(gk, ns)
 	var out *unstructured.Unstructured
@@ -286,23 +316,19 @@ func (s *Store) Delete(gk, ns, name string, opts DeleteOptions) (*unstructured.U
 		if err := checkPreconditions(gk, stored, pre); err != nil {
 			return nil, err
 		}
-		victims, err := cascade(tx, stored)
+		if len(stored.GetFinalizers()) > 0 {
+			out = stored
+			if stored.GetDeletionTimestamp() != nil {
+				return nil, nil // already being deleted: nothing to do
+			}
+			s.markDeleting(stored)
+			return putNewVersion(tx, gk, stored, Modified)
+		}
+		events, err := s.removeCascading(tx, stored)
 		if err != nil {
 			return nil, err
 		}
-		var events []Event
-		for _, v := range victims {
-			rv, err := nextRV(tx)
-			if err != nil {
-				return nil, err
-			}
-			if err := tx.Bucket(bucketObjects).Bucket([]byte(objGroupKind(v))).Delete(objKey(v.GetNamespace(), v.GetName())); err != nil {
-				return nil, err
-			}
-			v.SetResourceVersion(strconv.FormatUint(rv, 10))
-			events = append(events, Event{Type: Deleted, Object: v, ResourceVersion: rv})
-		}
-		out = victims[len(victims)-1].DeepCopy()
+		out = stored.DeepCopy()
 		return events, nil
 	})
 	if err != nil {
@@ -311,8 +337,61 @@ func (s *Store) Delete(gk, ns, name string, opts DeleteOptions) (*unstructured.U
 	return out, nil
 }
 
-// cascade returns root and everything it owns transitively, dependents first (post-order), each object once.
-func cascade(tx *bolt.Tx, root *unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+// markDeleting stamps u as being deleted: deletionTimestamp now, deletionGracePeriodSeconds 0 (what the API server
+// sets for kinds without graceful deletion, which is every kind tide stores).
+func (s *Store) markDeleting(u *unstructured.Unstructured) {
+	now := metav1.NewTime(s.clock.Now().UTC().Truncate(time.Second))
+	u.SetDeletionTimestamp(&now)
+	zero := int64(0)
+	u.SetDeletionGracePeriodSeconds(&zero)
+}
+
+// removeCascading removes root (whatever its finalizers: the caller decided) and its dependents as Delete
+// describes, and returns the events in resourceVersion order. root's resourceVersion is set to that of its
+// DELETED event, the last one.
+func (s *Store) removeCascading(tx *bolt.Tx, root *unstructured.Unstructured) ([]Event, error) {
+	doomed, err := cascade(tx, root)
+	if err != nil {
+		return nil, err
+	}
+	var events []Event
+	for _, d := range doomed {
+		gk := objGroupKind(d.obj)
+		if !d.remove {
+			if d.obj.GetDeletionTimestamp() != nil {
+				continue // already being deleted
+			}
+			s.markDeleting(d.obj)
+			ev, err := putNewVersion(tx, gk, d.obj, Modified)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, ev...)
+			continue
+		}
+		rv, err := nextRV(tx)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.Bucket(bucketObjects).Bucket([]byte(gk)).Delete(objKey(d.obj.GetNamespace(), d.obj.GetName())); err != nil {
+			return nil, err
+		}
+		d.obj.SetResourceVersion(strconv.FormatUint(rv, 10))
+		events = append(events, Event{Type: Deleted, Object: d.obj.DeepCopy(), ResourceVersion: rv})
+	}
+	return events, nil
+}
+
+// doomedObject is one step of a cascading delete: remove the object, or (it has finalizers) mark it being deleted.
+type doomedObject struct {
+	obj    *unstructured.Unstructured
+	remove bool
+}
+
+// cascade returns root (to be removed) and what it owns transitively, dependents first (post-order), each object
+// once. A dependent with finalizers is to be marked, not removed, and the walk does not go below it: its
+// dependents still have an owner.
+func cascade(tx *bolt.Tx, root *unstructured.Unstructured) ([]doomedObject, error) {
 	// One pass collects owner uid -> dependents; ownership graphs here are small.
 	children := map[string][]*unstructured.Unstructured{}
 	err := tx.Bucket(bucketObjects).ForEachBucket(func(gk []byte) error {
@@ -331,18 +410,22 @@ func cascade(tx *bolt.Tx, root *unstructured.Unstructured) ([]*unstructured.Unst
 		return nil, err
 	}
 	seen := map[string]bool{}
-	var out []*unstructured.Unstructured
-	var visit func(u *unstructured.Unstructured)
-	visit = func(u *unstructured.Unstructured) {
+	var out []doomedObject
+	var visit func(u *unstructured.Unstructured, isRoot bool)
+	visit = func(u *unstructured.Unstructured, isRoot bool) {
 		if seen[string(u.GetUID())] {
 			return
 		}
 		seen[string(u.GetUID())] = true
-		for _, c := range children[string(u.GetUID())] {
-			visit(c)
+		if !isRoot && len(u.GetFinalizers()) > 0 {
+			out = append(out, doomedObject{obj: u})
+			return
 		}
-		out = append(out, u)
+		for _, c := range children[string(u.GetUID())] {
+			visit(c, false)
+		}
+		out = append(out, doomedObject{obj: u, remove: true})
 	}
-	visit(root)
+	visit(root, true)
 	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/clock"
 )
 
@@ -33,6 +34,21 @@ var (
 	ErrClosed = errors.New("store closed")
 )
 
+// InvalidError is an ErrInvalid about fields of one object, shaped like a Kubernetes Invalid status: its message is
+// the API server's ("Kind.group \"name\" is invalid: field: Type: detail") and Errs become the status causes.
+type InvalidError struct {
+	GroupKind string
+	Name      string
+	Errs      field.ErrorList
+}
+
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("%s %q is invalid: %v", e.GroupKind, e.Name, e.Errs.ToAggregate())
+}
+
+// Is makes errors.Is(err, ErrInvalid) hold.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
 var (
 	bucketObjects = []byte("objects") // nested bucket per GroupKind; key namespace "\x00" name; value JSON object
 	bucketMeta    = []byte("meta")
@@ -43,7 +59,7 @@ var (
 type Options struct {
 	// Path of the database file. Required; its directory is created.
 	Path string
-	// Clock stamps creationTimestamp. Default: the real clock.
+	// Clock stamps creationTimestamp and deletionTimestamp. Default: the real clock.
 	Clock clock.PassiveClock
 	// ClusterScoped reports whether a GroupKind ("Kind.group", "Kind" for core) has no namespace. Default: every
 	// kind is namespaced.
