@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDeleteWithFinalizers: `tide delete` of an object with a finalizer answers at once and leaves it marked
+// (`get -o json` shows deletionTimestamp, also after a restart); patching the finalizer away removes it.
+func TestDeleteWithFinalizers(t *testing.T) {
+	dir := t.TempDir()
+	e := startTide(t, dir)
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, finalizers: [example.com/hold]}\ndata: {a: b}\n"
+	if out, errOut, code := e.run(cm, "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply: %s %s", out, errOut)
+	}
+	if out := e.mustRun("delete", "cm", "held"); !strings.Contains(out, `"held" deleted`) {
+		t.Fatalf("delete printed %q", out)
+	}
+	md := getJSON(t, e, "cm", "held")["metadata"].(map[string]any)
+	if md["deletionTimestamp"] == nil || md["deletionGracePeriodSeconds"] != float64(0) {
+		t.Fatalf("metadata after delete: %v", md)
+	}
+	e.stop()
+
+	e = startTide(t, dir)
+	after := getJSON(t, e, "cm", "held")["metadata"].(map[string]any)
+	if after["deletionTimestamp"] != md["deletionTimestamp"] {
+		t.Fatalf("deletionTimestamp %v after restart, %v before", after["deletionTimestamp"], md["deletionTimestamp"])
+	}
+	if _, errOut, code := e.run("", "patch", "cm", "held", "--type", "json", "-p", `[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/more"}]`); code != 1 ||
+		!strings.Contains(errOut, "no new finalizers can be added if the object is being deleted") {
+		t.Fatalf("adding a finalizer: exit %d %s", code, errOut)
+	}
+	e.mustRun("patch", "cm", "held", "-p", `{"metadata":{"finalizers":null}}`)
+	e.mustRun("wait", "cm", "held", "--for=delete", "--timeout=5s")
+	if _, errOut, code := e.run("", "get", "cm", "held"); code != 1 || !strings.Contains(errOut, "NotFound") {
+		t.Fatalf("get after the last finalizer went: exit %d %s", code, errOut)
+	}
+}
