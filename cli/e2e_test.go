@@ -190,10 +190,14 @@ func TestRoundTripEveryKind(t *testing.T) {
 		if !strings.HasSuffix(out, fmt.Sprintf("%q deleted\n", k.name)) {
 			t.Errorf("delete output %q", out)
 		}
-		_, errOut, code := e.run("", "get", k.kind, k.name)
-		if code != 1 || !strings.HasPrefix(errOut, "Error from server (NotFound): ") {
-			t.Errorf("get after delete of %s: exit %d, %q", k.kind, code, errOut)
-		}
+		// A Broker or Trigger is held by the eventing runtime's finalizer until its topic or group is gone.
+		eventually(t, 20*time.Second, func() error {
+			_, errOut, code := e.run("", "get", k.kind, k.name)
+			if code != 1 || !strings.HasPrefix(errOut, "Error from server (NotFound): ") {
+				return fmt.Errorf("get after delete of %s: exit %d, %q", k.kind, code, errOut)
+			}
+			return nil
+		})
 	}
 }
 
@@ -275,6 +279,9 @@ trigger.eventing.knative.dev/order-trigger created
 	if strings.Count(out, " deleted\n") != len(files) {
 		t.Fatalf("delete -f:\n%s", out)
 	}
+	// The Broker and Trigger go once the eventing runtime has cleaned up and removed its finalizers.
+	e.mustRun("wait", "broker", "default", "--for=delete", "--timeout=20s")
+	e.mustRun("wait", "trigger", "order-trigger", "--for=delete", "--timeout=20s")
 	_, errOut, code := e.run("", "delete", "-f", "testdata/seed")
 	if code != 1 || strings.Count(errOut, "Error from server (NotFound)") != len(files) {
 		t.Fatalf("second delete: exit %d\n%s", code, errOut)

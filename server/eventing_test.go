@@ -883,6 +883,9 @@ spec: {broker: gone, subscriber: {uri: %s}}
 		}
 		return nil
 	})
+	// The Broker's finalizer held it until the topic was gone; applying it again before it is removed would update
+	// the object being deleted, as on a cluster.
+	p.mustRun("", "wait", "broker", "gone", "--for=delete", "--timeout=20s")
 	if code := p.postEvent("/default/gone", "after-delete", "t", "/s", `{}`); code != 404 {
 		t.Errorf("post to a deleted Broker: %d, want 404", code)
 	}
@@ -949,6 +952,7 @@ spec: {broker: default, subscriber: {uri: %s}}
 		}
 		return nil
 	})
+	p.mustRun("", "wait", "trigger", "all", "--for=delete", "--timeout=20s") // its finalizer goes after the group
 
 	p.apply(trig)
 	p.waitReady("trigger", "all")

@@ -95,9 +95,17 @@ spec: {broker: keep, subscriber: {uri: %[1]s}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []struct{ gk, name string }{{"Trigger.eventing.knative.dev", "gone"}, {"Broker.eventing.knative.dev", "gone"}} {
-		if _, err := st.Delete(k.gk, "default", k.name, store.DeleteOptions{}); err != nil {
+	for _, k := range []struct{ gk, name, finalizer string }{
+		{"Trigger.eventing.knative.dev", "gone", "triggers.eventing.knative.dev"},
+		{"Broker.eventing.knative.dev", "gone", "brokers.eventing.knative.dev"},
+	} {
+		// The reconcilers gave both a finalizer: the delete only marks them, and the next start finishes it.
+		obj, err := st.Delete(k.gk, "default", k.name, store.DeleteOptions{})
+		if err != nil {
 			t.Fatalf("delete %s: %v", k.gk, err)
+		}
+		if obj.GetDeletionTimestamp() == nil || !slices.Contains(obj.GetFinalizers(), k.finalizer) {
+			t.Fatalf("%s %s not held by finalizer %s: %v", k.gk, k.name, k.finalizer, obj.Object["metadata"])
 		}
 	}
 	if err := st.Close(); err != nil {
@@ -122,6 +130,9 @@ spec: {broker: keep, subscriber: {uri: %[1]s}}
 	}
 	if !strings.Contains(topics, ingress.TopicFor("default", "keep")) {
 		t.Errorf("topic of the existing Broker was swept:\n%s", topics)
+	}
+	for _, kind := range []string{"trigger", "broker"} {
+		p2.mustRun("", "wait", kind, "gone", "--for=delete", "--timeout=20s")
 	}
 	p2.waitReady("trigger", "keep")
 	p2.postUntilDelivered(t, "/default/keep", "after-restart", sub)

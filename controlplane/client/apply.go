@@ -25,8 +25,9 @@ type ApplyResult struct {
 	Warnings []string
 }
 
-// Apply creates obj or replaces the stored object's spec, labels and annotations with obj's; an update that changes
-// nothing is reported Unchanged. Conflicts with concurrent writers are retried. defaultNamespace fills an empty
+// Apply creates obj or replaces the stored object's spec, labels and annotations with obj's (and its finalizers
+// when obj has metadata.finalizers; else the stored ones stay); an update that changes nothing is reported
+// Unchanged. Conflicts with concurrent writers are retried. defaultNamespace fills an empty
 // namespace of namespaced kinds.
 func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, defaultNamespace string) (ApplyResult, error) {
 	k, err := c.KindFor(ctx, obj.GetAPIVersion(), obj.GetKind())
@@ -64,6 +65,12 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, defa
 		}
 		next := obj.DeepCopy()
 		next.SetResourceVersion(existing.GetResourceVersion())
+		if _, set, _ := unstructured.NestedFieldNoCopy(obj.Object, "metadata", "finalizers"); !set {
+			// Finalizers are mostly added by controllers (tide's eventing runtime, as Knative's); a document that
+			// does not mention them leaves them alone, as kubectl apply's merge does. Sent without them, the PUT
+			// would drop them, and on an object being deleted remove it.
+			next.SetFinalizers(existing.GetFinalizers())
+		}
 		updated, warnings, err := c.Update(ctx, k, next)
 		if (IsConflict(err) || IsNotFound(err)) && attempt < 5 {
 			continue

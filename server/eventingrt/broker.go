@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/pkg/apis"
@@ -43,6 +46,9 @@ func (r *Runtime) reconcileBroker(ctx context.Context, key reconciler.Key) error
 		r.forgetBroker(key)
 		return err
 	}
+	if obj.GetDeletionTimestamp() != nil {
+		return r.finalizeBroker(ctx, key, obj)
+	}
 	var b eventingv1.Broker
 	if err := reconciler.FromUnstructured(obj, &b); err != nil {
 		return err
@@ -57,6 +63,9 @@ func (r *Runtime) reconcileBroker(ctx context.Context, key reconciler.Key) error
 		cm.MarkFalse(apis.ConditionReady, "UnsupportedBrokerClass",
 			"broker class %q is not handled by tide (supported: %s, %s); no ingress or topic exists for it", class, ClassMTChannel, ClassRocketMQ)
 		_, err := r.status.Write(obj, st)
+		return err
+	}
+	if obj, err = r.ensureFinalizer(obj, BrokerFinalizer); err != nil {
 		return err
 	}
 	topic := ingress.TopicFor(key.Namespace, key.Name)
@@ -120,6 +129,27 @@ func (r *Runtime) deleteBrokerTopic(ctx context.Context, key reconciler.Key) err
 	}
 	r.log.Info("deleted the topic of a deleted Broker", "broker", key.String(), "topic", topic)
 	return nil
+}
+
+// finalizeBroker cleans up after a Broker being deleted (see finalizer.go): the ingress stops taking its events
+// (404), its topic is deleted with the events stored in it, then BrokerFinalizer is taken away. The topic is
+// deleted by name whether or not this process served it (deleted while tide was stopped, or on an external
+// cluster); deleting a topic that does not exist succeeds. A failure keeps the finalizer and is retried. A Broker
+// of another class without the finalizer never had a topic from tide: nothing to do.
+func (r *Runtime) finalizeBroker(ctx context.Context, key reconciler.Key, obj *unstructured.Unstructured) error {
+	r.mu.Lock()
+	delete(r.brokers, key.String())
+	delete(r.orphans, key.String())
+	r.mu.Unlock()
+	if !ourClass(obj.GetAnnotations()[BrokerClassAnnotation]) && !slices.Contains(obj.GetFinalizers(), BrokerFinalizer) {
+		return nil
+	}
+	topic := ingress.TopicFor(key.Namespace, key.Name)
+	if err := r.bus.DeleteTopic(ctx, topic); err != nil {
+		return fmt.Errorf("deleting topic %s of deleted Broker %s: %w", topic, key, err)
+	}
+	r.log.Info("deleted the topic of a deleted Broker", "broker", key.String(), "topic", topic)
+	return r.removeFinalizer(GKBroker, key, obj.GetUID(), BrokerFinalizer)
 }
 
 // brokerURL is http://<gateway host:port>/<namespace>/<broker>.

@@ -10,5 +10,7 @@
 // only in that window (the server starts reconcilers after subsystems and stops them first). brokers (guarded by
 // mu) holds exactly the Brokers whose topic exists; the ingress answers 404 for any other Broker in the store's
 // eyes and 503 for a Broker that exists but whose topic is not ready. On the embedded broker, Start deletes tide's
-// groups and topics that no stored object accounts for (sweep.go); on an external cluster it never does.
+// groups and topics that no stored object accounts for (sweep.go); on an external cluster it never does. Reconciled
+// Triggers and Brokers carry a finalizer (finalizer.go), so their deletion waits for the group or topic to be
+// deleted, wherever the broker runs and whenever tide next runs.
 package eventingrt

@@ -245,13 +245,13 @@ func (r *Runtime) GatewayFallback() http.Handler {
 
 // lookupBroker backs the ingress. A Broker the reconciler set up (its topic exists) is answered from memory, the
 // hot path of every event; otherwise the store decides between "not ours / not there" (404) and "exists but its
-// topic is not ready yet" (503). The reconciler removes a Broker from memory when it is deleted or changes class.
+// topic is not ready yet" (503); a Broker being deleted is "not there". The reconciler removes a Broker from memory when it is deleted or changes class.
 func (r *Runtime) lookupBroker(namespace, name string) (ingress.Broker, bool) {
 	if topic, ok := r.brokerTopic(namespace, name); ok {
 		return ingress.Broker{Topic: topic, Ready: true}, true
 	}
 	obj, err := r.st.Get(GKBroker, namespace, name)
-	if err != nil || !ourClass(obj.GetAnnotations()[BrokerClassAnnotation]) {
+	if err != nil || !ourClass(obj.GetAnnotations()[BrokerClassAnnotation]) || obj.GetDeletionTimestamp() != nil {
 		return ingress.Broker{}, false
 	}
 	return ingress.Broker{}, true

@@ -129,8 +129,8 @@ func (r *Runtime) sweepOrphans(ctx context.Context, nameServers []string) sweepR
 	return res
 }
 
-// liveNames returns the consumer groups of every Trigger and the topics of every Broker in the store, whatever
-// their state (a Trigger that is not Ready keeps its group and offsets; a Broker of another class has no topic,
+// liveNames returns the consumer groups of every Trigger and the topics of every Broker in the store that is not
+// being deleted, whatever their state otherwise (a Trigger that is not Ready keeps its group and offsets; a Broker of another class has no topic,
 // and a tide-broker-* topic under its name is kept until the Broker is deleted).
 func (r *Runtime) liveNames() (groups, topics map[string]bool, err error) {
 	trs, _, err := r.st.List(GKTrigger, "")
@@ -143,9 +143,15 @@ func (r *Runtime) liveNames() (groups, topics map[string]bool, err error) {
 	}
 	groups, topics = map[string]bool{}, map[string]bool{}
 	for _, o := range trs {
+		if o.GetDeletionTimestamp() != nil {
+			continue // being deleted: its group goes anyway (finalizer.go), the sooner the better
+		}
 		groups[trigger.GroupOf(trigger.Config{Namespace: o.GetNamespace(), Name: o.GetName(), UID: string(o.GetUID())})] = true
 	}
 	for _, o := range brs {
+		if o.GetDeletionTimestamp() != nil {
+			continue
+		}
 		topics[ingress.TopicFor(o.GetNamespace(), o.GetName())] = true
 	}
 	return groups, topics, nil

@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/pkg/apis"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/eventing/bus"
 	"github.com/tide-run/tide/eventing/trigger"
 )
 
@@ -44,6 +48,12 @@ func (r *Runtime) reconcileTrigger(ctx context.Context, key reconciler.Key) erro
 			r.forgetStats("trigger", key)
 			return nil
 		}
+		return err
+	}
+	if obj.GetDeletionTimestamp() != nil {
+		return r.finalizeTrigger(ctx, key, obj)
+	}
+	if obj, err = r.ensureFinalizer(obj, TriggerFinalizer); err != nil {
 		return err
 	}
 	var t eventingv1.Trigger
@@ -124,6 +134,22 @@ func (r *Runtime) reconcileTrigger(ctx context.Context, key reconciler.Key) erro
 	}
 	cm.MarkTrue(TriggerSubscribed)
 	return write()
+}
+
+// finalizeTrigger cleans up after a Trigger being deleted (see finalizer.go): it stops its consumer and deletes its
+// consumer group, then takes TriggerFinalizer away. The manager deletes the group of a Trigger it ran (a failure
+// there is logged and does not hold the deletion up, as for the NotFound path); a Trigger this process never ran
+// (deleted while tide was stopped) has its group, named after its uid, deleted here, and a failure is retried.
+func (r *Runtime) finalizeTrigger(ctx context.Context, key reconciler.Key, obj *unstructured.Unstructured) error {
+	if err := r.mgr.Delete(key.Namespace, key.Name); errors.Is(err, trigger.ErrNotFound) {
+		group := trigger.GroupOf(trigger.Config{Namespace: key.Namespace, Name: key.Name, UID: string(obj.GetUID())})
+		if err := r.bus.DeleteGroup(ctx, group); err != nil && !errors.Is(err, bus.ErrUnsupported) {
+			return fmt.Errorf("deleting consumer group %s of deleted Trigger %s: %w", group, key, err)
+		}
+		r.log.Info("deleted the consumer group of a deleted Trigger", "trigger", key.String(), "group", group)
+	}
+	r.forgetStats("trigger", key)
+	return r.removeFinalizer(GKTrigger, key, obj.GetUID(), TriggerFinalizer)
 }
 
 func (r *Runtime) rememberStats(kind string, key reconciler.Key, s any) {
