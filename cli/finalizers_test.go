@@ -14,6 +14,11 @@ func TestDeleteWithFinalizers(t *testing.T) {
 	if out, errOut, code := e.run(cm, "apply", "-f", "-"); code != 0 {
 		t.Fatalf("apply: %s %s", out, errOut)
 	}
+	// Re-applying a document without finalizers leaves the stored ones (controllers add theirs, as on a cluster).
+	bare := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held}\ndata: {a: b}\n"
+	if out, errOut, code := e.run(bare, "apply", "-f", "-"); code != 0 || out != "configmap/held unchanged\n" {
+		t.Fatalf("re-apply without finalizers: %q %s", out, errOut)
+	}
 	if out := e.mustRun("delete", "cm", "held"); !strings.Contains(out, `"held" deleted`) {
 		t.Fatalf("delete printed %q", out)
 	}
