@@ -26,12 +26,20 @@ func TestDeleteWithFinalizers(t *testing.T) {
 	if md["deletionTimestamp"] == nil || md["deletionGracePeriodSeconds"] != float64(0) {
 		t.Fatalf("metadata after delete: %v", md)
 	}
+	// A later write, so that after the restart "held"'s resourceVersion predates the server's watch history.
+	if out, errOut, code := e.run("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later}\n", "apply", "-f", "-"); code != 0 {
+		t.Fatalf("apply later: %s %s", out, errOut)
+	}
 	e.stop()
 
 	e = startTide(t, dir)
 	after := getJSON(t, e, "cm", "held")["metadata"].(map[string]any)
 	if after["deletionTimestamp"] != md["deletionTimestamp"] {
 		t.Fatalf("deletionTimestamp %v after restart, %v before", after["deletionTimestamp"], md["deletionTimestamp"])
+	}
+	// Waiting on it watches from before the history: the wait falls back to a fresh watch and times out normally.
+	if _, errOut, code := e.run("", "wait", "cm", "held", "--for=delete", "--timeout=200ms"); code != 1 || strings.Contains(errOut, "Expired") {
+		t.Fatalf("wait on an object last written before the restart: exit %d %s", code, errOut)
 	}
 	if _, errOut, code := e.run("", "patch", "cm", "held", "--type", "json", "-p", `[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/more"}]`); code != 1 ||
 		!strings.Contains(errOut, "no new finalizers can be added if the object is being deleted") {

@@ -110,6 +110,11 @@ func waitFor(ctx context.Context, c *client.Client, k client.Kind, ns, name stri
 			rv = o.GetResourceVersion()
 		}
 		ch, err := c.Watch(ctx, k, ns, client.ListOptions{ResourceVersion: rv})
+		if client.IsGone(err) && rv != "" {
+			// The object's version predates the server's watch history (it was last written before a restart):
+			// watch from now, which starts with the current objects.
+			ch, err = c.Watch(ctx, k, ns, client.ListOptions{})
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -75,6 +75,10 @@ func IsConflict(err error) bool      { return reasonOf(err) == metav1.StatusReas
 func IsAlreadyExists(err error) bool { return reasonOf(err) == metav1.StatusReasonAlreadyExists }
 func IsInvalid(err error) bool       { return reasonOf(err) == metav1.StatusReasonInvalid }
 
+// IsGone reports a 410 Expired: a watch from a resourceVersion older than the server's kept history (after a
+// restart, history starts at the store's resourceVersion then). Watch again without one, or from a fresh list's.
+func IsGone(err error) bool { return reasonOf(err) == metav1.StatusReasonExpired }
+
 // Client talks to one API server. kinds caches discovery (guarded by mu).
 type Client struct {
 	base *url.URL
