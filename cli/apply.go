@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/tide-run/tide/controlplane/client"
 )
@@ -78,15 +81,20 @@ makes the command exit 1; the other documents are still applied. Kinds tide stor
 
 func newDeleteCommand(g *globals) *cobra.Command {
 	var files []string
-	var ignoreNotFound bool
+	var ignoreNotFound, wait bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "delete (-f FILE | KIND NAME...)",
 		Short: "Delete resources (and everything they own)",
 		Long: `Delete resources by kind and names, or those named in manifests. Deletion cascades to owned objects:
-deleting a Service deletes its Configuration, Route and Revisions.`,
+deleting a Service deletes its Configuration, Route and Revisions. An object with finalizers (Brokers and
+Triggers carry Knative's, so their RocketMQ topic or consumer group is deleted first) is only marked with
+metadata.deletionTimestamp and goes once its finalizers are removed; like kubectl, the command waits for that
+(--wait=false returns at once; tide wait KIND NAME --for=delete waits later).`,
 		Example: `  tide delete ksvc hello
   tide delete -f bundle/
-  tide delete trigger order-trigger -n food`,
+  tide delete trigger order-trigger -n food
+  tide delete broker default --wait=false`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			args = splitKindName(args)
 			c, err := g.client()
@@ -133,8 +141,13 @@ deleting a Service deletes its Configuration, Route and Revisions.`,
 				return fmt.Errorf("you must provide -f FILE or KIND NAME")
 			}
 			failed := 0
+			type held struct {
+				target
+				obj *unstructured.Unstructured
+			}
+			var marked []held // deleted objects that finalizers keep for now
 			for _, t := range targets {
-				_, err := c.Delete(cmd.Context(), t.kind, t.namespace, t.name)
+				obj, err := c.Delete(cmd.Context(), t.kind, t.namespace, t.name)
 				if client.IsNotFound(err) && ignoreNotFound {
 					continue
 				}
@@ -144,6 +157,23 @@ deleting a Service deletes its Configuration, Route and Revisions.`,
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %q deleted\n", qualified(t.kind), t.name)
+				if obj != nil && obj.GetDeletionTimestamp() != nil {
+					marked = append(marked, held{t, obj})
+				}
+			}
+			// Like kubectl delete --wait: return once the objects are gone, that is once their finalizers ran.
+			if wait {
+				ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+				defer cancel()
+				for _, h := range marked {
+					uid := h.obj.GetUID()
+					gone := func(o *unstructured.Unstructured) bool { return o == nil || o.GetUID() != uid }
+					if err := waitFor(ctx, c, h.kind, h.namespace, h.name, gone); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "error: %s %q is still being deleted after %v (finalizers %v); --wait=false returns at once\n",
+							qualified(h.kind), h.name, timeout, h.obj.GetFinalizers())
+						failed++
+					}
+				}
 			}
 			if failed > 0 {
 				return silentError{failed}
@@ -153,6 +183,8 @@ deleting a Service deletes its Configuration, Route and Revisions.`,
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file, directory or - with the manifests to delete")
 	cmd.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "treat a missing object as deleted")
+	cmd.Flags().BoolVar(&wait, "wait", true, "wait until objects held by finalizers are gone")
+	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long --wait waits")
 	return cmd
 }
 

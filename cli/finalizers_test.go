@@ -19,7 +19,7 @@ func TestDeleteWithFinalizers(t *testing.T) {
 	if out, errOut, code := e.run(bare, "apply", "-f", "-"); code != 0 || out != "configmap/held unchanged\n" {
 		t.Fatalf("re-apply without finalizers: %q %s", out, errOut)
 	}
-	if out := e.mustRun("delete", "cm", "held"); !strings.Contains(out, `"held" deleted`) {
+	if out := e.mustRun("delete", "cm", "held", "--wait=false"); !strings.Contains(out, `"held" deleted`) {
 		t.Fatalf("delete printed %q", out)
 	}
 	md := getJSON(t, e, "cm", "held")["metadata"].(map[string]any)
@@ -40,6 +40,11 @@ func TestDeleteWithFinalizers(t *testing.T) {
 	// Waiting on it watches from before the history: the wait falls back to a fresh watch and times out normally.
 	if _, errOut, code := e.run("", "wait", "cm", "held", "--for=delete", "--timeout=200ms"); code != 1 || strings.Contains(errOut, "Expired") {
 		t.Fatalf("wait on an object last written before the restart: exit %d %s", code, errOut)
+	}
+	// tide delete waits for finalizers, as kubectl does; this one is nobody's, so the wait times out and says why.
+	if _, errOut, code := e.run("", "delete", "cm", "held", "--timeout=200ms"); code != 1 || !strings.Contains(errOut, "still being deleted") ||
+		!strings.Contains(errOut, "example.com/hold") {
+		t.Fatalf("delete waiting on a finalizer nobody removes: exit %d %s", code, errOut)
 	}
 	if _, errOut, code := e.run("", "patch", "cm", "held", "--type", "json", "-p", `[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/more"}]`); code != 1 ||
 		!strings.Contains(errOut, "no new finalizers can be added if the object is being deleted") {
