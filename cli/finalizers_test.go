@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestDeleteWithFinalizers: `tide delete` of an object with a finalizer answers at once and leaves it marked
+// TestDeleteWithFinalizers: `tide delete --wait=false` of an object with a finalizer answers at once and leaves it marked
 // (`get -o json` shows deletionTimestamp, also after a restart); patching the finalizer away removes it.
 func TestDeleteWithFinalizers(t *testing.T) {
 	dir := t.TempDir()

@@ -4,7 +4,7 @@ package eventingrt
 // Seeing an object vanish (a NotFound reconcile) is not enough for that: what is deleted while tide is stopped is
 // never seen vanishing, and on an external RocketMQ cluster no start-up sweep makes up for it (sweep.go). So, as
 // Knative's own reconcilers do, each reconciled Trigger and Broker (of a class tide serves) carries a finalizer;
-// `tide delete` then only marks it (metadata.deletionTimestamp, see controlplane/store), the reconciler sees the
+// a delete then only marks it (metadata.deletionTimestamp, see controlplane/store), the reconciler sees the
 // mark whenever it next runs (now, or at the next start), cleans up, and takes its finalizer away, which removes
 // the object. The NotFound path stays for objects that never got a finalizer (stored before finalizers existed,
 // or with it removed by hand).
