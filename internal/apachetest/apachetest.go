@@ -1,0 +1,241 @@
+package apachetest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Cluster is one running Apache RocketMQ: a name server and a proxy in local mode (the broker runs in the proxy's JVM).
+type Cluster struct {
+	// Version is the Apache RocketMQ release running (pinned in the script).
+	Version string
+	// NameServer is the name server's address (host:port) for 4.x remoting clients.
+	NameServer string
+	// Broker is the broker's remoting address.
+	Broker string
+	// GRPC is the proxy's 5.x gRPC endpoint (TLS or plaintext, Apache's proxy serves both on one port).
+	GRPC string
+	// ProxyRemoting is the proxy's remoting endpoint (4.x clients through the proxy).
+	ProxyRemoting string
+	// Dir holds the cluster's configuration, store and logs (home/logs/rocketmqlogs).
+	Dir string
+
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *lockedBuffer
+	done   chan error
+}
+
+// Available reports whether this machine can run Apache RocketMQ (java and mvn on PATH), and if not, why.
+func Available() (bool, string) {
+	for _, tool := range []string{"java", "mvn"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return false, tool + " not on PATH"
+		}
+	}
+	return true, ""
+}
+
+// Require skips the test (or fails it under CI=true) when Apache RocketMQ cannot run here.
+func Require(t testing.TB) {
+	t.Helper()
+	if ok, why := Available(); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Apache RocketMQ interop tests need a JDK 17 and Maven, and CI=true: %s (.ci/run installs them)", why)
+		}
+		t.Skipf("skipping Apache RocketMQ interop test: %s (needs a JDK 17 and Maven; .ci/run installs them)", why)
+	}
+}
+
+// Script returns the path of test/apache/rocketmq in this checkout.
+func Script() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "test", "apache", "rocketmq")
+}
+
+// Start runs Apache RocketMQ on free loopback ports for the rest of the test (or of the parent test, if t is the
+// top-level test of a group of subtests) and returns its addresses. It fails the test with the cluster's output if it
+// is not serving within the timeout.
+func Start(t testing.TB) *Cluster {
+	t.Helper()
+	Require(t)
+	c, err := start(t.TempDir(), 4*time.Minute)
+	if err != nil {
+		t.Fatalf("starting Apache RocketMQ: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stopping Apache RocketMQ: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("Apache RocketMQ logs are in %s/home/logs/rocketmqlogs (removed with the test's temp dir); script output:\n%s",
+				c.Dir, c.stderr.String())
+		}
+	})
+	return c
+}
+
+func start(dir string, timeout time.Duration) (*Cluster, error) {
+	ports, err := freePorts()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(Script(), "run", dir)
+	cmd.Env = append(os.Environ(),
+		fmt.Sprintf("NAMESRV_PORT=%d", ports.namesrv),
+		fmt.Sprintf("BROKER_PORT=%d", ports.broker),
+		fmt.Sprintf("PROXY_GRPC_PORT=%d", ports.grpc),
+		fmt.Sprintf("PROXY_REMOTING_PORT=%d", ports.remoting),
+		fmt.Sprintf("READY_TIMEOUT=%d", int(timeout.Seconds())),
+	)
+	setParentDeathSignal(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", Script(), err)
+	}
+	c := &Cluster{Dir: dir, cmd: cmd, stdin: stdin, stderr: stderr, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "ready ") {
+				ready <- line
+			}
+		}
+	}()
+	go func() { c.done <- cmd.Wait() }()
+	select {
+	case line := <-ready:
+		for _, f := range strings.Fields(line)[1:] {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "version":
+				c.Version = v
+			case "namesrv":
+				c.NameServer = v
+			case "broker":
+				c.Broker = v
+			case "grpc":
+				c.GRPC = v
+			case "proxy-remoting":
+				c.ProxyRemoting = v
+			}
+		}
+		return c, nil
+	case err := <-c.done:
+		return nil, fmt.Errorf("the script exited before Apache RocketMQ was ready (%v):\n%s", err, stderr.String())
+	case <-time.After(timeout + 30*time.Second):
+		killGroup(cmd)
+		<-c.done
+		return nil, fmt.Errorf("not ready after %s:\n%s", timeout, stderr.String())
+	}
+}
+
+// Stop stops the JVMs (the script sends SIGTERM, waits up to 15 s for their shutdown hooks, then kills) and waits
+// for them to be gone.
+func (c *Cluster) Stop() error {
+	_ = c.stdin.Close()
+	select {
+	case err := <-c.done:
+		c.done <- err // a second Stop returns at once
+		return nil
+	case <-time.After(40 * time.Second):
+		killGroup(c.cmd)
+		err := <-c.done
+		c.done <- err
+		return errors.New("the script did not stop the JVMs within 40 s; killed its process group")
+	}
+}
+
+type portSet struct{ namesrv, broker, grpc, remoting int }
+
+// freePorts picks free loopback ports. The broker needs three: its port, port-2 (Apache's "fast" channel) and port+1
+// (HA), so its port is retried until all three are free. A port free now can be taken before the JVM binds it; the
+// script then fails with "port in use", which is rare enough not to retry here.
+func freePorts() (portSet, error) {
+	var ps portSet
+	var err error
+	if ps.namesrv, err = freePort(); err != nil {
+		return ps, err
+	}
+	if ps.grpc, err = freePort(); err != nil {
+		return ps, err
+	}
+	if ps.remoting, err = freePort(); err != nil {
+		return ps, err
+	}
+	for range 100 {
+		p, err := freePort()
+		if err != nil {
+			return ps, err
+		}
+		if p > 1026 && portFree(p-2) && portFree(p+1) && p-2 != ps.namesrv && p+1 != ps.namesrv &&
+			p-2 != ps.grpc && p+1 != ps.grpc && p-2 != ps.remoting && p+1 != ps.remoting {
+			ps.broker = p
+			return ps, nil
+		}
+	}
+	return ps, errors.New("no free port p with p-2 and p+1 free for the broker after 100 tries")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	// The JVM binds the wildcard address: check it too.
+	l, err = net.Listen("tcp", fmt.Sprintf(":%d", p))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// lockedBuffer collects the script's stderr while the test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
