@@ -67,10 +67,20 @@ func Script() string {
 // Start runs Apache RocketMQ on free loopback ports for the rest of the test (or of the parent test, if t is the
 // top-level test of a group of subtests) and returns its addresses. It fails the test with the cluster's output if it
 // is not serving within the timeout.
-func Start(t testing.TB) *Cluster {
+func Start(t testing.TB) *Cluster { return StartWith(t, Options{}) }
+
+// Options tune a cluster for a test.
+type Options struct {
+	// BrokerConf holds broker.conf lines (key=value) added to the script's defaults, e.g. a shorter
+	// transactionCheckInterval.
+	BrokerConf []string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	Require(t)
-	c, err := start(t.TempDir(), 4*time.Minute)
+	c, err := start(t.TempDir(), 4*time.Minute, opts)
 	if err != nil {
 		t.Fatalf("starting Apache RocketMQ: %v", err)
 	}
@@ -86,7 +96,7 @@ func Start(t testing.TB) *Cluster {
 	return c
 }
 
-func start(dir string, timeout time.Duration) (*Cluster, error) {
+func start(dir string, timeout time.Duration, opts Options) (*Cluster, error) {
 	ports, err := freePorts()
 	if err != nil {
 		return nil, err
@@ -98,6 +108,7 @@ func start(dir string, timeout time.Duration) (*Cluster, error) {
 		fmt.Sprintf("PROXY_GRPC_PORT=%d", ports.grpc),
 		fmt.Sprintf("PROXY_REMOTING_PORT=%d", ports.remoting),
 		fmt.Sprintf("READY_TIMEOUT=%d", int(timeout.Seconds())),
+		"EXTRA_BROKER_CONF="+strings.Join(opts.BrokerConf, "\n"),
 	)
 	setParentDeathSignal(cmd)
 	stdin, err := cmd.StdinPipe()
