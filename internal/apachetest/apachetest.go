@@ -101,6 +101,10 @@ func start(dir string, timeout time.Duration, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startOn(dir, timeout, opts, ports)
+}
+
+func startOn(dir string, timeout time.Duration, opts Options, ports portSet) (*Cluster, error) {
 	cmd := exec.Command(Script(), "run", dir)
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("NAMESRV_PORT=%d", ports.namesrv),

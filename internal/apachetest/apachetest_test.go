@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,4 +127,25 @@ func TestHarness(t *testing.T) {
 			t.Errorf("%s still accepts after Stop: a JVM was left behind", addr)
 		}
 	}
+	if runtime.GOOS == "linux" {
+		if s := strays(c.Dir); len(s) > 0 {
+			t.Errorf("JVMs left behind after Stop: %v", s)
+		}
+	}
+}
+
+// strays lists processes whose command line mentions dir (a JVM of that cluster still running).
+func strays(dir string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, dir) && strings.Contains(cmd, "java") {
+			out = append(out, e.Name()+": "+cmd)
+		}
+	}
+	return out
 }
