@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -97,11 +98,24 @@ func StartWith(t testing.TB, opts Options) *Cluster {
 }
 
 func start(dir string, timeout time.Duration, opts Options) (*Cluster, error) {
-	ports, err := freePorts()
-	if err != nil {
-		return nil, err
+	var lastErr error
+	// A port picked free can still be taken before the JVM binds it (by another test's server): try again on
+	// other ports, in a fresh directory.
+	for attempt := range 3 {
+		ports, err := freePorts()
+		if err != nil {
+			return nil, err
+		}
+		c, err := startOn(filepath.Join(dir, fmt.Sprint(attempt)), timeout, opts, ports)
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "Address already in use") && !strings.Contains(err.Error(), "is in use") {
+			break
+		}
 	}
-	return startOn(dir, timeout, opts, ports)
+	return nil, lastErr
 }
 
 func startOn(dir string, timeout time.Duration, opts Options, ports portSet) (*Cluster, error) {
@@ -184,42 +198,42 @@ func (c *Cluster) Stop() error {
 
 type portSet struct{ namesrv, broker, grpc, remoting int }
 
-// freePorts picks free loopback ports. The broker needs three: its port, port-2 (Apache's "fast" channel) and port+1
-// (HA), so its port is retried until all three are free. A port free now can be taken before the JVM binds it; the
-// script then fails with "port in use", which is rare enough not to retry here.
+// freePorts picks free loopback ports below the kernel's ephemeral range (32768 and up on Linux by default), so a
+// server that other tests start on port 0 cannot take one between the pick and the JVM's bind. The broker needs
+// three: its port, port-2 (Apache's "fast" channel) and port+1 (HA).
 func freePorts() (portSet, error) {
+	taken := map[int]bool{}
+	// pick returns a port p such that p+lo .. p+hi are all free.
+	pick := func(lo, hi int) (int, error) {
+		for range 200 {
+			p := 20000 + rand.IntN(12000)
+			ok := true
+			for q := p + lo; q <= p+hi; q++ {
+				if taken[q] || !portFree(q) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				for q := p + lo; q <= p+hi; q++ {
+					taken[q] = true
+				}
+				return p, nil
+			}
+		}
+		return 0, errors.New("no free ports between 20000 and 32000 after 200 tries")
+	}
 	var ps portSet
 	var err error
-	if ps.namesrv, err = freePort(); err != nil {
+	if ps.broker, err = pick(-2, 1); err != nil {
 		return ps, err
 	}
-	if ps.grpc, err = freePort(); err != nil {
-		return ps, err
-	}
-	if ps.remoting, err = freePort(); err != nil {
-		return ps, err
-	}
-	for range 100 {
-		p, err := freePort()
-		if err != nil {
+	for _, p := range []*int{&ps.namesrv, &ps.grpc, &ps.remoting} {
+		if *p, err = pick(0, 0); err != nil {
 			return ps, err
 		}
-		if p > 1026 && portFree(p-2) && portFree(p+1) && p-2 != ps.namesrv && p+1 != ps.namesrv &&
-			p-2 != ps.grpc && p+1 != ps.grpc && p-2 != ps.remoting && p+1 != ps.remoting {
-			ps.broker = p
-			return ps, nil
-		}
 	}
-	return ps, errors.New("no free port p with p-2 and p+1 free for the broker after 100 tries")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ps, nil
 }
 
 func portFree(p int) bool {

@@ -289,6 +289,8 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return b.handleResetOffset(req)
 	case remoting.EndTransaction:
 		return b.handleEndTransaction(req)
+	case remoting.CheckClientConfig:
+		return handleCheckClientConfig(req)
 	}
 	return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
 }

@@ -47,6 +47,7 @@ const (
 	NotifyConsumerIdsChanged      int16 = 40
 	LockBatchMQ                   int16 = 41
 	UnlockBatchMQ                 int16 = 42
+	CheckClientConfig             int16 = 46
 	RegisterBroker                int16 = 103
 	GetRouteInfoByTopic           int16 = 105
 	GetBrokerClusterInfo          int16 = 106

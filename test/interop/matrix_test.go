@@ -47,7 +47,8 @@ type scenario struct {
 // the same setting.
 const txCheck = 3 * time.Second
 
-func TestMatrixGoClient(t *testing.T) {
+// TestMatrix starts tide and Apache once and runs every scenario with each official client against both.
+func TestMatrix(t *testing.T) {
 	apachetest.Require(t)
 	var (
 		wg     sync.WaitGroup
@@ -82,6 +83,17 @@ func TestMatrixGoClient(t *testing.T) {
 		{name: "tide", nameServer: srv.NameServerAddr(), broker: srv.BrokerAddr()},
 		{name: "apache", nameServer: apache.NameServer, broker: apache.Broker},
 	}
+	t.Run("go-client", func(t *testing.T) {
+		t.Parallel()
+		goClient(t, targets)
+	})
+	t.Run("java-remoting-client", func(t *testing.T) {
+		t.Parallel()
+		javaClient(t, targets)
+	})
+}
+
+func goClient(t *testing.T, targets []target) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,362 @@
+// Scenarios runs the interop matrix's scenarios with Apache RocketMQ's official Java remoting client
+// (org.apache.rocketmq:rocketmq-client, the API most Java applications use) against one target, and prints one line
+// per scenario: "RESULT <name>\t<outcome>". The outcomes are worded exactly as test/interop/matrix_test.go words the
+// Go client's, so the Go test can hold them against each other and against Apache's.
+//
+// Usage: java -cp <apache jars>:<classes> Scenarios NAMESRV ID SCENARIO=TOPIC...
+// (the Go test creates the topics; groups are derived from ID and the scenario's name.)
+
+import java.nio.charset.StandardCharsets;
+import java.text.SimpleDateFormat;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Date;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+
+import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
+import org.apache.rocketmq.client.consumer.MessageSelector;
+import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
+import org.apache.rocketmq.client.consumer.listener.ConsumeOrderlyStatus;
+import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
+import org.apache.rocketmq.client.consumer.listener.MessageListenerOrderly;
+import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.LocalTransactionState;
+import org.apache.rocketmq.client.producer.SendCallback;
+import org.apache.rocketmq.client.producer.SendResult;
+import org.apache.rocketmq.client.producer.SendStatus;
+import org.apache.rocketmq.client.producer.TransactionListener;
+import org.apache.rocketmq.client.producer.TransactionMQProducer;
+import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
+import org.apache.rocketmq.common.message.Message;
+import org.apache.rocketmq.common.message.MessageExt;
+import org.apache.rocketmq.remoting.protocol.heartbeat.MessageModel;
+
+public class Scenarios {
+    static String namesrv;
+    static String id;
+    static final long TX_CHECK_MS = 3000;
+
+    public static void main(String[] args) throws Exception {
+        namesrv = args[0];
+        id = args[1];
+        ExecutorService pool = Executors.newCachedThreadPool();
+        List<Future<String>> results = new ArrayList<>();
+        for (int i = 2; i < args.length; i++) {
+            String[] kv = args[i].split("=", 2);
+            String name = kv[0], topic = kv[1];
+            results.add(pool.submit(() -> {
+                String out;
+                try {
+                    out = run(name, topic);
+                } catch (Throwable e) {
+                    out = "error: " + e;
+                }
+                return "RESULT " + name + "\t" + out;
+            }));
+        }
+        for (Future<String> f : results) {
+            System.out.println(f.get(5, TimeUnit.MINUTES));
+        }
+        System.out.flush();
+        System.exit(0); // client threads are not daemons
+    }
+
+    static String group(String prefix, String name) {
+        return prefix + "-" + name.replace(' ', '-') + "-" + id;
+    }
+
+    static DefaultMQProducer producer(String name) throws Exception {
+        DefaultMQProducer p = new DefaultMQProducer(group("jp", name));
+        p.setNamesrvAddr(namesrv);
+        p.setInstanceName(group("ji", name));
+        p.setRetryTimesWhenSendFailed(2);
+        p.start();
+        return p;
+    }
+
+    static Message msg(String topic, String body) {
+        return new Message(topic, body.getBytes(StandardCharsets.UTF_8));
+    }
+
+    static DefaultMQPushConsumer consumer(String group) {
+        DefaultMQPushConsumer c = new DefaultMQPushConsumer(group);
+        c.setNamesrvAddr(namesrv);
+        c.setInstanceName("ji-" + group);
+        c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+        c.setPollNameServerInterval(1000); // see routes created after start (the dead-letter topic) within a second
+        return c;
+    }
+
+    /** consumeAll reads topic with a fresh group until it has n distinct bodies, then waits a moment for extras. */
+    static Set<String> consumeAll(String group, String topic, MessageSelector sel, String tagExpr, int n,
+                                  Consumer<MessageExt> each, java.util.function.BiConsumer<DefaultMQPushConsumer, Set<String>> tune) throws Exception {
+        Set<String> got = ConcurrentHashMap.newKeySet();
+        DefaultMQPushConsumer c = consumer(group);
+        if (tune != null) tune.accept(c, got);
+        if (sel != null) c.subscribe(topic, sel); else c.subscribe(topic, tagExpr == null ? "*" : tagExpr);
+        if (c.getMessageListener() == null) {
+            c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+                for (MessageExt m : msgs) {
+                    got.add(new String(m.getBody(), StandardCharsets.UTF_8));
+                    if (each != null) each.accept(m);
+                }
+                return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+            });
+        }
+        c.start();
+        try {
+            long deadline = System.currentTimeMillis() + 90_000;
+            while (got.size() < n && System.currentTimeMillis() < deadline) Thread.sleep(50);
+            Thread.sleep(500);
+            return new TreeSet<>(got);
+        } finally {
+            c.shutdown();
+        }
+    }
+
+    static String list(Set<String> s) {
+        return "[" + String.join(" ", new TreeSet<>(s)) + "]";
+    }
+
+    static String status(SendStatus s) {
+        return s.name();
+    }
+
+    static String run(String name, String topic) throws Exception {
+        switch (name) {
+            case "sync send": {
+                DefaultMQProducer p = producer(name);
+                int sent = 0;
+                for (int i = 0; i < 20; i++) {
+                    if (p.send(msg(topic, "m" + i)).getSendStatus() == SendStatus.SEND_OK) sent++;
+                }
+                p.shutdown();
+                Set<String> got = consumeAll(group("jc", name), topic, null, null, 20, null, null);
+                return sent + " sent, " + got.size() + " received";
+            }
+            case "async send": {
+                DefaultMQProducer p = producer(name);
+                AtomicInteger acked = new AtomicInteger();
+                CountDownLatch done = new CountDownLatch(20);
+                for (int i = 0; i < 20; i++) {
+                    p.send(msg(topic, "m" + i), new SendCallback() {
+                        public void onSuccess(SendResult r) {
+                            if (r.getSendStatus() == SendStatus.SEND_OK) acked.incrementAndGet();
+                            done.countDown();
+                        }
+
+                        public void onException(Throwable e) {
+                            done.countDown();
+                        }
+                    });
+                }
+                done.await(60, TimeUnit.SECONDS);
+                p.shutdown();
+                Set<String> got = consumeAll(group("jc", name), topic, null, null, 20, null, null);
+                return acked.get() + " acknowledged, " + got.size() + " received";
+            }
+            case "oneway send": {
+                DefaultMQProducer p = producer(name);
+                for (int i = 0; i < 20; i++) p.sendOneway(msg(topic, "m" + i));
+                Set<String> got = consumeAll(group("jc", name), topic, null, null, 20, null, null);
+                p.shutdown();
+                return got.size() + " received";
+            }
+            case "batch send": {
+                DefaultMQProducer p = producer(name);
+                List<Message> batch = new ArrayList<>();
+                for (int i = 0; i < 10; i++) batch.add(msg(topic, "b" + i));
+                String st;
+                try {
+                    st = status(p.send(batch).getSendStatus());
+                } catch (Exception e) {
+                    st = "error: " + e.getMessage();
+                }
+                p.shutdown();
+                Set<String> got = consumeAll(group("jc", name), topic, null, null, 10, null, null);
+                String intact = "bodies intact";
+                for (int i = 0; i < 10; i++) if (!got.contains("b" + i)) intact = "bodies lost";
+                return "batch of 10: " + st + ", " + got.size() + " received, " + intact;
+            }
+            case "tags": {
+                DefaultMQProducer p = producer(name);
+                for (String tag : new String[]{"A", "B", "C"}) {
+                    Message m = msg(topic, tag.toLowerCase() + "1");
+                    m.setTags(tag);
+                    p.send(m);
+                }
+                p.shutdown();
+                return "received " + list(consumeAll(group("jc", name), topic, null, "A || B", 2, null, null));
+            }
+            case "sql92": {
+                DefaultMQProducer p = producer(name);
+                for (int i = 0; i < 10; i++) {
+                    Message m = msg(topic, "v" + i);
+                    m.putUserProperty("a", String.valueOf(i));
+                    p.send(m);
+                }
+                p.shutdown();
+                return "received " + list(consumeAll(group("jc", name), topic, MessageSelector.bySql("a > 5"), null, 4, null, null));
+            }
+            case "keys and properties": {
+                DefaultMQProducer p = producer(name);
+                Message m = msg(topic, "body");
+                m.setKeys(Arrays.asList("k1", "k2"));
+                m.putUserProperty("x", "y");
+                m.setTags("T");
+                p.send(m);
+                p.shutdown();
+                MessageExt[] got = new MessageExt[1];
+                consumeAll(group("jc", name), topic, null, null, 1, e -> got[0] = e, null);
+                return "keys " + got[0].getKeys() + ", property x=" + got[0].getUserProperty("x") + ", tag " + got[0].getTags();
+            }
+            case "delay level 2": {
+                DefaultMQProducer p = producer(name);
+                Message m = msg(topic, "later");
+                m.setDelayTimeLevel(2);
+                long start = System.currentTimeMillis();
+                p.send(m);
+                p.shutdown();
+                long[] at = new long[1];
+                consumeAll(group("jc", name), topic, null, null, 1, e -> at[0] = System.currentTimeMillis(), null);
+                long d = at[0] - start;
+                if (d < 4500) return "delivered after " + Math.round(d / 1000.0) + "s (before the 5s level)";
+                return "delivered after the 5s level";
+            }
+            case "retry then dead letter": {
+                DefaultMQProducer p = producer(name);
+                p.send(msg(topic, "poison"));
+                p.shutdown();
+                String g = group("jg", name);
+                List<Integer> attempts = Collections.synchronizedList(new ArrayList<>());
+                DefaultMQPushConsumer c = consumer(g);
+                c.setMaxReconsumeTimes(1);
+                c.subscribe(topic, "*");
+                c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+                    for (MessageExt m : msgs) attempts.add(m.getReconsumeTimes());
+                    return ConsumeConcurrentlyStatus.RECONSUME_LATER;
+                });
+                c.start();
+                MessageExt[] dead = new MessageExt[1];
+                try {
+                    consumeAll(group("jd", name), "%DLQ%" + g, null, null, 1, e -> dead[0] = e, null);
+                } finally {
+                    c.shutdown();
+                }
+                if (dead[0] == null) return "attempts " + attempts + ", no dead letter";
+                String rt = "RETRY_TOPIC is " + dead[0].getProperty("RETRY_TOPIC");
+                if (topic.equals(dead[0].getProperty("RETRY_TOPIC"))) rt = "RETRY_TOPIC = the topic";
+                return "attempts " + attempts.toString().replace(",", "") + ", dead letter: body "
+                        + new String(dead[0].getBody(), StandardCharsets.UTF_8) + ", " + rt;
+            }
+            case "transaction commit rollback and check": {
+                TransactionMQProducer p = new TransactionMQProducer(group("jtx", name));
+                p.setNamesrvAddr(namesrv);
+                p.setInstanceName(group("ji", name));
+                p.setTransactionListener(new TransactionListener() {
+                    public LocalTransactionState executeLocalTransaction(Message m, Object arg) {
+                        String b = new String(m.getBody(), StandardCharsets.UTF_8);
+                        if (b.equals("commit")) return LocalTransactionState.COMMIT_MESSAGE;
+                        if (b.equals("rollback")) return LocalTransactionState.ROLLBACK_MESSAGE;
+                        return LocalTransactionState.UNKNOW;
+                    }
+
+                    public LocalTransactionState checkLocalTransaction(MessageExt m) {
+                        String b = new String(m.getBody(), StandardCharsets.UTF_8);
+                        return b.equals("checked-commit") ? LocalTransactionState.COMMIT_MESSAGE : LocalTransactionState.ROLLBACK_MESSAGE;
+                    }
+                });
+                p.start();
+                for (String b : new String[]{"commit", "rollback", "checked-commit", "checked-rollback"}) {
+                    p.sendMessageInTransaction(msg(topic, b), null);
+                }
+                Set<String> got = consumeAll(group("jc", name), topic, null, null, 2, null, null);
+                Thread.sleep(2 * TX_CHECK_MS);
+                p.shutdown();
+                return "received " + list(got);
+            }
+            case "ordered by key": {
+                DefaultMQProducer p = producer(name);
+                for (int i = 0; i < 10; i++) {
+                    for (String k : new String[]{"a", "b", "c"}) {
+                        p.send(msg(topic, String.format("%s-%02d", k, i)),
+                                (mqs, m, arg) -> mqs.get(Math.abs(arg.hashCode()) % mqs.size()), k);
+                    }
+                }
+                p.shutdown();
+                Map<String, String> last = new ConcurrentHashMap<>();
+                AtomicBoolean kept = new AtomicBoolean(true);
+                Set<String> got = consumeAll(group("jc", name), topic, null, null, 30, null, (c, seen) ->
+                        c.registerMessageListener((MessageListenerOrderly) (msgs, ctx) -> {
+                            for (MessageExt m : msgs) {
+                                String b = new String(m.getBody(), StandardCharsets.UTF_8);
+                                String k = b.substring(0, 1);
+                                String prev = last.get(k);
+                                if (prev != null && b.compareTo(prev) < 0) kept.set(false);
+                                last.put(k, b);
+                                seen.add(b);
+                            }
+                            return ConsumeOrderlyStatus.SUCCESS;
+                        }));
+                int n = got.size();
+                return n + " received, " + (kept.get() ? "order kept for every key" : "order broken");
+            }
+            case "broadcasting": {
+                String g = group("jb", name);
+                List<Set<String>> counts = new ArrayList<>();
+                List<DefaultMQPushConsumer> cs = new ArrayList<>();
+                for (int i = 0; i < 2; i++) {
+                    Set<String> s = ConcurrentHashMap.newKeySet();
+                    counts.add(s);
+                    DefaultMQPushConsumer c = consumer(g);
+                    c.setInstanceName("ji" + i + "-" + g);
+                    c.setMessageModel(MessageModel.BROADCASTING);
+                    c.subscribe(topic, "*");
+                    c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+                        for (MessageExt m : msgs) s.add(new String(m.getBody(), StandardCharsets.UTF_8));
+                        return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+                    });
+                    c.start();
+                    cs.add(c);
+                }
+                Thread.sleep(3000);
+                DefaultMQProducer p = producer(name);
+                for (int i = 0; i < 10; i++) p.send(msg(topic, "m" + i));
+                p.shutdown();
+                long deadline = System.currentTimeMillis() + 60_000;
+                while ((counts.get(0).size() < 10 || counts.get(1).size() < 10) && System.currentTimeMillis() < deadline) Thread.sleep(50);
+                for (DefaultMQPushConsumer c : cs) c.shutdown();
+                return "consumer 1: " + counts.get(0).size() + ", consumer 2: " + counts.get(1).size();
+            }
+            case "consume from timestamp": {
+                DefaultMQProducer p = producer(name);
+                for (int i = 0; i < 3; i++) p.send(msg(topic, "early" + i));
+                Thread.sleep(1100);
+                Date from = new Date(System.currentTimeMillis() + 100);
+                Thread.sleep(1100);
+                for (int i = 0; i < 3; i++) p.send(msg(topic, "late" + i));
+                p.shutdown();
+                String ts = new SimpleDateFormat("yyyyMMddHHmmss").format(from);
+                return "received " + list(consumeAll(group("jc", name), topic, null, null, 3, null, (c, seen) -> {
+                    c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_TIMESTAMP);
+                    c.setConsumeTimestamp(ts);
+                }));
+            }
+            default:
+                return "unknown scenario";
+        }
+    }
+}
