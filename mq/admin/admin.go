@@ -46,7 +46,8 @@ func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
 			BrokerAddrs map[string]string `json:"brokerAddrs"`
 		} `json:"brokerAddrTable"`
 	}
-	if err := json.Unmarshal(resp.Body, &info); err != nil {
+	// Apache's name server writes brokerAddrs with fastjson's bare numeric keys ({0:"host:port"}).
+	if err := json.Unmarshal(QuoteNumericKeys(resp.Body), &info); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("admin: cluster info: %w", err)
 	}
@@ -138,16 +139,18 @@ func (c *Client) Groups(ctx context.Context) (map[string]broker.GroupConfig, err
 	return body.SubscriptionGroupTable, json.Unmarshal(resp.Body, &body)
 }
 
-// ConsumeStats returns a group's offsets and lag per queue (topic "" for all its topics).
+// ConsumeStats returns a group's offsets and lag per queue (topic "" for all its topics), from tide's broker or
+// Apache's (whose body is fastjson with message queues as map keys).
 func (c *Client) ConsumeStats(ctx context.Context, group, topic string) ([]broker.QueueStat, error) {
-	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetConsumeStats, map[string]string{"consumerGroup": group, "topic": topic}, nil))
+	ext := map[string]string{"consumerGroup": group}
+	if topic != "" {
+		ext["topic"] = topic
+	}
+	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetConsumeStats, ext, nil))
 	if err != nil {
 		return nil, err
 	}
-	var body struct {
-		OffsetTable []broker.QueueStat `json:"offsetTable"`
-	}
-	return body.OffsetTable, json.Unmarshal(resp.Body, &body)
+	return parseQueueTable(resp.Body)
 }
 
 // Reset targets for ResetOffset.
@@ -164,10 +167,20 @@ func (c *Client) ResetOffset(ctx context.Context, group, topic string, ts int64)
 	if err != nil {
 		return nil, err
 	}
-	var body struct {
-		OffsetTable []broker.QueueStat `json:"offsetTable"`
+	out, err := parseQueueTable(resp.Body)
+	if err != nil {
+		return nil, err
 	}
-	return body.OffsetTable, json.Unmarshal(resp.Body, &body)
+	// Apache's answer has only the new offsets: fill in each queue's end so callers can show the lag.
+	for i := range out {
+		if out[i].BrokerOffset == 0 {
+			if m, err := c.MaxOffset(ctx, out[i].Topic, out[i].QueueID); err == nil {
+				out[i].BrokerOffset = m
+				out[i].Lag = max(0, m-out[i].ConsumerOffset)
+			}
+		}
+	}
+	return out, nil
 }
 
 // MaxOffset returns a queue's next offset.

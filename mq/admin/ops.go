@@ -113,7 +113,8 @@ func (c *Client) writeQueues(ctx context.Context, topic string) (int, error) {
 			WriteQueueNums int `json:"writeQueueNums"`
 		} `json:"queueDatas"`
 	}
-	if err := json.Unmarshal(resp.Body, &route); err != nil {
+	// Apache's name server writes the route's brokerAddrs with fastjson's bare numeric keys.
+	if err := json.Unmarshal(QuoteNumericKeys(resp.Body), &route); err != nil {
 		return 0, fmt.Errorf("admin: route of %s: %w", topic, err)
 	}
 	n := 0
@@ -240,12 +241,12 @@ func (c *Client) ConsumerIDs(ctx context.Context, group string) ([]string, error
 func (c *Client) PullExpr(ctx context.Context, group, topic string, queue int32, offset int64, max int, expr string) ([]*message.Message, int64, error) {
 	ext := map[string]string{"consumerGroup": group, "topic": topic,
 		"queueId": strconv.Itoa(int(queue)), "queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": strconv.Itoa(max),
-		"sysFlag": "0", "commitOffset": "-1", "suspendTimeoutMillis": "0"}
-	if expr != "" && expr != "*" {
-		ext["sysFlag"] = strconv.Itoa(pullFlagSubscription)
+		"sysFlag": strconv.Itoa(pullFlagSubscription), "commitOffset": "-1", "suspendTimeoutMillis": "0",
+		"subscription": "*", "expressionType": "TAG", "subVersion": "0"}
+	// The subscription always travels with the pull, as with Java's pull consumers: Apache's broker refuses a
+	// pull without one from a group that has no running consumer ("the consumer's group info not exist").
+	if expr != "" {
 		ext["subscription"] = expr
-		ext["expressionType"] = "TAG"
-		ext["subVersion"] = "0"
 	}
 	return c.pull(ctx, ext, offset)
 }

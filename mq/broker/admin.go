@@ -237,7 +237,7 @@ func (b *Broker) handleConsumeStats(req *remoting.Command) *remoting.Command {
 	if f.Err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "%v", f.Err)
 	}
-	return jsonResponse(req, map[string]any{"offsetTable": b.ConsumeStats(group, topic), "consumeTps": 0})
+	return bodyResponse(req, consumeStatsBody(b.ConsumeStats(group, topic)))
 }
 
 // ResetOffset sets a group's offsets on topic to the first message stored at or after ts (ms); ts 0 means the
@@ -306,5 +306,5 @@ func (b *Broker) handleResetOffset(req *remoting.Command) *remoting.Command {
 	if err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "reset offset: topic %s: %v", topic, err)
 	}
-	return jsonResponse(req, map[string]any{"offsetTable": out})
+	return bodyResponse(req, resetOffsetBody(out))
 }

@@ -91,6 +91,10 @@ func TestMatrix(t *testing.T) {
 		t.Parallel()
 		javaClient(t, targets)
 	})
+	t.Run("tide-mq", func(t *testing.T) {
+		t.Parallel()
+		tideMQ(t, targets)
+	})
 }
 
 func goClient(t *testing.T, targets []target) {
