@@ -1,4 +1,4 @@
-package eventingrt
+package runtime
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package eventingrt
+package runtime
 
 // Finalizers. The reconcilers clean the broker up when a Trigger or Broker goes (the consumer group, the topic).
 // Seeing an object vanish (a NotFound reconcile) is not enough for that: what is deleted while tide is stopped is

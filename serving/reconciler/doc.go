@@ -1,4 +1,4 @@
-// Package serving holds tide's default reconcilers for Knative Serving resources, shaped as Knative's controllers
+// Package reconciler holds tide's default reconcilers for Knative Serving resources, shaped as Knative's controllers
 // shape them:
 //
 //   - Service creates and owns a Configuration and a Route of the same name, keeps their specs in line with its own,
@@ -12,5 +12,7 @@
 //     Ready=False with reason NotImplemented, and so are the Configurations, Routes and Services above them.
 //
 // Hooks in Options (IngressReady, Revision reconciler replacement through the Manager) let the serving runtime take
-// over readiness without touching these reconcilers.
-package serving
+// over readiness without touching these reconcilers. The package lives beside the product it reconciles: the
+// control plane provides the reconciler framework and the store but imports no product; serving/runtime and server
+// import this package (they name it servingrec).
+package reconciler

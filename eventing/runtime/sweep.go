@@ -1,4 +1,4 @@
-package eventingrt
+package runtime
 
 // The orphan sweep. The reconcilers clean the broker up when a Trigger or Broker is deleted while tide runs
 // (reconcileTrigger deletes the consumer group, deleteBrokerTopic the topic) and a tail deletes its throw-away
