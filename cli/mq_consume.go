@@ -17,8 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // pollInterval is how long consume waits between passes over empty queues. It is a polling period, not a wait for
@@ -178,13 +178,13 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 		Args: exactArgs(1, "TOPIC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
-			if err := broker.ValidateTopic(topic); err != nil {
+			if err := mqmeta.ValidateTopic(topic); err != nil {
 				return usageErr("%v", err)
 			}
 			if group == "" {
 				return usageErr("--group: required")
 			}
-			if err := broker.ValidateTopic(group); err != nil {
+			if err := mqmeta.ValidateTopic(group); err != nil {
 				return usageErr("--group: %v", err)
 			}
 			if from != "first" && from != "last" {
@@ -272,7 +272,7 @@ func (s *consumeSession) init(ctx context.Context, from string) error {
 	}
 	if _, ok := groups[s.group]; !ok {
 		// Register the group so `tide mq groups` lists it, with the broker's defaults.
-		if err := s.c.CreateGroup(rctx, broker.GroupConfig{GroupName: s.group, ConsumeEnable: true, ConsumeBroadcastEnable: true,
+		if err := s.c.CreateGroup(rctx, mqmeta.GroupConfig{GroupName: s.group, ConsumeEnable: true, ConsumeBroadcastEnable: true,
 			RetryQueueNums: 1, RetryMaxTimes: 16}); err != nil {
 			return fmt.Errorf("creating group %s: %w", s.group, err)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // Replays are recorded as messages in replayTopic, one per re-sent dead letter, tagged with the group and keyed by
@@ -74,7 +74,7 @@ func loadDeadLetters(ctx context.Context, c *admin.Client, group string) ([]dead
 	if err != nil {
 		return nil, fmt.Errorf("listing topics: %w", err)
 	}
-	dlq, ok := topics[broker.DLQPrefix+group]
+	dlq, ok := topics[mqmeta.DLQPrefix+group]
 	if !ok {
 		return nil, nil
 	}

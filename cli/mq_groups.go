@@ -11,14 +11,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // groupDetail is `tide mq groups GROUP -o json`.
 type groupDetail struct {
 	Group     string             `json:"group"`
 	Consumers []string           `json:"consumers"`
-	Queues    []broker.QueueStat `json:"queues"`
+	Queues    []mqmeta.QueueStat `json:"queues"`
 	TotalLag  int64              `json:"totalLag"`
 }
 
@@ -71,7 +71,7 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 						d.Consumers = []string{}
 					}
 					if d.Queues == nil {
-						d.Queues = []broker.QueueStat{}
+						d.Queues = []mqmeta.QueueStat{}
 					}
 					for _, s := range d.Queues {
 						d.TotalLag += s.Lag
@@ -154,7 +154,7 @@ func validateGroup(name string) error {
 			return fmt.Errorf("group %q: character %q not allowed (want letters, digits, %%|-_)", name, c)
 		}
 	}
-	for _, p := range []string{broker.RetryPrefix, broker.DLQPrefix} {
+	for _, p := range []string{mqmeta.RetryPrefix, mqmeta.DLQPrefix} {
 		if rest, ok := strings.CutPrefix(name, p); ok {
 			return fmt.Errorf("group %q: that is the name of a topic of group %q, not a group (delete the group %s)", name, rest, rest)
 		}
@@ -206,7 +206,7 @@ func newMQGroupsDeleteCommand(g *mqGlobals) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("listing topics: %w", err)
 				}
-				_, dlq = topics[broker.DLQPrefix+group]
+				_, dlq = topics[mqmeta.DLQPrefix+group]
 				return nil
 			}); err != nil {
 				return err
@@ -222,9 +222,9 @@ func newMQGroupsDeleteCommand(g *mqGlobals) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "group/%s deleted: subscription and offsets on %s; retry topic %s%s\n", group,
-				strings.Join(masters, ", "), broker.RetryPrefix, group)
+				strings.Join(masters, ", "), mqmeta.RetryPrefix, group)
 			if dlq {
-				fmt.Fprintf(out, "dead letters kept in %s%s (tide mq dlq --group %s)\n", broker.DLQPrefix, group, group)
+				fmt.Fprintf(out, "dead letters kept in %s%s (tide mq dlq --group %s)\n", mqmeta.DLQPrefix, group, group)
 			}
 			if len(consumers) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d consumer(s) of %s are connected (%s); their next heartbeat "+
@@ -268,7 +268,7 @@ func newMQResetOffsetCommand(g *mqGlobals) *cobra.Command {
 			if group == "" || topic == "" || to == "" {
 				return usageErr("--group, --topic and --to are required")
 			}
-			if err := broker.ValidateTopic(topic); err != nil {
+			if err := mqmeta.ValidateTopic(topic); err != nil {
 				return usageErr("--topic: %v", err)
 			}
 			ts, err := parseResetTarget(to)

@@ -28,7 +28,7 @@ import (
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // End-to-end tests: tide's embedded broker (real sockets), the official client, real HTTP sinks.
@@ -58,7 +58,7 @@ func startBroker(t testing.TB) *mq.Server {
 
 func createTopic(t testing.TB, srv *mq.Server, topic string, queues int) {
 	t.Helper()
-	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: broker.PermRW}); err != nil {
+	if err := srv.Broker().CreateTopic(mqmeta.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
 }

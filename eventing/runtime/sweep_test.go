@@ -19,7 +19,7 @@ import (
 	"github.com/tide-run/tide/eventing/trigger"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // The prefixes the sweep matches are the ones tide's names are built with.
@@ -138,11 +138,11 @@ func sweepFixture(t *testing.T, e *sweepEnv) (orphanGroups, orphanTopics, keepGr
 	deadTail, liveTail := "tide-tail-ended", "tide-tail-running"
 	goneTopic := ingress.TopicFor("shop", "gone")
 	for _, g := range []string{liveGroup, oldGroup, goneGroup, deadTail, liveTail, "orders-consumer", "my-source-group"} {
-		if err := e.adm.CreateGroup(ctx, broker.GroupConfig{GroupName: g, ConsumeEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}); err != nil {
+		if err := e.adm.CreateGroup(ctx, mqmeta.GroupConfig{GroupName: g, ConsumeEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, tp := range []string{liveTopic, goneTopic, "orders", broker.RetryPrefix + goneGroup, broker.DLQPrefix + goneGroup, broker.RetryPrefix + liveGroup} {
+	for _, tp := range []string{liveTopic, goneTopic, "orders", mqmeta.RetryPrefix + goneGroup, mqmeta.DLQPrefix + goneGroup, mqmeta.RetryPrefix + liveGroup} {
 		if err := e.adm.CreateTopic(ctx, tp, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -165,9 +165,9 @@ func sweepFixture(t *testing.T, e *sweepEnv) (orphanGroups, orphanTopics, keepGr
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return []string{deadTail, goneGroup, oldGroup}, []string{goneTopic, broker.RetryPrefix + goneGroup},
+	return []string{deadTail, goneGroup, oldGroup}, []string{goneTopic, mqmeta.RetryPrefix + goneGroup},
 		[]string{liveGroup, liveTail, "orders-consumer", "my-source-group"},
-		[]string{liveTopic, "orders", broker.DLQPrefix + goneGroup, broker.RetryPrefix + liveGroup}
+		[]string{liveTopic, "orders", mqmeta.DLQPrefix + goneGroup, mqmeta.RetryPrefix + liveGroup}
 }
 
 func TestStartSweepsOrphansOnTheEmbeddedBroker(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // startWithClient starts an embedded broker on free ports and dials an admin client to it; both stop with the test.
@@ -83,7 +83,7 @@ func TestAdminThroughProtocol(t *testing.T) {
 	if list, _ := c.TopicList(ctx); slices.Contains(list, "adm") {
 		t.Fatal("deleted topic still listed")
 	}
-	if err := c.DeleteTopic(ctx, broker.DefaultTopic); err == nil {
+	if err := c.DeleteTopic(ctx, mqmeta.DefaultTopic); err == nil {
 		t.Fatal("system topic deleted")
 	}
 	if err := srv.Store().Check(); err != nil {
@@ -100,7 +100,7 @@ func TestDeleteGroupOnEveryMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, g := range []string{"g-drop", "g-keep"} {
-		if err := c.CreateGroup(ctx, broker.GroupConfig{GroupName: g, ConsumeEnable: true}); err != nil {
+		if err := c.CreateGroup(ctx, mqmeta.GroupConfig{GroupName: g, ConsumeEnable: true}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.UpdateOffset(ctx, g, "dg", 1, 0); err != nil {
@@ -108,8 +108,8 @@ func TestDeleteGroupOnEveryMaster(t *testing.T) {
 		}
 	}
 	b := srv.Broker()
-	b.Topic(broker.RetryPrefix + "g-drop") // as a consumer's heartbeat creates them
-	b.Topic(broker.RetryPrefix + "g-keep")
+	b.Topic(mqmeta.RetryPrefix + "g-drop") // as a consumer's heartbeat creates them
+	b.Topic(mqmeta.RetryPrefix + "g-keep")
 	masters, err := admin.MasterBrokers(ctx, []string{srv.NameServerAddr()})
 	if err != nil || !slices.Equal(masters, []string{srv.BrokerAddr()}) {
 		t.Fatalf("masters %v %v, want [%s]", masters, err, srv.BrokerAddr())
@@ -124,20 +124,20 @@ func TestDeleteGroupOnEveryMaster(t *testing.T) {
 	if offs := b.GroupOffsets("g-drop"); len(offs) != 0 {
 		t.Errorf("g-drop offsets left: %v", offs)
 	}
-	if _, ok := b.Topics()[broker.RetryPrefix+"g-drop"]; ok {
+	if _, ok := b.Topics()[mqmeta.RetryPrefix+"g-drop"]; ok {
 		t.Error("retry topic of g-drop left")
 	}
 	if _, ok := b.GroupConfigs()["g-keep"]; !ok || len(b.GroupOffsets("g-keep")) != 1 {
 		t.Error("g-keep touched")
 	}
-	if _, ok := b.Topics()[broker.RetryPrefix+"g-keep"]; !ok {
+	if _, ok := b.Topics()[mqmeta.RetryPrefix+"g-keep"]; !ok {
 		t.Error("retry topic of g-keep deleted")
 	}
 	// A group that never existed (no config, offsets or retry topic) deletes cleanly.
 	if err := admin.DeleteGroup(ctx, []string{srv.NameServerAddr()}, "g-never"); err != nil {
 		t.Errorf("never-existing group: %v", err)
 	}
-	if _, ok := b.Topics()[broker.RetryPrefix+"g-never"]; ok {
+	if _, ok := b.Topics()[mqmeta.RetryPrefix+"g-never"]; ok {
 		t.Error("deleting a never-existing group left its retry topic behind")
 	}
 	if err := admin.DeleteGroup(ctx, []string{dead}, "g-keep"); err == nil {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"sort"
 	"strconv"
 
@@ -86,8 +87,8 @@ func (b *Broker) handleViewMessage(req *remoting.Command) *remoting.Command {
 
 func (b *Broker) handleCreateTopic(req *remoting.Command) *remoting.Command {
 	f := req.ReadFields()
-	t := TopicConfig{TopicName: f.String("topic"), ReadQueueNums: int(f.OptInt32("readQueueNums", 8)),
-		WriteQueueNums: int(f.OptInt32("writeQueueNums", 8)), Perm: int(f.OptInt32("perm", PermRW)),
+	t := mqmeta.TopicConfig{TopicName: f.String("topic"), ReadQueueNums: int(f.OptInt32("readQueueNums", 8)),
+		WriteQueueNums: int(f.OptInt32("writeQueueNums", 8)), Perm: int(f.OptInt32("perm", mqmeta.PermRW)),
 		Order: f.OptBool("order", false), TopicSysFlag: int(f.OptInt32("topicSysFlag", 0))}
 	if f.Err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "create topic: %v", f.Err)
@@ -125,7 +126,7 @@ func (b *Broker) handleAllTopics(req *remoting.Command) *remoting.Command {
 }
 
 func (b *Broker) handleCreateGroup(req *remoting.Command) *remoting.Command {
-	g := GroupConfig{ConsumeEnable: true, ConsumeBroadcastEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}
+	g := mqmeta.GroupConfig{ConsumeEnable: true, ConsumeBroadcastEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}
 	if err := json.Unmarshal(req.Body, &g); err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "group config body: %v", err)
 	}
@@ -172,26 +173,15 @@ func (b *Broker) DeleteGroup(name string, cleanOffset bool) error {
 }
 
 // GroupConfigs returns the subscription group configs (what GET_ALL_SUBSCRIPTIONGROUP_CONFIG lists).
-func (b *Broker) GroupConfigs() map[string]GroupConfig { return b.cfg.allGroups() }
+func (b *Broker) GroupConfigs() map[string]mqmeta.GroupConfig { return b.cfg.allGroups() }
 
 // GroupOffsets returns a group's committed offsets, topic -> queue -> offset.
 func (b *Broker) GroupOffsets(group string) map[string]map[int32]int64 {
 	return b.cfg.groupOffsets(group)
 }
 
-// QueueStat is one queue's offsets for a group (GET_CONSUME_STATS body, tide's JSON form: a list instead of
-// Java's map keyed by MessageQueue objects, which is not valid JSON).
-type QueueStat struct {
-	Topic          string `json:"topic"`
-	BrokerName     string `json:"brokerName"`
-	QueueID        int32  `json:"queueId"`
-	BrokerOffset   int64  `json:"brokerOffset"`
-	ConsumerOffset int64  `json:"consumerOffset"`
-	Lag            int64  `json:"lag"`
-}
-
 // ConsumeStats lists a group's offsets and lag per queue, for every topic it has offsets on (or just topic).
-func (b *Broker) ConsumeStats(group, topic string) []QueueStat {
+func (b *Broker) ConsumeStats(group, topic string) []mqmeta.QueueStat {
 	offs := b.cfg.groupOffsets(group)
 	if topic != "" {
 		if _, ok := offs[topic]; !ok {
@@ -200,14 +190,14 @@ func (b *Broker) ConsumeStats(group, topic string) []QueueStat {
 			offs = map[string]map[int32]int64{topic: offs[topic]}
 		}
 	}
-	var out []QueueStat
+	var out []mqmeta.QueueStat
 	for tp, qs := range offs {
 		t, ok := b.cfg.topic(tp)
 		if !ok {
 			continue
 		}
 		for q := 0; q < max(t.ReadQueueNums, t.WriteQueueNums); q++ {
-			qs2 := QueueStat{Topic: tp, BrokerName: b.opts.BrokerName, QueueID: int32(q), BrokerOffset: b.st.MaxOffset(tp, int32(q))}
+			qs2 := mqmeta.QueueStat{Topic: tp, BrokerName: b.opts.BrokerName, QueueID: int32(q), BrokerOffset: b.st.MaxOffset(tp, int32(q))}
 			if off, ok := qs[int32(q)]; ok {
 				qs2.ConsumerOffset = off
 			} else {
@@ -242,12 +232,12 @@ func (b *Broker) handleConsumeStats(req *remoting.Command) *remoting.Command {
 
 // ResetOffset sets a group's offsets on topic to the first message stored at or after ts (ms); ts 0 means the
 // earliest offset and ts -1 the latest. It returns the new offsets and tells running consumers to switch.
-func (b *Broker) ResetOffset(group, topic string, ts int64) ([]QueueStat, error) {
+func (b *Broker) ResetOffset(group, topic string, ts int64) ([]mqmeta.QueueStat, error) {
 	t, ok := b.cfg.topic(topic)
 	if !ok {
 		return nil, errTopicNotExist
 	}
-	var out []QueueStat
+	var out []mqmeta.QueueStat
 	for q := int32(0); int(q) < max(t.ReadQueueNums, t.WriteQueueNums); q++ {
 		var off int64
 		switch {
@@ -262,7 +252,7 @@ func (b *Broker) ResetOffset(group, topic string, ts int64) ([]QueueStat, error)
 			}
 		}
 		b.cfg.setOffset(topic, group, q, off)
-		out = append(out, QueueStat{Topic: topic, BrokerName: b.opts.BrokerName, QueueID: q, BrokerOffset: b.st.MaxOffset(topic, q), ConsumerOffset: off})
+		out = append(out, mqmeta.QueueStat{Topic: topic, BrokerName: b.opts.BrokerName, QueueID: q, BrokerOffset: b.st.MaxOffset(topic, q), ConsumerOffset: off})
 	}
 	b.pushReset(group, topic, ts, out)
 	return out, b.cfg.persistOffsets(true)
@@ -271,7 +261,7 @@ func (b *Broker) ResetOffset(group, topic string, ts int64) ([]QueueStat, error)
 // pushReset tells the group's running consumers to adopt the new offsets (RESET_CONSUMER_CLIENT_OFFSET, 220), in
 // the gson layout the Go client parses: {"offsetTable":[[{"topic":..,"brokerName":..,"queueId":..},offset],...]}.
 // The Go client pauses the group for 10 s while it switches.
-func (b *Broker) pushReset(group, topic string, ts int64, offsets []QueueStat) {
+func (b *Broker) pushReset(group, topic string, ts int64, offsets []mqmeta.QueueStat) {
 	if len(offsets) == 0 {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -159,20 +160,20 @@ func New(opts Options) (*Broker, error) {
 	b.polls = newLongPolls(b)
 	b.locks = newLockTable()
 	b.sched = newScheduler(b)
-	if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: DefaultTopic, ReadQueueNums: opts.DefaultTopicQueueNums,
-		WriteQueueNums: opts.DefaultTopicQueueNums, Perm: PermRW | PermInherit}); err != nil {
+	if _, _, err := cfg.ensureTopic(mqmeta.TopicConfig{TopicName: mqmeta.DefaultTopic, ReadQueueNums: opts.DefaultTopicQueueNums,
+		WriteQueueNums: opts.DefaultTopicQueueNums, Perm: mqmeta.PermRW | mqmeta.PermInherit}); err != nil {
 		return nil, err
 	}
-	if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: ScheduleTopic, ReadQueueNums: len(opts.DelayLevels),
-		WriteQueueNums: len(opts.DelayLevels), Perm: PermRW}); err != nil {
+	if _, _, err := cfg.ensureTopic(mqmeta.TopicConfig{TopicName: mqmeta.ScheduleTopic, ReadQueueNums: len(opts.DelayLevels),
+		WriteQueueNums: len(opts.DelayLevels), Perm: mqmeta.PermRW}); err != nil {
 		return nil, err
 	}
-	if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: opts.ClusterName + ReplyTopicSuffix, ReadQueueNums: 1,
-		WriteQueueNums: 1, Perm: PermRW}); err != nil {
+	if _, _, err := cfg.ensureTopic(mqmeta.TopicConfig{TopicName: opts.ClusterName + mqmeta.ReplyTopicSuffix, ReadQueueNums: 1,
+		WriteQueueNums: 1, Perm: mqmeta.PermRW}); err != nil {
 		return nil, err
 	}
-	for _, sys := range []string{HalfTopic, OpHalfTopic, TimerTopic} {
-		if _, _, err := cfg.ensureTopic(TopicConfig{TopicName: sys, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRW}); err != nil {
+	for _, sys := range []string{mqmeta.HalfTopic, mqmeta.OpHalfTopic, mqmeta.TimerTopic} {
+		if _, _, err := cfg.ensureTopic(mqmeta.TopicConfig{TopicName: sys, ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW}); err != nil {
 			return nil, err
 		}
 	}
@@ -230,9 +231,9 @@ func (b *Broker) housekeeping() {
 func (b *Broker) onArrival(topic string, qid int32) {
 	b.polls.arrived(topic, qid)
 	switch topic {
-	case ScheduleTopic:
+	case mqmeta.ScheduleTopic:
 		b.sched.wake()
-	case TimerTopic:
+	case mqmeta.TimerTopic:
 		b.timers.wake()
 	}
 }
@@ -295,37 +296,37 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 
 // Topic returns a topic's config. Retry and dead-letter topics are created on first use, so a consumer group's
 // %RETRY% route exists by the time the client asks the name server for it.
-func (b *Broker) Topic(name string) (TopicConfig, bool) {
+func (b *Broker) Topic(name string) (mqmeta.TopicConfig, bool) {
 	if t, ok := b.cfg.topic(name); ok {
 		return t, true
 	}
-	if strings.HasPrefix(name, RetryPrefix) || strings.HasPrefix(name, DLQPrefix) {
-		if ValidateTopic(name) != nil {
-			return TopicConfig{}, false
+	if strings.HasPrefix(name, mqmeta.RetryPrefix) || strings.HasPrefix(name, mqmeta.DLQPrefix) {
+		if mqmeta.ValidateTopic(name) != nil {
+			return mqmeta.TopicConfig{}, false
 		}
-		t, _, err := b.cfg.ensureTopic(TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: PermRW})
+		t, _, err := b.cfg.ensureTopic(mqmeta.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW})
 		if err != nil {
 			b.log.Error("creating system topic failed", "topic", name, "err", err)
-			return TopicConfig{}, false
+			return mqmeta.TopicConfig{}, false
 		}
 		return t, true
 	}
-	return TopicConfig{}, false
+	return mqmeta.TopicConfig{}, false
 }
 
 // Topics returns every topic's config.
-func (b *Broker) Topics() map[string]TopicConfig { return b.cfg.allTopics() }
+func (b *Broker) Topics() map[string]mqmeta.TopicConfig { return b.cfg.allTopics() }
 
 // CreateTopic creates or updates a topic.
-func (b *Broker) CreateTopic(t TopicConfig) error {
-	if err := ValidateTopic(t.TopicName); err != nil {
+func (b *Broker) CreateTopic(t mqmeta.TopicConfig) error {
+	if err := mqmeta.ValidateTopic(t.TopicName); err != nil {
 		return err
 	}
 	if t.ReadQueueNums <= 0 || t.WriteQueueNums <= 0 || t.ReadQueueNums > 1024 || t.WriteQueueNums > 1024 {
 		return fmt.Errorf("topic %s: readQueueNums %d / writeQueueNums %d: want 1..1024", t.TopicName, t.ReadQueueNums, t.WriteQueueNums)
 	}
 	if t.Perm == 0 {
-		t.Perm = PermRW
+		t.Perm = mqmeta.PermRW
 	}
 	_, err := b.cfg.putTopic(t)
 	return err
@@ -333,7 +334,7 @@ func (b *Broker) CreateTopic(t TopicConfig) error {
 
 // DeleteTopic removes a topic, its queues and its consumer offsets.
 func (b *Broker) DeleteTopic(name string) error {
-	if name == DefaultTopic || name == ScheduleTopic {
+	if name == mqmeta.DefaultTopic || name == mqmeta.ScheduleTopic {
 		return fmt.Errorf("topic %s: system topic cannot be deleted", name)
 	}
 	ok, err := b.cfg.deleteTopic(name)

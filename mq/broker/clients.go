@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,7 +163,7 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 			b.log.Error("saving group config failed", "group", cd.GroupName, "err", err)
 		}
 		if !strings.EqualFold(cd.MessageModel, "BROADCASTING") {
-			b.Topic(RetryPrefix + cd.GroupName)
+			b.Topic(mqmeta.RetryPrefix + cd.GroupName)
 		}
 	}
 	for _, g := range notify {

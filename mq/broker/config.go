@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,59 +14,7 @@ import (
 	"github.com/tide-run/tide/mq/commitlog"
 )
 
-// Topic permissions (Java PermName).
-const (
-	PermInherit = 1
-	PermWrite   = 2
-	PermRead    = 4
-	PermRW      = PermRead | PermWrite
-)
-
-// System topics and prefixes.
-const (
-	DefaultTopic   = "TBW102"
-	ScheduleTopic  = "SCHEDULE_TOPIC_XXXX"
-	RetryPrefix    = "%RETRY%"
-	DLQPrefix      = "%DLQ%"
-	scheduleGroup  = "%SCHEDULE%"
-	maxTopicLength = 127
-)
-
-// TopicConfig is one topic's settings, in Java's JSON field names.
-type TopicConfig struct {
-	TopicName      string `json:"topicName"`
-	ReadQueueNums  int    `json:"readQueueNums"`
-	WriteQueueNums int    `json:"writeQueueNums"`
-	Perm           int    `json:"perm"`
-	Order          bool   `json:"order"`
-	TopicSysFlag   int    `json:"topicSysFlag"`
-}
-
-// GroupConfig is a subscription group's settings (Java SubscriptionGroupConfig, the fields tide uses).
-type GroupConfig struct {
-	GroupName              string `json:"groupName"`
-	ConsumeEnable          bool   `json:"consumeEnable"`
-	ConsumeBroadcastEnable bool   `json:"consumeBroadcastEnable"`
-	RetryQueueNums         int    `json:"retryQueueNums"`
-	RetryMaxTimes          int    `json:"retryMaxTimes"`
-	ConsumeMessageOrderly  bool   `json:"consumeMessageOrderly"`
-}
-
-// ValidateTopic checks a topic name the way Java's TopicValidator does (characters and length).
-func ValidateTopic(name string) error {
-	if name == "" {
-		return fmt.Errorf("topic: empty")
-	}
-	if len(name) > maxTopicLength {
-		return fmt.Errorf("topic %q: longer than %d characters", name, maxTopicLength)
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '%' || c == '|' || c == '-' || c == '_') {
-			return fmt.Errorf("topic %q: character %q not allowed (want letters, digits, %%|-_)", name, c)
-		}
-	}
-	return nil
-}
+const scheduleGroup = "%SCHEDULE%"
 
 // config holds topics, groups and consumer offsets, persisted as JSON files under dir/config.
 type config struct {
@@ -77,8 +26,8 @@ type config struct {
 	fileMu sync.Mutex
 
 	mu           sync.RWMutex // guards everything below
-	topics       map[string]*TopicConfig
-	groups       map[string]*GroupConfig
+	topics       map[string]*mqmeta.TopicConfig
+	groups       map[string]*mqmeta.GroupConfig
 	offsets      map[string]map[int32]int64 // "topic@group" -> queue -> offset
 	offsetsDirty bool
 	version      int64
@@ -87,16 +36,16 @@ type config struct {
 func offsetKey(topic, group string) string { return topic + "@" + group }
 
 func loadConfig(fs commitlog.FS, dir string) (*config, error) {
-	c := &config{fs: fs, dir: filepath.Join(dir, "config"), topics: map[string]*TopicConfig{},
-		groups: map[string]*GroupConfig{}, offsets: map[string]map[int32]int64{}}
+	c := &config{fs: fs, dir: filepath.Join(dir, "config"), topics: map[string]*mqmeta.TopicConfig{},
+		groups: map[string]*mqmeta.GroupConfig{}, offsets: map[string]map[int32]int64{}}
 	if err := fs.MkdirAll(c.dir); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
 	var topics struct {
-		TopicConfigTable map[string]*TopicConfig `json:"topicConfigTable"`
+		TopicConfigTable map[string]*mqmeta.TopicConfig `json:"topicConfigTable"`
 	}
 	var groups struct {
-		SubscriptionGroupTable map[string]*GroupConfig `json:"subscriptionGroupTable"`
+		SubscriptionGroupTable map[string]*mqmeta.GroupConfig `json:"subscriptionGroupTable"`
 	}
 	var offsets struct {
 		OffsetTable map[string]map[string]int64 `json:"offsetTable"`
@@ -139,12 +88,12 @@ func loadConfig(fs commitlog.FS, dir string) (*config, error) {
 	return c, nil
 }
 
-func (c *config) topic(name string) (TopicConfig, bool) {
+func (c *config) topic(name string) (mqmeta.TopicConfig, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	t, ok := c.topics[name]
 	if !ok {
-		return TopicConfig{}, false
+		return mqmeta.TopicConfig{}, false
 	}
 	return *t, true
 }
@@ -160,10 +109,10 @@ func (c *config) topicNames() []string {
 	return names
 }
 
-func (c *config) allTopics() map[string]TopicConfig {
+func (c *config) allTopics() map[string]mqmeta.TopicConfig {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make(map[string]TopicConfig, len(c.topics))
+	out := make(map[string]mqmeta.TopicConfig, len(c.topics))
 	for n, t := range c.topics {
 		out[n] = *t
 	}
@@ -171,7 +120,7 @@ func (c *config) allTopics() map[string]TopicConfig {
 }
 
 // putTopic creates or replaces a topic and persists the table. It returns whether anything changed.
-func (c *config) putTopic(t TopicConfig) (bool, error) {
+func (c *config) putTopic(t mqmeta.TopicConfig) (bool, error) {
 	c.fileMu.Lock()
 	defer c.fileMu.Unlock()
 	c.mu.Lock()
@@ -191,7 +140,7 @@ func (c *config) putTopic(t TopicConfig) (bool, error) {
 }
 
 // ensureTopic creates t unless a topic of that name exists; it returns the topic in effect.
-func (c *config) ensureTopic(t TopicConfig) (TopicConfig, bool, error) {
+func (c *config) ensureTopic(t mqmeta.TopicConfig) (mqmeta.TopicConfig, bool, error) {
 	c.mu.RLock()
 	if old, ok := c.topics[t.TopicName]; ok {
 		c.mu.RUnlock()
@@ -230,27 +179,27 @@ func (c *config) topicsJSONLocked() ([]byte, error) {
 	return json.MarshalIndent(map[string]any{"topicConfigTable": c.topics, "dataVersion": map[string]int64{"counter": c.version}}, "", "  ")
 }
 
-func (c *config) group(name string) (GroupConfig, bool) {
+func (c *config) group(name string) (mqmeta.GroupConfig, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	g, ok := c.groups[name]
 	if !ok {
-		return GroupConfig{}, false
+		return mqmeta.GroupConfig{}, false
 	}
 	return *g, true
 }
 
-func (c *config) allGroups() map[string]GroupConfig {
+func (c *config) allGroups() map[string]mqmeta.GroupConfig {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	out := make(map[string]GroupConfig, len(c.groups))
+	out := make(map[string]mqmeta.GroupConfig, len(c.groups))
 	for n, g := range c.groups {
 		out[n] = *g
 	}
 	return out
 }
 
-func (c *config) putGroup(g GroupConfig) error {
+func (c *config) putGroup(g mqmeta.GroupConfig) error {
 	c.fileMu.Lock()
 	defer c.fileMu.Unlock()
 	c.mu.Lock()
@@ -267,11 +216,11 @@ func (c *config) putGroup(g GroupConfig) error {
 	return commitlog.WriteFileAtomic(c.fs, filepath.Join(c.dir, "subscriptionGroup.json"), b)
 }
 
-func (c *config) ensureGroup(name string) (GroupConfig, error) {
+func (c *config) ensureGroup(name string) (mqmeta.GroupConfig, error) {
 	if g, ok := c.group(name); ok {
 		return g, nil
 	}
-	g := GroupConfig{GroupName: name, ConsumeEnable: true, ConsumeBroadcastEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}
+	g := mqmeta.GroupConfig{GroupName: name, ConsumeEnable: true, ConsumeBroadcastEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}
 	return g, c.putGroup(g)
 }
 
@@ -396,18 +345,4 @@ func (c *config) persistOffsets(force bool) error {
 		return err
 	}
 	return nil
-}
-
-// IsSystemTopic reports RocketMQ's internal topics, which operators' listings and dashboards hide by default: the
-// auto-create template (TBW102), delay levels, timer messages, transactions, trace and other RMQ_SYS_/rmq_sys_
-// topics, retry and dead-letter topics of groups, per-cluster reply topics, and the names Java's tools reserve.
-func IsSystemTopic(name string) bool {
-	switch name {
-	case DefaultTopic, ScheduleTopic, TimerTopic, HalfTopic, OpHalfTopic,
-		"RMQ_SYS_TRACE_TOPIC", "OFFSET_MOVED_EVENT", "SELF_TEST_TOPIC", "BenchmarkTest":
-		return true
-	}
-	return strings.HasPrefix(name, RetryPrefix) || strings.HasPrefix(name, DLQPrefix) ||
-		strings.HasPrefix(name, "RMQ_SYS_") || strings.HasPrefix(name, "rmq_sys_") ||
-		strings.HasSuffix(name, ReplyTopicSuffix)
 }

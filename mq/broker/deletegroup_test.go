@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/tide-run/tide/mq/mqmeta"
 	"io"
 	"net"
 	"testing"
@@ -17,7 +18,7 @@ func TestDeleteSubscriptionGroup(t *testing.T) {
 	dir := t.TempDir()
 	b, closeB := openBroker(t, dir, clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
 	for _, tp := range []string{"a", "b"} {
-		if err := b.CreateTopic(TopicConfig{TopicName: tp, ReadQueueNums: 2, WriteQueueNums: 2, Perm: PermRW}); err != nil {
+		if err := b.CreateTopic(mqmeta.TopicConfig{TopicName: tp, ReadQueueNums: 2, WriteQueueNums: 2, Perm: mqmeta.PermRW}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -27,7 +28,7 @@ func TestDeleteSubscriptionGroup(t *testing.T) {
 		}
 		b.cfg.setOffset("a", g, 0, 5)
 		b.cfg.setOffset("b", g, 1, 7)
-		b.cfg.setOffset(RetryPrefix+g, g, 0, 1)
+		b.cfg.setOffset(mqmeta.RetryPrefix+g, g, 0, 1)
 	}
 	if err := b.cfg.persistOffsets(true); err != nil {
 		t.Fatal(err)

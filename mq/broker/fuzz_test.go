@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"io"
 	"net"
 	"testing"
@@ -37,7 +38,7 @@ func FuzzHandle(f *testing.F) {
 
 	fc := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := newTestBroker(f, fc)
-	if err := b.CreateTopic(TopicConfig{TopicName: "t1", ReadQueueNums: 2, WriteQueueNums: 2}); err != nil {
+	if err := b.CreateTopic(mqmeta.TopicConfig{TopicName: "t1", ReadQueueNums: 2, WriteQueueNums: 2}); err != nil {
 		f.Fatal(err)
 	}
 	server, client := net.Pipe()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ func (b *Broker) handlePull(c *remoting.Conn, req *remoting.Command) *remoting.C
 	if !ok {
 		return remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist, apply first please!", p.topic)
 	}
-	if t.Perm&PermRead == 0 {
+	if t.Perm&mqmeta.PermRead == 0 {
 		return remoting.Errorf(req, remoting.NoPermission, "the topic[%s] pulling message is forbidden", p.topic)
 	}
 	if p.queue < 0 || int(p.queue) >= max(t.ReadQueueNums, t.WriteQueueNums) {

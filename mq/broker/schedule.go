@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"time"
 
@@ -56,13 +57,13 @@ func (s *scheduler) deliverDue(now time.Time) time.Time {
 	var next time.Time
 	for level := 1; level <= len(b.opts.DelayLevels); level++ {
 		q := int32(level - 1)
-		off, ok := b.cfg.offset(ScheduleTopic, scheduleGroup, q)
-		if !ok || off < b.st.MinOffset(ScheduleTopic, q) {
-			off = b.st.MinOffset(ScheduleTopic, q)
+		off, ok := b.cfg.offset(mqmeta.ScheduleTopic, scheduleGroup, q)
+		if !ok || off < b.st.MinOffset(mqmeta.ScheduleTopic, q) {
+			off = b.st.MinOffset(mqmeta.ScheduleTopic, q)
 		}
-		max := b.st.MaxOffset(ScheduleTopic, q)
+		max := b.st.MaxOffset(mqmeta.ScheduleTopic, q)
 		for off < max {
-			m, err := b.st.Entry(ScheduleTopic, q, off)
+			m, err := b.st.Entry(mqmeta.ScheduleTopic, q, off)
 			if err != nil {
 				b.log.Error("reading delayed message failed; skipping it", "level", level, "offset", off, "err", err)
 				off++
@@ -84,7 +85,7 @@ func (s *scheduler) deliverDue(now time.Time) time.Time {
 			}
 			off++
 		}
-		b.cfg.setOffset(ScheduleTopic, scheduleGroup, q, off)
+		b.cfg.setOffset(mqmeta.ScheduleTopic, scheduleGroup, q, off)
 	}
 	return next
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"io"
 	"log/slog"
 	"testing"
@@ -47,14 +48,14 @@ func openBroker(t testing.TB, dir string, fc *clocktesting.FakeClock) (*Broker, 
 func TestSchedulerHonoursEveryLevelWithFakeClock(t *testing.T) {
 	fc := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := newTestBroker(t, fc)
-	if err := b.CreateTopic(TopicConfig{TopicName: "t", ReadQueueNums: 1, WriteQueueNums: 1}); err != nil {
+	if err := b.CreateTopic(mqmeta.TopicConfig{TopicName: "t", ReadQueueNums: 1, WriteQueueNums: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for level := 1; level <= 18; level++ {
 		m := &message.Message{Topic: "t", Body: []byte{byte(level)},
 			Properties: message.FormatProperties(map[string]string{message.PropDelayLevel: itoa(int64(level))})}
 		b.applyDelay(m)
-		if m.Topic != ScheduleTopic || m.QueueID != int32(level-1) {
+		if m.Topic != mqmeta.ScheduleTopic || m.QueueID != int32(level-1) {
 			t.Fatalf("level %d routed to %s/%d", level, m.Topic, m.QueueID)
 		}
 		if _, _, err := b.st.Put([]*message.Message{m}); err != nil {
@@ -97,7 +98,7 @@ func TestConcurrentConfigWrites(t *testing.T) {
 		go func(i int) {
 			switch i % 3 {
 			case 0:
-				done <- b.CreateTopic(TopicConfig{TopicName: "c" + itoa(int64(i)), ReadQueueNums: 1, WriteQueueNums: 1})
+				done <- b.CreateTopic(mqmeta.TopicConfig{TopicName: "c" + itoa(int64(i)), ReadQueueNums: 1, WriteQueueNums: 1})
 			case 1:
 				_, err := b.cfg.ensureGroup("g" + itoa(int64(i)))
 				done <- err

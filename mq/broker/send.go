@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"net"
 	"net/netip"
 	"strconv"
@@ -75,27 +76,27 @@ func addrPort(a net.Addr) netip.AddrPort {
 
 // resolveTopic finds the topic of a send, auto-creating it from TBW102 when allowed; on failure it returns the
 // error response for req.
-func (b *Broker) resolveTopic(req *remoting.Command, h sendHeader) (TopicConfig, *remoting.Command) {
-	if err := ValidateTopic(h.topic); err != nil {
-		return TopicConfig{}, remoting.Errorf(req, remoting.SystemError, "%v", err)
+func (b *Broker) resolveTopic(req *remoting.Command, h sendHeader) (mqmeta.TopicConfig, *remoting.Command) {
+	if err := mqmeta.ValidateTopic(h.topic); err != nil {
+		return mqmeta.TopicConfig{}, remoting.Errorf(req, remoting.SystemError, "%v", err)
 	}
 	if t, ok := b.Topic(h.topic); ok {
 		return t, nil
 	}
 	if b.opts.DisableAutoCreateTopics || h.topic == h.defaultTopic {
-		return TopicConfig{}, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
+		return mqmeta.TopicConfig{}, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
 	}
-	def, ok := b.cfg.topic(DefaultTopic)
-	if !ok || def.Perm&PermInherit == 0 {
-		return TopicConfig{}, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist and auto-creation is off", h.topic)
+	def, ok := b.cfg.topic(mqmeta.DefaultTopic)
+	if !ok || def.Perm&mqmeta.PermInherit == 0 {
+		return mqmeta.TopicConfig{}, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist and auto-creation is off", h.topic)
 	}
 	n := int(h.defaultQueueNums)
 	if n <= 0 || n > def.WriteQueueNums {
 		n = def.WriteQueueNums
 	}
-	t, created, err := b.cfg.ensureTopic(TopicConfig{TopicName: h.topic, ReadQueueNums: n, WriteQueueNums: n, Perm: PermRW})
+	t, created, err := b.cfg.ensureTopic(mqmeta.TopicConfig{TopicName: h.topic, ReadQueueNums: n, WriteQueueNums: n, Perm: mqmeta.PermRW})
 	if err != nil {
-		return TopicConfig{}, remoting.Errorf(req, remoting.SystemError, "creating topic %s: %v", h.topic, err)
+		return mqmeta.TopicConfig{}, remoting.Errorf(req, remoting.SystemError, "creating topic %s: %v", h.topic, err)
 	}
 	if created {
 		b.log.Info("auto-created topic", "topic", h.topic, "queues", n)
@@ -119,7 +120,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 	if fail != nil {
 		return fail
 	}
-	if t.Perm&PermWrite == 0 {
+	if t.Perm&mqmeta.PermWrite == 0 {
 		return remoting.Errorf(req, remoting.NoPermission, "the topic[%s] sending message is forbidden", h.topic)
 	}
 	qid := h.queueID
@@ -163,9 +164,9 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 				return fail
 			}
 		}
-		if strings.HasPrefix(h.topic, RetryPrefix) && h.reconsumeTimes >= h.maxReconsumeTimes && h.maxReconsumeTimes >= 0 {
+		if strings.HasPrefix(h.topic, mqmeta.RetryPrefix) && h.reconsumeTimes >= h.maxReconsumeTimes && h.maxReconsumeTimes >= 0 {
 			// A client sending straight into a retry topic after too many attempts: dead-letter it as Java does.
-			m.Topic = DLQPrefix + strings.TrimPrefix(h.topic, RetryPrefix)
+			m.Topic = mqmeta.DLQPrefix + strings.TrimPrefix(h.topic, mqmeta.RetryPrefix)
 			m.QueueID = 0
 			b.Topic(m.Topic)
 		}
@@ -205,7 +206,7 @@ func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, re
 		msgID = strings.Join(ids, ",")
 	}
 	resp.SetExt("msgId", msgID)
-	if msgs[0].Topic == HalfTopic {
+	if msgs[0].Topic == mqmeta.HalfTopic {
 		resp.SetExt("transactionId", message.Property(msgs[0].Properties, message.PropUniqKey))
 	}
 	resp.SetExt("queueId", strconv.Itoa(int(msgs[0].QueueID)))
@@ -255,7 +256,7 @@ func (b *Broker) putError(req *remoting.Command, err error) *remoting.Command {
 // topic and queue in REAL_TOPIC / REAL_QID.
 func (b *Broker) applyDelay(m *message.Message) {
 	level := message.DelayLevel(m.Properties)
-	if level <= 0 || m.Topic == ScheduleTopic || m.Topic == HalfTopic || m.Topic == TimerTopic {
+	if level <= 0 || m.Topic == mqmeta.ScheduleTopic || m.Topic == mqmeta.HalfTopic || m.Topic == mqmeta.TimerTopic {
 		return
 	}
 	if level > len(b.opts.DelayLevels) {
@@ -266,7 +267,7 @@ func (b *Broker) applyDelay(m *message.Message) {
 	props[message.PropRealTopic] = m.Topic
 	props[message.PropRealQueueID] = strconv.Itoa(int(m.QueueID))
 	m.Properties = message.FormatProperties(props)
-	m.Topic = ScheduleTopic
+	m.Topic = mqmeta.ScheduleTopic
 	m.QueueID = int32(level - 1)
 }
 
@@ -296,7 +297,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 	props := message.ParseProperties(orig.Properties)
 	if props[message.PropRetryTopic] == "" {
 		rt := orig.Topic
-		if originTopic != "" && strings.HasPrefix(orig.Topic, RetryPrefix) {
+		if originTopic != "" && strings.HasPrefix(orig.Topic, mqmeta.RetryPrefix) {
 			rt = originTopic
 		}
 		props[message.PropRetryTopic] = rt
@@ -312,12 +313,12 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 	m := &message.Message{Flag: orig.Flag, SysFlag: orig.SysFlag, BornTimestamp: orig.BornTimestamp,
 		BornHost: orig.BornHost, ReconsumeTimes: orig.ReconsumeTimes + 1, Body: orig.Body}
 	if int32(orig.ReconsumeTimes) >= maxTimes || delayLevel < 0 {
-		m.Topic = DLQPrefix + group
+		m.Topic = mqmeta.DLQPrefix + group
 		props[message.PropDLQOriginTopic] = props[message.PropRetryTopic]
 		props[message.PropDLQOriginMsgID] = originMsgID
 		b.log.Info("message dead-lettered", "group", group, "reconsumeTimes", orig.ReconsumeTimes, "originMsgId", originMsgID)
 	} else {
-		m.Topic = RetryPrefix + group
+		m.Topic = mqmeta.RetryPrefix + group
 		if delayLevel == 0 {
 			delayLevel = 3 + int(orig.ReconsumeTimes)
 		}
@@ -334,9 +335,6 @@ const (
 	propReplyToClient = "REPLY_TO_CLIENT"
 	propCluster       = "CLUSTER"
 )
-
-// ReplyTopicSuffix names the reply topic of a cluster: "<cluster>_REPLY_TOPIC".
-const ReplyTopicSuffix = "_REPLY_TOPIC"
 
 // pushReply hands a reply (SEND_REPLY_MESSAGE) to the requesting client's connection as PUSH_REPLY_MESSAGE_TO_CLIENT;
 // the reply is also stored like any message.

@@ -3,6 +3,7 @@ package broker
 import (
 	"container/heap"
 	"fmt"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"sync"
 	"time"
@@ -10,9 +11,9 @@ import (
 	"github.com/tide-run/tide/mq/message"
 )
 
-// TimerTopic holds 5.x timer messages (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS) until they are due.
+// The timer's consumer group and the property that records when a timer message fell due; its topic is
+// mqmeta.TimerTopic.
 const (
-	TimerTopic   = "rmq_sys_wheel_timer"
 	timerGroup   = "%TIMER%"
 	propTimerOut = "TIMER_OUT_MS"
 )
@@ -57,8 +58,8 @@ func (h *timerHeap) Pop() any {
 
 func newTimers(b *Broker) *timers {
 	t := &timers{b: b, kick: make(chan struct{}, 1), delivered: map[int64]bool{}}
-	t.progress, _ = b.cfg.offset(TimerTopic, timerGroup, 0)
-	if min := b.st.MinOffset(TimerTopic, 0); t.progress < min {
+	t.progress, _ = b.cfg.offset(mqmeta.TimerTopic, timerGroup, 0)
+	if min := b.st.MinOffset(mqmeta.TimerTopic, 0); t.progress < min {
 		t.progress = min
 	}
 	t.scanned = t.progress
@@ -98,7 +99,7 @@ func timerDue(props string, now time.Time) (int64, error) {
 
 // applyTimer reroutes a timer message into the timer topic. Messages already due go straight to their topic.
 func (b *Broker) applyTimer(m *message.Message) error {
-	if m.Topic == TimerTopic || m.Topic == HalfTopic {
+	if m.Topic == mqmeta.TimerTopic || m.Topic == mqmeta.HalfTopic {
 		return nil
 	}
 	now := b.clock.Now()
@@ -117,7 +118,7 @@ func (b *Broker) applyTimer(m *message.Message) error {
 	props[message.PropRealQueueID] = strconv.Itoa(int(m.QueueID))
 	props[propTimerOut] = strconv.FormatInt(due, 10)
 	m.Properties = message.FormatProperties(props)
-	m.Topic = TimerTopic
+	m.Topic = mqmeta.TimerTopic
 	m.QueueID = 0
 	return nil
 }
@@ -128,9 +129,9 @@ func (t *timers) scan() {
 	t.mu.Lock()
 	from := t.scanned
 	t.mu.Unlock()
-	max := b.st.MaxOffset(TimerTopic, 0)
+	max := b.st.MaxOffset(mqmeta.TimerTopic, 0)
 	for off := from; off < max; off++ {
-		m, err := b.st.Entry(TimerTopic, 0, off)
+		m, err := b.st.Entry(mqmeta.TimerTopic, 0, off)
 		due := int64(0)
 		if err == nil {
 			due, _ = strconv.ParseInt(message.Property(m.Properties, propTimerOut), 10, 64)
@@ -163,7 +164,7 @@ func (t *timers) deliverDue(now time.Time) time.Time {
 		}
 		heap.Pop(&t.h)
 		t.mu.Unlock()
-		if m, err := b.st.Entry(TimerTopic, 0, e.offset); err != nil {
+		if m, err := b.st.Entry(mqmeta.TimerTopic, 0, e.offset); err != nil {
 			b.log.Error("reading a timer message failed; skipping it", "offset", e.offset, "err", err)
 		} else if err := b.sched.deliver(m); err != nil {
 			b.log.Error("delivering a timer message failed; will retry", "offset", e.offset, "err", err)
@@ -180,7 +181,7 @@ func (t *timers) deliverDue(now time.Time) time.Time {
 		}
 		progress := t.progress
 		t.mu.Unlock()
-		b.cfg.setOffset(TimerTopic, timerGroup, 0, progress)
+		b.cfg.setOffset(mqmeta.TimerTopic, timerGroup, 0, progress)
 	}
 }
 

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ func TestTimerMessagesAnyDueTimeWithFakeClock(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	fc := clocktesting.NewFakeClock(start)
 	b := newTestBroker(t, fc)
-	if err := b.CreateTopic(TopicConfig{TopicName: "t", ReadQueueNums: 1, WriteQueueNums: 1}); err != nil {
+	if err := b.CreateTopic(mqmeta.TopicConfig{TopicName: "t", ReadQueueNums: 1, WriteQueueNums: 1}); err != nil {
 		t.Fatal(err)
 	}
 	// Stored out of due order: 7s, 2s (relative), 4.5s (absolute), 3 days + 1s (refused).
@@ -25,7 +26,7 @@ func TestTimerMessagesAnyDueTimeWithFakeClock(t *testing.T) {
 	}
 	for i, p := range props {
 		m := &message.Message{Topic: "t", Body: []byte{byte(i)}, Properties: message.FormatProperties(p)}
-		if err := b.applyTimer(m); err != nil || m.Topic != TimerTopic {
+		if err := b.applyTimer(m); err != nil || m.Topic != mqmeta.TimerTopic {
 			t.Fatalf("message %d: %v, topic %s", i, err, m.Topic)
 		}
 		if _, _, err := b.st.Put([]*message.Message{m}); err != nil {
@@ -53,7 +54,7 @@ func TestTimerMessagesAnyDueTimeWithFakeClock(t *testing.T) {
 	if string(order) != string([]byte{1, 2, 0}) {
 		t.Fatalf("delivered in order %v, want [1 2 0] (by due time)", order)
 	}
-	if p, _ := b.cfg.offset(TimerTopic, timerGroup, 0); p != 3 {
+	if p, _ := b.cfg.offset(mqmeta.TimerTopic, timerGroup, 0); p != 3 {
 		t.Fatalf("timer progress %d, want 3", p)
 	}
 }

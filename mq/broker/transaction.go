@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"sync"
 	"time"
@@ -9,12 +10,8 @@ import (
 	"github.com/tide-run/tide/mq/remoting"
 )
 
-// Transaction system topics (Java's names).
-const (
-	HalfTopic   = "RMQ_SYS_TRANS_HALF_TOPIC"
-	OpHalfTopic = "RMQ_SYS_TRANS_OP_HALF_TOPIC"
-	txGroup     = "%TRANS_CHECK%"
-)
+// txGroup checks transactions; their system topics are mqmeta.HalfTopic and mqmeta.OpHalfTopic (Java's names).
+const txGroup = "%TRANS_CHECK%"
 
 // Transaction types in sysFlag / END_TRANSACTION's commitOrRollback.
 const (
@@ -46,10 +43,10 @@ type txCheck struct {
 
 func newTransactions(b *Broker) *transactions {
 	t := &transactions{b: b, resolved: map[int64]bool{}, checks: map[int64]*txCheck{}}
-	t.progress, _ = b.cfg.offset(HalfTopic, txGroup, 0)
+	t.progress, _ = b.cfg.offset(mqmeta.HalfTopic, txGroup, 0)
 	// Rebuild the decided set from the op topic.
-	for off, max := b.st.MinOffset(OpHalfTopic, 0), b.st.MaxOffset(OpHalfTopic, 0); off < max; off++ {
-		m, err := b.st.Entry(OpHalfTopic, 0, off)
+	for off, max := b.st.MinOffset(mqmeta.OpHalfTopic, 0), b.st.MaxOffset(mqmeta.OpHalfTopic, 0); off < max; off++ {
+		m, err := b.st.Entry(mqmeta.OpHalfTopic, 0, off)
 		if err != nil {
 			continue
 		}
@@ -66,7 +63,7 @@ func (b *Broker) prepareHalf(m *message.Message) {
 	props[message.PropRealTopic] = m.Topic
 	props[message.PropRealQueueID] = strconv.Itoa(int(m.QueueID))
 	m.Properties = message.FormatProperties(props)
-	m.Topic = HalfTopic
+	m.Topic = mqmeta.HalfTopic
 	m.QueueID = 0
 	m.SysFlag = m.SysFlag&^message.TxTypeMask | txNotType
 }
@@ -91,7 +88,7 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 	if err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "end transaction: no half message at commit-log offset %d: %v", pos, err)
 	}
-	if half.Topic != HalfTopic || half.QueueOffset != halfOff || message.Property(half.Properties, message.PropProducerGroup) != group {
+	if half.Topic != mqmeta.HalfTopic || half.QueueOffset != halfOff || message.Property(half.Properties, message.PropProducerGroup) != group {
 		return remoting.Errorf(req, remoting.SystemError, "end transaction: the message at %d is not group %s's half message %d", pos, group, halfOff)
 	}
 	t := b.tx
@@ -128,7 +125,7 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 			return b.putError(req, err)
 		}
 	}
-	op := &message.Message{Topic: OpHalfTopic, Body: []byte(strconv.FormatInt(halfOff, 10)),
+	op := &message.Message{Topic: mqmeta.OpHalfTopic, Body: []byte(strconv.FormatInt(halfOff, 10)),
 		Properties: message.FormatProperties(map[string]string{message.PropTags: "d"})}
 	if _, _, err := b.st.Put([]*message.Message{op}); err != nil {
 		b.log.Error("recording a transaction decision failed; it may be checked again", "halfOffset", halfOff, "err", err)
@@ -148,15 +145,15 @@ func (t *transactions) checkOnce(now time.Time) {
 	}
 	from := t.progress
 	t.mu.Unlock()
-	b.cfg.setOffset(HalfTopic, txGroup, 0, from)
-	for off, max := from, b.st.MaxOffset(HalfTopic, 0); off < max; off++ {
+	b.cfg.setOffset(mqmeta.HalfTopic, txGroup, 0, from)
+	for off, max := from, b.st.MaxOffset(mqmeta.HalfTopic, 0); off < max; off++ {
 		t.mu.Lock()
 		decided := t.resolved[off]
 		t.mu.Unlock()
 		if decided {
 			continue
 		}
-		m, err := b.st.Entry(HalfTopic, 0, off)
+		m, err := b.st.Entry(mqmeta.HalfTopic, 0, off)
 		if err != nil {
 			t.decide(off) // gone (retention): nothing left to decide
 			continue

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 func TestTransactionDecisionSurvivesRestartOfTheChecker(t *testing.T) {
 	fc := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := newTestBroker(t, fc)
-	if err := b.CreateTopic(TopicConfig{TopicName: "t", ReadQueueNums: 1, WriteQueueNums: 1}); err != nil {
+	if err := b.CreateTopic(mqmeta.TopicConfig{TopicName: "t", ReadQueueNums: 1, WriteQueueNums: 1}); err != nil {
 		t.Fatal(err)
 	}
 	var halves []int64

@@ -20,7 +20,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 func TestMain(m *testing.M) {
@@ -99,7 +99,7 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		srv.Shutdown(context.Background())
 	}()
 	createTopic := func(name string, queues int) {
-		if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues}); err != nil {
+		if err := srv.Broker().CreateTopic(mqmeta.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues}); err != nil {
 			t.Fatal(err)
 		}
 	}
