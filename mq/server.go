@@ -29,6 +29,9 @@ const (
 	FlushSync  = commitlog.FlushSync
 )
 
+// ParseFlushMode reads a flush policy by name ("async" or "sync"), for flags.
+func ParseFlushMode(s string) (FlushMode, error) { return commitlog.ParseFlushMode(s) }
+
 // Options configure a Server. The zero value (plus DataDir) is a working server on ephemeral loopback ports.
 type Options struct {
 	// DataDir holds the commit log, consume queues, checkpoint and config. Required.

@@ -41,6 +41,20 @@ var rules = []rule{
 		why: "eventing's data plane reaches RocketMQ only through the official client and knows no control plane; only eventing/runtime drives it from the store"},
 	{from: "eventing/runtime", forbidden: []string{"mq"}, allow: []string{"mq/admin"}, via: []string{"mq/admin"},
 		why: "the eventing runtime reaches RocketMQ through the official client and tide's protocol-level admin client only"},
+	// Clients speak RocketMQ's protocols (or the official client) and its vocabulary (mq/mqmeta, mq/message,
+	// mq/remoting), never the broker's internals, so they work the same against Apache RocketMQ. cli and demo start
+	// the embeddable server through mq's root package or server, whose own dependencies are not followed here.
+	{from: "cli", forbidden: brokerInternals, via: []string{"server", "mq"},
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "demo", forbidden: brokerInternals, via: []string{"server", "mq"},
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "dashboard", forbidden: brokerInternals,
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "eventing", forbidden: brokerInternals,
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "mq/admin", forbidden: brokerInternals,
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "mq/mqmeta", forbidden: []string{"mq", "controlplane", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"}, why: "the broker's vocabulary is a leaf: broker and clients share it"},
 	{from: "apis", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane"},
 		why: "API types are leaves"},
 	{from: "controlplane", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"},
@@ -54,6 +68,9 @@ var rules = []rule{
 	{from: "internal/residency", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "start-up page release is a leaf library"},
 }
+
+// brokerInternals are the embedded broker's implementation: its request handlers, storage and name server.
+var brokerInternals = []string{"mq/broker", "mq/store", "mq/commitlog", "mq/consumequeue", "mq/namesrv", "mq/sql92"}
 
 // runtimes are the packages that turn a product into part of the platform (its reconcilers and runtime). Only the
 // composition root imports them, and within a product only the product's own packages do.
