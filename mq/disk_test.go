@@ -8,7 +8,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/internal/commitlog"
 )
 
 func TestFullDiskGivesProducersAClearError(t *testing.T) {

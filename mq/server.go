@@ -13,11 +13,11 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/tide-run/tide/mq/broker"
-	"github.com/tide-run/tide/mq/commitlog"
-	"github.com/tide-run/tide/mq/namesrv"
+	"github.com/tide-run/tide/mq/internal/broker"
+	"github.com/tide-run/tide/mq/internal/commitlog"
+	"github.com/tide-run/tide/mq/internal/namesrv"
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/store"
 )
 
 // FlushMode names the commit log's flush policy.

@@ -69,8 +69,10 @@ var rules = []rule{
 		why: "start-up page release is a leaf library"},
 }
 
-// brokerInternals are the embedded broker's implementation: its request handlers, storage and name server.
-var brokerInternals = []string{"mq/broker", "mq/store", "mq/commitlog", "mq/consumequeue", "mq/namesrv", "mq/sql92"}
+// brokerInternals are the embedded broker's implementation: its request handlers, storage and name server. Go's
+// internal rule already keeps packages outside mq/ from importing them; this rule also keeps mq's own clients
+// (mq/admin, mq/mqmeta) off them.
+var brokerInternals = []string{"mq/internal"}
 
 // runtimes are the packages that turn a product into part of the platform (its reconcilers and runtime). Only the
 // composition root imports them, and within a product only the product's own packages do.

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tide-run/tide/mq/internal/namesrv"
 	"github.com/tide-run/tide/mq/mqmeta"
-	"github.com/tide-run/tide/mq/namesrv"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

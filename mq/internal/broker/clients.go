@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tide-run/tide/mq/internal/sql92"
 	"github.com/tide-run/tide/mq/message"
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/sql92"
 )
 
 // subscription is a group's filter for one topic, from heartbeats.

@@ -10,8 +10,8 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/message"
-	"github.com/tide-run/tide/mq/store"
 )
 
 func newTestBroker(t testing.TB, fc *clocktesting.FakeClock) *Broker {

@@ -13,9 +13,9 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/internal/commitlog"
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/store"
 )
 
 // DefaultDelayLevels is Java's messageDelayLevel: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".

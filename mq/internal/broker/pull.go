@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tide-run/tide/mq/internal/sql92"
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/sql92"
-	"github.com/tide-run/tide/mq/store"
 )
 
 // Pull request sysFlag bits.

@@ -7,7 +7,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/internal/commitlog"
 )
 
 // EntrySize is the size of one entry.

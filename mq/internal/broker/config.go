@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/internal/commitlog"
 )
 
 const scheduleGroup = "%SCHEDULE%"

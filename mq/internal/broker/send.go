@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/message"
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/store"
 )
 
 type sendHeader struct {

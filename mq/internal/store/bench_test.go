@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/internal/commitlog"
 	"github.com/tide-run/tide/mq/message"
 )
 

@@ -3,10 +3,10 @@ package broker
 import (
 	"strings"
 
+	"github.com/tide-run/tide/mq/internal/sql92"
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/message"
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/sql92"
-	"github.com/tide-run/tide/mq/store"
 )
 
 // SQL92 property filtering (Java: ExpressionMessageFilter with enablePropertyFilter=true, which tide always has).

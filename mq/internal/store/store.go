@@ -15,8 +15,8 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/tide-run/tide/mq/commitlog"
-	"github.com/tide-run/tide/mq/consumequeue"
+	"github.com/tide-run/tide/mq/internal/commitlog"
+	"github.com/tide-run/tide/mq/internal/consumequeue"
 	"github.com/tide-run/tide/mq/message"
 )
 

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/internal/commitlog"
 )
 
 func TestPutGetTruncateReopen(t *testing.T) {
