@@ -35,7 +35,7 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	if err := srv.Broker().CreateTopic(mqmeta.TopicConfig{TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: mqmeta.PermRW}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName("cli-test-p"), producer.WithGroupName("cli-test-pg"))
@@ -181,7 +181,7 @@ func TestAdapterRocketMQWaitsForRocketMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	if err := srv.Broker().CreateTopic(mqmeta.TopicConfig{TopicName: "late", ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "late", ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName("cli-late-p"), producer.WithGroupName("cli-late-pg"))

@@ -100,7 +100,7 @@ func TestMQGroupsDeleteWarnsAboutRunningConsumers(t *testing.T) {
 	srv := startMQ(t)
 	mustMQ(t, srv, "", "topic", "create", "orders", "--queues", "1")
 	startNoopConsumer(t, srv, "busy", "orders")
-	for deadline := time.Now().Add(20 * time.Second); len(srv.Broker().ConsumerIDs("busy")) == 0; {
+	for deadline := time.Now().Add(20 * time.Second); len(srv.ConsumerIDs("busy")) == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the push consumer never connected")
 		}

@@ -57,7 +57,7 @@ func startMQ(t *testing.T) *mq.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := srv.Store().Check(); err != nil {
+		if err := srv.Check(); err != nil {
 			t.Errorf("store consistency: %v", err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -38,7 +38,7 @@ func benchSend(b *testing.B, mode mq.FlushMode) {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	if err := srv.Broker().CreateTopic(mqmeta.TopicConfig{TopicName: "bench", ReadQueueNums: 8, WriteQueueNums: 8}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "bench", ReadQueueNums: 8, WriteQueueNums: 8}); err != nil {
 		b.Fatal(err)
 	}
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName(uniq("bench")))

@@ -24,7 +24,7 @@ func TestFullDiskGivesProducersAClearError(t *testing.T) {
 	}
 	ffs.SetSpaceLeft(-1)
 	sendN(t, p, "disk", 2, "")
-	if got := srv.Store().MaxOffset("disk", 0); got != 5 {
+	if got := srv.MaxOffset("disk", 0); got != 5 {
 		t.Fatalf("queue holds %d messages, want 5 (the failed send left nothing behind)", got)
 	}
 	// start's cleanup runs the store consistency check: no torn record survived the failed write.

@@ -170,12 +170,6 @@ func (s *Server) NameServerAddr() string { return s.nsAddr }
 // BrokerAddr is the broker's "ip:port".
 func (s *Server) BrokerAddr() string { return s.brAddr }
 
-// Broker exposes the broker for in-process operators and tests.
-func (s *Server) Broker() *broker.Broker { return s.broker }
-
-// Store exposes the store (consistency checks in tests).
-func (s *Server) Store() *store.Store { return s.st }
-
 // Shutdown stops listening, answers suspended pulls, persists offsets and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.ready.Swap(false) {

@@ -159,7 +159,7 @@ func sweepFixture(t *testing.T, e *sweepEnv) (orphanGroups, orphanTopics, keepGr
 	}
 	t.Cleanup(func() { _ = sub.Close() })
 	deadline := time.Now().Add(20 * time.Second)
-	for len(e.mq.Broker().ConsumerIDs(liveTail)) == 0 {
+	for len(e.mq.ConsumerIDs(liveTail)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the running tail's consumer never connected")
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/message"
 	"github.com/tide-run/tide/mq/mqmeta"
 )
 
@@ -50,9 +49,9 @@ func TestAdminThroughProtocol(t *testing.T) {
 	if err != nil || topics["adm"].WriteQueueNums != 3 {
 		t.Fatalf("topics %v %v", topics["adm"], err)
 	}
-	// Store three messages on queue 1 in-process, then read offsets, lag, reset and raw pulls over the wire.
+	// Send three messages to queue 1, then read offsets, lag, reset and raw pulls over the wire.
 	for i := 0; i < 3; i++ {
-		if _, _, err := srv.Store().Put([]*message.Message{{Topic: "adm", QueueID: 1, Body: []byte{byte(i)}}}); err != nil {
+		if _, err := c.Send(ctx, admin.SendRequest{Topic: "adm", QueueID: 1, Body: []byte{byte(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -86,7 +85,7 @@ func TestAdminThroughProtocol(t *testing.T) {
 	if err := c.DeleteTopic(ctx, mqmeta.DefaultTopic); err == nil {
 		t.Fatal("system topic deleted")
 	}
-	if err := srv.Store().Check(); err != nil {
+	if err := srv.Check(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -107,7 +106,7 @@ func TestDeleteGroupOnEveryMaster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := srv.Broker()
+	b := srv
 	b.Topic(mqmeta.RetryPrefix + "g-drop") // as a consumer's heartbeat creates them
 	b.Topic(mqmeta.RetryPrefix + "g-keep")
 	masters, err := admin.MasterBrokers(ctx, []string{srv.NameServerAddr()})

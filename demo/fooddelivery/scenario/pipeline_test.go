@@ -120,7 +120,7 @@ func TestRunThroughEmbeddedRocketMQAndTideEventing(t *testing.T) {
 	}
 
 	// The topic exists before anyone consumes, as the platform creates it for the source.
-	if err := srv.Broker().CreateTopic(mqmeta.TopicConfig{TopicName: topic, ReadQueueNums: 4, WriteQueueNums: 4,
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: topic, ReadQueueNums: 4, WriteQueueNums: 4,
 		Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
