@@ -21,7 +21,9 @@ func (s *Server) Topics() map[string]mqmeta.TopicConfig { return s.broker.Topics
 func (s *Server) GroupConfigs() map[string]mqmeta.GroupConfig { return s.broker.GroupConfigs() }
 
 // GroupOffsets returns a group's committed offsets, topic -> queue -> offset.
-func (s *Server) GroupOffsets(group string) map[string]map[int32]int64 { return s.broker.GroupOffsets(group) }
+func (s *Server) GroupOffsets(group string) map[string]map[int32]int64 {
+	return s.broker.GroupOffsets(group)
+}
 
 // ConsumeStats lists a group's offsets and lag per queue, for every topic it has offsets on (or just topic).
 func (s *Server) ConsumeStats(group, topic string) []mqmeta.QueueStat {
