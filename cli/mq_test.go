@@ -189,7 +189,7 @@ func TestMQUnreachableAndBadAddress(t *testing.T) {
 }
 
 func TestMQUnknownSubcommand(t *testing.T) {
-	for _, args := range [][]string{{"mq", "foo"}, {"mq", "topic", "foo"}, {"bench", "foo"}} {
+	for _, args := range [][]string{{"mq", "foo"}, {"mq", "topic", "foo"}} {
 		var out, errOut bytes.Buffer
 		if code := Main(args, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
 			t.Errorf("%v: exit %d %q", args, code, errOut.String())
@@ -453,19 +453,6 @@ func TestMQDeadLetters(t *testing.T) {
 	}
 	if r := runMQ(t, srv, "", "dlq"); r.code != 2 {
 		t.Fatalf("dlq without group: exit %d", r.code)
-	}
-}
-
-func TestBenchMQBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"bench", "mq", "--flush", "sometimes"}, {"bench", "mq", "--peers", "kafka", "--no-startup"}} {
-		var out, errOut bytes.Buffer
-		if code := Main(args, strings.NewReader(""), &out, &errOut); code != 2 {
-			t.Errorf("%v: exit %d %q", args, code, errOut.String())
-		}
-	}
-	var out, errOut bytes.Buffer
-	if code := Main([]string{"bench", "mq", "--help"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Examples:") {
-		t.Errorf("bench mq --help: %d %q", code, out.String())
 	}
 }
 
