@@ -176,7 +176,7 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List topics with their queue counts and permissions",
-		Long:    "List topics. System topics (TBW102, SCHEDULE_TOPIC_XXXX, rmq_sys_wheel_timer, %RETRY%..., %DLQ%..., RMQ_SYS_..., <cluster>_REPLY_TOPIC,\n" + replayTopic + ") are shown with --all.",
+		Long:    "List topics. System topics (TBW102, SCHEDULE_TOPIC_XXXX, rmq_sys_wheel_timer, %RETRY%..., %DLQ%..., RMQ_SYS_..., <cluster>_REPLY_TOPIC,\n" + admin.ReplayTopic + ") are shown with --all.",
 		Example: "  tide mq topic list\n  tide mq topic list --all -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -291,7 +291,7 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 	}
 }
 
-func isSystemTopic(n string) bool { return n == replayTopic || mqmeta.IsSystemTopic(n) }
+func isSystemTopic(n string) bool { return n == admin.ReplayTopic || mqmeta.IsSystemTopic(n) }
 
 func permString(p int) string {
 	s := ""

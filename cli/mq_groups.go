@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,25 +58,14 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 				out := cmd.OutOrStdout()
 				tw := newTable(out)
 				if len(args) == 1 {
-					d := groupDetail{Group: args[0]}
-					if d.Queues, err = c.ConsumeStats(ctx, d.Group, ""); err != nil {
-						return fmt.Errorf("offsets of group %s: %w", d.Group, err)
+					l, err := c.GroupLag(ctx, args[0])
+					if err != nil {
+						return err
 					}
-					if _, ok := groups[d.Group]; !ok && len(d.Queues) == 0 {
-						return fmt.Errorf("group %q not found", d.Group)
+					if _, ok := groups[l.Group]; !ok && len(l.Queues) == 0 {
+						return fmt.Errorf("group %q not found", l.Group)
 					}
-					if d.Consumers, err = c.ConsumerIDs(ctx, d.Group); err != nil {
-						return fmt.Errorf("consumers of group %s: %w", d.Group, err)
-					}
-					if d.Consumers == nil {
-						d.Consumers = []string{}
-					}
-					if d.Queues == nil {
-						d.Queues = []mqmeta.QueueStat{}
-					}
-					for _, s := range d.Queues {
-						d.TotalLag += s.Lag
-					}
+					d := groupDetail{Group: l.Group, Consumers: l.Consumers, Queues: l.Queues, TotalLag: l.TotalLag}
 					if output == "json" {
 						return writeJSON(out, d)
 					}
@@ -97,29 +87,13 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 					_, err = fmt.Fprintf(out, "Total lag: %d\n", d.TotalLag)
 					return err
 				}
-				names := make([]string, 0, len(groups))
-				for n := range groups {
-					names = append(names, n)
-				}
-				slices.Sort(names)
 				rows := []groupRow{}
-				for _, n := range names {
-					stats, err := c.ConsumeStats(ctx, n, "")
+				for _, n := range slices.Sorted(maps.Keys(groups)) {
+					l, err := c.GroupLag(ctx, n)
 					if err != nil {
-						return fmt.Errorf("offsets of group %s: %w", n, err)
+						return err
 					}
-					ids, err := c.ConsumerIDs(ctx, n)
-					if err != nil {
-						return fmt.Errorf("consumers of group %s: %w", n, err)
-					}
-					r := groupRow{Group: n, Consumers: len(ids), Topics: []string{}}
-					for _, s := range stats {
-						r.Lag += s.Lag
-						if !slices.Contains(r.Topics, s.Topic) {
-							r.Topics = append(r.Topics, s.Topic)
-						}
-					}
-					rows = append(rows, r)
+					rows = append(rows, groupRow{Group: n, Consumers: len(l.Consumers), Topics: l.Topics, Lag: l.TotalLag})
 				}
 				if output == "json" {
 					return writeJSON(out, rows)

@@ -23,6 +23,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
@@ -444,7 +445,7 @@ func TestMQDeadLetters(t *testing.T) {
 	}
 	for _, m := range got {
 		want := map[string]string{"d1": sent[0]["MSGID"], "d2": sent[1]["MSGID"]}[*m.Body]
-		if m.MsgID != want || m.Tags != "job" || m.Keys != "key-"+*m.Body || m.Properties["tenant"] != "x" || m.Properties[propReplayOf] == "" {
+		if m.MsgID != want || m.Tags != "job" || m.Keys != "key-"+*m.Body || m.Properties["tenant"] != "x" || m.Properties[admin.PropReplayOf] == "" {
 			t.Fatalf("replayed message %+v", m)
 		}
 	}
@@ -492,7 +493,7 @@ func TestMQReplayRealDeadLetters(t *testing.T) {
 		mu.Lock()
 		for _, m := range msgs {
 			okBodies = append(okBodies, string(m.Body))
-			if v := m.GetProperty(propReplayOf); v != "" {
+			if v := m.GetProperty(admin.PropReplayOf); v != "" {
 				replayOf = append(replayOf, v)
 			}
 		}
