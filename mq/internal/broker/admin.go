@@ -2,10 +2,10 @@ package broker
 
 import (
 	"encoding/json"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"sort"
 	"strconv"
 
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tide-run/tide/mq/internal/commitlog"
 	"github.com/tide-run/tide/mq/internal/store"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

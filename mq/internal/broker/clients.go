@@ -2,7 +2,6 @@ package broker
 
 import (
 	"encoding/json"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/tide-run/tide/mq/internal/sql92"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

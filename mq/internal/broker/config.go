@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/tide-run/tide/mq/internal/commitlog"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 const scheduleGroup = "%SCHEDULE%"

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/tide-run/tide/mq/mqmeta"
 	"io"
 	"net"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

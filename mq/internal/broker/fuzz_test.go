@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"io"
 	"net"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

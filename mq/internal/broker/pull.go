@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/tide-run/tide/mq/internal/sql92"
 	"github.com/tide-run/tide/mq/internal/store"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

@@ -1,11 +1,11 @@
 package broker
 
 import (
-	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"time"
 
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // scheduler delivers delayed messages: queue level-1 of SCHEDULE_TOPIC_XXXX holds level's messages in store-time

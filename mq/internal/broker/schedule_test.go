@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"io"
 	"log/slog"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 func newTestBroker(t testing.TB, fc *clocktesting.FakeClock) *Broker {

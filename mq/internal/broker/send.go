@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"net"
 	"net/netip"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 

@@ -3,12 +3,12 @@ package broker
 import (
 	"container/heap"
 	"fmt"
-	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // The timer's consumer group and the property that records when a timer message fell due; its topic is

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 func TestTimerMessagesAnyDueTimeWithFakeClock(t *testing.T) {

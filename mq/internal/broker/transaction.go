@@ -1,12 +1,12 @@
 package broker
 
 import (
-	"github.com/tide-run/tide/mq/mqmeta"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
