@@ -39,6 +39,8 @@ var rules = []rule{
 		why: "eventing never imports serving; only server wires products together"},
 	{from: "eventing", exceptFrom: []string{"eventing/runtime"}, forbidden: []string{"mq", "controlplane"},
 		why: "eventing's data plane reaches RocketMQ only through the official client and knows no control plane; only eventing/runtime drives it from the store"},
+	{from: "eventing/trigger", forbidden: []string{"eventing/ingress"},
+		why: "the Trigger dispatcher and the Broker ingress share the Broker contract through eventing/contract, not each other"},
 	{from: "eventing/runtime", forbidden: []string{"mq"}, allow: []string{"mq/admin"}, via: []string{"mq/admin"},
 		why: "the eventing runtime reaches RocketMQ through the official client and tide's protocol-level admin client only"},
 	// Clients speak RocketMQ's protocols (or the official client) and its vocabulary (mq/mqmeta, mq/message,
