@@ -20,7 +20,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // TestAdapterRocketMQFromEnvironment runs `tide adapter rocketmq` configured only through environment variables
@@ -35,7 +35,7 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: broker.PermRW}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName("cli-test-p"), producer.WithGroupName("cli-test-pg"))
@@ -181,7 +181,7 @@ func TestAdapterRocketMQWaitsForRocketMQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: "late", ReadQueueNums: 1, WriteQueueNums: 1, Perm: broker.PermRW}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "late", ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName("cli-late-p"), producer.WithGroupName("cli-late-pg"))

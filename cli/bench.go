@@ -4,150 +4,76 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"runtime/pprof"
-	"syscall"
-	"time"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 
-	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/spf13/cobra"
-
-	"github.com/tide-run/tide/mq/bench"
 )
 
-func newBenchCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Run benchmarks against a peer, side by side in the same run",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  helpOrUnknown,
-	}
-	cmd.AddCommand(newBenchMQCommand())
-	return cmd
-}
+// benchBinary is the separate binary that holds tide's benchmarks. tide does not link the benchmark peers (NATS's
+// server), so `tide bench ...` runs tide-bench when it stands beside this executable or on PATH.
+const benchBinary = "tide-bench"
 
-func newBenchMQCommand() *cobra.Command {
-	var (
-		o         bench.Options
-		flush     string
-		dataDir   string
-		noStartup bool
-		binary    string
-		cpuProf   string
-		memProf   string
-	)
-	cmd := &cobra.Command{
-		Use:   "mq",
-		Short: "Benchmark the embedded RocketMQ broker against NATS JetStream",
-		Long: "Run tide's embedded broker (official RocketMQ Go client) and an embedded NATS JetStream server (file storage,\n" +
-			"nats.go client) in this process, one after the other, with the same body size, number of concurrent\n" +
-			"synchronous senders and flush policy. Per peer: a peak phase (messages/s, send latency p50/p99/p99.9), then\n" +
-			"two phases paced at half of that peak: producers only (send latency), then with a push consumer attached\n" +
-			"(send latency, produce-to-consume latency).\n" +
-			"Then it execs `tide broker` on free ports to measure its ready time and idle RSS, and its RSS again after\n" +
-			"--startup-load messages were sent to it and consumed. Results depend on the machine's load, which the\n" +
-			"report prints.\n\n" +
-			"Optional peers: rocketmq-remoting (tide's broker driven by tide's own client, one write per frame) and\n" +
-			"rocketmq-null (the official client against a broker that answers every send at once and stores nothing:\n" +
-			"the most any broker can reach with that client on this machine; no consumer phase).",
-		Example: `  tide bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
-  tide bench mq --messages 200000              # a fixed count instead of a duration
-  tide bench mq --flush sync --duration 20s
-  go run ./cmd/tide bench mq --peers rocketmq --no-startup
-  tide bench mq --peers rocketmq-null,rocketmq,jetstream --no-startup   # with the official client's ceiling`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch flush {
-			case "async":
-			case "sync":
-				o.Sync = true
-			default:
-				return usageErr("--flush %q: want async or sync", flush)
-			}
-			if !noStartup {
-				if binary == "" {
-					exe, err := os.Executable()
-					if err != nil {
-						return fmt.Errorf("finding the tide binary for the startup measurement: %w (use --tide-binary or --no-startup)", err)
-					}
-					binary = exe
-				}
-				o.TideBinary = binary
-			}
-			if dataDir == "" {
-				d, err := os.MkdirTemp("", "tide-bench-mq-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(d)
-				dataDir = d
-			}
-			o.DataDir = dataDir
-			if o.StartupLoad == 0 {
-				o.StartupLoad = -1 // bench.Options reads 0 as the default
-			}
-			o.Progress = cmd.ErrOrStderr()
-			rlog.SetLogLevel("error") // the RocketMQ client's logger is process-global
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			if cpuProf != "" {
-				f, err := os.Create(cpuProf)
-				if err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
-			rep, err := bench.Run(ctx, o)
-			if memProf != "" {
-				if werr := writeAllocProfile(memProf); werr != nil {
-					return werr
-				}
-			}
+// benchInstall tells a user without tide-bench how to get it.
+const benchInstall = "tide bench runs the separate tide-bench binary (kept out of tide so that tide does not carry the\n" +
+	"benchmark peers, such as NATS's server). Get it beside tide or on PATH:\n" +
+	"  go build -o tide-bench ./cmd/tide-bench              # in a clone of tide, next to ./tide\n" +
+	"  go install github.com/tide-run/tide/cmd/tide-bench@VERSION\n" +
+	"or run it straight from a clone: go run ./cmd/tide-bench mq --help"
+
+func newBenchCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "bench [mq ...]",
+		Short: "Run benchmarks against a peer, side by side in the same run (through tide-bench)",
+		Long: "Run tide's benchmarks: `tide bench mq` compares the embedded RocketMQ broker with NATS JetStream\n" +
+			"(docs/BENCHMARKS.md). The benchmarks live in the separate tide-bench binary; tide bench runs it with the\n" +
+			"same arguments (and this tide as --tide-binary for the startup measurement) when it stands beside tide\n" +
+			"or on PATH.\n\n" + benchInstall,
+		Example: `  tide bench mq --peers rocketmq,jetstream
+  tide bench mq --help                 # tide-bench's flags`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bin, err := findBenchBinary()
 			if err != nil {
-				if errorsIsBadOptions(err) {
-					return &exitError{code: 2, err: err}
+				if len(args) == 0 || slices.Contains(args, "--help") || slices.Contains(args, "-h") {
+					return cmd.Help()
 				}
-				return err
+				return &exitError{code: 2, err: fmt.Errorf("%w\n%s", err, benchInstall)}
 			}
-			return rep.WriteText(cmd.OutOrStdout())
+			if len(args) > 0 && args[0] == "mq" && !slices.ContainsFunc(args, func(a string) bool {
+				return a == "--no-startup" || a == "--tide-binary" || strings.HasPrefix(a, "--tide-binary=")
+			}) {
+				if exe, err := os.Executable(); err == nil {
+					args = append(slices.Clone(args), "--tide-binary", exe)
+				}
+			}
+			c := exec.CommandContext(cmd.Context(), bin, args...)
+			c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if err := c.Run(); err != nil {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) && ee.ExitCode() > 0 {
+					return &exitError{code: ee.ExitCode(), err: silentError{n: 1}}
+				}
+				return fmt.Errorf("running %s: %w", bin, err)
+			}
+			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each phase (ignored with --messages)")
-	f.IntVar(&o.Rounds, "rounds", 3, "run the peers this many times, interleaved, and report medians")
-	f.IntVar(&o.Messages, "messages", 0, "messages in the peak phase instead of a duration (the half-load phase sends half)")
-	f.IntVar(&o.Senders, "senders", 32, "concurrent synchronous senders")
-	f.Float64Var(&o.HalfRate, "half-rate", 0, "pace every peer's second phase at this many msgs/s (default: half of each peer's own peak)")
-	f.IntVar(&o.Connections, "connections", 1, "client connections per peer (RocketMQ producer instances, NATS connections); sender i uses connection i mod N")
-	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
-	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
-	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null")
-	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
-	f.BoolVar(&noStartup, "no-startup", false, "skip the `tide broker` ready-time and idle-RSS measurement")
-	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default this executable)")
-	f.StringVar(&memProf, "memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
-	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (clients and servers share the process) to this file")
-	f.IntVar(&o.StartupRuns, "startup-runs", 5, "how many times to start `tide broker` for the ready time")
-	f.IntVar(&o.StartupLoad, "startup-load", 20000, "messages sent to (and consumed from) the started `tide broker` after its idle RSS reading, then its RSS is read again (0: skip)")
-	return cmd
 }
 
-func errorsIsBadOptions(err error) bool { return errors.Is(err, bench.ErrBadOptions) }
-
-// writeAllocProfile writes the heap profile, whose alloc_space/alloc_objects samples cover every allocation since
-// the process started.
-func writeAllocProfile(path string) error {
-	f, err := os.Create(path)
+// findBenchBinary finds tide-bench beside this executable (a release unpacks both together), else on PATH.
+func findBenchBinary() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), benchBinary)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(benchBinary)
 	if err != nil {
-		return fmt.Errorf("--memprofile: %w", err)
+		return "", fmt.Errorf("%s not found beside tide or on PATH", benchBinary)
 	}
-	defer f.Close()
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-		return fmt.Errorf("--memprofile: %w", err)
-	}
-	return nil
+	return p, nil
 }

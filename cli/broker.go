@@ -13,7 +13,6 @@ import (
 
 	"github.com/tide-run/tide/internal/residency"
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/commitlog"
 )
 
 // newBrokerCommand runs only the messaging part: the RocketMQ name server and broker.
@@ -34,7 +33,7 @@ func newBrokerCommand() *cobra.Command {
 			"Point any RocketMQ client at the printed name-server address. Port 0 picks a free port.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			mode, err := commitlog.ParseFlushMode(flush)
+			mode, err := mq.ParseFlushMode(flush)
 			if err != nil {
 				return &exitError{code: 2, err: fmt.Errorf("--flush: %w", err)}
 			}

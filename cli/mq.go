@@ -23,8 +23,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 const (
@@ -176,7 +176,7 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List topics with their queue counts and permissions",
-		Long:    "List topics. System topics (TBW102, SCHEDULE_TOPIC_XXXX, rmq_sys_wheel_timer, %RETRY%..., %DLQ%..., RMQ_SYS_..., <cluster>_REPLY_TOPIC,\n" + replayTopic + ") are shown with --all.",
+		Long:    "List topics. System topics (TBW102, SCHEDULE_TOPIC_XXXX, rmq_sys_wheel_timer, %RETRY%..., %DLQ%..., RMQ_SYS_..., <cluster>_REPLY_TOPIC,\n" + admin.ReplayTopic + ") are shown with --all.",
 		Example: "  tide mq topic list\n  tide mq topic list --all -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -240,7 +240,7 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Example: "  tide mq topic create orders\n  tide mq topic create orders --queues 8",
 		Args:    exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := broker.ValidateTopic(args[0]); err != nil {
+			if err := mqmeta.ValidateTopic(args[0]); err != nil {
 				return usageErr("%v", err)
 			}
 			if queues < 1 || queues > 1024 {
@@ -262,7 +262,7 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Example: "  tide mq topic delete orders",
 		Args:    exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := broker.ValidateTopic(args[0]); err != nil {
+			if err := mqmeta.ValidateTopic(args[0]); err != nil {
 				return usageErr("%v", err)
 			}
 			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
@@ -291,16 +291,16 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 	}
 }
 
-func isSystemTopic(n string) bool { return n == replayTopic || broker.IsSystemTopic(n) }
+func isSystemTopic(n string) bool { return n == admin.ReplayTopic || mqmeta.IsSystemTopic(n) }
 
 func permString(p int) string {
 	s := ""
-	if p&broker.PermRead != 0 {
+	if p&mqmeta.PermRead != 0 {
 		s += "R"
 	} else {
 		s += "-"
 	}
-	if p&broker.PermWrite != 0 {
+	if p&mqmeta.PermWrite != 0 {
 		s += "W"
 	} else {
 		s += "-"
@@ -331,7 +331,7 @@ func newMQSendCommand(g *mqGlobals) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := admin.SendRequest{Topic: args[0], Tag: tag, Keys: keys, QueueID: int32(queue), Properties: map[string]string{}}
-			if err := broker.ValidateTopic(req.Topic); err != nil {
+			if err := mqmeta.ValidateTopic(req.Topic); err != nil {
 				return usageErr("%v", err)
 			}
 			if strings.ContainsAny(tag, "|*") || strings.TrimSpace(tag) != tag {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -17,60 +15,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
-// pollInterval is how long consume waits between passes over empty queues. It is a polling period, not a wait for
-// an event: the idle --timeout decides when to stop.
-const pollInterval = 100 * time.Millisecond
-
-// tagFilter is a parsed tag expression: "*" (or empty) accepts everything, "a || b" accepts those tags.
-type tagFilter map[string]bool
-
-func parseTagExpr(expr string) (tagFilter, error) {
-	expr = strings.TrimSpace(expr)
-	if expr == "" || expr == "*" {
-		return nil, nil
-	}
-	f := tagFilter{}
-	for _, t := range strings.Split(expr, "||") {
-		t = strings.TrimSpace(t)
-		if t == "" || strings.Contains(t, "*") {
-			return nil, fmt.Errorf("tag expression %q: want * or tags separated by ||", expr)
-		}
-		f[t] = true
-	}
-	return f, nil
-}
-
-// match checks a message's tag again on this side: the broker filters by tag hash, which can collide.
-func (f tagFilter) match(m *message.Message) bool {
-	return f == nil || f[message.Property(m.Properties, message.PropTags)]
-}
-
-// msgID is what a consumer sees as the message id: the producer's UNIQ_KEY, else the broker's offset id.
-func msgID(m *message.Message) string {
-	if id := message.Property(m.Properties, message.PropUniqKey); id != "" {
-		return id
-	}
-	return offsetMsgID(m)
-}
-
-func offsetMsgID(m *message.Message) string {
-	return message.OffsetMsgID(m.StoreHost, m.PhysicalOffset)
-}
-
-// userProperties drops the properties the broker and clients manage.
-func userProperties(m *message.Message) map[string]string {
-	p := message.ParseProperties(m.Properties)
-	for k := range p {
-		if admin.IsSystemProperty(k) {
-			delete(p, k)
-		}
-	}
-	return p
-}
+// msgID, offsetMsgID and userProperties are admin's, named short for the printing code below.
+func msgID(m *message.Message) string                     { return admin.MsgID(m) }
+func offsetMsgID(m *message.Message) string               { return admin.OffsetMsgID(m) }
+func userProperties(m *message.Message) map[string]string { return admin.UserProperties(m) }
 
 // jsonMessage is the `-o json` form of a message (one object per line).
 type jsonMessage struct {
@@ -178,13 +130,13 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 		Args: exactArgs(1, "TOPIC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
-			if err := broker.ValidateTopic(topic); err != nil {
+			if err := mqmeta.ValidateTopic(topic); err != nil {
 				return usageErr("%v", err)
 			}
 			if group == "" {
 				return usageErr("--group: required")
 			}
-			if err := broker.ValidateTopic(group); err != nil {
+			if err := mqmeta.ValidateTopic(group); err != nil {
 				return usageErr("--group: %v", err)
 			}
 			if from != "first" && from != "last" {
@@ -196,7 +148,7 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 			if idle <= 0 {
 				return usageErr("--timeout %v: want a positive duration", idle)
 			}
-			filter, err := parseTagExpr(tag)
+			filter, err := admin.ParseTagExpr(tag)
 			if err != nil {
 				return usageErr("--tag: %v", err)
 			}
@@ -241,140 +193,26 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 	return cmd
 }
 
-// consumeSession reads one topic's queues as a group. offsets[q] is the next offset to read on queue q; it only
-// moves past a message once that message is printed (or skipped by the filter), so committing it never loses one.
+// consumeSession binds admin.GroupReader (the consume loop and offset bookkeeping) to the command's printer and
+// per-request --timeout.
 type consumeSession struct {
 	c       *admin.Client
 	g       *mqGlobals
 	group   string
 	topic   string
 	expr    string
-	filter  tagFilter
+	filter  admin.TagFilter
 	printer *messagePrinter
-	queues  []int32
-	offsets map[int32]int64
+	r       *admin.GroupReader
 }
 
 func (s *consumeSession) init(ctx context.Context, from string) error {
-	rctx, cancel := s.g.ctx(ctx)
-	defer cancel()
-	topics, err := s.c.Topics(rctx)
-	if err != nil {
-		return fmt.Errorf("listing topics: %w", err)
-	}
-	t, ok := topics[s.topic]
-	if !ok {
-		return fmt.Errorf("topic %q not found (create it with `tide mq topic create %s`)", s.topic, s.topic)
-	}
-	groups, err := s.c.Groups(rctx)
-	if err != nil {
-		return fmt.Errorf("listing groups: %w", err)
-	}
-	if _, ok := groups[s.group]; !ok {
-		// Register the group so `tide mq groups` lists it, with the broker's defaults.
-		if err := s.c.CreateGroup(rctx, broker.GroupConfig{GroupName: s.group, ConsumeEnable: true, ConsumeBroadcastEnable: true,
-			RetryQueueNums: 1, RetryMaxTimes: 16}); err != nil {
-			return fmt.Errorf("creating group %s: %w", s.group, err)
-		}
-	}
-	stats, err := s.c.ConsumeStats(rctx, s.group, s.topic)
-	if err != nil {
-		return fmt.Errorf("offsets of group %s: %w", s.group, err)
-	}
-	stored := map[int32]int64{}
-	for _, st := range stats {
-		if st.ConsumerOffset >= 0 {
-			stored[st.QueueID] = st.ConsumerOffset
-		}
-	}
-	s.offsets = map[int32]int64{}
-	for q := int32(0); int(q) < t.ReadQueueNums; q++ {
-		s.queues = append(s.queues, q)
-		if off, ok := stored[q]; ok {
-			s.offsets[q] = off
-			continue
-		}
-		var off int64
-		if from == "first" {
-			off, err = s.c.MinOffset(rctx, s.topic, q)
-		} else {
-			off, err = s.c.MaxOffset(rctx, s.topic, q)
-		}
-		if err != nil {
-			return fmt.Errorf("queue %d of %s: %w", q, s.topic, err)
-		}
-		s.offsets[q] = off
-	}
-	return nil
+	s.r = &admin.GroupReader{Client: s.c, Group: s.group, Topic: s.topic, Expr: s.expr, Filter: s.filter, RequestTimeout: s.g.timeout}
+	return s.r.Init(ctx, from == "first")
 }
 
-// run pulls round robin over the queues until maxMsgs messages (0: no limit) were printed, nothing arrived for idle,
-// or ctx ends (not an error: Ctrl-C is how a user stops a follow).
 func (s *consumeSession) run(ctx context.Context, maxMsgs int, idle time.Duration) (int, error) {
-	n := 0
-	last := time.Now()
-	for {
-		got := false
-		for _, q := range s.queues {
-			want := 32
-			if maxMsgs > 0 {
-				want = min(want, maxMsgs-n)
-			}
-			rctx, cancel := s.g.ctx(ctx)
-			msgs, next, err := s.c.PullExpr(rctx, s.group, s.topic, q, s.offsets[q], want, s.expr)
-			cancel()
-			if err != nil {
-				if ctx.Err() != nil {
-					return n, nil
-				}
-				return n, fmt.Errorf("pulling %s queue %d at offset %d: %w", s.topic, q, s.offsets[q], err)
-			}
-			var show []*message.Message
-			for _, m := range msgs {
-				if s.filter.match(m) {
-					show = append(show, m)
-				}
-			}
-			if len(show) > 0 {
-				if err := s.printer.print(show); err != nil {
-					return n, err
-				}
-				n += len(show)
-				got = true
-			}
-			// next is past every message of this answer (or past filtered ones); all of them were handled.
-			if next > s.offsets[q] {
-				s.offsets[q] = next
-			}
-			if maxMsgs > 0 && n >= maxMsgs {
-				return n, nil
-			}
-		}
-		if got {
-			last = time.Now()
-			continue
-		}
-		if time.Since(last) >= idle {
-			return n, nil
-		}
-		select {
-		case <-ctx.Done():
-			return n, nil
-		case <-time.After(pollInterval):
-		}
-	}
+	return s.r.Run(ctx, maxMsgs, idle, s.printer.print)
 }
 
-func (s *consumeSession) commit(ctx context.Context) error {
-	qs := make([]int32, 0, len(s.offsets))
-	for q := range s.offsets {
-		qs = append(qs, q)
-	}
-	sort.Slice(qs, func(i, j int) bool { return qs[i] < qs[j] })
-	for _, q := range qs {
-		if err := s.c.UpdateOffset(ctx, s.group, s.topic, q, s.offsets[q]); err != nil {
-			return fmt.Errorf("queue %d: %w", q, err)
-		}
-	}
-	return nil
-}
+func (s *consumeSession) commit(ctx context.Context) error { return s.r.Commit(ctx) }

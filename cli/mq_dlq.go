@@ -4,101 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
 )
-
-// Replays are recorded as messages in replayTopic, one per re-sent dead letter, tagged with the group and keyed by
-// the dead letter's offset message id (its commit-log position, never reused), so a second replay skips it. A
-// dead letter that fails again lands in the DLQ as a new entry (new offset id) and can be replayed again.
-// Order: the re-send happens first, then the record, so a crash in between can duplicate a message but never
-// lose one (delivery is at least once anyway).
-const (
-	replayTopic     = "TIDE_DLQ_REPLAY"
-	propReplayGroup = "TIDE_DLQ_GROUP"
-	propReplayEntry = "TIDE_DLQ_ENTRY"
-	// propReplayOf marks a replayed message with the dead letter it came from.
-	propReplayOf = "TIDE_REPLAY_OF"
-)
-
-// deadLetter is one DLQ entry and whether it was replayed.
-type deadLetter struct {
-	m        *message.Message
-	replayed string // when, RFC 3339; "" if never
-}
-
-func originTopic(m *message.Message) string {
-	if t := message.Property(m.Properties, message.PropDLQOriginTopic); t != "" {
-		return t
-	}
-	return message.Property(m.Properties, message.PropRetryTopic)
-}
-
-// readQueueAll reads every message of a topic's queues from their min to their max offset.
-func readQueueAll(ctx context.Context, c *admin.Client, topic string, queues int, expr string, each func(*message.Message)) error {
-	for q := int32(0); int(q) < queues; q++ {
-		off, err := c.MinOffset(ctx, topic, q)
-		if err != nil {
-			return fmt.Errorf("%s queue %d: %w", topic, q, err)
-		}
-		end, err := c.MaxOffset(ctx, topic, q)
-		if err != nil {
-			return fmt.Errorf("%s queue %d: %w", topic, q, err)
-		}
-		for off < end {
-			msgs, next, err := c.PullExpr(ctx, "tide-admin", topic, q, off, 32, expr)
-			if err != nil {
-				return fmt.Errorf("reading %s queue %d at %d: %w", topic, q, off, err)
-			}
-			for _, m := range msgs {
-				each(m)
-			}
-			if next <= off {
-				break
-			}
-			off = next
-		}
-	}
-	return nil
-}
-
-// loadDeadLetters reads a group's DLQ and the replay records.
-func loadDeadLetters(ctx context.Context, c *admin.Client, group string) ([]deadLetter, error) {
-	topics, err := c.Topics(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing topics: %w", err)
-	}
-	dlq, ok := topics[broker.DLQPrefix+group]
-	if !ok {
-		return nil, nil
-	}
-	replayed := map[string]string{}
-	if rt, ok := topics[replayTopic]; ok {
-		expr := group // the broker filters records by tag; a group name with '|' would read as an expression
-		if strings.Contains(group, "|") {
-			expr = "*"
-		}
-		err := readQueueAll(ctx, c, replayTopic, max(rt.ReadQueueNums, rt.WriteQueueNums), expr, func(m *message.Message) {
-			if message.Property(m.Properties, propReplayGroup) == group {
-				replayed[message.Property(m.Properties, propReplayEntry)] = msTime(m.StoreTimestamp)
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	var out []deadLetter
-	err = readQueueAll(ctx, c, dlq.TopicName, max(dlq.ReadQueueNums, dlq.WriteQueueNums), "", func(m *message.Message) {
-		out = append(out, deadLetter{m: m, replayed: replayed[offsetMsgID(m)]})
-	})
-	return out, err
-}
 
 func newMQDLQCommand(g *mqGlobals) *cobra.Command {
 	var group, output string
@@ -119,7 +31,7 @@ func newMQDLQCommand(g *mqGlobals) *cobra.Command {
 				return err
 			}
 			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
-				dls, err := loadDeadLetters(ctx, c, group)
+				dls, err := c.DeadLetterQueue(ctx, group)
 				if err != nil {
 					return fmt.Errorf("dead letters of group %s: %w", group, err)
 				}
@@ -131,7 +43,7 @@ func newMQDLQCommand(g *mqGlobals) *cobra.Command {
 							jsonMessage
 							OriginTopic string `json:"originTopic"`
 							Replayed    string `json:"replayed,omitempty"`
-						}{toJSONMessage(d.m), originTopic(d.m), d.replayed}); err != nil {
+						}{toJSONMessage(d.Message), admin.OriginTopic(d.Message), d.Replayed}); err != nil {
 							return err
 						}
 					}
@@ -144,8 +56,9 @@ func newMQDLQCommand(g *mqGlobals) *cobra.Command {
 				tw := newTable(out)
 				fmt.Fprintln(tw, "OFFSET\tMSGID\tORIGIN TOPIC\tRECONSUMES\tSTORED\tREPLAYED\tBODY")
 				for _, d := range dls {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", d.m.QueueOffset, msgID(d.m), dash(originTopic(d.m)), d.m.ReconsumeTimes,
-						msTime(d.m.StoreTimestamp), dash(d.replayed), bodyPreview(d.m.Body, 40))
+					m := d.Message
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", m.QueueOffset, msgID(m), dash(admin.OriginTopic(m)), m.ReconsumeTimes,
+						msTime(m.StoreTimestamp), dash(d.Replayed), bodyPreview(m.Body, 40))
 				}
 				return tw.Flush()
 			})
@@ -165,7 +78,7 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 		Short: "Re-send dead letters to the topic they came from",
 		Long: "Re-send group G's dead letters (all not yet replayed, or the one(s) with --msg-id, matched against the\n" +
 			"message id or the offset message id) to their original topic, with their body, tag, keys, user properties\n" +
-			"and message id, plus the property " + propReplayOf + ". Each replay is recorded in the topic " + replayTopic + ", so\n" +
+			"and message id, plus the property " + admin.PropReplayOf + ". Each replay is recorded in the topic " + admin.ReplayTopic + ", so\n" +
 			"replaying again skips it; a message that fails again is dead-lettered anew and can be replayed again.",
 		Example: `  tide mq dlq replay --group audit
   tide mq dlq replay --group audit --msg-id 7F000001A1B2...
@@ -176,13 +89,13 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 				return usageErr("--group: required")
 			}
 			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
-				dls, err := loadDeadLetters(ctx, c, group)
+				dls, err := c.DeadLetterQueue(ctx, group)
 				if err != nil {
 					return fmt.Errorf("dead letters of group %s: %w", group, err)
 				}
-				var pick []deadLetter
+				var pick []admin.DeadLetter
 				for _, d := range dls {
-					if id == "" || msgID(d.m) == id || offsetMsgID(d.m) == id {
+					if id == "" || msgID(d.Message) == id || offsetMsgID(d.Message) == id {
 						pick = append(pick, d)
 					}
 				}
@@ -194,7 +107,7 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 					return err
 				}
 				if !dryRun {
-					if err := ensureReplayTopic(ctx, c); err != nil {
+					if err := c.EnsureReplayTopic(ctx); err != nil {
 						return err
 					}
 				}
@@ -207,7 +120,7 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 						failed++
 						res = "failed: " + err.Error()
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", d.m.QueueOffset, msgID(d.m), dash(originTopic(d.m)), res)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", d.Message.QueueOffset, msgID(d.Message), dash(admin.OriginTopic(d.Message)), res)
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -225,50 +138,20 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 	return cmd
 }
 
-func ensureReplayTopic(ctx context.Context, c *admin.Client) error {
-	topics, err := c.Topics(ctx)
-	if err != nil {
-		return fmt.Errorf("listing topics: %w", err)
+// replayOne replays a dead letter unless it was replayed already (or this is a dry run); it returns the RESULT column.
+func replayOne(ctx context.Context, c *admin.Client, group string, d admin.DeadLetter, dryRun bool) (string, error) {
+	if d.Replayed != "" {
+		return "skipped: replayed at " + d.Replayed, nil
 	}
-	if _, ok := topics[replayTopic]; ok {
-		return nil
-	}
-	if err := c.CreateTopic(ctx, replayTopic, 1); err != nil {
-		return fmt.Errorf("creating %s: %w", replayTopic, err)
-	}
-	return nil
-}
-
-// replayOne re-sends a dead letter and records it; it returns the RESULT column.
-func replayOne(ctx context.Context, c *admin.Client, group string, d deadLetter, dryRun bool) (string, error) {
-	if d.replayed != "" {
-		return "skipped: replayed at " + d.replayed, nil
-	}
-	topic := originTopic(d.m)
-	if topic == "" {
+	if admin.OriginTopic(d.Message) == "" {
 		return "", fmt.Errorf("no %s or %s property", message.PropDLQOriginTopic, message.PropRetryTopic)
 	}
 	if dryRun {
 		return "would replay", nil
 	}
-	props := userProperties(d.m)
-	entry := offsetMsgID(d.m)
-	props[propReplayOf] = entry
-	var keys []string
-	if k := message.Property(d.m.Properties, message.PropKeys); k != "" {
-		keys = []string{k}
-	}
-	res, err := c.Send(ctx, admin.SendRequest{Topic: topic, Body: d.m.Body, Tag: message.Property(d.m.Properties, message.PropTags),
-		Keys: keys, Properties: props, QueueID: -1, ProducerGroup: "tide-dlq-replay", UniqKey: msgID(d.m)})
+	res, err := c.Replay(ctx, group, d, time.Now())
 	if err != nil {
-		return "", fmt.Errorf("re-sending to %s: %w", topic, err)
-	}
-	rec, _ := json.Marshal(map[string]any{"group": group, "dlqEntry": entry, "msgId": res.MsgID, "topic": topic,
-		"offsetMsgId": res.OffsetMsgID, "replayedAt": time.Now().UTC().Format(time.RFC3339)})
-	if _, err := c.Send(ctx, admin.SendRequest{Topic: replayTopic, Body: rec, Tag: group, Keys: []string{entry}, QueueID: 0,
-		ProducerGroup: "tide-dlq-replay", Properties: map[string]string{propReplayGroup: group, propReplayEntry: entry}}); err != nil {
-		return "", fmt.Errorf("re-sent to %s queue %d offset %d, but recording the replay failed (a later replay would "+
-			"send it again): %w", topic, res.QueueID, res.QueueOffset, err)
+		return "", err
 	}
 	return fmt.Sprintf("replayed to queue %d offset %d", res.QueueID, res.QueueOffset), nil
 }

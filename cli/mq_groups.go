@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,14 +12,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // groupDetail is `tide mq groups GROUP -o json`.
 type groupDetail struct {
 	Group     string             `json:"group"`
 	Consumers []string           `json:"consumers"`
-	Queues    []broker.QueueStat `json:"queues"`
+	Queues    []mqmeta.QueueStat `json:"queues"`
 	TotalLag  int64              `json:"totalLag"`
 }
 
@@ -57,25 +58,14 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 				out := cmd.OutOrStdout()
 				tw := newTable(out)
 				if len(args) == 1 {
-					d := groupDetail{Group: args[0]}
-					if d.Queues, err = c.ConsumeStats(ctx, d.Group, ""); err != nil {
-						return fmt.Errorf("offsets of group %s: %w", d.Group, err)
+					l, err := c.GroupLag(ctx, args[0])
+					if err != nil {
+						return err
 					}
-					if _, ok := groups[d.Group]; !ok && len(d.Queues) == 0 {
-						return fmt.Errorf("group %q not found", d.Group)
+					if _, ok := groups[l.Group]; !ok && len(l.Queues) == 0 {
+						return fmt.Errorf("group %q not found", l.Group)
 					}
-					if d.Consumers, err = c.ConsumerIDs(ctx, d.Group); err != nil {
-						return fmt.Errorf("consumers of group %s: %w", d.Group, err)
-					}
-					if d.Consumers == nil {
-						d.Consumers = []string{}
-					}
-					if d.Queues == nil {
-						d.Queues = []broker.QueueStat{}
-					}
-					for _, s := range d.Queues {
-						d.TotalLag += s.Lag
-					}
+					d := groupDetail{Group: l.Group, Consumers: l.Consumers, Queues: l.Queues, TotalLag: l.TotalLag}
 					if output == "json" {
 						return writeJSON(out, d)
 					}
@@ -97,29 +87,13 @@ func newMQGroupsCommand(g *mqGlobals) *cobra.Command {
 					_, err = fmt.Fprintf(out, "Total lag: %d\n", d.TotalLag)
 					return err
 				}
-				names := make([]string, 0, len(groups))
-				for n := range groups {
-					names = append(names, n)
-				}
-				slices.Sort(names)
 				rows := []groupRow{}
-				for _, n := range names {
-					stats, err := c.ConsumeStats(ctx, n, "")
+				for _, n := range slices.Sorted(maps.Keys(groups)) {
+					l, err := c.GroupLag(ctx, n)
 					if err != nil {
-						return fmt.Errorf("offsets of group %s: %w", n, err)
+						return err
 					}
-					ids, err := c.ConsumerIDs(ctx, n)
-					if err != nil {
-						return fmt.Errorf("consumers of group %s: %w", n, err)
-					}
-					r := groupRow{Group: n, Consumers: len(ids), Topics: []string{}}
-					for _, s := range stats {
-						r.Lag += s.Lag
-						if !slices.Contains(r.Topics, s.Topic) {
-							r.Topics = append(r.Topics, s.Topic)
-						}
-					}
-					rows = append(rows, r)
+					rows = append(rows, groupRow{Group: n, Consumers: len(l.Consumers), Topics: l.Topics, Lag: l.TotalLag})
 				}
 				if output == "json" {
 					return writeJSON(out, rows)
@@ -154,7 +128,7 @@ func validateGroup(name string) error {
 			return fmt.Errorf("group %q: character %q not allowed (want letters, digits, %%|-_)", name, c)
 		}
 	}
-	for _, p := range []string{broker.RetryPrefix, broker.DLQPrefix} {
+	for _, p := range []string{mqmeta.RetryPrefix, mqmeta.DLQPrefix} {
 		if rest, ok := strings.CutPrefix(name, p); ok {
 			return fmt.Errorf("group %q: that is the name of a topic of group %q, not a group (delete the group %s)", name, rest, rest)
 		}
@@ -206,7 +180,7 @@ func newMQGroupsDeleteCommand(g *mqGlobals) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("listing topics: %w", err)
 				}
-				_, dlq = topics[broker.DLQPrefix+group]
+				_, dlq = topics[mqmeta.DLQPrefix+group]
 				return nil
 			}); err != nil {
 				return err
@@ -222,9 +196,9 @@ func newMQGroupsDeleteCommand(g *mqGlobals) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "group/%s deleted: subscription and offsets on %s; retry topic %s%s\n", group,
-				strings.Join(masters, ", "), broker.RetryPrefix, group)
+				strings.Join(masters, ", "), mqmeta.RetryPrefix, group)
 			if dlq {
-				fmt.Fprintf(out, "dead letters kept in %s%s (tide mq dlq --group %s)\n", broker.DLQPrefix, group, group)
+				fmt.Fprintf(out, "dead letters kept in %s%s (tide mq dlq --group %s)\n", mqmeta.DLQPrefix, group, group)
 			}
 			if len(consumers) > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d consumer(s) of %s are connected (%s); their next heartbeat "+
@@ -268,7 +242,7 @@ func newMQResetOffsetCommand(g *mqGlobals) *cobra.Command {
 			if group == "" || topic == "" || to == "" {
 				return usageErr("--group, --topic and --to are required")
 			}
-			if err := broker.ValidateTopic(topic); err != nil {
+			if err := mqmeta.ValidateTopic(topic); err != nil {
 				return usageErr("--topic: %v", err)
 			}
 			ts, err := parseResetTarget(to)

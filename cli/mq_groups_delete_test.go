@@ -13,7 +13,7 @@ import (
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 func groupNames(t *testing.T, srv *mq.Server) []string {
@@ -41,7 +41,7 @@ func TestMQGroupsDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	for _, tp := range []string{broker.RetryPrefix + "audit", broker.DLQPrefix + "audit"} {
+	for _, tp := range []string{mqmeta.RetryPrefix + "audit", mqmeta.DLQPrefix + "audit"} {
 		if err := adm.CreateTopic(context.Background(), tp, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestMQGroupsDeleteWarnsAboutRunningConsumers(t *testing.T) {
 	srv := startMQ(t)
 	mustMQ(t, srv, "", "topic", "create", "orders", "--queues", "1")
 	startNoopConsumer(t, srv, "busy", "orders")
-	for deadline := time.Now().Add(20 * time.Second); len(srv.Broker().ConsumerIDs("busy")) == 0; {
+	for deadline := time.Now().Add(20 * time.Second); len(srv.ConsumerIDs("busy")) == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the push consumer never connected")
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
@@ -57,7 +58,7 @@ func startMQ(t *testing.T) *mq.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := srv.Store().Check(); err != nil {
+		if err := srv.Check(); err != nil {
 			t.Errorf("store consistency: %v", err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -189,7 +190,7 @@ func TestMQUnreachableAndBadAddress(t *testing.T) {
 }
 
 func TestMQUnknownSubcommand(t *testing.T) {
-	for _, args := range [][]string{{"mq", "foo"}, {"mq", "topic", "foo"}, {"bench", "foo"}} {
+	for _, args := range [][]string{{"mq", "foo"}, {"mq", "topic", "foo"}} {
 		var out, errOut bytes.Buffer
 		if code := Main(args, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
 			t.Errorf("%v: exit %d %q", args, code, errOut.String())
@@ -444,7 +445,7 @@ func TestMQDeadLetters(t *testing.T) {
 	}
 	for _, m := range got {
 		want := map[string]string{"d1": sent[0]["MSGID"], "d2": sent[1]["MSGID"]}[*m.Body]
-		if m.MsgID != want || m.Tags != "job" || m.Keys != "key-"+*m.Body || m.Properties["tenant"] != "x" || m.Properties[propReplayOf] == "" {
+		if m.MsgID != want || m.Tags != "job" || m.Keys != "key-"+*m.Body || m.Properties["tenant"] != "x" || m.Properties[admin.PropReplayOf] == "" {
 			t.Fatalf("replayed message %+v", m)
 		}
 	}
@@ -453,19 +454,6 @@ func TestMQDeadLetters(t *testing.T) {
 	}
 	if r := runMQ(t, srv, "", "dlq"); r.code != 2 {
 		t.Fatalf("dlq without group: exit %d", r.code)
-	}
-}
-
-func TestBenchMQBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"bench", "mq", "--flush", "sometimes"}, {"bench", "mq", "--peers", "kafka", "--no-startup"}} {
-		var out, errOut bytes.Buffer
-		if code := Main(args, strings.NewReader(""), &out, &errOut); code != 2 {
-			t.Errorf("%v: exit %d %q", args, code, errOut.String())
-		}
-	}
-	var out, errOut bytes.Buffer
-	if code := Main([]string{"bench", "mq", "--help"}, strings.NewReader(""), &out, &errOut); code != 0 || !strings.Contains(out.String(), "Examples:") {
-		t.Errorf("bench mq --help: %d %q", code, out.String())
 	}
 }
 
@@ -505,7 +493,7 @@ func TestMQReplayRealDeadLetters(t *testing.T) {
 		mu.Lock()
 		for _, m := range msgs {
 			okBodies = append(okBodies, string(m.Body))
-			if v := m.GetProperty(propReplayOf); v != "" {
+			if v := m.GetProperty(admin.PropReplayOf); v != "" {
 				replayOf = append(replayOf, v)
 			}
 		}

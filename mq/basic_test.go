@@ -7,11 +7,11 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
-func brokerTopic(name string, queues int) broker.TopicConfig {
-	return broker.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: broker.PermRW}
+func brokerTopic(name string, queues int) mqmeta.TopicConfig {
+	return mqmeta.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues, Perm: mqmeta.PermRW}
 }
 
 func TestSyncSendPushReceive(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tide-run/tide/internal/gcfloor"
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // BenchmarkSendSync32 measures the official client's synchronous sends of 1 KiB bodies from 32 goroutines against
@@ -38,7 +38,7 @@ func benchSend(b *testing.B, mode mq.FlushMode) {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: "bench", ReadQueueNums: 8, WriteQueueNums: 8}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "bench", ReadQueueNums: 8, WriteQueueNums: 8}); err != nil {
 		b.Fatal(err)
 	}
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}), producer.WithInstanceName(uniq("bench")))

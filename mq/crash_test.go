@@ -101,12 +101,12 @@ func kill9Storm(t *testing.T, flush string) {
 	wg.Wait()
 
 	srv := start(t, mq.Options{DataDir: dir, SegmentSize: 1 << 20})
-	if err := srv.Store().Check(); err != nil {
+	if err := srv.Check(); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
 	found := map[string]int{}
 	c := dial(t, srv.BrokerAddr())
-	topic, ok := srv.Broker().Topic("storm")
+	topic, ok := srv.Topic("storm")
 	if !ok {
 		t.Fatal("topic lost")
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/commitlog"
+	"github.com/tide-run/tide/mq/internal/commitlog"
 )
 
 func TestFullDiskGivesProducersAClearError(t *testing.T) {
@@ -24,7 +24,7 @@ func TestFullDiskGivesProducersAClearError(t *testing.T) {
 	}
 	ffs.SetSpaceLeft(-1)
 	sendN(t, p, "disk", 2, "")
-	if got := srv.Store().MaxOffset("disk", 0); got != 5 {
+	if got := srv.MaxOffset("disk", 0); got != 5 {
 		t.Fatalf("queue holds %d messages, want 5 (the failed send left nothing behind)", got)
 	}
 	// start's cleanup runs the store consistency check: no torn record survived the failed write.

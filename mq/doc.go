@@ -9,6 +9,8 @@
 //	defer srv.Shutdown(context.Background())
 //	p, _ := rocketmq.NewProducer(producer.WithNameServer([]string{srv.NameServerAddr()}))
 //
-// The parts live in subpackages: remoting (wire codec and server), message (message encoding), commitlog,
-// consumequeue and store (durable storage), broker (request handlers) and namesrv (routes).
+// The public parts are remoting (wire codec and server), message (message encoding), mqmeta (topic and group
+// vocabulary) and admin (a Go admin client). The implementation lives under internal/, so only this package wires it:
+// commitlog, consumequeue and store (durable storage), broker (request handlers), sql92 (SQL92 selectors) and
+// namesrv (routes).
 package mq

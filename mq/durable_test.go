@@ -53,7 +53,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Broker().CreateTopic(brokerTopic("durable", 2)); err != nil {
+	if err := srv.CreateTopic(brokerTopic("durable", 2)); err != nil {
 		t.Fatal(err)
 	}
 	sendBodies(t, srv, "durable", 0, 50)
@@ -68,7 +68,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	c.Shutdown()
 	waitFor(t, 10*time.Second, "committed offsets", func() bool {
 		total := int64(0)
-		for _, q := range srv.Broker().ConsumeStats("g-durable", "durable") {
+		for _, q := range srv.ConsumeStats("g-durable", "durable") {
 			total += q.ConsumerOffset
 		}
 		return total == 50
@@ -78,7 +78,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 	}
 
 	srv2 := start(t, mq.Options{DataDir: dir})
-	for _, q := range srv2.Broker().ConsumeStats("g-durable", "durable") {
+	for _, q := range srv2.ConsumeStats("g-durable", "durable") {
 		if q.Lag != 0 {
 			t.Fatalf("queue %d lag %d after restart: offsets lost", q.QueueID, q.Lag)
 		}

@@ -22,7 +22,7 @@ import (
 // messages sent after this are not at risk of the in-flight duplicates a rebalance may cause.
 func settle(t *testing.T, srv *mq.Server, group string, n int) {
 	t.Helper()
-	b := srv.Broker()
+	b := srv
 	waitFor(t, 20*time.Second, fmt.Sprintf("%d members in %s", n, group), func() bool { return len(b.ConsumerIDs(group)) == n })
 	waitFor(t, 20*time.Second, "members to rebalance", func() bool {
 		calls := b.ConsumerListCalls(group)

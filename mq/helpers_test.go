@@ -69,7 +69,7 @@ func start(t *testing.T, opts mq.Options) *mq.Server {
 	}
 	t.Cleanup(func() {
 		if srv.Ready() {
-			if err := srv.Store().Check(); err != nil {
+			if err := srv.Check(); err != nil {
 				t.Errorf("store consistency: %v", err)
 			}
 		}
@@ -157,7 +157,7 @@ func (r *consumed) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.
 
 func createTopic(t *testing.T, srv *mq.Server, topic string, queues int) {
 	t.Helper()
-	if err := srv.Broker().CreateTopic(brokerTopic(topic, queues)); err != nil {
+	if err := srv.CreateTopic(brokerTopic(topic, queues)); err != nil {
 		t.Fatal(err)
 	}
 }

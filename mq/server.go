@@ -13,11 +13,11 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/tide-run/tide/mq/broker"
-	"github.com/tide-run/tide/mq/commitlog"
-	"github.com/tide-run/tide/mq/namesrv"
+	"github.com/tide-run/tide/mq/internal/broker"
+	"github.com/tide-run/tide/mq/internal/commitlog"
+	"github.com/tide-run/tide/mq/internal/namesrv"
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/remoting"
-	"github.com/tide-run/tide/mq/store"
 )
 
 // FlushMode names the commit log's flush policy.
@@ -28,6 +28,9 @@ const (
 	FlushAsync = commitlog.FlushAsync
 	FlushSync  = commitlog.FlushSync
 )
+
+// ParseFlushMode reads a flush policy by name ("async" or "sync"), for flags.
+func ParseFlushMode(s string) (FlushMode, error) { return commitlog.ParseFlushMode(s) }
 
 // Options configure a Server. The zero value (plus DataDir) is a working server on ephemeral loopback ports.
 type Options struct {
@@ -166,12 +169,6 @@ func (s *Server) NameServerAddr() string { return s.nsAddr }
 
 // BrokerAddr is the broker's "ip:port".
 func (s *Server) BrokerAddr() string { return s.brAddr }
-
-// Broker exposes the broker for in-process operators and tests.
-func (s *Server) Broker() *broker.Broker { return s.broker }
-
-// Store exposes the store (consistency checks in tests).
-func (s *Server) Store() *store.Store { return s.st }
 
 // Shutdown stops listening, answers suspended pulls, persists offsets and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -45,7 +45,7 @@ func TestSQL92PushConsumer(t *testing.T) {
 
 	committed := func() int64 {
 		total := int64(0)
-		for _, q := range srv.Broker().ConsumeStats("g-sqlpush", "sqlpush") {
+		for _, q := range srv.ConsumeStats("g-sqlpush", "sqlpush") {
 			total += q.ConsumerOffset
 		}
 		return total

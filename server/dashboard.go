@@ -18,7 +18,7 @@ import (
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/dashboard"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/serving/runtime"
 )
 
@@ -350,7 +350,7 @@ func (m *topicMetrics) read(ctx context.Context) (dashboard.Snapshot, error) {
 			continue // a group without offsets yet
 		}
 		for _, q := range stats {
-			if broker.IsSystemTopic(q.Topic) {
+			if mqmeta.IsSystemTopic(q.Topic) {
 				continue
 			}
 			if lag[q.Topic] == nil {
@@ -360,7 +360,7 @@ func (m *topicMetrics) read(ctx context.Context) (dashboard.Snapshot, error) {
 		}
 	}
 	for name, t := range topics {
-		if broker.IsSystemTopic(name) {
+		if mqmeta.IsSystemTopic(name) {
 			continue
 		}
 		ts := dashboard.TopicStats{Topic: name}

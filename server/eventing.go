@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	eventingrt "github.com/tide-run/tide/eventing/runtime"
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/server/eventingrt"
 )
 
 // EventingOptions tune the eventing runtime; zero values mean the documented defaults of eventingrt.Options.

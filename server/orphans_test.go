@@ -15,7 +15,7 @@ import (
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // TestOrphansOfDowntimeAreSweptAtStart: a Trigger and a Broker deleted while tide is stopped, and a tail group
@@ -55,7 +55,7 @@ spec: {broker: keep, subscriber: {uri: %[1]s}}
 	}
 	// What a SIGKILLed tail leaves (a group nobody consumes in) and a user's group.
 	for _, g := range []string{"tide-tail-killed", "billing"} {
-		if err := adm.CreateGroup(ctx, broker.GroupConfig{GroupName: g, ConsumeEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}); err != nil {
+		if err := adm.CreateGroup(ctx, mqmeta.GroupConfig{GroupName: g, ConsumeEnable: true, RetryQueueNums: 1, RetryMaxTimes: 16}); err != nil {
 			t.Fatal(err)
 		}
 	}

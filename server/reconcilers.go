@@ -2,7 +2,7 @@ package server
 
 import (
 	"github.com/tide-run/tide/controlplane/reconciler"
-	servingrec "github.com/tide-run/tide/controlplane/reconciler/serving"
+	servingrec "github.com/tide-run/tide/serving/reconciler"
 )
 
 // NotImplementedKinds returns the acted-on kinds whose subsystem is not wired into this build yet, with the message

@@ -17,7 +17,7 @@ import (
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/registry"
 	"github.com/tide-run/tide/controlplane/store"
-	"github.com/tide-run/tide/server/eventingrt"
+	eventingrt "github.com/tide-run/tide/eventing/runtime"
 )
 
 // Subsystem is a part of the platform the composition root starts and stops: the embedded RocketMQ, the eventing

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/tide-run/tide/controlplane/discovery"
 	"github.com/tide-run/tide/controlplane/registry"
 	"github.com/tide-run/tide/controlplane/store"
 )
@@ -22,8 +23,8 @@ import (
 // MaxBodyBytes bounds a request body (Kubernetes' limit for one object is in the same range).
 const MaxBodyBytes = 3 << 20
 
-// KindsPath is the discovery path listing every registered kind as JSON (see KindInfo).
-const KindsPath = "/tide/v1/kinds"
+// KindsPath is the discovery path listing every registered kind as JSON (a discovery.List).
+const KindsPath = discovery.Path
 
 // Options configures the API handler.
 type Options struct {
@@ -116,32 +117,18 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, b.String())
 }
 
-// KindInfo is one entry of the discovery list.
-type KindInfo struct {
-	Group      string   `json:"group"`
-	Version    string   `json:"version"`
-	Kind       string   `json:"kind"`
-	Plural     string   `json:"plural"`
-	Singular   string   `json:"singular"`
-	ShortNames []string `json:"shortNames,omitempty"`
-	Namespaced bool     `json:"namespaced"`
-	ActedOn    bool     `json:"actedOn"`
-	Strict     bool     `json:"strict"`
-	Columns    []string `json:"columns,omitempty"`
-}
-
-// KindInfoOf converts a registry kind.
-func KindInfoOf(k registry.Kind) KindInfo {
-	return KindInfo{Group: k.Group, Version: k.Version, Kind: k.Kind, Plural: k.Plural, Singular: k.Singular,
+// KindInfoOf converts a registry kind to its entry of the discovery list.
+func KindInfoOf(k registry.Kind) discovery.Kind {
+	return discovery.Kind{Group: k.Group, Version: k.Version, Kind: k.Kind, Plural: k.Plural, Singular: k.Singular,
 		ShortNames: k.ShortNames, Namespaced: k.Namespaced, ActedOn: k.ActedOn, Strict: k.Strict(), Columns: k.Columns}
 }
 
 func (s *Server) serveKinds(w http.ResponseWriter, _ *http.Request) {
-	var out []KindInfo
+	var out discovery.List
 	for _, k := range s.reg.Kinds() {
-		out = append(out, KindInfoOf(k))
+		out.Kinds = append(out.Kinds, KindInfoOf(k))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"kinds": out})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // route is a parsed resource path.

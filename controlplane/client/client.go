@@ -15,46 +15,19 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tide-run/tide/controlplane/discovery"
 )
 
 // DefaultServer is the API address when neither --server nor TIDE_SERVER is given.
 const DefaultServer = "http://127.0.0.1:8090"
 
-// kindsPath must match api.KindsPath (not imported: the client stays free of server packages).
-const kindsPath = "/tide/v1/kinds"
-
 // ErrUnknownKind: the server has no kind by that name.
 var ErrUnknownKind = errors.New("unknown kind")
 
-// Kind is a kind as the server describes it (GET /tide/v1/kinds).
-type Kind struct {
-	Group      string   `json:"group"`
-	Version    string   `json:"version"`
-	Kind       string   `json:"kind"`
-	Plural     string   `json:"plural"`
-	Singular   string   `json:"singular"`
-	ShortNames []string `json:"shortNames,omitempty"`
-	Namespaced bool     `json:"namespaced"`
-	ActedOn    bool     `json:"actedOn"`
-	Strict     bool     `json:"strict"`
-	Columns    []string `json:"columns,omitempty"`
-}
-
-// APIVersion is group/version ("v1" for the core group).
-func (k Kind) APIVersion() string {
-	if k.Group == "" {
-		return k.Version
-	}
-	return k.Group + "/" + k.Version
-}
-
-// Resource is the kubectl-style qualified plural ("services.serving.knative.dev").
-func (k Kind) Resource() string {
-	if k.Group == "" {
-		return k.Plural
-	}
-	return k.Plural + "." + k.Group
-}
+// Kind is a kind as the server describes it (GET /tide/v1/kinds): the API's own wire type, shared with the server
+// through the leaf package discovery, so the client stays free of server packages.
+type Kind = discovery.Kind
 
 // StatusError is an error answer from the API (a metav1.Status).
 type StatusError struct{ Status metav1.Status }
@@ -185,10 +158,8 @@ func (c *Client) Kinds(ctx context.Context) ([]Kind, error) {
 		return c.kinds, nil
 	}
 	c.mu.Unlock()
-	var out struct {
-		Kinds []Kind `json:"kinds"`
-	}
-	if _, err := c.call(ctx, http.MethodGet, kindsPath, nil, nil, &out); err != nil {
+	var out discovery.List
+	if _, err := c.call(ctx, http.MethodGet, discovery.Path, nil, nil, &out); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()

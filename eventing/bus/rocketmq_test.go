@@ -101,7 +101,7 @@ func TestDeleteTopic(t *testing.T) {
 	if err := b.Send(ctx, &Message{Topic: topic, Body: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := srv.Broker().Topic(topic); !ok {
+	if _, ok := srv.Topic(topic); !ok {
 		t.Fatal("topic not created")
 	}
 	errs := captureClientErrors(t)
@@ -111,7 +111,7 @@ func TestDeleteTopic(t *testing.T) {
 	if logged := errs(); len(logged) > 0 {
 		t.Errorf("the client logged errors for a deletion that worked: %v", logged)
 	}
-	if _, ok := srv.Broker().Topic(topic); ok {
+	if _, ok := srv.Topic(topic); ok {
 		t.Fatal("topic still on the broker after DeleteTopic")
 	}
 	if err := b.DeleteTopic(ctx, topic); err != nil {
@@ -123,7 +123,7 @@ func TestDeleteTopic(t *testing.T) {
 	if err := b.EnsureTopic(ctx, topic); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := srv.Broker().Topic(topic); !ok {
+	if _, ok := srv.Topic(topic); !ok {
 		t.Fatal("EnsureTopic after DeleteTopic did not create the topic again")
 	}
 }
@@ -170,7 +170,7 @@ func TestDeleteGroup(t *testing.T) {
 	if err := adm.UpdateOffset(ctx, group, topic, 0, 1); err != nil {
 		t.Fatal(err)
 	}
-	br := srv.Broker()
+	br := srv
 	if _, ok := br.GroupConfigs()[group]; !ok || len(br.GroupOffsets(group)) == 0 {
 		t.Fatalf("group not on the broker before DeleteGroup: config %v offsets %v", br.GroupConfigs(), br.GroupOffsets(group))
 	}

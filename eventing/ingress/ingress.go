@@ -22,12 +22,13 @@ import (
 
 	"github.com/tide-run/tide/eventing/binding"
 	"github.com/tide-run/tide/eventing/bus"
+	"github.com/tide-run/tide/eventing/contract"
 )
 
-// Extension attribute names the broker manages.
+// Extension attribute names the broker manages (the first two are the Broker contract's, see eventing/contract).
 const (
-	ArrivalTimeExtension = "knativearrivaltime"
-	TTLExtension         = "knativebrokerttl"
+	ArrivalTimeExtension = contract.ArrivalTimeExtension
+	TTLExtension         = contract.TTLExtension
 	// PartitionKeyExtension (CloudEvents partitioning extension) picks the
 	// RocketMQ queue; without it the event source does. Events with the same
 	// key stay in order for Triggers with ordered delivery.
@@ -40,8 +41,8 @@ const (
 var (
 	ErrUnknownBroker  = errors.New("unknown broker")            // 404
 	ErrBrokerNotReady = errors.New("broker not ready")          // 503
-	ErrInvalidEvent   = errors.New("invalid event")             // 400
-	ErrTTLExpired     = errors.New("event TTL exhausted")       // 400
+	ErrInvalidEvent   = contract.ErrInvalidEvent                // 400
+	ErrTTLExpired     = contract.ErrTTLExpired                  // 400
 	ErrNotStored      = errors.New("event could not be stored") // 503
 	ErrInvalidOptions = errors.New("invalid ingress options")
 )

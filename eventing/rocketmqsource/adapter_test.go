@@ -28,7 +28,7 @@ import (
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // End-to-end tests: tide's embedded broker (real sockets), the official client, real HTTP sinks.
@@ -58,7 +58,7 @@ func startBroker(t testing.TB) *mq.Server {
 
 func createTopic(t testing.TB, srv *mq.Server, topic string, queues int) {
 	t.Helper()
-	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: broker.PermRW}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: topic, ReadQueueNums: queues, WriteQueueNums: queues, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -507,7 +507,7 @@ func TestRestartResumesFromCommittedOffsets(t *testing.T) {
 	// the 26 messages after it were delivered: the process queue's minimum, verified at the broker.
 	// The client commits with a oneway request, so poll for it.
 	waitFor(t, 5*time.Second, func() string {
-		st := srv.Broker().ConsumeStats("g-restart", "work")
+		st := srv.ConsumeStats("g-restart", "work")
 		if len(st) == 1 && st[0].ConsumerOffset > 3 {
 			t.Fatalf("committed offset %d passed the unfinished message at 3", st[0].ConsumerOffset)
 		}

@@ -731,7 +731,7 @@ func TestDeleteTriggerDeletesItsGroup(t *testing.T) {
 		t.Fatal(code)
 	}
 	eventually(t, waitFor, "first event delivered", func() bool { return r.ids()["before-delete"] == 1 })
-	br := e.server.Broker()
+	br := e.server
 	if _, ok := br.GroupConfigs()[group1]; !ok {
 		t.Fatalf("group %s not on the broker while the trigger runs: %v", group1, br.GroupConfigs())
 	}
@@ -780,7 +780,7 @@ func TestDeleteTriggerDeletesItsGroup(t *testing.T) {
 func TestTailDeletesItsGroup(t *testing.T) {
 	e := newEnv(t)
 	topic := e.addBroker("b")
-	br := e.server.Broker()
+	br := e.server
 	tails := func() []string {
 		var out []string
 		for g := range br.GroupConfigs() {

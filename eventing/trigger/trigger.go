@@ -15,9 +15,9 @@ import (
 
 	"github.com/tide-run/tide/eventing/binding"
 	"github.com/tide-run/tide/eventing/bus"
+	"github.com/tide-run/tide/eventing/contract"
 	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/eventing/filter"
-	"github.com/tide-run/tide/eventing/ingress"
 )
 
 // Sentinel errors.
@@ -204,12 +204,12 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 		return bus.Ack
 	}
 	ttl := int32(-1)
-	if raw, ok := ev.Extensions()[ingress.TTLExtension]; ok {
+	if raw, ok := ev.Extensions()[contract.TTLExtension]; ok {
 		if n, err := types.ToInteger(raw); err == nil {
 			ttl = n
 		}
 		// The TTL is the Broker's business, not the subscriber's (Knative strips it too).
-		ev.SetExtension(ingress.TTLExtension, nil)
+		ev.SetExtension(contract.TTLExtension, nil)
 	}
 	spec := rc.cfg.Delivery
 	spec.PreferReply = true
@@ -263,18 +263,18 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 func (d *dispatcher) reply(rc *runtimeConfig, reply *event.Event, ttl int32) bus.Action {
 	r := reply.Clone()
 	if ttl >= 0 {
-		r.SetExtension(ingress.TTLExtension, ttl)
+		r.SetExtension(contract.TTLExtension, ttl)
 	}
 	err := d.publisher.Publish(d.ctx, rc.cfg.Namespace, rc.cfg.Broker, r)
 	switch {
 	case err == nil:
 		d.stats.replies.Add(1)
 		return bus.Ack
-	case errors.Is(err, ingress.ErrTTLExpired):
+	case errors.Is(err, contract.ErrTTLExpired):
 		d.stats.repliesDropped.Add(1)
 		d.log.Debug("reply dropped: TTL exhausted", "id", r.ID(), "type", r.Type())
 		return bus.Ack
-	case errors.Is(err, ingress.ErrInvalidEvent):
+	case errors.Is(err, contract.ErrInvalidEvent):
 		// Retrying cannot make an invalid reply valid.
 		d.stats.repliesDropped.Add(1)
 		d.log.Warn("reply dropped: invalid event", "err", err)

@@ -1,9 +1,10 @@
-// Package foodbundle embeds the food-delivery application's Knative bundle, the seed's YAML files written as a
+// Package fooddelivery (folder examples/food-delivery; importers that also use demo/fooddelivery name it
+// foodbundle) embeds the food-delivery application's Knative bundle, the seed's YAML files written as a
 // Knative cluster takes them, so `tide demo food-delivery` can apply it without reading the working tree.
 //
 // The files are the source of truth; this package only ships them. The same directory is what
 // `tide apply -f examples/food-delivery/` and `ko apply -f examples/food-delivery/` read.
-package foodbundle
+package fooddelivery
 
 import (
 	"embed"

@@ -1,4 +1,4 @@
-package foodbundle_test
+package fooddelivery_test
 
 import (
 	"bytes"

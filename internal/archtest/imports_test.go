@@ -14,26 +14,75 @@ import (
 
 const module = "github.com/tide-run/tide"
 
-// rule forbids packages under from (module-relative prefix) to depend, directly or transitively through non-test
-// code, on packages under any of the forbidden prefixes.
+// rule forbids packages under from (module-relative prefix), except those under exceptFrom, to depend, directly or
+// transitively through non-test code, on packages under any of the forbidden prefixes, except those under allow.
 type rule struct {
-	from      string
-	forbidden []string
-	why       string
-	via       []string // packages whose own dependencies are not followed (the composition root, for `tide up`)
+	from       string
+	forbidden  []string
+	why        string
+	via        []string // packages whose own dependencies are not followed (the composition root, for `tide up`)
+	exceptFrom []string // packages under from that this rule does not cover (they have a rule of their own)
+	allow      []string // packages under a forbidden prefix that may be imported all the same
 }
 
+// products are the subsystems tide runs; only the composition root (server) wires them together.
+var products = []string{"mq", "eventing", "serving"}
+
 var rules = []rule{
-	{"mq", []string{"controlplane", "eventing", "serving", "server", "dashboard", "apis", "demo"}, "the broker is a leaf subsystem", nil},
-	{"serving", []string{"mq", "eventing", "server", "cli", "dashboard"}, "serving never imports the broker or eventing", nil},
-	{"eventing", []string{"mq", "serving", "server", "cli", "dashboard", "controlplane/store"}, "eventing reaches RocketMQ only through the official client", nil},
-	{"apis", []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane"}, "API types are leaves", nil},
-	{"controlplane", []string{"mq", "eventing", "serving", "server", "cli", "dashboard"}, "the control plane knows kinds, not subsystems", nil},
-	{"cli", []string{"controlplane/store", "controlplane/reconciler"}, "the CLI talks only to the API (tide up goes through server)", []string{"server"}},
-	{"dashboard", []string{"mq", "eventing", "serving", "server", "cli", "controlplane/store"}, "the dashboard reads the API", nil},
-	{"internal/gcfloor", []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"}, "the heap floor is a leaf library", nil},
-	{"internal/residency", []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"}, "start-up page release is a leaf library", nil},
+	{from: "mq", forbidden: []string{"controlplane", "eventing", "serving", "server", "dashboard", "apis", "demo"},
+		why: "the broker is a leaf subsystem"},
+	{from: "serving", forbidden: []string{"mq", "eventing", "server", "cli", "dashboard"},
+		why: "serving never imports the broker or eventing"},
+	{from: "serving", exceptFrom: []string{"serving/runtime", "serving/reconciler"}, forbidden: []string{"controlplane"},
+		why: "serving's data plane (gateway, activator, autoscaler, process) knows no control plane; only serving/runtime and serving/reconciler drive it from the store"},
+	{from: "eventing", forbidden: []string{"serving", "server", "cli", "dashboard"},
+		why: "eventing never imports serving; only server wires products together"},
+	{from: "eventing", exceptFrom: []string{"eventing/runtime"}, forbidden: []string{"mq", "controlplane"},
+		why: "eventing's data plane reaches RocketMQ only through the official client and knows no control plane; only eventing/runtime drives it from the store"},
+	{from: "eventing/trigger", forbidden: []string{"eventing/ingress"},
+		why: "the Trigger dispatcher and the Broker ingress share the Broker contract through eventing/contract, not each other"},
+	{from: "eventing/runtime", forbidden: []string{"mq"}, allow: []string{"mq/admin"}, via: []string{"mq/admin"},
+		why: "the eventing runtime reaches RocketMQ through the official client and tide's protocol-level admin client only"},
+	// Clients speak RocketMQ's protocols (or the official client) and its vocabulary (mq/mqmeta, mq/message,
+	// mq/remoting), never the broker's internals, so they work the same against Apache RocketMQ. cli and demo start
+	// the embeddable server through mq's root package or server, whose own dependencies are not followed here.
+	{from: "cli", forbidden: brokerInternals, via: []string{"server", "mq"},
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "demo", forbidden: brokerInternals, via: []string{"server", "mq"},
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "dashboard", forbidden: brokerInternals,
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "eventing", forbidden: brokerInternals,
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "mq/admin", forbidden: brokerInternals,
+		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "mq/mqmeta", forbidden: []string{"mq", "controlplane", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"}, why: "the broker's vocabulary is a leaf: broker and clients share it"},
+	{from: "apis", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane"},
+		why: "API types are leaves"},
+	{from: "controlplane", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"},
+		why: "the control plane knows kinds, not products: it imports no product package"},
+	{from: "controlplane/client", forbidden: []string{"controlplane/api", "controlplane/store", "controlplane/registry", "controlplane/reconciler"},
+		why: "the API's Go client shares only wire types (controlplane/discovery) with the server"},
+	{from: "controlplane/discovery", forbidden: []string{"controlplane/api", "controlplane/client", "controlplane/store", "controlplane/registry", "controlplane/reconciler"},
+		why: "the kind table on the wire is a leaf both the API server and its client use"},
+	{from: "cli", forbidden: []string{"controlplane/store", "controlplane/reconciler"},
+		why: "the CLI talks only to the API (tide up goes through server)", via: []string{"server"}},
+	{from: "dashboard", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "controlplane/store"},
+		why: "the dashboard reads the API"},
+	{from: "internal/gcfloor", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
+		why: "the heap floor is a leaf library"},
+	{from: "internal/residency", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
+		why: "start-up page release is a leaf library"},
 }
+
+// brokerInternals are the embedded broker's implementation: its request handlers, storage and name server. Go's
+// internal rule already keeps packages outside mq/ from importing them; this rule also keeps mq's own clients
+// (mq/admin, mq/mqmeta) off them.
+var brokerInternals = []string{"mq/internal"}
+
+// runtimes are the packages that turn a product into part of the platform (its reconcilers and runtime). Only the
+// composition root imports them, and within a product only the product's own packages do.
+var runtimes = []string{"eventing/runtime", "serving/runtime", "serving/reconciler"}
 
 // TestImportDirection walks every non-test Go file in the module, builds the package import graph, and checks each
 // rule against the transitive closure, so an indirect path (a -> b -> forbidden) is caught too.
@@ -115,10 +164,13 @@ func TestImportDirection(t *testing.T) {
 	sort.Strings(pkgs)
 	for _, pkg := range pkgs {
 		for _, r := range rules {
-			if !under(pkg, r.from) {
+			if !under(pkg, r.from) || underAny(pkg, r.exceptFrom) {
 				continue
 			}
 			for dep, trail := range closure(pkg, r.via) {
+				if underAny(dep, r.allow) {
+					continue
+				}
 				for _, f := range r.forbidden {
 					if under(dep, f) {
 						t.Errorf("%s imports %s (%s): %s", pkg, dep, strings.Join(trail, " -> "), r.why)
@@ -126,10 +178,25 @@ func TestImportDirection(t *testing.T) {
 				}
 			}
 		}
+		for dep := range graph[pkg] {
+			if !slices.Contains(runtimes, dep) || under(pkg, "server") || sameProduct(pkg, dep) {
+				continue
+			}
+			t.Errorf("%s imports %s: only server wires a product's runtime and reconcilers into the platform", pkg, dep)
+		}
 	}
 }
 
 func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }
+
+func underAny(pkg string, prefixes []string) bool {
+	return slices.ContainsFunc(prefixes, func(p string) bool { return under(pkg, p) })
+}
+
+// sameProduct reports whether a and b belong to the same product (mq, eventing, serving).
+func sameProduct(a, b string) bool {
+	return slices.ContainsFunc(products, func(p string) bool { return under(a, p) && under(b, p) })
+}
 
 // TestRulesCatchViolation guards the checker itself: a rule must flag a package under its prefix.
 func TestRulesCatchViolation(t *testing.T) {

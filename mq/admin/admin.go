@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
@@ -99,13 +99,13 @@ func (c *Client) TopicList(ctx context.Context) ([]string, error) {
 }
 
 // Topics returns the broker's topic configs.
-func (c *Client) Topics(ctx context.Context) (map[string]broker.TopicConfig, error) {
+func (c *Client) Topics(ctx context.Context) (map[string]mqmeta.TopicConfig, error) {
 	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetAllTopicConfig, nil, nil))
 	if err != nil {
 		return nil, err
 	}
 	var body struct {
-		TopicConfigTable map[string]broker.TopicConfig `json:"topicConfigTable"`
+		TopicConfigTable map[string]mqmeta.TopicConfig `json:"topicConfigTable"`
 	}
 	return body.TopicConfigTable, json.Unmarshal(resp.Body, &body)
 }
@@ -113,7 +113,7 @@ func (c *Client) Topics(ctx context.Context) (map[string]broker.TopicConfig, err
 // CreateTopic creates (or updates) a topic with the given read/write queue count.
 func (c *Client) CreateTopic(ctx context.Context, topic string, queues int) error {
 	_, err := c.call(ctx, c.br, remoting.NewRequest(remoting.UpdateAndCreateTopic, map[string]string{
-		"topic": topic, "defaultTopic": broker.DefaultTopic, "readQueueNums": strconv.Itoa(queues),
+		"topic": topic, "defaultTopic": mqmeta.DefaultTopic, "readQueueNums": strconv.Itoa(queues),
 		"writeQueueNums": strconv.Itoa(queues), "perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}, nil))
 	return err
 }
@@ -128,20 +128,20 @@ func (c *Client) DeleteTopic(ctx context.Context, topic string) error {
 }
 
 // Groups returns the subscription group configs.
-func (c *Client) Groups(ctx context.Context) (map[string]broker.GroupConfig, error) {
+func (c *Client) Groups(ctx context.Context) (map[string]mqmeta.GroupConfig, error) {
 	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetAllSubscriptionGroupConfig, nil, nil))
 	if err != nil {
 		return nil, err
 	}
 	var body struct {
-		SubscriptionGroupTable map[string]broker.GroupConfig `json:"subscriptionGroupTable"`
+		SubscriptionGroupTable map[string]mqmeta.GroupConfig `json:"subscriptionGroupTable"`
 	}
 	return body.SubscriptionGroupTable, json.Unmarshal(resp.Body, &body)
 }
 
 // ConsumeStats returns a group's offsets and lag per queue (topic "" for all its topics), from tide's broker or
 // Apache's (whose body is fastjson with message queues as map keys).
-func (c *Client) ConsumeStats(ctx context.Context, group, topic string) ([]broker.QueueStat, error) {
+func (c *Client) ConsumeStats(ctx context.Context, group, topic string) ([]mqmeta.QueueStat, error) {
 	ext := map[string]string{"consumerGroup": group}
 	if topic != "" {
 		ext["topic"] = topic
@@ -161,7 +161,7 @@ const (
 
 // ResetOffset moves a group's offsets on topic to the first message stored at or after ts (ms since the epoch),
 // or to ResetToFirst / ResetToLast. Running consumers of the group are told to switch (they pause about 10 s).
-func (c *Client) ResetOffset(ctx context.Context, group, topic string, ts int64) ([]broker.QueueStat, error) {
+func (c *Client) ResetOffset(ctx context.Context, group, topic string, ts int64) ([]mqmeta.QueueStat, error) {
 	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.InvokeBrokerToResetOffset, map[string]string{
 		"topic": topic, "group": group, "timestamp": strconv.FormatInt(ts, 10), "isForce": "true"}, nil))
 	if err != nil {
@@ -225,7 +225,7 @@ func (c *Client) pull(ctx context.Context, ext map[string]string, offset int64) 
 
 // DeadLetters lists the messages in %DLQ%<group> (up to max).
 func (c *Client) DeadLetters(ctx context.Context, group string, max int) ([]*message.Message, error) {
-	topic := broker.DLQPrefix + group
+	topic := mqmeta.DLQPrefix + group
 	var out []*message.Message
 	for off := int64(0); len(out) < max; {
 		msgs, next, err := c.Pull(ctx, "tide-admin", topic, 0, off, min(32, max-len(out)))

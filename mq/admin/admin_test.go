@@ -9,8 +9,7 @@ import (
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
-	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // startWithClient starts an embedded broker on free ports and dials an admin client to it; both stop with the test.
@@ -50,9 +49,9 @@ func TestAdminThroughProtocol(t *testing.T) {
 	if err != nil || topics["adm"].WriteQueueNums != 3 {
 		t.Fatalf("topics %v %v", topics["adm"], err)
 	}
-	// Store three messages on queue 1 in-process, then read offsets, lag, reset and raw pulls over the wire.
+	// Send three messages to queue 1, then read offsets, lag, reset and raw pulls over the wire.
 	for i := 0; i < 3; i++ {
-		if _, _, err := srv.Store().Put([]*message.Message{{Topic: "adm", QueueID: 1, Body: []byte{byte(i)}}}); err != nil {
+		if _, err := c.Send(ctx, admin.SendRequest{Topic: "adm", QueueID: 1, Body: []byte{byte(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,10 +82,10 @@ func TestAdminThroughProtocol(t *testing.T) {
 	if list, _ := c.TopicList(ctx); slices.Contains(list, "adm") {
 		t.Fatal("deleted topic still listed")
 	}
-	if err := c.DeleteTopic(ctx, broker.DefaultTopic); err == nil {
+	if err := c.DeleteTopic(ctx, mqmeta.DefaultTopic); err == nil {
 		t.Fatal("system topic deleted")
 	}
-	if err := srv.Store().Check(); err != nil {
+	if err := srv.Check(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -100,16 +99,16 @@ func TestDeleteGroupOnEveryMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, g := range []string{"g-drop", "g-keep"} {
-		if err := c.CreateGroup(ctx, broker.GroupConfig{GroupName: g, ConsumeEnable: true}); err != nil {
+		if err := c.CreateGroup(ctx, mqmeta.GroupConfig{GroupName: g, ConsumeEnable: true}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.UpdateOffset(ctx, g, "dg", 1, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b := srv.Broker()
-	b.Topic(broker.RetryPrefix + "g-drop") // as a consumer's heartbeat creates them
-	b.Topic(broker.RetryPrefix + "g-keep")
+	b := srv
+	b.Topic(mqmeta.RetryPrefix + "g-drop") // as a consumer's heartbeat creates them
+	b.Topic(mqmeta.RetryPrefix + "g-keep")
 	masters, err := admin.MasterBrokers(ctx, []string{srv.NameServerAddr()})
 	if err != nil || !slices.Equal(masters, []string{srv.BrokerAddr()}) {
 		t.Fatalf("masters %v %v, want [%s]", masters, err, srv.BrokerAddr())
@@ -124,20 +123,20 @@ func TestDeleteGroupOnEveryMaster(t *testing.T) {
 	if offs := b.GroupOffsets("g-drop"); len(offs) != 0 {
 		t.Errorf("g-drop offsets left: %v", offs)
 	}
-	if _, ok := b.Topics()[broker.RetryPrefix+"g-drop"]; ok {
+	if _, ok := b.Topics()[mqmeta.RetryPrefix+"g-drop"]; ok {
 		t.Error("retry topic of g-drop left")
 	}
 	if _, ok := b.GroupConfigs()["g-keep"]; !ok || len(b.GroupOffsets("g-keep")) != 1 {
 		t.Error("g-keep touched")
 	}
-	if _, ok := b.Topics()[broker.RetryPrefix+"g-keep"]; !ok {
+	if _, ok := b.Topics()[mqmeta.RetryPrefix+"g-keep"]; !ok {
 		t.Error("retry topic of g-keep deleted")
 	}
 	// A group that never existed (no config, offsets or retry topic) deletes cleanly.
 	if err := admin.DeleteGroup(ctx, []string{srv.NameServerAddr()}, "g-never"); err != nil {
 		t.Errorf("never-existing group: %v", err)
 	}
-	if _, ok := b.Topics()[broker.RetryPrefix+"g-never"]; ok {
+	if _, ok := b.Topics()[mqmeta.RetryPrefix+"g-never"]; ok {
 		t.Error("deleting a never-existing group left its retry topic behind")
 	}
 	if err := admin.DeleteGroup(ctx, []string{dead}, "g-keep"); err == nil {

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // Apache's broker writes some bodies with fastjson, whose maps keyed by an object come out with the object itself
@@ -206,7 +206,7 @@ func (v fjValue) queueKey() (topic, brokerName string, queue int32, ok bool) {
 // values are an OffsetWrapper object or, for a reset, a bare offset) or in the array layout of tide before it
 // spoke Apache's (a list of QueueStat). Rows come sorted by topic and queue; Lag is brokerOffset-consumerOffset,
 // never negative.
-func parseQueueTable(body []byte) ([]broker.QueueStat, error) {
+func parseQueueTable(body []byte) ([]mqmeta.QueueStat, error) {
 	v, err := parseFastJSON(body)
 	if err != nil {
 		return nil, err
@@ -215,11 +215,11 @@ func parseQueueTable(body []byte) ([]broker.QueueStat, error) {
 	if !ok {
 		return nil, nil // no table: nothing consumed
 	}
-	var out []broker.QueueStat
+	var out []mqmeta.QueueStat
 	switch {
 	case tbl.isArr: // tide's older layout
 		var body struct {
-			OffsetTable []broker.QueueStat `json:"offsetTable"`
+			OffsetTable []mqmeta.QueueStat `json:"offsetTable"`
 		}
 		if err := json.Unmarshal(body2json(v), &body); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBody, err)
@@ -237,7 +237,7 @@ func parseQueueTable(body []byte) ([]broker.QueueStat, error) {
 			if !ok {
 				return nil, fmt.Errorf("%w: offsetTable key is not a message queue", ErrBody)
 			}
-			st := broker.QueueStat{Topic: topic, BrokerName: bn, QueueID: q}
+			st := mqmeta.QueueStat{Topic: topic, BrokerName: bn, QueueID: q}
 			if n, ok := kv.val.int64(); ok { // reset: {mq: offset}
 				st.ConsumerOffset = n
 			} else {

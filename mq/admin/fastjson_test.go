@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // Bodies as Apache RocketMQ 5.5.0's broker sent them (captured over the wire).
@@ -17,21 +17,21 @@ const (
 func TestParseQueueTable(t *testing.T) {
 	for _, tc := range []struct {
 		name, body string
-		want       []broker.QueueStat
+		want       []mqmeta.QueueStat
 		wantErr    bool
 	}{
-		{"apache consume stats", apacheConsumeStats, []broker.QueueStat{
+		{"apache consume stats", apacheConsumeStats, []mqmeta.QueueStat{
 			{Topic: "scr", BrokerName: "broker-a", QueueID: 0, BrokerOffset: 2, ConsumerOffset: 2},
 			{Topic: "scr", BrokerName: "broker-a", QueueID: 1, BrokerOffset: 3, ConsumerOffset: 2, Lag: 1},
 		}, false},
-		{"apache reset", apacheReset, []broker.QueueStat{
+		{"apache reset", apacheReset, []mqmeta.QueueStat{
 			{Topic: "scr", BrokerName: "broker-a", QueueID: 0},
 			{Topic: "scr", BrokerName: "broker-a", QueueID: 1},
 		}, false},
-		{"tide's older layout", tideOldStats, []broker.QueueStat{
+		{"tide's older layout", tideOldStats, []mqmeta.QueueStat{
 			{Topic: "t", BrokerName: "b", QueueID: 0, BrokerOffset: 5, ConsumerOffset: 1, Lag: 4},
 		}, false},
-		{"tide's layout now", string(testConsumeStatsBody()), []broker.QueueStat{
+		{"tide's layout now", string(testConsumeStatsBody()), []mqmeta.QueueStat{
 			{Topic: "o\"rders", BrokerName: "tide", QueueID: 3, BrokerOffset: 9, ConsumerOffset: 4, Lag: 5},
 		}, false},
 		{"no table", `{"consumeTps":0.0}`, nil, false},

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
@@ -39,7 +39,7 @@ func DeleteGroup(ctx context.Context, nameServers []string, group string) error 
 			errs = append(errs, fmt.Errorf("broker %s: %w", addr, err))
 		}
 	}
-	if err := deleteRetryTopic(ctx, ns, nameServers, broker.RetryPrefix+group); err != nil {
+	if err := deleteRetryTopic(ctx, ns, nameServers, mqmeta.RetryPrefix+group); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

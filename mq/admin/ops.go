@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/message"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
@@ -127,7 +127,7 @@ func (c *Client) writeQueues(ctx context.Context, topic string) (int, error) {
 // Send sends one message synchronously (the broker answers once its flush policy allows). An unknown topic is
 // auto-created by the broker from TBW102, as a client's first send does.
 func (c *Client) Send(ctx context.Context, r SendRequest) (SendResult, error) {
-	if err := broker.ValidateTopic(r.Topic); err != nil {
+	if err := mqmeta.ValidateTopic(r.Topic); err != nil {
 		return SendResult{}, err
 	}
 	props := map[string]string{message.PropWaitStoreOK: "true"}
@@ -165,7 +165,7 @@ func (c *Client) Send(ctx context.Context, r SendRequest) (SendResult, error) {
 		group = "tide-cli"
 	}
 	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.SendMessage, map[string]string{
-		"producerGroup": group, "topic": r.Topic, "defaultTopic": broker.DefaultTopic, "defaultTopicQueueNums": "4",
+		"producerGroup": group, "topic": r.Topic, "defaultTopic": mqmeta.DefaultTopic, "defaultTopicQueueNums": "4",
 		"queueId": strconv.Itoa(int(qid)), "sysFlag": "0", "bornTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10),
 		"flag": "0", "properties": message.FormatProperties(props), "reconsumeTimes": "0", "unitMode": "false", "batch": "false"}, r.Body))
 	if err != nil {
@@ -213,7 +213,7 @@ func (c *Client) UpdateOffset(ctx context.Context, group, topic string, queue in
 }
 
 // CreateGroup creates (or updates) a subscription group config so the group is listed by Groups.
-func (c *Client) CreateGroup(ctx context.Context, g broker.GroupConfig) error {
+func (c *Client) CreateGroup(ctx context.Context, g mqmeta.GroupConfig) error {
 	body, err := json.Marshal(g)
 	if err != nil {
 		return err

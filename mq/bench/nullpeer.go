@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tide-run/tide/mq/broker"
-	"github.com/tide-run/tide/mq/namesrv"
+	"github.com/tide-run/tide/mq/internal/namesrv"
+	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
@@ -36,7 +36,7 @@ func (n nullBroker) ClusterName() string  { return "null-cluster" }
 func (n nullBroker) Addr() string         { return n.addr }
 func (n nullBroker) TopicNames() []string { return nil }
 func (n nullBroker) TopicRoute(string) (namesrv.Route, bool) {
-	return namesrv.Route{ReadQueueNums: 8, WriteQueueNums: 8, Perm: broker.PermRW}, true
+	return namesrv.Route{ReadQueueNums: 8, WriteQueueNums: 8, Perm: mqmeta.PermRW}, true
 }
 
 func newNullPeer(conns int) (*nullPeer, error) {

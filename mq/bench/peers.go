@@ -19,7 +19,7 @@ import (
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // peer is one messaging system under test: a server started in this process and a client of it.
@@ -90,7 +90,7 @@ func (r *rocketPeer) startProducers(conns int) error {
 func (r *rocketPeer) prepare(topic string) error {
 	// 8 queues: enough for 32 senders to spread over, as a RocketMQ deployment would configure.
 	if r.srv != nil {
-		return r.srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: broker.PermRW})
+		return r.srv.CreateTopic(mqmeta.TopicConfig{TopicName: topic, ReadQueueNums: 8, WriteQueueNums: 8, Perm: mqmeta.PermRW})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -20,7 +20,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 func TestMain(m *testing.M) {
@@ -93,13 +93,13 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		t.Fatalf("%v (the client's examples dial 127.0.0.1:9876; stop whatever listens there, e.g. a running tide up or tide broker)", err)
 	}
 	defer func() {
-		if err := srv.Store().Check(); err != nil {
+		if err := srv.Check(); err != nil {
 			t.Errorf("store consistency: %v", err)
 		}
 		srv.Shutdown(context.Background())
 	}()
 	createTopic := func(name string, queues int) {
-		if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues}); err != nil {
+		if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: name, ReadQueueNums: queues, WriteQueueNums: queues}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +181,7 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		}
 	}
 	reset := func() {
-		if _, err := srv.Broker().ResetOffset("testGroup", "TopicTest", 0); err != nil {
+		if _, err := srv.ResetOffset("testGroup", "TopicTest", 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,9 +11,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
-	servingrec "github.com/tide-run/tide/controlplane/reconciler/serving"
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/serving/process"
+	servingrec "github.com/tide-run/tide/serving/reconciler"
 )
 
 // Log paths on the API, in the shape of Kubernetes' pods/{name}/log subresource. Mount them with

@@ -14,12 +14,12 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
-	servingrec "github.com/tide-run/tide/controlplane/reconciler/serving"
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/serving/autoscaler"
 	"github.com/tide-run/tide/serving/autoscaler/config"
 	"github.com/tide-run/tide/serving/autoscaler/metrics"
 	"github.com/tide-run/tide/serving/process"
+	servingrec "github.com/tide-run/tide/serving/reconciler"
 )
 
 // revision is the runtime state of one Revision. Fields other than last* are set once at creation; last* are

@@ -18,13 +18,13 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
-	servingrec "github.com/tide-run/tide/controlplane/reconciler/serving"
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/serving/autoscaler"
 	"github.com/tide-run/tide/serving/autoscaler/config"
 	"github.com/tide-run/tide/serving/autoscaler/metrics"
 	"github.com/tide-run/tide/serving/gateway"
 	"github.com/tide-run/tide/serving/process"
+	servingrec "github.com/tide-run/tide/serving/reconciler"
 )
 
 // Sentinel errors.
@@ -184,7 +184,7 @@ func (rt *Runtime) SetFallback(h http.Handler) {
 func (rt *Runtime) Gateway() *gateway.Gateway { return rt.gw }
 
 // Register installs the serving reconcilers on m: Service, Configuration and Route from
-// controlplane/reconciler/serving with the gateway's URLs and ingress hook, and the runtime's Revision reconciler.
+// serving/reconciler with the gateway's URLs and ingress hook, and the runtime's Revision reconciler.
 // Call before m.Run.
 func (rt *Runtime) Register(m *reconciler.Manager) {
 	rt.recons.Store(m)

@@ -23,7 +23,7 @@ import (
 	"github.com/tide-run/tide/eventing/rocketmqsource"
 	foodbundle "github.com/tide-run/tide/examples/food-delivery"
 	"github.com/tide-run/tide/mq"
-	"github.com/tide-run/tide/mq/broker"
+	"github.com/tide-run/tide/mq/mqmeta"
 )
 
 // The demo's data path with tide's real parts wherever they exist as libraries: the embedded RocketMQ, the official
@@ -120,8 +120,8 @@ func TestRunThroughEmbeddedRocketMQAndTideEventing(t *testing.T) {
 	}
 
 	// The topic exists before anyone consumes, as the platform creates it for the source.
-	if err := srv.Broker().CreateTopic(broker.TopicConfig{TopicName: topic, ReadQueueNums: 4, WriteQueueNums: 4,
-		Perm: broker.PermRW}); err != nil {
+	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: topic, ReadQueueNums: 4, WriteQueueNums: 4,
+		Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Start(); err != nil {

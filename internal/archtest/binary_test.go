@@ -1,0 +1,37 @@
+package archtest
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// benchOnly are packages the shipping binary must not link: the benchmark harness and its peers live in
+// cmd/tide-bench (docs/BENCHMARKS.md), so that tide carries only what it runs.
+var benchOnly = []string{"github.com/nats-io/", module + "/mq/bench"}
+
+// TestShippingBinaryCarriesNoBenchPeers asks the go command for everything ./cmd/tide links.
+func TestShippingBinaryCarriesNoBenchPeers(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH:", err)
+	}
+	cmd := exec.Command(goTool, "list", "-deps", "./cmd/tide")
+	cmd.Dir = "../.."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ./cmd/tide: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 || !slices.Contains(deps, module+"/cli") {
+		t.Fatalf("go list -deps ./cmd/tide listed %d packages without %s/cli: the query is broken", len(deps), module)
+	}
+	for _, d := range deps {
+		for _, p := range benchOnly {
+			if d == p || strings.HasPrefix(d, p) && (strings.HasSuffix(p, "/") || strings.HasPrefix(d, p+"/")) {
+				t.Errorf("tide links %s: the benchmark harness and its peers belong to cmd/tide-bench", d)
+			}
+		}
+	}
+}
