@@ -286,7 +286,8 @@ var scenarios = []scenario{
 	{name: "transaction commit rollback and check", want: "received [checked-commit commit]", run: func(t *testing.T, tg target, id string) string {
 		topic := createTopic(t, tg, id, 1)
 		p, err := rocketmq.NewTransactionProducer(txListener{}, producer.WithNameServer([]string{tg.nameServer}),
-			producer.WithGroupName("tx-"+id), producer.WithInstanceName("i-"+id), producer.WithRetry(2))
+			producer.WithGroupName("tx-"+id), producer.WithInstanceName("i-"+id), producer.WithRetry(2),
+			producer.WithSendMsgTimeout(30*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -498,8 +499,9 @@ func waitRoute(t *testing.T, tg target, topic string) {
 
 func newProducer(t *testing.T, tg target, id string, opts ...producer.Option) rocketmq.Producer {
 	t.Helper()
+	// Semantics, not latency, are compared: a loaded machine must not turn a slow send into a lost one.
 	p, err := rocketmq.NewProducer(append([]producer.Option{producer.WithNameServer([]string{tg.nameServer}), producer.WithRetry(2),
-		producer.WithGroupName("p-" + id), producer.WithInstanceName("i-" + id)}, opts...)...)
+		producer.WithGroupName("p-" + id), producer.WithInstanceName("i-" + id), producer.WithSendMsgTimeout(30 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

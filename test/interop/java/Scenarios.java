@@ -83,6 +83,8 @@ public class Scenarios {
         p.setNamesrvAddr(namesrv);
         p.setInstanceName(group("ji", name));
         p.setRetryTimesWhenSendFailed(2);
+        // Semantics, not latency, are compared: a loaded 2-core machine must not turn a slow send into a lost one.
+        p.setSendMsgTimeout(30_000);
         p.start();
         return p;
     }
@@ -266,6 +268,7 @@ public class Scenarios {
                 TransactionMQProducer p = new TransactionMQProducer(group("jtx", name));
                 p.setNamesrvAddr(namesrv);
                 p.setInstanceName(group("ji", name));
+                p.setSendMsgTimeout(30_000);
                 p.setTransactionListener(new TransactionListener() {
                     public LocalTransactionState executeLocalTransaction(Message m, Object arg) {
                         String b = new String(m.getBody(), StandardCharsets.UTF_8);
