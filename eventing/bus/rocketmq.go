@@ -231,9 +231,10 @@ func (b *RocketMQ) sendSync(ctx context.Context, p rocketmqProducer, msgs ...*pr
 
 // EnsureTopic implements Bus. The official client has no "create topic if
 // missing" that works without knowing broker addresses, but every broker
-// auto-creates a topic on its first send (through TBW102), so the first
-// EnsureTopic of a topic in this process sends a marker message that
-// consumers skip. Later calls are free.
+// auto-creates a topic on its first send (through TBW102, when the broker
+// has autoCreateTopicEnable, Apache's default), so the first EnsureTopic of
+// a topic in this process sends a marker message that consumers skip. Later
+// calls are free.
 func (b *RocketMQ) EnsureTopic(ctx context.Context, topic string) error {
 	b.mu.Lock()
 	done := b.ensured[topic]
@@ -241,7 +242,9 @@ func (b *RocketMQ) EnsureTopic(ctx context.Context, topic string) error {
 	if done {
 		return nil
 	}
-	err := b.Send(ctx, &Message{Topic: topic, Properties: map[string]string{PropMarker: "topic-init"}, Body: []byte{}})
+	// The marker has a body: Apache's broker (5.5.0) fails a send without one with a NullPointerException, and
+	// its clients refuse empty bodies outright.
+	err := b.Send(ctx, &Message{Topic: topic, Properties: map[string]string{PropMarker: "topic-init"}, Body: []byte("tide topic-init")})
 	if err != nil {
 		return fmt.Errorf("ensure topic %s: %w", topic, err)
 	}

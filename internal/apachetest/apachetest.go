@@ -2,6 +2,7 @@ package apachetest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tide-run/tide/mq/remoting"
 )
 
 // Cluster is one running Apache RocketMQ: a name server and a proxy in local mode (the broker runs in the proxy's JVM).
@@ -170,6 +173,12 @@ func startOn(dir string, timeout time.Duration, opts Options, ports portSet) (*C
 				c.ProxyRemoting = v
 			}
 		}
+		// The broker registers with the name server in the background: until it has, clients find no route and
+		// admin tools no broker. Serving means listed.
+		if err := waitRegistered(c.NameServer, c.Broker, time.Minute); err != nil {
+			_ = c.Stop()
+			return nil, fmt.Errorf("%w:\n%s", err, stderr.String())
+		}
 		return c, nil
 	case err := <-c.done:
 		return nil, fmt.Errorf("the script exited before Apache RocketMQ was ready (%v):\n%s", err, stderr.String())
@@ -194,6 +203,39 @@ func (c *Cluster) Stop() error {
 		c.done <- err
 		return errors.New("the script did not stop the JVMs within 40 s; killed its process group")
 	}
+}
+
+// waitRegistered polls the name server's cluster info until it lists broker.
+func waitRegistered(nameServer, broker string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		body, err := clusterInfo(ctx, nameServer)
+		cancel()
+		if err == nil && strings.Contains(string(body), `"`+broker+`"`) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the broker %s did not register with the name server %s within %s (last: %v %s)", broker, nameServer, timeout, err, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func clusterInfo(ctx context.Context, nameServer string) ([]byte, error) {
+	c, err := remoting.Dial(ctx, nameServer)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	resp, err := c.Invoke(ctx, remoting.NewRequest(remoting.GetBrokerClusterInfo, nil, nil))
+	if err != nil {
+		return nil, err
+	}
+	if resp.Code != remoting.Success {
+		return nil, fmt.Errorf("cluster info: code %d: %s", resp.Code, resp.Remark)
+	}
+	return resp.Body, nil
 }
 
 type portSet struct{ namesrv, broker, grpc, remoting int }

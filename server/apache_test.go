@@ -1,0 +1,171 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/tide-run/tide/eventing/ingress"
+	"github.com/tide-run/tide/internal/apachetest"
+	"github.com/tide-run/tide/server"
+)
+
+// halfFailing is a sink that fails every other request with 500 and records, in order, the events it accepted.
+type halfFailing struct {
+	*httptest.Server
+	mu       sync.Mutex
+	n        int
+	accepted []string // event data, in the order first accepted
+	seen     map[string]int
+}
+
+func newHalfFailing(t *testing.T) *halfFailing {
+	h := &halfFailing{seen: map[string]int{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		e, err := binding.ToEvent(req.Context(), cehttp.NewMessageFromHttpRequest(req))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.n++
+		if h.n%2 == 1 {
+			http.Error(w, "half of the requests fail", http.StatusInternalServerError)
+			return
+		}
+		d := string(e.Data())
+		if h.seen[d] == 0 {
+			h.accepted = append(h.accepted, d)
+		}
+		h.seen[d]++
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *halfFailing) snapshot() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.accepted...)
+}
+
+// TestEventingOnApache runs tide's eventing on the real Apache RocketMQ (what `tide up --rocketmq-name-servers`
+// does): messages produced to Apache reach a sink that fails half its requests through an ordered RocketMQSource
+// (all of them, in order) and through a RocketMQSource -> Broker -> Trigger chain (all of them); deleting the
+// Trigger deletes its consumer group on Apache, and deleting the Broker its topic.
+func TestEventingOnApache(t *testing.T) {
+	apache := apachetest.Start(t)
+	p := newPlatform(t, server.Options{DataDir: t.TempDir(), RocketMQNameServers: []string{apache.NameServer},
+		Eventing: server.EventingOptions{StatsInterval: 100 * time.Millisecond}})
+	eventually(t, 30*time.Second, func() error {
+		if !p.srv.Ready() {
+			return fmt.Errorf("not ready")
+		}
+		return nil
+	})
+	mq := func(args ...string) string {
+		t.Helper()
+		return p.mustRun("", append([]string{"mq", "--namesrv", apache.NameServer}, args...)...)
+	}
+	mq("topic", "create", "orders", "--queues", "1") // one queue: one total order to keep
+
+	direct, viaBroker := newHalfFailing(t), newHalfFailing(t)
+	p.apply(fmt.Sprintf(`
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: default}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: all}
+spec:
+  broker: default
+  subscriber: {uri: %s}
+  delivery: {retry: 20, backoffPolicy: linear, backoffDelay: PT0.01S}
+---
+apiVersion: sources.knative.dev/v1alpha1
+kind: RocketMQSource
+metadata: {name: ordered}
+spec:
+  topic: orders
+  initialOffset: earliest
+  ordering: ordered
+  sink: {uri: %s}
+  delivery: {retry: 20, backoffPolicy: linear, backoffDelay: PT0.01S}
+---
+apiVersion: sources.knative.dev/v1alpha1
+kind: RocketMQSource
+metadata: {name: to-broker}
+spec:
+  topic: orders
+  initialOffset: earliest
+  sink: {ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}}
+`, viaBroker.URL, direct.URL))
+	for _, o := range [][2]string{{"broker", "default"}, {"trigger", "all"}, {"rocketmqsource", "ordered"}, {"rocketmqsource", "to-broker"}} {
+		p.waitReadyWithin(o[0], o[1], "120s")
+	}
+
+	const n = 40
+	for i := range n {
+		mq("send", "orders", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf(`{"n":%d}`, i)
+	}
+	eventually(t, 120*time.Second, func() error {
+		d, b := direct.snapshot(), viaBroker.snapshot()
+		if len(d) < n || len(b) < n {
+			return fmt.Errorf("accepted %d through the ordered source, %d through the Broker, want %d each", len(d), len(b), n)
+		}
+		return nil
+	})
+	if got := direct.snapshot(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("the ordered source delivered out of order:\n got  %v\n want %v", got, want)
+	}
+	if got := viaBroker.snapshot(); len(got) != n {
+		t.Errorf("through the Broker: %d distinct events, want %d", len(got), n)
+	}
+
+	groups := func(prefix string) []string {
+		var rows []struct {
+			Group string `json:"group"`
+		}
+		if err := json.Unmarshal([]byte(mq("groups", "-o", "json")), &rows); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range rows {
+			if strings.HasPrefix(r.Group, prefix) {
+				out = append(out, r.Group)
+			}
+		}
+		return out
+	}
+	const triggerGroups = "tide-trigger-default-all-"
+	if g := groups(triggerGroups); len(g) != 1 {
+		t.Fatalf("the Trigger's consumer groups on Apache: %v, want one", g)
+	}
+	p.mustRun("", "delete", "trigger", "all")
+	if g := groups(triggerGroups); len(g) != 0 {
+		t.Errorf("the deleted Trigger's group is still on Apache: %v", g)
+	}
+	topic := ingress.TopicFor("default", "default")
+	if l := mq("topic", "list"); !strings.Contains(l, topic) {
+		t.Fatalf("the Broker's topic %s is not on Apache:\n%s", topic, l)
+	}
+	p.mustRun("", "delete", "broker", "default")
+	if l := mq("topic", "list"); strings.Contains(l, topic) {
+		t.Errorf("the deleted Broker's topic %s is still on Apache:\n%s", topic, l)
+	}
+}
