@@ -92,7 +92,10 @@ const minKeyLen = 7
 
 // Parse reads a plain_acl.yml document. name (the file's path) prefixes every error. Unknown fields, bad
 // permissions, bad address patterns, short or duplicate keys are errors: nothing of a bad file is used.
-func Parse(name string, data []byte) (*Policy, error) {
+func Parse(name string, data []byte) (*Policy, error) { return parseWith(name, data, nil) }
+
+// parseWith is Parse plus accounts that are not in the file (tide's internal account).
+func parseWith(name string, data []byte, extra []Account) (*Policy, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, name, err)
@@ -105,6 +108,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrConfig, name, err)
 		}
 	}
+	for i, a := range f.Accounts {
+		for _, e := range extra {
+			if a.AccessKey == e.AccessKey {
+				return nil, fmt.Errorf("%w: %s: accounts[%d].accessKey: %q is reserved for tide's internal account", ErrConfig, name, i, a.AccessKey)
+			}
+		}
+	}
+	f.Accounts = append(f.Accounts, extra...)
 	p, err := Compile(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, name, err)

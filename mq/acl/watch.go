@@ -24,6 +24,8 @@ type WatchOptions struct {
 	Clock clock.WithTicker
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// Extra accounts are added to the file's on every load (tide up's internal account).
+	Extra []Account
 }
 
 // Watcher holds the policy read from a file and replaces it when the file's contents change. A change that does
@@ -54,7 +56,7 @@ func Load(path string, opts WatchOptions) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	p, err := Parse(path, data)
+	p, err := parseWith(path, data, opts.Extra)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +92,7 @@ func (w *Watcher) Reload() (bool, error) {
 		return false, nil
 	}
 	w.seen = sum
-	p, err := Parse(w.path, data)
+	p, err := parseWith(w.path, data, w.opts.Extra)
 	if err != nil {
 		w.log.Error("ACL file changed but is invalid; keeping the last good policy", "err", err)
 		return false, err
