@@ -52,6 +52,7 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 	f.StringSliceVar(&opts.RocketMQNameServers, "rocketmq-name-servers", nil,
 		"use an external Apache RocketMQ cluster (name servers host:port,...) instead of the embedded broker")
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
+	f.StringVar(&opts.ACLFile, "acl", "", "RocketMQ ACL file for the embedded broker (plain_acl.yml format; re-read when it changes)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/registry"
 	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/server/eventingrt"
 )
 
@@ -82,6 +83,8 @@ type Server struct {
 	dash   dashWiring // the dashboard at "/" (dashboard.go)
 	// eventing is the eventing runtime (server/eventing.go).
 	eventing *eventingrt.Runtime
+	// mqCreds is the internal RocketMQ account when the embedded broker has ACL (server/mqacl.go); else empty.
+	mqCreds admin.Credentials
 
 	mu         sync.Mutex
 	subsystems []Subsystem
