@@ -65,7 +65,7 @@ func newBrokerCommand() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if insecure && aclFile == "" {
-				logger.Warn("INSECURE: --insecure-no-auth: the broker has no ACL; anyone who can reach " + host +
+				logger.Warn("INSECURE: --insecure-no-auth: the broker has no ACL; anyone who can reach "+host+
 					" can read, write and delete every topic", "component", "mq")
 			}
 			if err := srv.Start(ctx); err != nil {
