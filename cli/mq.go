@@ -99,7 +99,7 @@ func (g *mqGlobals) withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c
 	defer c.Close()
 	ctx, cancel := g.ctx(cmd.Context())
 	defer cancel()
-	return fn(ctx, c)
+	return aclHint(fn(ctx, c))
 }
 
 // requireTopic fails with "topic not found" unless the broker's route table has topic.
@@ -126,7 +126,8 @@ func newMQCommand() *cobra.Command {
   tide mq send orders '{"id":1}' --tag created --keys order-1
   tide mq consume orders --group audit --from first --max 10
   tide mq groups audit
-  TIDE_NAMESRV=10.0.0.5:9876 tide mq topic list`,
+  TIDE_NAMESRV=10.0.0.5:9876 tide mq topic list
+  TIDE_MQ_ACCESS_KEY=ops-admin TIDE_MQ_SECRET_KEY=... tide mq topic list   # a broker with ACL`,
 		Args: cobra.ArbitraryArgs,
 		RunE: helpOrUnknown,
 	}

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,4 +45,13 @@ func (g *mqGlobals) signed(ctx context.Context) context.Context {
 		return ctx
 	}
 	return admin.WithCredentials(ctx, creds)
+}
+
+// aclHint adds what to do to an error that is a broker's ACL refusal.
+func aclHint(err error) error {
+	if err != nil && strings.Contains(err.Error(), "org.apache.rocketmq.acl.common.AclException") {
+		return fmt.Errorf("%w (the broker has ACL: give an account's keys with --access-key/--secret-key or $%s/$%s; "+
+			"creating and deleting topics and groups needs an admin account)", err, MQAccessKeyEnv, MQSecretKeyEnv)
+	}
+	return err
 }

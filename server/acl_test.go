@@ -140,7 +140,7 @@ stringData: {accessKey: orders-app, secretKey: orders-secret}
 
 	// tide mq: the keys are needed, and admin commands need an admin account.
 	_, errOut, code := p.run("", "mq", "--namesrv", ns, "topic", "list")
-	if code == 0 || !strings.Contains(errOut, "No accessKey is configured") {
+	if code == 0 || !strings.Contains(errOut, "No accessKey is configured") || !strings.Contains(errOut, "--access-key") {
 		t.Fatalf("tide mq without keys: exit %d %s", code, errOut)
 	}
 	out, errOut, code := p.run("", "mq", "--namesrv", ns, "--access-key", "orders-app", "--secret-key", "orders-secret", "topic", "list")
