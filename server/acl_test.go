@@ -155,4 +155,18 @@ stringData: {accessKey: orders-app, secretKey: orders-secret}
 	if code != 2 || !strings.Contains(errOut, "--secret-key") {
 		t.Fatalf("tide mq with one key: exit %d %s", code, errOut)
 	}
+
+	// A deleted Trigger's consumer group is deleted (an admin request, signed with the internal account).
+	triggerGroups := func() int {
+		out := p.mustRun("", "mq", "--namesrv", ns, "--access-key", "orders-app", "--secret-key", "orders-secret", "groups", "-o", "json")
+		return strings.Count(out, `"tide-trigger-default-all-`)
+	}
+	if n := triggerGroups(); n != 1 {
+		t.Fatalf("%d trigger groups before the delete, want 1", n)
+	}
+	p.mustRun("", "delete", "trigger", "all")
+	p.mustRun("", "wait", "trigger", "all", "--for=delete", "--timeout=20s")
+	if n := triggerGroups(); n != 0 {
+		t.Fatalf("%d trigger groups after the delete, want 0", n)
+	}
 }
