@@ -68,6 +68,9 @@ func TestSignatureVector(t *testing.T) {
 	if got := Signature(Content(ext, body), []byte("12345678")); got != "U6rLUcTULeNhPMLIcdu1JdAcWJs=" {
 		t.Fatalf("signature %q", got)
 	}
+	if got := requestSignature(ext, body, []byte("12345678")); got != "U6rLUcTULeNhPMLIcdu1JdAcWJs=" {
+		t.Fatalf("streaming signature %q", got)
+	}
 	signed := userKey.Sign(map[string]string{"topic": "TopicTest", "queueId": "1", "producerGroup": "pg"}, body)
 	if signed[FieldSignature] != "U6rLUcTULeNhPMLIcdu1JdAcWJs=" || signed[FieldAccessKey] != "RocketMQ" {
 		t.Fatalf("Sign: %v", signed)

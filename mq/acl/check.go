@@ -111,7 +111,7 @@ func (p *Policy) Check(r Request) error {
 	if acc.white.match(r.Remote) {
 		return nil
 	}
-	want := Signature(Content(r.Ext, r.Body), acc.secretKey)
+	want := requestSignature(r.Ext, r.Body, acc.secretKey)
 	got := r.Ext[FieldSignature]
 	if subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
 		return deny("Check signature failed for accessKey=%s", shown(ak))

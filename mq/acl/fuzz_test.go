@@ -30,6 +30,9 @@ func FuzzCheck(f *testing.F) {
 			ext[FieldSignature] = sig
 		}
 		checkErr(t, p.Check(Request{Code: code, Remote: addr, Ext: ext, Body: body}))
+		if a, b := requestSignature(ext, body, []byte(extra)), Signature(Content(ext, body), []byte(extra)); a != b {
+			t.Fatalf("streaming signature %s != %s", a, b)
+		}
 
 		// Signed with the right key, then tampered with: always refused (unless whitelisted).
 		signed := userKey.Sign(map[string]string{"topic": topic, "b": topic, "consumerGroup": group, "x": extra}, body)

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"io"
 	"sort"
 )
 
@@ -48,6 +49,23 @@ func Signature(content, secretKey []byte) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
+// requestSignature is Signature(Content(ext, body), secretKey) without copying the body (up to 4 MiB per send).
+func requestSignature(ext map[string]string, body, secretKey []byte) string {
+	keys := make([]string, 0, len(ext))
+	for k := range ext {
+		if k != FieldSignature && k != fieldUniqueKeyQuery {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	m := hmac.New(sha1.New, secretKey)
+	for _, k := range keys {
+		io.WriteString(m, ext[k])
+	}
+	m.Write(body)
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
 // Credentials sign requests for tide's own clients (tide mq, mq/admin).
 type Credentials struct {
 	AccessKey, SecretKey, SecurityToken string
@@ -67,6 +85,6 @@ func (c Credentials) Sign(ext map[string]string, body []byte) map[string]string 
 	if c.SecurityToken != "" {
 		ext[FieldSecurityToken] = c.SecurityToken
 	}
-	ext[FieldSignature] = Signature(Content(ext, body), []byte(c.SecretKey))
+	ext[FieldSignature] = requestSignature(ext, body, []byte(c.SecretKey))
 	return ext
 }
