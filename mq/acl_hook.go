@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/tide-run/tide/mq/acl"
 	"github.com/tide-run/tide/mq/remoting"
 )
@@ -42,8 +44,8 @@ func (e *exposureError) Unwrap() error { return ErrInsecure }
 // before any processor: a refused request is answered with code 1 (SYSTEM_ERROR) and the AclException text as the
 // remark, and never reaches the broker. Only requests pass through a Handler (responses to the broker's own
 // requests are consumed by the connection), so only requests are checked.
-func aclHandler(w *acl.Watcher, next remoting.Handler, log *slog.Logger) remoting.Handler {
-	lim := &denyLog{log: log}
+func aclHandler(w *acl.Watcher, next remoting.Handler, log *slog.Logger, clk clock.PassiveClock) remoting.Handler {
+	lim := &denyLog{log: log, clock: clk}
 	return func(c *remoting.Conn, req *remoting.Command) *remoting.Command {
 		var ip netip.Addr
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
@@ -66,7 +68,8 @@ func aclHandler(w *acl.Watcher, next remoting.Handler, log *slog.Logger) remotin
 // denyLog logs refused requests at most once per interval, with how many were refused since the last line, so a
 // misconfigured or hostile client cannot flood the log.
 type denyLog struct {
-	log *slog.Logger
+	log   *slog.Logger
+	clock clock.PassiveClock
 
 	mu         sync.Mutex // guards last, suppressed
 	last       time.Time
@@ -77,7 +80,7 @@ const denyLogInterval = 10 * time.Second
 
 func (d *denyLog) denied(ip netip.Addr, code int16, msg string) {
 	d.mu.Lock()
-	now := time.Now()
+	now := d.clock.Now()
 	if !d.last.IsZero() && now.Sub(d.last) < denyLogInterval {
 		d.suppressed++
 		d.mu.Unlock()

@@ -129,7 +129,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var handlerACL *acl.Watcher
 	if s.opts.ACLFile != "" {
 		w, err := acl.Load(s.opts.ACLFile, acl.WatchOptions{Interval: s.opts.ACLReloadInterval, Extra: s.opts.ACLAccounts,
-			Logger: s.opts.Logger})
+			Clock: s.opts.Clock, Logger: s.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("mq: %w", err)
 		}
@@ -176,7 +176,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.namesrv")})
 	handler := remoting.Handler(b.Handle)
 	if handlerACL != nil {
-		handler = aclHandler(handlerACL, handler, s.opts.Logger.With("component", "mq.acl"))
+		handler = aclHandler(handlerACL, handler, s.opts.Logger.With("component", "mq.acl"), clk)
 		var actx context.Context
 		actx, s.stopACL = context.WithCancel(context.Background())
 		s.acl = handlerACL
