@@ -29,7 +29,7 @@ When everything is ready, tide prints one line per endpoint ("api: http://127.0.
 SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 picks a free port.`,
 		Example: `  tide up
   tide up --data-dir /var/lib/tide --api-port 9090
-  TIDE_DATA_DIR=/tmp/tide tide up --host 0.0.0.0`,
+  TIDE_DATA_DIR=/tmp/tide tide up --host 0.0.0.0 --acl /etc/tide/plain_acl.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
