@@ -71,7 +71,7 @@ type Options struct {
 	// it; the file is re-read every ACLReloadInterval (default 5s) and a bad edit keeps the last good policy.
 	// Empty: no ACL (only allowed on a loopback Host unless InsecureNoAuth).
 	ACLFile string
-	// ACLReloadInterval is how often ACLFile is looked at. Default 5s.
+	// ACLReloadInterval is how often ACLFile is looked at (on Clock). Default 5s.
 	ACLReloadInterval time.Duration
 	// ACLAccounts are accounts added to ACLFile's (tide up's internal account); they survive reloads. A file
 	// account with the same access key is an error.
@@ -92,8 +92,7 @@ type Server struct {
 	ready   atomic.Bool
 	nsAddr  string
 	brAddr  string
-	acl     *acl.Watcher       // nil without ACLFile
-	stopACL context.CancelFunc // ends the ACL file watcher
+	stopACL context.CancelFunc // ends the ACL file watcher; nil without ACLFile
 }
 
 // ErrOptions reports invalid options.
@@ -179,7 +178,6 @@ func (s *Server) Start(ctx context.Context) error {
 		handler = aclHandler(handlerACL, handler, s.opts.Logger.With("component", "mq.acl"), clk)
 		var actx context.Context
 		actx, s.stopACL = context.WithCancel(context.Background())
-		s.acl = handlerACL
 		go handlerACL.Run(actx)
 	}
 	s.brSrv = remoting.NewServer(brLn, handler, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"),
