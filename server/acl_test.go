@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,5 +170,24 @@ stringData: {accessKey: orders-app, secretKey: orders-secret}
 	p.mustRun("", "wait", "trigger", "all", "--for=delete", "--timeout=20s")
 	if n := triggerGroups(); n != 0 {
 		t.Fatalf("%d trigger groups after the delete, want 0", n)
+	}
+}
+
+// TestBadACLFileStopsStart: tide up with an ACL file that does not parse does not start, and says which file and
+// field.
+func TestBadACLFileStopsStart(t *testing.T) {
+	dir := t.TempDir()
+	aclFile := filepath.Join(dir, "plain_acl.yml")
+	if err := os.WriteFile(aclFile, []byte("accounts:\n- accessKey: orders-app\n  secretKey: orders-secret\n  groupPerms: [readers]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{DataDir: filepath.Join(dir, "data"), ACLFile: aclFile, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Start(context.Background())
+	defer srv.Shutdown(context.Background())
+	if err == nil || !strings.Contains(err.Error(), aclFile) || !strings.Contains(err.Error(), "accounts[0].groupPerms[0]") {
+		t.Fatalf("start with a bad ACL file: %v", err)
 	}
 }
