@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tide-run/tide/internal/residency"
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/acl"
 )
 
 // newBrokerCommand runs only the messaging part: the RocketMQ name server and broker.
@@ -25,12 +27,21 @@ func newBrokerCommand() *cobra.Command {
 		flush      string
 		retention  time.Duration
 		maxDisk    int64
+		aclFile    string
+		insecure   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run only the embedded RocketMQ name server and broker",
 		Long: "Run tide's RocketMQ-compatible name server and broker, for a fast local RocketMQ in development and CI.\n" +
-			"Point any RocketMQ client at the printed name-server address. Port 0 picks a free port.",
+			"Point any RocketMQ client at the printed name-server address. Port 0 picks a free port.\n\n" +
+			"--acl FILE turns on RocketMQ ACL (Apache's plain_acl.yml format; clients sign with their access and secret\n" +
+			"keys, e.g. producer.WithCredentials); the file is re-read when it changes. Listening beyond loopback\n" +
+			"(--host 0.0.0.0) needs --acl, or --insecure-no-auth to accept that anyone reaching the port can read,\n" +
+			"write and delete every topic. See docs/security.md.",
+		Example: `  tide broker
+  tide broker --namesrv-port 0 --broker-port 0
+  tide broker --host 0.0.0.0 --acl /etc/tide/plain_acl.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			mode, err := mq.ParseFlushMode(flush)
@@ -45,13 +56,21 @@ func newBrokerCommand() *cobra.Command {
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			srv, err := mq.New(mq.Options{DataDir: dataDir + "/mq", Host: host, NameServerPort: nsPort, BrokerPort: brokerPort,
-				FlushMode: mode, RetentionAge: retention, MaxDiskBytes: maxDisk, Logger: logger})
+				FlushMode: mode, RetentionAge: retention, MaxDiskBytes: maxDisk, Logger: logger,
+				ACLFile: aclFile, InsecureNoAuth: insecure})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if insecure && aclFile == "" {
+				logger.Warn("INSECURE: --insecure-no-auth: the broker has no ACL; anyone who can reach "+host+
+					" can read, write and delete every topic", "component", "mq")
+			}
 			if err := srv.Start(ctx); err != nil {
+				if errors.Is(err, acl.ErrConfig) {
+					return &exitError{code: 2, err: err}
+				}
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "name server %s\nbroker %s\n", srv.NameServerAddr(), srv.BrokerAddr())
@@ -70,6 +89,8 @@ func newBrokerCommand() *cobra.Command {
 	f.StringVar(&flush, "flush", "async", "commit-log flush: async (fsync every 500ms) or sync (answer sends after fsync)")
 	f.DurationVar(&retention, "retention", 72*time.Hour, "delete commit-log segments older than this")
 	f.Int64Var(&maxDisk, "max-disk-bytes", 0, "cap the commit log's size in bytes, deleting the oldest segments first (0: no cap)")
+	f.StringVar(&aclFile, "acl", "", "RocketMQ ACL file (plain_acl.yml format): every broker request must be signed by an account it allows")
+	f.BoolVar(&insecure, "insecure-no-auth", false, "allow --host beyond loopback without --acl (anyone reaching the broker can do anything)")
 	return cmd
 }
 

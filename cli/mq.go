@@ -37,6 +37,8 @@ const (
 type mqGlobals struct {
 	namesrv string
 	timeout time.Duration
+	// accessKey and secretKey sign requests for a broker with ACL (mq_credentials.go).
+	accessKey, secretKey string
 }
 
 // usageErr marks bad input: exit code 2, nothing was sent.
@@ -66,7 +68,10 @@ func (g *mqGlobals) dial(ctx context.Context) (*admin.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, g.timeout)
+	if _, err := g.credentials(); err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(g.signed(ctx), g.timeout)
 	defer cancel()
 	c, err := admin.Dial(dctx, a)
 	if err != nil {
@@ -81,7 +86,7 @@ func (g *mqGlobals) dial(ctx context.Context) (*admin.Client, error) {
 
 // ctx bounds one command's requests by --request-timeout.
 func (g *mqGlobals) ctx(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(parent, g.timeout)
+	return context.WithTimeout(g.signed(parent), g.timeout)
 }
 
 // withAdmin dials the broker, runs fn with a context bounded by --timeout, and closes the connection after fn
@@ -94,7 +99,7 @@ func (g *mqGlobals) withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c
 	defer c.Close()
 	ctx, cancel := g.ctx(cmd.Context())
 	defer cancel()
-	return fn(ctx, c)
+	return aclHint(fn(ctx, c))
 }
 
 // requireTopic fails with "topic not found" unless the broker's route table has topic.
@@ -121,12 +126,14 @@ func newMQCommand() *cobra.Command {
   tide mq send orders '{"id":1}' --tag created --keys order-1
   tide mq consume orders --group audit --from first --max 10
   tide mq groups audit
-  TIDE_NAMESRV=10.0.0.5:9876 tide mq topic list`,
+  TIDE_NAMESRV=10.0.0.5:9876 tide mq topic list
+  TIDE_MQ_ACCESS_KEY=ops-admin TIDE_MQ_SECRET_KEY=... tide mq topic list   # a broker with ACL`,
 		Args: cobra.ArbitraryArgs,
 		RunE: helpOrUnknown,
 	}
 	cmd.PersistentFlags().StringVar(&g.namesrv, "namesrv", "", "name server IP:port (default $"+NameSrvEnv+" or "+defaultNameSrv+")")
 	cmd.PersistentFlags().DurationVar(&g.timeout, "request-timeout", 10*time.Second, "time limit for connecting and for each request")
+	mqCredentialFlags(cmd, g)
 	cmd.AddCommand(newMQTopicCommand(g), newMQSendCommand(g), newMQConsumeCommand(g), newMQGroupsCommand(g),
 		newMQResetOffsetCommand(g), newMQDLQCommand(g))
 	return cmd

@@ -192,7 +192,7 @@ func newMQGroupsDeleteCommand(g *mqGlobals) *cobra.Command {
 				return fmt.Errorf("deleting group %s: %w", group, err)
 			}
 			if err := admin.DeleteGroup(ctx, []string{addr}, group); err != nil {
-				return fmt.Errorf("deleting group %s: %w", group, err)
+				return aclHint(fmt.Errorf("deleting group %s: %w", group, err))
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "group/%s deleted: subscription and offsets on %s; retry topic %s%s\n", group,

@@ -29,7 +29,7 @@ When everything is ready, tide prints one line per endpoint ("api: http://127.0.
 SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 picks a free port.`,
 		Example: `  tide up
   tide up --data-dir /var/lib/tide --api-port 9090
-  TIDE_DATA_DIR=/tmp/tide tide up --host 0.0.0.0`,
+  TIDE_DATA_DIR=/tmp/tide tide up --host 0.0.0.0 --acl /etc/tide/plain_acl.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -52,6 +52,7 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 	f.StringSliceVar(&opts.RocketMQNameServers, "rocketmq-name-servers", nil,
 		"use an external Apache RocketMQ cluster (name servers host:port,...) instead of the embedded broker")
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
+	f.StringVar(&opts.ACLFile, "acl", "", "RocketMQ ACL file for the embedded broker (plain_acl.yml format; re-read when it changes)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/tide-run/tide/mq/acl"
 	"github.com/tide-run/tide/mq/internal/broker"
 	"github.com/tide-run/tide/mq/internal/commitlog"
 	"github.com/tide-run/tide/mq/internal/namesrv"
@@ -69,20 +70,32 @@ type Options struct {
 	Clock clock.WithTicker
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// ACLFile is a plain_acl.yml (RocketMQ ACL 1.0; docs/security-acl.md). Set: every broker request must pass
+	// it; the file is re-read every ACLReloadInterval (default 5s) and a bad edit keeps the last good policy.
+	// Empty: no ACL (only allowed on a loopback Host unless InsecureNoAuth).
+	ACLFile string
+	// ACLReloadInterval is how often ACLFile is looked at (on Clock). Default 5s.
+	ACLReloadInterval time.Duration
+	// ACLAccounts are accounts added to ACLFile's (tide up's internal account); they survive reloads. A file
+	// account with the same access key is an error.
+	ACLAccounts []acl.Account
+	// InsecureNoAuth allows a non-loopback Host without ACLFile.
+	InsecureNoAuth bool
 }
 
 // Server is an embedded name server plus broker.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	st     *store.Store
-	broker *broker.Broker
-	ns     *namesrv.Server
-	nsSrv  *remoting.Server
-	brSrv  *remoting.Server
-	ready  atomic.Bool
-	nsAddr string
-	brAddr string
+	opts    Options
+	log     *slog.Logger
+	st      *store.Store
+	broker  *broker.Broker
+	ns      *namesrv.Server
+	nsSrv   *remoting.Server
+	brSrv   *remoting.Server
+	ready   atomic.Bool
+	nsAddr  string
+	brAddr  string
+	stopACL context.CancelFunc // ends the ACL file watcher; nil without ACLFile
 }
 
 // ErrOptions reports invalid options.
@@ -104,6 +117,9 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("%w: %s %d: want 0..65535", ErrOptions, name, p)
 		}
 	}
+	if err := checkExposure(opts); err != nil {
+		return nil, err
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -112,6 +128,15 @@ func New(opts Options) (*Server, error) {
 
 // Start opens the store (recovering after a crash) and listens; it returns once both ports accept connections.
 func (s *Server) Start(ctx context.Context) error {
+	var handlerACL *acl.Watcher
+	if s.opts.ACLFile != "" {
+		w, err := acl.Load(s.opts.ACLFile, acl.WatchOptions{Interval: s.opts.ACLReloadInterval, Extra: s.opts.ACLAccounts,
+			Clock: s.opts.Clock, Logger: s.opts.Logger})
+		if err != nil {
+			return fmt.Errorf("mq: %w", err)
+		}
+		handlerACL = w
+	}
 	var lc net.ListenConfig
 	nsLn, err := lc.Listen(ctx, "tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.NameServerPort)))
 	if err != nil {
@@ -151,13 +176,21 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ns = namesrv.New(s.opts.Logger)
 	s.ns.Register(nsBroker{b})
 	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.namesrv")})
-	s.brSrv = remoting.NewServer(brLn, b.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"),
+	handler := remoting.Handler(b.Handle)
+	if handlerACL != nil {
+		handler = aclHandler(handlerACL, handler, s.opts.Logger.With("component", "mq.acl"), clk)
+		var actx context.Context
+		actx, s.stopACL = context.WithCancel(context.Background())
+		go handlerACL.Run(actx)
+	}
+	s.brSrv = remoting.NewServer(brLn, handler, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"),
 		OnClose: b.ConnClosed, OnIdle: b.ConnIdle})
 	b.Start()
 	go s.nsSrv.Serve()
 	go s.brSrv.Serve()
 	s.ready.Store(true)
-	s.log.Info("messaging ready", "nameServer", s.nsAddr, "broker", s.brAddr, "dataDir", s.opts.DataDir, "flush", s.opts.FlushMode.String())
+	s.log.Info("messaging ready", "nameServer", s.nsAddr, "broker", s.brAddr, "dataDir", s.opts.DataDir, "flush", s.opts.FlushMode.String(),
+		"acl", s.opts.ACLFile)
 	return nil
 }
 
@@ -183,6 +216,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	errs = append(errs, s.brSrv.Shutdown(ctx))
 	errs = append(errs, s.broker.Close(ctx))
 	errs = append(errs, s.st.Close())
+	if s.stopACL != nil {
+		s.stopACL()
+	}
 	return errors.Join(errs...)
 }
 

@@ -318,7 +318,7 @@ func (m *topicMetrics) Snapshot(ctx context.Context) (dashboard.Snapshot, error)
 		if ns == "" {
 			return snap, nil
 		}
-		c, err := admin.Dial(ctx, ns)
+		c, err := admin.Dial(admin.WithCredentials(ctx, m.s.mqCreds), ns)
 		if err != nil {
 			return snap, fmt.Errorf("rocketmq admin: %w", err)
 		}

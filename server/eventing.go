@@ -36,9 +36,13 @@ func (s *Server) setupEventing() error {
 		fixed := append([]string(nil), s.opts.RocketMQNameServers...)
 		nameServers = func() []string { return fixed }
 	} else {
-		m, err := mq.New(mq.Options{DataDir: filepath.Join(s.opts.DataDir, "mq"), Host: s.opts.Host,
+		mopts := mq.Options{DataDir: filepath.Join(s.opts.DataDir, "mq"), Host: s.opts.Host,
 			NameServerPort: s.opts.NameServerPort, BrokerPort: s.opts.BrokerPort,
-			DelayLevels: s.opts.Eventing.MQDelayLevels, Logger: s.opts.Logger})
+			DelayLevels: s.opts.Eventing.MQDelayLevels, Logger: s.opts.Logger}
+		if err := s.setupMQACL(&mopts); err != nil {
+			return err
+		}
+		m, err := mq.New(mopts)
 		if err != nil {
 			return fmt.Errorf("rocketmq: %w", err)
 		}
@@ -51,7 +55,7 @@ func (s *Server) setupEventing() error {
 	rt, err := eventingrt.New(eventingrt.Options{Store: s.st, NameServers: nameServers, GatewayURL: s.GatewayURL,
 		Clock: s.opts.Clock, Logger: s.opts.Logger, StatsInterval: s.opts.Eventing.StatsInterval,
 		MaxReconsumeTimes: s.opts.Eventing.MaxReconsumeTimes, SourceRetryDelayLevel: s.opts.Eventing.SourceRetryDelayLevel,
-		EmbeddedBroker: len(s.opts.RocketMQNameServers) == 0})
+		EmbeddedBroker: len(s.opts.RocketMQNameServers) == 0, Credentials: s.mqCreds})
 	if err != nil {
 		return err
 	}

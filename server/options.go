@@ -44,6 +44,12 @@ type Options struct {
 	Serving ServingOptions
 	// Eventing tunes the eventing runtime (tests shorten intervals); zero values are the defaults.
 	Eventing EventingOptions
+	// ACLFile turns on RocketMQ ACL on the embedded broker (flag --acl; plain_acl.yml format, docs/security.md).
+	// tide's own eventing clients then use an internal admin account generated at every start (see mqacl.go).
+	ACLFile string
+	// InsecureNoAuth lets listeners bind beyond loopback without authentication (flag --insecure-no-auth); for
+	// the embedded broker: without ACLFile.
+	InsecureNoAuth bool
 }
 
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.

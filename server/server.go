@@ -18,6 +18,7 @@ import (
 	"github.com/tide-run/tide/controlplane/registry"
 	"github.com/tide-run/tide/controlplane/store"
 	eventingrt "github.com/tide-run/tide/eventing/runtime"
+	"github.com/tide-run/tide/mq/admin"
 )
 
 // Subsystem is a part of the platform the composition root starts and stops: the embedded RocketMQ, the eventing
@@ -82,6 +83,8 @@ type Server struct {
 	dash   dashWiring // the dashboard at "/" (dashboard.go)
 	// eventing is the eventing runtime (server/eventing.go).
 	eventing *eventingrt.Runtime
+	// mqCreds is the internal RocketMQ account when the embedded broker has ACL (server/mqacl.go); else empty.
+	mqCreds admin.Credentials
 
 	mu         sync.Mutex
 	subsystems []Subsystem

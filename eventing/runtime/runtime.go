@@ -62,6 +62,10 @@ type Options struct {
 	// Start delete groups and topics left by Triggers, Brokers and tails that ended while tide was not running
 	// (see sweep.go). Leave it false for an external RocketMQ cluster.
 	EmbeddedBroker bool
+	// Credentials sign the runtime's own RocketMQ requests (the bus's producer and consumers, group and topic
+	// deletion, the orphan sweep) for a broker with ACL; they need an admin account. Empty: unsigned.
+	// RocketMQSources use the credentials of their own spec, never these.
+	Credentials admin.Credentials
 }
 
 var quietClientLog sync.Once
@@ -128,7 +132,12 @@ func (r *Runtime) Start(ctx context.Context) error {
 	ns := r.opts.NameServers()
 	// DeleteGroup: the official client cannot delete consumer groups, so deleted Triggers and ended tails use
 	// tide's remoting client (207 to every master broker; works against Apache RocketMQ too).
-	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: ns, Logger: r.opts.Logger, DeleteGroup: admin.DeleteGroup})
+	creds := r.opts.Credentials
+	deleteGroup := func(ctx context.Context, nameServers []string, group string) error {
+		return admin.DeleteGroup(admin.WithCredentials(ctx, creds), nameServers, group)
+	}
+	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: ns, Logger: r.opts.Logger, DeleteGroup: deleteGroup,
+		AccessKey: creds.AccessKey, SecretKey: creds.SecretKey})
 	if err != nil {
 		return fmt.Errorf("eventing: %w", err)
 	}

@@ -114,6 +114,14 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 		st.MarkDeployed()
 		return write()
 	}
+	if err := r.checkSourceAccess(ctx, cfg); err != nil {
+		r.stopSource(key)
+		st.MarkNotDeployed(v1alpha1.ReasonBadCredentials, err.Error()+" (check the Secret's keys and the broker's ACL; the source retries)")
+		if werr := write(); werr != nil {
+			return werr
+		}
+		return err // retried with backoff: the Secret or the broker's ACL file may be fixed
+	}
 	r.stopSource(key)
 	a, err := rocketmqsource.New(cfg)
 	if err != nil {

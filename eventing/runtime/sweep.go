@@ -60,7 +60,7 @@ func (r *Runtime) sweepOrphans(ctx context.Context, nameServers []string) sweepR
 	if len(nameServers) == 0 {
 		return res
 	}
-	ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+	ctx, cancel := context.WithTimeout(admin.WithCredentials(ctx, r.opts.Credentials), sweepTimeout)
 	defer cancel()
 	log := r.log.With("task", "orphan-sweep")
 	c, err := admin.Dial(ctx, nameServers[0])

@@ -30,7 +30,7 @@ type Client struct {
 
 // Dial connects to the name server at nameServerAddr and to the broker it reports.
 func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
-	ns, err := remoting.Dial(ctx, nameServerAddr)
+	ns, err := dial(ctx, nameServerAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
 		ns.Close()
 		return nil, fmt.Errorf("admin: name server %s lists no broker", nameServerAddr)
 	}
-	if c.br, err = remoting.Dial(ctx, c.brokerAddr); err != nil {
+	if c.br, err = dial(ctx, c.brokerAddr); err != nil {
 		ns.Close()
 		return nil, err
 	}

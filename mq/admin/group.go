@@ -52,7 +52,7 @@ func DeleteGroup(ctx context.Context, nameServers []string, group string) error 
 // means there is nothing to delete. (tide's name server creates a missing %RETRY% topic when its route is asked
 // for; deleting it right after leaves it gone all the same.)
 func deleteRetryTopic(ctx context.Context, ns string, nameServers []string, topic string) error {
-	c, err := remoting.Dial(ctx, ns)
+	c, err := dial(ctx, ns)
 	if err != nil {
 		return fmt.Errorf("route of %s: %w", topic, err)
 	}
@@ -93,7 +93,7 @@ func deleteRetryTopic(ctx context.Context, ns string, nameServers []string, topi
 
 // invokeAt sends one request to addr on a connection of its own and wants SUCCESS back.
 func invokeAt(ctx context.Context, addr string, req *remoting.Command) error {
-	c, err := remoting.Dial(ctx, addr)
+	c, err := dial(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func masterBrokers(ctx context.Context, nameServers []string) (string, []string,
 }
 
 func clusterInfo(ctx context.Context, addr string) ([]byte, error) {
-	c, err := remoting.Dial(ctx, addr)
+	c, err := dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

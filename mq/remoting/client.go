@@ -19,7 +19,10 @@ type Client struct {
 	nextOp    int32
 	err       error
 	OnRequest func(*Command)
-	done      chan struct{}
+	// Sign, when set, is called on every request just before it is encoded (ACL signing, mq/acl); set it before
+	// the first Invoke.
+	Sign func(*Command)
+	done chan struct{}
 }
 
 // Dial connects to addr.
@@ -83,6 +86,9 @@ func (c *Client) Invoke(ctx context.Context, req *Command) (*Command, error) {
 	req.Opaque = c.nextOp
 	c.pending[req.Opaque] = ch
 	c.mu.Unlock()
+	if c.Sign != nil {
+		c.Sign(req)
+	}
 	if err := c.WriteRaw(req.Encode()); err != nil {
 		return nil, err
 	}
