@@ -116,7 +116,7 @@ func newMQCommand() *cobra.Command {
 	f.IntVar(&o.Connections, "connections", 1, "client connections per peer (RocketMQ producer instances, NATS connections); sender i uses connection i mod N")
 	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
 	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
-	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null")
+	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null, apache (Apache RocketMQ 5.5.0 on a JVM; needs a JDK and Maven)")
 	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
 	f.BoolVar(&noStartup, "no-startup", false, "skip the `tide broker` ready-time and idle-RSS measurement")
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default: tide beside this executable, else on PATH)")

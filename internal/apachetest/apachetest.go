@@ -80,6 +80,15 @@ type Options struct {
 	BrokerConf []string
 }
 
+// Launch runs Apache RocketMQ in dir outside a test (the benchmark's apache peer): like Start, but the caller
+// stops it with Stop. timeout bounds the start.
+func Launch(dir string, timeout time.Duration, opts Options) (*Cluster, error) {
+	if ok, why := Available(); !ok {
+		return nil, fmt.Errorf("Apache RocketMQ needs a JDK 17 and Maven: %s", why)
+	}
+	return start(dir, timeout, opts)
+}
+
 // StartWith is Start with options.
 func StartWith(t testing.TB, opts Options) *Cluster {
 	t.Helper()

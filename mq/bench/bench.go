@@ -119,8 +119,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: BodySize %d: want at least 17", ErrBadOptions, o.BodySize)
 	}
 	for _, p := range o.Peers {
-		if p != PeerRocketMQ && p != PeerJetStream && p != PeerRemoting && p != PeerNull {
-			return fmt.Errorf("%w: Peers: %q, want %s, %s, %s or %s", ErrBadOptions, p, PeerRocketMQ, PeerJetStream, PeerRemoting, PeerNull)
+		if p != PeerRocketMQ && p != PeerJetStream && p != PeerRemoting && p != PeerNull && p != PeerApache {
+			return fmt.Errorf("%w: Peers: %q, want %s, %s, %s, %s or %s", ErrBadOptions, p, PeerRocketMQ, PeerJetStream, PeerRemoting, PeerNull, PeerApache)
 		}
 	}
 	return nil
@@ -246,6 +246,8 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 		p, err = newRemotingPeer(dir, opts.Sync, opts.Connections)
 	case PeerNull:
 		p, err = newNullPeer(opts.Connections)
+	case PeerApache:
+		p, err = newApachePeer(dir, opts.Sync, opts.Connections)
 	default:
 		p, err = newJetPeer(dir, opts.Sync, opts.Connections)
 	}

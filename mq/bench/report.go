@@ -86,6 +86,11 @@ func (r *Report) WriteText(w io.Writer) error {
 			float64(p.PeakSend.P99)/float64(max(js.PeakSend.P99, 1)), float64(p.SendOnlySend.P99)/float64(max(js.SendOnlySend.P99, 1)),
 			float64(p.HalfSend.P99)/float64(max(js.HalfSend.P99, 1)))
 	}
+	if ap := r.peer(PeerApache); ap != nil && rq != nil && ap.PeakRate > 0 {
+		fmt.Fprintf(w, "tide/apache with the official Go client: throughput %.2fx; send p99 at peak %.2fx, at half load %.2fx producers only; produce-to-consume p99 %.2fx\n",
+			rq.PeakRate/ap.PeakRate, float64(rq.PeakSend.P99)/float64(max(ap.PeakSend.P99, 1)),
+			float64(rq.SendOnlySend.P99)/float64(max(ap.SendOnlySend.P99, 1)), float64(rq.E2E.P99)/float64(max(ap.E2E.P99, 1)))
+	}
 	if null := r.peer(PeerNull); null != nil && null.PeakRate > 0 {
 		if js != nil {
 			fmt.Fprintf(w, "official client's ceiling (%s, a broker that stores nothing) / jetstream: %.2fx\n", PeerNull, null.PeakRate/max(js.PeakRate, 1))

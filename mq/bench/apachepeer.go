@@ -1,0 +1,66 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/tide-run/tide/internal/apachetest"
+)
+
+// PeerApache is Apache RocketMQ itself (5.5.0 from Maven Central, a name server and a proxy in local mode with the
+// broker in its JVM; test/apache/rocketmq), driven by the same official Go client as PeerRocketMQ, with the same
+// flush policy. Not run by default: it needs a JDK and Maven.
+const PeerApache = "apache"
+
+// apachePeer is a rocketPeer against a running Apache cluster, which it stops on close.
+type apachePeer struct {
+	*rocketPeer
+	cluster *apachetest.Cluster
+}
+
+func newApachePeer(dir string, sync bool, conns int) (*apachePeer, error) {
+	opts := apachetest.Options{}
+	if sync {
+		opts.BrokerConf = []string{"flushDiskType=SYNC_FLUSH"}
+	}
+	c, err := apachetest.Launch(filepath.Join(dir, "apache"), 4*time.Minute, opts)
+	if err != nil {
+		return nil, fmt.Errorf("starting Apache RocketMQ: %w", err)
+	}
+	r, err := newRemoteRocketPeer(c.NameServer, conns)
+	if err != nil {
+		_ = c.Stop()
+		return nil, err
+	}
+	return &apachePeer{rocketPeer: r, cluster: c}, nil
+}
+
+// prepare creates the topic and waits until the name server routes it: Apache's broker registers a new topic with
+// the name server in the background, and a send before that fails with "route info not found".
+func (a *apachePeer) prepare(topic string) error {
+	if err := a.rocketPeer.prepare(topic); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := a.prods[0].SendSync(ctx, primitive.NewMessage(topic, []byte("route probe")))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s has no route on Apache after 60 s: %w", topic, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (a *apachePeer) close() {
+	a.rocketPeer.close()
+	_ = a.cluster.Stop()
+}
