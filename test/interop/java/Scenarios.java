@@ -358,6 +358,61 @@ public class Scenarios {
                     c.setConsumeTimestamp(ts);
                 }));
             }
+            case "request-reply": {
+                DefaultMQProducer replier = producer(name + " replier");
+                DefaultMQPushConsumer c = consumer(group("jg", name));
+                c.subscribe(topic, "*");
+                c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+                    for (MessageExt m : msgs) {
+                        try {
+                            Message reply = org.apache.rocketmq.client.utils.MessageUtil.createReplyMessage(m,
+                                    ("pong:" + new String(m.getBody(), StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8));
+                            replier.send(reply);
+                        } catch (Exception e) {
+                            // the requester times out and says so
+                        }
+                    }
+                    return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+                });
+                c.start();
+                DefaultMQProducer requester = producer(name + " requester");
+                try {
+                    Message resp = requester.request(msg(topic, "ping"), 20_000);
+                    return "reply " + new String(resp.getBody(), StandardCharsets.UTF_8);
+                } catch (Exception e) {
+                    return "request failed: " + e.getMessage();
+                } finally {
+                    requester.shutdown();
+                    c.shutdown();
+                    replier.shutdown();
+                }
+            }
+            case "message trace": {
+                DefaultMQProducer p = new DefaultMQProducer(group("jp", name), true, null);
+                p.setNamesrvAddr(namesrv);
+                p.setInstanceName(group("ji", name));
+                p.setSendMsgTimeout(30_000);
+                p.start();
+                Message m = msg(topic, "traced");
+                m.setKeys("tk-" + id);
+                String msgId = p.send(m).getMsgId();
+                String[] found = new String[1];
+                long deadline = System.currentTimeMillis() + 60_000;
+                DefaultMQPushConsumer c = consumer(group("jtr", name));
+                c.subscribe("RMQ_SYS_TRACE_TOPIC", "*");
+                c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+                    for (MessageExt e : msgs) {
+                        String b = new String(e.getBody(), StandardCharsets.UTF_8);
+                        if (b.contains(msgId) && b.contains(topic)) found[0] = b.split("\u0001", 2)[0];
+                    }
+                    return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+                });
+                c.start();
+                while (found[0] == null && System.currentTimeMillis() < deadline) Thread.sleep(100);
+                c.shutdown();
+                p.shutdown();
+                return found[0] == null ? "no trace record names the message" : "a " + found[0] + " trace record names the message";
+            }
             default:
                 return "unknown scenario";
         }
