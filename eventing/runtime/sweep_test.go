@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,7 +89,7 @@ func (e *sweepEnv) groups(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sortedKeys(g)
+	return slices.Sorted(maps.Keys(g))
 }
 
 func (e *sweepEnv) topics(t *testing.T) []string {
@@ -97,7 +98,7 @@ func (e *sweepEnv) topics(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sortedKeys(tp)
+	return slices.Sorted(maps.Keys(tp))
 }
 
 // syncBuffer is an io.Writer safe for the runtime's concurrent logging.
