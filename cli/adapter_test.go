@@ -21,20 +21,14 @@ import (
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // TestAdapterRocketMQFromEnvironment runs `tide adapter rocketmq` configured only through environment variables
 // against the embedded broker, delivering to a plain HTTP receiver that knows nothing about CloudEvents.
 func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 	rlog.SetLogLevel("error")
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := mqtest.RunServer(t, mq.Options{})
 	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "orders", ReadQueueNums: 2, WriteQueueNums: 2, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}

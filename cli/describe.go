@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,7 +86,7 @@ func describe(out io.Writer, k client.Kind, o *unstructured.Unstructured) {
 			rest["data"] = masked
 		}
 	}
-	for _, section := range sortedKeys(rest) {
+	for _, section := range slices.Sorted(maps.Keys(rest)) {
 		fmt.Fprintf(out, "%s:\n", titleCase(section))
 		writeIndentedYAML(out, rest[section])
 	}
@@ -147,25 +149,12 @@ func mapLines(m map[string]string) string {
 	if len(m) == 0 {
 		return "<none>"
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + "=" + m[k]
 	}
 	return strings.Join(parts, "\n\t")
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // describeEvents prints the events recorded about o, oldest first, kubectl style.

@@ -57,7 +57,7 @@ func (g *mqGlobals) addr() (string, error) {
 		a = defaultNameSrv
 	}
 	if _, err := netip.ParseAddrPort(a); err != nil {
-		return "", usageErr("--namesrv %q: want IP:port with a literal IP, e.g. 127.0.0.1:9876 (%v)", a, err)
+		return "", usageErr("--namesrv %q: want IP:port with a literal IP, e.g. 127.0.0.1:9876 (%w)", a, err)
 	}
 	return a, nil
 }
@@ -248,7 +248,7 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Args:    exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := mqmeta.ValidateTopic(args[0]); err != nil {
-				return usageErr("%v", err)
+				return usageErr("%w", err)
 			}
 			if queues < 1 || queues > 1024 {
 				return usageErr("--queues %d: want 1..1024", queues)
@@ -270,7 +270,7 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 		Args:    exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := mqmeta.ValidateTopic(args[0]); err != nil {
-				return usageErr("%v", err)
+				return usageErr("%w", err)
 			}
 			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
 				if err := requireTopic(ctx, c, args[0]); err != nil {
@@ -339,7 +339,7 @@ func newMQSendCommand(g *mqGlobals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := admin.SendRequest{Topic: args[0], Tag: tag, Keys: keys, QueueID: int32(queue), Properties: map[string]string{}}
 			if err := mqmeta.ValidateTopic(req.Topic); err != nil {
-				return usageErr("%v", err)
+				return usageErr("%w", err)
 			}
 			if strings.ContainsAny(tag, "|*") || strings.TrimSpace(tag) != tag {
 				return usageErr("--tag %q: a tag cannot contain '|', '*' or surrounding spaces", tag)
@@ -355,7 +355,7 @@ func newMQSendCommand(g *mqGlobals) *cobra.Command {
 					return usageErr("--property %q: want key=value", p)
 				}
 				if err := admin.ValidateProperty(k, v); err != nil {
-					return usageErr("--property %q: %v", p, err)
+					return usageErr("--property %q: %w", p, err)
 				}
 				req.Properties[k] = v
 			}

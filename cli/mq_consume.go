@@ -131,13 +131,13 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
 			if err := mqmeta.ValidateTopic(topic); err != nil {
-				return usageErr("%v", err)
+				return usageErr("%w", err)
 			}
 			if group == "" {
 				return usageErr("--group: required")
 			}
 			if err := mqmeta.ValidateTopic(group); err != nil {
-				return usageErr("--group: %v", err)
+				return usageErr("--group: %w", err)
 			}
 			if from != "first" && from != "last" {
 				return usageErr("--from %q: want first or last", from)
@@ -150,7 +150,7 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 			}
 			filter, err := admin.ParseTagExpr(tag)
 			if err != nil {
-				return usageErr("--tag: %v", err)
+				return usageErr("--tag: %w", err)
 			}
 			pr, err := newMessagePrinter(cmd.OutOrStdout(), output)
 			if err != nil {

@@ -150,7 +150,7 @@ func newMQGroupsDeleteCommand(g *mqGlobals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			group := args[0]
 			if err := validateGroup(group); err != nil {
-				return usageErr("%v", err)
+				return usageErr("%w", err)
 			}
 			addr, err := g.addr()
 			if err != nil {
@@ -243,7 +243,7 @@ func newMQResetOffsetCommand(g *mqGlobals) *cobra.Command {
 				return usageErr("--group, --topic and --to are required")
 			}
 			if err := mqmeta.ValidateTopic(topic); err != nil {
-				return usageErr("--topic: %v", err)
+				return usageErr("--topic: %w", err)
 			}
 			ts, err := parseResetTarget(to)
 			if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/mq/mqtest"
 	"github.com/tide-run/tide/mq/remoting"
 )
 
@@ -50,22 +51,7 @@ func startNoopConsumer(t *testing.T, srv *mq.Server, group, topic string) {
 
 func startMQ(t *testing.T) *mq.Server {
 	t.Helper()
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
+	return mqtest.RunServer(t, mq.Options{})
 }
 
 type mqRun struct {

@@ -2,8 +2,6 @@ package mq_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +15,7 @@ import (
 	"github.com/tide-run/tide/internal/gcfloor"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // BenchmarkSendSync32 measures the official client's synchronous sends of 1 KiB bodies from 32 goroutines against
@@ -30,14 +29,7 @@ func BenchmarkSendSync32(b *testing.B) {
 }
 
 func benchSend(b *testing.B, mode mq.FlushMode) {
-	srv, err := mq.New(mq.Options{DataDir: b.TempDir(), FlushMode: mode, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := mqtest.RunServer(b, mq.Options{FlushMode: mode})
 	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "bench", ReadQueueNums: 8, WriteQueueNums: 8}); err != nil {
 		b.Fatal(err)
 	}

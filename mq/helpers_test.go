@@ -19,6 +19,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 func TestMain(m *testing.M) {
@@ -54,32 +55,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // start runs an embedded server on ephemeral ports and checks the store's invariants when the test ends.
 func start(t *testing.T, opts mq.Options) *mq.Server {
 	t.Helper()
-	if opts.DataDir == "" {
-		opts.DataDir = t.TempDir()
-	}
-	if opts.Logger == nil {
-		opts.Logger = quiet
-	}
-	srv, err := mq.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if srv.Ready() {
-			if err := srv.Check(); err != nil {
-				t.Errorf("store consistency: %v", err)
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv
+	return mqtest.RunServer(t, opts)
 }
 
 var instanceSeq atomic.Int64

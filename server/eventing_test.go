@@ -29,6 +29,7 @@ import (
 	"github.com/tide-run/tide/cli"
 	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/server"
+	"github.com/tide-run/tide/server/servertest"
 )
 
 // platform is a real tide (every port 0, a temp data dir) with the CLI run in-process against its API.
@@ -36,6 +37,7 @@ type platform struct {
 	t   *testing.T
 	dir string
 	srv *server.Server
+	ts  *servertest.Server
 }
 
 // startPlatform starts tide on dir with fast delivery stats and waits until it is ready.
@@ -51,30 +53,19 @@ func startPlatform(t *testing.T, dir string) *platform {
 	return p
 }
 
-// newPlatform starts tide with opts (logging discarded) and stops it when the test ends; it does not wait for
-// readiness.
+// newPlatform starts tide with opts (servertest: its log shown only if the test fails) and stops it when the test
+// ends; it does not wait for readiness.
 func newPlatform(t *testing.T, opts server.Options) *platform {
 	t.Helper()
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p := &platform{t: t, dir: opts.DataDir, srv: srv}
-	t.Cleanup(p.stop)
-	return p
+	ts := servertest.Start(t, opts)
+	return &platform{t: t, dir: opts.DataDir, srv: ts.Server, ts: ts}
 }
 
 func (p *platform) stop() {
 	if p.srv == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := p.srv.Shutdown(ctx); err != nil {
+	if err := p.ts.Stop(); err != nil {
 		p.t.Errorf("shutdown: %v", err)
 	}
 	p.srv = nil

@@ -3,7 +3,8 @@ package filter
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	cesql "github.com/cloudevents/sdk-go/sql/v2"
@@ -53,7 +54,7 @@ func Compile(attrs *eventingv1.TriggerFilter, filters []eventingv1.Subscriptions
 		return MatchAll, nil
 	}
 	out := make(attributesFilter, 0, len(attrs.Attributes))
-	for _, k := range sortedKeys(attrs.Attributes) {
+	for _, k := range slices.Sorted(maps.Keys(attrs.Attributes)) {
 		if k == "" {
 			return nil, fmt.Errorf("%w: spec.filter.attributes: attribute name must not be empty", ErrInvalid)
 		}
@@ -153,7 +154,7 @@ func parseCESQL(s string) (expr cesql.Expression, err error) {
 
 func pairs(m map[string]string, path string) ([]kv, error) {
 	out := make([]kv, 0, len(m))
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if k == "" {
 			return nil, fmt.Errorf("%w: %s: attribute name must not be empty", ErrInvalid, path)
 		}
@@ -163,15 +164,6 @@ func pairs(m map[string]string, path string) ([]kv, error) {
 		out = append(out, kv{k, m[k]})
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 type kv struct{ name, value string }

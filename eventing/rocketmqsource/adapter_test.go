@@ -29,6 +29,7 @@ import (
 	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // End-to-end tests: tide's embedded broker (real sockets), the official client, real HTTP sinks.
@@ -37,23 +38,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func startBroker(t testing.TB) *mq.Server {
 	t.Helper()
-	levels := make([]time.Duration, 18)
-	for i := range levels {
-		levels[i] = 100 * time.Millisecond // redeliveries through %RETRY% come back fast in tests
-	}
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), DelayLevels: levels, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv
+	// Redeliveries through %RETRY% come back fast in tests.
+	return mqtest.RunServer(t, mq.Options{DelayLevels: mqtest.DelayLevels(100 * time.Millisecond)})
 }
 
 func createTopic(t testing.TB, srv *mq.Server, topic string, queues int) {

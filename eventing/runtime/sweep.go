@@ -23,6 +23,7 @@ package runtime
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -85,7 +86,7 @@ func (r *Runtime) sweepOrphans(ctx context.Context, nameServers []string) sweepR
 		log.Warn("orphan sweep skipped: listing the store", "err", err)
 		return res
 	}
-	for _, g := range sortedKeys(groups) {
+	for _, g := range slices.Sorted(maps.Keys(groups)) {
 		switch {
 		case strings.HasPrefix(g, triggerGroupPrefix):
 			if liveGroups[g] {
@@ -115,7 +116,7 @@ func (r *Runtime) sweepOrphans(ctx context.Context, nameServers []string) sweepR
 		}
 		res.Groups = append(res.Groups, g)
 	}
-	for _, t := range sortedKeys(topics) {
+	for _, t := range slices.Sorted(maps.Keys(topics)) {
 		if !strings.HasPrefix(t, brokerTopicPrefix) || liveTopics[t] {
 			continue
 		}
@@ -155,13 +156,4 @@ func (r *Runtime) liveNames() (groups, topics map[string]bool, err error) {
 		topics[ingress.TopicFor(o.GetNamespace(), o.GetName())] = true
 	}
 	return groups, topics, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

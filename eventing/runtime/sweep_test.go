@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/mqmeta"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // The prefixes the sweep matches are the ones tide's names are built with.
@@ -44,20 +46,9 @@ func newSweepEnv(t *testing.T) *sweepEnv {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rlog.SetLogLevel("error") // the official client logs at info through logrus; New does the same once
-	m, err := mq.New(mq.Options{DataDir: filepath.Join(t.TempDir(), "mq"), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := mqtest.RunServer(t, mq.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Shutdown(ctx)
-	})
 	adm, err := admin.Dial(ctx, m.NameServerAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +79,7 @@ func (e *sweepEnv) groups(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sortedKeys(g)
+	return slices.Sorted(maps.Keys(g))
 }
 
 func (e *sweepEnv) topics(t *testing.T) []string {
@@ -97,7 +88,7 @@ func (e *sweepEnv) topics(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sortedKeys(tp)
+	return slices.Sorted(maps.Keys(tp))
 }
 
 // syncBuffer is an io.Writer safe for the runtime's concurrent logging.

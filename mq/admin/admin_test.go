@@ -2,28 +2,20 @@ package admin_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/mqmeta"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // startWithClient starts an embedded broker on free ports and dials an admin client to it; both stop with the test.
 func startWithClient(t *testing.T) (*mq.Server, *admin.Client) {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	srv := mqtest.RunServer(t, mq.Options{})
 	c, err := admin.Dial(ctx, srv.NameServerAddr())
 	if err != nil {
 		t.Fatal(err)

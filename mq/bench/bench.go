@@ -272,7 +272,7 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	pk := runSenders(ctx, p, "bench-peak", opts, opts.Messages, opts.Duration, 0)
 	res.PeakRate, res.PeakSend, res.PeakErrors = pk.rate, percentiles(pk.lat), pk.errors
 	if pk.errors > 0 && len(pk.lat) == 0 {
-		return res, fmt.Errorf("every send failed: %v", pk.firstErr)
+		return res, fmt.Errorf("every send failed: %w", pk.firstErr)
 	}
 
 	res.HalfTarget = res.PeakRate / 2

@@ -143,7 +143,7 @@ func loadOnce(ctx context.Context, opts Options, nsAddr string) (*StartupLoad, e
 	defer stop()
 	ph := runSenders(ctx, p, topic, opts, opts.StartupLoad, 0, 0)
 	if len(ph.acked) == 0 {
-		return nil, fmt.Errorf("every send failed: %v", ph.firstErr)
+		return nil, fmt.Errorf("every send failed: %w", ph.firstErr)
 	}
 	missing := rc.waitAll(ctx, ph.acked, 60*time.Second)
 	return &StartupLoad{Messages: len(ph.acked), Rate: ph.rate, Errors: ph.errors, Missing: missing}, nil

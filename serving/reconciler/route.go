@@ -62,8 +62,12 @@ func (r *RouteReconciler) Reconcile(_ context.Context, key reconciler.Key) error
 	case ready:
 		m.MarkTrue(servingv1.RouteConditionIngressReady)
 	case reason == "":
-		// Nothing to program yet (no resolved traffic): Unknown, so Ready keeps the traffic condition's reason.
+		// Nothing to program yet (no resolved traffic): Unknown, and Ready keeps the traffic condition's reason. Ready
+		// follows the condition marked last, so the traffic condition is marked again after IngressReady.
 		m.MarkUnknown(servingv1.RouteConditionIngressReady, "Uninitialized", "%s", message)
+		if c := status.GetCondition(servingv1.RouteConditionAllTrafficAssigned); c != nil && c.IsUnknown() {
+			m.MarkUnknown(servingv1.RouteConditionAllTrafficAssigned, c.Reason, "%s", c.Message)
+		}
 	default:
 		m.MarkFalse(servingv1.RouteConditionIngressReady, reason, "%s", message)
 	}

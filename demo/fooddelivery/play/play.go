@@ -324,8 +324,11 @@ func localizeOrderService(obj *unstructured.Unstructured, sourceDir, dbPath stri
 	}
 	obj.SetAnnotations(anns)
 	containers, ok, err := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
-	if err != nil || !ok || len(containers) == 0 {
-		return fmt.Errorf("spec.template.spec.containers: missing (%v)", err)
+	if err != nil {
+		return fmt.Errorf("spec.template.spec.containers: %w", err)
+	}
+	if !ok || len(containers) == 0 {
+		return fmt.Errorf("spec.template.spec.containers: missing")
 	}
 	c0, ok := containers[0].(map[string]any)
 	if !ok {

@@ -24,6 +24,7 @@ import (
 	foodbundle "github.com/tide-run/tide/examples/food-delivery"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // The demo's data path with tide's real parts wherever they exist as libraries: the embedded RocketMQ, the official
@@ -36,18 +37,7 @@ import (
 func TestRunThroughEmbeddedRocketMQAndTideEventing(t *testing.T) {
 	rlog.SetLogLevel("error")
 	ctx := context.Background()
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	})
+	srv := mqtest.RunServer(t, mq.Options{})
 
 	// Two order-service instances on one database.
 	db := filepath.Join(t.TempDir(), "orders.db")

@@ -17,6 +17,7 @@ import (
 	"github.com/tide-run/tide/demo/fooddelivery"
 	"github.com/tide-run/tide/demo/fooddelivery/simulator"
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -30,18 +31,7 @@ func TestMain(m *testing.M) {
 // acknowledged arrives, once per id, with the seed's JSON, its tag and key, and a born time close to the send time.
 func TestSimulatorIntoEmbeddedRocketMQ(t *testing.T) {
 	ctx := context.Background()
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	})
+	srv := mqtest.RunServer(t, mq.Options{})
 
 	sender, err := simulator.NewRocketMQSender(ctx, simulator.RocketMQOptions{
 		NameServers: []string{srv.NameServerAddr()}, Group: fmt.Sprintf("sim-%d", time.Now().UnixNano())})

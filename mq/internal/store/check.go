@@ -39,8 +39,11 @@ func (s *Store) Check() error {
 			return nil
 		}
 		es, err := q.Get(m.QueueOffset, 1)
-		if err != nil || len(es) != 1 || es[0].Pos != pos {
-			return fmt.Errorf("invariant 3: record at %d (%s/%d offset %d) not indexed (entry %+v, err %v)", pos, m.Topic, m.QueueID, m.QueueOffset, es, err)
+		if err != nil {
+			return fmt.Errorf("invariant 3: record at %d (%s/%d offset %d) not indexed: %w", pos, m.Topic, m.QueueID, m.QueueOffset, err)
+		}
+		if len(es) != 1 || es[0].Pos != pos {
+			return fmt.Errorf("invariant 3: record at %d (%s/%d offset %d) not indexed (entry %+v)", pos, m.Topic, m.QueueID, m.QueueOffset, es)
 		}
 		return nil
 	})

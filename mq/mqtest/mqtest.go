@@ -1,0 +1,103 @@
+package mqtest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tide-run/tide/mq"
+)
+
+// maxLog bounds the log kept for a failing test; older lines are dropped first.
+const maxLog = 256 << 10
+
+// Option changes what RunServer does around the server.
+type Option func(*config)
+
+type config struct{ skipCheck bool }
+
+// SkipInvariantCheck leaves out the store check at the end of the test. why is for the reader: say which invariant
+// the test's operations knowingly break (e.g. a topic deleted and created again: its old records stay in the commit
+// log without an index entry).
+func SkipInvariantCheck(why string) Option {
+	_ = why
+	return func(c *config) { c.skipCheck = true }
+}
+
+// RunServer starts an embedded broker with opts and stops it when the test ends. Zero fields get test defaults:
+// DataDir a t.TempDir(), ports 0 (free ports), Logger one that keeps the broker's log (the last 256 KiB) and writes
+// it to t.Log only if the test failed. At the end, if the server still runs, it checks the store's invariants
+// (mq.Server.Check; a violation fails the test) unless SkipInvariantCheck says otherwise, then shuts the server down
+// within 10 s (a test may shut it down earlier itself).
+func RunServer(t testing.TB, opts mq.Options, options ...Option) *mq.Server {
+	t.Helper()
+	var cfg config
+	for _, o := range options {
+		o(&cfg)
+	}
+	var logs *tailBuffer
+	if opts.Logger == nil {
+		logs = &tailBuffer{}
+		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	srv, err := mq.New(opts)
+	if err != nil {
+		t.Fatalf("mqtest: %v", err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatalf("mqtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if !cfg.skipCheck && srv.Ready() { // a test that shut the server down itself (a restart) has no store open
+			if err := srv.Check(); err != nil {
+				t.Errorf("mqtest: store invariants after the test: %v", err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("mqtest: shutdown: %v", err)
+		}
+		if logs != nil && t.Failed() {
+			t.Logf("mqtest: broker log:\n%s", logs.String())
+		}
+	})
+	return srv
+}
+
+// DelayLevels returns RocketMQ's 18 delay levels all set to d, so redeliveries through %RETRY% come back fast.
+func DelayLevels(d time.Duration) []time.Duration {
+	levels := make([]time.Duration, 18)
+	for i := range levels {
+		levels[i] = d
+	}
+	return levels
+}
+
+// tailBuffer keeps the last maxLog bytes written to it. Safe for concurrent use (mu guards b).
+type tailBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *tailBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if over := w.b.Len() - maxLog; over > 0 {
+		w.b.Next(over)
+	}
+	return len(p), nil
+}
+
+func (w *tailBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
