@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tide-run/tide/controlplane/client"
+	"github.com/tide-run/tide/server"
 )
 
 const (
@@ -22,14 +25,44 @@ type globals struct {
 	in        io.Reader
 	server    string
 	namespace string
+	token     string
 }
 
 func (g *globals) client() (*client.Client, error) {
-	server := g.server
-	if server == "" {
-		server = os.Getenv(ServerEnv)
+	srv := g.server
+	if srv == "" {
+		srv = os.Getenv(ServerEnv)
 	}
-	return client.New(server, nil)
+	c, err := client.New(srv, nil)
+	if err != nil {
+		return nil, err
+	}
+	tok := g.token
+	if tok == "" {
+		tok = os.Getenv(server.TokenEnv)
+	}
+	if tok != "" {
+		c.SetToken(tok)
+	} else if local := localToken(c.Server()); local != "" {
+		c.SetFallbackToken(local)
+	}
+	return c, nil
+}
+
+// localToken is the token of the tide whose data dir is $TIDE_DATA_DIR or ./.tide, when the API is on this
+// machine (a loopback address) and the file is private to this user (mode 0600); else "". It is sent only to a
+// loopback API, and dropped if that API refuses it (another tide).
+func localToken(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil || !server.IsLoopbackHost(u.Hostname()) {
+		return ""
+	}
+	dir := server.DefaultOptions().DataDir
+	tok, err := server.ReadTokenFile(filepath.Join(dir, server.TokenFile))
+	if err != nil {
+		return ""
+	}
+	return tok
 }
 
 // clientFor connects to the API and resolves a kind name as the user typed it (ksvc, services.serving.knative.dev, ...).

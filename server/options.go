@@ -44,6 +44,21 @@ type Options struct {
 	Serving ServingOptions
 	// Eventing tunes the eventing runtime (tests shorten intervals); zero values are the defaults.
 	Eventing EventingOptions
+
+	// Who may call the API and dashboard (server/access.go, docs/security.md). The API token lives in
+	// DataDir/api-token (created on the first start). It is required when Host is not a loopback address, or
+	// with RequireToken; otherwise callers without it are served, but not Secrets' values.
+
+	// RequireToken requires the API token on loopback too (flag --require-token).
+	RequireToken bool
+	// InsecureNoAuth serves the API without the token on a non-loopback Host (flag --insecure-no-auth): anyone
+	// who can reach the port controls tide. Warned at every start.
+	InsecureNoAuth bool
+	// AllowedHosts are host names the API answers to besides loopback names, *.localhost and Host (flag
+	// --allowed-host), e.g. the machine's DNS name when Host is 0.0.0.0.
+	AllowedHosts []string
+	// CORSOrigins may call the API from a browser page (flag --cors-origin), e.g. "https://tools.example.com".
+	CORSOrigins []string
 }
 
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.

@@ -93,6 +93,7 @@ type Server struct {
 	reconStop  context.CancelFunc
 	apiURL     string
 
+	access          AccessInfo        // server/access.go; fixed at New
 	serving         *servingSubsystem // server/serving.go
 	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
@@ -114,12 +115,17 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := api.New(api.Options{Registry: reg, Store: st, Logger: opts.Logger})
+	access, info, err := setupAccess(opts)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
+	a, err := api.New(api.Options{Registry: reg, Store: st, Logger: opts.Logger, Access: access})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a, access: info}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
 	if err := s.setupDashboard(); err != nil {
@@ -205,6 +211,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("started", "api", s.apiURL, "dataDir", s.opts.DataDir)
+	s.warnInsecure()
 	return nil
 }
 
