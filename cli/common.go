@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,14 +29,22 @@ type globals struct {
 	server    string
 	namespace string
 	token     string
+	caFile    string
 }
+
+// CAFileEnv names the environment variable with the CA certificate (PEM) of an API served over HTTPS.
+const CAFileEnv = "TIDE_CA_FILE"
 
 func (g *globals) client() (*client.Client, error) {
 	srv := g.server
 	if srv == "" {
 		srv = os.Getenv(ServerEnv)
 	}
-	c, err := client.New(srv, nil)
+	hc, err := g.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(srv, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +58,31 @@ func (g *globals) client() (*client.Client, error) {
 		c.SetFallbackToken(local)
 	}
 	return c, nil
+}
+
+// httpClient trusts the CA in --certificate-authority (or $TIDE_CA_FILE) besides the system's; nil without one.
+func (g *globals) httpClient() (*http.Client, error) {
+	file := g.caFile
+	if file == "" {
+		file = os.Getenv(CAFileEnv)
+	}
+	if file == "" {
+		return nil, nil
+	}
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--certificate-authority: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("--certificate-authority %s: no PEM certificate in it", file)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 // localToken is the token of the tide whose data dir is $TIDE_DATA_DIR or ./.tide, when the API is on this

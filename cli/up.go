@@ -67,6 +67,8 @@ Content-Type checks). See docs/security.md.`,
 		"serve the API and dashboard WITHOUT the token on a non-loopback --host: anyone who reaches the port controls tide")
 	f.StringSliceVar(&opts.AllowedHosts, "allowed-host", nil,
 		"more host names the API answers to (besides 127.0.0.1, localhost, *.localhost and --host), e.g. this machine's DNS name")
+	f.StringVar(&opts.TLSCertFile, "tls-cert-file", "", "serve the API and dashboard over HTTPS with this certificate (PEM; with --tls-key-file)")
+	f.StringVar(&opts.TLSKeyFile, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
 	f.StringSliceVar(&opts.CORSOrigins, "cors-origin", nil,
 		"browser origins allowed to call the API (CORS), e.g. https://tools.example.com (default none)")
 	return cmd

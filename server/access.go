@@ -1,15 +1,20 @@
 package server
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tide-run/tide/controlplane/api"
 )
@@ -151,4 +156,39 @@ func (s *Server) warnInsecure() {
 	if s.access.Insecure {
 		s.log.Warn(InsecureWarning(s.opts.Host))
 	}
+}
+
+// loadTLS loads the API's certificate when Options.TLSCertFile/TLSKeyFile are set.
+func loadTLS(opts Options) (*tls.Config, error) {
+	if opts.TLSCertFile == "" && opts.TLSKeyFile == "" {
+		return nil, nil
+	}
+	if opts.TLSCertFile == "" || opts.TLSKeyFile == "" {
+		return nil, errors.New("--tls-cert-file and --tls-key-file go together")
+	}
+	cert, err := tls.LoadX509KeyPair(opts.TLSCertFile, opts.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert-file %s / --tls-key-file %s: %w", opts.TLSCertFile, opts.TLSKeyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// selfClient is the HTTP client tide's own parts (the dashboard's watch) use to call the API at its listen
+// address. Over TLS that address (127.0.0.1, 0.0.0.0) need not be among the certificate's names, so instead
+// of checking names the client accepts exactly the API's own certificate (pinned).
+func (s *Server) selfClient() *http.Client {
+	tr := &http.Transport{Proxy: nil, ResponseHeaderTimeout: 5 * time.Second}
+	if s.tlsConfig != nil {
+		own := s.tlsConfig.Certificates[0].Certificate[0]
+		tr.TLSClientConfig = &tls.Config{
+			InsecureSkipVerify: true, // replaced by the pin below
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				if len(raw) == 0 || !bytes.Equal(raw[0], own) {
+					return errors.New("the API presented a certificate that is not its own")
+				}
+				return nil
+			},
+		}
+	}
+	return &http.Client{Transport: tr}
 }

@@ -59,6 +59,9 @@ type Options struct {
 	AllowedHosts []string
 	// CORSOrigins may call the API from a browser page (flag --cors-origin), e.g. "https://tools.example.com".
 	CORSOrigins []string
+	// TLSCertFile and TLSKeyFile, when both set, serve the API and dashboard over HTTPS with that certificate
+	// (flags --tls-cert-file, --tls-key-file). kubectl and client-go send a kubeconfig's token only over HTTPS.
+	TLSCertFile, TLSKeyFile string
 }
 
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.

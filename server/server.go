@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,7 @@ type Server struct {
 	apiURL     string
 
 	access          AccessInfo        // server/access.go; fixed at New
+	tlsConfig       *tls.Config       // the API's certificate (Options.TLSCertFile); nil serves plain HTTP
 	serving         *servingSubsystem // server/serving.go
 	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
@@ -126,6 +128,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a, access: info}
+	if s.tlsConfig, err = loadTLS(opts); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
 	if err := s.setupDashboard(); err != nil {
@@ -175,12 +181,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if s.tlsConfig != nil {
+		l, scheme = tls.NewListener(l, s.tlsConfig), "https"
+	}
 	baseCtx, baseCancel := context.WithCancel(context.Background())
+	// net/http's own complaints (failed TLS handshakes, bad requests) come from peers, not from tide: debug level.
 	srv := &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return baseCtx }}
 	s.mu.Lock()
 	s.listener, s.httpSrv, s.baseCancel = l, srv, baseCancel
-	s.apiURL = "http://" + l.Addr().String()
+	s.apiURL = scheme + "://" + l.Addr().String()
 	subs := append([]Subsystem(nil), s.subsystems...)
 	s.mu.Unlock()
 	go func() {

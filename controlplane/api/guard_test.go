@@ -409,7 +409,9 @@ func TestSecretsHiddenFromAnonymous(t *testing.T) {
 	secret := `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"db"},"stringData":{"password":"hunter2"}}`
 	jsonCT := map[string]string{"Content-Type": "application/json"}
 	auth := map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + testToken}
-	leaks := func(b []byte) bool { return strings.Contains(string(b), "hunter2") || strings.Contains(string(b), "aHVudGVyMg") }
+	leaks := func(b []byte) bool {
+		return strings.Contains(string(b), "hunter2") || strings.Contains(string(b), "aHVudGVyMg")
+	}
 
 	resp, b := send(t, hs.URL, req{method: "POST", path: secrets, body: secret, header: jsonCT})
 	if resp.StatusCode != 201 || leaks(b) || !strings.Contains(resp.Header.Get("Warning"), "Secret values are hidden") {
