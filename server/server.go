@@ -188,7 +188,7 @@ func (s *Server) Start(ctx context.Context) error {
 	baseCtx, baseCancel := context.WithCancel(context.Background())
 	// net/http's own complaints (failed TLS handshakes, bad requests) come from peers, not from tide: debug level.
 	srv := &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return baseCtx }}
 	s.mu.Lock()
 	s.listener, s.httpSrv, s.baseCancel = l, srv, baseCancel
