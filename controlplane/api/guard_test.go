@@ -309,8 +309,14 @@ func TestNamespaceAndNameValidation(t *testing.T) {
 	// the namespaced path must match; here the body carries an invalid one on a valid path).
 	resp, b := send(t, hs.URL, req{method: "POST", path: "/api/v1/namespaces/default/configmaps", header: auth,
 		body: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"Bad..NS"}}`})
-	if resp.StatusCode != 400 && resp.StatusCode != 422 {
+	if resp.StatusCode != 422 || !strings.Contains(string(b), `metadata.namespace: Invalid value: \"Bad..NS\": a lowercase RFC 1123 label must consist of`) {
 		t.Errorf("body namespace: %d %s", resp.StatusCode, b)
+	}
+	// A Namespace object's name is a label too (it becomes other objects' namespace).
+	resp, b = send(t, hs.URL, req{method: "POST", path: "/api/v1/namespaces", header: auth,
+		body: `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a.b"}}`})
+	if resp.StatusCode != 422 || !strings.Contains(string(b), "RFC 1123 label") {
+		t.Errorf("Namespace named a.b: %d %s", resp.StatusCode, b)
 	}
 	// Nothing was created anywhere.
 	resp, b = send(t, hs.URL, req{method: "GET", path: "/api/v1/configmaps", header: auth})

@@ -57,7 +57,11 @@ func checkName(k Kind, name string) error {
 	if name == "" {
 		return &InvalidError{Kind: k.Kind, Causes: []Cause{{Field: "metadata.name", Message: "Required value: name is required"}}}
 	}
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+	errs := validation.IsDNS1123Subdomain(name)
+	if k.Group == "" && k.Kind == "Namespace" {
+		errs = validation.IsDNS1123Label(name) // a Namespace's name is what other objects' namespace must be
+	}
+	if len(errs) > 0 {
 		return &InvalidError{Kind: k.Kind, Name: name, Causes: []Cause{{Field: "metadata.name", Message: "Invalid value: " + strings.Join(errs, ", ")}}}
 	}
 	return nil
