@@ -315,7 +315,7 @@ func TestNamespaceAndNameValidation(t *testing.T) {
 	// A Namespace object's name is a label too (it becomes other objects' namespace).
 	resp, b = send(t, hs.URL, req{method: "POST", path: "/api/v1/namespaces", header: auth,
 		body: `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a.b"}}`})
-	if resp.StatusCode != 422 || !strings.Contains(string(b), "RFC 1123 label") {
+	if resp.StatusCode != 422 || !strings.Contains(string(b), "must not contain dots") {
 		t.Errorf("Namespace named a.b: %d %s", resp.StatusCode, b)
 	}
 	// Nothing was created anywhere.
