@@ -190,3 +190,40 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// TestUpPrintsAccess: tide up prints the token once (the start that created it), the way to reach an API that
+// requires it, and the --insecure-no-auth warning at every start.
+func TestUpPrintsAccess(t *testing.T) {
+	dir := t.TempDir()
+	show := func(o server.Options) (string, string) {
+		t.Helper()
+		o.DataDir, o.APIPort, o.Logger = dir, 0, slog.New(slog.NewTextHandler(io.Discard, nil))
+		srv, err := server.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Shutdown(context.Background())
+		var out, errOut bytes.Buffer
+		printAccess(&out, &errOut, srv)
+		return out.String(), errOut.String()
+	}
+	out, errOut := show(server.Options{Host: "127.0.0.1"})
+	tok, err := server.ReadTokenFile(filepath.Join(dir, server.TokenFile))
+	if err != nil || !strings.Contains(out, "api token: "+tok) || strings.Contains(out, "requires") || errOut != "" {
+		t.Fatalf("first start: %q %q %v", out, errOut, err)
+	}
+	out, _ = show(server.Options{Host: "127.0.0.1"})
+	if strings.Contains(out, tok) {
+		t.Fatalf("second start printed the token again: %q", out)
+	}
+	out, _ = show(server.Options{Host: "0.0.0.0"})
+	if !strings.Contains(out, "api requires the token in "+filepath.Join(dir, server.TokenFile)) || strings.Contains(out, tok) {
+		t.Fatalf("non-loopback start: %q", out)
+	}
+	for i := 0; i < 2; i++ {
+		out, errOut = show(server.Options{Host: "0.0.0.0", InsecureNoAuth: true})
+		if !strings.Contains(errOut, "WARNING: --insecure-no-auth") || strings.Contains(out, "requires") {
+			t.Fatalf("insecure start %d: %q %q", i, out, errOut)
+		}
+	}
+}
