@@ -37,7 +37,8 @@ import (
 //  6. A namespace in the path must be a DNS-1123 label (400), so no name reaches a store key, a log directory or
 //     a topic unless it is one a cluster would accept.
 type Access struct {
-	// Host is the address the API listens on (tide up --host); requests naming it are accepted.
+	// Host is the address the API listens on (tide up --host); requests naming it are accepted. Empty: loopback
+	// names only.
 	Host string
 	// Hosts are more host names the API answers to (tide up --allowed-host), e.g. the machine's DNS name when
 	// it listens on 0.0.0.0. Names only; the port is not compared.
@@ -245,7 +246,7 @@ func (a *Access) hostAllowed(hostport string) bool {
 	}
 	lip := net.ParseIP(listen)
 	switch {
-	case listen == "" || (lip != nil && lip.IsUnspecified()):
+	case lip != nil && lip.IsUnspecified():
 		// Listening on every address: any IP literal names this machine (a browser that reaches tide by an
 		// address sends that address; rebinding needs a DNS name, and names are checked above).
 		return true

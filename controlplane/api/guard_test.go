@@ -219,6 +219,8 @@ func TestHostRule(t *testing.T) {
 		{"127.0.0.1", nil, "localhost.evil.test", false},
 		{"127.0.0.1", nil, "evillocalhost", false},
 		{"127.0.0.1", nil, "10.0.0.5:8090", false},
+		{"", nil, "127.0.0.1:8090", true},
+		{"", nil, "10.0.0.5:8090", false},
 		{"127.0.0.1", nil, "", false},
 		{"127.0.0.1", []string{"tide.internal"}, "tide.internal:8090", true},
 		{"0.0.0.0", nil, "10.0.0.5:8090", true},

@@ -31,7 +31,8 @@ type Options struct {
 	Store    *store.Store       // required
 	Logger   *slog.Logger       // default slog.Default(); the API adds component=api
 	// Access: who may call the API and what a browser on another site may not do (guard.go). The zero value
-	// accepts loopback names only, no token, and no cross-origin browser requests.
+	// answers to loopback names only, knows no token (every caller is anonymous), and grants no cross-origin
+	// browser request.
 	Access Access
 }
 
