@@ -2,13 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tide-run/tide/controlplane/client"
+	"github.com/tide-run/tide/server"
 )
 
 const (
@@ -22,14 +28,77 @@ type globals struct {
 	in        io.Reader
 	server    string
 	namespace string
+	token     string
+	caFile    string
 }
 
+// CAFileEnv names the environment variable with the CA certificate (PEM) of an API served over HTTPS.
+const CAFileEnv = "TIDE_CA_FILE"
+
 func (g *globals) client() (*client.Client, error) {
-	server := g.server
-	if server == "" {
-		server = os.Getenv(ServerEnv)
+	srv := g.server
+	if srv == "" {
+		srv = os.Getenv(ServerEnv)
 	}
-	return client.New(server, nil)
+	hc, err := g.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(srv, hc)
+	if err != nil {
+		return nil, err
+	}
+	tok := g.token
+	if tok == "" {
+		tok = os.Getenv(server.TokenEnv)
+	}
+	if tok != "" {
+		c.SetToken(tok)
+	} else if local := localToken(c.Server()); local != "" {
+		c.SetFallbackToken(local)
+	}
+	return c, nil
+}
+
+// httpClient trusts the CA in --certificate-authority (or $TIDE_CA_FILE) besides the system's; nil without one.
+func (g *globals) httpClient() (*http.Client, error) {
+	file := g.caFile
+	if file == "" {
+		file = os.Getenv(CAFileEnv)
+	}
+	if file == "" {
+		return nil, nil
+	}
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--certificate-authority: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("--certificate-authority %s: no PEM certificate in it", file)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+// localToken is the token of the tide whose data dir is $TIDE_DATA_DIR or ./.tide, when the API is on this
+// machine (a loopback address) and the file is private to this user (mode 0600); else "". It is sent only to a
+// loopback API, and dropped if that API refuses it (another tide).
+func localToken(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil || !server.IsLoopbackHost(u.Hostname()) {
+		return ""
+	}
+	dir := server.DefaultOptions().DataDir
+	tok, err := server.ReadTokenFile(filepath.Join(dir, server.TokenFile))
+	if err != nil {
+		return ""
+	}
+	return tok
 }
 
 // clientFor connects to the API and resolves a kind name as the user typed it (ksvc, services.serving.knative.dev, ...).

@@ -73,6 +73,10 @@ from its ko:// import path there.`,
 			if opts.Server == "" {
 				opts.Server = os.Getenv(ServerEnv)
 			}
+			opts.Token = g.token
+			if opts.Token == "" {
+				opts.Token = os.Getenv(server.TokenEnv)
+			}
 			platform.Logger = logger
 			opts.Platform = &platform
 			opts.Logger = logger

@@ -161,8 +161,9 @@ func TestRoundTripEveryKind(t *testing.T) {
 			t.Errorf("describe %s %s:\n%s", k.kind, k.name, desc)
 		}
 	}
-	// Secrets are stored as the API server stores them: stringData folded into data.
-	sec := getJSON(t, e, "secret", "creds")
+	// Secrets are stored as the API server stores them: stringData folded into data. Their values are served
+	// only to callers with the API token (docs/security-api.md).
+	sec := getJSON(t, e, "--token", e.srv.Access().Token, "secret", "creds")
 	if sec["data"].(map[string]any)["token"] != "YWJj" || sec["stringData"] != nil {
 		t.Errorf("secret %v", sec)
 	}

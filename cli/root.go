@@ -28,6 +28,8 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		Long: "tide runs Knative Services, Brokers, Triggers and RocketMQSources on one machine, with an embedded RocketMQ broker.\n\n" +
 			"Environment:\n" +
 			"  TIDE_SERVER                  address of the tide API for the client commands\n" +
+			"  TIDE_TOKEN                   the API token (in <data-dir>/api-token) for the client commands\n" +
+			"  TIDE_CA_FILE                 CA certificate of a tide API served over https (tide up --tls-cert-file)\n" +
 			"  TIDE_GC_FLOOR                heap size before the Go garbage collector first runs (default 256MiB, at\n" +
 			"                               most a quarter of a container memory limit; off: collect as GOGC says);\n" +
 			"                               fewer collections keep event latency low. GOGC or GOMEMLIMIT in the\n" +
@@ -46,6 +48,10 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.SetErr(errOut)
 	g := &globals{in: in}
 	root.PersistentFlags().StringVar(&g.server, "server", "", "address of the tide API (default $TIDE_SERVER or "+defaultServer+")")
+	root.PersistentFlags().StringVar(&g.token, "token", "",
+		"the tide API's token (default $TIDE_TOKEN, else the token file of a local tide's data dir, $TIDE_DATA_DIR or ./.tide)")
+	root.PersistentFlags().StringVar(&g.caFile, "certificate-authority", "",
+		"CA certificate (PEM) of a tide API served over https (default $"+CAFileEnv+")")
 	root.PersistentFlags().StringVarP(&g.namespace, "namespace", "n", "", "namespace of the request (default \"default\")")
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newUpCommand(g), newApplyCommand(g), newGetCommand(g), newDescribeCommand(g), newDeleteCommand(g),

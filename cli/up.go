@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -26,10 +27,17 @@ func newUpCommand(_ *globals) *cobra.Command {
 built in, the embedded RocketMQ name server and broker, the eventing data plane and the serving gateway.
 
 When everything is ready, tide prints one line per endpoint ("api: http://127.0.0.1:8090"), then logs to stderr.
-SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 picks a free port.`,
+SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 picks a free port.
+
+The first start creates the API token in <data-dir>/api-token (mode 0600) and prints it once. On 127.0.0.1 the
+API serves callers without the token too, except Secrets' values; on any other --host (or with --require-token)
+every API and dashboard request needs it: tide --token or $TIDE_TOKEN, kubectl with a kubeconfig token, the
+dashboard through the link with ?token=. Browsers on other sites can neither write nor read (Host, Origin and
+Content-Type checks). See docs/security.md.`,
 		Example: `  tide up
   tide up --data-dir /var/lib/tide --api-port 9090
-  TIDE_DATA_DIR=/tmp/tide tide up --host 0.0.0.0 --acl /etc/tide/plain_acl.yml`,
+  TIDE_DATA_DIR=/tmp/tide tide up --host 0.0.0.0 --acl /etc/tide/plain_acl.yml   # the API then requires the token in /tmp/tide/api-token
+  tide up --require-token                          # require it on 127.0.0.1 too (shared machines)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -54,6 +62,16 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
 	f.StringVar(&opts.ACLFile, "acl", "", "RocketMQ ACL file for the embedded broker (plain_acl.yml format; re-read when it changes)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&opts.RequireToken, "require-token", false,
+		"require the API token (<data-dir>/"+server.TokenFile+") on loopback too (always required on other addresses)")
+	f.BoolVar(&opts.InsecureNoAuth, "insecure-no-auth", false,
+		"serve the API and dashboard WITHOUT the token on a non-loopback --host: anyone who reaches the port controls tide")
+	f.StringSliceVar(&opts.AllowedHosts, "allowed-host", nil,
+		"more host names the API answers to (besides 127.0.0.1, localhost, *.localhost and --host), e.g. this machine's DNS name")
+	f.StringVar(&opts.TLSCertFile, "tls-cert-file", "", "serve the API and dashboard over HTTPS with this certificate (PEM; with --tls-key-file)")
+	f.StringVar(&opts.TLSKeyFile, "tls-key-file", "", "the private key of --tls-cert-file (PEM)")
+	f.StringSliceVar(&opts.CORSOrigins, "cors-origin", nil,
+		"browser origins allowed to call the API (CORS), e.g. https://tools.example.com (default none)")
 	return cmd
 }
 
@@ -101,6 +119,7 @@ func runUp(cmd *cobra.Command, opts server.Options, h upHooks) error {
 		fmt.Fprintf(out, "%s: %s\n", e.Name, e.URL)
 	}
 	fmt.Fprintf(out, "data dir: %s\n", strings.TrimSpace(srv.Options().DataDir))
+	printAccess(out, cmd.ErrOrStderr(), srv)
 	fmt.Fprintln(out, "ready")
 	releaseStartupPages(opts.Logger)
 	sig := <-sigs
@@ -125,5 +144,21 @@ func shutdown(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal, exit 
 		log.Warn("second signal, exiting now", "signal", sig.String())
 		exit(130)
 		return fmt.Errorf("interrupted during shutdown")
+	}
+}
+
+// printAccess tells how to reach the API: the token once (the start that created it), then its file; and, at
+// every start, the warning for --insecure-no-auth.
+func printAccess(out, errOut io.Writer, srv *server.Server) {
+	a := srv.Access()
+	if a.TokenCreated {
+		fmt.Fprintf(out, "api token: %s (saved in %s; shown only this once)\n", a.Token, a.TokenPath)
+	}
+	if a.TokenRequired {
+		fmt.Fprintf(out, "api requires the token in %s: export %s=$(cat %s); dashboard: open %s/?token=$%s\n",
+			a.TokenPath, server.TokenEnv, a.TokenPath, srv.APIURL(), server.TokenEnv)
+	}
+	if a.Insecure {
+		fmt.Fprintln(errOut, server.InsecureWarning(srv.Options().Host))
 	}
 }

@@ -57,6 +57,8 @@ type APIOptions struct {
 	Kinds []Kind
 	// Namespaces to watch; "" means all namespaces (path /apis/{group}/{version}/{plural}). Default [""]: all.
 	Namespaces []string
+	// Token, when set, is sent as "Authorization: Bearer" (the API's token, where it requires one).
+	Token string
 	// Client for the requests. It must not have a Timeout (watches are long); requests end with Shutdown.
 	// Default: a client with a 5 s dial and response-header timeout.
 	Client *http.Client
@@ -358,6 +360,9 @@ func (a *APIResources) get(ctx context.Context, path string) (io.ReadCloser, err
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if a.opts.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.opts.Token)
+	}
 	resp, err := a.opts.Client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)

@@ -33,6 +33,11 @@ type Options struct {
 	APIURL func() string
 	// Namespaces watched through API; default all namespaces (see APIOptions.Namespaces).
 	Namespaces []string
+	// APIToken is sent to API as a bearer token (APIOptions.Token), for an API that requires one.
+	APIToken string
+	// APIClient makes the requests to API (APIOptions.Client, e.g. one that trusts the API's certificate);
+	// default APIOptions' default.
+	APIClient *http.Client
 	// Metrics is sampled every Interval; nil shows empty charts (use MergeMetrics to combine subsystems).
 	Metrics MetricsSource
 	// Logs serves the recent-logs panel; nil hides it.
@@ -175,7 +180,7 @@ func (d *Dashboard) Start(ctx context.Context) error {
 // watchAPI makes the dashboard's resource source a watch of the API at base, owned by the dashboard. It runs
 // before the sampling goroutine exists (New or Start), so d.resources needs no lock.
 func (d *Dashboard) watchAPI(base string) error {
-	a, err := NewAPIResources(APIOptions{BaseURL: base, Namespaces: d.opts.Namespaces, Logger: d.opts.Logger})
+	a, err := NewAPIResources(APIOptions{BaseURL: base, Namespaces: d.opts.Namespaces, Token: d.opts.APIToken, Client: d.opts.APIClient, Logger: d.opts.Logger})
 	if err != nil {
 		return err
 	}

@@ -58,11 +58,13 @@ func (s *Server) setupDashboard() error {
 	s.dash.topics = &topicMetrics{s: s}
 	s.dash.metrics = []dashboard.MetricsSource{storeMetrics{st: s.st}, servingMetrics{s}, s.dash.topics}
 	d, err := dashboard.New(dashboard.Options{
-		APIURL:  s.APIURL,
-		Metrics: dashboard.MetricsFunc(s.dashboardSnapshot),
-		Logs:    dashboard.LogsFunc(s.dashboardLogs),
-		Clock:   s.opts.Clock,
-		Logger:  s.opts.Logger,
+		APIURL:    s.APIURL,
+		APIToken:  s.access.Token,
+		APIClient: s.selfClient(),
+		Metrics:   dashboard.MetricsFunc(s.dashboardSnapshot),
+		Logs:      dashboard.LogsFunc(s.dashboardLogs),
+		Clock:     s.opts.Clock,
+		Logger:    s.opts.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)

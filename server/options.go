@@ -47,9 +47,25 @@ type Options struct {
 	// ACLFile turns on RocketMQ ACL on the embedded broker (flag --acl; plain_acl.yml format, docs/security.md).
 	// tide's own eventing clients then use an internal admin account generated at every start (see mqacl.go).
 	ACLFile string
-	// InsecureNoAuth lets listeners bind beyond loopback without authentication (flag --insecure-no-auth); for
-	// the embedded broker: without ACLFile.
+
+	// Who may call the API and dashboard (server/access.go, docs/security.md). The API token lives in
+	// DataDir/api-token (created on the first start). It is required when Host is not a loopback address, or
+	// with RequireToken; otherwise callers without it are served, but not Secrets' values.
+
+	// RequireToken requires the API token on loopback too (flag --require-token).
+	RequireToken bool
+	// InsecureNoAuth serves the API without the token on a non-loopback Host (flag --insecure-no-auth), and lets
+	// the embedded broker listen there without ACLFile: anyone who can reach the ports controls tide. Warned at
+	// every start.
 	InsecureNoAuth bool
+	// AllowedHosts are host names the API answers to besides loopback names, *.localhost and Host (flag
+	// --allowed-host), e.g. the machine's DNS name when Host is 0.0.0.0.
+	AllowedHosts []string
+	// CORSOrigins may call the API from a browser page (flag --cors-origin), e.g. "https://tools.example.com".
+	CORSOrigins []string
+	// TLSCertFile and TLSKeyFile, when both set, serve the API and dashboard over HTTPS with that certificate
+	// (flags --tls-cert-file, --tls-key-file). kubectl and client-go send a kubeconfig's token only over HTTPS.
+	TLSCertFile, TLSKeyFile string
 }
 
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.

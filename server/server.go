@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,8 @@ type Server struct {
 	reconStop  context.CancelFunc
 	apiURL     string
 
+	access          AccessInfo        // server/access.go; fixed at New
+	tlsConfig       *tls.Config       // the API's certificate (Options.TLSCertFile); nil serves plain HTTP
 	serving         *servingSubsystem // server/serving.go
 	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
 }
@@ -117,12 +120,21 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := api.New(api.Options{Registry: reg, Store: st, Logger: opts.Logger})
+	access, info, err := setupAccess(opts)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
+	a, err := api.New(api.Options{Registry: reg, Store: st, Logger: opts.Logger, Access: access})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a, access: info}
+	if s.tlsConfig, err = loadTLS(opts); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
 	if err := s.setupDashboard(); err != nil {
@@ -172,12 +184,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if s.tlsConfig != nil {
+		l, scheme = tls.NewListener(l, s.tlsConfig), "https"
+	}
 	baseCtx, baseCancel := context.WithCancel(context.Background())
+	// net/http's own complaints (failed TLS handshakes, bad requests) come from peers, not from tide: debug level.
 	srv := &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return baseCtx }}
 	s.mu.Lock()
 	s.listener, s.httpSrv, s.baseCancel = l, srv, baseCancel
-	s.apiURL = "http://" + l.Addr().String()
+	s.apiURL = scheme + "://" + l.Addr().String()
 	subs := append([]Subsystem(nil), s.subsystems...)
 	s.mu.Unlock()
 	go func() {
@@ -208,6 +226,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}()
 	s.log.Info("started", "api", s.apiURL, "dataDir", s.opts.DataDir)
+	s.warnInsecure()
 	return nil
 }
 

@@ -38,9 +38,14 @@ func newTestServerTB(t testing.TB) (*Server, *httptest.Server) {
 	return s, hs
 }
 
+// do sends body as application/json (what the CLI and kubectl send; the guard refuses other bodies).
 func do(t *testing.T, method, url, body string) (int, []byte) {
 	t.Helper()
-	return doRequest(t, method, url, "", body)
+	ct := ""
+	if body != "" {
+		ct = "application/json"
+	}
+	return doRequest(t, method, url, ct, body)
 }
 
 func status(t *testing.T, b []byte) metav1.Status {

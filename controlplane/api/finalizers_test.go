@@ -134,7 +134,11 @@ func TestFinalizersOverHTTP(t *testing.T) {
 				}
 				body = st.body(obj)
 			}
-			code, b := doRequest(t, st.method, base+"/s"+st.sub, st.contentType, body)
+			ct := st.contentType
+			if ct == "" && body != "" {
+				ct = "application/json"
+			}
+			code, b := doRequest(t, st.method, base+"/s"+st.sub, ct, body)
 			if code != st.code {
 				t.Fatalf("%s: %d %s", st.method, code, b)
 			}

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // FuzzParsePath: request paths come from the network; parse must never panic, and a path it accepts names a
@@ -19,19 +22,30 @@ func FuzzParsePath(f *testing.F) {
 		"/api/v1/namespaces",
 		"/apis/rbac.authorization.k8s.io/v1/clusterroles/x",
 		"/apis//v1/namespaces//services", "/api", "/apis/a/b/c/d/e/f/g", "//",
+		"/api/v1/namespaces/../configmaps", "/api/v1/namespaces/a%2Fb/configmaps/c", "/api/v1/namespaces/a/configmaps/%00",
 	} {
 		f.Add(s)
 	}
 	s, _ := newTestServerTB(f)
 	f.Fuzz(func(t *testing.T, path string) {
-		rt, err := s.parse(path)
+		u, perr := url.Parse(path)
+		if perr != nil {
+			return
+		}
+		rt, err := s.parse(u)
 		if err != nil {
 			return
 		}
 		if rt.kind.Plural == "" || (!rt.kind.Namespaced && rt.namespace != "") {
 			t.Fatalf("%q -> %+v", path, rt)
 		}
-		if rt.name != "" && !strings.Contains(path, rt.name) {
+		if rt.namespace != "" && len(validation.IsDNS1123Label(rt.namespace)) > 0 {
+			t.Fatalf("%q -> invalid namespace %q accepted", path, rt.namespace)
+		}
+		if rt.name != "" && len(validation.IsDNS1123Subdomain(rt.name)) > 0 {
+			t.Fatalf("%q -> invalid name %q accepted", path, rt.name)
+		}
+		if rt.name != "" && !strings.Contains(u.Path, rt.name) {
 			t.Fatalf("%q -> name %q", path, rt.name)
 		}
 	})

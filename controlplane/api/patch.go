@@ -97,7 +97,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 			return storeError(rt.kind, rt.name, err)
 		}
 		writeWarnings(w, warnings)
-		writeJSON(w, http.StatusOK, stored.Object)
+		s.writeObject(w, r, rt.kind, http.StatusOK, stored.Object)
 		return nil
 	}
 }

@@ -31,6 +31,10 @@ type Options struct {
 	Registry *registry.Registry // required
 	Store    *store.Store       // required
 	Logger   *slog.Logger       // default slog.Default(); the API adds component=api
+	// Access: who may call the API and what a browser on another site may not do (guard.go). The zero value
+	// answers to loopback names only, knows no token (every caller is anonymous), and grants no cross-origin
+	// browser request.
+	Access Access
 }
 
 // Server is the API's http.Handler. checks is guarded by mu.
@@ -39,6 +43,8 @@ type Server struct {
 	st  *store.Store
 	log *slog.Logger
 	mux *http.ServeMux
+	// access is fixed at New; guard reads it without a lock.
+	access Access
 
 	mu     sync.Mutex
 	checks []readyCheck
@@ -57,18 +63,24 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{reg: opts.Registry, st: opts.Store, log: opts.Logger.With("component", "api"), mux: http.NewServeMux()}
+	s := &Server{reg: opts.Registry, st: opts.Store, log: opts.Logger.With("component", "api"), mux: http.NewServeMux(),
+		access: opts.Access}
 	s.mux.HandleFunc("/api/", s.serveResource)
 	s.mux.HandleFunc("/apis/", s.serveResource)
 	s.mux.HandleFunc("GET /readyz", s.serveReadyz)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET "+KindsPath, s.serveKinds)
 	s.AddReadyCheck("store", opts.Store.Ping)
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: every request passes the guard (Access) before any handler sees it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r = s.guard(w, r); r != nil {
+		s.mux.ServeHTTP(w, r)
+	}
+}
 
 // Handle mounts an extra handler (e.g. the dashboard at "/"); patterns follow net/http.ServeMux.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
@@ -94,7 +106,9 @@ func (s *Server) CheckReady() error {
 	return errors.Join(errs...)
 }
 
-func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
+	// Where the API requires its token, anonymous probes learn pass or fail per check, not the errors' text.
+	detail := !s.access.RequireToken || PrincipalOf(r).Authenticated
 	s.mu.Lock()
 	checks := append([]readyCheck(nil), s.checks...)
 	s.mu.Unlock()
@@ -103,7 +117,11 @@ func (s *Server) serveReadyz(w http.ResponseWriter, _ *http.Request) {
 	for _, c := range checks {
 		if err := c.fn(); err != nil {
 			ok = false
-			fmt.Fprintf(&b, "[-]%s failed: %v\n", c.name, err)
+			if detail {
+				fmt.Fprintf(&b, "[-]%s failed: %v\n", c.name, err)
+			} else {
+				fmt.Fprintf(&b, "[-]%s failed: reason withheld\n", c.name)
+			}
 		} else {
 			fmt.Fprintf(&b, "[+]%s ok\n", c.name)
 		}
@@ -139,10 +157,20 @@ type route struct {
 	status    bool
 }
 
-func (s *Server) parse(path string) (route, *apiError) {
+func (s *Server) parse(u *url.URL) (route, *apiError) {
 	var rest []string
 	var group, version string
-	parts := strings.Split(strings.Trim(path, "/"), "/")
+	path := u.Path
+	// Split the escaped path and decode each segment, so that an encoded "/" (%2F) stays inside the name it was
+	// sent in and is refused there, instead of shifting the path's segments.
+	parts := strings.Split(strings.Trim(u.EscapedPath(), "/"), "/")
+	for i, p := range parts {
+		d, err := url.PathUnescape(p)
+		if err != nil {
+			return route{}, badRequest(fmt.Sprintf("invalid path segment %q: %v", p, err))
+		}
+		parts[i] = d
+	}
 	switch {
 	case len(parts) >= 3 && parts[0] == "api":
 		version, rest = parts[1], parts[2:]
@@ -154,6 +182,9 @@ func (s *Server) parse(path string) (route, *apiError) {
 	var rt route
 	if len(rest) >= 3 && rest[0] == "namespaces" {
 		rt.namespace, rest = rest[1], rest[2:]
+		if aerr := validNamespace(rt.namespace); aerr != nil {
+			return route{}, aerr
+		}
 	}
 	if len(rest) == 0 || len(rest) > 3 || (len(rest) == 3 && rest[2] != "status") {
 		return route{}, notFoundPath(path)
@@ -165,6 +196,9 @@ func (s *Server) parse(path string) (route, *apiError) {
 	rt.kind = k
 	if len(rest) >= 2 {
 		rt.name = rest[1]
+		if aerr := validName(rt.name); aerr != nil {
+			return route{}, aerr
+		}
 	}
 	rt.status = len(rest) == 3
 	if !k.Namespaced && rt.namespace != "" {
@@ -174,7 +208,7 @@ func (s *Server) parse(path string) (route, *apiError) {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
-	rt, aerr := s.parse(r.URL.Path)
+	rt, aerr := s.parse(r.URL)
 	if aerr != nil {
 		writeError(w, aerr)
 		return
@@ -186,7 +220,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && rt.name == "":
 		err = s.list(w, r, rt)
 	case r.Method == http.MethodGet:
-		err = s.get(w, rt)
+		err = s.get(w, r, rt)
 	case r.Method == http.MethodPost && rt.name == "":
 		err = s.create(w, r, rt)
 	case r.Method == http.MethodPut && rt.name != "" && rt.status:
@@ -224,7 +258,7 @@ func resourceName(k registry.Kind) string {
 	return k.Plural + "." + k.Group
 }
 
-func (s *Server) get(w http.ResponseWriter, rt route) *apiError {
+func (s *Server) get(w http.ResponseWriter, r *http.Request, rt route) *apiError {
 	if rt.kind.Namespaced && rt.namespace == "" {
 		return notFoundPath("")
 	}
@@ -232,7 +266,7 @@ func (s *Server) get(w http.ResponseWriter, rt route) *apiError {
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}
-	writeJSON(w, http.StatusOK, obj.Object)
+	s.writeObject(w, r, rt.kind, http.StatusOK, obj.Object)
 	return nil
 }
 
@@ -256,9 +290,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt route) *apiErro
 	items := []any{}
 	for _, o := range objs {
 		if sel.Matches(labels.Set(o.GetLabels())) {
-			items = append(items, o.Object)
+			items = append(items, s.visible(r, rt.kind, o.Object))
 		}
 	}
+	s.warnRedacted(w, r, rt.kind)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"apiVersion": rt.kind.APIVersion(), "kind": rt.kind.Kind + "List",
 		"metadata": map[string]any{"resourceVersion": fmt.Sprint(rv)}, "items": items,
@@ -282,6 +317,9 @@ func (s *Server) prepare(r *http.Request, rt route, body []byte, old *unstructur
 	if p.Kind.GroupKind() != rt.kind.GroupKind() {
 		return nil, badRequest(fmt.Sprintf("the API version in the data (%s) and kind (%s) do not match the request path (%s)",
 			p.Kind.APIVersion(), p.Kind.Kind, resourceName(rt.kind)))
+	}
+	if aerr := refuseRedacted(p.Kind, p.Object.GetName(), p.Object.GetAnnotations()); aerr != nil {
+		return nil, aerr
 	}
 	if rt.namespace != "" && p.Object.GetNamespace() != rt.namespace {
 		return nil, badRequest(fmt.Sprintf("the namespace of the provided object (%s) does not match the namespace sent on the request (%s)",
@@ -313,7 +351,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 		return storeError(rt.kind, p.Object.GetName(), err)
 	}
 	writeWarnings(w, p.Warnings)
-	writeJSON(w, http.StatusCreated, obj.Object)
+	s.writeObject(w, r, rt.kind, http.StatusCreated, obj.Object)
 	return nil
 }
 
@@ -338,7 +376,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 		return storeError(rt.kind, rt.name, err)
 	}
 	writeWarnings(w, p.Warnings)
-	writeJSON(w, http.StatusOK, obj.Object)
+	s.writeObject(w, r, rt.kind, http.StatusOK, obj.Object)
 	return nil
 }
 
@@ -359,7 +397,7 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request, rt route) 
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}
-	writeJSON(w, http.StatusOK, obj.Object)
+	s.writeObject(w, r, rt.kind, http.StatusOK, obj.Object)
 	return nil
 }
 
@@ -384,7 +422,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}
-	writeJSON(w, http.StatusOK, obj.Object)
+	s.writeObject(w, r, rt.kind, http.StatusOK, obj.Object)
 	return nil
 }
 
@@ -410,6 +448,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 	if err != nil {
 		return storeError(rt.kind, "", err)
 	}
+	s.warnRedacted(w, r, rt.kind)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
@@ -421,7 +460,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		if !sel.Matches(labels.Set(e.Object.GetLabels())) {
 			continue
 		}
-		if err := enc.Encode(WatchEvent{Type: string(e.Type), Object: e.Object.Object}); err != nil {
+		if err := enc.Encode(WatchEvent{Type: string(e.Type), Object: s.visible(r, rt.kind, e.Object.Object)}); err != nil {
 			return nil // client went away
 		}
 		if flusher != nil {

@@ -59,6 +59,10 @@ type Client struct {
 
 	mu    sync.Mutex
 	kinds []Kind
+	// token is sent as "Authorization: Bearer" when set. guessed: it was found, not given (SetFallbackToken), and
+	// is dropped after the server refuses it.
+	token   string
+	guessed bool
 }
 
 // New returns a client for the server URL (e.g. http://127.0.0.1:8090). hc may be nil (http.DefaultClient's
@@ -82,6 +86,28 @@ func New(server string, hc *http.Client) (*Client, error) {
 
 // Server is the base URL.
 func (c *Client) Server() string { return c.base.String() }
+
+// SetToken makes every request carry "Authorization: Bearer token" (tide's API token; see `tide up`).
+func (c *Client) SetToken(token string) {
+	c.mu.Lock()
+	c.token, c.guessed = token, false
+	c.mu.Unlock()
+}
+
+// SetFallbackToken is SetToken for a token the caller found rather than was given (the CLI reads a local data
+// dir's token file): when the server answers 401 to it (another tide, another data dir), the client drops it
+// and repeats the request without a token, so a server that admits anonymous callers still answers.
+func (c *Client) SetFallbackToken(token string) {
+	c.mu.Lock()
+	c.token, c.guessed = token, token != ""
+	c.mu.Unlock()
+}
+
+func (c *Client) bearer() (token string, guessed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token, c.guessed
+}
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
 	var raw []byte
@@ -112,9 +138,23 @@ func (c *Client) doRaw(ctx context.Context, method, path string, query url.Value
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
+	token, guessed := c.bearer()
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the tide API at %s (is `tide up` running?): %w", c.base, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized && guessed {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		c.mu.Lock()
+		if c.token == token {
+			c.token, c.guessed = "", false
+		}
+		c.mu.Unlock()
+		return c.doRaw(ctx, method, path, query, contentType, body)
 	}
 	return resp, nil
 }

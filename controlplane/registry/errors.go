@@ -57,8 +57,25 @@ func checkName(k Kind, name string) error {
 	if name == "" {
 		return &InvalidError{Kind: k.Kind, Causes: []Cause{{Field: "metadata.name", Message: "Required value: name is required"}}}
 	}
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+	errs := validation.IsDNS1123Subdomain(name)
+	if k.Group == "" && k.Kind == "Namespace" {
+		errs = validation.IsDNS1123Label(name) // a Namespace's name is what other objects' namespace must be
+	}
+	if len(errs) > 0 {
 		return &InvalidError{Kind: k.Kind, Name: name, Causes: []Cause{{Field: "metadata.name", Message: "Invalid value: " + strings.Join(errs, ", ")}}}
+	}
+	return nil
+}
+
+// checkNamespace applies Kubernetes' namespace rule (a DNS-1123 label) to a namespaced object's namespace, with
+// the API server's message, so no namespace that a cluster would refuse becomes a store key or a path.
+func checkNamespace(k Kind, name, ns string) error {
+	if !k.Namespaced {
+		return nil
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return &InvalidError{Kind: k.Kind, Name: name, Causes: []Cause{{Field: "metadata.namespace",
+			Message: fmt.Sprintf("Invalid value: %q: %s", ns, strings.Join(errs, ", "))}}}
 	}
 	return nil
 }

@@ -258,6 +258,9 @@ func (r *Registry) Prepare(ctx context.Context, data []byte, namespace string, o
 	if err := checkName(k, p.Object.GetName()); err != nil {
 		return nil, err
 	}
+	if err := checkNamespace(k, p.Object.GetName(), p.Object.GetNamespace()); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

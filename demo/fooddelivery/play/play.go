@@ -51,6 +51,8 @@ type Options struct {
 	// Server is the API of a running tide. When its /readyz answers 200 the demo uses it; otherwise the demo starts
 	// a tide in this process with Platform. Default DefaultServer.
 	Server string
+	// Token is the API token of the tide at Server, when it requires one (tide --token, $TIDE_TOKEN).
+	Token string
 	// NameServers of the running tide's RocketMQ (only used with a running tide; a started one reports its own).
 	// Default DefaultNameServer.
 	NameServers []string
@@ -131,6 +133,9 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("%w: Server: %w", ErrOptions, err)
 	}
+	if opts.Token != "" {
+		c.SetToken(opts.Token)
+	}
 	nameServers := opts.NameServers
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	readyErr := c.Ready(pctx)
@@ -161,6 +166,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 		if c, err = client.New(srv.APIURL(), nil); err != nil {
 			return res, err
 		}
+		c.SetToken(srv.Access().Token)
 		if len(nameServers) == 0 {
 			ns := endpoint(srv, "rocketmq name server")
 			if ns == "" {
