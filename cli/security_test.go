@@ -216,7 +216,12 @@ func TestUpPrintsAccess(t *testing.T) {
 	if strings.Contains(out, tok) {
 		t.Fatalf("second start printed the token again: %q", out)
 	}
-	out, _ = show(server.Options{Host: "0.0.0.0"})
+	// Beyond loopback the embedded broker needs ACL too (or --insecure-no-auth).
+	aclFile := filepath.Join(t.TempDir(), "plain_acl.yml")
+	if err := os.WriteFile(aclFile, []byte("accounts:\n  - accessKey: app\n    secretKey: app-secret-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = show(server.Options{Host: "0.0.0.0", ACLFile: aclFile})
 	if !strings.Contains(out, "api requires the token in "+filepath.Join(dir, server.TokenFile)) || strings.Contains(out, tok) {
 		t.Fatalf("non-loopback start: %q", out)
 	}
