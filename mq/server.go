@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/tide-run/tide/internal/ratelog"
 	"github.com/tide-run/tide/mq/broker"
 	"github.com/tide-run/tide/mq/commitlog"
 	"github.com/tide-run/tide/mq/namesrv"
@@ -64,8 +65,21 @@ type Options struct {
 	FS commitlog.FS
 	// Clock for store timestamps, leases and delays. Default the real clock.
 	Clock clock.WithTicker
-	// Logger. Default slog.Default().
+	// Logger. Default slog.Default(). Repeated lines (bad peers, refused sends, failing checkpoints) are
+	// rate-limited: one line per LogRepeatInterval for each kind, with a count of the repeats (internal/ratelog).
 	Logger *slog.Logger
+	// LogRepeatInterval spaces repeated log lines of one kind. Default 10s.
+	LogRepeatInterval time.Duration
+
+	// IdleTimeout closes a connection on which nothing was sent either way for this long (RocketMQ's channel idle
+	// time). Default 120s (the official clients heartbeat every 30 s); negative: never.
+	IdleTimeout time.Duration
+	// FrameTimeout closes a connection whose frame has not arrived whole this long after its first byte. Default
+	// 30s; negative: never.
+	FrameTimeout time.Duration
+	// MaxConnections caps the connections of each listener (name server, broker); more are closed at once and
+	// counted. Default remoting.DefaultMaxConns(): 10,000, less under a low open-file limit; negative: no cap.
+	MaxConnections int
 }
 
 // Server is an embedded name server plus broker.
@@ -80,6 +94,7 @@ type Server struct {
 	ready  atomic.Bool
 	nsAddr string
 	brAddr string
+	logs   *ratelog.Handler // the rate-limited handler behind every component's logger
 }
 
 // ErrOptions reports invalid options.
@@ -104,7 +119,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Logger.With("component", "mq")}, nil
+	logs := ratelog.New(opts.Logger.Handler(), ratelog.Options{Interval: opts.LogRepeatInterval})
+	opts.Logger = slog.New(logs)
+	return &Server{opts: opts, log: opts.Logger.With("component", "mq"), logs: logs}, nil
 }
 
 // Start opens the store (recovering after a crash) and listens; it returns once both ports accept connections.
@@ -147,9 +164,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.st, s.broker = st, b
 	s.ns = namesrv.New(s.opts.Logger)
 	s.ns.Register(nsBroker{b})
-	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.namesrv")})
-	s.brSrv = remoting.NewServer(brLn, b.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"),
-		OnClose: b.ConnClosed, OnIdle: b.ConnIdle})
+	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, s.remotingOptions("mq.namesrv"))
+	brOpts := s.remotingOptions("mq.broker")
+	brOpts.OnClose, brOpts.OnIdle = b.ConnClosed, b.ConnIdle
+	s.brSrv = remoting.NewServer(brLn, b.Handle, brOpts)
 	b.Start()
 	go s.nsSrv.Serve()
 	go s.brSrv.Serve()
@@ -186,7 +204,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	errs = append(errs, s.brSrv.Shutdown(ctx))
 	errs = append(errs, s.broker.Close(ctx))
 	errs = append(errs, s.st.Close())
+	s.logs.Flush() // the counts of lines still held back
 	return errors.Join(errs...)
+}
+
+func (s *Server) remotingOptions(component string) remoting.ServerOptions {
+	return remoting.ServerOptions{Logger: s.opts.Logger.With("component", component), IdleTimeout: s.opts.IdleTimeout,
+		FrameTimeout: s.opts.FrameTimeout, MaxConns: s.opts.MaxConnections}
 }
 
 type nsBroker struct{ b *broker.Broker }
