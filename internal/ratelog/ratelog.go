@@ -71,7 +71,9 @@ func New(inner slog.Handler, opts Options) *Handler {
 func Logger(l *slog.Logger, opts Options) *slog.Logger { return slog.New(New(l.Handler(), opts)) }
 
 // Enabled defers to the wrapped handler.
-func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool { return h.inner.Enabled(ctx, level) }
+func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.inner.Enabled(ctx, level)
+}
 
 // WithAttrs returns a handler that adds attrs and shares this one's counts.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
