@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/commitlog"
 	"github.com/tide-run/tide/server/eventingrt"
 )
 
@@ -22,6 +23,8 @@ type EventingOptions struct {
 	SourceRetryDelayLevel int
 	// MQDelayLevels overrides the embedded broker's 18 delay levels (tests shorten them).
 	MQDelayLevels []time.Duration
+	// MQFS is the embedded broker's file layer (tests inject faults, e.g. a full disk). Default the OS.
+	MQFS commitlog.FS
 }
 
 // Eventing is the eventing runtime (nil before New returns).
@@ -38,7 +41,7 @@ func (s *Server) setupEventing() error {
 	} else {
 		m, err := mq.New(mq.Options{DataDir: filepath.Join(s.opts.DataDir, "mq"), Host: s.opts.Host,
 			NameServerPort: s.opts.NameServerPort, BrokerPort: s.opts.BrokerPort,
-			DelayLevels: s.opts.Eventing.MQDelayLevels, Logger: s.opts.Logger})
+			DelayLevels: s.opts.Eventing.MQDelayLevels, FS: s.opts.Eventing.MQFS, Logger: s.opts.Logger})
 		if err != nil {
 			return fmt.Errorf("rocketmq: %w", err)
 		}
@@ -107,6 +110,15 @@ func (m *mqSubsystem) Ready() error {
 }
 
 func (m *mqSubsystem) Shutdown(ctx context.Context) error { return m.srv.Shutdown(ctx) }
+
+// ReadyChecks names the embedded broker's parts in /readyz: each listener accepting, the store writable.
+func (m *mqSubsystem) ReadyChecks() []ReadyCheck {
+	var out []ReadyCheck
+	for _, c := range m.srv.ReadyChecks() {
+		out = append(out, ReadyCheck{Name: c.Name, Check: c.Check})
+	}
+	return out
+}
 
 func (m *mqSubsystem) Endpoints() []Endpoint {
 	return []Endpoint{{Name: "rocketmq name server", URL: m.srv.NameServerAddr()}, {Name: "rocketmq broker", URL: m.srv.BrokerAddr()}}

@@ -122,6 +122,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger.With("component", "server"), reg: reg, st: st, api: a}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
+	s.mountLivez() // health.go
 	if err := s.setupDashboard(); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -160,6 +161,7 @@ func (s *Server) AddSubsystem(sub Subsystem) {
 	s.subsystems = append(s.subsystems, sub)
 	s.mu.Unlock()
 	s.api.AddReadyCheck(sub.Name(), sub.Ready)
+	s.addReadyChecks(sub) // health.go
 }
 
 // Start listens on the API port, starts every subsystem in order and then the reconcilers. It returns once all
