@@ -26,6 +26,9 @@ func newBrokerCommand() *cobra.Command {
 		flush      string
 		retention  time.Duration
 		maxDisk    int64
+		maxConns   int
+		idle       time.Duration
+		frameWait  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -46,7 +49,8 @@ func newBrokerCommand() *cobra.Command {
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			srv, err := mq.New(mq.Options{DataDir: dataDir + "/mq", Host: host, NameServerPort: nsPort, BrokerPort: brokerPort,
-				FlushMode: mode, RetentionAge: retention, MaxDiskBytes: maxDisk, Logger: logger})
+				FlushMode: mode, RetentionAge: retention, MaxDiskBytes: maxDisk, Logger: logger,
+				MaxConnections: maxConns, IdleTimeout: idle, FrameTimeout: frameWait})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -71,6 +75,9 @@ func newBrokerCommand() *cobra.Command {
 	f.StringVar(&flush, "flush", "async", "commit-log flush: async (fsync every 500ms) or sync (answer sends after fsync)")
 	f.DurationVar(&retention, "retention", 72*time.Hour, "delete commit-log segments older than this")
 	f.Int64Var(&maxDisk, "max-disk-bytes", 0, "cap the commit log's size in bytes, deleting the oldest segments first (0: no cap)")
+	f.IntVar(&maxConns, "max-connections", 0, "connections each listener accepts at most; more are closed at once (0: 10000, less under a low open-file limit; -1: no cap)")
+	f.DurationVar(&idle, "idle-timeout", 0, "close a connection after this long with nothing sent either way (0: 120s; -1s: never)")
+	f.DurationVar(&frameWait, "frame-timeout", 0, "close a connection whose request has not arrived whole this long after its first byte (0: 30s; -1s: never)")
 	return cmd
 }
 

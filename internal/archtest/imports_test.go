@@ -33,6 +33,7 @@ var rules = []rule{
 	{"dashboard", []string{"mq", "eventing", "serving", "server", "cli", "controlplane/store"}, "the dashboard reads the API", nil},
 	{"internal/gcfloor", []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"}, "the heap floor is a leaf library", nil},
 	{"internal/residency", []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"}, "start-up page release is a leaf library", nil},
+	{"internal/ratelog", []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"}, "the log rate limiter is a leaf library", nil},
 }
 
 // TestImportDirection walks every non-test Go file in the module, builds the package import graph, and checks each
