@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,6 +32,7 @@ func newBrokerCommand() *cobra.Command {
 		maxConns   int
 		idle       time.Duration
 		frameWait  time.Duration
+		healthAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -60,6 +64,17 @@ func newBrokerCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "name server %s\nbroker %s\n", srv.NameServerAddr(), srv.BrokerAddr())
+			if healthAddr != "" {
+				stopHealth, url, err := serveHealth(healthAddr, srv, logger)
+				if err != nil {
+					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					_ = srv.Shutdown(sctx)
+					return &exitError{code: 1, err: fmt.Errorf("--health-addr %s: %w", healthAddr, err)}
+				}
+				defer stopHealth()
+				fmt.Fprintf(cmd.OutOrStdout(), "health %s\n", url)
+			}
 			releaseStartupPages(logger)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -77,8 +92,24 @@ func newBrokerCommand() *cobra.Command {
 	f.Int64Var(&maxDisk, "max-disk-bytes", 0, "cap the commit log's size in bytes, deleting the oldest segments first (0: no cap)")
 	f.IntVar(&maxConns, "max-connections", 0, "connections each listener accepts at most; more are closed at once (0: 10000, less under a low open-file limit; -1: no cap)")
 	f.DurationVar(&idle, "idle-timeout", 0, "close a connection after this long with nothing sent either way (0: 120s; -1s: never)")
+	f.StringVar(&healthAddr, "health-addr", "", "serve GET /readyz and /livez on this host:port (e.g. 127.0.0.1:10912; port 0: any free port; empty: off)")
 	f.DurationVar(&frameWait, "frame-timeout", 0, "close a connection whose request has not arrived whole this long after its first byte (0: 30s; -1s: never)")
 	return cmd
+}
+
+// serveHealth serves the broker's /readyz and /livez on addr and returns how to stop it and its base URL.
+func serveHealth(addr string, srv *mq.Server, logger *slog.Logger) (func(), string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	hs := &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("health endpoint stopped", "component", "broker", "err", err)
+		}
+	}()
+	return func() { _ = hs.Close() }, "http://" + ln.Addr().String(), nil
 }
 
 // releaseStartupPages drops the executable's pages that only start-up touched (package initialisation of

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -39,7 +41,8 @@ func TestBrokerBoundedUnderHostilePeers(t *testing.T) {
 	needFiles(t, 2*resourceConns+512)
 	rlog.SetLogLevel("error")
 	bin := buildTide(t)
-	cmd := exec.Command(bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir())
+	cmd := exec.Command(bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir(),
+		"--health-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -50,19 +53,33 @@ func TestBrokerBoundedUnderHostilePeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	var nsAddr, brAddr string
+	var nsAddr, brAddr, health string
 	sc := bufio.NewScanner(stdout)
-	for (nsAddr == "" || brAddr == "") && sc.Scan() {
+	for (nsAddr == "" || brAddr == "" || health == "") && sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "name server "); ok {
 			nsAddr = v
 		}
 		if v, ok := strings.CutPrefix(sc.Text(), "broker "); ok {
 			brAddr = v
 		}
+		if v, ok := strings.CutPrefix(sc.Text(), "health "); ok {
+			health = v
+		}
 	}
-	if brAddr == "" {
+	if health == "" {
 		t.Fatalf("tide broker printed no addresses; stderr:\n%s", logs.String())
 	}
+	readyz := func(when string) {
+		t.Helper()
+		code, body := httpGet(t, health+"/readyz")
+		if code != 200 || !strings.Contains(body, "[+]rocketmq-broker-accepting ok") || !strings.Contains(body, "[+]rocketmq-store-writable ok") {
+			t.Errorf("/readyz %s: %d\n%s", when, code, body)
+		}
+		if code, _ := httpGet(t, health+"/livez"); code != 200 {
+			t.Errorf("/livez %s: %d", when, code)
+		}
+	}
+	readyz("at start")
 
 	p, err := rocketmq.NewProducer(producer.WithNameServer([]string{nsAddr}), producer.WithRetry(0),
 		producer.WithGroupName("resource-pg"), producer.WithSendMsgTimeout(5*time.Second))
@@ -159,6 +176,7 @@ func TestBrokerBoundedUnderHostilePeers(t *testing.T) {
 		}
 	})
 	defer closeAll(garbage)
+	readyz("with 4,000 hostile connections") // under the connection limit, and the broker accepts: ready
 	close(stop)
 	bg.Wait()
 
@@ -261,6 +279,17 @@ func readRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func tail(s string, n int) string {

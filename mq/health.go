@@ -3,6 +3,9 @@ package mq
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 
 	"github.com/tide-run/tide/mq/remoting"
 )
@@ -62,3 +65,36 @@ func (s *Server) NameServerStats() remoting.ServerStats { return s.nsSrv.Stats()
 
 // BrokerStats: see NameServerStats.
 func (s *Server) BrokerStats() remoting.ServerStats { return s.brSrv.Stats() }
+
+// HealthHandler serves GET /readyz (200 when Health is nil, 503 otherwise, one "[+]name ok" or "[-]name failed:
+// reason" line per check, as tide up's API does) and GET /livez (200 while the process serves), for `tide broker
+// --health-addr`.
+func (s *Server) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		var b strings.Builder
+		ok := s.ready.Load()
+		if ok {
+			b.WriteString("[+]rocketmq ok\n")
+		} else {
+			fmt.Fprintf(&b, "[-]rocketmq failed: %v\n", ErrNotRunning)
+		}
+		for _, c := range s.ReadyChecks() {
+			if err := c.Check(); err != nil {
+				ok = false
+				fmt.Fprintf(&b, "[-]%s failed: %v\n", c.Name, err)
+			} else {
+				fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
+			}
+		}
+		if ok {
+			b.WriteString("readyz check passed\n")
+		} else {
+			b.WriteString("readyz check failed\n")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = io.WriteString(w, b.String())
+	})
+	return mux
+}
