@@ -25,6 +25,11 @@ type EventingOptions struct {
 	MQDelayLevels []time.Duration
 	// MQFS is the embedded broker's file layer (tests inject faults, e.g. a full disk). Default the OS.
 	MQFS commitlog.FS
+	// MQMaxConnections, MQIdleTimeout and MQFrameTimeout are the embedded broker's connection defences (flags
+	// --rocketmq-max-connections, --rocketmq-idle-timeout, --rocketmq-frame-timeout); zero values are mq.Options'
+	// defaults (10,000 per listener or less under a low open-file limit, 120s, 30s), negative ones turn them off.
+	MQMaxConnections              int
+	MQIdleTimeout, MQFrameTimeout time.Duration
 }
 
 // Eventing is the eventing runtime (nil before New returns).
@@ -41,7 +46,9 @@ func (s *Server) setupEventing() error {
 	} else {
 		m, err := mq.New(mq.Options{DataDir: filepath.Join(s.opts.DataDir, "mq"), Host: s.opts.Host,
 			NameServerPort: s.opts.NameServerPort, BrokerPort: s.opts.BrokerPort,
-			DelayLevels: s.opts.Eventing.MQDelayLevels, FS: s.opts.Eventing.MQFS, Logger: s.opts.Logger})
+			DelayLevels: s.opts.Eventing.MQDelayLevels, FS: s.opts.Eventing.MQFS, Logger: s.opts.Logger,
+			MaxConnections: s.opts.Eventing.MQMaxConnections, IdleTimeout: s.opts.Eventing.MQIdleTimeout,
+			FrameTimeout: s.opts.Eventing.MQFrameTimeout})
 		if err != nil {
 			return fmt.Errorf("rocketmq: %w", err)
 		}

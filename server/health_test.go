@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -92,3 +93,29 @@ func TestReadyzNamesAFullDisk(t *testing.T) {
 type readyzErr struct{ body string }
 
 func (e *readyzErr) Error() string { return "not ready:\n" + e.body }
+
+// TestRocketMQConnectionOptionsReachTheBroker: tide up's --rocketmq-frame-timeout (EventingOptions.MQFrameTimeout)
+// is the embedded broker's: a peer that sends a length word and stalls is closed after it.
+func TestRocketMQConnectionOptionsReachTheBroker(t *testing.T) {
+	p := newPlatform(t, server.Options{DataDir: t.TempDir(), Eventing: server.EventingOptions{MQFrameTimeout: 200 * time.Millisecond}})
+	var broker string
+	for _, e := range p.srv.Endpoints() {
+		if e.Name == "rocketmq broker" {
+			broker = e.URL
+		}
+	}
+	c, err := net.Dial("tcp", broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte{0, 0, 1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	var b [1]byte
+	if _, err := c.Read(b[:]); err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("stalled frame: read %v after %v, want the broker to close it after the 200ms frame timeout", err, time.Since(start))
+	}
+}
