@@ -65,8 +65,9 @@ type Options struct {
 	FS commitlog.FS
 	// Clock for store timestamps, leases and delays. Default the real clock.
 	Clock clock.WithTicker
-	// Logger. Default slog.Default(). Repeated lines (bad peers, refused sends, failing checkpoints) are
-	// rate-limited: one line per LogRepeatInterval for each kind, with a count of the repeats (internal/ratelog).
+	// Logger. Default slog.Default(). Repeated warnings and errors (bad peers, refused sends, failing
+	// checkpoints) are rate-limited: one line per LogRepeatInterval for each kind, with a count of the repeats
+	// (internal/ratelog).
 	Logger *slog.Logger
 	// LogRepeatInterval spaces repeated log lines of one kind. Default 10s.
 	LogRepeatInterval time.Duration
@@ -119,7 +120,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	logs := ratelog.New(opts.Logger.Handler(), ratelog.Options{Interval: opts.LogRepeatInterval})
+	// Warnings and errors are what floods (bad peers, refused sends, failing checkpoints); Info lines are events.
+	logs := ratelog.New(opts.Logger.Handler(), ratelog.Options{Interval: opts.LogRepeatInterval, MinLevel: slog.LevelWarn})
 	opts.Logger = slog.New(logs)
 	return &Server{opts: opts, log: opts.Logger.With("component", "mq"), logs: logs}, nil
 }

@@ -26,6 +26,9 @@ type Options struct {
 	Interval time.Duration
 	// Clock for intervals and summary timers. Default the real clock; tests pass a fake clock.
 	Clock clock.WithDelayedExecution
+	// MinLevel: records below it pass untouched, e.g. slog.LevelWarn when Info lines are events worth a line each
+	// ("auto-created topic") and floods come from warnings and errors. The zero value is slog.LevelInfo.
+	MinLevel slog.Level
 }
 
 // Handler wraps another slog.Handler, rate-limiting each kind of record (see the package doc). Handlers derived
@@ -39,6 +42,7 @@ type Handler struct {
 
 // state is shared by a Handler and every handler derived from it. mu guards kinds and every kind's fields.
 type state struct {
+	minLevel slog.Level
 	interval time.Duration
 	clock    clock.WithDelayedExecution
 	mu       sync.Mutex
@@ -64,7 +68,7 @@ func New(inner slog.Handler, opts Options) *Handler {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	return &Handler{inner: inner, st: &state{interval: opts.Interval, clock: opts.Clock, kinds: map[string]*kind{}}}
+	return &Handler{inner: inner, st: &state{minLevel: opts.MinLevel, interval: opts.Interval, clock: opts.Clock, kinds: map[string]*kind{}}}
 }
 
 // Logger is slog.New(New(l.Handler(), opts)): l's lines, rate-limited.
@@ -93,6 +97,9 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 
 // Handle writes r at once when it is the first of its kind in the current interval, and holds it back otherwise.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < h.st.minLevel {
+		return h.inner.Handle(ctx, r)
+	}
 	key := h.prefix + "\x02" + r.Level.String() + "\x00" + r.Message
 	st := h.st
 	now := st.clock.Now()

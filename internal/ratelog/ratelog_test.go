@@ -181,3 +181,17 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("8000 concurrent records: %q", got)
 	}
 }
+
+func TestBelowMinLevelPassesUntouched(t *testing.T) {
+	out := &lines{}
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	log := slog.New(New(slog.NewTextHandler(out, nil), Options{Clock: clk, MinLevel: slog.LevelWarn}))
+	for i := range 5 {
+		log.Info("auto-created topic", "topic", i)
+		log.Warn("bad frame", "remote", i)
+	}
+	got := out.get()
+	if n := len(got); n != 6 {
+		t.Fatalf("%d lines, want the 5 Info lines and the first warning:\n%s", n, strings.Join(got, "\n"))
+	}
+}
