@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,6 +31,10 @@ func newBrokerCommand() *cobra.Command {
 		maxDisk    int64
 		aclFile    string
 		insecure   bool
+		maxConns   int
+		idle       time.Duration
+		frameWait  time.Duration
+		healthAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -57,7 +63,8 @@ func newBrokerCommand() *cobra.Command {
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			srv, err := mq.New(mq.Options{DataDir: dataDir + "/mq", Host: host, NameServerPort: nsPort, BrokerPort: brokerPort,
 				FlushMode: mode, RetentionAge: retention, MaxDiskBytes: maxDisk, Logger: logger,
-				ACLFile: aclFile, InsecureNoAuth: insecure})
+				ACLFile: aclFile, InsecureNoAuth: insecure,
+				MaxConnections: maxConns, IdleTimeout: idle, FrameTimeout: frameWait})
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
@@ -74,6 +81,17 @@ func newBrokerCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "name server %s\nbroker %s\n", srv.NameServerAddr(), srv.BrokerAddr())
+			if healthAddr != "" {
+				stopHealth, url, err := serveHealth(healthAddr, srv, logger)
+				if err != nil {
+					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					_ = srv.Shutdown(sctx)
+					return &exitError{code: 1, err: fmt.Errorf("--health-addr %s: %w", healthAddr, err)}
+				}
+				defer stopHealth()
+				fmt.Fprintf(cmd.OutOrStdout(), "health %s\n", url)
+			}
 			releaseStartupPages(logger)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -91,7 +109,26 @@ func newBrokerCommand() *cobra.Command {
 	f.Int64Var(&maxDisk, "max-disk-bytes", 0, "cap the commit log's size in bytes, deleting the oldest segments first (0: no cap)")
 	f.StringVar(&aclFile, "acl", "", "RocketMQ ACL file (plain_acl.yml format): every broker request must be signed by an account it allows")
 	f.BoolVar(&insecure, "insecure-no-auth", false, "allow --host beyond loopback without --acl (anyone reaching the broker can do anything)")
+	f.IntVar(&maxConns, "max-connections", 0, "connections each listener accepts at most; more are closed at once (0: 10000, less under a low open-file limit; -1: no cap)")
+	f.DurationVar(&idle, "idle-timeout", 0, "close a connection after this long with nothing sent either way (0: 120s; -1s: never)")
+	f.StringVar(&healthAddr, "health-addr", "", "serve GET /readyz and /livez on this host:port (e.g. 127.0.0.1:10912; port 0: any free port; empty: off)")
+	f.DurationVar(&frameWait, "frame-timeout", 0, "close a connection whose request has not arrived whole this long after its first byte (0: 30s; -1s: never)")
 	return cmd
+}
+
+// serveHealth serves the broker's /readyz and /livez on addr and returns how to stop it and its base URL.
+func serveHealth(addr string, srv *mq.Server, logger *slog.Logger) (func(), string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	hs := &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("health endpoint stopped", "component", "broker", "err", err)
+		}
+	}()
+	return func() { _ = hs.Close() }, "http://" + ln.Addr().String(), nil
 }
 
 // releaseStartupPages drops the executable's pages that only start-up touched (package initialisation of

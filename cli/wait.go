@@ -114,6 +114,18 @@ func waitFor(ctx context.Context, c *client.Client, k client.Kind, ns, name stri
 			// The object's version predates the server's watch history (it was last written before a restart):
 			// watch from now, which starts with the current objects.
 			ch, err = c.Watch(ctx, k, ns, client.ListOptions{})
+			if err == nil {
+				// That watch starts with the objects as they are now, so a change between the get above and the
+				// watch (the object deleted, its last finalizer gone) would never show: look again now that the
+				// watch is open, and follow the watch only if that still does not satisfy ok.
+				o, err := c.Get(ctx, k, ns, name)
+				if client.IsNotFound(err) {
+					o, err = nil, nil
+				}
+				if err == nil && ok(o) {
+					return nil
+				}
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		runChildBroker(dir) // the crash test runs this test binary as a broker it can kill -9
 		return
 	}
+	if dir := os.Getenv("TIDE_MQ_EMFILE_CHILD_DIR"); dir != "" {
+		runEMFILEChild(dir) // TestAcceptRecoversFromEMFILE: a broker with a low open-file limit
+		return
+	}
 	// The client's logger is process-global: quiet it once.
 	rlog.SetLogLevel("error")
 	os.Exit(m.Run())

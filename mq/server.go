@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/tide-run/tide/internal/ratelog"
 	"github.com/tide-run/tide/mq/acl"
 	"github.com/tide-run/tide/mq/internal/broker"
 	"github.com/tide-run/tide/mq/internal/commitlog"
@@ -68,7 +69,9 @@ type Options struct {
 	FS commitlog.FS
 	// Clock for store timestamps, leases and delays. Default the real clock.
 	Clock clock.WithTicker
-	// Logger. Default slog.Default().
+	// Logger. Default slog.Default(). Repeated warnings and errors (bad peers, refused sends, failing
+	// checkpoints) are rate-limited: one line per LogRepeatInterval for each kind, with a count of the repeats
+	// (internal/ratelog).
 	Logger *slog.Logger
 	// ACLFile is a plain_acl.yml (RocketMQ ACL 1.0; docs/security-acl.md). Set: every broker request must pass
 	// it; the file is re-read every ACLReloadInterval (default 5s) and a bad edit keeps the last good policy.
@@ -81,6 +84,18 @@ type Options struct {
 	ACLAccounts []acl.Account
 	// InsecureNoAuth allows a non-loopback Host without ACLFile.
 	InsecureNoAuth bool
+	// LogRepeatInterval spaces repeated log lines of one kind. Default 10s.
+	LogRepeatInterval time.Duration
+
+	// IdleTimeout closes a connection on which nothing was sent either way for this long (RocketMQ's channel idle
+	// time). Default 120s (the official clients heartbeat every 30 s); negative: never.
+	IdleTimeout time.Duration
+	// FrameTimeout closes a connection whose frame has not arrived whole this long after its first byte. Default
+	// 30s; negative: never.
+	FrameTimeout time.Duration
+	// MaxConnections caps the connections of each listener (name server, broker); more are closed at once and
+	// counted. Default remoting.DefaultMaxConns(): 10,000, less under a low open-file limit; negative: no cap.
+	MaxConnections int
 }
 
 // Server is an embedded name server plus broker.
@@ -96,6 +111,7 @@ type Server struct {
 	nsAddr  string
 	brAddr  string
 	stopACL context.CancelFunc // ends the ACL file watcher; nil without ACLFile
+	logs    *ratelog.Handler   // the rate-limited handler behind every component's logger
 }
 
 // ErrOptions reports invalid options.
@@ -123,7 +139,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Logger.With("component", "mq")}, nil
+	// Warnings and errors are what floods (bad peers, refused sends, failing checkpoints); Info lines are events.
+	logs := ratelog.New(opts.Logger.Handler(), ratelog.Options{Interval: opts.LogRepeatInterval, MinLevel: slog.LevelWarn})
+	opts.Logger = slog.New(logs)
+	return &Server{opts: opts, log: opts.Logger.With("component", "mq"), logs: logs}, nil
 }
 
 // Start opens the store (recovering after a crash) and listens; it returns once both ports accept connections.
@@ -175,7 +194,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.st, s.broker = st, b
 	s.ns = namesrv.New(s.opts.Logger)
 	s.ns.Register(nsBroker{b})
-	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.namesrv")})
+	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, s.remotingOptions("mq.namesrv"))
 	handler := remoting.Handler(b.Handle)
 	if handlerACL != nil {
 		handler = aclHandler(handlerACL, handler, s.opts.Logger.With("component", "mq.acl"), clk)
@@ -183,8 +202,9 @@ func (s *Server) Start(ctx context.Context) error {
 		actx, s.stopACL = context.WithCancel(context.Background())
 		go handlerACL.Run(actx)
 	}
-	s.brSrv = remoting.NewServer(brLn, handler, remoting.ServerOptions{Logger: s.opts.Logger.With("component", "mq.broker"),
-		OnClose: b.ConnClosed, OnIdle: b.ConnIdle})
+	brOpts := s.remotingOptions("mq.broker")
+	brOpts.OnClose, brOpts.OnIdle = b.ConnClosed, b.ConnIdle
+	s.brSrv = remoting.NewServer(brLn, handler, brOpts)
 	b.Start()
 	go s.nsSrv.Serve()
 	go s.brSrv.Serve()
@@ -219,7 +239,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.stopACL != nil {
 		s.stopACL()
 	}
+	s.logs.Flush() // the counts of lines still held back
 	return errors.Join(errs...)
+}
+
+func (s *Server) remotingOptions(component string) remoting.ServerOptions {
+	return remoting.ServerOptions{Logger: s.opts.Logger.With("component", component), IdleTimeout: s.opts.IdleTimeout,
+		FrameTimeout: s.opts.FrameTimeout, MaxConns: s.opts.MaxConnections}
 }
 
 type nsBroker struct{ b *broker.Broker }

@@ -22,6 +22,13 @@ type EventingOptions struct {
 	SourceRetryDelayLevel int
 	// MQDelayLevels overrides the embedded broker's 18 delay levels (tests shorten them).
 	MQDelayLevels []time.Duration
+	// MQFS is the embedded broker's file layer (tests inject faults, e.g. a full disk). Default the OS.
+	MQFS mq.FS
+	// MQMaxConnections, MQIdleTimeout and MQFrameTimeout are the embedded broker's connection defences (flags
+	// --rocketmq-max-connections, --rocketmq-idle-timeout, --rocketmq-frame-timeout); zero values are mq.Options'
+	// defaults (10,000 per listener or less under a low open-file limit, 120s, 30s), negative ones turn them off.
+	MQMaxConnections              int
+	MQIdleTimeout, MQFrameTimeout time.Duration
 }
 
 // Eventing is the eventing runtime (nil before New returns).
@@ -38,7 +45,9 @@ func (s *Server) setupEventing() error {
 	} else {
 		mopts := mq.Options{DataDir: filepath.Join(s.opts.DataDir, "mq"), Host: s.opts.Host,
 			NameServerPort: s.opts.NameServerPort, BrokerPort: s.opts.BrokerPort,
-			DelayLevels: s.opts.Eventing.MQDelayLevels, Logger: s.opts.Logger}
+			DelayLevels: s.opts.Eventing.MQDelayLevels, FS: s.opts.Eventing.MQFS, Logger: s.opts.Logger,
+			MaxConnections: s.opts.Eventing.MQMaxConnections, IdleTimeout: s.opts.Eventing.MQIdleTimeout,
+			FrameTimeout: s.opts.Eventing.MQFrameTimeout}
 		if err := s.setupMQACL(&mopts); err != nil {
 			return err
 		}
@@ -111,6 +120,15 @@ func (m *mqSubsystem) Ready() error {
 }
 
 func (m *mqSubsystem) Shutdown(ctx context.Context) error { return m.srv.Shutdown(ctx) }
+
+// ReadyChecks names the embedded broker's parts in /readyz: each listener accepting, the store writable.
+func (m *mqSubsystem) ReadyChecks() []ReadyCheck {
+	var out []ReadyCheck
+	for _, c := range m.srv.ReadyChecks() {
+		out = append(out, ReadyCheck{Name: c.Name, Check: c.Check})
+	}
+	return out
+}
 
 func (m *mqSubsystem) Endpoints() []Endpoint {
 	return []Endpoint{{Name: "rocketmq name server", URL: m.srv.NameServerAddr()}, {Name: "rocketmq broker", URL: m.srv.BrokerAddr()}}

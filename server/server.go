@@ -137,6 +137,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
+	s.mountLivez() // health.go
 	if err := s.setupDashboard(); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -175,6 +176,7 @@ func (s *Server) AddSubsystem(sub Subsystem) {
 	s.subsystems = append(s.subsystems, sub)
 	s.mu.Unlock()
 	s.api.AddReadyCheck(sub.Name(), sub.Ready)
+	s.addReadyChecks(sub) // health.go
 }
 
 // Start listens on the API port, starts every subsystem in order and then the reconcilers. It returns once all

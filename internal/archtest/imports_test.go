@@ -73,6 +73,8 @@ var rules = []rule{
 		why: "the heap floor is a leaf library"},
 	{from: "internal/residency", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "start-up page release is a leaf library"},
+	{from: "internal/ratelog", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
+		why: "the log rate limiter is a leaf library"},
 }
 
 // brokerInternals are the embedded broker's implementation: its request handlers, storage and name server. Go's

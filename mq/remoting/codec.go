@@ -11,7 +11,9 @@ import (
 )
 
 // ReadFrame reads one length-prefixed frame from r and returns its bytes without the prefix. A length over
-// MaxFrameSize or under 4 is rejected before anything is allocated.
+// MaxFrameSize or under 4 is rejected before anything is allocated, and the frame's memory grows with the bytes
+// that arrive (at most twice them), never with the announced length alone. Servers use a FrameReader, which also
+// buffers and enforces timeouts.
 func ReadFrame(r io.Reader) ([]byte, error) {
 	var lenBuf [4]byte
 	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
@@ -24,12 +26,20 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 	if n > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, MaxFrameSize)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	size := int(n)
+	frame := make([]byte, 0, min(size, wholeFrameAlloc))
+	for len(frame) < size {
+		if len(frame) == cap(frame) {
+			frame = growBounded(frame, size)
 		}
-		return nil, err
+		m, err := r.Read(frame[len(frame):cap(frame)])
+		frame = frame[:len(frame)+m]
+		if err != nil && len(frame) < size {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return frame, nil
 }

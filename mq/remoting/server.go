@@ -1,9 +1,7 @@
 package remoting
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -25,22 +23,42 @@ type Server struct {
 	log       *slog.Logger
 	ln        net.Listener
 	writeWait time.Duration
+	idle      time.Duration // 0: off
+	frameWait time.Duration // 0: off
+	maxConns  int           // 0: no limit
 
 	mu       sync.Mutex // guards conns and closed
 	conns    map[*Conn]struct{}
 	closed   bool
-	draining atomic.Bool // Shutdown has begun: read loops end quietly at the drain deadline
+	quit     chan struct{} // closed by Shutdown: ends an accept back-off
+	draining atomic.Bool   // Shutdown has begun: read loops end quietly at the drain deadline
+	drainBy  atomic.Int64  // the drain deadline (Unix ns), set before draining
 	wg       sync.WaitGroup
 	onClose  func(*Conn)
 	onIdle   func(*Conn)
+
+	accept acceptState // the accept loop's failures (accept.go)
+	stats  serverStats
 }
 
 // ServerOptions configure a Server.
 type ServerOptions struct {
-	// Logger receives one line per misbehaving connection. Default: slog.Default().
+	// Logger receives one line per misbehaving connection; wrap it with internal/ratelog so a flood of bad peers
+	// is a line per interval. Default: slog.Default().
 	Logger *slog.Logger
 	// WriteTimeout bounds one response write, so a stuck client cannot hold a responder. Default 10s.
 	WriteTimeout time.Duration
+	// IdleTimeout closes a connection that has neither sent nor been sent anything for this long (RocketMQ's
+	// channel idle time; the official clients heartbeat every 30 s and long polls are answered within 30 s, so
+	// live clients never reach it). It fires between 1 and 1.125 times the value. Default 120s; negative: off.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds how long a frame may take to arrive whole once its first byte has: a peer that sends
+	// part of a frame (a length, half a header) and stalls is closed. Default 30s; negative: off.
+	FrameTimeout time.Duration
+	// MaxConns caps the open connections on this listener; one more is accepted and closed at once, counted
+	// (Stats().Refused) and logged. Default DefaultMaxConns() (10,000, less when the open-file limit is low);
+	// negative: no limit.
+	MaxConns int
 	// OnClose is called once when a connection ends (the broker forgets its clients).
 	OnClose func(*Conn)
 	// OnIdle is called on a connection's read loop whenever no complete request is buffered, before the loop
@@ -50,6 +68,12 @@ type ServerOptions struct {
 	OnIdle func(*Conn)
 }
 
+// Defaults of ServerOptions.
+const (
+	DefaultIdleTimeout  = 120 * time.Second
+	DefaultFrameTimeout = 30 * time.Second
+)
+
 // NewServer wraps ln. Call Serve to start accepting.
 func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 	if opts.Logger == nil {
@@ -58,8 +82,18 @@ func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.FrameTimeout == 0 {
+		opts.FrameTimeout = DefaultFrameTimeout
+	}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = DefaultMaxConns()
+	}
 	return &Server{handler: h, log: opts.Logger, ln: ln, writeWait: opts.WriteTimeout,
-		conns: map[*Conn]struct{}{}, onClose: opts.OnClose, onIdle: opts.OnIdle}
+		idle: max(opts.IdleTimeout, 0), frameWait: max(opts.FrameTimeout, 0), maxConns: max(opts.MaxConns, 0),
+		conns: map[*Conn]struct{}{}, quit: make(chan struct{}), onClose: opts.OnClose, onIdle: opts.OnIdle}
 }
 
 // ConnCount is the number of open connections.
@@ -75,41 +109,82 @@ func NewConn(nc net.Conn, log *slog.Logger) *Conn {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Conn{nc: nc, srv: &Server{log: log, writeWait: 10 * time.Second}, out: make(chan []byte, writeQueue), done: make(chan struct{})}
-	go c.writeLoop()
-	return c
+	return newConn(nc, &Server{log: log, writeWait: 10 * time.Second})
+}
+
+func newConn(nc net.Conn, s *Server) *Conn {
+	return &Conn{nc: nc, srv: s, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Serve accepts until the listener is closed.
+// Serve accepts until the listener is closed. An accept that fails (EMFILE, ENFILE, ENOBUFS...) is retried after
+// a back-off of 5 ms doubling to 1 s, as net/http does; meanwhile AcceptHealth reports the listener as not
+// accepting, and the failures are logged once per burst (see accept.go). A connection beyond MaxConns is closed
+// as soon as it is accepted.
 func (s *Server) Serve() {
+	var delay time.Duration
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if s.isClosed() || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			delay = s.acceptFailed(err, delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.quit:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		if delay != 0 {
+			delay = 0
+			s.acceptRecovered()
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
-		c := &Conn{nc: nc, srv: s, out: make(chan []byte, writeQueue), done: make(chan struct{})}
+		c := newConn(nc, s)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
 			return
 		}
+		if s.maxConns > 0 && len(s.conns) >= s.maxConns {
+			s.mu.Unlock()
+			s.refuse(nc)
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.stats.accepted.Add(1)
 		go c.readLoop()
-		go c.writeLoop()
 	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// refuse closes a connection over the limit: the peer sees the connection closed before any answer (RocketMQ has
+// no frame for "too many connections"), the operator sees a line per interval (the logger is rate-limited) and
+// the count in Stats().Refused.
+func (s *Server) refuse(nc net.Conn) {
+	n := s.stats.refused.Add(1)
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0) // a reset, not a FIN: the refused socket costs nothing while it lingers
+	}
+	nc.Close()
+	s.log.Warn("refusing connection: listener at its connection limit", "addr", s.ln.Addr().String(),
+		"remote", nc.RemoteAddr().String(), "limit", s.maxConns, "refusedTotal", n)
 }
 
 // drainWait bounds how long Shutdown lets each connection's read loop serve the frames that already arrived before
@@ -124,15 +199,19 @@ const drainWait = 100 * time.Millisecond
 // to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.quit)
+	}
 	s.closed = true
 	conns := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	deadline := time.Now().Add(drainWait)
+	s.drainBy.Store(deadline.UnixNano())
 	s.draining.Store(true)
 	s.ln.Close()
-	deadline := time.Now().Add(drainWait)
 	for _, c := range conns {
 		_ = c.nc.SetReadDeadline(deadline)
 	}
@@ -164,16 +243,23 @@ const writeQueue = 4096
 // cannot make the broker hold unbounded memory.
 const maxQueuedBytes = 64 << 20
 
-// Conn is one client connection. Every frame goes through out to a single writer goroutine, so responders never
-// block on a slow peer and frames never interleave.
+// Conn is one client connection. Every frame goes through a queue to a single writer goroutine, so responders
+// never block on a slow peer and frames never interleave. The queue and the writer exist only once something is
+// written, so a connection that never gets an answer costs its read buffer and one goroutine.
 type Conn struct {
-	nc     net.Conn
-	srv    *Server
-	out    chan []byte
-	done   chan struct{}
-	queued atomic.Int64 // bytes in out
-	closed atomic.Bool
-	opaque atomic.Int32
+	nc   net.Conn
+	srv  *Server
+	wake chan struct{} // capacity 1: the writer has frames to send
+	done chan struct{}
+
+	wmu           sync.Mutex // guards pending, pendingBytes, writerStarted
+	pending       [][]byte
+	pendingBytes  int64
+	writerStarted bool
+
+	lastWrite atomic.Int64 // Unix ns of the last successful write (an answered client is not idle)
+	closed    atomic.Bool
+	opaque    atomic.Int32
 	// Value is free for the handler (the broker keeps the client id here).
 	Value atomic.Value
 	// Deferred is free for the handler's work waiting for OnIdle; only the read loop (Handler, OnIdle) touches it.
@@ -202,42 +288,62 @@ func (c *Conn) Close() {
 }
 
 func (c *Conn) writeLoop() {
-	buf := make([]byte, 0, 64<<10)
+	var (
+		buf   []byte
+		batch [][]byte
+	)
 	for {
 		select {
 		case <-c.done:
 			return
-		case f := <-c.out:
-			c.queued.Add(-int64(len(f)))
-			buf = append(buf[:0], f...)
-			// Coalesce whatever else is queued into one write: fewer syscalls under load.
-		more:
-			for len(buf) < 1<<20 {
-				select {
-				case f := <-c.out:
-					c.queued.Add(-int64(len(f)))
-					buf = append(buf, f...)
-				default:
-					break more
-				}
+		case <-c.wake:
+		}
+		for {
+			c.wmu.Lock()
+			batch, c.pending = c.pending, batch[:0]
+			c.pendingBytes = 0
+			c.wmu.Unlock()
+			if len(batch) == 0 {
+				break
 			}
-			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeWait))
-			if _, err := c.nc.Write(buf); err != nil {
-				if !c.closed.Load() {
-					c.srv.log.Warn("closing connection: write failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+			for i := 0; i < len(batch); {
+				var out []byte
+				if i == len(batch)-1 {
+					out = batch[i] // a lone frame goes as it is
+					i++
+				} else {
+					// Coalesce what is queued into one write: fewer syscalls under load.
+					buf = buf[:0]
+					for i < len(batch) && len(buf) < 1<<20 {
+						buf = append(buf, batch[i]...)
+						i++
+					}
+					out = buf
 				}
-				c.Close()
-				return
+				_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeWait))
+				if _, err := c.nc.Write(out); err != nil {
+					if !c.closed.Load() {
+						c.srv.log.Warn("closing connection: write failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+					}
+					c.Close()
+					return
+				}
+				c.lastWrite.Store(time.Now().UnixNano())
+			}
+			clear(batch) // the frames may be large: do not keep them alive until the next batch
+			if cap(batch) > 256 {
+				batch = nil
 			}
 			if cap(buf) > 4<<20 {
-				buf = make([]byte, 0, 64<<10)
+				buf = nil
 			}
 		}
 	}
 }
 
 func (c *Conn) readLoop() {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	fr := NewFrameReader(connReader{c})
+	fr.SetTimeouts(c.srv.idle, c.srv.frameWait, nil)
 	defer func() {
 		c.srv.safeIdle(c)
 		c.Close()
@@ -250,13 +356,13 @@ func (c *Conn) readLoop() {
 		c.srv.wg.Done()
 	}()
 	for {
-		if c.srv.onIdle != nil && !frameBuffered(r) {
+		if c.srv.onIdle != nil && !fr.Buffered() {
 			c.srv.safeIdle(c)
 		}
-		frame, err := ReadFrame(r)
+		frame, err := fr.Next()
 		if err != nil {
-			if !c.closed.Load() && !c.srv.draining.Load() && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				c.srv.log.Warn("closing connection: unreadable frame", "remote", c.nc.RemoteAddr().String(), "err", err)
+			if c.readFailed(err) {
+				continue
 			}
 			return
 		}
@@ -273,6 +379,7 @@ func (c *Conn) readLoop() {
 				}
 				continue
 			}
+			c.srv.stats.badFrames.Add(1)
 			c.srv.log.Warn("closing connection: bad frame", "remote", c.nc.RemoteAddr().String(), "err", err)
 			return
 		}
@@ -288,17 +395,49 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// frameBuffered reports whether r holds a whole frame, so reading it needs no system call and cannot block.
-func frameBuffered(r *bufio.Reader) bool {
-	if r.Buffered() < 4 {
-		return false
+// readFailed handles an error from the frame reader: it reports whether the read loop goes on (an idle timeout on
+// a connection that was written to within the idle time: like RocketMQ's all-idle check, a connection is idle only
+// when neither side spoke), and otherwise counts and logs why the connection ends.
+func (c *Conn) readFailed(err error) bool {
+	s := c.srv
+	quiet := c.closed.Load() || s.draining.Load() || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+	switch {
+	case errors.Is(err, ErrIdleTimeout):
+		if last := c.lastWrite.Load(); last != 0 && time.Since(time.Unix(0, last)) < s.idle && !s.draining.Load() {
+			return true
+		}
+		if !quiet {
+			s.stats.idleClosed.Add(1)
+			s.log.Debug("closing idle connection", "remote", c.nc.RemoteAddr().String(), "idleTimeout", s.idle.String())
+		}
+	case errors.Is(err, ErrFrameTimeout):
+		if !quiet {
+			s.stats.frameTimeouts.Add(1)
+			s.log.Warn("closing connection: frame not completed in time", "remote", c.nc.RemoteAddr().String(), "err", err)
+		}
+	case !quiet:
+		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
+			s.stats.badFrames.Add(1)
+		}
+		s.log.Warn("closing connection: unreadable frame", "remote", c.nc.RemoteAddr().String(), "err", err)
 	}
-	b, err := r.Peek(4)
-	if err != nil {
-		return false
+	return false
+}
+
+// connReader is what a connection's FrameReader reads: the socket, with read deadlines that never reach past the
+// drain deadline once Shutdown has begun.
+type connReader struct{ c *Conn }
+
+func (r connReader) Read(p []byte) (int, error) { return r.c.nc.Read(p) }
+
+func (r connReader) SetReadDeadline(t time.Time) error {
+	s := r.c.srv
+	if s.draining.Load() {
+		if by := time.Unix(0, s.drainBy.Load()); t.IsZero() || t.After(by) {
+			t = by
+		}
 	}
-	n := int64(binary.BigEndian.Uint32(b))
-	return int64(r.Buffered()) >= 4+n
+	return r.c.nc.SetReadDeadline(t)
 }
 
 func (s *Server) safeIdle(c *Conn) {
@@ -365,21 +504,31 @@ func (c *Conn) Write(cmd *Command) error {
 	return c.queue(cmd.Encode())
 }
 
-// queue hands whole frames to the writer.
+// queue hands whole frames to the writer, starting it on first use.
 func (c *Conn) queue(frame []byte) error {
-	if c.queued.Add(int64(len(frame))) > maxQueuedBytes {
-		c.srv.log.Warn("closing connection: client not reading its responses", "remote", c.nc.RemoteAddr().String(), "queuedBytes", c.queued.Load())
-		c.Close()
-		return fmt.Errorf("remoting: %s: %w (write queue full)", c.nc.RemoteAddr(), ErrClosed)
-	}
-	select {
-	case c.out <- frame:
-		return nil
-	case <-c.done:
+	c.wmu.Lock()
+	if c.closed.Load() {
+		c.wmu.Unlock()
 		return ErrClosed
-	default:
-		c.srv.log.Warn("closing connection: client not reading its responses", "remote", c.nc.RemoteAddr().String(), "queued", len(c.out))
+	}
+	if len(c.pending) >= writeQueue || c.pendingBytes+int64(len(frame)) > maxQueuedBytes {
+		frames, bytes := len(c.pending), c.pendingBytes
+		c.wmu.Unlock()
+		c.srv.log.Warn("closing connection: client not reading its responses", "remote", c.nc.RemoteAddr().String(),
+			"queued", frames, "queuedBytes", bytes)
 		c.Close()
 		return fmt.Errorf("remoting: %s: %w (write queue full)", c.nc.RemoteAddr(), ErrClosed)
 	}
+	c.pending = append(c.pending, frame)
+	c.pendingBytes += int64(len(frame))
+	if !c.writerStarted {
+		c.writerStarted = true
+		go c.writeLoop()
+	}
+	c.wmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default: // the writer is already due to look
+	}
+	return nil
 }

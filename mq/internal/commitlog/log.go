@@ -597,6 +597,14 @@ func (l *Log) WriteOffset() int64 {
 // FlushedOffset is the durable end.
 func (l *Log) FlushedOffset() int64 { return l.flushed.Load() }
 
+// Err is the error wrapping ErrBroken once a failed write could not be undone (the log then refuses every write),
+// nil otherwise.
+func (l *Log) Err() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.broken
+}
+
 // SegmentInfo describes a segment for retention decisions.
 type SegmentInfo struct {
 	Base    int64

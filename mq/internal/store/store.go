@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -74,6 +75,8 @@ type Store struct {
 
 	// OnArrival is called (outside locks) after messages land in a queue; the broker wakes long polls with it.
 	OnArrival func(topic string, queueID int32)
+
+	diskFull atomic.Pointer[diskFullState] // set while writes fail for lack of space (health.go)
 
 	stop chan struct{}
 	done chan struct{}
@@ -278,8 +281,10 @@ func (s *Store) background() {
 				}
 			}
 			if err := s.Checkpoint(); err != nil && !errors.Is(err, ErrClosed) {
+				s.noteWriteErr(err)
 				s.log.Error("checkpoint failed", "component", "mq.store", "err", err)
 			}
+			s.probeSpace()
 			if now := s.opts.Clock.Now(); now.Sub(lastClean) >= 10*time.Second {
 				lastClean = now
 				if _, err := s.Clean(now); err != nil {
@@ -360,6 +365,7 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 	}
 	if s.opts.MaxDiskBytes > 0 {
 		if err := s.ensureSpace(size); err != nil {
+			s.noteWriteErr(err)
 			return nil, 0, err
 		}
 	}
@@ -407,8 +413,10 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 	if err != nil {
 		s.keepScratch(buf, lens, pos, qs)
 		s.mu.Unlock()
+		s.noteWriteErr(err)
 		return nil, 0, err
 	}
+	s.noteWriteOK()
 	for i, m := range msgs {
 		m.PhysicalOffset = pos[i]
 		e := consumequeue.Entry{Pos: pos[i], Size: int32(lens[i]), TagHash: message.TagsHash(message.Property(m.Properties, message.PropTags))}
