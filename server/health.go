@@ -1,10 +1,5 @@
 package server
 
-import (
-	"io"
-	"net/http"
-)
-
 // ReadyCheck is one named readiness condition.
 type ReadyCheck struct {
 	Name  string
@@ -18,15 +13,10 @@ type ReadyChecker interface {
 	ReadyChecks() []ReadyCheck
 }
 
-// LivezPath answers 200 while the process serves HTTP, whatever its readiness: a failing subsystem (a full disk,
-// a listener out of descriptors) makes /readyz fail so traffic goes elsewhere, but is no reason to restart tide.
+// LivezPath answers 200 while the process serves HTTP, whatever its readiness (the API mounts it): a failing
+// subsystem (a full disk, a listener out of descriptors) makes /readyz fail so traffic goes elsewhere, but is no
+// reason to restart tide.
 const LivezPath = "/livez"
-
-func (s *Server) mountLivez() {
-	s.api.Handle("GET "+LivezPath, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	}))
-}
 
 func (s *Server) addReadyChecks(sub Subsystem) {
 	if rc, ok := sub.(ReadyChecker); ok {

@@ -137,7 +137,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
-	s.mountLivez() // health.go
 	if err := s.setupDashboard(); err != nil {
 		_ = st.Close()
 		return nil, err
