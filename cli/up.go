@@ -52,6 +52,8 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 	f.StringSliceVar(&opts.RocketMQNameServers, "rocketmq-name-servers", nil,
 		"use an external Apache RocketMQ cluster (name servers host:port,...) instead of the embedded broker")
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
+	f.StringVar(&opts.Serving.InstanceUser, "instance-user", "nobody",
+		"when tide runs as root, the user service instances run as (name, uid or uid:gid; \"root\" keeps root)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/tide-run/tide/serving/process"
 	"github.com/tide-run/tide/serving/runtime"
 )
 
@@ -17,6 +20,22 @@ type ServingOptions struct {
 	SourceDir string
 	// AutoscalerTick is the interval between autoscaling decisions. Default 2s, as Knative.
 	AutoscalerTick time.Duration
+	// InstanceUser is the user instances run as when tide runs as root: a name, a uid or uid:gid (flag
+	// --instance-user, default "nobody" there). "" (the zero value), "root" or "0" keep tide's own user; when tide
+	// is not root it is ignored (only root can switch users).
+	InstanceUser string
+}
+
+// instanceRunAs resolves ServingOptions.InstanceUser for this process (nil: instances run as tide's own user).
+func instanceRunAs(spec string) (*process.RunAs, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	switch spec {
+	case "", "root", "0", "0:0":
+		return nil, nil
+	}
+	return process.LookupRunAs(spec)
 }
 
 // servingSubsystem runs Knative Serving: the gateway listener on --gateway-port, the autoscaler and the revision
@@ -30,7 +49,15 @@ type servingSubsystem struct {
 // setupServing builds the serving runtime, replaces the default serving reconcilers with the runtime's, mounts
 // the log endpoints on the API and adds the gateway as a subsystem.
 func (s *Server) setupServing() error {
+	runAs, err := instanceRunAs(s.opts.Serving.InstanceUser)
+	if err != nil {
+		return fmt.Errorf("--instance-user: %w", err)
+	}
+	if os.Geteuid() == 0 && runAs == nil {
+		s.log.Warn("tide runs as root and so will every service instance; use --instance-user to run them unprivileged")
+	}
 	rt, err := runtime.New(runtime.Options{
+		RunAs:          runAs,
 		Store:          s.st,
 		DataDir:        s.opts.DataDir,
 		BuildCacheDir:  s.opts.Serving.BuildCacheDir,

@@ -71,11 +71,15 @@ type Options struct {
 	ReportInterval time.Duration
 	// Logger; components add their own attribute. Default slog.Default().
 	Logger *slog.Logger
+	// RunAs is the user instances run as (nil: tide's own user). tide up sets it from --instance-user when it runs
+	// as root.
+	RunAs *process.RunAs
 }
 
 // Runtime is the serving subsystem: gateway, autoscaler and one process pool per Revision.
 type Runtime struct {
 	opts    Options
+	instDir string // root of per-instance directories (process.InstanceRoot)
 	st      *store.Store
 	log     *slog.Logger
 	clock   clock.WithTicker
@@ -111,6 +115,12 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Store == nil || opts.DataDir == "" {
 		return nil, fmt.Errorf("%w: Store and DataDir are required", ErrOptions)
 	}
+	// Absolute paths only: builds run in the source folder, instances in their own directories.
+	abs, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DataDir: %w", ErrOptions, err)
+	}
+	opts.DataDir = abs
 	if opts.BuildCacheDir == "" {
 		opts.BuildCacheDir = filepath.Join(opts.DataDir, "build")
 	}
@@ -130,8 +140,13 @@ func New(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	instDir, err := process.InstanceRoot(opts.DataDir, opts.RunAs)
+	if err != nil {
+		return nil, err
+	}
 	rt := &Runtime{
 		opts:       opts,
+		instDir:    instDir,
 		st:         opts.Store,
 		log:        opts.Logger.With("component", "serving/runtime"),
 		clock:      opts.Clock,
