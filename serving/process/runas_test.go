@@ -196,4 +196,3 @@ func TestInstanceRootRefusesForeignDir(t *testing.T) {
 	}
 	os.Remove(root)
 }
-
