@@ -54,6 +54,8 @@ SIGINT or SIGTERM shuts down gracefully; a second signal exits at once. Port 0 p
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
 	f.StringVar(&opts.Serving.InstanceUser, "instance-user", "nobody",
 		"when tide runs as root, the user service instances run as (name, uid or uid:gid; \"root\" keeps root)")
+	f.BoolVar(&opts.Serving.PublicBrokerIngress, "public-broker-ingress", false,
+		"let any caller reach Broker ingress on the gateway (default: loopback callers only, as Knative's is cluster-local)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

@@ -24,6 +24,10 @@ type ServingOptions struct {
 	// --instance-user, default "nobody" there). "" (the zero value), "root" or "0" keep tide's own user; when tide
 	// is not root it is ignored (only root can switch users).
 	InstanceUser string
+	// PublicBrokerIngress lets every caller reach the Broker ingress on the gateway (flag --public-broker-ingress);
+	// by default only loopback callers do, as a Knative Broker's ingress is cluster-local. Knative Services are
+	// public unless labelled networking.knative.dev/visibility: cluster-local.
+	PublicBrokerIngress bool
 }
 
 // instanceRunAs resolves ServingOptions.InstanceUser for this process (nil: instances run as tide's own user).
@@ -57,16 +61,17 @@ func (s *Server) setupServing() error {
 		s.log.Warn("tide runs as root and so will every service instance; use --instance-user to run them unprivileged")
 	}
 	rt, err := runtime.New(runtime.Options{
-		RunAs:          runAs,
-		Store:          s.st,
-		DataDir:        s.opts.DataDir,
-		BuildCacheDir:  s.opts.Serving.BuildCacheDir,
-		SourceDir:      s.opts.Serving.SourceDir,
-		Host:           s.opts.Host,
-		Port:           s.opts.GatewayPort,
-		Clock:          s.opts.Clock,
-		AutoscalerTick: s.opts.Serving.AutoscalerTick,
-		Logger:         s.opts.Logger,
+		RunAs:               runAs,
+		PublicBrokerIngress: s.opts.Serving.PublicBrokerIngress,
+		Store:               s.st,
+		DataDir:             s.opts.DataDir,
+		BuildCacheDir:       s.opts.Serving.BuildCacheDir,
+		SourceDir:           s.opts.Serving.SourceDir,
+		Host:                s.opts.Host,
+		Port:                s.opts.GatewayPort,
+		Clock:               s.opts.Clock,
+		AutoscalerTick:      s.opts.Serving.AutoscalerTick,
+		Logger:              s.opts.Logger,
 	})
 	if err != nil {
 		return err

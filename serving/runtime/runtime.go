@@ -74,6 +74,9 @@ type Options struct {
 	// RunAs is the user instances run as (nil: tide's own user). tide up sets it from --instance-user when it runs
 	// as root.
 	RunAs *process.RunAs
+	// PublicBrokerIngress opens the gateway's fallback (the Broker ingress) to every caller; by default only
+	// loopback callers reach it, as a Knative Broker's ingress is cluster-local.
+	PublicBrokerIngress bool
 }
 
 // Runtime is the serving subsystem: gateway, autoscaler and one process pool per Revision.
@@ -165,11 +168,12 @@ func New(opts Options) (*Runtime, error) {
 	stats := &statSink{rt: rt}
 	rt.stats = stats
 	rt.gw = gateway.New(gateway.Options{
-		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*rt.fallback.Load()).ServeHTTP(w, r) }),
-		Stats:    stats,
-		Poker:    poker{rt},
-		Clock:    opts.Clock,
-		Logger:   opts.Logger,
+		Fallback:       http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*rt.fallback.Load()).ServeHTTP(w, r) }),
+		PublicFallback: opts.PublicBrokerIngress,
+		Stats:          stats,
+		Poker:          poker{rt},
+		Clock:          opts.Clock,
+		Logger:         opts.Logger,
 	})
 	ms, err := autoscaler.NewMultiscaler(autoscaler.Options{
 		Collector:    rt.coll,
