@@ -60,6 +60,15 @@ func (s *Server) setupServing() error {
 	if os.Geteuid() == 0 && runAs == nil {
 		s.log.Warn("tide runs as root and so will every service instance; use --instance-user to run them unprivileged")
 	}
+	if runAs != nil {
+		// Instances run as another user: they must not read the store (Secrets), messages or logs.
+		if st, err := os.Stat(s.opts.DataDir); err == nil && st.Mode().Perm()&0o007 != 0 {
+			if err := os.Chmod(s.opts.DataDir, st.Mode().Perm()&^0o007); err != nil {
+				return fmt.Errorf("closing --data-dir %s to other users (instances run as %s): %w", s.opts.DataDir, runAs, err)
+			}
+			s.log.Info("closed the data dir to other users, since instances run as another user", "dataDir", s.opts.DataDir, "instanceUser", runAs.String())
+		}
+	}
 	rt, err := runtime.New(runtime.Options{
 		RunAs:               runAs,
 		PublicBrokerIngress: s.opts.Serving.PublicBrokerIngress,
