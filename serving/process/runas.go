@@ -16,6 +16,10 @@ import (
 // ErrRunAs is wrapped by every failure to resolve or prepare the user instances run as.
 var ErrRunAs = errors.New("instance user")
 
+// sharedTempDir is where the instance root of a RunAs user goes: /tmp, which every user may traverse (unlike
+// $TMPDIR, which on macOS is a per-user private directory).
+const sharedTempDir = "/tmp"
+
 // NobodyID is the uid and gid of "nobody" on Linux, used when the system has no such user in its database.
 const NobodyID = 65534
 
@@ -86,7 +90,7 @@ func LookupRunAs(spec string) (*RunAs, error) {
 //
 // Without ru it is <dataDir>/instances (mode 0700, like the rest of the data dir). With ru it cannot be inside
 // the data dir without opening the data dir (and every directory above it, such as /root) to that user, so it is
-// a directory of its own under os.TempDir(), named after the data dir, owned by tide's user and group-owned by
+// a directory of its own under /tmp, named after the data dir, owned by tide's user and group-owned by
 // ru's group with mode 0710: ru may traverse it to reach what tide puts there for it, but not list it; other
 // users get nothing. An existing directory of that name that is not tide's (another user created it first, or it
 // is a symbolic link) is refused.
@@ -103,7 +107,7 @@ func InstanceRoot(dataDir string, ru *RunAs) (string, error) {
 		return dir, nil
 	}
 	sum := sha256.Sum256([]byte(abs))
-	dir := filepath.Join(os.TempDir(), "tide-instances-"+hex.EncodeToString(sum[:])[:16])
+	dir := filepath.Join(sharedTempDir, "tide-instances-"+hex.EncodeToString(sum[:])[:16])
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("%w: %w", ErrRunAs, err)
 	}
