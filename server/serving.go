@@ -66,7 +66,7 @@ func (s *Server) setupServing() error {
 			if err := os.Chmod(s.opts.DataDir, st.Mode().Perm()&^0o007); err != nil {
 				return fmt.Errorf("closing --data-dir %s to other users (instances run as %s): %w", s.opts.DataDir, runAs, err)
 			}
-			s.log.Info("closed the data dir to other users, since instances run as another user", "dataDir", s.opts.DataDir, "instanceUser", runAs.String())
+			s.log.Debug("closed the data dir to other users, since instances run as another user", "dataDir", s.opts.DataDir, "instanceUser", runAs.String())
 		}
 	}
 	rt, err := runtime.New(runtime.Options{
