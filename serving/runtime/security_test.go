@@ -113,3 +113,92 @@ spec:
 		t.Fatal("a loopback caller did not reach the cluster-local Service")
 	}
 }
+
+// TestInstancesRunAsInstanceUser runs the platform as `tide up` does as root with --instance-user nobody: the
+// instance's process has uid 65534, its environment has no trace of tide's, and the data dir stays closed.
+func TestInstancesRunAsInstanceUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	t.Setenv("TIDE_TOKEN", "do-not-leak")
+	dataDir := t.TempDir()
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Options{Host: "127.0.0.1", DataDir: dataDir, Logger: lg,
+		Serving: server.ServingOptions{BuildCacheDir: buildCache, SourceDir: repoRoot, InstanceUser: "nobody"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	p := &platform{t: t, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}}
+	if p.c, err = client.New(srv.APIURL(), nil); err != nil {
+		t.Fatal(err)
+	}
+	p.apply(`
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: least}
+spec:
+  template:
+    spec:
+      containers:
+        - image: ` + conformanceImage)
+	p.waitReady("ksvc", "least")
+	envJSON := p.mustGet("least.default.localhost", "/env")
+	if strings.Contains(envJSON, "do-not-leak") || !strings.Contains(envJSON, `"USER":"nobody"`) {
+		t.Fatalf("instance environment: %s", envJSON)
+	}
+	insts := srv.Serving().Instances("default", "least-00001")
+	if len(insts) == 0 {
+		t.Fatal("no instance listed")
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", insts[0].PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok && strings.Join(strings.Fields(rest), " ") != "65534 65534 65534 65534" {
+			t.Fatalf("instance uids: %s", rest)
+		}
+	}
+	if st, err := os.Stat(dataDir); err != nil || st.Mode().Perm()&0o007 != 0 {
+		t.Fatalf("data dir open to other users: %v %v", st.Mode(), err)
+	}
+}
+
+// TestHostileNamespaceThroughRuntime writes a Revision in namespace ".." straight into the store (the API refuses
+// such namespaces; this is the serving side's own defence): the runtime reports it as an invalid spec and writes
+// nothing outside <data-dir>/logs.
+func TestHostileNamespaceThroughRuntime(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startIn(t, dataDir)
+	rev := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "serving.knative.dev/v1", "kind": "Revision",
+		"metadata": map[string]any{"name": "evil-00001", "namespace": ".."},
+		"spec":     map[string]any{"containers": []any{map[string]any{"image": conformanceImage}}},
+	}}
+	if _, err := p.srv.Store().Create(rev); err != nil {
+		t.Skipf("the store refuses namespace \"..\" itself (%v); nothing reaches the runtime", err)
+	}
+	p.eventually("InvalidSpec", 30*time.Second, func() string {
+		o, err := p.srv.Store().Get("Revision.serving.knative.dev", "..", "evil-00001")
+		if err != nil {
+			return err.Error()
+		}
+		if s, r, m := cond(o, "ContainerHealthy"); s != "False" || r != "InvalidSpec" || !strings.Contains(m, "metadata.namespace") {
+			return s + " " + r + " " + m
+		}
+		return ""
+	})
+	for _, p := range []string{filepath.Join(dataDir, "evil-00001"), filepath.Join(filepath.Dir(dataDir), "evil-00001")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s exists: a name left its directory", p)
+		}
+	}
+}
