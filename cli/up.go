@@ -64,6 +64,10 @@ Content-Type checks). See docs/security.md.`,
 		"use an external Apache RocketMQ cluster (name servers host:port,...) instead of the embedded broker")
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
 	f.StringVar(&opts.ACLFile, "acl", "", "RocketMQ ACL file for the embedded broker (plain_acl.yml format; re-read when it changes)")
+	f.StringVar(&opts.Serving.InstanceUser, "instance-user", "nobody",
+		"when tide runs as root, the user service instances run as (name, uid or uid:gid; \"root\" keeps root)")
+	f.BoolVar(&opts.Serving.PublicBrokerIngress, "public-broker-ingress", false,
+		"let any caller reach Broker ingress on the gateway (default: loopback callers only, as Knative's is cluster-local)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&opts.RequireToken, "require-token", false,
 		"require the API token (<data-dir>/"+server.TokenFile+") on loopback too (always required on other addresses)")

@@ -3,6 +3,7 @@ package server
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"k8s.io/utils/clock"
 )
@@ -84,6 +85,11 @@ func (o *Options) fill() {
 	}
 	if o.DataDir == "" {
 		o.DataDir = DefaultOptions().DataDir
+	}
+	// Every path under the data dir is resolved against its absolute form: subsystems run tools in other
+	// directories (go build runs in the source folder), where a relative data dir would mean somewhere else.
+	if abs, err := filepath.Abs(o.DataDir); err == nil {
+		o.DataDir = abs
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -107,6 +108,10 @@ type Server struct {
 // listens until Start. Close the returned server with Shutdown.
 func New(opts Options) (*Server, error) {
 	opts.fill()
+	// The data dir holds secrets, messages and logs: private to tide's user when tide creates it.
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
 	reg := registry.NewDefault()
 	st, err := store.Open(store.Options{
 		Path:   filepath.Join(opts.DataDir, "store.db"),

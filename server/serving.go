@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/tide-run/tide/serving/process"
 	"github.com/tide-run/tide/serving/runtime"
 )
 
@@ -17,6 +20,26 @@ type ServingOptions struct {
 	SourceDir string
 	// AutoscalerTick is the interval between autoscaling decisions. Default 2s, as Knative.
 	AutoscalerTick time.Duration
+	// InstanceUser is the user instances run as when tide runs as root: a name, a uid or uid:gid (flag
+	// --instance-user, default "nobody" there). "" (the zero value), "root" or "0" keep tide's own user; when tide
+	// is not root it is ignored (only root can switch users).
+	InstanceUser string
+	// PublicBrokerIngress lets every caller reach the Broker ingress on the gateway (flag --public-broker-ingress);
+	// by default only loopback callers do, as a Knative Broker's ingress is cluster-local. Knative Services are
+	// public unless labelled networking.knative.dev/visibility: cluster-local.
+	PublicBrokerIngress bool
+}
+
+// instanceRunAs resolves ServingOptions.InstanceUser for this process (nil: instances run as tide's own user).
+func instanceRunAs(spec string) (*process.RunAs, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	switch spec {
+	case "", "root", "0", "0:0":
+		return nil, nil
+	}
+	return process.LookupRunAs(spec)
 }
 
 // servingSubsystem runs Knative Serving: the gateway listener on --gateway-port, the autoscaler and the revision
@@ -30,16 +53,34 @@ type servingSubsystem struct {
 // setupServing builds the serving runtime, replaces the default serving reconcilers with the runtime's, mounts
 // the log endpoints on the API and adds the gateway as a subsystem.
 func (s *Server) setupServing() error {
+	runAs, err := instanceRunAs(s.opts.Serving.InstanceUser)
+	if err != nil {
+		return fmt.Errorf("--instance-user: %w", err)
+	}
+	if os.Geteuid() == 0 && runAs == nil {
+		s.log.Warn("tide runs as root and so will every service instance; use --instance-user to run them unprivileged")
+	}
+	if runAs != nil {
+		// Instances run as another user: they must not read the store (Secrets), messages or logs.
+		if st, err := os.Stat(s.opts.DataDir); err == nil && st.Mode().Perm()&0o007 != 0 {
+			if err := os.Chmod(s.opts.DataDir, st.Mode().Perm()&^0o007); err != nil {
+				return fmt.Errorf("closing --data-dir %s to other users (instances run as %s): %w", s.opts.DataDir, runAs, err)
+			}
+			s.log.Debug("closed the data dir to other users, since instances run as another user", "dataDir", s.opts.DataDir, "instanceUser", runAs.String())
+		}
+	}
 	rt, err := runtime.New(runtime.Options{
-		Store:          s.st,
-		DataDir:        s.opts.DataDir,
-		BuildCacheDir:  s.opts.Serving.BuildCacheDir,
-		SourceDir:      s.opts.Serving.SourceDir,
-		Host:           s.opts.Host,
-		Port:           s.opts.GatewayPort,
-		Clock:          s.opts.Clock,
-		AutoscalerTick: s.opts.Serving.AutoscalerTick,
-		Logger:         s.opts.Logger,
+		RunAs:               runAs,
+		PublicBrokerIngress: s.opts.Serving.PublicBrokerIngress,
+		Store:               s.st,
+		DataDir:             s.opts.DataDir,
+		BuildCacheDir:       s.opts.Serving.BuildCacheDir,
+		SourceDir:           s.opts.Serving.SourceDir,
+		Host:                s.opts.Host,
+		Port:                s.opts.GatewayPort,
+		Clock:               s.opts.Clock,
+		AutoscalerTick:      s.opts.Serving.AutoscalerTick,
+		Logger:              s.opts.Logger,
 	})
 	if err != nil {
 		return err

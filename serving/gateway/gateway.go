@@ -69,8 +69,12 @@ type RevisionConfig struct {
 
 // Options configures a Gateway. Zero values take the documented defaults.
 type Options struct {
-	// Fallback serves hosts that match no route. Default: 404.
+	// Fallback serves hosts that match no route. Default: 404. It is cluster-local (loopback callers only, see
+	// LoopbackCaller; others get 403) unless PublicFallback is set: the Broker ingress is mounted there, and in
+	// Knative it is reachable from inside the cluster only.
 	Fallback http.Handler
+	// PublicFallback opens the Fallback to every caller (flag --public-broker-ingress).
+	PublicFallback bool
 	// Stats receives per-request start/end. Optional.
 	Stats StatSink
 	// Poker is poked when requests wait for a revision without capacity. Optional.
@@ -96,15 +100,18 @@ type Gateway struct {
 
 	hosts atomic.Pointer[map[string]*hostRoute] // immutable; rebuilt on route changes
 
-	mu     sync.Mutex // guards routes and revs
+	mu     sync.Mutex // guards routes, revs and local
 	routes map[types.NamespacedName][]Target
 	revs   map[types.NamespacedName]*revision
+	local  map[types.NamespacedName]bool // cluster-local routes (SetClusterLocal)
 }
 
 // hostRoute is what one host resolves to: weighted revisions (cumulative percent) or a single tagged one.
 type hostRoute struct {
 	revs []*revision
 	cum  []int // cumulative percents; cum[len-1] == 100
+	// clusterLocal: only loopback callers are served (the route is labelled cluster-local).
+	clusterLocal bool
 }
 
 func (h *hostRoute) pick() *revision {
@@ -144,6 +151,7 @@ func New(opts Options) *Gateway {
 		bufs:   newBufferPool(),
 		routes: map[types.NamespacedName][]Target{},
 		revs:   map[types.NamespacedName]*revision{},
+		local:  map[types.NamespacedName]bool{},
 	}
 	empty := map[string]*hostRoute{}
 	g.hosts.Store(&empty)
@@ -203,13 +211,14 @@ func (g *Gateway) DeleteRoute(namespace, name string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.routes, types.NamespacedName{Namespace: namespace, Name: name})
+	delete(g.local, types.NamespacedName{Namespace: namespace, Name: name})
 	g.rebuildLocked()
 }
 
 func (g *Gateway) rebuildLocked() {
 	hosts := map[string]*hostRoute{}
 	for rn, targets := range g.routes {
-		main := &hostRoute{}
+		main := &hostRoute{clusterLocal: g.local[rn]}
 		total := 0
 		for _, t := range targets {
 			rev := g.revisionLocked(types.NamespacedName{Namespace: rn.Namespace, Name: t.Revision})
@@ -219,7 +228,7 @@ func (g *Gateway) rebuildLocked() {
 				main.cum = append(main.cum, total)
 			}
 			if t.Tag != "" {
-				tagged := &hostRoute{revs: []*revision{rev}, cum: []int{100}}
+				tagged := &hostRoute{revs: []*revision{rev}, cum: []int{100}, clusterLocal: g.local[rn]}
 				for _, h := range g.Hosts(rn.Namespace, rn.Name, t.Tag) {
 					hosts[h] = tagged
 				}
@@ -358,7 +367,15 @@ func (g *Gateway) lookup(host string) *hostRoute {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := g.lookup(r.Host)
 	if h == nil {
+		if !g.opts.PublicFallback && !LoopbackCaller(r.RemoteAddr) {
+			refuseRemote(w, true)
+			return
+		}
 		g.opts.Fallback.ServeHTTP(w, r)
+		return
+	}
+	if h.clusterLocal && !LoopbackCaller(r.RemoteAddr) {
+		refuseRemote(w, false)
 		return
 	}
 	h.pick().serve(w, r)

@@ -61,6 +61,13 @@ func NewBuilder(opts BuilderOptions) (*Builder, error) {
 	if opts.CacheDir == "" {
 		return nil, fmt.Errorf("process: BuilderOptions.CacheDir is required")
 	}
+	// `go build -o` runs in the source directory, so a relative cache path would land there (a stray .tide/ in
+	// the example folder) while tide looks for the binary relative to its own working directory.
+	abs, err := filepath.Abs(opts.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("process: BuilderOptions.CacheDir: %w", err)
+	}
+	opts.CacheDir = abs
 	if opts.GoCommand == "" {
 		opts.GoCommand = "go"
 	}
@@ -90,7 +97,12 @@ func (b *Builder) Build(ctx context.Context, dir, importPath string) (string, er
 	if err != nil {
 		return "", fmt.Errorf("%w: %s: hashing sources: %v", ErrBuild, importPath, err)
 	}
-	bin := filepath.Join(b.opts.CacheDir, key, path.Base(importPath))
+	// The binary is named after the last element of the import path, as go build names it; an import path whose
+	// last element is not a plain name ("..", "x/.") must not place it outside its key's directory.
+	bin, err := joinName(b.opts.CacheDir, key, path.Base(importPath))
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrBuild, importPath, err)
+	}
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
@@ -119,7 +131,7 @@ func (b *Builder) Build(ctx context.Context, dir, importPath string) (string, er
 }
 
 func (b *Builder) run(dir, importPath, bin string) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(bin), 0o700); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBuild, err)
 	}
 	tmp := bin + ".tmp"

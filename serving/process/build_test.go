@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestBuildCachedByContentAndDeduplicated(t *testing.T) {
@@ -101,5 +104,68 @@ func TestModulePath(t *testing.T) {
 		if got := modulePath([]byte(in)); got != want {
 			t.Errorf("modulePath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestBuildWithRelativeCacheDir is issue 17's ko:// bug: tide runs with a relative data dir (so a relative cache
+// dir) while go build runs in the source folder. The binary must land in the cache as tide sees it, and nothing
+// may appear in the source folder.
+func TestBuildWithRelativeCacheDir(t *testing.T) {
+	work := t.TempDir()
+	mod := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mod, "go.mod"), []byte("module example.com/rel\n\ngo 1.22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mod, "main.go"), []byte("package main\n\nfunc main() { println(\"rel\") }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(work)
+	b, err := NewBuilder(BuilderOptions{CacheDir: ".tide/build"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := b.Build(context.Background(), mod, "ko://example.com/rel")
+	if err != nil {
+		t.Fatalf("build with a relative cache dir: %v", err)
+	}
+	if !filepath.IsAbs(bin) || !strings.HasPrefix(bin, filepath.Join(work, ".tide", "build")) {
+		t.Fatalf("binary at %s, want under %s", bin, filepath.Join(work, ".tide", "build"))
+	}
+	if out, err := exec.Command(bin).CombinedOutput(); err != nil || string(out) != "rel\n" {
+		t.Fatalf("run: %q %v", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(mod, ".tide")); !os.IsNotExist(err) {
+		t.Fatalf("a stray .tide appeared in the source folder (%v)", err)
+	}
+}
+
+// TestFailedBuildIsRetried: a revision whose build fails keeps retrying on the restart back-off, so fixing the
+// cause (here the source) brings it up without a new revision.
+func TestFailedBuildIsRetried(t *testing.T) {
+	mod := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(mod, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example.com/retry\n\ngo 1.22\n")
+	write("main.go", "package main\n\nfunc main() { nope() }\n")
+	spec := testSpec(corev1.Container{Image: "ko://example.com/retry"})
+	spec.Dir = mod
+	p := newTestPool(t, Options{Spec: spec, BackoffInitial: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	p.SetScale(1)
+	eventually(t, 60*time.Second, "BuildFailed", func() bool { return p.Status().Reason == "BuildFailed" })
+	write("main.go", `package main
+
+import (
+	"net/http"
+	"os"
+)
+
+func main() { _ = http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil) }
+`)
+	eventually(t, 60*time.Second, "ready after the source was fixed", func() bool { return p.ReadyCount() == 1 })
+	if st := p.Status(); st.Failed {
+		t.Fatalf("status %+v", st)
 	}
 }

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
+
+// goos names the operating system in messages about what it lacks.
+const goos = runtime.GOOS
 
 // ErrLimitsUnsupported is wrapped when a container has cpu/memory limits but the machine cannot enforce them.
 var ErrLimitsUnsupported = errors.New("resource limits not enforced")

@@ -12,4 +12,10 @@
 // Images: `ko://<import path>` is built with `go build` by a Builder, resolved in the directory `tide apply` ran in
 // (as `ko apply` resolves it) and cached by content; a container with command/args runs that command and the image
 // is only a label.
+//
+// Confinement (docs/security-isolation.md): an instance sees only its runtime contract in its environment, has a
+// private HOME/TMPDIR directory, runs in its own process group and, when Options.RunAs is set (tide is root), as
+// that unprivileged user with the build cache and data dir closed to it. Every name is checked before it becomes a
+// path element (checkName/joinName). Platform files: proc_linux.go (parent-death signal, cgroup fd), proc_unix.go
+// (macOS and BSDs: neither exists; what is weaker is documented).
 package process

@@ -88,7 +88,7 @@ func (i *Instance) startDrain() {
 
 // signal sends sig to the instance's whole process group, so a shell wrapper's children stop too.
 func (i *Instance) signal(sig syscall.Signal) {
-	_ = syscall.Kill(-i.PID, sig)
+	_ = signalGroup(i.PID, sig)
 }
 
 // freePort asks the kernel for a free loopback port. The port is released before the program binds it; a clash

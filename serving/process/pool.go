@@ -45,6 +45,14 @@ type Options struct {
 	CgroupRoot string
 	// LogLines is how many recent lines (all instances together) are kept in memory. Default 1000.
 	LogLines int
+	// RunAs, when set, is the user every instance runs as (tide must be root to switch users). nil: instances run
+	// as tide's own user.
+	RunAs *RunAs
+	// InstanceDir holds each instance's private directory (<InstanceDir>/<namespace>/<revision>/<instance>: its
+	// HOME, TMPDIR and the default working directory of a ko:// image) and, with RunAs, the copies of built
+	// binaries that user executes. Default InstanceRoot(DataDir, RunAs); without either, instances get no private
+	// directory (HOME and TMPDIR are tide's).
+	InstanceDir string
 }
 
 // EventType says what happened to an instance.
@@ -120,6 +128,7 @@ type Pool struct {
 	ring      *logRing
 	limits    limits
 	cgParent  string // "" when limits are not enforced; guarded by mu (cleared if the kernel refuses)
+	logDir    string // "" without a DataDir
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -154,6 +163,33 @@ func New(opts Options) (*Pool, error) {
 	}
 	if opts.Spec.Revision == "" {
 		return nil, fmt.Errorf("%w: metadata.name: the revision name is required", ErrInvalidSpec)
+	}
+	// The namespace and revision become path elements (logs, instance directories): refuse any that could leave
+	// their directory, whatever the caller validated.
+	if err := checkName(opts.Spec.Revision); err != nil {
+		return nil, fmt.Errorf("%w: metadata.name: %w", ErrInvalidSpec, err)
+	}
+	if err := checkName(opts.Spec.Namespace); err != nil {
+		return nil, fmt.Errorf("%w: metadata.namespace: %w", ErrInvalidSpec, err)
+	}
+	var logDir string
+	if opts.DataDir != "" {
+		abs, err := filepath.Abs(opts.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		opts.DataDir = abs
+		if logDir, err = joinName(filepath.Join(abs, "logs"), opts.Spec.Namespace, opts.Spec.Revision); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+		}
+		if opts.InstanceDir == "" {
+			if opts.InstanceDir, err = InstanceRoot(abs, opts.RunAs); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if opts.RunAs != nil && opts.InstanceDir == "" {
+		return nil, fmt.Errorf("%w: RunAs needs a DataDir or an InstanceDir", ErrRunAs)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
@@ -191,6 +227,7 @@ func New(opts Options) (*Pool, error) {
 		log: opts.Logger.With("component", "serving/process",
 			"namespace", opts.Spec.Namespace, "revision", opts.Spec.Revision),
 		ring:     newLogRing(opts.LogLines),
+		logDir:   logDir,
 		limits:   containerLimits(c),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -198,7 +235,9 @@ func New(opts Options) (*Pool, error) {
 		subs:     map[int]func(Event){},
 	}
 	p.status.LastExitCode = -1
-	if !p.limits.empty() {
+	if !p.limits.empty() && !cgroupsSupported {
+		p.status.Limits = fmt.Sprintf("%v: %s has no cgroups (limits are enforced on Linux only)", ErrLimitsUnsupported, goos)
+	} else if !p.limits.empty() {
 		parent, err := cgroupParent(opts.CgroupRoot)
 		if err != nil {
 			p.status.Limits = err.Error()
@@ -333,12 +372,7 @@ func (p *Pool) Logs(n int, instance string) []LogLine { return p.ring.tail(n, in
 func (p *Pool) FollowLogs(f func(LogLine)) (cancel func()) { return p.ring.follow(f) }
 
 // LogDir is where instance log files are written ("" without a DataDir).
-func (p *Pool) LogDir() string {
-	if p.opts.DataDir == "" {
-		return ""
-	}
-	return filepath.Join(p.opts.DataDir, "logs", p.spec.Namespace, p.spec.Revision)
-}
+func (p *Pool) LogDir() string { return p.logDir }
 
 // Subscribe calls f for every instance event, in order per instance; instances already ready are replayed as
 // InstanceReady first, so subscribing late misses nothing. f runs on the Pool's goroutines and must not block;
@@ -465,6 +499,13 @@ func (p *Pool) runSlot(s *slot) {
 	if logFile != nil {
 		defer logFile.Close()
 	}
+	// The slot's private directory lives as long as the slot (restarts keep it, as an emptyDir survives a
+	// container restart); it is removed when the slot ends.
+	defer func() {
+		if dir := p.slotDir(s.id); dir != "" {
+			_ = os.RemoveAll(dir)
+		}
+	}()
 	backoff := p.opts.BackoffInitial
 	for {
 		select {
@@ -493,16 +534,34 @@ func (p *Pool) runSlot(s *slot) {
 	}
 }
 
+// slotDir is the private directory of slot id ("" when instances have none).
+func (p *Pool) slotDir(id string) string {
+	if p.opts.InstanceDir == "" {
+		return ""
+	}
+	d, err := joinName(p.opts.InstanceDir, p.spec.Namespace, p.spec.Revision, id)
+	if err != nil {
+		return ""
+	}
+	return d
+}
+
 func (p *Pool) openLog(id string) *os.File {
 	dir := p.LogDir()
 	if dir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Logs are written by tide (instances only hold pipes), so they stay private to tide's user.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		p.log.Warn("cannot create log directory", "dir", dir, "error", err)
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(dir, id+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	name, err := joinName(dir, id+".log")
+	if err != nil {
+		p.log.Warn("cannot name log file", "error", err)
+		return nil
+	}
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		p.log.Warn("cannot open log file", "error", err)
 		return nil
@@ -528,6 +587,12 @@ func (p *Pool) binary() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if p.opts.RunAs != nil {
+		// The build cache stays private to tide; the instance user executes a shared copy.
+		if bin, err = exposeBinary(p.opts.RunAs, p.opts.InstanceDir, bin); err != nil {
+			return "", fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+	}
 	p.mu.Lock()
 	p.bin = bin
 	p.mu.Unlock()
@@ -546,12 +611,19 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 		p.fail("StartError", err.Error(), nil, nil)
 		return nil, err
 	}
-	env, vals, err := p.spec.buildEnv(p.ctx, p.container, p.opts.Resolver, port)
+	home := ""
+	if p.opts.InstanceDir != "" {
+		if home, err = instanceDir(p.opts.RunAs, p.opts.InstanceDir, p.spec.Namespace, p.spec.Revision, s.id); err != nil {
+			p.fail("StartError", fmt.Sprintf("spec.containers[0]: preparing the instance directory: %v", err), nil, nil)
+			return nil, err
+		}
+	}
+	env, vals, err := p.spec.buildEnv(p.ctx, p.container, p.opts.Resolver, port, p.baseEnv(home))
 	if err != nil {
 		p.fail("CreateContainerConfigError", err.Error(), nil, nil)
 		return nil, err
 	}
-	argv, err := p.spec.argv(p.container, bin, vals)
+	argv, err := p.spec.argv(p.container, bin, vals, home)
 	if err != nil {
 		p.fail("CreateContainerConfigError", err.Error(), nil, nil)
 		return nil, err
@@ -563,19 +635,23 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 		drained: make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.Dir = p.spec.workDir(p.container)
+	workDir := p.spec.workDir(p.container, home)
 	stdout := &lineWriter{ring: p.ring, file: logFile, instance: s.id, stream: Stdout, now: p.clock.Now}
 	stderr := &lineWriter{ring: p.ring, file: logFile, instance: s.id, stream: Stderr, now: p.clock.Now}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// A grandchild holding the pipes open must not keep Wait from returning.
-	cmd.WaitDelay = time.Second
-	// Own process group so signals reach the whole tree; Pdeathsig so instances never outlive tide.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	newCmd := func(cgroupFD int) *exec.Cmd {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = env, workDir, stdout, stderr
+		// A grandchild holding the pipes open must not keep Wait from returning.
+		cmd.WaitDelay = time.Second
+		// Own process group so signals reach the whole tree; where the OS has one, a parent-death signal so
+		// instances never outlive tide; the instance user's credentials when set.
+		cmd.SysProcAttr = sysProcAttr(credential(p.opts.RunAs), cgroupFD)
+		return cmd
+	}
 	p.mu.Lock()
 	cgParent := p.cgParent
 	p.mu.Unlock()
+	cgroupFD := -1
 	if cgParent != "" {
 		dir, fd, err := createCgroup(cgParent, s.id, p.limits)
 		if err != nil {
@@ -585,12 +661,12 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 		} else {
 			defer fd.Close()
 			inst.cgroup = dir
-			cmd.SysProcAttr.UseCgroupFD = true
-			cmd.SysProcAttr.CgroupFD = int(fd.Fd())
+			cgroupFD = int(fd.Fd())
 		}
 	}
+	cmd := newCmd(cgroupFD)
 	err = cmd.Start()
-	if err != nil && cmd.SysProcAttr.UseCgroupFD {
+	if err != nil && cgroupFD >= 0 {
 		// The kernel refused to start the process inside the cgroup (no clone3 cgroup support, or not a cgroup
 		// v2 directory): run it without limits rather than not at all, and say so.
 		p.mu.Lock()
@@ -599,13 +675,11 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 		p.mu.Unlock()
 		_ = os.Remove(inst.cgroup)
 		inst.cgroup = ""
-		cmd = exec.Command(argv[0], argv[1:]...)
-		cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr, cmd.WaitDelay = env, p.spec.workDir(p.container), stdout, stderr, time.Second
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd = newCmd(-1)
 		err = cmd.Start()
 	}
 	if err != nil {
-		p.fail("StartError", fmt.Sprintf("spec.containers[0]: starting %s: %v", argv[0], err), nil, nil)
+		p.fail("StartError", fmt.Sprintf("spec.containers[0]: starting %s as %s: %v", argv[0], p.opts.RunAs, err), nil, nil)
 		return nil, err
 	}
 	inst.cmd = cmd
@@ -617,7 +691,7 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 		stderr.flush()
 		inst.exitCode = exitCodeOf(cmd.ProcessState)
 		// Orphans of the program die with it, as in a container.
-		_ = syscall.Kill(-inst.PID, syscall.SIGKILL)
+		_ = signalGroup(inst.PID, syscall.SIGKILL)
 		if inst.cgroup != "" {
 			_ = os.Remove(inst.cgroup)
 		}

@@ -103,9 +103,49 @@ func (s *Spec) gracePeriod() time.Duration {
 	return s.Timeout()
 }
 
-// buildEnv assembles the environment: a minimal base (the process does not inherit tide's environment, as a
-// container would not), the runtime contract variables, then the container's env in order with $(VAR) expansion.
-func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, port int) ([]string, map[string]string, error) {
+// baseEnv is the part of an instance's environment that does not come from its spec: PATH, LANG and TZ from
+// tide's environment (PATH defaulted), HOME and TMPDIR set to the instance's private directory when it has one
+// (else tide's), and USER naming the instance user. Nothing else of tide's environment reaches the program (no
+// TIDE_TOKEN, no credentials, no proxy settings), as a container inherits nothing from the kubelet's.
+func (p *Pool) baseEnv(home string) [][2]string {
+	var env [][2]string
+	add := func(k, v string) { env = append(env, [2]string{k, v}) }
+	if v, ok := os.LookupEnv("PATH"); ok && v != "" {
+		add("PATH", v)
+	} else {
+		add("PATH", "/usr/local/bin:/usr/bin:/bin")
+	}
+	switch {
+	case home != "":
+		add("HOME", home)
+		add("TMPDIR", home)
+	case p.opts.RunAs == nil:
+		for _, k := range []string{"HOME", "TMPDIR"} {
+			if v, ok := os.LookupEnv(k); ok {
+				add(k, v)
+			}
+		}
+	}
+	switch {
+	case p.opts.RunAs != nil && p.opts.RunAs.Name != "":
+		add("USER", p.opts.RunAs.Name)
+	case p.opts.RunAs == nil:
+		if v, ok := os.LookupEnv("USER"); ok {
+			add("USER", v)
+		}
+	}
+	for _, k := range []string{"LANG", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			add(k, v)
+		}
+	}
+	return env
+}
+
+// buildEnv assembles the environment: base (see Pool.baseEnv; the process does not inherit tide's environment, as
+// a container would not), the container's envFrom and env in order with $(VAR) expansion, then the runtime
+// contract's variables.
+func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, port int, base [][2]string) ([]string, map[string]string, error) {
 	vals := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -114,13 +154,8 @@ func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, po
 		}
 		vals[k] = v
 	}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "USER", "LANG", "TZ"} {
-		if v, ok := os.LookupEnv(k); ok {
-			set(k, v)
-		}
-	}
-	if _, ok := vals["PATH"]; !ok {
-		set("PATH", "/usr/local/bin:/usr/bin:/bin")
+	for _, kv := range base {
+		set(kv[0], kv[1])
 	}
 	// envFrom first; env entries override it, as in Kubernetes.
 	for i, ef := range c.EnvFrom {
@@ -291,9 +326,14 @@ func expand(s string, vals map[string]string) string {
 	return b.String()
 }
 
-// workDir is the container's workingDir, relative ones resolved against Spec.Dir; default Spec.Dir.
-func (s *Spec) workDir(c *corev1.Container) string {
+// workDir is the container's workingDir, relative ones resolved against Spec.Dir. Without one: the instance's
+// private directory home for a ko:// image (a built binary needs nothing from the source tree, as an image's
+// WORKDIR is not the developer's checkout), Spec.Dir for a command (it names files there); Spec.Dir when there
+// is no private directory.
+func (s *Spec) workDir(c *corev1.Container, home string) string {
 	switch {
+	case c.WorkingDir == "" && len(c.Command) == 0 && home != "":
+		return home
 	case c.WorkingDir == "":
 		return s.Dir
 	case filepath.IsAbs(c.WorkingDir):
@@ -305,7 +345,7 @@ func (s *Spec) workDir(c *corev1.Container) string {
 
 // argv resolves what to execute. bin is the built ko:// binary (empty when the container has a command).
 // Kubernetes semantics: command replaces the image's entrypoint, args replace its arguments.
-func (s *Spec) argv(c *corev1.Container, bin string, vals map[string]string) ([]string, error) {
+func (s *Spec) argv(c *corev1.Container, bin string, vals map[string]string, home string) ([]string, error) {
 	var argv []string
 	if len(c.Command) > 0 {
 		for _, a := range c.Command {
@@ -321,7 +361,7 @@ func (s *Spec) argv(c *corev1.Container, bin string, vals map[string]string) ([]
 	switch {
 	case filepath.IsAbs(prog):
 	case strings.Contains(prog, "/"):
-		argv[0] = filepath.Join(s.workDir(c), prog)
+		argv[0] = filepath.Join(s.workDir(c, home), prog)
 	default:
 		p, err := lookPath(prog, vals["PATH"])
 		if err != nil {

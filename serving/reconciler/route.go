@@ -38,7 +38,7 @@ func (r *RouteReconciler) Reconcile(_ context.Context, key reconciler.Key) error
 	status.InitializeConditions()
 	status.ObservedGeneration = route.Generation
 	url := r.URL(route.Name, route.Namespace)
-	status.URL = url
+	status.URL = publicURL(&route, route.Name, url)
 	status.Address = &duckv1.Addressable{URL: url}
 	status.MarkTLSNotEnabled("tide serves plain HTTP on the gateway port")
 
@@ -123,7 +123,7 @@ func (r *RouteReconciler) resolve(route *servingv1.Route, status *servingv1.Rout
 			t.LatestRevision = &latest
 		}
 		if t.Tag != "" {
-			t.URL = r.URL(t.Tag+"-"+route.Name, route.Namespace)
+			t.URL = publicURL(route, t.Tag+"-"+route.Name, r.URL(t.Tag+"-"+route.Name, route.Namespace))
 		}
 		out = append(out, t)
 	}

@@ -27,6 +27,6 @@
 // directory).
 //
 // Invariants: Runtime.mu guards the revisions map; no lock is held while calling the Multiscaler, the gateway or a
-// Pool. Every process is stopped by Shutdown (drain, SIGTERM, SIGKILL after the grace period); processes also carry
-// Pdeathsig, so none outlives tide.
+// Pool. Every process is stopped by Shutdown (drain, SIGTERM, SIGKILL after the grace period); on Linux processes
+// also carry a parent-death signal, so none outlives tide (macOS has none: see docs/security-isolation.md).
 package runtime

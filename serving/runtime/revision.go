@@ -244,8 +244,20 @@ func (rt *Runtime) removeRevision(k types.NamespacedName) {
 // ensure returns the runtime state of rev, creating its pool (at scale zero) and attaching it to the gateway.
 func (rt *Runtime) ensure(rev *servingv1.Revision) (*revision, error) {
 	k := types.NamespacedName{Namespace: rev.Namespace, Name: rev.Name}
+	dir := rt.sourceDir(rev)
 	if r := rt.lookup(k); r != nil {
-		return r, nil
+		st := r.pool.Status()
+		if r.pool.Spec().Dir == dir || st.Reason != "BuildFailed" {
+			return r, nil
+		}
+		// Applied again from another directory after its ko:// image failed to build: start over in the new
+		// directory, as a new `ko apply` would, instead of retrying the old one forever. A failed build leaves no
+		// process running, so closing is quick; it finishes before the new pool reuses the slot names.
+		rt.log.Info("source directory changed; rebuilding failed revision", "revision", k.String(), "from", r.pool.Spec().Dir, "to", dir)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = r.pool.Close(ctx)
+		cancel()
+		rt.removeRevision(k)
 	}
 	opts := process.Options{
 		Spec: process.Spec{
@@ -253,13 +265,15 @@ func (rt *Runtime) ensure(rev *servingv1.Revision) (*revision, error) {
 			Service:       rev.Labels[serving.ServiceLabelKey],
 			Configuration: rev.Labels[serving.ConfigurationLabelKey],
 			Revision:      rev.Name,
-			Dir:           rt.sourceDir(rev),
+			Dir:           dir,
 			RevisionSpec:  rev.Spec,
 		},
-		DataDir:  rt.opts.DataDir,
-		Builder:  rt.builder,
-		Resolver: storeResolver{rt.st},
-		Logger:   rt.opts.Logger,
+		DataDir:     rt.opts.DataDir,
+		InstanceDir: rt.instDir,
+		RunAs:       rt.opts.RunAs,
+		Builder:     rt.builder,
+		Resolver:    storeResolver{rt.st},
+		Logger:      rt.opts.Logger,
 	}
 	if v := rev.Annotations[ProgressDeadlineAnnotation]; v != "" {
 		if d, err := time.ParseDuration(v); err == nil && d > 0 {

@@ -71,11 +71,18 @@ type Options struct {
 	ReportInterval time.Duration
 	// Logger; components add their own attribute. Default slog.Default().
 	Logger *slog.Logger
+	// RunAs is the user instances run as (nil: tide's own user). tide up sets it from --instance-user when it runs
+	// as root.
+	RunAs *process.RunAs
+	// PublicBrokerIngress opens the gateway's fallback (the Broker ingress) to every caller; by default only
+	// loopback callers reach it, as a Knative Broker's ingress is cluster-local.
+	PublicBrokerIngress bool
 }
 
 // Runtime is the serving subsystem: gateway, autoscaler and one process pool per Revision.
 type Runtime struct {
 	opts    Options
+	instDir string // root of per-instance directories (process.InstanceRoot)
 	st      *store.Store
 	log     *slog.Logger
 	clock   clock.WithTicker
@@ -111,6 +118,12 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Store == nil || opts.DataDir == "" {
 		return nil, fmt.Errorf("%w: Store and DataDir are required", ErrOptions)
 	}
+	// Absolute paths only: builds run in the source folder, instances in their own directories.
+	abs, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DataDir: %w", ErrOptions, err)
+	}
+	opts.DataDir = abs
 	if opts.BuildCacheDir == "" {
 		opts.BuildCacheDir = filepath.Join(opts.DataDir, "build")
 	}
@@ -130,8 +143,13 @@ func New(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	instDir, err := process.InstanceRoot(opts.DataDir, opts.RunAs)
+	if err != nil {
+		return nil, err
+	}
 	rt := &Runtime{
 		opts:       opts,
+		instDir:    instDir,
 		st:         opts.Store,
 		log:        opts.Logger.With("component", "serving/runtime"),
 		clock:      opts.Clock,
@@ -150,11 +168,12 @@ func New(opts Options) (*Runtime, error) {
 	stats := &statSink{rt: rt}
 	rt.stats = stats
 	rt.gw = gateway.New(gateway.Options{
-		Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*rt.fallback.Load()).ServeHTTP(w, r) }),
-		Stats:    stats,
-		Poker:    poker{rt},
-		Clock:    opts.Clock,
-		Logger:   opts.Logger,
+		Fallback:       http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*rt.fallback.Load()).ServeHTTP(w, r) }),
+		PublicFallback: opts.PublicBrokerIngress,
+		Stats:          stats,
+		Poker:          poker{rt},
+		Clock:          opts.Clock,
+		Logger:         opts.Logger,
 	})
 	ms, err := autoscaler.NewMultiscaler(autoscaler.Options{
 		Collector:    rt.coll,

@@ -324,7 +324,7 @@ spec:
 	p.tide("delete", "ksvc", "split")
 	p.eventually("processes stopped", 20*time.Second, func() string {
 		for _, in := range insts {
-			if err := syscall.Kill(in.PID, 0); !errors.Is(err, syscall.ESRCH) {
+			if err := processExists(in.PID); !errors.Is(err, syscall.ESRCH) {
 				return fmt.Sprintf("pid %d: %v", in.PID, err)
 			}
 		}
@@ -451,7 +451,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if r := <-done; r.err != nil || r.code != 200 || !strings.Contains(r.body, "hello-00001") {
 		t.Fatalf("in-flight request during shutdown: %d %v %q", r.code, r.err, r.body)
 	}
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+	if err := processExists(pid); !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("instance process %d still exists after shutdown: %v", pid, err)
 	}
 

@@ -13,6 +13,7 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
+	servingrec "github.com/tide-run/tide/serving/reconciler"
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/serving/autoscaler/metrics"
 	"github.com/tide-run/tide/serving/gateway"
@@ -122,6 +123,8 @@ func toMap(v any) (map[string]any, error) {
 // IngressReady only once the gateway serves it. While a target cannot be resolved the previous programming stays.
 func (rt *Runtime) ingress(route *servingv1.Route, traffic []servingv1.TrafficTarget, resolved bool) (bool, string, string) {
 	k := types.NamespacedName{Namespace: route.Namespace, Name: route.Name}
+	// Visibility first, so a cluster-local route is never served publicly, even for a moment.
+	rt.gw.SetClusterLocal(k.Namespace, k.Name, servingrec.ClusterLocal(route.Labels))
 	if !resolved {
 		rt.mu.Lock()
 		_, have := rt.programmed[k]
