@@ -41,7 +41,7 @@ per revision in memory and every line in DATA_DIR/logs/<namespace>/<revision>/<i
 	f := cmd.Flags()
 	f.BoolVarP(&opts.Follow, "follow", "f", false, "stream new lines until interrupted")
 	f.StringVar(&opts.Revision, "revision", "", "only this revision's instances")
-	f.StringVar(&opts.Instance, "instance", "", "only this instance (as in `tide get rev -o wide`)")
+	f.StringVar(&opts.Instance, "instance", "", "only the instance `NAME` (as listed by tide get rev -o wide)")
 	f.IntVar(&opts.TailLines, "tail", 0, "only the newest N lines (default: all kept, up to 1000)")
 	f.BoolVar(&prefix, "prefix", false, "prefix each line with its instance")
 	return cmd

@@ -15,9 +15,11 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -377,7 +379,9 @@ func newMQSendCommand(g *mqGlobals) *cobra.Command {
 					return fmt.Errorf("sending to %s: %w", req.Topic, err)
 				}
 				tw := newTable(cmd.OutOrStdout())
-				fmt.Fprintln(tw, "MSGID\tTOPIC\tQUEUE\tOFFSET\tOFFSET MSGID")
+				// OFFSETMSGID is RocketMQ's offsetMsgId (store host and commit-log offset), the id `tide mq dlq` and
+				// the broker's viewMessage use; one word, so no header repeats another's.
+				fmt.Fprintln(tw, "MSGID\tTOPIC\tQUEUE\tOFFSET\tOFFSETMSGID")
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", res.MsgID, res.Topic, res.QueueID, res.QueueOffset, res.OffsetMsgID)
 				return tw.Flush()
 			})
@@ -391,17 +395,36 @@ func newMQSendCommand(g *mqGlobals) *cobra.Command {
 	return cmd
 }
 
-// bodyPreview renders a body for a table cell: text as is (escaped, cut at n runes), binary as its size.
+// bodyPreview renders a body for a table cell: text as received (only characters that would break the table, such
+// as newlines, tabs and other control characters, are escaped; cut at n runes), binary as its size.
 func bodyPreview(b []byte, n int) string {
 	if !utf8.Valid(b) {
 		return fmt.Sprintf("<%d bytes binary>", len(b))
 	}
-	s := fmt.Sprintf("%q", string(b))
-	s = s[1 : len(s)-1]
-	if r := []rune(s); len(r) > n {
-		s = string(r[:n]) + "..."
+	var sb strings.Builder
+	i := 0
+	for _, r := range string(b) {
+		if i == n {
+			sb.WriteString("...")
+			break
+		}
+		i++
+		if r == ' ' || (unicode.IsPrint(r) && !unicode.IsSpace(r)) {
+			sb.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		sb.WriteString(q[1 : len(q)-1])
 	}
-	return s
+	return sb.String()
+}
+
+// plural is n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }

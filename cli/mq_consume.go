@@ -169,7 +169,7 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 			}
 			n, runErr := cs.run(sigCtx, maxMsgs, idle)
 			if noCommit {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d messages; offsets of group %s not committed (--no-commit)\n", n, group)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s; offsets of group %s not committed (--no-commit)\n", plural(n, "message"), group)
 				return runErr
 			}
 			// Commit even after Ctrl-C or an error: everything printed counts as consumed.
@@ -178,7 +178,7 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 			if err := cs.commit(cctx); err != nil {
 				return fmt.Errorf("committing offsets of group %s: %w", group, err)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d messages; offsets of group %s on %s committed\n", n, group, topic)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s; offsets of group %s on %s committed\n", plural(n, "message"), group, topic)
 			return runErr
 		},
 	}

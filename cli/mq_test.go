@@ -402,8 +402,8 @@ func TestMQDeadLetters(t *testing.T) {
 	for _, b := range []string{"d1", "d2", "ok"} {
 		sent = append(sent, rows(t, mustMQ(t, srv, "", "send", "work", b, "--tag", "job", "--keys", "key-"+b, "--property", "tenant=x"))[0])
 	}
-	deadLetterMsg(t, srv, "wg", sent[0]["OFFSET MSGID"], sent[0]["MSGID"])
-	deadLetterMsg(t, srv, "wg", sent[1]["OFFSET MSGID"], sent[1]["MSGID"])
+	deadLetterMsg(t, srv, "wg", sent[0]["OFFSETMSGID"], sent[0]["MSGID"])
+	deadLetterMsg(t, srv, "wg", sent[1]["OFFSETMSGID"], sent[1]["MSGID"])
 	list := rows(t, mustMQ(t, srv, "", "dlq", "--group", "wg"))
 	if len(list) != 2 || list[0]["MSGID"] != sent[0]["MSGID"] || list[0]["ORIGIN TOPIC"] != "work" || list[0]["REPLAYED"] != "-" || list[0]["BODY"] != "d1" {
 		t.Fatalf("dlq list: %v", list)

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
 
-// Version is the tide version printed by `tide version`; release builds set it with -ldflags.
+// Version is the release version printed by `tide version`; release builds set it with -ldflags. Left at "dev",
+// `tide version` prints the module version and VCS stamp the go command recorded instead (see versionLine).
 var Version = "dev"
 
 // exitError carries a process exit code through cobra, the way kubectl distinguishes usage errors (1) from others.
@@ -69,7 +71,8 @@ func newVersionCommand() *cobra.Command {
 		Short: "Print the tide version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "tide %s\n", Version)
+			info, ok := debug.ReadBuildInfo()
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), versionLine(Version, info, ok))
 			return err
 		},
 	}

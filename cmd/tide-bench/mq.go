@@ -118,12 +118,12 @@ func newMQCommand() *cobra.Command {
 	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
 	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null, apache (Apache RocketMQ 5.5.0 on a JVM; needs a JDK and Maven)")
 	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
-	f.BoolVar(&noStartup, "no-startup", false, "skip the `tide broker` ready-time and idle-RSS measurement")
+	f.BoolVar(&noStartup, "no-startup", false, "skip the tide broker ready-time and idle-RSS measurement")
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default: tide beside this executable, else on PATH)")
 	f.StringVar(&memProf, "memprofile", "", "write an allocation profile of the whole run to this file (go tool pprof -sample_index=alloc_space)")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (clients and servers share the process) to this file")
-	f.IntVar(&o.StartupRuns, "startup-runs", 5, "how many times to start `tide broker` for the ready time")
-	f.IntVar(&o.StartupLoad, "startup-load", 20000, "messages sent to (and consumed from) the started `tide broker` after its idle RSS reading, then its RSS is read again (0: skip)")
+	f.IntVar(&o.StartupRuns, "startup-runs", 5, "how many times to start tide broker for the ready time")
+	f.IntVar(&o.StartupLoad, "startup-load", 20000, "messages sent to (and consumed from) the started tide broker after its idle RSS reading, then its RSS is read again (0: skip)")
 	return cmd
 }
 

@@ -81,7 +81,7 @@ func TestErrorsAreStatuses(t *testing.T) {
 		{"kind mismatch", "POST", hs.URL + "/api/v1/namespaces/default/secrets", cm, 400, metav1.StatusReasonBadRequest, "do not match"},
 		{"namespace mismatch", "POST", hs.URL + "/api/v1/namespaces/other/configmaps",
 			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"default"}}`, 400, metav1.StatusReasonBadRequest, "does not match"},
-		{"unknown resource", "GET", hs.URL + "/apis/example.com/v1/widgets", "", 404, metav1.StatusReasonNotFound, "could not find"},
+		{"unknown resource", "GET", hs.URL + "/apis/example.com/v1/widgets", "", 404, metav1.StatusReasonNotFound, "the server could not find the requested resource: /apis/example.com/v1/widgets"},
 		{"method", "PATCH", base, "{}", 405, metav1.StatusReasonMethodNotAllowed, "does not allow"},
 		{"bad json", "POST", base, "{", 422, metav1.StatusReasonInvalid, "cannot decode"},
 	}
@@ -94,12 +94,13 @@ func TestErrorsAreStatuses(t *testing.T) {
 			}
 		})
 	}
-	// Invalid carries field causes.
+	// Invalid carries one field cause per problem: the unknown field does not hide the bad image after it.
 	_, b := do(t, "POST", hs.URL+"/apis/serving.knative.dev/v1/namespaces/default/services",
 		`{"apiVersion":"serving.knative.dev/v1","kind":"Service","metadata":{"name":"s"},"spec":{"template":{"spec":{"bogus":1,"containers":[{"image":"x"}]}}}}`)
 	st := status(t, b)
-	if st.Details == nil || len(st.Details.Causes) != 1 || st.Details.Causes[0].Field != "spec.template.spec.bogus" {
-		t.Fatalf("causes %+v", st.Details)
+	if st.Details == nil || len(st.Details.Causes) != 2 || st.Details.Causes[0].Field != "spec.template.spec.bogus" ||
+		st.Details.Causes[1].Field != "spec.template.spec.containers[0].image" || !strings.Contains(st.Message, "is invalid: [spec.template.spec.bogus: unknown field, ") {
+		t.Fatalf("causes %+v; message %q", st.Details, st.Message)
 	}
 }
 

@@ -32,9 +32,13 @@ func badRequest(msg string) *apiError {
 	return &apiError{code: http.StatusBadRequest, reason: metav1.StatusReasonBadRequest, message: msg}
 }
 
+// notFoundPath is Kubernetes' 404 for a path it does not serve, naming the path after a colon when there is one.
 func notFoundPath(path string) *apiError {
-	return &apiError{code: http.StatusNotFound, reason: metav1.StatusReasonNotFound,
-		message: "the server could not find the requested resource" + strings.TrimSpace(" "+path)}
+	msg := "the server could not find the requested resource"
+	if path = strings.TrimSpace(path); path != "" {
+		msg += ": " + path
+	}
+	return &apiError{code: http.StatusNotFound, reason: metav1.StatusReasonNotFound, message: msg}
 }
 
 // storeError maps store sentinels to Kubernetes statuses, with kubectl's message shapes.

@@ -43,9 +43,13 @@ func (e *InvalidError) Error() string {
 			parts = append(parts, c.Message)
 		}
 	}
-	if len(parts) > 0 {
-		b.WriteString(": ")
-		b.WriteString(strings.Join(parts, "; "))
+	// Every problem is reported, as Kubernetes aggregates a field.ErrorList: one bare, several in brackets.
+	switch len(parts) {
+	case 0:
+	case 1:
+		b.WriteString(": " + parts[0])
+	default:
+		b.WriteString(": [" + strings.Join(parts, ", ") + "]")
 	}
 	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -277,12 +278,11 @@ func prepareTyped(ctx context.Context, k Kind, data []byte, namespace, name stri
 	if err != nil {
 		return nil, &InvalidError{Kind: k.Kind, Name: name, Message: "cannot decode: " + err.Error()}
 	}
-	if len(strictErrs) > 0 {
-		ie := &InvalidError{Kind: k.Kind, Name: name}
-		for _, se := range strictErrs {
-			ie.Causes = append(ie.Causes, strictCause(se))
-		}
-		return nil, ie
+	// Unknown and duplicate fields do not stop validation: the document's every problem is reported at once, as
+	// Kubernetes aggregates a field.ErrorList, so a user fixes them in one round.
+	ie := &InvalidError{Kind: k.Kind, Name: name}
+	for _, se := range strictErrs {
+		ie.Causes = append(ie.Causes, strictCause(se))
 	}
 	// Knative validation of metadata looks at the namespace; fill it before defaults, as the API server does.
 	if k.Namespaced {
@@ -325,7 +325,6 @@ func prepareTyped(ctx context.Context, k Kind, data []byte, namespace, name stri
 		fe = val.Validate(ctx)
 	}
 	if fe = fe.Filter(apis.ErrorLevel); fe != nil {
-		ie := &InvalidError{Kind: k.Kind, Name: name}
 		for _, e := range fe.WrappedErrors() {
 			for _, p := range e.Paths {
 				ie.Causes = append(ie.Causes, Cause{Field: p, Message: fieldMessage(e)})
@@ -333,6 +332,13 @@ func prepareTyped(ctx context.Context, k Kind, data []byte, namespace, name stri
 			if len(e.Paths) == 0 {
 				ie.Causes = append(ie.Causes, Cause{Message: fieldMessage(e)})
 			}
+		}
+	}
+	if len(ie.Causes) > 0 {
+		// Kubernetes' object-name rule too, unless the kind's own validation already spoke about the name.
+		var nameErr *InvalidError
+		if errors.As(checkName(k, name), &nameErr) && !slices.ContainsFunc(ie.Causes, func(c Cause) bool { return c.Field == "metadata.name" }) {
+			ie.Causes = append(nameErr.Causes, ie.Causes...)
 		}
 		return nil, ie
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	cebinding "github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/binding/spec"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/cloudevents/sdk-go/v2/types"
@@ -352,6 +353,11 @@ func readEvents(r *http.Request) ([]event.Event, error) {
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer func() { _ = msg.Finish(nil) }()
 	if msg.ReadEncoding() == cebinding.EncodingUnknown {
+		// The SDK reads a binary-mode request with a spec version it does not know as no CloudEvent at all; say
+		// which it is, as Knative's broker does, rather than claim the header is missing.
+		if v := r.Header.Get("Ce-Specversion"); v != "" {
+			return nil, fmt.Errorf("unsupported ce-specversion %q: want one of %s", v, strings.Join(supportedSpecVersions(), ", "))
+		}
 		return nil, errors.New("no ce-specversion header and no CloudEvents content type")
 	}
 	e, err := cebinding.ToEvent(r.Context(), msg)
@@ -372,4 +378,13 @@ func (in *Ingress) writeError(w http.ResponseWriter, err error) {
 		code = http.StatusServiceUnavailable
 	}
 	http.Error(w, err.Error(), code)
+}
+
+// supportedSpecVersions are the CloudEvents versions the SDK decodes, newest first.
+func supportedSpecVersions() []string {
+	var vs []string
+	for _, v := range spec.VS.Versions() {
+		vs = append(vs, v.String())
+	}
+	return vs
 }

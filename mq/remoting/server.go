@@ -26,6 +26,7 @@ type Server struct {
 	idle      time.Duration // 0: off
 	frameWait time.Duration // 0: off
 	maxConns  int           // 0: no limit
+	drainWait time.Duration
 
 	mu       sync.Mutex // guards conns and closed
 	conns    map[*Conn]struct{}
@@ -66,6 +67,8 @@ type ServerOptions struct {
 	// it here, so requests that arrived together are served together (the broker stores them with one write)
 	// while nothing waits behind a read that may block.
 	OnIdle func(*Conn)
+	// DrainWait bounds how long Shutdown serves frames that already arrived (see defaultDrainWait). Default 100ms.
+	DrainWait time.Duration
 }
 
 // Defaults of ServerOptions.
@@ -91,8 +94,11 @@ func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 	if opts.MaxConns == 0 {
 		opts.MaxConns = DefaultMaxConns()
 	}
+	if opts.DrainWait <= 0 {
+		opts.DrainWait = defaultDrainWait
+	}
 	return &Server{handler: h, log: opts.Logger, ln: ln, writeWait: opts.WriteTimeout,
-		idle: max(opts.IdleTimeout, 0), frameWait: max(opts.FrameTimeout, 0), maxConns: max(opts.MaxConns, 0),
+		idle: max(opts.IdleTimeout, 0), frameWait: max(opts.FrameTimeout, 0), maxConns: max(opts.MaxConns, 0), drainWait: opts.DrainWait,
 		conns: map[*Conn]struct{}{}, quit: make(chan struct{}), onClose: opts.OnClose, onIdle: opts.OnIdle}
 }
 
@@ -187,14 +193,14 @@ func (s *Server) refuse(nc net.Conn) {
 		"remote", nc.RemoteAddr().String(), "limit", s.maxConns, "refusedTotal", n)
 }
 
-// drainWait bounds how long Shutdown lets each connection's read loop serve the frames that already arrived before
+// defaultDrainWait bounds how long Shutdown lets each connection's read loop serve the frames that already arrived before
 // it closes the connection. A client that shuts down sends its consumer offsets one-way and closes at once (the
 // official Go client does exactly this); when the broker stops right after (tide up shutting down eventing, then
 // the broker), those frames are in the socket buffer but not yet read, and closing first would lose them, so the
 // next start would redeliver everything since the last periodic offset commit.
-const drainWait = 100 * time.Millisecond
+const defaultDrainWait = 100 * time.Millisecond
 
-// Shutdown stops accepting, lets the read loops serve what already arrived (up to drainWait: a client that has
+// Shutdown stops accepting, lets the read loops serve what already arrived (up to the drain wait: a client that has
 // closed ends its loop at once, an idle one at the deadline), closes every connection and waits for the read loops
 // to end.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -208,7 +214,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	deadline := time.Now().Add(drainWait)
+	deadline := time.Now().Add(s.drainWait)
 	s.drainBy.Store(deadline.UnixNano())
 	s.draining.Store(true)
 	s.ln.Close()
@@ -217,7 +223,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	drained := time.NewTimer(drainWait)
+	drained := time.NewTimer(s.drainWait)
 	defer drained.Stop()
 	select {
 	case <-done:

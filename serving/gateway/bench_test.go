@@ -7,12 +7,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -148,17 +150,53 @@ func cpuTime(b *testing.B, pids ...int) time.Duration {
 		b.Fatal(err)
 	}
 	for _, pid := range pids {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		d, err := procCPU(pid)
 		if err != nil {
 			b.Fatal(err)
 		}
-		// Fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100 Hz).
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		ut, _ := strconv.ParseInt(fields[11], 10, 64)
-		st, _ := strconv.ParseInt(fields[12], 10, 64)
-		total += time.Duration(ut+st) * 10 * time.Millisecond
+		total += d
 	}
 	return total
+}
+
+// procCPU is the user+system CPU time process pid has used, from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of pid %d: %w", pid, err)
+	}
+	// Fields after the parenthesised command: state is field 3, utime 14, stime 15 (clock ticks, 100 Hz).
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("cpu time of pid %d: short /proc stat %q", pid, stat)
+	}
+	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
+	st, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("cpu time of pid %d: %w", pid, err)
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// peerCPU sums the CPU time of the processes pids lists now, per pid, so a window's cost can count processes that
+// appeared during it (from zero) as well as those present at its start.
+func peerCPU(pids func() ([]int, error)) (map[int]time.Duration, error) {
+	if pids == nil {
+		return nil, nil
+	}
+	list, err := pids()
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]time.Duration{}
+	for _, pid := range list {
+		d, err := procCPU(pid)
+		if err != nil {
+			return nil, err
+		}
+		out[pid] = d
+	}
+	return out, nil
 }
 
 // helloBackend starts one hello instance behind a gateway and returns the gateway URL, the instance address and
@@ -205,7 +243,9 @@ func BenchmarkThroughput(b *testing.B) {
 	backend := strings.TrimPrefix(direct, "http://")
 	type peer struct {
 		name, url string
-		pids      []int // processes besides this one and the instance whose CPU the request costs
+		// pids lists, when called, the processes besides this one and the instance whose CPU a request costs; it is
+		// read again around each measured window, so processes that start late (nginx's workers) are counted.
+		pids func() ([]int, error)
 	}
 	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"tcp-relay", tcpRelay(b, backend), nil}}
 	if u, pids := nginxProxy(b, backend); u != "" {
@@ -213,10 +253,13 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	for _, tc := range peers {
 		b.Run(tc.name, func(b *testing.B) {
-			pids := append([]int{pid}, tc.pids...)
 			c := benchClient()
 			b.SetParallelism(16)
-			cpu0 := cpuTime(b, pids...)
+			before, err := peerCPU(tc.pids)
+			if err != nil {
+				b.Fatalf("%s processes: %v", tc.name, err)
+			}
+			cpu0 := cpuTime(b, pid)
 			start := time.Now()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -224,8 +267,23 @@ func BenchmarkThroughput(b *testing.B) {
 					doGet(b, c, tc.url+"/", "hello.default.localhost")
 				}
 			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
-			b.ReportMetric(float64(cpuTime(b, pids...)-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+			elapsed := time.Since(start)
+			cpu := cpuTime(b, pid) - cpu0
+			after, err := peerCPU(tc.pids)
+			if err != nil {
+				b.Fatalf("%s processes: %v", tc.name, err)
+			}
+			// A process gone by the end (none expected) would take its CPU with it: say so rather than under-count.
+			for p := range before {
+				if _, ok := after[p]; !ok {
+					b.Fatalf("%s process %d exited during the measured window", tc.name, p)
+				}
+			}
+			for p, d := range after {
+				cpu += d - before[p]
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
 		})
 	}
 }
@@ -266,13 +324,21 @@ func tcpRelay(b *testing.B, backend string) string {
 	return "http://" + ln.Addr().String()
 }
 
+// peerSkipped says on stderr that a peer is left out of the comparison and why: a benchmark's own log lines are not
+// printed when it has sub-benchmarks, and a missing row must not pass unnoticed.
+func peerSkipped(peer, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s peer skipped: %s\n", peer, fmt.Sprintf(format, args...))
+}
+
 // nginxProxy starts Debian's nginx (when installed: apt-get install nginx-light) as a reverse proxy to backend with
-// keep-alive upstream connections and access logging off, the usual production setup, and returns its URL; "" when
-// there is no nginx, with the pids of its master and worker processes. It is a peer for BenchmarkThroughput: a
-// mature C proxy doing the same hop as the gateway.
-func nginxProxy(b *testing.B, backend string) (string, []int) {
+// keep-alive upstream connections and access logging off, the usual production setup, and returns its URL and a
+// function listing its master and worker pids (read each time: workers are forked after the listener accepts, so a
+// list read at the first connect can miss them). When nginx is missing or does not start, it logs why the peer is
+// skipped and returns "". It is a peer for BenchmarkThroughput: a mature C proxy doing the same hop as the gateway.
+func nginxProxy(b *testing.B, backend string) (string, func() ([]int, error)) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
+		peerSkipped("nginx", "no nginx in PATH (apt-get install nginx-light): %v", err)
 		return "", nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -303,30 +369,47 @@ http {
 	cmd := exec.Command(bin, "-p", dir, "-c", dir+"/nginx.conf")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		b.Logf("nginx peer skipped: %v", err)
+		peerSkipped("nginx", "%v", err)
 		return "", nil
 	}
 	b.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGQUIT); _ = cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			pids := []int{cmd.Process.Pid}
-			children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
-			for _, f := range strings.Fields(string(children)) {
-				if n, err := strconv.Atoi(f); err == nil {
-					pids = append(pids, n)
-				}
+	master := cmd.Process.Pid
+	pids := func() ([]int, error) {
+		children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", master, master))
+		if err != nil {
+			return nil, fmt.Errorf("nginx workers: %w", err)
+		}
+		out := []int{master}
+		for _, f := range strings.Fields(string(children)) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("nginx workers: %q: %w", children, err)
 			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	// Ready when it accepts and has forked its workers ("auto": one per CPU).
+	var last error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) { // polling, with a deadline
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			last = err
+			continue
+		}
+		c.Close()
+		list, err := pids()
+		if err != nil {
+			last = err
+			continue
+		}
+		if len(list)-1 >= runtime.NumCPU() {
 			return "http://" + addr, pids
 		}
-		if time.Now().After(deadline) {
-			b.Logf("nginx peer skipped: not listening on %s after 5s", addr)
-			return "", nil
-		}
-		time.Sleep(10 * time.Millisecond) // polling for the listener, with a deadline
+		last = fmt.Errorf("%d of %d workers", len(list)-1, runtime.NumCPU())
 	}
+	peerSkipped("nginx", "not ready on %s after 5s: %v", addr, last)
+	return "", nil
 }
 
 // BenchmarkStepLoad measures the time from a step in load to the desired instance count with the real KPA at

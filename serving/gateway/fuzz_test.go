@@ -6,19 +6,42 @@ import (
 	"testing"
 )
 
-// FuzzLookup feeds arbitrary Host headers to the route lookup: it must never panic, must ignore a port and case,
-// and must only ever answer with a route that exists.
+// FuzzLookup feeds arbitrary Host headers to the route lookup: it must never panic, must ignore a port and ASCII
+// case, and must only ever answer with the route of the host it was given. "Case" is ASCII case: Host names are ASCII
+// (RFC 9110), and full Unicode folding is not an equivalence lookup keeps (ToUpper("ſ") is "S", whose lower case is
+// "s", not "ſ"), so only ASCII letters are flipped below.
 func FuzzLookup(f *testing.F) {
-	for _, s := range []string{"svc.default.localhost", "svc.default.localhost:8080", "SVC.Default.svc", "[::1]:80", ":", "", "tag-svc.default", "a:b:c"} {
+	for _, s := range []string{"svc.default.localhost", "svc.default.localhost:8080", "SVC.Default.svc", "[::1]:80", ":", "", "tag-svc.default", "a:b:c",
+		"Tag-Svc.Default.Svc.Cluster.Local:443", "svc.default]"} {
 		f.Add(s)
 	}
 	gw := New(Options{})
 	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-1", Percent: 100, Tag: "tag"}}); err != nil {
 		f.Fatal(err)
 	}
+	if err := gw.SetRoute("default", "other", []Target{{Revision: "other-1", Percent: 100}}); err != nil {
+		f.Fatal(err)
+	}
 	hosts := *gw.hosts.Load()
+	for h := range hosts {
+		if h != strings.ToLower(h) {
+			f.Fatalf("route host %q is not lower case", h)
+		}
+	}
 	f.Fuzz(func(t *testing.T, host string) {
 		h := gw.lookup(host)
+		// Case: flipping ASCII letters never changes the answer.
+		if flipped := flipASCIICase(host); gw.lookup(flipped) != h {
+			t.Fatalf("lookup(%q) and lookup(%q) differ", host, flipped)
+		}
+		// Port: a host without one answers as it does with any port.
+		if !strings.Contains(host, ":") {
+			for _, port := range []string{":80", ":8080", ":"} {
+				if gw.lookup(host+port) != h {
+					t.Fatalf("lookup(%q) and lookup(%q) differ", host, host+port)
+				}
+			}
+		}
 		if h == nil {
 			return
 		}
@@ -26,10 +49,24 @@ func FuzzLookup(f *testing.F) {
 		if i := strings.LastIndexByte(bare, ':'); i >= 0 && !strings.HasSuffix(bare, "]") {
 			bare = bare[:i]
 		}
-		if _, ok := hosts[strings.ToLower(bare)]; !ok {
-			t.Fatalf("%q resolved to a route but %q is not a route host", host, bare)
+		// The route of exactly this host: not merely some existing route.
+		if want, ok := hosts[strings.ToLower(bare)]; !ok || want != h {
+			t.Fatalf("%q resolved to a route that is not the route of host %q", host, bare)
 		}
 	})
+}
+
+func flipASCIICase(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case c >= 'A' && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+	}
+	return string(b)
 }
 
 // FuzzForwarded checks the Forwarded header built from arbitrary X-Forwarded-* values: one for= element per

@@ -87,6 +87,10 @@ type Options struct {
 	MaxIdleConnsPerInstance int
 	// Clock stamps stats. Default the real clock.
 	Clock clock.PassiveClock
+	// TimeoutClock drives the per-request responseStartTimeoutSeconds and idleTimeoutSeconds timers (tests step a
+	// fake one). The revision's overall timeoutSeconds is the request context's deadline, on the real clock. Default
+	// the real clock.
+	TimeoutClock clock.WithDelayedExecution
 	// Logger; the gateway adds component=serving/gateway. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -140,6 +144,9 @@ func New(opts Options) *Gateway {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.TimeoutClock == nil {
+		opts.TimeoutClock = clock.RealClock{}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/tide-run/tide/serving/activator"
 	"github.com/tide-run/tide/serving/process"
@@ -252,7 +253,7 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 		var tm *timeouts
 		if rs, idle := time.Duration(r.responseStart.Load()), time.Duration(r.idle.Load()); (rs > 0 && rs < time.Duration(r.timeout.Load())) || idle > 0 {
 			var tctx context.Context
-			tctx, tm = newTimeouts(ctx, rs, idle)
+			tctx, tm = newTimeouts(ctx, r.g.opts.TimeoutClock, rs, idle)
 			defer tm.stop()
 			out = out.WithContext(tctx)
 		}
@@ -292,17 +293,20 @@ var (
 
 // timeouts carries the optional per-request response-start and idle timers. The request's context is cancelled
 // with errResponseStart or errIdle as cause when one fires.
+//
+// The timers are only touched by the goroutine serving the request (headers, progress and stop are called from it).
 type timeouts struct {
+	clock       clock.WithDelayedExecution
 	cancel      context.CancelCauseFunc
-	start, idle *time.Timer
+	start, idle clock.Timer
 	idleAfter   time.Duration
 }
 
-func newTimeouts(ctx context.Context, responseStart, idle time.Duration) (context.Context, *timeouts) {
+func newTimeouts(ctx context.Context, clk clock.WithDelayedExecution, responseStart, idle time.Duration) (context.Context, *timeouts) {
 	c, cancel := context.WithCancelCause(ctx)
-	t := &timeouts{cancel: cancel, idleAfter: idle}
+	t := &timeouts{clock: clk, cancel: cancel, idleAfter: idle}
 	if responseStart > 0 {
-		t.start = time.AfterFunc(responseStart, func() { cancel(errResponseStart) })
+		t.start = clk.AfterFunc(responseStart, func() { cancel(errResponseStart) })
 	}
 	return c, t
 }
@@ -316,7 +320,7 @@ func (t *timeouts) headers() {
 		t.start.Stop()
 	}
 	if t.idleAfter > 0 {
-		t.idle = time.AfterFunc(t.idleAfter, func() { t.cancel(errIdle) })
+		t.idle = t.clock.AfterFunc(t.idleAfter, func() { t.cancel(errIdle) })
 	}
 }
 

@@ -359,14 +359,19 @@ spec:
 	var ok, failed atomic.Int64
 	var mu sync.Mutex
 	var failures []string
-	run := func(workers int, d time.Duration) {
+	// run keeps workers sending requests until stop is closed.
+	run := func(workers int, stop <-chan struct{}) {
 		var wg sync.WaitGroup
-		end := time.Now().Add(d)
 		for range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for time.Now().Before(end) {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
 					code, body, err := p.request("load.default.localhost", "/sleep?ms=50")
 					if err != nil || code != 200 {
 						failed.Add(1)
@@ -381,34 +386,52 @@ spec:
 		}
 		wg.Wait()
 	}
-	maxActual := int64(0)
-	watch := func(stop <-chan struct{}) {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
+	// Scale out: load runs until the revision has at least 2 instances (an event, not a fixed window, so a slow
+	// machine only takes longer), or fails after a generous deadline. The watcher owns maxActual until it returns
+	// (done), so the test reads it without a race.
+	var maxActual int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(stop)
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
 			if _, a := p.replicas("load-00001"); a > maxActual {
 				maxActual = a
 			}
+			if maxActual >= 2 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-	}
-	stop := make(chan struct{})
-	go watch(stop)
-	run(8, 5*time.Second) // scale out
-	close(stop)
+	}()
+	run(8, stop)
+	<-done
 	if maxActual < 2 {
-		t.Fatalf("8 concurrent requests with containerConcurrency 2 ran on at most %d instance(s)", maxActual)
+		t.Fatalf("8 concurrent requests with containerConcurrency 2 ran on at most %d instance(s) within 60s", maxActual)
 	}
-	run(1, 3*time.Second) // lighter
+	lighter := make(chan struct{})
+	time.AfterFunc(3*time.Second, func() { close(lighter) })
+	run(1, lighter) // lighter load, then none: the revision must go back to zero
 	p.eventually("scale to zero", 30*time.Second, func() string {
 		if d, a := p.replicas("load-00001"); d != 0 || a != 0 {
 			return fmt.Sprintf("desired %d actual %d", d, a)
 		}
 		return ""
 	})
-	run(8, 2*time.Second) // from zero under load
+	// From zero under load: until the first request after the cold start succeeded and a few more followed.
+	fromZero := make(chan struct{})
+	before := ok.Load()
+	go func() {
+		defer close(fromZero)
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && ok.Load() < before+16; {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	run(8, fromZero)
+	if ok.Load() < before+16 {
+		t.Fatalf("from zero under load: %d requests succeeded within 60s", ok.Load()-before)
+	}
 	if failed.Load() != 0 {
 		t.Fatalf("%d of %d requests failed while scaling: %v", failed.Load(), failed.Load()+ok.Load(), failures[:min(5, len(failures))])
 	}
