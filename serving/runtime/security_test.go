@@ -16,6 +16,7 @@ import (
 
 	"github.com/tide-run/tide/controlplane/client"
 	"github.com/tide-run/tide/server"
+	"github.com/tide-run/tide/server/servertest"
 )
 
 // TestKoBuildWithRelativeDataDir is issue 17's bug end to end: tide runs with a relative --data-dir and the
@@ -37,7 +38,7 @@ func TestKoBuildWithRelativeDataDir(t *testing.T) {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	p := &platform{t: t, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}}
+	p := &platform{t: t, srv: &servertest.Server{Server: srv}, hc: &http.Client{Timeout: 30 * time.Second}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -136,7 +137,7 @@ func TestInstancesRunAsInstanceUser(t *testing.T) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	p := &platform{t: t, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}}
+	p := &platform{t: t, srv: &servertest.Server{Server: srv}, hc: &http.Client{Timeout: 30 * time.Second}}
 	if p.c, err = client.New(srv.APIURL(), nil); err != nil {
 		t.Fatal(err)
 	}
