@@ -19,10 +19,11 @@ import (
 	"github.com/tide-run/tide/cli"
 	"github.com/tide-run/tide/controlplane/client"
 	"github.com/tide-run/tide/server"
+	"github.com/tide-run/tide/server/servertest"
 	"github.com/tide-run/tide/serving/process"
 )
 
-// The platform tests run the whole `tide up` composition (server.New, every port 0, a temp data dir) with real
+// The platform tests run the whole `tide up` composition (servertest: every port 0, a temp data dir) with real
 // processes built from test/apps and real HTTP through the gateway.
 
 const conformanceImage = "ko://github.com/tide-run/tide/test/apps/conformance"
@@ -58,11 +59,9 @@ func TestMain(m *testing.M) {
 // platform is one running tide.
 type platform struct {
 	t   testing.TB
-	srv *server.Server
+	srv *servertest.Server
 	c   *client.Client
 	hc  *http.Client
-	// stopped is set by a test that shut the platform down itself.
-	stopped bool
 }
 
 // fastScaling shortens Knative's idle path for tests: 6 s stable window (the minimum), 1 s grace.
@@ -83,31 +82,21 @@ func start(t testing.TB) *platform {
 // startIn runs tide on an existing data dir (a restart).
 func startIn(t testing.TB, dataDir string) *platform {
 	t.Helper()
-	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		lg = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	srv, err := server.New(server.Options{Host: "127.0.0.1", DataDir: dataDir, Logger: lg,
+	return startWith(t, server.Options{Host: "127.0.0.1", DataDir: dataDir,
 		Serving: server.ServingOptions{BuildCacheDir: buildCache, SourceDir: repoRoot, AutoscalerTick: time.Second}})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// startWith starts tide with opts (servertest.Start: the tests wait for the objects they apply, not for /readyz).
+// With -v the platform's log goes to stderr as it happens; otherwise servertest shows it when the test fails.
+func startWith(t testing.TB, opts server.Options) *platform {
+	t.Helper()
+	if testing.Verbose() && opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	srv := servertest.Start(t, opts)
 	p := &platform{t: t, srv: srv, hc: &http.Client{Timeout: 30 * time.Second}}
-	t.Cleanup(func() {
-		if p.stopped {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	p.c, err = client.New(srv.APIURL(), nil)
-	if err != nil {
+	var err error
+	if p.c, err = client.New(srv.APIURL(), nil); err != nil {
 		t.Fatal(err)
 	}
 	return p

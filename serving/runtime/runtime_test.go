@@ -465,10 +465,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		return ""
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	p.stopped = true
-	if err := p.srv.Shutdown(ctx); err != nil {
+	if err := p.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if r := <-done; r.err != nil || r.code != 200 || !strings.Contains(r.body, "hello-00001") {
