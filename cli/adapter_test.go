@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -166,15 +165,7 @@ func TestAdapterRocketMQWaitsForRocketMQ(t *testing.T) {
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
 	waitUntil(t, 10*time.Second, func() bool { return strings.Contains(errOut.String(), "NameServerUnreachable") })
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: ports[0], BrokerPort: ports[1],
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := mqtest.RunServer(t, mq.Options{NameServerPort: ports[0], BrokerPort: ports[1]}) // the ports the adapter was given
 	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "late", ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,46 +13,28 @@ import (
 
 	"github.com/tide-run/tide/controlplane/client"
 	"github.com/tide-run/tide/server"
+	"github.com/tide-run/tide/server/servertest"
 )
 
 // tideEnv is a real platform (store on disk, API on port 0) and the command tree run in-process against it.
 type tideEnv struct {
 	t   *testing.T
 	dir string
-	srv *server.Server
+	srv *servertest.Server
 	url string
 }
 
 func startTide(t *testing.T, dir string) *tideEnv {
 	t.Helper()
-	srv, err := server.New(server.Options{APIPort: 0, DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e := &tideEnv{t: t, dir: dir, srv: srv, url: srv.APIURL()}
-	t.Cleanup(e.stop)
-	eventually(t, 10*time.Second, func() error {
-		if !srv.Ready() {
-			return fmt.Errorf("not ready")
-		}
-		return nil
-	})
-	return e
+	srv := servertest.RunServer(t, server.Options{DataDir: dir})
+	return &tideEnv{t: t, dir: dir, srv: srv, url: srv.APIURL()}
 }
 
+// stop shuts the platform down before the test ends (a restart on the same data dir).
 func (e *tideEnv) stop() {
-	if e.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.srv.Shutdown(ctx); err != nil {
+	if err := e.srv.Stop(); err != nil {
 		e.t.Errorf("shutdown: %v", err)
 	}
-	e.srv = nil
 }
 
 func (e *tideEnv) run(stdin string, args ...string) (string, string, int) {

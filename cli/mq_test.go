@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -447,18 +445,7 @@ func TestMQDeadLetters(t *testing.T) {
 // topic, delay levels shortened), `tide mq dlq replay` sends it back, and the same consumer group then processes it.
 func TestMQReplayRealDeadLetters(t *testing.T) {
 	rlog.SetLogLevel("error")
-	levels := make([]time.Duration, 18)
-	for i := range levels {
-		levels[i] = 50 * time.Millisecond
-	}
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), DelayLevels: levels, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
+	srv := mqtest.RunServer(t, mq.Options{DelayLevels: mqtest.DelayLevels(50 * time.Millisecond)})
 	mustMQ(t, srv, "", "topic", "create", "jobs", "--queues", "2")
 	var failing atomic.Bool
 	failing.Store(true)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tide-run/tide/server"
+	"github.com/tide-run/tide/server/servertest"
 )
 
 const secretDoc = `apiVersion: v1
@@ -32,17 +33,8 @@ stringData: {password: hunter2}
 // startTideWith is startTide with options (token required, TLS).
 func startTideWith(t *testing.T, opts server.Options) *tideEnv {
 	t.Helper()
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	e := &tideEnv{t: t, dir: opts.DataDir, srv: srv, url: srv.APIURL()}
-	t.Cleanup(e.stop)
-	return e
+	srv := servertest.Start(t, opts) // not RunServer: the callers wait for readiness themselves, or need not
+	return &tideEnv{t: t, dir: srv.Options().DataDir, srv: srv, url: srv.APIURL()}
 }
 
 func runWith(e *tideEnv, stdin string, args ...string) (string, string, int) {

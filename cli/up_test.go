@@ -61,7 +61,8 @@ type upProcess struct {
 	stderr *syncBuffer
 }
 
-// startUp runs `tide up` as a child process and waits for its endpoint lines.
+// startUp runs `tide up` as a child process and waits for its endpoint lines. Not servertest: the tests that use it
+// are about the process (kill -9, SIGTERM, exit status, what `tide up` prints).
 func startUp(t *testing.T, bin, dataDir string) *upProcess {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"up", "--data-dir", dataDir}, freePorts...)...)
@@ -258,6 +259,7 @@ func TestUpSignals(t *testing.T) {
 		t.Cleanup(func() {
 			eventually(t, 10*time.Second, func() error { return os.RemoveAll(dir) })
 		})
+		// The platform is started by runUp itself, not servertest: runUp's signal handling is what is tested.
 		opts := server.Options{APIPort: 0, DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		done := make(chan error, 1)
 		go func() {

@@ -46,13 +46,7 @@ func sendBodies(t *testing.T, srv *mq.Server, topic string, from, to int) {
 
 func TestOffsetsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := mq.New(mq.Options{DataDir: dir, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	srv := start(t, mq.Options{DataDir: dir})
 	if err := srv.CreateTopic(brokerTopic("durable", 2)); err != nil {
 		t.Fatal(err)
 	}

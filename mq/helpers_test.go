@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 }
 
 // runChildBroker serves a broker (sync flush unless TIDE_MQ_CHILD_FLUSH=async) on ephemeral ports, prints its addresses and waits to be killed.
+// It starts the broker by hand, not with mqtest: it is a child process (no testing.T) that the crash test kills -9.
 func runChildBroker(dir string) {
 	mode := mq.FlushSync
 	if os.Getenv("TIDE_MQ_CHILD_FLUSH") == "async" {

@@ -68,7 +68,7 @@ func ParseOrder(data []byte) (Order, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&o); err != nil {
-		return Order{}, fmt.Errorf("%w: order message is not the order JSON: %v", ErrInvalidOrder, err)
+		return Order{}, fmt.Errorf("%w: order message is not the order JSON: %w", ErrInvalidOrder, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Order{}, fmt.Errorf("%w: order message has data after the JSON object", ErrInvalidOrder)

@@ -322,14 +322,14 @@ func (s *Store) retry(ctx context.Context, fn func() error) error {
 			return err
 		}
 		if attempt >= s.retries {
-			return fmt.Errorf("%w after %d attempts: %v", ErrStoreBusy, attempt+1, err)
+			return fmt.Errorf("%w after %d attempts: %w", ErrStoreBusy, attempt+1, err)
 		}
 		s.log.Debug("database busy, retrying", "attempt", attempt+1, "err", err)
 		// Jitter so processes that collided do not collide again in lockstep.
 		wait := backoff/2 + rand.N(backoff)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %v (while busy: %v)", ErrStoreBusy, ctx.Err(), err)
+			return fmt.Errorf("%w: %w (while busy: %w)", ErrStoreBusy, ctx.Err(), err)
 		case <-s.clock.After(wait):
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)

@@ -323,14 +323,7 @@ func BenchmarkSend(b *testing.B) {
 	for _, producers := range []int{1, 4} {
 		b.Run("producers="+string(rune('0'+producers)), func(b *testing.B) {
 			rlog.SetLogLevel("error")
-			s, err := mq.New(mq.Options{DataDir: b.TempDir(), Logger: quiet()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			defer s.Shutdown(context.Background())
+			s := mqtest.RunServer(b, mq.Options{})
 			bus, err := NewRocketMQ(RocketMQOptions{NameServers: []string{s.NameServerAddr()}, Logger: quiet(), Producers: producers})
 			if err != nil {
 				b.Fatal(err)

@@ -559,16 +559,7 @@ func TestStartReportsReasons(t *testing.T) {
 // first run finished are not all redelivered (the offsets survived), nothing is lost.
 func TestTideRestartMidStream(t *testing.T) {
 	dir := t.TempDir()
-	startOn := func() *mq.Server {
-		srv, err := mq.New(mq.Options{DataDir: dir, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		return srv
-	}
+	startOn := func() *mq.Server { return mqtest.RunServer(t, mq.Options{DataDir: dir}) }
 	srv := startOn()
 	createTopic(t, srv, "work", 2)
 	p := newProducer(t, srv)
@@ -608,7 +599,6 @@ func TestTideRestartMidStream(t *testing.T) {
 	cancel()
 
 	srv = startOn()
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
 	slow.Store(false)
 	before := sink.calls.Load()
 	a2 := startAdapter(t, srv, cfg)

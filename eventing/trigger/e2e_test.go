@@ -21,6 +21,7 @@ import (
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/tide-run/tide/eventing/delivery"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 const waitFor = 20 * time.Second
@@ -552,7 +553,7 @@ func TestBrokerRestartUnderDataPlane(t *testing.T) {
 	if code := e.post("b", ceHeaders("while-down", "t"), `{}`); code == 202 {
 		t.Fatal("202 while the broker is down")
 	}
-	e.startBroker()
+	e.server = mqtest.Restart(t, e.server, e.brokerOptions()) // the same ports and data dir
 	restarted := time.Now()
 	bringUp()
 	for i := range 50 {

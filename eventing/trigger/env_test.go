@@ -3,11 +3,9 @@ package trigger
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +22,7 @@ import (
 	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // env is a whole eventing data plane on a real embedded RocketMQ broker: the
@@ -32,13 +31,12 @@ import (
 type env struct {
 	t       testing.TB
 	dir     string
-	nsPort  int
-	brkPort int
 	server  *mq.Server
 	bus     *bus.RocketMQ
 	ing     *ingress.Ingress
 	http    *httptest.Server
 	mgr     *Manager
+	stopped bool // stop ran (it is registered again at each restart)
 
 	busOpts bus.RocketMQOptions
 
@@ -54,28 +52,14 @@ func newEnvWith(t testing.TB, busOpts bus.RocketMQOptions) *env {
 	t.Helper()
 	rlog.SetLogLevel("error")
 	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts}
-	e.startBroker()
+	e.server = mqtest.RunServer(t, e.brokerOptions())
 	e.startDataPlane()
-	t.Cleanup(e.stop)
+	t.Cleanup(e.stop) // runs before mqtest's check and shutdown of the broker
 	return e
 }
 
-func (e *env) startBroker() {
-	e.t.Helper()
-	s, err := mq.New(mq.Options{DataDir: e.dir, Host: "127.0.0.1", NameServerPort: e.nsPort, BrokerPort: e.brkPort, Logger: discardLogger(), DelayLevels: testDelayLevels})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	e.server = s
-	_, port, _ := net.SplitHostPort(s.NameServerAddr())
-	e.nsPort, _ = strconv.Atoi(port)
-	_, port, _ = net.SplitHostPort(s.BrokerAddr())
-	e.brkPort, _ = strconv.Atoi(port)
+func (e *env) brokerOptions() mq.Options {
+	return mq.Options{DataDir: e.dir, Host: "127.0.0.1", DelayLevels: testDelayLevels}
 }
 
 func (e *env) startDataPlane() {
@@ -111,12 +95,14 @@ func (e *env) stopDataPlane() {
 	_ = e.bus.Close()
 }
 
+// stop ends the data plane and the ingress's HTTP server; mqtest stops the broker afterwards.
 func (e *env) stop() {
+	if e.stopped {
+		return
+	}
+	e.stopped = true
 	e.stopDataPlane()
 	e.http.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = e.server.Shutdown(ctx)
 }
 
 // restart stops the data plane and the broker and starts both again on the
@@ -124,13 +110,9 @@ func (e *env) stop() {
 func (e *env) restart() {
 	e.t.Helper()
 	e.stopDataPlane()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.server.Shutdown(ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	e.startBroker()
+	e.server = mqtest.Restart(e.t, e.server, e.brokerOptions())
 	e.startDataPlane()
+	e.t.Cleanup(e.stop) // again, so that it runs before the restarted broker's shutdown
 }
 
 func (e *env) lookup(ns, name string) (ingress.Broker, bool) {

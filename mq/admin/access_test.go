@@ -3,8 +3,6 @@ package admin_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/mqmeta"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 // TestCredentialsAndAccessCheck: with ACL on, a Client dialled under WithCredentials signs everything (an admin
@@ -28,14 +27,7 @@ accounts:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), ACLFile: aclFile, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	srv := mqtest.RunServer(t, mq.Options{ACLFile: aclFile})
 	ns := []string{srv.NameServerAddr()}
 	opsCtx := admin.WithCredentials(ctx, admin.Credentials{AccessKey: "ops-admin", SecretKey: "ops-secret"})
 	readerCtx := admin.WithCredentials(ctx, admin.Credentials{AccessKey: "reader-app", SecretKey: "reader-secret"})

@@ -222,7 +222,7 @@ func parseQueueTable(body []byte) ([]mqmeta.QueueStat, error) {
 			OffsetTable []mqmeta.QueueStat `json:"offsetTable"`
 		}
 		if err := json.Unmarshal(body2json(v), &body); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBody, err)
+			return nil, fmt.Errorf("%w: %w", ErrBody, err)
 		}
 		for _, r := range body.OffsetTable {
 			if r.QueueID < 0 {

@@ -19,7 +19,9 @@ import (
 // "name server ADDR" line once listening), so the exec/ready/RSS path is tested without building tide.
 func TestMain(m *testing.M) {
 	if os.Getenv("TIDE_BENCH_CHILD_BROKER") == "1" {
-		// The data dir comes from --data-dir (inside the test's TempDir): the child dies by SIGTERM, no cleanup runs.
+		// Started by hand, not with mqtest: this is a child process standing in for the `tide broker` binary, with no
+		// testing.T; what is measured is the process (exec to ready, RSS). The data dir comes from --data-dir (inside
+		// the test's TempDir): the child dies by SIGTERM, no cleanup runs.
 		dir := ""
 		for i, a := range os.Args {
 			if a == "--data-dir" && i+1 < len(os.Args) {

@@ -50,6 +50,7 @@ func TestACLExamplesRunUnchanged(t *testing.T) {
 		}
 	}
 	write(doc)
+	// By hand, not mqtest, as in TestClientExamplesRunUnchanged: the examples dial the fixed 127.0.0.1:9876 (see the hint below).
 	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: 9876, ACLFile: aclFile, ACLReloadInterval: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

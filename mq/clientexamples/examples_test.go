@@ -83,6 +83,8 @@ func TestClientExamplesRunUnchanged(t *testing.T) {
 		return
 	}
 
+	// Started by hand, not with mqtest: the official examples hard-code 127.0.0.1:9876, and a taken port must fail
+	// with the hint below rather than mqtest's bare listen error.
 	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), NameServerPort: 9876, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +71,51 @@ func RunServer(t testing.TB, opts mq.Options, options ...Option) *mq.Server {
 		}
 	})
 	return srv
+}
+
+// Restart stops srv as tide stops and starts a server with opts on srv's ports, as a restart of tide does: clients
+// that cached the name server's or the broker's address find the new one there. opts.DataDir must be the directory
+// srv used (pass the same one to RunServer: its default is a fresh directory each call); NameServerPort and
+// BrokerPort left 0 take srv's. srv may be shut down already (a test that looks at what happens while the broker is
+// away). Before stopping srv it checks the store's invariants, unless SkipInvariantCheck; the
+// new server is RunServer's (checked and shut down when the test ends). Another process can take a port in the
+// moment between the two servers; the test then fails with "address already in use".
+func Restart(t testing.TB, srv *mq.Server, opts mq.Options, options ...Option) *mq.Server {
+	t.Helper()
+	if opts.DataDir == "" {
+		t.Fatal("mqtest: Restart needs the data dir the first server used")
+	}
+	var cfg config
+	for _, o := range options {
+		o(&cfg)
+	}
+	if !cfg.skipCheck && srv.Ready() {
+		if err := srv.Check(); err != nil {
+			t.Errorf("mqtest: store invariants before the restart: %v", err)
+		}
+	}
+	if opts.NameServerPort == 0 {
+		opts.NameServerPort = port(t, srv.NameServerAddr())
+	}
+	if opts.BrokerPort == 0 {
+		opts.BrokerPort = port(t, srv.BrokerAddr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("mqtest: shutdown before the restart: %v", err)
+	}
+	return RunServer(t, opts, options...)
+}
+
+func port(t testing.TB, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	n, err2 := strconv.Atoi(p)
+	if err != nil || err2 != nil {
+		t.Fatalf("mqtest: address %q has no port", addr)
+	}
+	return n
 }
 
 // DelayLevels returns RocketMQ's 18 delay levels all set to d, so redeliveries through %RETRY% come back fast.

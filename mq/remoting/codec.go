@@ -93,7 +93,7 @@ func decodeJSONHeader(b []byte) (*Command, error) {
 	}
 	var h jsonHeader
 	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("%w: JSON header: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: JSON header: %w", ErrMalformed, err)
 	}
 	c := &Command{Code: h.Code, Version: h.Version, Opaque: h.Opaque, Flag: h.Flag, ExtFields: h.ExtFields}
 	if h.Remark != nil {

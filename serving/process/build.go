@@ -87,15 +87,15 @@ func (b *Builder) Build(ctx context.Context, dir, importPath string) (string, er
 	}
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBuild, err)
+		return "", fmt.Errorf("%w: %w", ErrBuild, err)
 	}
 	root, err := moduleRoot(absDir)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrBuild, importPath, err)
+		return "", fmt.Errorf("%w: %s: %w", ErrBuild, importPath, err)
 	}
 	key, err := contentKey(root, importPath)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: hashing sources: %v", ErrBuild, importPath, err)
+		return "", fmt.Errorf("%w: %s: hashing sources: %w", ErrBuild, importPath, err)
 	}
 	// The binary is named after the last element of the import path, as go build names it; an import path whose
 	// last element is not a plain name ("..", "x/.") must not place it outside its key's directory.
@@ -132,7 +132,7 @@ func (b *Builder) Build(ctx context.Context, dir, importPath string) (string, er
 
 func (b *Builder) run(dir, importPath, bin string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o700); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBuild, err)
+		return "", fmt.Errorf("%w: %w", ErrBuild, err)
 	}
 	tmp := bin + ".tmp"
 	cmd := exec.Command(b.opts.GoCommand, "build", "-o", tmp, importPath)
@@ -143,10 +143,10 @@ func (b *Builder) run(dir, importPath, bin string) (string, error) {
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
 		_ = os.Remove(tmp)
-		return "", fmt.Errorf("%w: go build %s (in %s): %v: %s", ErrBuild, importPath, dir, err, strings.TrimSpace(out.String()))
+		return "", fmt.Errorf("%w: go build %s (in %s): %w: %s", ErrBuild, importPath, dir, err, strings.TrimSpace(out.String()))
 	}
 	if err := os.Rename(tmp, bin); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBuild, err)
+		return "", fmt.Errorf("%w: %w", ErrBuild, err)
 	}
 	b.log.Info("built image", "image", KoPrefix+importPath, "binary", bin)
 	return bin, nil

@@ -62,7 +62,7 @@ func cgroupParent(root string) (string, error) {
 	}
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrLimitsUnsupported, err)
+		return "", fmt.Errorf("%w: %w", ErrLimitsUnsupported, err)
 	}
 	var rel string
 	for _, line := range strings.Split(strings.TrimSpace(string(self)), "\n") {
@@ -72,11 +72,11 @@ func cgroupParent(root string) (string, error) {
 	}
 	parent := filepath.Join(root, rel, "tide")
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return "", fmt.Errorf("%w: cannot create %s: %v", ErrLimitsUnsupported, parent, err)
+		return "", fmt.Errorf("%w: cannot create %s: %w", ErrLimitsUnsupported, parent, err)
 	}
 	// Children of parent get cpu and memory only if parent delegates them.
 	if err := os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+cpu +memory"), 0o644); err != nil {
-		return "", fmt.Errorf("%w: cannot enable cpu/memory controllers in %s: %v", ErrLimitsUnsupported, parent, err)
+		return "", fmt.Errorf("%w: cannot enable cpu/memory controllers in %s: %w", ErrLimitsUnsupported, parent, err)
 	}
 	return parent, nil
 }
@@ -86,24 +86,24 @@ func cgroupParent(root string) (string, error) {
 func createCgroup(parent, name string, l limits) (dir string, fd *os.File, err error) {
 	dir = filepath.Join(parent, name)
 	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
-		return "", nil, fmt.Errorf("%w: %v", ErrLimitsUnsupported, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrLimitsUnsupported, err)
 	}
 	if l.cpuMax != "" {
 		if err := os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(l.cpuMax), 0o644); err != nil {
 			_ = os.Remove(dir)
-			return "", nil, fmt.Errorf("%w: cpu.max: %v", ErrLimitsUnsupported, err)
+			return "", nil, fmt.Errorf("%w: cpu.max: %w", ErrLimitsUnsupported, err)
 		}
 	}
 	if l.memoryMax != "" {
 		if err := os.WriteFile(filepath.Join(dir, "memory.max"), []byte(l.memoryMax), 0o644); err != nil {
 			_ = os.Remove(dir)
-			return "", nil, fmt.Errorf("%w: memory.max: %v", ErrLimitsUnsupported, err)
+			return "", nil, fmt.Errorf("%w: memory.max: %w", ErrLimitsUnsupported, err)
 		}
 	}
 	f, err := os.Open(dir)
 	if err != nil {
 		_ = os.Remove(dir)
-		return "", nil, fmt.Errorf("%w: %v", ErrLimitsUnsupported, err)
+		return "", nil, fmt.Errorf("%w: %w", ErrLimitsUnsupported, err)
 	}
 	return dir, f, nil
 }

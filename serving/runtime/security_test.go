@@ -1,11 +1,7 @@
 package runtime_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/tide-run/tide/controlplane/client"
 	"github.com/tide-run/tide/server"
-	"github.com/tide-run/tide/server/servertest"
 )
 
 // TestKoBuildWithRelativeDataDir is issue 17's bug end to end: tide runs with a relative --data-dir and the
@@ -26,26 +20,9 @@ import (
 func TestKoBuildWithRelativeDataDir(t *testing.T) {
 	work := t.TempDir()
 	t.Chdir(work)
-	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Options{Host: "127.0.0.1", DataDir: ".tide-rel", Logger: lg,
-		Serving: server.ServingOptions{AutoscalerTick: time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.Options().DataDir; got != filepath.Join(work, ".tide-rel") {
+	p := startWith(t, server.Options{Host: "127.0.0.1", DataDir: ".tide-rel", Serving: server.ServingOptions{AutoscalerTick: time.Second}})
+	if got := p.srv.Options().DataDir; got != filepath.Join(work, ".tide-rel") {
 		t.Fatalf("data dir %q, want it resolved against the working directory", got)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p := &platform{t: t, srv: &servertest.Server{Server: srv}, hc: &http.Client{Timeout: 30 * time.Second}}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	if p.c, err = client.New(srv.APIURL(), nil); err != nil {
-		t.Fatal(err)
 	}
 	wrong := t.TempDir() // no go.mod: the import path cannot be resolved here
 	svc := func(dir string) string {
@@ -123,24 +100,9 @@ func TestInstancesRunAsInstanceUser(t *testing.T) {
 	}
 	t.Setenv("TIDE_TOKEN", "do-not-leak")
 	dataDir := t.TempDir()
-	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Options{Host: "127.0.0.1", DataDir: dataDir, Logger: lg,
+	p := startWith(t, server.Options{Host: "127.0.0.1", DataDir: dataDir,
 		Serving: server.ServingOptions{BuildCacheDir: buildCache, SourceDir: repoRoot, InstanceUser: "nobody"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	p := &platform{t: t, srv: &servertest.Server{Server: srv}, hc: &http.Client{Timeout: 30 * time.Second}}
-	if p.c, err = client.New(srv.APIURL(), nil); err != nil {
-		t.Fatal(err)
-	}
+	srv := p.srv
 	p.apply(`
 apiVersion: serving.knative.dev/v1
 kind: Service

@@ -112,7 +112,7 @@ func New(opts Options) (*Simulator, error) {
 		day = *opts.Day
 	}
 	if err := day.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrOptions, err)
+		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	if opts.DayLength == 0 {
 		opts.DayLength = 3 * time.Minute

@@ -102,7 +102,7 @@ func New(opts Options) (*Broker, error) {
 	}
 	host, err := netip.ParseAddrPort(opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Addr %q: %v", ErrConfig, opts.Addr, err)
+		return nil, fmt.Errorf("%w: Addr %q: %w", ErrConfig, opts.Addr, err)
 	}
 	if opts.FS == nil {
 		opts.FS = commitlog.OS{}

@@ -383,7 +383,7 @@ func (l *Log) AppendFramed(buf []byte, lens []int, pos []int64) (int64, error) {
 			werr = fmt.Errorf("%w: %w", ErrDiskFull, werr)
 		}
 		if terr := cur.f.Truncate(l.writeOff - cur.base); terr != nil {
-			l.broken = fmt.Errorf("%w: %w (truncate back failed: %v)", ErrBroken, werr, terr)
+			l.broken = fmt.Errorf("%w: %w (truncate back failed: %w)", ErrBroken, werr, terr)
 			return 0, l.broken
 		}
 		return 0, werr
