@@ -35,6 +35,11 @@ type Cluster struct {
 	// Dir holds the cluster's configuration, store and logs (home/logs/rocketmqlogs).
 	Dir string
 
+	// ports, opts and timeout are what the cluster was started with; Restart starts it again on them.
+	ports   portSet
+	opts    Options
+	timeout time.Duration
+
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stderr *lockedBuffer
@@ -154,7 +159,7 @@ func startOn(dir string, timeout time.Duration, opts Options, ports portSet) (*C
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", Script(), err)
 	}
-	c := &Cluster{Dir: dir, cmd: cmd, stdin: stdin, stderr: stderr, done: make(chan error, 1)}
+	c := &Cluster{Dir: dir, ports: ports, opts: opts, timeout: timeout, cmd: cmd, stdin: stdin, stderr: stderr, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -212,6 +217,30 @@ func (c *Cluster) Stop() error {
 		c.done <- err
 		return errors.New("the script did not stop the JVMs within 40 s; killed its process group")
 	}
+}
+
+// Restart stops the JVMs (as Stop does) and starts them again on the same ports and the same directory, so the
+// store (topics, messages, consumer offsets, under Dir/store) survives, and returns once the broker is registered
+// with the name server again: what a client sees when the whole cluster restarts. The addresses do not change. A
+// port taken meanwhile by someone else is an error (Restart does not move to other ports: clients would not find
+// it). Not safe to call concurrently with Stop or another Restart.
+func (c *Cluster) Restart() error {
+	if err := c.Stop(); err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	n, err := startOn(c.Dir, c.timeout, c.opts, c.ports)
+	if err != nil {
+		return fmt.Errorf("restart on the same ports: %w", err)
+	}
+	// The previous script's output stays in front of the new one's for a failing test's log.
+	prev := c.stderr.String()
+	n.stderr.mu.Lock()
+	cur := n.stderr.b.String()
+	n.stderr.b.Reset()
+	n.stderr.b.WriteString(prev + "--- restart ---\n" + cur)
+	n.stderr.mu.Unlock()
+	c.cmd, c.stdin, c.stderr, c.done = n.cmd, n.stdin, n.stderr, n.done
+	return nil
 }
 
 // waitRegistered polls the name server's cluster info until it lists broker.

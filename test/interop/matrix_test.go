@@ -68,38 +68,34 @@ func TestMatrix(t *testing.T) {
 			fmt.Sprintf("transactionCheckInterval=%d", txCheck.Milliseconds()),
 		}})
 	}()
-	srv, err := mq.New(mq.Options{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		TransactionCheckInterval: txCheck})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	tide := startTide(t, mq.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), TransactionCheckInterval: txCheck})
 	wg.Wait()
 	if t.Failed() || apache == nil {
 		t.FailNow()
 	}
+	srv := tide.current()
 	targets := []target{
 		{name: "tide", nameServer: srv.NameServerAddr(), broker: srv.BrokerAddr()},
 		{name: "apache", nameServer: apache.NameServer, broker: apache.Broker},
 	}
-	t.Run("go-client", func(t *testing.T) {
-		t.Parallel()
-		goClient(t, targets)
+	// The scenarios share each side's broker, so they run at once; the restart would disturb them, so it runs
+	// alone, after them (t.Run of a group returns when its parallel subtests have finished).
+	t.Run("parallel", func(t *testing.T) {
+		t.Run("go-client", func(t *testing.T) {
+			t.Parallel()
+			goClient(t, targets)
+		})
+		t.Run("java-remoting-client", func(t *testing.T) {
+			t.Parallel()
+			javaClient(t, targets)
+		})
+		t.Run("tide-mq", func(t *testing.T) {
+			t.Parallel()
+			tideMQ(t, targets)
+		})
 	})
-	t.Run("java-remoting-client", func(t *testing.T) {
-		t.Parallel()
-		javaClient(t, targets)
-	})
-	t.Run("tide-mq", func(t *testing.T) {
-		t.Parallel()
-		tideMQ(t, targets)
+	t.Run("broker-restart", func(t *testing.T) {
+		brokerRestart(t, targets, []func() error{tide.restart, apache.Restart})
 	})
 }
 
