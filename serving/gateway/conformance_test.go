@@ -518,4 +518,3 @@ func TestH2CPort(t *testing.T) {
 		t.Fatalf("POST over h2c: %d %q", resp.StatusCode, b)
 	}
 }
-

@@ -13,11 +13,11 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
-	servingrec "github.com/tide-run/tide/serving/reconciler"
 	"github.com/tide-run/tide/controlplane/store"
 	"github.com/tide-run/tide/serving/autoscaler/metrics"
 	"github.com/tide-run/tide/serving/gateway"
 	"github.com/tide-run/tide/serving/process"
+	servingrec "github.com/tide-run/tide/serving/reconciler"
 )
 
 // statSink integrates the gateway's per-request events into one metrics.Reporter per revision. Requests are

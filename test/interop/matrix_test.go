@@ -424,37 +424,37 @@ var scenarios = []scenario{
 	{name: "request-reply", want: "reply pong:ping",
 		goApache: "request sent, no reply within 20 s",
 		run: func(t *testing.T, tg target, id string) string {
-		topic := createTopic(t, tg, id, 1)
-		replier := newProducer(t, tg, "r"+id)
-		c := newPushConsumer(t, tg, "g-"+id)
-		if err := c.Subscribe(topic, consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
-			for _, m := range msgs {
-				reply, err := consumer.CreateReplyMessage(m, nil)
-				if err != nil {
-					continue
+			topic := createTopic(t, tg, id, 1)
+			replier := newProducer(t, tg, "r"+id)
+			c := newPushConsumer(t, tg, "g-"+id)
+			if err := c.Subscribe(topic, consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+				for _, m := range msgs {
+					reply, err := consumer.CreateReplyMessage(m, nil)
+					if err != nil {
+						continue
+					}
+					// v2.1.2's CreateReplyMessage parses its body argument as properties instead of using it as the body.
+					reply.Body = []byte("pong:" + string(m.Body))
+					_, _ = replier.SendSync(context.Background(), reply)
 				}
-				// v2.1.2's CreateReplyMessage parses its body argument as properties instead of using it as the body.
-				reply.Body = []byte("pong:" + string(m.Body))
-				_, _ = replier.SendSync(context.Background(), reply)
+				return consumer.ConsumeSuccess, nil
+			}); err != nil {
+				t.Fatal(err)
 			}
-			return consumer.ConsumeSuccess, nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Shutdown() })
-		requester := newProducer(t, tg, "q"+id)
-		resp, err := requester.Request(ctx(t), 20*time.Second, primitive.NewMessage(topic, []byte("ping")))
-		if err != nil {
-			if strings.Contains(err.Error(), "wait reply message timeout") {
-				return "request sent, no reply within 20 s"
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
 			}
-			return "request failed: " + err.Error()
-		}
-		return "reply " + string(resp.Body)
-	}},
+			t.Cleanup(func() { _ = c.Shutdown() })
+			requester := newProducer(t, tg, "q"+id)
+			resp, err := requester.Request(ctx(t), 20*time.Second, primitive.NewMessage(topic, []byte("ping")))
+			if err != nil {
+				if strings.Contains(err.Error(), "wait reply message timeout") {
+					return "request sent, no reply within 20 s"
+				}
+				return "request failed: " + err.Error()
+			}
+			return "reply " + string(resp.Body)
+		}},
 	{name: "message trace", want: "a Pub trace record names the message",
 		notGo: "rocketmq-client-go v2.1.2 keeps one trace client per process (instance INNER_TRACE_CLIENT_DEFAULT) and " +
 			"its WithTrace panics on a nil dispatcher for a second name server",
