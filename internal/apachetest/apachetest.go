@@ -83,6 +83,9 @@ type Options struct {
 	// BrokerConf holds broker.conf lines (key=value) added to the script's defaults, e.g. a shorter
 	// transactionCheckInterval.
 	BrokerConf []string
+	// JavaOpts, when set, replace the script's small-heap, C1-only JVM tuning (benchmarks give Apache a real heap
+	// and the full JIT).
+	JavaOpts []string
 }
 
 // Launch runs Apache RocketMQ in dir outside a test (the benchmark's apache peer): like Start, but the caller
@@ -144,6 +147,7 @@ func startOn(dir string, timeout time.Duration, opts Options, ports portSet) (*C
 		fmt.Sprintf("PROXY_REMOTING_PORT=%d", ports.remoting),
 		fmt.Sprintf("READY_TIMEOUT=%d", int(timeout.Seconds())),
 		"EXTRA_BROKER_CONF="+strings.Join(opts.BrokerConf, "\n"),
+		"JAVA_OPTS="+strings.Join(opts.JavaOpts, " "),
 	)
 	setParentDeathSignal(cmd)
 	stdin, err := cmd.StdinPipe()

@@ -30,7 +30,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	if o.Messages > 0 {
 		size = fmt.Sprintf("peak phase %d messages, half-load phases %d each", o.Messages, o.Messages/2)
 	}
-	fmt.Fprintf(w, "Embedded RocketMQ (tide, official Go client v2.1.2) vs NATS JetStream (embedded nats-server, file storage)\n")
+	peerDesc := map[string]string{
+		PeerRocketMQ:  "rocketmq: tide's embedded broker, official Go client v2.1.2",
+		PeerJetStream: "jetstream: embedded nats-server, file storage",
+		PeerRemoting:  "rocketmq-remoting: tide's broker, tide's own remoting client",
+		PeerNull:      "rocketmq-null: official Go client against a responder that stores nothing",
+		PeerApache:    "apache: Apache RocketMQ 5.5.0 (name server + proxy in local mode, 1 GiB heap), official Go client v2.1.2, flushDiskType to match",
+	}
+	for _, p := range o.Peers {
+		fmt.Fprintf(w, "%s\n", peerDesc[p])
+	}
 	fmt.Fprintf(w, "run %s; machine: %d CPUs, %s, %s RAM, %s; load average at start %s, at end %s\n",
 		r.Started.Format(time.RFC3339), m.CPUs, m.CPUModel, m.MemTotal, m.GoVersion, m.LoadStart, r.LoadEnd)
 	fmt.Fprintf(w, "%d-byte bodies, %d concurrent synchronous senders over %d client connection(s) per peer, %s; flush %s\n", o.BodySize, o.Senders, o.Connections, size, flush)
