@@ -12,12 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tide-run/tide/mq/remoting"
+	"github.com/tide-run/tide/mq/admin"
 )
 
 // Cluster is one running Apache RocketMQ: a name server and a proxy in local mode (the broker runs in the proxy's JVM).
@@ -247,37 +248,21 @@ func (c *Cluster) Restart() error {
 	return nil
 }
 
-// waitRegistered polls the name server's cluster info until it lists broker.
+// waitRegistered polls the name server's cluster info until it lists broker as a master.
 func waitRegistered(nameServer, broker string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		body, err := clusterInfo(ctx, nameServer)
+		masters, err := admin.MasterBrokers(ctx, []string{nameServer})
 		cancel()
-		if err == nil && strings.Contains(string(body), `"`+broker+`"`) {
+		if err == nil && slices.Contains(masters, broker) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the broker %s did not register with the name server %s within %s (last: %v %s)", broker, nameServer, timeout, err, body)
+			return fmt.Errorf("the broker %s did not register with the name server %s within %s (last: %v %v)", broker, nameServer, timeout, masters, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func clusterInfo(ctx context.Context, nameServer string) ([]byte, error) {
-	c, err := remoting.Dial(ctx, nameServer)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	resp, err := c.Invoke(ctx, remoting.NewRequest(remoting.GetBrokerClusterInfo, nil, nil))
-	if err != nil {
-		return nil, err
-	}
-	if resp.Code != remoting.Success {
-		return nil, fmt.Errorf("cluster info: code %d: %s", resp.Code, resp.Remark)
-	}
-	return resp.Body, nil
 }
 
 type portSet struct{ namesrv, broker, grpc, remoting int }

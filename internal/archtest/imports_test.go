@@ -73,6 +73,8 @@ var rules = []rule{
 		why: "the heap floor is a leaf library"},
 	{from: "internal/residency", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "start-up page release is a leaf library"},
+	{from: "internal/tailbuf", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
+		why: "the test harnesses' log buffer is a leaf library"},
 	{from: "internal/ratelog", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "the log rate limiter is a leaf library"},
 }

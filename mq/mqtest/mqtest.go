@@ -1,15 +1,14 @@
 package mqtest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tide-run/tide/internal/tailbuf"
 	"github.com/tide-run/tide/mq"
 )
 
@@ -40,9 +39,9 @@ func RunServer(t testing.TB, opts mq.Options, options ...Option) *mq.Server {
 	for _, o := range options {
 		o(&cfg)
 	}
-	var logs *tailBuffer
+	var logs *tailbuf.Buffer
 	if opts.Logger == nil {
-		logs = &tailBuffer{}
+		logs = &tailbuf.Buffer{Max: maxLog}
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if opts.DataDir == "" {
@@ -125,26 +124,4 @@ func DelayLevels(d time.Duration) []time.Duration {
 		levels[i] = d
 	}
 	return levels
-}
-
-// tailBuffer keeps the last maxLog bytes written to it. Safe for concurrent use (mu guards b).
-type tailBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *tailBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	if over := w.b.Len() - maxLog; over > 0 {
-		w.b.Next(over)
-	}
-	return len(p), nil
-}
-
-func (w *tailBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -1,7 +1,6 @@
 package servertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tide-run/tide/internal/tailbuf"
 	"github.com/tide-run/tide/server"
 )
 
@@ -19,7 +19,7 @@ const maxLog = 512 << 10
 type Server struct {
 	*server.Server
 	t       testing.TB
-	logs    *tailBuffer
+	logs    *tailbuf.Buffer
 	once    sync.Once
 	stopErr error
 }
@@ -32,7 +32,7 @@ func Start(t testing.TB, opts server.Options) *Server {
 	t.Helper()
 	s := &Server{t: t}
 	if opts.Logger == nil {
-		s.logs = &tailBuffer{}
+		s.logs = &tailbuf.Buffer{Max: maxLog}
 		opts.Logger = slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if opts.DataDir == "" {
@@ -87,26 +87,4 @@ func (s *Server) Stop() error {
 		s.stopErr = s.Server.Shutdown(ctx)
 	})
 	return s.stopErr
-}
-
-// tailBuffer keeps the last maxLog bytes written to it. Safe for concurrent use (mu guards b).
-type tailBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *tailBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	if over := w.b.Len() - maxLog; over > 0 {
-		w.b.Next(over)
-	}
-	return len(p), nil
-}
-
-func (w *tailBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
