@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -137,21 +136,7 @@ spec:
 		t.Errorf("through the Broker: %d distinct events, want %d", len(got), n)
 	}
 
-	groups := func(prefix string) []string {
-		var rows []struct {
-			Group string `json:"group"`
-		}
-		if err := json.Unmarshal([]byte(mq("groups", "-o", "json")), &rows); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, r := range rows {
-			if strings.HasPrefix(r.Group, prefix) {
-				out = append(out, r.Group)
-			}
-		}
-		return out
-	}
+	groups := func(prefix string) []string { return p.mqGroups(apache.NameServer, prefix) }
 	const triggerGroups = "tide-trigger-default-all-"
 	if g := groups(triggerGroups); len(g) != 1 {
 		t.Fatalf("the Trigger's consumer groups on Apache: %v, want one", g)

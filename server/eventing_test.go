@@ -87,6 +87,25 @@ func (p *platform) run(stdin string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
+// mqGroups lists, with `tide mq groups -o json`, the consumer groups at the name server nameServer whose name starts
+// with prefix ("" for all).
+func (p *platform) mqGroups(nameServer, prefix string) []string {
+	p.t.Helper()
+	var rows []struct {
+		Group string `json:"group"`
+	}
+	if err := json.Unmarshal([]byte(p.mustRun("", "mq", "groups", "--namesrv", nameServer, "-o", "json")), &rows); err != nil {
+		p.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rows {
+		if strings.HasPrefix(r.Group, prefix) {
+			out = append(out, r.Group)
+		}
+	}
+	return out
+}
+
 func (p *platform) mustRun(stdin string, args ...string) string {
 	p.t.Helper()
 	out, errOut, code := p.run(stdin, args...)
@@ -910,21 +929,7 @@ spec: {broker: default, subscriber: {uri: %s}}
 	p.apply("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata: {name: default}\n---" + trig)
 	p.waitReady("trigger", "all")
 	ns := p.endpoint("rocketmq name server")
-	groups := func(prefix string) []string {
-		var rows []struct {
-			Group string `json:"group"`
-		}
-		if err := json.Unmarshal([]byte(p.mustRun("", "mq", "groups", "--namesrv", ns, "-o", "json")), &rows); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, r := range rows {
-			if strings.HasPrefix(r.Group, prefix) {
-				out = append(out, r.Group)
-			}
-		}
-		return out
-	}
+	groups := func(prefix string) []string { return p.mqGroups(ns, prefix) }
 	const prefix = "tide-trigger-default-all-"
 	if code := p.postEvent("/default/default", "first", "t", "/s", `{}`); code != 202 {
 		t.Fatalf("post: %d", code)

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,18 +55,7 @@ spec: {broker: ext, subscriber: {uri: %s}}
 	const groupPrefix = "tide-trigger-default-ext-"
 	topic := ingress.TopicFor("default", "ext")
 	leftovers := func() (groups []string, topicListed bool) {
-		var rows []struct {
-			Group string `json:"group"`
-		}
-		if err := json.Unmarshal([]byte(cluster.mustRun("", "mq", "groups", "--namesrv", ns, "-o", "json")), &rows); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			if strings.HasPrefix(r.Group, groupPrefix) {
-				groups = append(groups, r.Group)
-			}
-		}
-		return groups, strings.Contains(cluster.mustRun("", "mq", "topic", "list", "--namesrv", ns), topic)
+		return cluster.mqGroups(ns, groupPrefix), strings.Contains(cluster.mustRun("", "mq", "topic", "list", "--namesrv", ns), topic)
 	}
 	if g, listed := leftovers(); len(g) != 1 || !listed {
 		t.Fatalf("before: groups %v, topic listed %v", g, listed)

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,19 +59,7 @@ spec: {broker: keep, subscriber: {uri: %[1]s}}
 		}
 	}
 	_ = adm.Close()
-	groups := func(p *platform) []string {
-		var rows []struct {
-			Group string `json:"group"`
-		}
-		if err := json.Unmarshal([]byte(p.mustRun("", "mq", "groups", "--namesrv", p.endpoint("rocketmq name server"), "-o", "json")), &rows); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, r := range rows {
-			out = append(out, r.Group)
-		}
-		return out
-	}
+	groups := func(p *platform) []string { return p.mqGroups(p.endpoint("rocketmq name server"), "") }
 	var keepGroup, goneGroup string
 	eventually(t, 20*time.Second, func() error {
 		keepGroup, goneGroup = "", ""

@@ -352,6 +352,7 @@ var scenarios = []scenario{
 		group := "b-" + id
 		var mu sync.Mutex
 		counts := map[int]map[string]bool{0: {}, 1: {}}
+		probed := map[int]map[int]bool{0: {}, 1: {}} // consumer -> queues it has pulled a probe from
 		for i := range 2 {
 			c, err := rocketmq.NewPushConsumer(consumer.WithNameServer([]string{tg.nameServer}), consumer.WithGroupName(group),
 				consumer.WithInstance(fmt.Sprintf("i%d-%s", i, group)), consumer.WithConsumerModel(consumer.BroadCasting),
@@ -363,6 +364,10 @@ var scenarios = []scenario{
 				mu.Lock()
 				defer mu.Unlock()
 				for _, m := range msgs {
+					if strings.HasPrefix(string(m.Body), "probe") {
+						probed[i][m.Queue.QueueId] = true
+						continue
+					}
 					counts[i][string(m.Body)] = true
 				}
 				return consumer.ConsumeSuccess, nil
@@ -374,15 +379,31 @@ var scenarios = []scenario{
 			}
 			t.Cleanup(func() { _ = c.Shutdown() })
 		}
-		// Broadcasting consumers start at the queue's end (their offsets are local): send once both run.
-		time.Sleep(3 * time.Second)
+		// Broadcasting consumers may start at the queues' end (their offsets are local): send the counted messages
+		// only once both consumers pull both queues, which probes (sent round robin, not counted) show.
 		p := newProducer(t, tg, id)
+		deadline := time.Now().Add(60 * time.Second)
+		for n := 0; ; n++ {
+			mu.Lock()
+			ready := len(probed[0]) == 2 && len(probed[1]) == 2
+			mu.Unlock()
+			if ready {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the broadcasting consumers did not pull both queues within 60 s", tg.name)
+			}
+			if _, err := p.SendSync(ctx(t), primitive.NewMessage(topic, fmt.Appendf(nil, "probe%d", n))); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		for i := range 10 {
 			if _, err := p.SendSync(ctx(t), primitive.NewMessage(topic, fmt.Appendf(nil, "m%d", i))); err != nil {
 				t.Fatalf("send: %v", err)
 			}
 		}
-		deadline := time.Now().Add(60 * time.Second)
+		deadline = time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
 			mu.Lock()
 			done := len(counts[0]) >= 10 && len(counts[1]) >= 10
@@ -547,16 +568,8 @@ func createTopic(t *testing.T, tg target, id string, queues int) string {
 		admin.WithReadQueueNums(queues), admin.WithWriteQueueNums(queues)); err != nil {
 		t.Fatalf("create topic on %s: %v", tg.name, err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if qs, err := adm.FetchPublishMessageQueues(ctx(t), topic); err == nil && len(qs) == queues {
-			return topic
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the route of %s did not reach %s's name server", topic, tg.name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitQueues(t, tg, adm, topic, queues)
+	return topic
 }
 
 // waitRoute waits until the name server has a route for topic.
@@ -567,13 +580,19 @@ func waitRoute(t *testing.T, tg target, topic string) {
 		t.Fatal(err)
 	}
 	defer adm.Close()
+	waitQueues(t, tg, adm, topic, 0)
+}
+
+// waitQueues waits up to 90 s until the name server routes topic to queues write queues (any number when 0).
+func waitQueues(t *testing.T, tg target, adm admin.Admin, topic string, queues int) {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		if qs, err := adm.FetchPublishMessageQueues(ctx(t), topic); err == nil && len(qs) > 0 {
+		if qs, err := adm.FetchPublishMessageQueues(ctx(t), topic); err == nil && len(qs) > 0 && (queues == 0 || len(qs) == queues) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no route for %s at %s's name server after 90 s", topic, tg.name)
+			t.Fatalf("no route for %s (%d queues) at %s's name server after 90 s", topic, queues, tg.name)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
