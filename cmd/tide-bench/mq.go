@@ -38,14 +38,18 @@ func newMQCommand() *cobra.Command {
 			"report prints.\n\n" +
 			"Optional peers: rocketmq-remoting (tide's broker driven by tide's own client, one write per frame) and\n" +
 			"rocketmq-null (the official client against a broker that answers every send at once and stores nothing:\n" +
-			"the most any broker can reach with that client on this machine; no consumer phase).",
+			"the most any broker can reach with that client on this machine; no consumer phase).\n" +
+			"With a JDK and Maven (and from a source checkout): apache (Apache RocketMQ 5.5.0 on a JVM, the official Go\n" +
+			"client; its ready time and the JVMs' RSS are reported too), rocketmq-java and apache-java (tide's broker and\n" +
+			"Apache with Apache's official Java client, mq/bench/java/Load.java running the same phases in a JVM).",
 		Example: `  tide-bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
   tide-bench mq --messages 200000              # a fixed count instead of a duration
   tide-bench mq --flush sync --duration 20s
   go run ./cmd/tide-bench mq --peers rocketmq --no-startup
   go build -o /tmp/tide ./cmd/tide && go run ./cmd/tide-bench mq --tide-binary /tmp/tide
   tide-bench mq --peers rocketmq-null,rocketmq,jetstream --no-startup   # with the official client's ceiling
-  tide bench mq                                # the same through tide, when tide-bench is beside it or on PATH`,
+  tide bench mq                                # the same through tide, when tide-bench is beside it or on PATH
+  tide-bench mq --peers rocketmq,apache,rocketmq-java,apache-java   # tide against Apache with both official clients`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch flush {
@@ -116,7 +120,7 @@ func newMQCommand() *cobra.Command {
 	f.IntVar(&o.Connections, "connections", 1, "client connections per peer (RocketMQ producer instances, NATS connections); sender i uses connection i mod N")
 	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
 	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
-	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null, apache (Apache RocketMQ 5.5.0 on a JVM; needs a JDK and Maven)")
+	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null, apache (Apache RocketMQ 5.5.0 on a JVM), rocketmq-java, apache-java (the official Java client); the last three need a JDK and Maven")
 	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
 	f.BoolVar(&noStartup, "no-startup", false, "skip the tide broker ready-time and idle-RSS measurement")
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default: tide beside this executable, else on PATH)")

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -336,4 +337,22 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// PIDs returns the process ids of the cluster's JVMs (the name server, and the proxy with the broker in it), from
+// the pid files the script writes; the benchmark reads their memory.
+func (c *Cluster) PIDs() ([]int, error) {
+	var pids []int
+	for _, f := range []string{"namesrv.pid", "proxy.pid"} {
+		b, err := os.ReadFile(filepath.Join(c.Dir, f))
+		if err != nil {
+			return nil, fmt.Errorf("Apache RocketMQ pid file: %w", err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("Apache RocketMQ pid file %s: %w", f, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
 }

@@ -16,3 +16,9 @@ func killGroup(cmd *exec.Cmd) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 }
+
+// KillWithParent makes the kernel kill cmd's process if this process dies, so no JVM started for a benchmark
+// outlives it.
+func KillWithParent(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -15,3 +15,6 @@ func killGroup(cmd *exec.Cmd) {
 		_ = cmd.Process.Kill()
 	}
 }
+
+// KillWithParent: no parent-death signal here; the process ends when its stdin closes with this process.
+func KillWithParent(*exec.Cmd) {}

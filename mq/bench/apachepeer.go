@@ -21,25 +21,37 @@ const PeerApache = "apache"
 type apachePeer struct {
 	*rocketPeer
 	cluster *apachetest.Cluster
+	// ready is how long the cluster took from exec of the script to its broker registered with the name server;
+	// idle its JVMs' resident memory idleWait later, before any load.
+	ready time.Duration
+	idle  rss
 }
 
-func newApachePeer(dir string, sync bool, conns int) (*apachePeer, error) {
+func newApachePeer(dir string, sync bool, conns int, idleWait time.Duration) (*apachePeer, error) {
 	// A 1 GiB heap and the full JIT (the test defaults are small and C1-only, tuned for start-up); Apache's own
 	// scripts default to 8 GiB, which this 2-core machine's benchmarks do not need.
 	opts := apachetest.Options{JavaOpts: []string{"-Xms1g", "-Xmx1g", "-XX:MaxDirectMemorySize=1g"}}
 	if sync {
 		opts.BrokerConf = []string{"flushDiskType=SYNC_FLUSH"}
 	}
+	t0 := time.Now()
 	c, err := apachetest.Launch(filepath.Join(dir, "apache"), 4*time.Minute, opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting Apache RocketMQ: %w", err)
+	}
+	ready := time.Since(t0)
+	time.Sleep(idleWait)
+	idle, err := clusterRSS(c)
+	if err != nil {
+		_ = c.Stop()
+		return nil, err
 	}
 	r, err := newRemoteRocketPeer(c.NameServer, conns)
 	if err != nil {
 		_ = c.Stop()
 		return nil, err
 	}
-	a := &apachePeer{rocketPeer: r, cluster: c}
+	a := &apachePeer{rocketPeer: r, cluster: c, ready: ready, idle: idle}
 	if err := a.warmUp(apacheWarmUp); err != nil {
 		a.close()
 		return nil, err
@@ -93,6 +105,29 @@ func (a *apachePeer) prepare(topic string) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// clusterRSS sums the resident memory of the cluster's JVMs.
+func clusterRSS(c *apachetest.Cluster) (rss, error) {
+	pids, err := c.PIDs()
+	if err != nil {
+		return rss{}, err
+	}
+	var sum rss
+	for _, pid := range pids {
+		r, err := vmRSS(pid)
+		if err != nil {
+			return rss{}, err
+		}
+		sum.total, sum.anon, sum.file = sum.total+r.total, sum.anon+r.anon, sum.file+r.file
+	}
+	return sum, nil
+}
+
+// startup reports the cluster's ready time, its idle resident memory and its resident memory now.
+func (a *apachePeer) startup() (time.Duration, rss, rss) {
+	now, _ := clusterRSS(a.cluster)
+	return a.ready, a.idle, now
 }
 
 func (a *apachePeer) close() {

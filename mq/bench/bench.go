@@ -32,6 +32,9 @@ const (
 	PeerNull = "rocketmq-null"
 )
 
+// allPeers lists every peer name Options.Peers accepts.
+var allPeers = []string{PeerRocketMQ, PeerJetStream, PeerRemoting, PeerNull, PeerApache, PeerRocketMQJava, PeerApacheJava}
+
 // Options configure a run. The zero value plus a DataDir is the documented default run.
 type Options struct {
 	// Duration of the peak phase when Messages is 0. Default 10s. Each of the two half-load phases runs as long.
@@ -67,6 +70,9 @@ type Options struct {
 	// push consumer then reads them all, and its RSS is read again: how much of what the idle broker does not hold
 	// a workload brings back. 0 means 20,000; negative skips it.
 	StartupLoad int
+	// JavaWarmUp is how long the Java peers' client sends before it is measured, so the JVM has compiled its send
+	// path. Default 10s.
+	JavaWarmUp time.Duration
 	// Progress receives one line per phase (nil: none).
 	Progress io.Writer
 }
@@ -96,6 +102,9 @@ func (o *Options) defaults() error {
 	if o.IdleWait == 0 {
 		o.IdleWait = 2 * time.Second
 	}
+	if o.JavaWarmUp == 0 {
+		o.JavaWarmUp = 10 * time.Second
+	}
 	if o.StartupLoad == 0 {
 		o.StartupLoad = 20000
 	}
@@ -119,8 +128,8 @@ func (o *Options) defaults() error {
 		return fmt.Errorf("%w: BodySize %d: want at least 17", ErrBadOptions, o.BodySize)
 	}
 	for _, p := range o.Peers {
-		if p != PeerRocketMQ && p != PeerJetStream && p != PeerRemoting && p != PeerNull && p != PeerApache {
-			return fmt.Errorf("%w: Peers: %q, want %s, %s, %s, %s or %s", ErrBadOptions, p, PeerRocketMQ, PeerJetStream, PeerRemoting, PeerNull, PeerApache)
+		if !slices.Contains(allPeers, p) {
+			return fmt.Errorf("%w: Peers: %q, want one of %s", ErrBadOptions, p, strings.Join(allPeers, ", "))
 		}
 	}
 	return nil
@@ -165,6 +174,11 @@ type PeerResult struct {
 	HalfErrors int
 	// Missing counts half-load messages acknowledged but not consumed within 30 s.
 	Missing int
+	// Ready, IdleRSS and LoadRSS are measured for the peers that start a server in another process (Apache's JVMs):
+	// exec to serving, resident memory Options.IdleWait after that, and resident memory after the phases. Zero
+	// otherwise (tide's broker is measured as a `tide broker` process by Report.Startup).
+	Ready            time.Duration
+	IdleRSS, LoadRSS int64
 }
 
 // Startup is the `tide broker` ready time and idle RSS.
@@ -238,6 +252,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, error) {
 	var p peer
+	var jp *javaPeer // the Java peers run their phases inside the JVM
 	var err error
 	switch name {
 	case PeerRocketMQ:
@@ -247,7 +262,10 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	case PeerNull:
 		p, err = newNullPeer(opts.Connections)
 	case PeerApache:
-		p, err = newApachePeer(dir, opts.Sync, opts.Connections)
+		p, err = newApachePeer(dir, opts.Sync, opts.Connections, opts.IdleWait)
+	case PeerRocketMQJava, PeerApacheJava:
+		jp, err = newJavaPeer(name, dir, opts)
+		p = jp
 	default:
 		p, err = newJetPeer(dir, opts.Sync, opts.Connections)
 	}
@@ -255,7 +273,21 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 		return PeerResult{}, err
 	}
 	defer p.close()
+	run := func(topic string, count int, d time.Duration, rate float64) phase {
+		if jp != nil {
+			return jp.phase(topic, count, d, rate)
+		}
+		return runSenders(ctx, p, topic, opts, count, d, rate)
+	}
 	res := PeerResult{Name: name}
+	sp, measured := p.(interface {
+		startup() (time.Duration, rss, rss)
+	})
+	if measured {
+		var idle rss
+		res.Ready, idle, _ = sp.startup()
+		res.IdleRSS = idle.total
+	}
 	for _, t := range []string{"bench-peak", "bench-send-only", "bench-half"} {
 		if err := p.prepare(t); err != nil {
 			return res, fmt.Errorf("creating %s: %w", t, err)
@@ -269,7 +301,7 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 		}
 	}
 	fmt.Fprintf(opts.Progress, "%s: peak phase (%d senders)\n", name, opts.Senders)
-	pk := runSenders(ctx, p, "bench-peak", opts, opts.Messages, opts.Duration, 0)
+	pk := run("bench-peak", opts.Messages, opts.Duration, 0)
 	res.PeakRate, res.PeakSend, res.PeakErrors = pk.rate, percentiles(pk.lat), pk.errors
 	if pk.errors > 0 && len(pk.lat) == 0 {
 		return res, fmt.Errorf("every send failed: %w", pk.firstErr)
@@ -281,7 +313,7 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	}
 	// Half load, producers only: the send latency a producer sees at that rate.
 	fmt.Fprintf(opts.Progress, "%s: half-load phase, producers only (%.0f msgs/s)\n", name, res.HalfTarget)
-	so := runSenders(ctx, p, "bench-send-only", opts, opts.Messages/2, opts.Duration, res.HalfTarget)
+	so := run("bench-send-only", opts.Messages/2, opts.Duration, res.HalfTarget)
 	res.SendOnlyRate, res.SendOnlySend, res.SendOnlyErrors = so.rate, percentiles(so.lat), so.errors
 	if name == PeerNull {
 		return res, nil // nothing is stored, so there is nothing to consume
@@ -295,14 +327,31 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 		return res, fmt.Errorf("subscribing: %w", err)
 	}
 	defer stop()
-	if err := rc.waitReady(ctx, p, opts.BodySize); err != nil {
+	if jp != nil {
+		err = jp.warm("bench-half")
+	} else {
+		err = rc.waitReady(ctx, p, opts.BodySize)
+	}
+	if err != nil {
 		return res, err
 	}
 	fmt.Fprintf(opts.Progress, "%s: half-load phase with a consumer (%.0f msgs/s)\n", name, res.HalfTarget)
-	hf := runSenders(ctx, p, "bench-half", opts, opts.Messages/2, opts.Duration, res.HalfTarget)
+	hf := run("bench-half", opts.Messages/2, opts.Duration, res.HalfTarget)
 	res.HalfRate, res.HalfSend, res.HalfErrors = hf.rate, percentiles(hf.lat), hf.errors
-	res.Missing = rc.waitAll(ctx, hf.acked, 30*time.Second)
-	res.E2E = percentiles(rc.latencies())
+	if jp != nil {
+		var e2e []time.Duration
+		if res.Missing, e2e, err = jp.collect(30 * time.Second); err != nil {
+			return res, err
+		}
+		res.E2E = percentiles(e2e)
+	} else {
+		res.Missing = rc.waitAll(ctx, hf.acked, 30*time.Second)
+		res.E2E = percentiles(rc.latencies())
+	}
+	if measured {
+		_, _, now := sp.startup() // after the phases, before close stops the server
+		res.LoadRSS = now.total
+	}
 	return res, nil
 }
 
@@ -525,6 +574,9 @@ func medianResult(rs []PeerResult) PeerResult {
 		out.Missing += r.Missing
 	}
 	out.PeakRate = mf(func(r PeerResult) float64 { return r.PeakRate })
+	out.Ready = md(func(r PeerResult) time.Duration { return r.Ready })
+	out.IdleRSS = int64(mf(func(r PeerResult) float64 { return float64(r.IdleRSS) }))
+	out.LoadRSS = int64(mf(func(r PeerResult) float64 { return float64(r.LoadRSS) }))
 	out.HalfTarget = mf(func(r PeerResult) float64 { return r.HalfTarget })
 	out.HalfRate = mf(func(r PeerResult) float64 { return r.HalfRate })
 	out.SendOnlyRate = mf(func(r PeerResult) float64 { return r.SendOnlyRate })

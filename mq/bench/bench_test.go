@@ -6,8 +6,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/tide-run/tide/internal/apachetest"
 )
 
 // TestRunSmall checks the harness end to end with a tiny fixed count (it measures nothing worth reading; the
@@ -69,5 +72,29 @@ func TestNullPeer(t *testing.T) {
 	half, _, _ = strings.Cut(half, "\n\n")
 	if strings.Contains(half, PeerNull) || !strings.Contains(half, PeerRocketMQ) {
 		t.Fatalf("half-load table should list rocketmq and not the null peer:\n%s", out.String())
+	}
+}
+
+// TestJavaPeer runs the Java load program (Apache's official Java client) against tide's broker: every phase's
+// messages are acknowledged and consumed, and the report compares nothing it lacks.
+func TestJavaPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a JVM")
+	}
+	apachetest.Require(t)
+	rlog.SetLogLevel("error")
+	rep, err := Run(context.Background(), Options{Messages: 200, Senders: 4, BodySize: 64, DataDir: t.TempDir(),
+		JavaWarmUp: 500 * time.Millisecond, Peers: []string{PeerRocketMQJava}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.peer(PeerRocketMQJava)
+	if p == nil || p.PeakSend.N != 200 || p.PeakErrors != 0 || p.PeakRate <= 0 || p.SendOnlySend.N != 100 || p.SendOnlyErrors != 0 ||
+		p.HalfSend.N != 100 || p.E2E.N != 100 || p.Missing != 0 || p.E2E.P50 <= 0 {
+		t.Fatalf("java peer %+v", p)
+	}
+	var out bytes.Buffer
+	if err := rep.WriteText(&out); err != nil || !strings.Contains(out.String(), "official Java client") {
+		t.Fatalf("report %q %v", out.String(), err)
 	}
 }

@@ -31,11 +31,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		size = fmt.Sprintf("peak phase %d messages, half-load phases %d each", o.Messages, o.Messages/2)
 	}
 	peerDesc := map[string]string{
-		PeerRocketMQ:  "rocketmq: tide's embedded broker, official Go client v2.1.2",
-		PeerJetStream: "jetstream: embedded nats-server, file storage",
-		PeerRemoting:  "rocketmq-remoting: tide's broker, tide's own remoting client",
-		PeerNull:      "rocketmq-null: official Go client against a responder that stores nothing",
-		PeerApache:    "apache: Apache RocketMQ 5.5.0 (name server + proxy in local mode, 1 GiB heap), official Go client v2.1.2, flushDiskType to match",
+		PeerRocketMQ:     "rocketmq: tide's embedded broker, official Go client v2.1.2",
+		PeerJetStream:    "jetstream: embedded nats-server, file storage",
+		PeerRemoting:     "rocketmq-remoting: tide's broker, tide's own remoting client",
+		PeerNull:         "rocketmq-null: official Go client against a responder that stores nothing",
+		PeerApache:       "apache: Apache RocketMQ 5.5.0 (name server + proxy in local mode, 1 GiB heap), official Go client v2.1.2, flushDiskType to match",
+		PeerRocketMQJava: "rocketmq-java: tide's embedded broker, official Java client rocketmq-client 5.5.0 (mq/bench/java/Load.java, 1 GiB heap, 10 s client warm-up)",
+		PeerApacheJava:   "apache-java: Apache RocketMQ 5.5.0 as apache, official Java client rocketmq-client 5.5.0 (as rocketmq-java)",
 	}
 	for _, p := range o.Peers {
 		fmt.Fprintf(w, "%s\n", peerDesc[p])
@@ -99,6 +101,23 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "tide/apache with the official Go client: throughput %.2fx; send p99 at peak %.2fx, at half load %.2fx producers only; produce-to-consume p99 %.2fx\n",
 			rq.PeakRate/ap.PeakRate, float64(rq.PeakSend.P99)/float64(max(ap.PeakSend.P99, 1)),
 			float64(rq.SendOnlySend.P99)/float64(max(ap.SendOnlySend.P99, 1)), float64(rq.E2E.P99)/float64(max(ap.E2E.P99, 1)))
+	}
+	if ap, rq := r.peer(PeerApacheJava), r.peer(PeerRocketMQJava); ap != nil && rq != nil && ap.PeakRate > 0 {
+		fmt.Fprintf(w, "tide/apache with the official Java client: throughput %.2fx; send p99 at peak %.2fx, at half load %.2fx producers only; produce-to-consume p99 %.2fx\n",
+			rq.PeakRate/ap.PeakRate, float64(rq.PeakSend.P99)/float64(max(ap.PeakSend.P99, 1)),
+			float64(rq.SendOnlySend.P99)/float64(max(ap.SendOnlySend.P99, 1)), float64(rq.E2E.P99)/float64(max(ap.E2E.P99, 1)))
+	}
+	for _, p := range r.Peers {
+		if p.Ready == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%s: ready (exec of test/apache/rocketmq run to the broker registered with its name server) in %.1f s; JVMs' RSS %.0f MiB idle after %v, %.0f MiB after the phases\n",
+			p.Name, p.Ready.Seconds(), float64(p.IdleRSS)/(1<<20), o.IdleWait, float64(p.LoadRSS)/(1<<20))
+		if s := r.Startup; s != nil && s.ReadyMed > 0 && s.IdleRSS > 0 {
+			fmt.Fprintf(w, "tide broker / %s: ready time %.3fx (1/%.0f), idle RSS %.3fx (1/%.0f)\n", p.Name,
+				float64(s.ReadyMed)/float64(p.Ready), float64(p.Ready)/float64(s.ReadyMed),
+				float64(s.IdleRSS)/float64(p.IdleRSS), float64(p.IdleRSS)/float64(s.IdleRSS))
+		}
 	}
 	if null := r.peer(PeerNull); null != nil && null.PeakRate > 0 {
 		if js != nil {

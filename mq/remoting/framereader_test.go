@@ -218,25 +218,32 @@ func TestFrameReaderFrameTimeout(t *testing.T) {
 }
 
 // TestFrameReaderTimeoutsDoNotCutBusyConnections: frames that keep arriving, each within the frame timeout, are
-// all read even though the connection lives longer than both timeouts.
+// all read even though the connection lives longer than both timeouts. Socket deadlines run on real time, so the
+// margins are wide: the writer pauses 100 ms where the timeouts allow 1 s (a loaded CI machine once stretched a
+// 20 ms pause past a 100 ms timeout), and the connection lives 2 s, twice the timeouts.
 func TestFrameReaderTimeoutsDoNotCutBusyConnections(t *testing.T) {
 	client, server := pipe(t)
 	fr := NewFrameReader(server)
-	fr.SetTimeouts(100*time.Millisecond, 100*time.Millisecond, nil)
+	const timeout, pause = time.Second, 100 * time.Millisecond
+	fr.SetTimeouts(timeout, timeout, nil)
 	frame := sendFrame(100 << 10) // larger than the read buffer: read in several steps
 	go func() {
 		for range 10 {
 			client.Write(frame[:50])
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(pause)
 			client.Write(frame[50:])
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(pause)
 		}
 	}()
+	start := time.Now()
 	for i := range 10 {
 		got, err := fr.Next()
 		if err != nil || !bytes.Equal(got, frame[4:]) {
 			t.Fatalf("frame %d: %v", i, err)
 		}
+	}
+	if d := time.Since(start); d <= timeout {
+		t.Fatalf("the connection lived %v, not longer than the %v timeouts: the test proves nothing", d, timeout)
 	}
 }
 

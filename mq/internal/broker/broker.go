@@ -296,24 +296,37 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 	return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
 }
 
-// Topic returns a topic's config. Retry and dead-letter topics are created on first use, so a consumer group's
-// %RETRY% route exists by the time the client asks the name server for it.
+// Topic returns a topic's config. Retry topics are created on first use, so a consumer group's %RETRY% route
+// exists by the time the client asks the name server for it. A dead-letter topic is not: as in Apache RocketMQ,
+// %DLQ%<group> exists (and has a route) only once the first message of the group is dead-lettered, which creates
+// it through systemTopic.
 func (b *Broker) Topic(name string) (mqmeta.TopicConfig, bool) {
 	if t, ok := b.cfg.topic(name); ok {
 		return t, true
 	}
-	if strings.HasPrefix(name, mqmeta.RetryPrefix) || strings.HasPrefix(name, mqmeta.DLQPrefix) {
-		if mqmeta.ValidateTopic(name) != nil {
-			return mqmeta.TopicConfig{}, false
-		}
-		t, _, err := b.cfg.ensureTopic(mqmeta.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW})
-		if err != nil {
-			b.log.Error("creating system topic failed", "topic", name, "err", err)
-			return mqmeta.TopicConfig{}, false
-		}
-		return t, true
+	if strings.HasPrefix(name, mqmeta.RetryPrefix) {
+		return b.systemTopic(name)
 	}
 	return mqmeta.TopicConfig{}, false
+}
+
+// systemTopic returns a retry or dead-letter topic's config, creating it (one queue, read-write) if needed.
+func (b *Broker) systemTopic(name string) (mqmeta.TopicConfig, bool) {
+	if t, ok := b.cfg.topic(name); ok {
+		return t, true
+	}
+	if !strings.HasPrefix(name, mqmeta.RetryPrefix) && !strings.HasPrefix(name, mqmeta.DLQPrefix) {
+		return mqmeta.TopicConfig{}, false
+	}
+	if mqmeta.ValidateTopic(name) != nil {
+		return mqmeta.TopicConfig{}, false
+	}
+	t, _, err := b.cfg.ensureTopic(mqmeta.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW})
+	if err != nil {
+		b.log.Error("creating system topic failed", "topic", name, "err", err)
+		return mqmeta.TopicConfig{}, false
+	}
+	return t, true
 }
 
 // Topics returns every topic's config.

@@ -83,6 +83,12 @@ func (b *Broker) resolveTopic(req *remoting.Command, h sendHeader) (mqmeta.Topic
 	if t, ok := b.Topic(h.topic); ok {
 		return t, nil
 	}
+	if strings.HasPrefix(h.topic, mqmeta.DLQPrefix) {
+		// A client (or a replay tool) writing a dead letter itself: the same one-queue topic the broker would create.
+		if t, ok := b.systemTopic(h.topic); ok {
+			return t, nil
+		}
+	}
 	if b.opts.DisableAutoCreateTopics || h.topic == h.defaultTopic {
 		return mqmeta.TopicConfig{}, remoting.Errorf(req, remoting.TopicNotExist, "topic[%s] not exist, apply first please!", h.topic)
 	}
@@ -168,7 +174,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 			// A client sending straight into a retry topic after too many attempts: dead-letter it as Java does.
 			m.Topic = mqmeta.DLQPrefix + strings.TrimPrefix(h.topic, mqmeta.RetryPrefix)
 			m.QueueID = 0
-			b.Topic(m.Topic)
+			b.systemTopic(m.Topic)
 		}
 		if !half && (req.Code == remoting.SendMessage || req.Code == remoting.SendMessageV2) && c.HasOnIdle() {
 			return b.deferSend(c, req, m) // stored with the other sends that arrived with it (sendgroup.go)
@@ -324,7 +330,7 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 		}
 		props[message.PropDelayLevel] = strconv.Itoa(delayLevel)
 	}
-	if _, ok := b.Topic(m.Topic); !ok {
+	if _, ok := b.systemTopic(m.Topic); !ok {
 		return remoting.Errorf(req, remoting.SystemError, "topic %s cannot be created", m.Topic)
 	}
 	m.Properties = message.FormatProperties(props)
