@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/tide-run/tide/dashboard/dashboardtest"
 	"github.com/tide-run/tide/eventing/ingress"
 	"github.com/tide-run/tide/internal/apachetest"
 	"github.com/tide-run/tide/server"
@@ -136,6 +138,31 @@ spec:
 		t.Errorf("through the Broker: %d distinct events, want %d", len(got), n)
 	}
 
+	// The dashboard on the API port charts Apache's topics too: produce counts and each group's lag come from
+	// Apache's own stats bodies (GET_CONSUME_STATS and topic stats in fastjson), read through mq/admin.
+	t.Run("dashboard", func(t *testing.T) {
+		page := dashboardtest.Open(t, p.srv.APIURL()+"/")
+		const card = `.topic-card[data-topic="orders"]`
+		page.Run(60*time.Second, chromedp.Poll(`(() => {
+			const c = document.querySelector('`+card+`');
+			if (!c) return false;
+			const produced = c.querySelector('path[data-series="produced"]');
+			return produced && c.querySelectorAll('path[data-series^="lag:"]').length >= 2; })()`, nil,
+			chromedp.WithPollingInterval(200*time.Millisecond)))
+		for _, series := range []string{"lag:" + p.sourceGroup("ordered"), "lag:" + p.sourceGroup("to-broker")} {
+			lag := page.SeriesAt(card, series)
+			if len(lag) == 0 || lag[len(lag)-1] != 0 {
+				t.Errorf("the orders card's %s series is %v, want a line ending at 0 (everything consumed)", series, lag)
+			}
+		}
+		var routing int // Apache's cluster- and broker-named routing topics carry no messages: not charted
+		page.Eval(`document.querySelectorAll('.topic-card[data-topic="DefaultCluster"], .topic-card[data-topic="broker-a"]').length`, &routing)
+		if routing != 0 {
+			t.Errorf("%d cards for Apache's routing topics (DefaultCluster, broker-a), want none", routing)
+		}
+		page.NoProblems()
+	})
+
 	groups := func(prefix string) []string { return p.mqGroups(apache.NameServer, prefix) }
 	const triggerGroups = "tide-trigger-default-all-"
 	if g := groups(triggerGroups); len(g) != 1 {
@@ -153,4 +180,15 @@ spec:
 	if l := mq("topic", "list"); strings.Contains(l, topic) {
 		t.Errorf("the deleted Broker's topic %s is still on Apache:\n%s", topic, l)
 	}
+}
+
+// sourceGroup is the consumer group a RocketMQSource consumes with (status.consumerGroup).
+func (p *platform) sourceGroup(name string) string {
+	p.t.Helper()
+	st, _ := p.getJSON("rocketmqsource", name)["status"].(map[string]any)
+	g, _ := st["consumerGroup"].(string)
+	if g == "" {
+		p.t.Fatalf("rocketmqsource %s has no status.consumerGroup", name)
+	}
+	return g
 }

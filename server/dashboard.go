@@ -293,8 +293,9 @@ func (w *memResponse) Write(b []byte) (int, error) {
 	return w.body.Write(b)
 }
 
-// topicMetrics reads produce counts and consumer-group lag from the RocketMQ name server the platform lists among
-// its endpoints ("rocketmq name server"), through the broker's admin protocol (mq/admin). Without one (no
+// topicMetrics reads produce counts and consumer-group lag from the external cluster eventing runs on
+// (Options.RocketMQNameServers) or else the RocketMQ name server the platform lists among its endpoints
+// ("rocketmq name server"), through the broker's admin protocol (mq/admin). Without one (no
 // RocketMQ in this build) it reports nothing. mu guards c, the cached admin connection (redialed after an error).
 type topicMetrics struct {
 	s  *Server
@@ -303,6 +304,9 @@ type topicMetrics struct {
 }
 
 func (m *topicMetrics) nameServer() string {
+	if ns := m.s.opts.RocketMQNameServers; len(ns) > 0 {
+		return ns[0] // eventing runs on an external cluster: chart that one
+	}
 	for _, e := range m.s.Endpoints() {
 		if e.Name == "rocketmq name server" {
 			return e.URL
@@ -362,7 +366,7 @@ func (m *topicMetrics) read(ctx context.Context) (dashboard.Snapshot, error) {
 		}
 	}
 	for name, t := range topics {
-		if mqmeta.IsSystemTopic(name) {
+		if mqmeta.IsSystemTopic(name) || m.c.IsClusterTopic(name) {
 			continue
 		}
 		ts := dashboard.TopicStats{Topic: name}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -22,6 +23,8 @@ type Client struct {
 	ns, br     *remoting.Client
 	brokerAddr string
 	brokerName string
+	// clusterTopics are the cluster and broker names the name server lists (IsClusterTopic).
+	clusterTopics []string
 	// counter numbers generated message ids and spreads sends over queues.
 	counter atomic.Uint64
 	// queueSeed is a random start for Send's round robin over queues.
@@ -41,7 +44,8 @@ func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
 		return nil, err
 	}
 	var info struct {
-		BrokerAddrTable map[string]struct {
+		ClusterAddrTable map[string][]string `json:"clusterAddrTable"`
+		BrokerAddrTable  map[string]struct {
 			BrokerName  string            `json:"brokerName"`
 			BrokerAddrs map[string]string `json:"brokerAddrs"`
 		} `json:"brokerAddrTable"`
@@ -55,6 +59,10 @@ func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
 		c.brokerAddr, c.brokerName = b.BrokerAddrs["0"], b.BrokerName
 		break
 	}
+	for cluster, brokers := range info.ClusterAddrTable {
+		c.clusterTopics = append(c.clusterTopics, cluster)
+		c.clusterTopics = append(c.clusterTopics, brokers...)
+	}
 	if c.brokerAddr == "" {
 		ns.Close()
 		return nil, fmt.Errorf("admin: name server %s lists no broker", nameServerAddr)
@@ -65,6 +73,10 @@ func Dial(ctx context.Context, nameServerAddr string) (*Client, error) {
 	}
 	return c, nil
 }
+
+// IsClusterTopic tells whether topic is named after a cluster or a broker of this name server: Apache's brokers
+// create such topics for routing (clusterTopicEnable, brokerTopicEnable); they carry no application messages.
+func (c *Client) IsClusterTopic(topic string) bool { return slices.Contains(c.clusterTopics, topic) }
 
 // BrokerAddr is the broker this client talks to.
 func (c *Client) BrokerAddr() string { return c.brokerAddr }
