@@ -92,28 +92,37 @@ func (ts *tideServer) restart() error {
 // restartN messages are sent in the restart scenario, half before the restart and half across it.
 const restartN = 40
 
-// brokerRestart runs the restart scenario with the Go client against both targets at once (restart[i] restarts
-// targets[i]) and requires the same outcome from both, and the expected one. It must run alone: the restart
-// disturbs every other client of the target.
+// brokerRestart runs the restart scenario with the Go client and, beside it on a topic of its own, with the Java
+// remoting client, against both targets at once (restart[i] restarts targets[i]), and requires the same outcome
+// from both targets, and the expected one, for each client. It must run alone: the restart disturbs every other
+// client of the target.
 func brokerRestart(t *testing.T, targets []target, restart []func() error) {
 	want := fmt.Sprintf("%d sent, %d received at least once, a new group reads %d", restartN, restartN, restartN)
-	out := make([]string, len(targets))
+	cp := compileScenarios(t)
+	out, javaOut := make([]string, len(targets)), make([]string, len(targets))
 	var wg sync.WaitGroup
 	for i, tg := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			t.Run(tg.name, func(t *testing.T) {
-				out[i] = restartScenario(t, tg, fmt.Sprintf("restart-%s-%d", tg.name, time.Now().UnixNano()%1e6), restart[i])
+				id := fmt.Sprintf("restart-%s-%d", tg.name, time.Now().UnixNano()%1e6)
+				java := startJavaRestart(t, tg, cp, createTopic(t, tg, "j"+id, 4))
+				out[i] = restartScenario(t, tg, id, restart[i], java.waitHalf, func() { javaOut[i] = java.goOn() })
 			})
 		}()
 	}
 	wg.Wait()
-	if out[0] != out[1] {
-		t.Errorf("tide and Apache differ:\n  tide:   %s\n  apache: %s", out[0], out[1])
-	}
-	if out[1] != want {
-		t.Errorf("Apache's outcome %q is not the expected %q (the scenario is wrong)", out[1], want)
+	for _, c := range []struct {
+		client string
+		out    []string
+	}{{"Go", out}, {"Java", javaOut}} {
+		if c.out[0] != c.out[1] {
+			t.Errorf("tide and Apache differ with the %s client:\n  tide:   %s\n  apache: %s", c.client, c.out[0], c.out[1])
+		}
+		if c.out[1] != want {
+			t.Errorf("Apache's outcome with the %s client %q is not the expected %q (the scenario is wrong)", c.client, c.out[1], want)
+		}
 	}
 }
 
@@ -122,8 +131,10 @@ func brokerRestart(t *testing.T, targets []target, restart []func() error) {
 // sending the rest, retrying what fails while the broker is away. The outcome counts distinct bodies: redelivery of
 // messages whose offsets were not yet committed is allowed (at least once), loss is not. Then a new group reads the
 // topic from its start, which checks that the store kept what was sent before the restart (the first consumer may
-// have had those in memory already).
-func restartScenario(t *testing.T, tg target, id string, restart func() error) string {
+// have had those in memory already). beforeRestart is called once the first half was consumed (the Java client's
+// side waits for its own first half there); whileRestarting runs once the restart has begun, beside the sends
+// across it, and has returned by the time the outcome is read.
+func restartScenario(t *testing.T, tg target, id string, restart func() error, beforeRestart func() error, whileRestarting func()) string {
 	topic := createTopic(t, tg, id, 4)
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -182,9 +193,15 @@ func restartScenario(t *testing.T, tg target, id string, restart func() error) s
 	if !waitDistinct(restartN/2, 90*time.Second) {
 		t.Fatalf("%s: %d of the first %d messages consumed before the restart", tg.name, distinct(), restartN/2)
 	}
+	if err := beforeRestart(); err != nil {
+		t.Fatalf("%s: %v", tg.name, err)
+	}
 	restarted := make(chan error, 1)
 	start := time.Now()
 	go func() { restarted <- restart() }()
+	other := make(chan struct{})
+	go func() { whileRestarting(); close(other) }()
+	defer func() { <-other }()
 	// The rest goes out across the restart, paced so that on a broker that is back within milliseconds (tide) some
 	// sends still meet it down or just restarted.
 	for i := restartN / 2; i < restartN; i++ {

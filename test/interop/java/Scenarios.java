@@ -6,6 +6,8 @@
 // Usage: java -cp <apache jars>:<classes> Scenarios NAMESRV ID SCENARIO=TOPIC...
 // (the Go test creates the topics; groups are derived from ID and the scenario's name.)
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.text.SimpleDateFormat;
 import java.util.ArrayList;
@@ -52,6 +54,10 @@ public class Scenarios {
     public static void main(String[] args) throws Exception {
         namesrv = args[0];
         id = args[1];
+        if (args.length == 3 && args[2].startsWith("restart=")) {
+            restart(args[2].substring("restart=".length()));
+            System.exit(0);
+        }
         ExecutorService pool = Executors.newCachedThreadPool();
         List<Future<String>> results = new ArrayList<>();
         for (int i = 2; i < args.length; i++) {
@@ -72,6 +78,71 @@ public class Scenarios {
         }
         System.out.flush();
         System.exit(0); // client threads are not daemons
+    }
+
+    static final int RESTART_N = 40;
+
+    /**
+     * restart is the broker-restart scenario's Java side (test/interop/restart_test.go runs it beside the Go
+     * client's): a push consumer reads topic; RESTART_N/2 messages are sent; once they are consumed it prints HALF
+     * and waits for a line on stdin (the test restarts the broker then); it sends the rest across the restart,
+     * retrying each until the broker takes it, waits until every body arrived, has a new group read the topic from
+     * its start, and prints the outcome worded as the Go side's.
+     */
+    static void restart(String topic) throws Exception {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        Set<String> got = ConcurrentHashMap.newKeySet();
+        DefaultMQPushConsumer c = consumer(group("jr", "restart"));
+        c.subscribe(topic, "*");
+        c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+            for (MessageExt m : msgs) got.add(new String(m.getBody(), StandardCharsets.UTF_8));
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        });
+        c.start();
+        DefaultMQProducer p = new DefaultMQProducer(group("jrp", "restart"));
+        p.setNamesrvAddr(namesrv);
+        p.setInstanceName(group("jri", "restart"));
+        p.setSendMsgTimeout(10_000);
+        p.start();
+        int sent = 0;
+        for (int i = 0; i < RESTART_N / 2; i++) sent += sendUntilTaken(p, topic, i);
+        long deadline = System.currentTimeMillis() + 90_000;
+        while (got.size() < RESTART_N / 2 && System.currentTimeMillis() < deadline) Thread.sleep(50);
+        if (got.size() < RESTART_N / 2) {
+            System.out.println("RESULT broker restart\terror: " + got.size() + " of the first " + RESTART_N / 2 + " consumed before the restart");
+            System.out.println("HALF");
+            System.out.flush();
+            return;
+        }
+        System.out.println("HALF");
+        System.out.flush();
+        in.readLine(); // the restart has begun
+        for (int i = RESTART_N / 2; i < RESTART_N; i++) {
+            sent += sendUntilTaken(p, topic, i);
+            Thread.sleep(20);
+        }
+        deadline = System.currentTimeMillis() + 180_000;
+        while (got.size() < RESTART_N && System.currentTimeMillis() < deadline) Thread.sleep(50);
+        int received = got.size();
+        c.shutdown();
+        p.shutdown();
+        Set<String> reread = consumeAll(group("jn", "restart"), topic, null, null, RESTART_N, null, null);
+        System.out.println("RESULT broker restart\t" + sent + " sent, " + received + " received at least once, a new group reads " + reread.size());
+        System.out.flush();
+    }
+
+    /** sendUntilTaken retries one message for up to 3 minutes: a restarting broker refuses sends for a while. */
+    static int sendUntilTaken(DefaultMQProducer p, String topic, int i) throws Exception {
+        long deadline = System.currentTimeMillis() + 180_000;
+        while (System.currentTimeMillis() < deadline) {
+            try {
+                if (p.send(msg(topic, String.format("r%02d", i))).getSendStatus() == SendStatus.SEND_OK) return 1;
+            } catch (Exception e) {
+                // the broker is away: try again
+            }
+            Thread.sleep(100);
+        }
+        return 0;
     }
 
     static String group(String prefix, String name) {
