@@ -3,7 +3,6 @@ package interop_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sort"
@@ -20,6 +19,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/internal/apachetest"
+	"github.com/tide-run/tide/internal/tailbuf"
 	"github.com/tide-run/tide/mq"
 )
 
@@ -68,7 +68,13 @@ func TestMatrix(t *testing.T) {
 			fmt.Sprintf("transactionCheckInterval=%d", txCheck.Milliseconds()),
 		}})
 	}()
-	tide := startTide(t, mq.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), TransactionCheckInterval: txCheck})
+	logs := &tailbuf.Buffer{Max: 256 << 10} // tide's log, shown when the test failed
+	tide := startTide(t, mq.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), TransactionCheckInterval: txCheck})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tide's log (its last 256 KiB):\n%s", logs)
+		}
+	})
 	wg.Wait()
 	if t.Failed() || apache == nil {
 		t.FailNow()
