@@ -12,6 +12,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/tide-run/tide/mq"
+	"github.com/tide-run/tide/mq/mqtest"
 )
 
 type collector struct {
@@ -132,4 +133,37 @@ func TestConsumeFromFirstLastTimestamp(t *testing.T) {
 	if ts.has("b-9") || !ts.has("b-10") {
 		t.Fatal("timestamp consumer started at the wrong offset")
 	}
+}
+
+// TestConsumerResumesSoonAfterRestart: a running push consumer of the official Go client goes on consuming within
+// seconds after the broker restarts on the same ports. Its pulls were parked at the broker when it shut down;
+// answered "no new message", the client pulled again at once on the closing connection and that pull waited out
+// the client's 30 s timeout (the client does not fail the requests of a closed connection). Answered "busy", it
+// retries after its 3 s pull-error delay on a new connection.
+func TestConsumerResumesSoonAfterRestart(t *testing.T) {
+	opts := mq.Options{DataDir: t.TempDir()}
+	srv := start(t, opts)
+	if err := srv.CreateTopic(brokerTopic("resume", 2)); err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	c := newPushConsumer(t, srv, "g-resume", consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset))
+	c.Subscribe("resume", consumer.MessageSelector{}, col.fn)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	sendBodies(t, srv, "resume", 0, 10)
+	waitFor(t, 20*time.Second, "10 messages before the restart", func() bool { return col.count() == 10 })
+	// The topic's two queues' pulls (and the retry queue's) are parked now, nothing being left to read: the case
+	// the restart must not strand.
+	waitFor(t, 10*time.Second, "parked pulls", func() bool { return srv.Suspended() >= 2 })
+
+	srv = mqtest.Restart(t, srv, opts)
+	restarted := time.Now()
+	sendBodies(t, srv, "resume", 10, 20)
+	// 33 s before the fix; 3 s pull-error delay plus a rebalance after it. 20 s leaves room for a loaded machine
+	// and still fails the old behaviour.
+	waitFor(t, 20*time.Second, "the 10 messages sent after the restart", func() bool { return col.count() == 20 })
+	t.Logf("consuming again %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
 }

@@ -11,7 +11,8 @@ import "github.com/tide-run/tide/mq/mqmeta"
 // must be 1..1024 and the name valid (mqmeta.ValidateTopic). A zero Perm means read-write.
 func (s *Server) CreateTopic(t mqmeta.TopicConfig) error { return s.broker.CreateTopic(t) }
 
-// Topic returns a topic's config; a group's %RETRY%/%DLQ% topic is created on first use, as the broker does.
+// Topic returns a topic's config; a group's %RETRY% topic is created on first use, as the broker does (its %DLQ%
+// topic by the first dead letter).
 func (s *Server) Topic(name string) (mqmeta.TopicConfig, bool) { return s.broker.Topic(name) }
 
 // Topics returns every topic's config, by name.
@@ -42,3 +43,6 @@ func (s *Server) ConsumerIDs(group string) []string { return s.broker.ConsumerID
 // Check verifies the store's invariants (docs/mq.md: every record decodes where it stands, consume queues agree
 // with the log, the checkpoint is flushed) and returns the first violation; tests call it after crashes and storms.
 func (s *Server) Check() error { return s.st.Check() }
+
+// Suspended counts the pulls parked at the broker (long polling) waiting for messages.
+func (s *Server) Suspended() int { return s.broker.Suspended() }

@@ -138,10 +138,12 @@ func (b *Broker) pullOnce(p *pullReq) (*remoting.Command, bool) {
 // longPolls holds suspended pulls per queue and answers them when messages arrive or their deadline passes.
 type longPolls struct {
 	b       *Broker
-	mu      sync.Mutex // guards waiting and dirty
+	mu      sync.Mutex // guards waiting, dirty and closed
 	waiting map[qkey][]*pullReq
 	dirty   map[qkey]bool
-	kick    chan struct{}
+	// closed is set by drain (shutdown): from then on no pull is parked, each is answered "busy" at once.
+	closed bool
+	kick   chan struct{}
 }
 
 type qkey struct {
@@ -156,6 +158,11 @@ func newLongPolls(b *Broker) *longPolls {
 func (l *longPolls) add(p *pullReq) {
 	k := qkey{p.topic, p.queue}
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = p.conn.Reply(p.req, shuttingDown(p.req))
+		return
+	}
 	l.waiting[k] = append(l.waiting[k], p)
 	// A message may have landed between the pull's read and this registration: look again.
 	l.dirty[k] = true
@@ -273,13 +280,20 @@ func (l *longPolls) expire(now time.Time) {
 	}
 }
 
-// DrainPolls answers every suspended pull now (at shutdown, before connections close) so clients do not wait for
-// their timeout.
+// DrainPolls answers every suspended pull now (at shutdown, before connections close), and every pull that parks
+// after it, with SYSTEM_BUSY, so clients do not wait for their timeout.
+//
+// Why busy and not "no new message": a client answered PULL_NOT_FOUND pulls again at once, on the connection about
+// to close, and the official Go client (v2.1.2) does not fail the requests of a closed connection, so that pull
+// waited out its 30 s timeout before the consumer resumed on the restarted broker. An error answer makes both
+// official clients wait their pull-error delay (3 s) and then pull on a new connection. Nothing is skipped: the
+// offset a busy answer leaves is the one the client pulls from next.
 func (b *Broker) DrainPolls() { b.polls.drain() }
 
-// drain answers every suspended pull at shutdown so clients do not wait for their timeout.
+// drain answers every suspended pull with SYSTEM_BUSY and closes the long-poll table (see DrainPolls).
 func (l *longPolls) drain() {
 	l.mu.Lock()
+	l.closed = true
 	var all []*pullReq
 	for k, ps := range l.waiting {
 		all = append(all, ps...)
@@ -287,9 +301,13 @@ func (l *longPolls) drain() {
 	}
 	l.mu.Unlock()
 	for _, p := range all {
-		resp, _ := l.b.pullOnce(p)
-		_ = p.conn.Reply(p.req, resp)
+		_ = p.conn.Reply(p.req, shuttingDown(p.req))
 	}
+}
+
+// shuttingDown is the answer to a pull that arrives, or was parked, while the broker shuts down.
+func shuttingDown(req *remoting.Command) *remoting.Command {
+	return remoting.Errorf(req, remoting.SystemBusy, "[SHUTTING_DOWN] the broker is shutting down, pull again later")
 }
 
 // Suspended counts suspended pulls (operators and tests).
