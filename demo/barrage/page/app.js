@@ -1,0 +1,106 @@
+// The barrage page: the form starts a Send (POST /api/send, whose response streams its progress), and the stage shows
+// every processed comment as it is read back from table storage (server-sent events from /api/events).
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const stage = $("stage"), recent = $("recent"), status = $("status"), form = $("send-form"), button = $("send");
+  const lanes = 9, seen = new Set(), latencies = [];
+  let lane = 0, sentTotal = 0, processed = 0, traceURL = "";
+  const state = { shown: 0, runs: {} };
+  window.barrage = state; // for tests and the curious: shown count and per-run tallies
+
+  function setCount(id, v) { const el = $(id); el.textContent = String(v); el.dataset.value = String(v); }
+
+  function traceLink(el, traceId) {
+    if (traceURL && traceId) { el.href = traceURL.replace("{traceId}", encodeURIComponent(traceId)); }
+    if (traceId) { el.title = "trace " + traceId; el.dataset.trace = traceId; }
+  }
+
+  function show(c) {
+    if (seen.has(c.id)) return;
+    seen.add(c.id);
+    processed++; state.shown++;
+    if (c.run) state.runs[c.run] = (state.runs[c.run] || 0) + 1;
+    stage.dataset.shown = String(state.shown);
+    setCount("count-processed", processed);
+    const lat = (c.processedNs - c.sentNs) / 1e6;
+    if (lat >= 0) { latencies.push(lat); if (latencies.length > 2000) latencies.shift(); }
+    const empty = $("stage-empty"); if (empty) empty.remove();
+    // The flying comment: a link to its trace, out of the tab order (the list below is the keyboard way in).
+    const a = document.createElement("a");
+    a.className = "comment"; a.textContent = c.shown; a.tabIndex = -1; a.dataset.id = c.id;
+    traceLink(a, c.traceId);
+    a.style.top = (8 + (lane++ % lanes) * 31) + "px";
+    a.style.setProperty("--fly", (6 + Math.random() * 3).toFixed(2) + "s");
+    a.addEventListener("animationend", () => a.remove());
+    stage.appendChild(a);
+    while (stage.childElementCount > 400) stage.firstElementChild.remove();
+    const li = document.createElement("li");
+    const link = document.createElement("a");
+    link.textContent = c.shown; traceLink(link, c.traceId);
+    if (!link.href) { link.href = "#"; link.addEventListener("click", (e) => e.preventDefault()); }
+    const meta = document.createElement("span"); meta.className = "meta";
+    meta.textContent = c.instance + " · " + Math.round(lat) + " ms";
+    li.append(link, meta);
+    recent.prepend(li);
+    while (recent.childElementCount > 20) recent.lastElementChild.remove();
+  }
+
+  setInterval(() => {
+    if (!latencies.length) return;
+    const s = latencies.slice().sort((x, y) => x - y);
+    $("latency-p50").textContent = Math.round(s[Math.floor(s.length / 2)]) + " ms";
+  }, 1000);
+
+  function listen() {
+    const es = new EventSource("api/events");
+    es.addEventListener("comment", (e) => { try { show(JSON.parse(e.data)); } catch (err) { console.warn(err); } });
+    es.addEventListener("stats", (e) => { const s = JSON.parse(e.data); setCount("count-instances", s.instances); });
+    // EventSource reconnects by itself, sending Last-Event-ID; the server replays what was missed.
+  }
+
+  async function send(ev) {
+    ev.preventDefault();
+    if (!form.reportValidity()) return;
+    const body = {
+      message: $("message").value,
+      concurrency: Number($("concurrency").value),
+      durationSeconds: Number($("duration").value),
+      count: Number($("count").value || 0),
+    };
+    button.disabled = true; status.className = "status"; status.textContent = "Sending…";
+    let base = sentTotal;
+    try {
+      const resp = await fetch("api/send", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      if (!resp.ok) throw new Error((await resp.text()).trim() || resp.statusText);
+      const reader = resp.body.getReader(), dec = new TextDecoder();
+      let buf = "", run = "", planned = 0, last = null;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let nl;
+        while ((nl = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, nl); buf = buf.slice(nl + 1);
+          if (!line) continue;
+          const p = JSON.parse(line);
+          if (p.run) { run = p.run; planned = p.planned; }
+          last = p;
+          sentTotal = base + p.sent; setCount("count-sent", sentTotal);
+          status.textContent = "Run " + run + ": sent " + p.sent + " of " + planned + (p.failed ? ", " + p.failed + " failed" : "");
+        }
+      }
+      if (!last || !last.done) throw new Error("the send was interrupted");
+      status.textContent = "Run " + run + " done: " + last.sent + " sent" + (last.failed ? ", " + last.failed + " failed" : "") + ".";
+      state.lastRun = { run: run, sent: last.sent, failed: last.failed };
+    } catch (err) {
+      status.className = "status error"; status.textContent = "Send failed: " + err.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  fetch("api/config").then((r) => r.json()).then((c) => { traceURL = c.traceURL || ""; }).catch(() => {});
+  form.addEventListener("submit", send);
+  listen();
+})();
