@@ -4,8 +4,8 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const stage = $("stage"), recent = $("recent"), status = $("status"), form = $("send-form"), button = $("send");
-  const lanes = 9, seen = new Set(), latencies = [];
-  let lane = 0, sentTotal = 0, processed = 0, traceURL = "";
+  const lanes = 11, laneFree = new Array(lanes).fill(0), seen = new Set(), latencies = [];
+  let sentTotal = 0, processed = 0, traceURL = "";
   const state = { shown: 0, runs: {} };
   window.barrage = state; // for tests and the curious: shown count and per-run tallies
 
@@ -30,8 +30,12 @@
     const a = document.createElement("a");
     a.className = "comment"; a.textContent = c.shown; a.tabIndex = -1; a.dataset.id = c.id;
     traceLink(a, c.traceId);
-    a.style.top = (8 + (lane++ % lanes) * 31) + "px";
-    a.style.setProperty("--fly", (6 + Math.random() * 3).toFixed(2) + "s");
+    // The lane whose last comment entered longest ago, so comments overlap as little as the rate allows.
+    let lane = 0;
+    for (let i = 1; i < lanes; i++) if (laneFree[i] < laneFree[lane]) lane = i;
+    laneFree[lane] = performance.now();
+    a.style.top = (8 + lane * 31) + "px";
+    a.style.setProperty("--fly", (6 + Math.random() * 2).toFixed(2) + "s");
     a.addEventListener("animationend", () => a.remove());
     stage.appendChild(a);
     while (stage.childElementCount > 400) stage.firstElementChild.remove();
