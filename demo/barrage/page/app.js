@@ -4,10 +4,10 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const stage = $("stage"), recent = $("recent"), status = $("status"), form = $("send-form"), button = $("send");
-  const lanes = 11, laneFree = new Array(lanes).fill(0), seen = new Set(), latencies = [];
+  const lanes = 12, laneFree = new Array(lanes).fill(0), seen = new Set(), latencies = [];
   let sentTotal = 0, processed = 0, traceURL = "";
   const state = { shown: 0, runs: {} };
-  window.barrage = state; // for tests and the curious: shown count and per-run tallies
+  window.barrage = state; // for tests and the curious: comments put on the stage, in all and per run
 
   function setCount(id, v) { const el = $(id); el.textContent = String(v); el.dataset.value = String(v); }
 
@@ -19,26 +19,12 @@
   function show(c) {
     if (seen.has(c.id)) return;
     seen.add(c.id);
-    processed++; state.shown++;
-    if (c.run) state.runs[c.run] = (state.runs[c.run] || 0) + 1;
-    stage.dataset.shown = String(state.shown);
+    processed++;
     setCount("count-processed", processed);
     const lat = (c.processedNs - c.sentNs) / 1e6;
     if (lat >= 0) { latencies.push(lat); if (latencies.length > 2000) latencies.shift(); }
     const empty = $("stage-empty"); if (empty) empty.remove();
-    // The flying comment: a link to its trace, out of the tab order (the list below is the keyboard way in).
-    const a = document.createElement("a");
-    a.className = "comment"; a.textContent = c.shown; a.tabIndex = -1; a.dataset.id = c.id;
-    traceLink(a, c.traceId);
-    // The lane whose last comment entered longest ago, so comments overlap as little as the rate allows.
-    let lane = 0;
-    for (let i = 1; i < lanes; i++) if (laneFree[i] < laneFree[lane]) lane = i;
-    laneFree[lane] = performance.now();
-    a.style.top = (8 + lane * 31) + "px";
-    a.style.setProperty("--fly", (6 + Math.random() * 2).toFixed(2) + "s");
-    a.addEventListener("animationend", () => a.remove());
-    stage.appendChild(a);
-    while (stage.childElementCount > 400) stage.firstElementChild.remove();
+    flyQueue.push(c);
     const li = document.createElement("li");
     const link = document.createElement("a");
     link.textContent = c.shown; traceLink(link, c.traceId);
@@ -49,6 +35,35 @@
     recent.prepend(li);
     while (recent.childElementCount > 20) recent.lastElementChild.remove();
   }
+
+  // The flying copies: a comment enters a lane only when the lane's last one has moved on (gap ms), so comments
+  // that arrive together spread out; a long queue lowers the gap, so the stage keeps up with any rate.
+  const flyQueue = [];
+  function fly(c) {
+    const a = document.createElement("a"); // a link to its trace, out of the tab order (the list is the keyboard way)
+    a.className = "comment"; a.textContent = c.shown; a.tabIndex = -1; a.dataset.id = c.id;
+    traceLink(a, c.traceId);
+    let lane = 0;
+    for (let i = 1; i < lanes; i++) if (laneFree[i] < laneFree[lane]) lane = i;
+    laneFree[lane] = performance.now();
+    a.style.top = (8 + lane * 31) + "px";
+    a.style.setProperty("--fly", (4 + Math.random()).toFixed(2) + "s");
+    a.addEventListener("animationend", () => a.remove());
+    stage.appendChild(a);
+    while (stage.childElementCount > 400) stage.firstElementChild.remove();
+    state.shown++; // on the stage now
+    if (c.run) state.runs[c.run] = (state.runs[c.run] || 0) + 1;
+    stage.dataset.shown = String(state.shown);
+  }
+  setInterval(() => {
+    const gap = flyQueue.length > 100 ? 0 : flyQueue.length > 30 ? 300 : 700, now = performance.now();
+    while (flyQueue.length) {
+      let lane = 0;
+      for (let i = 1; i < lanes; i++) if (laneFree[i] < laneFree[lane]) lane = i;
+      if (now - laneFree[lane] < gap) break;
+      fly(flyQueue.shift());
+    }
+  }, 50);
 
   setInterval(() => {
     if (!latencies.length) return;

@@ -179,43 +179,26 @@ func drive(ctx context.Context, o driveOptions) (Summary, error) {
 		return sum, ctx.Err()
 	}
 
-	// The page's own send path: the request the Send button makes.
-	body, _ := json.Marshal(barrage.SendRequest{Message: o.Text, Concurrency: o.Concurrency,
-		DurationSeconds: o.Duration.Seconds(), Count: o.Count})
-	req, _ := http.NewRequestWithContext(ctx, "POST", pageURL+"/api/send", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return sum, fmt.Errorf("barrage demo: send: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return sum, fmt.Errorf("barrage demo: send: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	sc := bufio.NewScanner(resp.Body)
+	// The page's own send path: the request the Send button makes. A request that fails before the page has named
+	// its run published nothing (the page names the run before it publishes) and is tried again, as a person would
+	// press Send again: the page's instance may have been stopping (scale-down) when the request reached it.
 	var last barrage.SendProgress
 	planned := 0
-	lastPrint := time.Now()
-	for sc.Scan() {
-		var p barrage.SendProgress
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			return sum, fmt.Errorf("barrage demo: send progress %q: %w", sc.Text(), err)
+	for attempt := 1; ; attempt++ {
+		var err error
+		last, planned, err = sendOnce(ctx, hc, pageURL, o, st, smp, &sum)
+		if err == nil {
+			break
 		}
-		if p.Run != "" && sum.Run == "" {
-			sum.Run, planned = p.Run, p.Planned
-			fmt.Fprintf(o.Progress, "sending %d comments %q, %d at a time over %v (run %s)\n", planned, o.Text, o.Concurrency, o.Duration, p.Run)
+		if sum.Run != "" || attempt == 3 || ctx.Err() != nil {
+			return sum, err
 		}
-		last = p
-		if time.Since(lastPrint) >= 2*time.Second {
-			lastPrint = time.Now()
-			peak, now := smp.now()
-			fmt.Fprintf(o.Progress, "  sent %d/%d, shown %d, processor instances %d (peak %d)\n", p.Sent, planned,
-				len(st.run(sum.Run)), now, peak)
+		fmt.Fprintf(o.Progress, "  the send did not start (%v); sending again\n", err)
+		select {
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		case <-time.After(time.Second):
 		}
-	}
-	if !last.Done {
-		return sum, fmt.Errorf("barrage demo: the send stream ended before the send finished (%v)", sc.Err())
 	}
 	sum.Planned, sum.Sent, sum.NotSent = planned, int(last.Sent), int(last.Failed)
 	sentAt := time.Now()
@@ -270,6 +253,47 @@ func drive(ctx context.Context, o driveOptions) (Summary, error) {
 	}
 	sum.PeakInstances, _ = smp.now()
 	return sum, nil
+}
+
+// sendOnce makes one Send request and reads its progress to the end. sum.Run is set once the page named the run.
+func sendOnce(ctx context.Context, hc *http.Client, pageURL string, o driveOptions, st *stream, smp *sampler, sum *Summary) (last barrage.SendProgress, planned int, err error) {
+	body, _ := json.Marshal(barrage.SendRequest{Message: o.Text, Concurrency: o.Concurrency,
+		DurationSeconds: o.Duration.Seconds(), Count: o.Count})
+	req, _ := http.NewRequestWithContext(ctx, "POST", pageURL+"/api/send", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return last, 0, fmt.Errorf("barrage demo: send: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return last, 0, fmt.Errorf("barrage demo: send: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	lastPrint := time.Now()
+	for sc.Scan() {
+		var p barrage.SendProgress
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			return last, planned, fmt.Errorf("barrage demo: send progress %q: %w", sc.Text(), err)
+		}
+		if p.Run != "" && sum.Run == "" {
+			sum.Run, planned = p.Run, p.Planned
+			fmt.Fprintf(o.Progress, "sending %d comments %q, %d at a time over %v (run %s)\n", planned, o.Text, o.Concurrency, o.Duration, p.Run)
+		}
+		last = p
+		if time.Since(lastPrint) >= 2*time.Second {
+			lastPrint = time.Now()
+			peak, now := smp.now()
+			fmt.Fprintf(o.Progress, "  sent %d/%d, shown %d, processor instances %d (peak %d)\n", p.Sent, planned,
+				len(st.run(sum.Run)), now, peak)
+		}
+	}
+	if !last.Done {
+		return last, planned, fmt.Errorf("barrage demo: the send stream ended before the send finished (run %q, %d sent so far; %v)",
+			sum.Run, last.Sent, sc.Err())
+	}
+	return last, planned, nil
 }
 
 func runCounts(ctx context.Context, hc *http.Client, pageURL, run string) (barrage.RunCounts, error) {
