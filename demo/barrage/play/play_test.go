@@ -93,6 +93,16 @@ func TestBarrageEndToEnd(t *testing.T) {
 		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer scancel()
 		_ = srv.Shutdown(sctx)
+		if t.Failed() { // the instances' own logs say what the programs saw
+			logs, _ := filepath.Glob(filepath.Join(platform.DataDir, "logs", play.Namespace, "*", "*.log"))
+			for _, f := range logs {
+				b, _ := os.ReadFile(f)
+				if len(b) > 4096 {
+					b = b[len(b)-4096:]
+				}
+				t.Logf("%s (tail):\n%s", strings.TrimPrefix(f, platform.DataDir+"/"), b)
+			}
+		}
 	})
 	if !strings.HasPrefix(res.PageURL, "http://demo-barrage.default.localhost:") {
 		t.Fatalf("page URL %q", res.PageURL)
