@@ -23,6 +23,7 @@ func newDemoCommand(g *globals) *cobra.Command {
 		Short: "Run a demonstration application end to end",
 	}
 	cmd.AddCommand(newFoodDeliveryDemoCommand(g))
+	cmd.AddCommand(newBarrageDemoCommand(g))
 	return cmd
 }
 

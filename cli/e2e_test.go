@@ -297,7 +297,7 @@ spec:
       containers: [{image: %s}]
 `, image)
 	}
-	if out, errOut, code := e.run(svc("example.com/web:1"), "apply", "-f", "-"); code != 0 {
+	if out, errOut, code := e.run(svc("ko://example.com/web/v1"), "apply", "-f", "-"); code != 0 {
 		t.Fatalf("apply: %s %s", out, errOut)
 	}
 	waitRevs := func(want ...string) {
@@ -318,7 +318,7 @@ spec:
 	}
 	waitRevs("web-00001")
 	// A label-only change does not stamp a revision; a template change does.
-	if out, errOut, code := e.run(svc("example.com/web:2"), "apply", "-f", "-"); code != 0 || out != "service.serving.knative.dev/web configured\n" {
+	if out, errOut, code := e.run(svc("ko://example.com/web/v2"), "apply", "-f", "-"); code != 0 || out != "service.serving.knative.dev/web configured\n" {
 		t.Fatalf("apply v2: %q %s", out, errOut)
 	}
 	waitRevs("web-00001", "web-00002")
@@ -471,5 +471,31 @@ func TestGetWatchFollowsChanges(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("get -w did not end with its context")
+	}
+}
+
+// TestApplyRefusesRegistryImage: a Service naming a container image tide cannot pull is refused by apply, with the
+// field and the fix, and nothing is stored (it used to be stored and fail later, visible only in describe).
+func TestApplyRefusesRegistryImage(t *testing.T) {
+	e := startTide(t, t.TempDir())
+	doc := `apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: barrage-main}
+spec:
+  template:
+    spec:
+      containers: [{image: "registry.cn-shanghai.aliyuncs.com/knative-sample/barrage-main:v1"}]
+`
+	_, errOut, code := e.run(doc, "apply", "-f", "-")
+	if code != 1 {
+		t.Fatalf("apply exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"Error from server (Invalid)", "spec.template.spec.containers[0].image", "ko://", "command"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if _, _, code := e.run("", "get", "ksvc", "barrage-main"); code != 1 {
+		t.Errorf("the refused service was stored")
 	}
 }

@@ -146,7 +146,7 @@ func TestDashboardOverTLSWithToken(t *testing.T) {
 	}
 	tok := s.Access().Token
 	if code, b, _ := do("POST", "/apis/serving.knative.dev/v1/namespaces/default/services", tok,
-		`{"apiVersion":"serving.knative.dev/v1","kind":"Service","metadata":{"name":"hello"},"spec":{"template":{"spec":{"containers":[{"image":"busybox"}]}}}}`); code != 201 {
+		`{"apiVersion":"serving.knative.dev/v1","kind":"Service","metadata":{"name":"hello"},"spec":{"template":{"spec":{"containers":[{"image":"ko://example.com/hello"}]}}}}`); code != 201 {
 		t.Fatalf("create: %d %s", code, b)
 	}
 	if code, _, _ := do("GET", "/dashboard/api/state", "", ""); code != 401 {

@@ -574,7 +574,7 @@ metadata: {name: sink}
 spec:
   template:
     spec:
-      containers: [{image: example.com/sink}]
+      containers: [{image: "ko://example.com/sink"}]
 ---
 apiVersion: sources.eventing.knative.dev/v1alpha1
 kind: RocketMQSource

@@ -203,6 +203,6 @@ const ownScript = `async function() {
   const r = await fetch("/apis/serving.knative.dev/v1/namespaces/default/services", {method: "POST",
     headers: {"Content-Type": "application/json"},
     body: JSON.stringify({apiVersion: "serving.knative.dev/v1", kind: "Service", metadata: {name: "from-own-page"},
-      spec: {template: {spec: {containers: [{image: "busybox"}]}}}})});
+      spec: {template: {spec: {containers: [{image: "ko://example.com/hello"}]}}}})});
   return "status " + r.status;
 }`

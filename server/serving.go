@@ -86,6 +86,9 @@ func (s *Server) setupServing() error {
 		return err
 	}
 	rt.Register(s.recons)
+	if err := runtime.RegisterKinds(s.reg); err != nil {
+		return err
+	}
 	s.api.Handle(runtime.RevisionLogPattern, rt.LogsHandler())
 	s.api.Handle(runtime.ServiceLogPattern, rt.LogsHandler())
 	s.serving = &servingSubsystem{host: s.opts.Host, port: s.opts.GatewayPort, rt: rt}

@@ -7,6 +7,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	eventingconfig "knative.dev/eventing/pkg/apis/config"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	servingconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 )
 
@@ -37,15 +38,15 @@ func BuiltinKinds() []Kind {
 		{Group: GroupServing, Version: "v1", Kind: "Service", Plural: "services", Singular: "service",
 			ShortNames: []string{"kservice", "ksvc"}, Namespaced: true, ActedOn: true,
 			Columns: []string{"URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
-			New:     func() any { return &servingv1.Service{} }},
+			New:     func() any { return &servingv1.Service{} }, WithContext: withServingFeatures},
 		{Group: GroupServing, Version: "v1", Kind: "Configuration", Plural: "configurations", Singular: "configuration",
 			ShortNames: []string{"config", "cfg"}, Namespaced: true, ActedOn: true,
 			Columns: []string{"LATESTCREATED", "LATESTREADY", "READY", "REASON"},
-			New:     func() any { return &servingv1.Configuration{} }},
+			New:     func() any { return &servingv1.Configuration{} }, WithContext: withServingFeatures},
 		{Group: GroupServing, Version: "v1", Kind: "Revision", Plural: "revisions", Singular: "revision",
 			ShortNames: []string{"rev"}, Namespaced: true, ActedOn: true,
 			Columns: []string{"CONFIG NAME", "GENERATION", "READY", "REASON"},
-			New:     func() any { return &servingv1.Revision{} }},
+			New:     func() any { return &servingv1.Revision{} }, WithContext: withServingFeatures},
 		{Group: GroupServing, Version: "v1", Kind: "Route", Plural: "routes", Singular: "route",
 			ShortNames: []string{"rt"}, Namespaced: true, ActedOn: true,
 			Columns: []string{"URL", "READY", "REASON"},
@@ -94,6 +95,15 @@ func withEventingDefaults(ctx context.Context) context.Context {
 	return eventingconfig.ToContext(ctx, &eventingconfig.Config{Defaults: &eventingconfig.Defaults{
 		ClusterDefaultConfig: &eventingconfig.DefaultConfig{DefaultBrokerClass: DefaultBrokerClass},
 	}})
+}
+
+// withServingFeatures is tide's config-features: Knative's defaults, plus kubernetes.podspec-fieldref enabled, since
+// tide fills the downward API's env fields (metadata.name, metadata.namespace, ...) for every instance and the seeds'
+// Services use them (a stock Knative install needs the flag turned on for the same YAML).
+func withServingFeatures(ctx context.Context) context.Context {
+	cfg := servingconfig.FromContextOrDefaults(ctx).DeepCopy()
+	cfg.Features.PodSpecFieldRef = servingconfig.Enabled
+	return servingconfig.ToContext(ctx, cfg)
 }
 
 // defaultSecret does what the API server does on write: stringData is merged into data (stringData wins) and

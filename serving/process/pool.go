@@ -618,7 +618,7 @@ func (p *Pool) start(s *slot, logFile *os.File) (*Instance, error) {
 			return nil, err
 		}
 	}
-	env, vals, err := p.spec.buildEnv(p.ctx, p.container, p.opts.Resolver, port, p.baseEnv(home))
+	env, vals, err := p.spec.buildEnv(p.ctx, p.container, p.opts.Resolver, port, p.baseEnv(home), podFields{name: s.id})
 	if err != nil {
 		p.fail("CreateContainerConfigError", err.Error(), nil, nil)
 		return nil, err

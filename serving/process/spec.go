@@ -46,6 +46,11 @@ type Spec struct {
 	Dir string
 	// RevisionSpec is the revision's spec as Knative defines it (after SetDefaults).
 	RevisionSpec servingv1.RevisionSpec
+	// UID, Labels and Annotations are the revision's, what the downward API (env valueFrom.fieldRef) gives an
+	// instance as its pod's metadata.uid, metadata.labels and metadata.annotations.
+	UID         string
+	Labels      map[string]string
+	Annotations map[string]string
 }
 
 // Defaults Knative applies when the spec leaves them unset.
@@ -64,12 +69,25 @@ func (s *Spec) container() (*corev1.Container, error) {
 	}
 	c := &cs[0]
 	if len(c.Command) == 0 && !strings.HasPrefix(c.Image, KoPrefix) {
-		return nil, fmt.Errorf("%w: spec.containers[0].image: %q cannot run as a process: use image ko://<go import path> or set command",
+		return nil, fmt.Errorf("%w: spec.containers[0].image: %q is a container image, which tide cannot pull or run "+
+			"(it runs each instance as a process on this machine): use image: ko://<go import path> (tide builds the "+
+			"Go program in the source directory, as ko does) or set command: [program, ...] to a program on this machine",
 			ErrInvalidSpec, c.Image)
 	}
 	for i, e := range c.Env {
-		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef == nil && e.ValueFrom.ConfigMapKeyRef == nil {
-			return nil, fmt.Errorf("%w: spec.containers[0].env[%d].valueFrom: only secretKeyRef and configMapKeyRef are supported", ErrInvalidSpec, i)
+		vf := e.ValueFrom
+		switch {
+		case vf == nil || vf.SecretKeyRef != nil || vf.ConfigMapKeyRef != nil:
+		case vf.FieldRef != nil:
+			if _, err := s.fieldRefValue(vf.FieldRef, podFields{}); err != nil {
+				return nil, fmt.Errorf("%w: spec.containers[0].env[%d].valueFrom.fieldRef: %w", ErrInvalidSpec, i, err)
+			}
+		case vf.ResourceFieldRef != nil:
+			if _, err := resourceFieldRefValue(c, vf.ResourceFieldRef); err != nil {
+				return nil, fmt.Errorf("%w: spec.containers[0].env[%d].valueFrom.resourceFieldRef: %w", ErrInvalidSpec, i, err)
+			}
+		default:
+			return nil, fmt.Errorf("%w: spec.containers[0].env[%d].valueFrom: one of secretKeyRef, configMapKeyRef, fieldRef or resourceFieldRef is required", ErrInvalidSpec, i)
 		}
 	}
 	for _, p := range []struct {
@@ -84,6 +102,15 @@ func (s *Spec) container() (*corev1.Container, error) {
 		}
 	}
 	return c, nil
+}
+
+// CheckRunnable reports whether tide can run a revision with this spec as processes: the checks a Pool makes before
+// it starts anything (one container; a ko:// image or a command; env sources and probes tide supports). The error
+// wraps ErrInvalidSpec and names the field below the revision spec (spec.containers[0]...). The control plane calls
+// it when a Service, Configuration or Revision is applied, so a spec tide cannot run is refused then.
+func CheckRunnable(rs servingv1.RevisionSpec) error {
+	_, err := (&Spec{RevisionSpec: rs}).container()
+	return err
 }
 
 // Timeout is the revision's request timeout (timeoutSeconds, default 300 s).
@@ -145,7 +172,7 @@ func (p *Pool) baseEnv(home string) [][2]string {
 // buildEnv assembles the environment: base (see Pool.baseEnv; the process does not inherit tide's environment, as
 // a container would not), the container's envFrom and env in order with $(VAR) expansion, then the runtime
 // contract's variables.
-func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, port int, base [][2]string) ([]string, map[string]string, error) {
+func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, port int, base [][2]string, pod podFields) ([]string, map[string]string, error) {
 	vals := map[string]string{}
 	var order []string
 	set := func(k, v string) {
@@ -198,6 +225,18 @@ func (s *Spec) buildEnv(ctx context.Context, c *corev1.Container, r Resolver, po
 			if ok {
 				set(e.Name, v)
 			}
+		case e.ValueFrom.FieldRef != nil:
+			v, err := s.fieldRefValue(e.ValueFrom.FieldRef, pod)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %s.valueFrom.fieldRef: %w", ErrConfig, path, err)
+			}
+			set(e.Name, v)
+		case e.ValueFrom.ResourceFieldRef != nil:
+			v, err := resourceFieldRefValue(c, e.ValueFrom.ResourceFieldRef)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %s.valueFrom.resourceFieldRef: %w", ErrConfig, path, err)
+			}
+			set(e.Name, v)
 		}
 	}
 	// The runtime contract wins over user values: these names are reserved in Knative.

@@ -1,0 +1,503 @@
+package play
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/tide-run/tide/controlplane/client"
+	barragebundle "github.com/tide-run/tide/examples/barrage"
+	"github.com/tide-run/tide/mq/admin"
+	"github.com/tide-run/tide/server"
+)
+
+// Defaults of Options.
+const (
+	DefaultServer     = client.DefaultServer
+	DefaultNameServer = "127.0.0.1:9876"
+	DefaultDataDir    = "./.tide-demo"
+	DefaultOutDir     = "./barrage-demo"
+	DefaultReadyWait  = 5 * time.Minute
+	Namespace         = barragebundle.Namespace
+	Processor         = barragebundle.ProcessorService
+	HomePage          = barragebundle.HomePageService
+	topicQueues       = 8
+	sourceDirKey      = "tide.dev/source-dir" // must match serving/runtime.SourceDirAnnotation
+	serviceLabel      = "serving.knative.dev/service"
+)
+
+// Errors.
+var (
+	ErrOptions  = errors.New("barrage demo options")
+	ErrNotReady = errors.New("barrage demo: resources not ready")
+	// ErrNotImplemented: this tide does not act on a kind of the bundle (Ready reason NotImplemented).
+	ErrNotImplemented = errors.New("barrage demo: this tide does not run every kind of the bundle")
+)
+
+// Options configure Run. Zero values take the documented defaults.
+type Options struct {
+	// Server is the API of a running tide; when its /readyz answers the demo uses it, else it starts one with
+	// Platform (default server.DefaultOptions with DataDir DefaultDataDir).
+	Server   string
+	Token    string
+	Platform *server.Options
+	// NameServers of the running tide's RocketMQ (a started tide reports its own). Default DefaultNameServer.
+	NameServers []string
+	// Keep leaves a started tide running (Result.Platform); the caller stops it.
+	Keep bool
+	// SourceDir is where the ko:// images are built (inside the tide module). Default the working directory.
+	SourceDir string
+	// OutDir receives summary.txt and the table's barrage.db. Default DefaultOutDir.
+	OutDir       string
+	ReadyTimeout time.Duration
+
+	// Send, when not empty, is the comment text to send through the page; without it the demo stops after Ready.
+	Send        string
+	Concurrency int           // default 10
+	Duration    time.Duration // default 10s
+	Count       int           // default: one per sender per second
+	// DrainTimeout bounds the wait for the last comments after the Send (default 60s); ZeroTimeout the wait for
+	// the processor to scale back to zero (default 90s).
+	DrainTimeout, ZeroTimeout time.Duration
+
+	// Progress receives progress lines; nil for none.
+	Progress io.Writer
+	// OnReady is called once the bundle is Ready, with the page's and the API's URLs.
+	OnReady func(pageURL, apiURL string)
+	Logger  *slog.Logger
+}
+
+// Result is what Run did and found.
+type Result struct {
+	Summary  Summary
+	Sent     bool // a Send ran (Summary is meaningful)
+	PageURL  string
+	APIURL   string
+	Started  bool
+	Platform *server.Server
+	// SummaryPath is summary.txt in OutDir (when a Send ran).
+	SummaryPath string
+}
+
+// Run plays the demo. An error means it could not run; lost comments are in Result.Summary (OK()).
+func Run(ctx context.Context, opts Options) (res Result, err error) {
+	if opts.Server == "" {
+		opts.Server = DefaultServer
+	}
+	if opts.OutDir == "" {
+		opts.OutDir = DefaultOutDir
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyWait
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 10
+	}
+	if opts.Duration == 0 {
+		opts.Duration = 10 * time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = time.Minute
+	}
+	if opts.ZeroTimeout <= 0 {
+		opts.ZeroTimeout = 90 * time.Second
+	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	if opts.SourceDir == "" {
+		if opts.SourceDir, err = os.Getwd(); err != nil {
+			return res, fmt.Errorf("%w: SourceDir: %w", ErrOptions, err)
+		}
+	}
+	outDir, err := filepath.Abs(opts.OutDir)
+	if err != nil {
+		return res, fmt.Errorf("%w: OutDir: %w", ErrOptions, err)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return res, fmt.Errorf("barrage demo: %w", err)
+	}
+
+	c, err := client.New(opts.Server, nil)
+	if err != nil {
+		return res, fmt.Errorf("%w: Server: %w", ErrOptions, err)
+	}
+	if opts.Token != "" {
+		c.SetToken(opts.Token)
+	}
+	nameServers := opts.NameServers
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	readyErr := c.Ready(pctx)
+	cancel()
+	if readyErr == nil {
+		fmt.Fprintf(progress, "using the tide at %s\n", opts.Server)
+		if len(nameServers) == 0 {
+			nameServers = []string{DefaultNameServer}
+		}
+	} else {
+		srv, err := startPlatform(ctx, opts, progress)
+		if err != nil {
+			return res, err
+		}
+		res.Started = true
+		defer func() {
+			if opts.Keep && err == nil {
+				res.Platform = srv
+				return
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			fmt.Fprintln(progress, "stopping the tide the demo started")
+			if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+				err = fmt.Errorf("barrage demo: stop tide: %w", serr)
+			}
+		}()
+		if c, err = client.New(srv.APIURL(), nil); err != nil {
+			return res, err
+		}
+		c.SetToken(srv.Access().Token)
+		if len(nameServers) == 0 {
+			for _, e := range srv.Endpoints() {
+				if e.Name == "rocketmq name server" {
+					nameServers = []string{e.URL}
+				}
+			}
+			if len(nameServers) == 0 {
+				return res, fmt.Errorf("%w: it runs no RocketMQ", ErrNotImplemented)
+			}
+		}
+	}
+	res.APIURL = strings.TrimSuffix(c.Server(), "/")
+
+	if err := ensureTopic(ctx, nameServers, progress); err != nil {
+		return res, err
+	}
+	dbPath := filepath.Join(outDir, "barrage.db")
+	applied, err := applyBundle(ctx, c, opts.SourceDir, dbPath, nameServers, progress)
+	if err != nil {
+		return res, err
+	}
+	if err := waitReady(ctx, c, applied, opts.ReadyTimeout, progress); err != nil {
+		return res, err
+	}
+	svcKind, err := c.KindFor(ctx, "serving.knative.dev/v1", "Service")
+	if err != nil {
+		return res, fmt.Errorf("barrage demo: %w", err)
+	}
+	page, err := c.Get(ctx, svcKind, Namespace, HomePage)
+	if err != nil {
+		return res, fmt.Errorf("barrage demo: %w", err)
+	}
+	res.PageURL, _, _ = unstructured.NestedString(page.Object, "status", "url")
+	if res.PageURL == "" {
+		return res, fmt.Errorf("%w: service %s has no status.url", ErrNotReady, HomePage)
+	}
+	fmt.Fprintf(progress, "page: %s\n", res.PageURL)
+	if opts.OnReady != nil {
+		opts.OnReady(res.PageURL, res.APIURL)
+	}
+	if opts.Send == "" {
+		return res, nil
+	}
+	revKind, err := c.KindFor(ctx, "serving.knative.dev/v1", "Revision")
+	if err != nil {
+		return res, fmt.Errorf("barrage demo: %w", err)
+	}
+	instances := func(ctx context.Context) (int, error) { return readyInstances(ctx, c, revKind) }
+	res.Summary, err = drive(ctx, driveOptions{PageURL: res.PageURL, Text: opts.Send, Concurrency: opts.Concurrency,
+		Duration: opts.Duration, Count: opts.Count, DrainTimeout: opts.DrainTimeout, ZeroTimeout: opts.ZeroTimeout,
+		Instances: instances, Progress: progress})
+	if err != nil {
+		return res, err
+	}
+	res.Sent = true
+	res.SummaryPath = filepath.Join(outDir, "summary.txt")
+	var b bytes.Buffer
+	_ = res.Summary.WriteText(&b)
+	if err := os.WriteFile(res.SummaryPath, b.Bytes(), 0o644); err != nil {
+		return res, fmt.Errorf("barrage demo: %w", err)
+	}
+	return res, nil
+}
+
+// startPlatform starts tide in this process and waits for /readyz.
+func startPlatform(ctx context.Context, opts Options, progress io.Writer) (*server.Server, error) {
+	po := server.DefaultOptions()
+	po.DataDir = DefaultDataDir
+	if opts.Platform != nil {
+		po = *opts.Platform
+	}
+	if po.Logger == nil {
+		po.Logger = opts.Logger
+	}
+	fmt.Fprintf(progress, "no tide answers at %s; starting one in this process (data dir %s)\n", opts.Server, po.DataDir)
+	srv, err := server.New(po)
+	if err != nil {
+		return nil, fmt.Errorf("barrage demo: start tide: %w", err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, fmt.Errorf("barrage demo: start tide: %w", err)
+	}
+	stop := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !srv.Ready() {
+		if time.Now().After(deadline) {
+			err := srv.API().CheckReady()
+			stop()
+			return nil, fmt.Errorf("barrage demo: tide not ready after 1m: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for _, e := range srv.Endpoints() {
+		fmt.Fprintf(progress, "  %s: %s\n", e.Name, e.URL)
+	}
+	return srv, nil
+}
+
+type appliedObject struct {
+	kind            client.Kind
+	namespace, name string
+}
+
+func (a appliedObject) String() string { return strings.ToLower(a.kind.Kind) + "/" + a.name }
+
+var hasReady = map[string]bool{"Service": true, "Broker": true, "Trigger": true, "RocketMQSource": true}
+
+// applyBundle applies the demo's platform settings and the bundle through the API, as `tide apply` does.
+func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string, nameServers []string, progress io.Writer) ([]appliedObject, error) {
+	var out []appliedObject
+	for _, name := range append(barragebundle.DemoFiles(), barragebundle.Files()...) {
+		b, err := barragebundle.Read(name)
+		if err != nil {
+			return nil, err
+		}
+		docs, err := client.ReadManifests([]string{"-"}, bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("barrage demo: %s: %w", name, err)
+		}
+		for _, d := range docs {
+			if d.Err != nil {
+				return nil, fmt.Errorf("barrage demo: %s (document %d): %w", name, d.Index, d.Err)
+			}
+			obj := d.Object
+			if obj.GetKind() == "Service" {
+				env := map[string]string{"BARRAGE_DB": dbPath}
+				if obj.GetName() == HomePage {
+					env["ROCKETMQ_NAMESRV"] = strings.Join(nameServers, ";")
+				}
+				if err := localize(obj, sourceDir, env); err != nil {
+					return nil, fmt.Errorf("barrage demo: %s: %w", name, err)
+				}
+			}
+			r, err := c.Apply(ctx, obj, Namespace)
+			if err != nil {
+				return nil, fmt.Errorf("barrage demo: apply %s: %w", name, err)
+			}
+			fmt.Fprintf(progress, "%s %s\n", r.Describe(), r.Action)
+			if hasReady[obj.GetKind()] {
+				k, err := c.KindFor(ctx, obj.GetAPIVersion(), obj.GetKind())
+				if err != nil {
+					return nil, fmt.Errorf("barrage demo: %w", err)
+				}
+				ns := obj.GetNamespace()
+				if ns == "" {
+					ns = Namespace
+				}
+				out = append(out, appliedObject{kind: k, namespace: ns, name: obj.GetName()})
+			}
+		}
+	}
+	return out, nil
+}
+
+// localize records where the ko:// image is built (as `tide apply` records its working directory) and sets env
+// (replacing entries of the same names): the table file, absolute so every instance of both services shares it,
+// and the page's RocketMQ name servers.
+func localize(obj *unstructured.Unstructured, sourceDir string, env map[string]string) error {
+	anns := obj.GetAnnotations()
+	if anns == nil {
+		anns = map[string]string{}
+	}
+	if anns[sourceDirKey] == "" {
+		anns[sourceDirKey] = sourceDir
+	}
+	obj.SetAnnotations(anns)
+	containers, ok, err := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "containers")
+	if err != nil || !ok || len(containers) == 0 {
+		return fmt.Errorf("spec.template.spec.containers: missing (%v)", err)
+	}
+	c0, ok := containers[0].(map[string]any)
+	if !ok {
+		return errors.New("spec.template.spec.containers[0]: not an object")
+	}
+	list, _ := c0["env"].([]any)
+	kept := list[:0:0]
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			if _, replaced := env[fmt.Sprint(m["name"])]; replaced {
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	for _, k := range []string{"BARRAGE_DB", "ROCKETMQ_NAMESRV"} {
+		if v, ok := env[k]; ok {
+			kept = append(kept, map[string]any{"name": k, "value": v})
+		}
+	}
+	c0["env"] = kept
+	containers[0] = c0
+	return unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")
+}
+
+// waitReady polls every applied object until Ready, printing each as it becomes Ready and every 10 s what is
+// pending and why.
+func waitReady(ctx context.Context, c *client.Client, objs []appliedObject, timeout time.Duration, progress io.Writer) error {
+	deadline := time.Now().Add(timeout)
+	pending := append([]appliedObject(nil), objs...)
+	why := map[string]string{}
+	lastReport := time.Now()
+	fmt.Fprintf(progress, "waiting for %d resources to be Ready (the first build of the two programs takes a while)\n", len(pending))
+	for len(pending) > 0 {
+		var still []appliedObject
+		for _, o := range pending {
+			u, err := c.Get(ctx, o.kind, o.namespace, o.name)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				why[o.String()] = err.Error()
+				still = append(still, o)
+				continue
+			}
+			status, reason, msg := readyCondition(u)
+			if status == "True" {
+				fmt.Fprintf(progress, "  %s Ready\n", o)
+				continue
+			}
+			if reason == "NotImplemented" {
+				return fmt.Errorf("%w: %s: %s", ErrNotImplemented, o, msg)
+			}
+			why[o.String()] = strings.TrimSpace(fmt.Sprintf("Ready=%s %s %s", status, reason, msg))
+			still = append(still, o)
+		}
+		pending = still
+		if len(pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var parts []string
+			for _, o := range pending {
+				parts = append(parts, o.String()+": "+why[o.String()])
+			}
+			return fmt.Errorf("%w after %v: %s", ErrNotReady, timeout, strings.Join(parts, "; "))
+		}
+		if time.Since(lastReport) >= 10*time.Second {
+			lastReport = time.Now()
+			for _, o := range pending {
+				fmt.Fprintf(progress, "  still waiting for %s: %s\n", o, why[o.String()])
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func readyCondition(u *unstructured.Unstructured) (status, reason, msg string) {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, ok := c.(map[string]any)
+		if !ok || m["type"] != "Ready" {
+			continue
+		}
+		s, _ := m["status"].(string)
+		r, _ := m["reason"].(string)
+		ms, _ := m["message"].(string)
+		return s, r, ms
+	}
+	return "", "", "no Ready condition yet"
+}
+
+// readyInstances sums status.actualReplicas over the processor's Revisions.
+func readyInstances(ctx context.Context, c *client.Client, revKind client.Kind) (int, error) {
+	revs, _, err := c.List(ctx, revKind, Namespace, client.ListOptions{LabelSelector: serviceLabel + "=" + Processor})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range revs {
+		v, _, _ := unstructured.NestedInt64(r.Object, "status", "actualReplicas")
+		n += int(v)
+	}
+	return n, nil
+}
+
+// ensureTopic creates the comments topic if RocketMQ lacks it (the RocketMQSource is not Ready without it); the
+// broker may register a moment after tide is ready, so this retries for a while.
+func ensureTopic(ctx context.Context, nameServers []string, progress io.Writer) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := createTopic(dctx, nameServers[0], progress)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("barrage demo: create RocketMQ topic %q at %s: %w", barragebundle.Topic, nameServers[0], err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func createTopic(ctx context.Context, nameServer string, progress io.Writer) error {
+	c, err := admin.Dial(ctx, nameServer)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	topics, err := c.TopicList(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if t == barragebundle.Topic {
+			return nil
+		}
+	}
+	if err := c.CreateTopic(ctx, barragebundle.Topic, topicQueues); err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "rocketmq topic %s created (%d queues)\n", barragebundle.Topic, topicQueues)
+	return nil
+}
