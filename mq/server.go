@@ -261,7 +261,7 @@ func (n nsBroker) TopicNames() []string {
 	return out
 }
 func (n nsBroker) TopicRoute(topic string) (namesrv.Route, bool) {
-	t, ok := n.b.Topic(topic)
+	t, ok := n.b.RouteTopic(topic)
 	if !ok {
 		return namesrv.Route{}, false
 	}

@@ -310,6 +310,20 @@ func (b *Broker) Topic(name string) (mqmeta.TopicConfig, bool) {
 	return mqmeta.TopicConfig{}, false
 }
 
+// RouteTopic is Topic for the name server's route answers: it never writes. A consumer group's %RETRY% topic that
+// does not exist yet is answered as the one-queue read-write topic its first use will create (the heartbeat, a
+// send-back or a pull creates it), so route lookups never wait for the topic table's fsync: on a loaded machine
+// that wait made clients' route queries time out.
+func (b *Broker) RouteTopic(name string) (mqmeta.TopicConfig, bool) {
+	if t, ok := b.cfg.topic(name); ok {
+		return t, true
+	}
+	if strings.HasPrefix(name, mqmeta.RetryPrefix) && mqmeta.ValidateTopic(name) == nil {
+		return mqmeta.TopicConfig{TopicName: name, ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW}, true
+	}
+	return mqmeta.TopicConfig{}, false
+}
+
 // systemTopic returns a retry or dead-letter topic's config, creating it (one queue, read-write) if needed.
 func (b *Broker) systemTopic(name string) (mqmeta.TopicConfig, bool) {
 	if t, ok := b.cfg.topic(name); ok {

@@ -21,7 +21,8 @@ type Broker interface {
 	BrokerName() string
 	ClusterName() string
 	Addr() string
-	// TopicRoute returns the topic's queues on this broker (creating retry and dead-letter topics on demand).
+	// TopicRoute returns the topic's queues on this broker. It must not block on I/O: a group's %RETRY% topic that
+	// does not exist yet is answered as its first use will create it.
 	TopicRoute(topic string) (Route, bool)
 	TopicNames() []string
 }
