@@ -178,7 +178,9 @@ func New(opts Options) (*Broker, error) {
 		}
 	}
 	b.tx = newTransactions(b)
-	b.timers = newTimers(b)
+	if b.timers, err = newTimers(b); err != nil {
+		return nil, err
+	}
 	b.st.OnArrival = b.onArrival
 	return b, nil
 }
@@ -203,7 +205,11 @@ func (b *Broker) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return b.cfg.persistOffsets(true)
+	terr := b.timers.close()
+	if err := b.cfg.persistOffsets(true); err != nil {
+		return err
+	}
+	return terr
 }
 
 func (b *Broker) housekeeping() {

@@ -228,7 +228,7 @@ func (s *Store) redispatch(pos int64, rec []byte) error {
 			"queueOffset", m.QueueOffset, "count", q.Count())
 		return nil
 	}
-	return q.Put(m.QueueOffset, consumequeue.Entry{Pos: pos, Size: int32(len(rec)), TagHash: message.TagsHash(message.Property(m.Properties, message.PropTags))})
+	return q.Put(m.QueueOffset, consumequeue.Entry{Pos: pos, Size: int32(len(rec)), TagHash: queueTagHash(m)})
 }
 
 func (s *Store) checkpointPath() string { return filepath.Join(s.opts.Dir, "checkpoint") }
@@ -419,7 +419,7 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 	s.noteWriteOK()
 	for i, m := range msgs {
 		m.PhysicalOffset = pos[i]
-		e := consumequeue.Entry{Pos: pos[i], Size: int32(lens[i]), TagHash: message.TagsHash(message.Property(m.Properties, message.PropTags))}
+		e := consumequeue.Entry{Pos: pos[i], Size: int32(lens[i]), TagHash: queueTagHash(m)}
 		if err := qs[i].Put(m.QueueOffset, e); err != nil {
 			// The record is in the log; recovery would index it. Keep serving by reporting the failure.
 			s.keepScratch(buf, lens, pos, qs)
