@@ -103,8 +103,8 @@ func TestTimerPropertiesAsApache(t *testing.T) {
 		{props: map[string]string{message.PropTimerDelayMS: "259200001"}, wantErr: "max delay 259200000ms"},
 		{props: map[string]string{message.PropTimerDeliverMS: "soon"}, wantErr: "timer message illegal"},
 		{props: map[string]string{message.PropTimerDelayMS: ""}, wantErr: "timer message illegal"},
-		{props: map[string]string{message.PropTimerDelayMS: "-5"}},                                       // in the past: now
-		{props: map[string]string{message.PropTimerDeliverMS: strconv.FormatInt(now-1000, 10)}},          // in the past: now
+		{props: map[string]string{message.PropTimerDelayMS: "-5"}},                                        // in the past: now
+		{props: map[string]string{message.PropTimerDeliverMS: strconv.FormatInt(now-1000, 10)}},           // in the past: now
 		{props: map[string]string{message.PropTimerDelayMS: "9223372036854775807"}, wantErr: "max delay"}, // no overflow
 		// Java's precedence: DELAY_SEC over DELAY_MS over DELIVER_MS (a bad lower one is not read).
 		{props: map[string]string{message.PropTimerDelaySec: "1", message.PropTimerDeliverMS: "x"}, timer: true},
