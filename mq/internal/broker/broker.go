@@ -298,6 +298,8 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return b.handleEndTransaction(req)
 	case remoting.CheckClientConfig:
 		return handleCheckClientConfig(req)
+	case remoting.GetTopicConfig:
+		return b.handleGetTopicConfig(req)
 	}
 	return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
 }
