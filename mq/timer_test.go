@@ -65,8 +65,10 @@ func TestTimerMessagesOverSockets(t *testing.T) {
 	ffs := mq.NewFaultFS(mq.OSFS())
 	opts := mq.Options{DataDir: dir, Clock: fc, FS: ffs}
 	srv := mqtest.RunServer(t, opts)
-	if err := srv.CreateTopic(brokerTopic("timed", 1)); err != nil {
-		t.Fatal(err)
+	for _, topic := range []string{"timed", "batched"} {
+		if err := srv.CreateTopic(brokerTopic(topic, 1)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := newProducer(t, srv)
 	ctx := context.Background()
@@ -98,6 +100,13 @@ func TestTimerMessagesOverSockets(t *testing.T) {
 	}
 	if n := maxOffset(t, srv.BrokerAddr(), "timed", 0); n != 1 {
 		t.Fatalf("%d messages visible right after the sends, want 1 (the one due in the past)", n)
+	}
+	// In a batch the timer properties are ignored, as Apache's broker ignores them: visible at once.
+	if _, err := p.SendSync(ctx, timerMsg("batched", "b1", "TIMER_DELAY_SEC", 60), timerMsg("batched", "b2", "TIMER_DELAY_SEC", 60)); err != nil {
+		t.Fatal(err)
+	}
+	if n := maxOffset(t, srv.BrokerAddr(), "batched", 0); n != 2 {
+		t.Fatalf("a batch with timer properties: %d of 2 visible at once", n)
 	}
 	fc.SetTime(t0.Add(10*time.Second - time.Millisecond))
 	time.Sleep(50 * time.Millisecond) // give a wrongly early delivery the chance to show (not a wait for success)

@@ -28,7 +28,7 @@ func (c *Client) TopicConfig(ctx context.Context, topic string) (mqmeta.TopicCon
 		return mqmeta.TopicConfig{}, err
 	}
 	var t mqmeta.TopicConfig
-	if err := json.Unmarshal(resp.Body, &t); err != nil {
+	if err := json.Unmarshal(QuoteNumericKeys(resp.Body), &t); err != nil { // Apache: fastjson
 		return mqmeta.TopicConfig{}, fmt.Errorf("topic config of %s: %w", topic, err)
 	}
 	return t, nil
