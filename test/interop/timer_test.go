@@ -108,4 +108,3 @@ func goTimer(t *testing.T, tg target, id string) string {
 	}
 	return fmt.Sprintf("beyond 3 days: %s; a normal message on a DELAY topic: %s; %d timer messages received, %s", refused, normal, timers, verdict)
 }
-
