@@ -29,6 +29,9 @@ const timerMaxHeld = 16384
 // timerCheckpointFile, under config/, records the timer's durable progress (see timers).
 const timerCheckpointFile = "timerCheckpoint.json"
 
+// legacyTimerGroup is the consumer group under which tide before the checkpoint kept the timer's progress.
+const legacyTimerGroup = "%TIMER%"
+
 // timers delivers 5.x timer messages (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS) at any time.
 //
 // A timer message is stored at once, in queue 0 of mqmeta.TimerTopic, with its due time (TIMER_OUT_MS) also in its
@@ -55,15 +58,16 @@ type timers struct {
 	maxHeld int
 	path    string
 
-	mu         sync.Mutex // guards everything below; the loop holds it for a whole step
-	through    int64      // ms
-	seen       int64
-	scanned    int64
-	low        int64
-	horizon    int64 // math.MaxInt64 when the heap holds every pending entry below scanned
-	rescanning bool
-	newLow     int64 // first pending offset met by the current rescan, -1 if none yet
-	h          timerHeap
+	mu          sync.Mutex // guards everything below; the loop holds it for a whole step
+	through     int64      // ms
+	seen        int64
+	scanned     int64
+	low         int64
+	horizon     int64 // math.MaxInt64 when the heap holds every pending entry below scanned
+	rescanning  bool
+	newLow      int64 // first pending offset met by the current rescan, -1 if none yet
+	legacyBelow int64 // see timerCheckpoint.LegacyBelow
+	h           timerHeap
 
 	lastEnd    int64           // commit-log end after the latest delivery
 	pending    []timerCkptWait // checkpoints waiting for their deliveries to be flushed
@@ -76,6 +80,9 @@ type timerCheckpoint struct {
 	DeliveredThroughMs int64 `json:"deliveredThroughMs"`
 	SeenOffset         int64 `json:"seenOffset"`
 	LowOffset          int64 `json:"lowOffset"`
+	// LegacyBelow: entries below it were stored by a tide without this checkpoint, whose consume-queue entries hold
+	// the tag hash instead of the due time; their due time is read from the commit log.
+	LegacyBelow int64 `json:"legacyBelow,omitempty"`
 }
 
 type timerCkptWait struct {
@@ -114,11 +121,18 @@ func newTimers(b *Broker) (*timers, error) {
 			return nil, fmt.Errorf("broker: timer checkpoint %s: %w (remove it to deliver every stored timer message again)", t.path, err)
 		}
 	case os.IsNotExist(err):
-		// No checkpoint: every stored timer message is pending (a first start).
+		// No checkpoint: a first start, or a data directory of an earlier tide, which kept the first undelivered
+		// offset as group %TIMER%'s consumer offset and no due times in the queue's entries.
+		if n := b.st.MaxOffset(mqmeta.TimerTopic, 0); n > 0 {
+			t.written.LegacyBelow = n
+			if p, ok := b.cfg.offset(mqmeta.TimerTopic, legacyTimerGroup, 0); ok {
+				t.written = timerCheckpoint{DeliveredThroughMs: b.clock.Now().UnixMilli(), SeenOffset: p, LowOffset: p, LegacyBelow: n}
+			}
+		}
 	default:
 		return nil, fmt.Errorf("broker: timer checkpoint: %w", err)
 	}
-	t.through, t.seen, t.low = t.written.DeliveredThroughMs, t.written.SeenOffset, t.written.LowOffset
+	t.through, t.seen, t.low, t.legacyBelow = t.written.DeliveredThroughMs, t.written.SeenOffset, t.written.LowOffset, t.written.LegacyBelow
 	// The queue may have lost its tail in a crash (then offsets above its end will be reused by new messages, which
 	// must not count as seen) or its head to retention.
 	max, min := b.st.MaxOffset(mqmeta.TimerTopic, 0), b.st.MinOffset(mqmeta.TimerTopic, 0)
@@ -249,6 +263,9 @@ func (t *timers) scan() error {
 		}
 		for _, e := range es {
 			off, due := t.scanned, e.TagHash
+			if off < t.legacyBelow {
+				due = t.legacyDue(e.Pos)
+			}
 			if !(off < t.seen && due <= t.through) { // not delivered yet
 				if due <= t.through && len(t.h) >= t.maxHeld {
 					return nil
@@ -277,7 +294,20 @@ func (t *timers) scan() error {
 	if !t.rescanning && t.horizon == math.MaxInt64 && len(t.h) == 0 {
 		t.low = t.scanned // nothing pending at all
 	}
+	if t.legacyBelow != 0 && t.low >= t.legacyBelow {
+		t.legacyBelow = 0 // every legacy entry is delivered
+	}
 	return nil
+}
+
+// legacyDue reads the due time of a timer message stored by an earlier tide from the message itself.
+func (t *timers) legacyDue(pos int64) int64 {
+	m, _, err := t.b.st.ReadMessage(pos)
+	if err != nil {
+		return 0 // gone (retention): "due now", and delivery then reports it lost
+	}
+	due, _ := strconv.ParseInt(message.Property(m.Properties, message.PropTimerOutMS), 10, 64)
+	return due
 }
 
 func max64(a, b int64) int64 { return max(a, b) }
@@ -426,7 +456,7 @@ func (b *Broker) timerOut(m *message.Message, now time.Time) *message.Message {
 // noteCheckpoint queues the current progress to be written once its deliveries are flushed, and writes the newest
 // such checkpoint at most once a second. Caller holds t.mu.
 func (t *timers) noteCheckpoint(now time.Time) {
-	cp := timerCheckpoint{DeliveredThroughMs: t.through, SeenOffset: t.seen, LowOffset: t.low}
+	cp := timerCheckpoint{DeliveredThroughMs: t.through, SeenOffset: t.seen, LowOffset: t.low, LegacyBelow: t.legacyBelow}
 	if t.rescanning { // the rescan has not found the new low yet
 		cp.LowOffset = min(t.low, t.written.LowOffset)
 	}
@@ -459,7 +489,8 @@ func (t *timers) writeFlushed(now time.Time) {
 	t.pending = append(t.pending[:0], t.pending[i+1:]...)
 	// Only progress that matters for a restart is worth an fsync: through alone moves with the clock, and with no
 	// delivery since the last write no entry below seen fell due in between.
-	if w.cp.SeenOffset == t.written.SeenOffset && w.cp.LowOffset == t.written.LowOffset && w.end == t.writtenEnd {
+	if w.cp.SeenOffset == t.written.SeenOffset && w.cp.LowOffset == t.written.LowOffset && w.end == t.writtenEnd &&
+		w.cp.LegacyBelow == t.written.LegacyBelow && t.lastWrite != (time.Time{}) {
 		return
 	}
 	data, _ := json.Marshal(w.cp)

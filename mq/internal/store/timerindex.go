@@ -20,6 +20,12 @@ func queueTagHash(m *message.Message) int64 {
 	return message.TagsHash(message.Property(m.Properties, message.PropTags))
 }
 
+// legacyTimerEntry: a timer-topic entry written by a tide that kept the tag hash there too (the broker reads those
+// due times from the messages).
+func legacyTimerEntry(m *message.Message, tagHash int64) bool {
+	return m.Topic == mqmeta.TimerTopic && tagHash == message.TagsHash(message.Property(m.Properties, message.PropTags))
+}
+
 // QueueEntries returns up to max consume-queue entries of a queue from offset from (fewer at its end, none for an
 // unknown queue). Entries below the queue's min offset may point at deleted records.
 func (s *Store) QueueEntries(topic string, id int32, from int64, max int) ([]consumequeue.Entry, error) {
