@@ -423,6 +423,9 @@ func (t *timers) deliverBatch(now time.Time) error {
 		return err
 	}
 	t.lastEnd = end
+	// In sync mode the flusher runs for waiters only: ask it to cover the deliveries, so the checkpoint can follow
+	// without waiting for the next send.
+	b.st.WhenFlushed(end, func(error) {})
 	return nil
 }
 
