@@ -182,6 +182,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b.st.OnArrival = b.onArrival
+	b.st.RetainFrom = b.timers.retainFrom
 	return b, nil
 }
 

@@ -459,6 +459,9 @@ func (b *Broker) timerOut(m *message.Message, now time.Time) *message.Message {
 // noteCheckpoint queues the current progress to be written once its deliveries are flushed, and writes the newest
 // such checkpoint at most once a second. Caller holds t.mu.
 func (t *timers) noteCheckpoint(now time.Time) {
+	if now.Sub(t.lastWrite) >= time.Second {
+		t.low = max(t.low, t.pendingLow())
+	}
 	cp := timerCheckpoint{DeliveredThroughMs: t.through, SeenOffset: t.seen, LowOffset: t.low, LegacyBelow: t.legacyBelow}
 	if t.rescanning { // the rescan has not found the new low yet
 		cp.LowOffset = min(t.low, t.written.LowOffset)
@@ -474,6 +477,37 @@ func (t *timers) noteCheckpoint(now time.Time) {
 		return
 	}
 	t.writeFlushed(now)
+}
+
+// pendingLow is the lowest timer-queue offset that may still be pending: exact while the heap holds every pending
+// entry (no window), else the low of the last rescan. Caller holds t.mu.
+func (t *timers) pendingLow() int64 {
+	if t.rescanning || t.horizon != math.MaxInt64 {
+		return t.low
+	}
+	low := t.scanned
+	for _, e := range t.h {
+		low = min(low, e.offset)
+	}
+	return low
+}
+
+// retainFrom is the store's RetainFrom: the commit-log position of the earliest possibly pending timer message,
+// so age-based retention keeps the segments of timers not delivered yet (a disk cap still deletes them).
+func (t *timers) retainFrom() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.b.st
+	low := max(t.pendingLow(), st.MinOffset(mqmeta.TimerTopic, 0))
+	es, err := st.QueueEntries(mqmeta.TimerTopic, 0, low, 1)
+	if err != nil {
+		t.b.log.Error("timer: reading the timer queue for retention failed; keeping every segment", "err", err)
+		return 0
+	}
+	if len(es) == 0 {
+		return math.MaxInt64 // nothing pending
+	}
+	return es[0].Pos
 }
 
 // writeFlushed writes the newest pending checkpoint whose deliveries are on disk. Caller holds t.mu.

@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"math/rand"
 	"strconv"
 	"strings"
@@ -9,6 +12,7 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/message"
 	"github.com/tide-run/tide/mq/mqmeta"
 )
@@ -262,5 +266,62 @@ func TestTimerRestartAndCrash(t *testing.T) {
 				t.Fatalf("%d messages delivered twice after a crash; want at most those of the last step (%d)", twice, lastStep)
 			}
 		})
+	}
+}
+
+// TestTimerPinsRetention: age-based retention keeps the commit-log segment of a timer message not delivered yet
+// (and everything after it), and deletes it once the message is delivered.
+func TestTimerPinsRetention(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Now() // segments' ages are their files' modification times: real time
+	fc := clocktesting.NewFakeClock(start)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(store.Options{Dir: dir, Clock: fc, Logger: log, SegmentSize: 4096, RetentionAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := New(Options{Store: st, DataDir: dir, Addr: "127.0.0.1:10911", Clock: fc, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	createT(t, b)
+	fill := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, _, err := st.Put([]*message.Message{{Topic: "other", Body: make([]byte, 1000)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fill(8) // two segments before the timer message
+	if err := putTimer(t, b, "late", map[string]string{message.PropTimerDelaySec: strconv.Itoa(2 * 3600)}); err != nil {
+		t.Fatal(err)
+	}
+	fill(12)
+	fc.SetTime(start.Add(90 * time.Minute)) // everything is older than the 1 h retention
+	b.timers.deliverDue(fc.Now())
+	if _, err := st.Clean(fc.Now()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := st.Entry(mqmeta.TimerTopic, 0, 0)
+	if err != nil || string(m.Body) != "late" {
+		t.Fatalf("the pending timer message's segment was deleted by retention: %v", err)
+	}
+	if st.MinOffset("other", 0) == 0 {
+		t.Fatal("retention deleted nothing: segments before the timer message should go")
+	}
+	fc.SetTime(start.Add(2 * time.Hour))
+	b.timers.deliverDue(fc.Now())
+	if got := delivered(t, b, 0); len(got) != 1 || string(got[0].Body) != "late" {
+		t.Fatalf("delivered %d messages, want the timer message", len(got))
+	}
+	fc.SetTime(start.Add(4 * time.Hour))
+	before := st.Stats().MinOffset
+	if _, err := st.Clean(fc.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if st.Stats().MinOffset <= before {
+		t.Fatal("the delivered timer message's segment is still pinned")
 	}
 }

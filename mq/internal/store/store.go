@@ -75,6 +75,9 @@ type Store struct {
 
 	// OnArrival is called (outside locks) after messages land in a queue; the broker wakes long polls with it.
 	OnArrival func(topic string, queueID int32)
+	// RetainFrom, when set, is the commit-log position from which records must outlive age-based retention
+	// (pending timer messages, timerindex.go); called outside locks.
+	RetainFrom func() int64
 
 	diskFull atomic.Pointer[diskFullState] // set while writes fail for lack of space (health.go)
 
@@ -307,7 +310,7 @@ func (s *Store) Clean(now time.Time) (int, error) {
 		for _, sg := range segs {
 			total += sg.Bytes
 		}
-		old := s.opts.RetentionAge > 0 && now.Sub(segs[0].ModTime) > s.opts.RetentionAge
+		old := s.opts.RetentionAge > 0 && now.Sub(segs[0].ModTime) > s.opts.RetentionAge && !s.retained(segs[1].Base)
 		over := s.opts.MaxDiskBytes > 0 && total > s.opts.MaxDiskBytes*9/10
 		if !old && !over {
 			break

@@ -41,3 +41,8 @@ func (s *Store) FlushedOffset() int64 { return s.cl.FlushedOffset() }
 
 // Flush writes the commit log to disk now (what the flusher does every interval in async mode).
 func (s *Store) Flush() error { return s.cl.Flush() }
+
+// retained says whether a segment ending at end holds records RetainFrom asks to keep.
+func (s *Store) retained(end int64) bool {
+	return s.RetainFrom != nil && s.RetainFrom() < end
+}
