@@ -267,8 +267,8 @@ func (t *timers) scan() error {
 				due = t.legacyDue(e.Pos)
 			}
 			if !(off < t.seen && due <= t.through) { // not delivered yet
-				if due <= t.through && len(t.h) >= t.maxHeld {
-					return nil
+				if due <= t.through && len(t.h) >= t.maxHeld && !t.shrinkTo(t.maxHeld-1) {
+					return nil // the heap is full of due entries: deliver them first
 				}
 				if t.rescanning && t.newLow < 0 {
 					t.newLow = off
@@ -276,7 +276,7 @@ func (t *timers) scan() error {
 				if due <= t.horizon {
 					heap.Push(&t.h, timerEntry{due: due, offset: off, pos: e.Pos})
 					if len(t.h) > t.maxHeld+t.maxHeld/4 {
-						t.shrink()
+						t.shrinkTo(t.maxHeld)
 					}
 				}
 			}
@@ -312,10 +312,13 @@ func (t *timers) legacyDue(pos int64) int64 {
 
 func max64(a, b int64) int64 { return max(a, b) }
 
-// shrink keeps the maxHeld earliest-due entries and lowers horizon below the rest, which a later rescan finds
-// again. An entry due at or before through is never dropped (scan stops before holding more than maxHeld of
-// those), so horizon stays at or above through.
-func (t *timers) shrink() {
+// shrinkTo keeps at most n entries, the earliest due, and lowers horizon below the rest, which a later rescan finds
+// again (entries due at the cut are all dropped, so C2 holds). It refuses (false, nothing changed) when it would
+// drop an entry due at or before through: horizon must stay at or above through.
+func (t *timers) shrinkTo(n int) bool {
+	if len(t.h) <= n {
+		return true
+	}
 	slices.SortFunc(t.h, func(a, b timerEntry) int {
 		switch {
 		case timerHeap{a, b}.Less(0, 1):
@@ -325,14 +328,18 @@ func (t *timers) shrink() {
 		}
 		return 0
 	})
-	cut := t.h[t.maxHeld].due
-	n := t.maxHeld
+	// A sorted slice is a heap, so the heap stays valid whatever happens next.
+	cut := t.h[n].due
+	if cut <= t.through {
+		return false
+	}
 	for n > 0 && t.h[n-1].due >= cut {
 		n--
 	}
 	clear(t.h[n:])
-	t.h = t.h[:n] // a sorted slice is a heap
+	t.h = t.h[:n]
 	t.horizon = cut - 1
+	return true
 }
 
 // deliverDue runs one step of the timer at time now: scan, deliver what is due, advance through, record the

@@ -325,3 +325,33 @@ func TestTimerPinsRetention(t *testing.T) {
 		t.Fatal("the delivered timer message's segment is still pinned")
 	}
 }
+
+// TestTimerDueEntryWithFullHeap: an entry already due when it is scanned (stored between a step's scan and its
+// advance of deliveredThrough) is delivered at once even when the heap is full of later ones.
+func TestTimerDueEntryWithFullHeap(t *testing.T) {
+	fc := clocktesting.NewFakeClock(timerStart)
+	b := newTestBroker(t, fc)
+	b.timers.maxHeld = 8
+	createT(t, b)
+	for i := 0; i < 10; i++ {
+		if err := putTimer(t, b, "later", map[string]string{message.PropTimerDelaySec: strconv.Itoa(3600 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.timers.deliverDue(timerStart.Add(time.Second))
+	// As the race leaves it: in the timer queue, due before deliveredThrough.
+	m := &message.Message{Topic: mqmeta.TimerTopic, Body: []byte("due"), Properties: message.FormatProperties(map[string]string{
+		message.PropRealTopic: "t", message.PropRealQueueID: "0",
+		message.PropTimerOutMS: strconv.FormatInt(timerStart.Add(500*time.Millisecond).UnixMilli(), 10)})}
+	if _, _, err := b.st.Put([]*message.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	b.timers.deliverDue(timerStart.Add(2 * time.Second))
+	if got := delivered(t, b, 0); len(got) != 1 || string(got[0].Body) != "due" {
+		t.Fatalf("delivered %d messages, want the one already due", len(got))
+	}
+	b.timers.deliverDue(timerStart.Add(2*time.Hour + time.Minute))
+	if got := delivered(t, b, 0); len(got) != 11 {
+		t.Fatalf("delivered %d messages in the end, want 11", len(got))
+	}
+}
