@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tide-run/tide/mq/internal/commitlog"
@@ -68,6 +69,8 @@ type timers struct {
 	newLow      int64 // first pending offset met by the current rescan, -1 if none yet
 	legacyBelow int64 // see timerCheckpoint.LegacyBelow
 	h           timerHeap
+
+	lastRetain atomic.Int64 // retainFrom's last answer (0, keep everything, until the first)
 
 	lastEnd    int64           // commit-log end after the latest delivery
 	pending    []timerCkptWait // checkpoints waiting for their deliveries to be flushed
@@ -502,8 +505,17 @@ func (t *timers) pendingLow() int64 {
 // retainFrom is the store's RetainFrom: the commit-log position of the earliest possibly pending timer message,
 // so age-based retention keeps the segments of timers not delivered yet (a disk cap still deletes them).
 func (t *timers) retainFrom() int64 {
-	t.mu.Lock()
+	// The store's background loop (flush, checkpoint) calls this: never wait for a long step to end.
+	if !t.mu.TryLock() {
+		return t.lastRetain.Load()
+	}
 	defer t.mu.Unlock()
+	pos := t.retainFromLocked()
+	t.lastRetain.Store(pos)
+	return pos
+}
+
+func (t *timers) retainFromLocked() int64 {
 	st := t.b.st
 	low := max(t.pendingLow(), st.MinOffset(mqmeta.TimerTopic, 0))
 	es, err := st.QueueEntries(mqmeta.TimerTopic, 0, low, 1)
