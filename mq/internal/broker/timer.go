@@ -606,3 +606,15 @@ func lookupProperty(props, key string) (string, bool) {
 	}
 	return "", false
 }
+
+// ApplySchedule reroutes a message with a timer property (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS) or a
+// delay level (DELAY) into the timer or schedule topic, exactly as a remoting send is treated; its error is the
+// MESSAGE_ILLEGAL refusal (Apache's remark). In-process producers (the 5.x gRPC endpoint: delivery_timestamp ->
+// TIMER_DELIVER_MS) call it before storing, so the properties stay the one interface to delayed delivery.
+func (b *Broker) ApplySchedule(m *message.Message) error {
+	if err := b.applyTimer(m); err != nil {
+		return err
+	}
+	b.applyDelay(m)
+	return nil
+}
