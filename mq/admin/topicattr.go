@@ -23,7 +23,7 @@ func (c *Client) CreateTopicWithAttributes(ctx context.Context, topic string, qu
 
 // TopicConfig asks the broker for one topic's config, attributes included (GET_TOPIC_CONFIG, 351).
 func (c *Client) TopicConfig(ctx context.Context, topic string) (mqmeta.TopicConfig, error) {
-	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetTopicConfig, map[string]string{"topic": topic, "lo": "true"}, nil))
+	resp, err := c.call(ctx, c.br, remoting.NewRequest(remoting.GetTopicConfig, map[string]string{"topic": topic}, nil))
 	if err != nil {
 		return mqmeta.TopicConfig{}, err
 	}
