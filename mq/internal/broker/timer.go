@@ -180,10 +180,14 @@ func timerDue(props string, now time.Time) (due int64, ok bool, err error) {
 		if p.unit == 0 {
 			return n, true, nil
 		}
-		if n > math.MaxInt64/p.unit-now.UnixMilli() {
+		nowMs := now.UnixMilli()
+		switch { // saturate instead of overflowing: far future is refused, far past is "now"
+		case n > (math.MaxInt64-nowMs)/p.unit:
 			return math.MaxInt64, true, nil
+		case n < (math.MinInt64+nowMs)/p.unit:
+			return nowMs, true, nil
 		}
-		return now.UnixMilli() + n*p.unit, true, nil
+		return nowMs + n*p.unit, true, nil
 	}
 	return 0, false, nil
 }

@@ -110,6 +110,8 @@ func TestTimerPropertiesAsApache(t *testing.T) {
 		{props: map[string]string{message.PropTimerDelayMS: "-5"}},                                        // in the past: now
 		{props: map[string]string{message.PropTimerDeliverMS: strconv.FormatInt(now-1000, 10)}},           // in the past: now
 		{props: map[string]string{message.PropTimerDelayMS: "9223372036854775807"}, wantErr: "max delay"}, // no overflow
+		{props: map[string]string{message.PropTimerDelaySec: "9223372036854775"}, wantErr: "max delay"},
+		{props: map[string]string{message.PropTimerDelaySec: "-9223372036854775808"}}, // far past: now
 		// Java's precedence: DELAY_SEC over DELAY_MS over DELIVER_MS (a bad lower one is not read).
 		{props: map[string]string{message.PropTimerDelaySec: "1", message.PropTimerDeliverMS: "x"}, timer: true},
 		// A delay level wins and the timer properties go; a message that went through the timer is not one again.
