@@ -210,6 +210,7 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 					WriteQueues int    `json:"writeQueues"`
 					Perm        string `json:"perm"`
 					Messages    int64  `json:"messages"`
+					Type        string `json:"type"`
 				}
 				out := []topicRow{}
 				for _, n := range names {
@@ -226,15 +227,15 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 						}
 						total += hi - lo
 					}
-					out = append(out, topicRow{n, t.ReadQueueNums, t.WriteQueueNums, permString(t.Perm), total})
+					out = append(out, topicRow{n, t.ReadQueueNums, t.WriteQueueNums, permString(t.Perm), total, t.MessageType()})
 				}
 				if output == "json" {
 					return writeJSON(cmd.OutOrStdout(), out)
 				}
 				tw := newTable(cmd.OutOrStdout())
-				fmt.Fprintln(tw, "NAME\tREAD QUEUES\tWRITE QUEUES\tPERM\tMESSAGES")
+				fmt.Fprintln(tw, "NAME\tREAD QUEUES\tWRITE QUEUES\tPERM\tMESSAGES\tTYPE")
 				for _, r := range out {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\n", r.Name, r.ReadQueues, r.WriteQueues, r.Perm, r.Messages)
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%s\n", r.Name, r.ReadQueues, r.WriteQueues, r.Perm, r.Messages, r.Type)
 				}
 				return tw.Flush()
 			})
@@ -243,10 +244,14 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 	list.Flags().BoolVarP(&all, "all", "A", false, "include system topics")
 	list.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	var queues int
+	var msgType string
 	create := &cobra.Command{
-		Use:     "create NAME",
-		Short:   "Create a topic (or change its queue count)",
-		Example: "  tide mq topic create orders\n  tide mq topic create orders --queues 8",
+		Use:   "create NAME",
+		Short: "Create a topic (or change its queue count or message type)",
+		Long: "Create a topic, or change an existing one's queue count. --type sets RocketMQ 5's message.type attribute\n" +
+			"(NORMAL, FIFO, DELAY or TRANSACTION; mqadmin's updateTopic -a +message.type=...): 5.x clients may only send\n" +
+			"that kind of message to the topic. Without --type an existing topic keeps its type.",
+		Example: "  tide mq topic create orders\n  tide mq topic create orders --queues 8\n  tide mq topic create reminders --type DELAY",
 		Args:    exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := mqmeta.ValidateTopic(args[0]); err != nil {
@@ -255,16 +260,29 @@ func newMQTopicCommand(g *mqGlobals) *cobra.Command {
 			if queues < 1 || queues > 1024 {
 				return usageErr("--queues %d: want 1..1024", queues)
 			}
+			attrs := ""
+			if msgType != "" {
+				t := strings.ToUpper(msgType)
+				if !slices.Contains(mqmeta.MessageTypes, t) {
+					return usageErr("--type %s: want one of %s", msgType, strings.Join(mqmeta.MessageTypes, ", "))
+				}
+				attrs = "+" + mqmeta.AttrMessageType + "=" + t
+			}
 			return g.withAdmin(cmd, func(ctx context.Context, c *admin.Client) error {
-				if err := c.CreateTopic(ctx, args[0], queues); err != nil {
+				if err := c.CreateTopicWithAttributes(ctx, args[0], queues, attrs); err != nil {
 					return fmt.Errorf("creating topic %s: %w", args[0], err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "topic/%s created (%d queues)\n", args[0], queues)
+				if attrs != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "topic/%s created (%d queues, type %s)\n", args[0], queues, strings.ToUpper(msgType))
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "topic/%s created (%d queues)\n", args[0], queues)
+				}
 				return nil
 			})
 		},
 	}
 	create.Flags().IntVar(&queues, "queues", 4, "read and write queue count")
+	create.Flags().StringVar(&msgType, "type", "", "message type (message.type attribute): NORMAL, FIFO, DELAY or TRANSACTION")
 	del := &cobra.Command{
 		Use:     "delete NAME",
 		Short:   "Delete a topic and its route",

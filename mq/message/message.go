@@ -54,6 +54,10 @@ const (
 	PropTimerDeliverMS    = "TIMER_DELIVER_MS"
 	PropTimerDelaySec     = "TIMER_DELAY_SEC"
 	PropTimerDelayMS      = "TIMER_DELAY_MS"
+	// PropTimerOutMS is set by the broker on a timer message it holds: when it falls due (epoch ms).
+	PropTimerOutMS     = "TIMER_OUT_MS"
+	PropTimerEnqueueMS = "TIMER_ENQUEUE_MS"
+	PropTimerDequeueMS = "TIMER_DEQUEUE_MS"
 )
 
 const (

@@ -148,7 +148,11 @@ func runJava(t *testing.T, tg target, cp string) map[string]string {
 	args := []string{"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Duser.home=" + t.TempDir(),
 		"-cp", cp, "Scenarios", tg.nameServer, id}
 	for _, sc := range scenarios {
-		args = append(args, sc.name+"="+createTopic(t, tg, id+"-"+strings.ReplaceAll(sc.name, " ", "-"), queuesFor(sc.name)))
+		topic := createTopic(t, tg, id+"-"+strings.ReplaceAll(sc.name, " ", "-"), queuesFor(sc.name))
+		if setup := topicSetup[sc.name]; setup != nil {
+			setup(t, tg, topic)
+		}
+		args = append(args, sc.name+"="+topic)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -169,6 +173,9 @@ func runJava(t *testing.T, tg target, cp string) map[string]string {
 	}
 	return res
 }
+
+// topicSetup changes a scenario's topic after it is created (e.g. its message.type), before the Java client runs.
+var topicSetup = map[string]func(t *testing.T, tg target, topic string){}
 
 // queuesFor gives each scenario's topic the queue count its Go version uses.
 func queuesFor(name string) int {

@@ -90,8 +90,13 @@ func (b *Broker) handleCreateTopic(req *remoting.Command) *remoting.Command {
 	t := mqmeta.TopicConfig{TopicName: f.String("topic"), ReadQueueNums: int(f.OptInt32("readQueueNums", 8)),
 		WriteQueueNums: int(f.OptInt32("writeQueueNums", 8)), Perm: int(f.OptInt32("perm", mqmeta.PermRW)),
 		Order: f.OptBool("order", false), TopicSysFlag: int(f.OptInt32("topicSysFlag", 0))}
+	mod := f.OptString("attributes")
 	if f.Err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "create topic: %v", f.Err)
+	}
+	var fail *remoting.Command
+	if t.Attributes, fail = b.topicAttributes(req, t.TopicName, mod); fail != nil {
+		return fail
 	}
 	if err := b.CreateTopic(t); err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "create topic: %v", err)

@@ -178,8 +178,11 @@ func New(opts Options) (*Broker, error) {
 		}
 	}
 	b.tx = newTransactions(b)
-	b.timers = newTimers(b)
+	if b.timers, err = newTimers(b); err != nil {
+		return nil, err
+	}
 	b.st.OnArrival = b.onArrival
+	b.st.RetainFrom = b.timers.retainFrom
 	return b, nil
 }
 
@@ -203,7 +206,11 @@ func (b *Broker) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return b.cfg.persistOffsets(true)
+	terr := b.timers.close()
+	if err := b.cfg.persistOffsets(true); err != nil {
+		return err
+	}
+	return terr
 }
 
 func (b *Broker) housekeeping() {
@@ -292,6 +299,8 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return b.handleEndTransaction(req)
 	case remoting.CheckClientConfig:
 		return handleCheckClientConfig(req)
+	case remoting.GetTopicConfig:
+		return b.handleGetTopicConfig(req)
 	}
 	return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
 }

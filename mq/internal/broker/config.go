@@ -125,7 +125,7 @@ func (c *config) putTopic(t mqmeta.TopicConfig) (bool, error) {
 	defer c.fileMu.Unlock()
 	c.mu.Lock()
 	old, ok := c.topics[t.TopicName]
-	if ok && *old == t {
+	if ok && topicEqual(*old, t) {
 		c.mu.Unlock()
 		return false, nil
 	}

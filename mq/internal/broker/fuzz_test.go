@@ -20,7 +20,7 @@ var fuzzCodes = []int16{remoting.SendMessage, remoting.SendMessageV2, remoting.S
 	remoting.SearchOffsetByTimestamp, remoting.ConsumerSendMsgBack, remoting.LockBatchMQ, remoting.UnlockBatchMQ,
 	remoting.ViewMessageByID, remoting.UpdateAndCreateTopic, remoting.DeleteTopicInBroker, remoting.GetAllTopicConfig,
 	remoting.UpdateAndCreateSubscription, remoting.GetAllSubscriptionGroupConfig, remoting.DeleteSubscriptionGroup,
-	remoting.GetConsumeStats, remoting.InvokeBrokerToResetOffset, remoting.EndTransaction, 9999}
+	remoting.GetConsumeStats, remoting.InvokeBrokerToResetOffset, remoting.EndTransaction, 9999, remoting.GetTopicConfig}
 
 // FuzzHandle feeds arbitrary ext fields and bodies to every request handler (heartbeat and lock JSON, batch bodies,
 // send-back offsets, ...). Handlers must answer, never panic; the server's recover is not in the way here.
@@ -34,6 +34,9 @@ func FuzzHandle(f *testing.F) {
 	f.Add(uint8(5), []byte(nil), []byte(`{"clientID":"c2","consumerDataSet":[{"groupName":"g","messageModel":"CLUSTERING","subscriptionDataSet":[{"topic":"t1","subString":"a BETWEEN 0 AND","expressionType":"SQL92"}]}]}`))
 	f.Add(uint8(13), []byte("group\x00g\x00offset\x000\x00delayLevel\x00-1\x00"), []byte(nil))
 	f.Add(uint8(14), []byte(nil), []byte(`{"consumerGroup":"g","clientId":"c1","mqSet":[{"topic":"t1","brokerName":"b","queueId":0}]}`))
+	f.Add(uint8(17), []byte("topic\x00t2\x00readQueueNums\x001\x00writeQueueNums\x001\x00attributes\x00+message.type=DELAY,+queue.type=SimpleCQ\x00"), []byte(nil))
+	f.Add(uint8(27), []byte("topic\x00t1\x00"), []byte(nil))
+	f.Add(uint8(0), []byte("b\x00t1\x00a\x00pg\x00i\x00TIMER_DELAY_SEC\x0160\x02TIMER_DELIVER_MS\x01x\x02\x00"), []byte("timer"))
 	f.Add(uint8(25), []byte("producerGroup\x00pg\x00tranStateTableOffset\x000\x00commitLogOffset\x000\x00commitOrRollback\x008\x00"), []byte(nil))
 
 	fc := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))

@@ -96,7 +96,6 @@ func (s *scheduler) deliver(m *message.Message) error {
 	topic := props[message.PropRealTopic]
 	qid, _ := strconv.Atoi(props[message.PropRealQueueID])
 	delete(props, message.PropDelayLevel)
-	delete(props, propTimerOut)
 	delete(props, message.PropTimerDeliverMS)
 	delete(props, message.PropTimerDelaySec)
 	delete(props, message.PropTimerDelayMS)

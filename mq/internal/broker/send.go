@@ -188,8 +188,11 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 // putAndReply stores msgs and answers the send once the flush policy allows.
 func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*message.Message) *remoting.Command {
 	for _, m := range msgs {
-		if err := b.applyTimer(m); err != nil {
-			return remoting.Errorf(req, remoting.MessageIllegal, "%v", err)
+		// Java's timer hook applies to single messages only: timer properties in a batch are ignored.
+		if req.Code != remoting.SendBatchMessage {
+			if err := b.applyTimer(m); err != nil {
+				return remoting.Errorf(req, remoting.MessageIllegal, "%v", err)
+			}
 		}
 		b.applyDelay(m)
 	}

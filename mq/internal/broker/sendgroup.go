@@ -26,6 +26,9 @@ type sendGroup struct {
 
 // deferSend queues a prepared single-message send on c's group; it answers now only when the message is invalid.
 func (b *Broker) deferSend(c *remoting.Conn, req *remoting.Command, m *message.Message) *remoting.Command {
+	if err := b.applyTimer(m); err != nil {
+		return remoting.Errorf(req, remoting.MessageIllegal, "%v", err)
+	}
 	b.applyDelay(m)
 	if err := m.Validate(); err != nil {
 		return b.putError(req, err) // refused alone, so one bad message never fails the rest of the group

@@ -74,7 +74,7 @@ func (s *Store) Check() error {
 					return fmt.Errorf("invariant 2: %s/%d entry %d: %w", k.topic, k.id, qo, err)
 				}
 				if m.Topic != k.topic || m.QueueID != k.id || m.QueueOffset != qo || m.Size() != int(e.Size) ||
-					e.TagHash != message.TagsHash(message.Property(m.Properties, message.PropTags)) {
+					e.TagHash != queueTagHash(m) && !legacyTimerEntry(m, e.TagHash) {
 					return fmt.Errorf("invariant 2: %s/%d entry %d points at %s/%d offset %d", k.topic, k.id, qo, m.Topic, m.QueueID, m.QueueOffset)
 				}
 			}

@@ -9,7 +9,8 @@
 //  1. the commit log is whole: records contiguous from its min to its write offset, each CRC-valid and stamped with
 //     its own position (package commitlog);
 //  2. entry i of queue (t, q), for i in [min, count), points at a record of topic t, queue q, queue offset i, with
-//     the entry's size and tag hash, and positions strictly increase with i;
+//     the entry's size and tag hash (in the timer topic rmq_sys_wheel_timer: the message's due time, TIMER_OUT_MS),
+//     and positions strictly increase with i;
 //  3. every record in the log at or above the log's min whose queue exists is indexed by its queue at its queue
 //     offset (nothing acknowledged is unreachable);
 //  4. checkpoint <= the log's flushed offset.

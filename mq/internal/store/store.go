@@ -75,6 +75,9 @@ type Store struct {
 
 	// OnArrival is called (outside locks) after messages land in a queue; the broker wakes long polls with it.
 	OnArrival func(topic string, queueID int32)
+	// RetainFrom, when set, is the commit-log position from which records must outlive age-based retention
+	// (pending timer messages, timerindex.go); called outside locks.
+	RetainFrom func() int64
 
 	diskFull atomic.Pointer[diskFullState] // set while writes fail for lack of space (health.go)
 
@@ -228,7 +231,7 @@ func (s *Store) redispatch(pos int64, rec []byte) error {
 			"queueOffset", m.QueueOffset, "count", q.Count())
 		return nil
 	}
-	return q.Put(m.QueueOffset, consumequeue.Entry{Pos: pos, Size: int32(len(rec)), TagHash: message.TagsHash(message.Property(m.Properties, message.PropTags))})
+	return q.Put(m.QueueOffset, consumequeue.Entry{Pos: pos, Size: int32(len(rec)), TagHash: queueTagHash(m)})
 }
 
 func (s *Store) checkpointPath() string { return filepath.Join(s.opts.Dir, "checkpoint") }
@@ -307,7 +310,7 @@ func (s *Store) Clean(now time.Time) (int, error) {
 		for _, sg := range segs {
 			total += sg.Bytes
 		}
-		old := s.opts.RetentionAge > 0 && now.Sub(segs[0].ModTime) > s.opts.RetentionAge
+		old := s.opts.RetentionAge > 0 && now.Sub(segs[0].ModTime) > s.opts.RetentionAge && !s.retained(segs[1].Base)
 		over := s.opts.MaxDiskBytes > 0 && total > s.opts.MaxDiskBytes*9/10
 		if !old && !over {
 			break
@@ -419,7 +422,7 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 	s.noteWriteOK()
 	for i, m := range msgs {
 		m.PhysicalOffset = pos[i]
-		e := consumequeue.Entry{Pos: pos[i], Size: int32(lens[i]), TagHash: message.TagsHash(message.Property(m.Properties, message.PropTags))}
+		e := consumequeue.Entry{Pos: pos[i], Size: int32(lens[i]), TagHash: queueTagHash(m)}
 		if err := qs[i].Put(m.QueueOffset, e); err != nil {
 			// The record is in the log; recovery would index it. Keep serving by reporting the failure.
 			s.keepScratch(buf, lens, pos, qs)

@@ -309,6 +309,51 @@ public class Scenarios {
                 if (d < 4500) return "delivered after " + Math.round(d / 1000.0) + "s (before the 5s level)";
                 return "delivered after the 5s level";
             }
+            case "timer": {
+                // The topic's message.type is DELAY (the Go test set it). Message.setDelayTimeSec / setDelayTimeMs /
+                // setDeliverTimeMs are RocketMQ 5's timer properties; the broker refuses more than 3 days ahead.
+                DefaultMQProducer p = producer(name);
+                Message far = msg(topic, "far");
+                far.setDelayTimeSec(3L * 24 * 3600 + 1);
+                String refused;
+                try {
+                    p.send(far);
+                    refused = "accepted";
+                } catch (Exception e) {
+                    refused = String.valueOf(e).contains("max delay 259200000ms") ? "refused (max delay 259200000ms)" : "error: " + e;
+                }
+                String normal = status(p.send(msg(topic, "now")).getSendStatus());
+                Map<String, Long> due = new ConcurrentHashMap<>();
+                long before = System.currentTimeMillis();
+                Message sec = msg(topic, "sec");
+                sec.setDelayTimeSec(1);
+                due.put("sec", before + 1000);
+                p.send(sec);
+                before = System.currentTimeMillis();
+                Message ms = msg(topic, "ms");
+                ms.setDelayTimeMs(1500);
+                due.put("ms", before + 1500);
+                p.send(ms);
+                before = System.currentTimeMillis();
+                Message abs = msg(topic, "abs");
+                abs.setDeliverTimeMs(before + 2000);
+                due.put("abs", before + 2000);
+                p.send(abs);
+                p.shutdown();
+                List<String> early = Collections.synchronizedList(new ArrayList<>());
+                Set<String> got = consumeAll(group("jc", name), topic, null, null, 4, e -> {
+                    String b = new String(e.getBody(), StandardCharsets.UTF_8);
+                    Long at = due.get(b);
+                    long now = System.currentTimeMillis();
+                    if (at != null && now < at) early.add(b + " " + (at - now) + "ms early");
+                }, null);
+                int timers = 0;
+                for (String b : due.keySet()) if (got.contains(b)) timers++;
+                String verdict = early.isEmpty() ? "none before its time" : "delivered early: " + String.join(", ", early);
+                if (got.contains("far")) verdict += "; the refused one arrived";
+                return "beyond 3 days: " + refused + "; a normal message on a DELAY topic: " + normal + "; " + timers
+                    + " timer messages received, " + verdict;
+            }
             case "retry then dead letter": {
                 DefaultMQProducer p = producer(name);
                 p.send(msg(topic, "poison"));
