@@ -21,6 +21,8 @@ import (
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/mqtest"
+
+	"github.com/tide-run/tide/internal/promtest"
 )
 
 // TestAdapterRocketMQFromEnvironment runs `tide adapter rocketmq` configured only through environment variables
@@ -96,7 +98,9 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no endpoint address logged:\n%s", errOut.String())
 	}
-	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `tide_rocketmqsource_messages_total{outcome="delivered"} 1`} {
+	promtest.WaitValue(t, "http://"+m[1]+"/metrics", nil, "tide_rocketmqsource_messages_total",
+		map[string]string{"outcome": "delivered", "name": "orders-source"}, 1, 10*time.Second)
+	for path, want := range map[string]string{"/healthz": "ok"} {
 		// The counter moves when the receiver's answer is back, just after the receiver saw the request: poll.
 		waitUntil(t, 10*time.Second, func() bool {
 			resp, err := http.Get("http://" + m[1] + path)
