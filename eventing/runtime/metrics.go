@@ -47,11 +47,16 @@ func (r *Runtime) metricsOf() (*ingress.RequestMetrics, *trigger.DispatchMetrics
 	return r.metrics.requests, r.metrics.dispatch
 }
 
-// runtimeCollector reads the running ingress, trigger manager and source adapters at scrape time. It is an
-// unchecked collector (it describes nothing up front): what it reports depends on what runs.
+// runtimeCollector reads the running ingress, trigger manager and source adapters at scrape time.
 type runtimeCollector struct{ r *Runtime }
 
-func (runtimeCollector) Describe(chan<- *prometheus.Desc) {}
+// Describe sends the descriptors of the ingress's, the trigger manager's and the sources' collectors; theirs read
+// no state, so nil instances describe them before Start has built the real ones.
+func (runtimeCollector) Describe(ch chan<- *prometheus.Desc) {
+	(*ingress.Ingress)(nil).Collector().Describe(ch)
+	(*trigger.Manager)(nil).Collector().Describe(ch)
+	rocketmqsource.NewCollector(nil).Describe(ch)
+}
 
 func (c runtimeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.r.mu.Lock()
