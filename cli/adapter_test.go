@@ -18,11 +18,10 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
+	"github.com/tide-run/tide/internal/promtest"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/mqtest"
-
-	"github.com/tide-run/tide/internal/promtest"
 )
 
 // TestAdapterRocketMQFromEnvironment runs `tide adapter rocketmq` configured only through environment variables

@@ -16,7 +16,6 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/tide-run/tide/eventing/delivery"
-
 	"github.com/tide-run/tide/internal/promtest"
 )
 

@@ -222,6 +222,7 @@ func (m *Manager) Delete(namespace, name string) error {
 	delete(m.groups, key)
 	m.mu.Unlock()
 	m.opMu.Unlock()
+	m.opts.Metrics.forget(namespace, name)
 	if group == "" {
 		if running {
 			return nil

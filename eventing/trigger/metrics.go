@@ -94,6 +94,17 @@ func NewDispatchMetrics(reg prometheus.Registerer) (*DispatchMetrics, error) {
 	return m, nil
 }
 
+// forget drops a deleted Trigger's series.
+func (m *DispatchMetrics) forget(namespace, name string) {
+	if m == nil {
+		return
+	}
+	l := prometheus.Labels{"namespace_name": namespace, "trigger_name": name}
+	m.countV.DeletePartialMatch(l)
+	m.latencyV.DeletePartialMatch(l)
+	m.processingV.DeletePartialMatch(l)
+}
+
 // instrument wraps s so every Send of the Trigger cfg is recorded in m.
 func (m *DispatchMetrics) instrument(s Sender, cfg Config) Sender {
 	if m == nil {
