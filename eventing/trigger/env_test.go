@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
-	"github.com/prometheus/client_golang/prometheus"
 	cebinding "github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tide-run/tide/eventing/bus"
 	"github.com/tide-run/tide/eventing/delivery"
