@@ -215,6 +215,9 @@ func TestHandler(t *testing.T) {
 	if v, _ := f.Value("tide_rocketmqsource_messages_total", map[string]string{"outcome": "delivered"}); v != 1 {
 		t.Errorf("tide_rocketmqsource_messages_total{outcome=delivered} = %v, want 1", v)
 	}
+	if v, _ := f.Value("tide_rocketmqsource_delivery_duration_seconds", nil); v != 1 {
+		t.Errorf("tide_rocketmqsource_delivery_duration_seconds count = %v, want 1", v)
+	}
 	if v, _ := f.Value("tide_rocketmqsource_deployed", nil); v != 1 {
 		t.Errorf("tide_rocketmqsource_deployed = %v, want 1", v)
 	}

@@ -45,6 +45,10 @@ var (
 		[]string{"namespace", "name", "outcome"}, nil)
 	sourceInFlightDesc = prometheus.NewDesc("tide_rocketmqsource_in_flight", "Deliveries under way.", []string{"namespace", "name"}, nil)
 	sourceDeployedDesc = prometheus.NewDesc("tide_rocketmqsource_deployed", "1 while the source's consumer runs.", []string{"namespace", "name"}, nil)
+	sourceDeliveryDesc = prometheus.NewDesc("tide_rocketmqsource_delivery_duration_seconds",
+		"Time to deliver a message's event to the sink (retries, backoff and the dead-letter sink included).", []string{"namespace", "name"}, nil)
+	sourceAgeDesc = prometheus.NewDesc("tide_rocketmqsource_message_age_seconds",
+		"Age of a message (since RocketMQ stored it) when its event was accepted: the source's lag behind its topic, in time.", []string{"namespace", "name"}, nil)
 )
 
 // NewCollector exposes the counters of the adapters list returns (read at scrape time), labelled with each
@@ -58,6 +62,8 @@ func (sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- sourceMessagesDesc
 	ch <- sourceInFlightDesc
 	ch <- sourceDeployedDesc
+	ch <- sourceDeliveryDesc
+	ch <- sourceAgeDesc
 }
 
 func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -81,5 +87,9 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(sourceInFlightDesc, prometheus.GaugeValue, float64(cnt.InFlight), ns, name)
 		ch <- prometheus.MustNewConstMetric(sourceDeployedDesc, prometheus.GaugeValue, deployed, ns, name)
+		if a != nil {
+			ch <- a.sendHist.metric(sourceDeliveryDesc, ns, name)
+			ch <- a.ageHist.metric(sourceAgeDesc, ns, name)
+		}
 	}
 }
