@@ -26,7 +26,7 @@ type config struct {
 }
 
 // WithMetrics registers the server's metrics on reg before it starts (mq.Server.RegisterMetrics), so a test can
-// serve reg and scrape it.
+// serve reg and scrape it. A Restart with it registers again: give the restart a fresh registry.
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(c *config) { c.metrics = reg }
 }
