@@ -125,3 +125,35 @@ func TestMetricsLint(t *testing.T) {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// TestMetricsCountDeadLetters: a message its group keeps failing reaches %DLQ%<group> after maxReconsumeTimes
+// retries; rocketmq_send_to_dlq_messages_total counts it once, under its original topic, and the retries are not
+// counted as produced messages.
+func TestMetricsCountDeadLetters(t *testing.T) {
+	reg := metrics.NewRegistry()
+	srv := mqtest.RunServer(t, mq.Options{DelayLevels: shortLevels(100 * time.Millisecond)}, mqtest.WithMetrics(reg))
+	hs := httptest.NewServer(metrics.Handler(reg, nil))
+	defer hs.Close()
+	createTopic(t, srv, "poisoned", 1)
+	if _, err := newProducer(t, srv).SendSync(context.Background(), primitive.NewMessage("poisoned", []byte("poison"))); err != nil {
+		t.Fatal(err)
+	}
+	group := uniq("g-poisoned")
+	c := newPushConsumer(t, srv, group, consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset), consumer.WithMaxReconsumeTimes(2))
+	if err := c.Subscribe("poisoned", consumer.MessageSelector{}, func(context.Context, ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		return consumer.ConsumeRetryLater, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown()
+	f := promtest.WaitValue(t, hs.URL, nil, "rocketmq_send_to_dlq_messages_total", map[string]string{"topic": "poisoned", "consumer_group": group}, 1, 30*time.Second)
+	if v, _ := f.Value("rocketmq_messages_in_total", map[string]string{"topic": "poisoned"}); v != 1 {
+		t.Errorf("rocketmq_messages_in_total{topic=poisoned} = %v, want 1 (retries are not produced messages)", v)
+	}
+	if f.Has("rocketmq_messages_in_total", map[string]string{"topic": "%RETRY%" + group}) {
+		t.Errorf("send-backs counted as produced messages")
+	}
+}
