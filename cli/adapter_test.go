@@ -18,6 +18,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
+	"github.com/tide-run/tide/internal/promtest"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/mqtest"
@@ -96,7 +97,14 @@ func TestAdapterRocketMQFromEnvironment(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no endpoint address logged:\n%s", errOut.String())
 	}
-	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `tide_rocketmqsource_messages_total{outcome="delivered"} 1`} {
+	f := promtest.WaitValue(t, "http://"+m[1]+"/metrics", nil, "tide_rocketmqsource_messages_total",
+		map[string]string{"outcome": "delivered", "name": "orders-source"}, 1, 10*time.Second)
+	for _, h := range []string{"tide_rocketmqsource_delivery_duration_seconds", "tide_rocketmqsource_message_age_seconds"} {
+		if v, _ := f.Value(h, map[string]string{"name": "orders-source"}); v != 1 {
+			t.Errorf("%s count = %v, want 1", h, v)
+		}
+	}
+	for path, want := range map[string]string{"/healthz": "ok"} {
 		// The counter moves when the receiver's answer is back, just after the receiver saw the request: poll.
 		waitUntil(t, 10*time.Second, func() bool {
 			resp, err := http.Get("http://" + m[1] + path)

@@ -12,8 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/tide-run/tide/internal/metrics"
 	"github.com/tide-run/tide/internal/residency"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/acl"
@@ -68,6 +70,10 @@ func newBrokerCommand() *cobra.Command {
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
+			reg := metrics.NewRegistry() // served on --health-addr's /metrics
+			if err := srv.RegisterMetrics(reg); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if insecure && aclFile == "" {
@@ -82,7 +88,7 @@ func newBrokerCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "name server %s\nbroker %s\n", srv.NameServerAddr(), srv.BrokerAddr())
 			if healthAddr != "" {
-				stopHealth, url, err := serveHealth(healthAddr, srv, logger)
+				stopHealth, url, err := serveHealth(healthAddr, srv, reg, logger)
 				if err != nil {
 					sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					defer cancel()
@@ -111,18 +117,22 @@ func newBrokerCommand() *cobra.Command {
 	f.BoolVar(&insecure, "insecure-no-auth", false, "allow --host beyond loopback without --acl (anyone reaching the broker can do anything)")
 	f.IntVar(&maxConns, "max-connections", 0, "connections each listener accepts at most; more are closed at once (0: 10000, less under a low open-file limit; -1: no cap)")
 	f.DurationVar(&idle, "idle-timeout", 0, "close a connection after this long with nothing sent either way (0: 120s; -1s: never)")
-	f.StringVar(&healthAddr, "health-addr", "", "serve GET /readyz and /livez on this host:port (e.g. 127.0.0.1:10912; port 0: any free port; empty: off)")
+	f.StringVar(&healthAddr, "health-addr", "", "serve GET /readyz, /livez and /metrics (Prometheus) on this host:port (e.g. 127.0.0.1:10912; port 0: any free port; empty: off)")
 	f.DurationVar(&frameWait, "frame-timeout", 0, "close a connection whose request has not arrived whole this long after its first byte (0: 30s; -1s: never)")
 	return cmd
 }
 
-// serveHealth serves the broker's /readyz and /livez on addr and returns how to stop it and its base URL.
-func serveHealth(addr string, srv *mq.Server, logger *slog.Logger) (func(), string, error) {
+// serveHealth serves the broker's /readyz, /livez and /metrics (reg) on addr and returns how to stop it and its
+// base URL.
+func serveHealth(addr string, srv *mq.Server, reg *prometheus.Registry, logger *slog.Logger) (func(), string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
 	}
-	hs := &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.HealthHandler())
+	mux.Handle("GET /metrics", metrics.Handler(reg, logger))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("health endpoint stopped", "component", "broker", "err", err)

@@ -25,6 +25,8 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/tide-run/tide/internal/promtest"
 )
 
 // resourceConns is how many connections each phase of TestBrokerBoundedUnderHostilePeers holds.
@@ -97,6 +99,8 @@ func TestBrokerBoundedUnderHostilePeers(t *testing.T) {
 			t.Fatalf("warm-up send: %v", err)
 		}
 	}
+	// /metrics on --health-addr counts the warm-up exactly (Prometheus' own parser reads it).
+	promtest.WaitValue(t, health+"/metrics", nil, "rocketmq_messages_in_total", map[string]string{"topic": "resource"}, 20, 5*time.Second)
 	pid := cmd.Process.Pid
 	idle := rss(t, pid)
 	linesBefore := strings.Count(logs.String(), "\n")

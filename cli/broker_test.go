@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tide-run/tide/internal/promtest"
 	"github.com/tide-run/tide/mq/admin"
 )
 
@@ -21,21 +22,25 @@ func TestBrokerRejectsBadFlush(t *testing.T) {
 func TestBrokerServesAndStops(t *testing.T) {
 	var out, errOut syncBuffer
 	root := NewRootCommand(strings.NewReader(""), &out, &errOut)
-	root.SetArgs([]string{"broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir(), "--flush", "sync"})
+	root.SetArgs([]string{"broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir(), "--flush", "sync",
+		"--health-addr", "127.0.0.1:0"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "broker ") {
+	for !strings.Contains(out.String(), "health ") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no endpoints printed; stderr %s", errOut.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var ns string
+	var ns, health string
 	for _, line := range strings.Split(out.String(), "\n") {
 		if rest, ok := strings.CutPrefix(line, "name server "); ok {
 			ns = rest
+		}
+		if rest, ok := strings.CutPrefix(line, "health "); ok {
+			health = rest
 		}
 	}
 	c, err := admin.Dial(ctx, ns)
@@ -46,6 +51,9 @@ func TestBrokerServesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+	// --health-addr also serves the broker's metrics: the one topic creation is one answered request.
+	promtest.WaitValue(t, health+"/metrics", nil, "rocketmq_rpc_latency",
+		map[string]string{"request_code": "update_and_create_topic", "response_code": "success"}, 1, 5*time.Second)
 	cancel()
 	select {
 	case err := <-done:

@@ -125,6 +125,7 @@ func runUp(cmd *cobra.Command, opts server.Options, h upHooks) error {
 	for _, e := range srv.Endpoints() {
 		fmt.Fprintf(out, "%s: %s\n", e.Name, e.URL)
 	}
+	fmt.Fprintf(out, "metrics: %s%s\n", srv.APIURL(), server.MetricsPath)
 	fmt.Fprintf(out, "data dir: %s\n", strings.TrimSpace(srv.Options().DataDir))
 	printAccess(out, cmd.ErrOrStderr(), srv)
 	fmt.Fprintln(out, "ready")

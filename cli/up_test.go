@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/tide-run/tide/controlplane/client"
+	"github.com/tide-run/tide/internal/promtest"
 	"github.com/tide-run/tide/server"
 )
 
@@ -91,6 +92,7 @@ func startUp(t *testing.T, bin, dataDir string) *upProcess {
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	deadline := time.After(30 * time.Second)
+	var metricsURL string
 	for {
 		select {
 		case line, ok := <-lines:
@@ -100,9 +102,18 @@ func startUp(t *testing.T, bin, dataDir string) *upProcess {
 			if u, found := strings.CutPrefix(line, "api: "); found {
 				p.url = u
 			}
+			if u, found := strings.CutPrefix(line, "metrics: "); found {
+				metricsURL = u
+			}
 			if line == "ready" {
 				if p.url == "" {
 					t.Fatal("no api line before ready")
+				}
+				// The printed metrics URL serves Prometheus' format from the real binary.
+				if metricsURL != p.url+"/metrics" {
+					t.Errorf("metrics line %q, want %s/metrics", metricsURL, p.url)
+				} else if f := promtest.MustScrape(t, metricsURL, nil); !f.Has("process_resident_memory_bytes", nil) || !f.Has("rocketmq_storage_size", nil) {
+					t.Errorf("tide up's /metrics lacks process or broker metrics: %v", f.Names())
 				}
 				go func() {
 					for range lines {

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/producer"
 
 	"github.com/tide-run/tide/internal/gcfloor"
+	"github.com/tide-run/tide/internal/metrics"
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/mqtest"
@@ -20,16 +21,43 @@ import (
 
 // BenchmarkSendSync32 measures the official client's synchronous sends of 1 KiB bodies from 32 goroutines against
 // an embedded broker: go test ./mq -run '^$' -bench SendSync32 -benchtime 20000x
-// (add -tags or edit flush below to compare modes). It reports msgs/s and send latency percentiles.
+// (add -tags or edit flush below to compare modes). It reports msgs/s and send latency percentiles. Each mode runs
+// without metrics and with them (RegisterMetrics on a registry scraped every second, as Prometheus would), so
+// -count N interleaves the two and their difference is metrics' overhead.
 func BenchmarkSendSync32(b *testing.B) {
 	gcfloor.InstallForBenchmark(b) // as the tide binary runs the broker
 	for _, mode := range []mq.FlushMode{mq.FlushAsync, mq.FlushSync} {
-		b.Run(mode.String(), func(b *testing.B) { benchSend(b, mode) })
+		for _, metered := range []bool{false, true} {
+			name := mode.String() + "/metrics=off"
+			if metered {
+				name = mode.String() + "/metrics=on"
+			}
+			b.Run(name, func(b *testing.B) { benchSend(b, mode, metered) })
+		}
 	}
 }
 
-func benchSend(b *testing.B, mode mq.FlushMode) {
-	srv := mqtest.RunServer(b, mq.Options{FlushMode: mode})
+func benchSend(b *testing.B, mode mq.FlushMode, metered bool) {
+	var opts []mqtest.Option
+	if metered {
+		reg := metrics.NewRegistry()
+		opts = append(opts, mqtest.WithMetrics(reg))
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() { // a scrape a second, as Prometheus would
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					_, _ = reg.Gather()
+				}
+			}
+		}()
+	}
+	srv := mqtest.RunServer(b, mq.Options{FlushMode: mode}, opts...)
 	if err := srv.CreateTopic(mqmeta.TopicConfig{TopicName: "bench", ReadQueueNums: 8, WriteQueueNums: 8}); err != nil {
 		b.Fatal(err)
 	}

@@ -112,6 +112,7 @@ type Server struct {
 	brAddr  string
 	stopACL context.CancelFunc // ends the ACL file watcher; nil without ACLFile
 	logs    *ratelog.Handler   // the rate-limited handler behind every component's logger
+	metrics *metrics           // set by RegisterMetrics before Start; nil: nothing is counted (metrics.go)
 }
 
 // ErrOptions reports invalid options.
@@ -173,7 +174,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.opts.Clock != nil {
 		clk = s.opts.Clock
 	}
-	st, err := store.Open(store.Options{Dir: s.opts.DataDir, SegmentSize: s.opts.SegmentSize, FlushMode: s.opts.FlushMode,
+	var (
+		counters *broker.Counters
+		onFlush  func(time.Duration, int64)
+	)
+	if s.metrics != nil {
+		counters, onFlush = s.metrics.counters, s.metrics.onFlush
+	}
+	st, err := store.Open(store.Options{OnFlush: onFlush, Dir: s.opts.DataDir, SegmentSize: s.opts.SegmentSize, FlushMode: s.opts.FlushMode,
 		FlushInterval: s.opts.FlushInterval, RetentionAge: s.opts.RetentionAge, MaxDiskBytes: s.opts.MaxDiskBytes,
 		StoreHost: hostPort, FS: s.opts.FS, Clock: clk, Logger: s.opts.Logger})
 	if err != nil {
@@ -184,7 +192,7 @@ func (s *Server) Start(ctx context.Context) error {
 	b, err := broker.New(broker.Options{Store: st, DataDir: s.opts.DataDir, FS: s.opts.FS, Addr: s.brAddr,
 		DisableAutoCreateTopics: s.opts.DisableAutoCreateTopics, DelayLevels: s.opts.DelayLevels, LockLease: s.opts.LockLease,
 		DisableZeroOffsetForNewGroups: s.opts.DisableZeroOffsetForNewGroups, TransactionImmunity: s.opts.TransactionImmunity,
-		TransactionCheckInterval: s.opts.TransactionCheckInterval, Clock: clk, Logger: s.opts.Logger})
+		TransactionCheckInterval: s.opts.TransactionCheckInterval, Clock: clk, Logger: s.opts.Logger, Counters: counters})
 	if err != nil {
 		st.Close()
 		nsLn.Close()
@@ -204,6 +212,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	brOpts := s.remotingOptions("mq.broker")
 	brOpts.OnClose, brOpts.OnIdle = b.ConnClosed, b.ConnIdle
+	if s.metrics != nil {
+		brOpts.OnReply = s.metrics.onReply
+	}
 	s.brSrv = remoting.NewServer(brLn, handler, brOpts)
 	b.Start()
 	go s.nsSrv.Serve()
@@ -241,6 +252,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.logs.Flush() // the counts of lines still held back
 	return errors.Join(errs...)
+}
+
+// now is the server's clock.
+func (s *Server) now() time.Time {
+	if s.opts.Clock != nil {
+		return s.opts.Clock.Now()
+	}
+	return time.Now()
 }
 
 func (s *Server) remotingOptions(component string) remoting.ServerOptions {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tide-run/tide/controlplane/api"
 	"github.com/tide-run/tide/controlplane/reconciler"
 	"github.com/tide-run/tide/controlplane/registry"
@@ -98,10 +100,11 @@ type Server struct {
 	reconStop  context.CancelFunc
 	apiURL     string
 
-	access          AccessInfo        // server/access.go; fixed at New
-	tlsConfig       *tls.Config       // the API's certificate (Options.TLSCertFile); nil serves plain HTTP
-	serving         *servingSubsystem // server/serving.go
-	pendingFallback http.Handler      // a gateway fallback set before the serving runtime existed
+	access          AccessInfo           // server/access.go; fixed at New
+	tlsConfig       *tls.Config          // the API's certificate (Options.TLSCertFile); nil serves plain HTTP
+	serving         *servingSubsystem    // server/serving.go
+	pendingFallback http.Handler         // a gateway fallback set before the serving runtime existed
+	promReg         *prometheus.Registry // served at /metrics (server/metrics.go)
 }
 
 // New opens the store in opts.DataDir and builds the registry, the API and the default reconcilers. Nothing
@@ -152,6 +155,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := s.setupEventing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if err := s.setupMetrics(); err != nil {
 		_ = st.Close()
 		return nil, err
 	}

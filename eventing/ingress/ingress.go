@@ -107,6 +107,8 @@ type Ingress struct {
 	log  *slog.Logger
 	// stats holds *brokerCounters per "namespace/name" of a known Broker.
 	stats sync.Map
+	// reqMetrics, when set, records every request (metrics.go).
+	reqMetrics atomic.Pointer[RequestMetrics]
 }
 
 // BrokerStats are a Broker's ingress counters since this process started.
@@ -254,6 +256,11 @@ func (in *Ingress) store(ctx context.Context, m *bus.Message) error {
 
 // ServeHTTP implements http.Handler for /<namespace>/<broker>.
 func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m := in.reqMetrics.Load(); m != nil {
+		sw := &statusWriter{ResponseWriter: w}
+		defer m.observe(in, sw, r, time.Now())
+		w = sw
+	}
 	h := w.Header()
 	h.Set("Allow", "POST, OPTIONS")
 	switch r.Method {

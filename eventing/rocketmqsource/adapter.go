@@ -86,6 +86,7 @@ type Adapter struct {
 	drained  chan struct{}
 
 	delivered, deadLettered, retried, abandoned, inFlight atomic.Int64
+	sendHist, ageHist                                     latencyHist // latency.go
 
 	mu       sync.Mutex // guards status and consumer; taken inside flightMu, never the other way round
 	status   Status
@@ -380,7 +381,9 @@ func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
 	a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
 	ev := a.mapper.Map(msg, broker)
+	start := time.Now()
 	res := a.sender.Send(a.runCtx, a.cfg.Sink, ev, a.cfg.Delivery)
+	a.observeDelivery(msg, res, start)
 	switch res.Outcome {
 	case delivery.Delivered:
 		a.delivered.Add(1)

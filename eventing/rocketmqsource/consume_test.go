@@ -16,6 +16,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/tide-run/tide/eventing/delivery"
+	"github.com/tide-run/tide/internal/promtest"
 )
 
 // These tests drive the consume callback the client calls, with real HTTP sinks, to pin down what is acknowledged.
@@ -210,8 +211,17 @@ func TestHandler(t *testing.T) {
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("deployed: %d", code)
 	}
-	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, `tide_rocketmqsource_messages_total{outcome="delivered"} 1`) ||
-		!strings.Contains(body, "tide_rocketmqsource_deployed 1") {
-		t.Errorf("metrics: %d\n%s", code, body)
+	f := promtest.MustScrape(t, srv.URL+"/metrics", nil)
+	if v, _ := f.Value("tide_rocketmqsource_messages_total", map[string]string{"outcome": "delivered"}); v != 1 {
+		t.Errorf("tide_rocketmqsource_messages_total{outcome=delivered} = %v, want 1", v)
+	}
+	if v, _ := f.Value("tide_rocketmqsource_delivery_duration_seconds", nil); v != 1 {
+		t.Errorf("tide_rocketmqsource_delivery_duration_seconds count = %v, want 1", v)
+	}
+	if v, _ := f.Value("tide_rocketmqsource_deployed", nil); v != 1 {
+		t.Errorf("tide_rocketmqsource_deployed = %v, want 1", v)
+	}
+	if !f.Has("go_goroutines", nil) || !f.Has("process_cpu_seconds_total", nil) {
+		t.Errorf("no Go runtime or process metrics: %v", f.Names())
 	}
 }

@@ -94,6 +94,7 @@ type Runtime struct {
 	sources map[string]*runningSource // "ns/name" -> the adapter running for a RocketMQSource
 	written map[string]string         // "kind ns/name" -> stats JSON last written to status
 	started bool
+	metrics *runtimeMetrics // RegisterMetrics' (metrics.go); nil: none
 }
 
 type runningSource struct {
@@ -146,12 +147,15 @@ func (r *Runtime) Start(ctx context.Context) error {
 		_ = b.Close()
 		return err
 	}
+	reqMetrics, dispatchMetrics := r.metricsOf()
+	ing.SetRequestMetrics(reqMetrics)
 	tr := delivery.NewTransport()
 	tr.DialContext = r.dialLocalhost(tr.DialContext)
 	client := &http.Client{Transport: &localTransport{base: tr, r: r}}
 	sender := delivery.New(delivery.Options{Client: client, Logger: r.opts.Logger})
 	mgr, err := trigger.NewManager(trigger.Options{Bus: b, Sender: sender, Publisher: ing, Logger: r.opts.Logger,
-		MaxReconsumeTimes: r.opts.MaxReconsumeTimes, OrderedRetryPause: r.opts.OrderedRetryPause, Clock: r.opts.Clock})
+		MaxReconsumeTimes: r.opts.MaxReconsumeTimes, OrderedRetryPause: r.opts.OrderedRetryPause, Clock: r.opts.Clock,
+		Metrics: dispatchMetrics})
 	if err != nil {
 		_ = b.Close()
 		return err

@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tide-run/tide/eventing/bus"
 	"github.com/tide-run/tide/internal/gcfloor"
+	"github.com/tide-run/tide/internal/metrics"
 )
 
 // BenchmarkIngressToSubscriber measures the whole data plane on the embedded
@@ -37,9 +40,10 @@ func BenchmarkIngressToSubscriber(b *testing.B) {
 		triggers  int
 		rate      int // 0 = as fast as possible
 		unbatched bool
+		metrics   bool
 	}{
-		{0, 0, false}, {1, 0, false}, {1, 0, true}, {10, 0, false},
-		{0, 2000, false}, {1, 2000, false}, {1, 2000, true},
+		{0, 0, false, false}, {1, 0, false, false}, {1, 0, false, true}, {1, 0, true, false}, {10, 0, false, false},
+		{0, 2000, false, false}, {1, 2000, false, false}, {1, 2000, true, false},
 	} {
 		name := fmt.Sprintf("triggers=%d", bc.triggers)
 		if bc.triggers == 0 {
@@ -51,12 +55,36 @@ func BenchmarkIngressToSubscriber(b *testing.B) {
 		if bc.unbatched {
 			name += "/unbatched"
 		}
-		b.Run(name, func(b *testing.B) { benchIngress(b, bc.triggers, bc.rate, bc.unbatched) })
+		if bc.metrics {
+			name += "/metrics=on" // broker, ingress and Trigger record metrics, scraped every second
+		}
+		b.Run(name, func(b *testing.B) { benchIngress(b, bc.triggers, bc.rate, bc.unbatched, bc.metrics) })
 	}
 }
 
-func benchIngress(b *testing.B, triggers, rate int, unbatched bool) {
-	e := newEnvWith(b, bus.RocketMQOptions{DisableBatching: unbatched})
+func benchIngress(b *testing.B, triggers, rate int, unbatched, metered bool) {
+	var reg *prometheus.Registry
+	if metered {
+		reg = metrics.NewRegistry()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() { // a scrape a second, as Prometheus would
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					_, _ = reg.Gather()
+				}
+			}
+		}()
+	}
+	e := newEnvMetrics(b, bus.RocketMQOptions{DisableBatching: unbatched}, reg)
+	if reg != nil {
+		reg.MustRegister(e.ing.Collector(), e.mgr.Collector())
+	}
 	e.addBroker("bench")
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, b.N*max(triggers, 1))

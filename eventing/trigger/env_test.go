@@ -16,6 +16,7 @@ import (
 	cebinding "github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tide-run/tide/eventing/bus"
 	"github.com/tide-run/tide/eventing/delivery"
@@ -39,6 +40,7 @@ type env struct {
 	stopped bool // stop ran (it is registered again at each restart)
 
 	busOpts bus.RocketMQOptions
+	metrics *envMetrics // newMeteredEnv: every part records metrics on one registry
 
 	mu      sync.Mutex // guards brokers
 	brokers map[string]ingress.Broker
@@ -49,10 +51,35 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, bus.RocketMQOptions{}) }
 // newEnvWith lets a test or benchmark choose bus options (NameServers and
 // Logger are filled in).
 func newEnvWith(t testing.TB, busOpts bus.RocketMQOptions) *env {
+	return newEnvMetrics(t, busOpts, nil)
+}
+
+// envMetrics is a registry the broker, the ingress and the trigger manager all record on, as in tide up.
+type envMetrics struct {
+	reg      *prometheus.Registry
+	requests *ingress.RequestMetrics
+	dispatch *DispatchMetrics
+}
+
+// newEnvMetrics is newEnvWith with metrics on reg (nil: none).
+func newEnvMetrics(t testing.TB, busOpts bus.RocketMQOptions, reg *prometheus.Registry) *env {
 	t.Helper()
 	rlog.SetLogLevel("error")
 	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts}
-	e.server = mqtest.RunServer(t, e.brokerOptions())
+	var opts []mqtest.Option
+	if reg != nil {
+		m := &envMetrics{reg: reg}
+		var err error
+		if m.requests, err = ingress.NewRequestMetrics(reg); err != nil {
+			t.Fatal(err)
+		}
+		if m.dispatch, err = NewDispatchMetrics(reg); err != nil {
+			t.Fatal(err)
+		}
+		e.metrics = m
+		opts = append(opts, mqtest.WithMetrics(reg))
+	}
+	e.server = mqtest.RunServer(t, e.brokerOptions(), opts...)
 	e.startDataPlane()
 	t.Cleanup(e.stop) // runs before mqtest's check and shutdown of the broker
 	return e
@@ -83,8 +110,14 @@ func (e *env) startDataPlane() {
 	} else {
 		e.http.Config.Handler = e.ing
 	}
+	var dispatch *DispatchMetrics
+	if e.metrics != nil {
+		e.ing.SetRequestMetrics(e.metrics.requests)
+		dispatch = e.metrics.dispatch
+	}
 	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger()}),
-		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3, OrderedRetryPause: 10 * time.Millisecond})
+		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3, OrderedRetryPause: 10 * time.Millisecond,
+		Metrics: dispatch})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -32,6 +32,8 @@ type Options struct {
 	// GroupDeleteTimeout bounds deleting a consumer group on the broker (Delete, a
 	// Trigger's UID change, a Tail ending). Default DefaultGroupDeleteTimeout.
 	GroupDeleteTimeout time.Duration
+	// Metrics, if set, records every dispatch in Knative's broker-filter metrics (metrics.go).
+	Metrics *DispatchMetrics
 }
 
 // DefaultGroupDeleteTimeout is Options.GroupDeleteTimeout's default.
@@ -131,7 +133,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	}
 	dctx, cancel := context.WithCancel(context.Background())
 	d := &dispatcher{
-		sender: m.opts.Sender, publisher: m.opts.Publisher, stats: stats, ctx: dctx,
+		sender: m.opts.Metrics.instrument(m.opts.Sender, cfg), publisher: m.opts.Publisher, stats: stats, ctx: dctx,
 		log: m.log.With("trigger", key),
 	}
 	d.rc.Store(rc)
@@ -220,6 +222,7 @@ func (m *Manager) Delete(namespace, name string) error {
 	delete(m.groups, key)
 	m.mu.Unlock()
 	m.opMu.Unlock()
+	m.opts.Metrics.forget(namespace, name)
 	if group == "" {
 		if running {
 			return nil

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tide-run/tide/internal/tailbuf"
 	"github.com/tide-run/tide/mq"
 )
@@ -18,7 +20,16 @@ const maxLog = 256 << 10
 // Option changes what RunServer does around the server.
 type Option func(*config)
 
-type config struct{ skipCheck bool }
+type config struct {
+	skipCheck bool
+	metrics   prometheus.Registerer
+}
+
+// WithMetrics registers the server's metrics on reg before it starts (mq.Server.RegisterMetrics), so a test can
+// serve reg and scrape it. A Restart with it registers again: give the restart a fresh registry.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(c *config) { c.metrics = reg }
+}
 
 // SkipInvariantCheck leaves out the store check at the end of the test. why is for the reader: say which invariant
 // the test's operations knowingly break (e.g. a topic deleted and created again: its old records stay in the commit
@@ -50,6 +61,11 @@ func RunServer(t testing.TB, opts mq.Options, options ...Option) *mq.Server {
 	srv, err := mq.New(opts)
 	if err != nil {
 		t.Fatalf("mqtest: %v", err)
+	}
+	if cfg.metrics != nil {
+		if err := srv.RegisterMetrics(cfg.metrics); err != nil {
+			t.Fatalf("mqtest: %v", err)
+		}
 	}
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatalf("mqtest: %v", err)

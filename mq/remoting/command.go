@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // MaxFrameSize caps a frame (header and body, without the 4-byte length prefix), as Java's broker does: 16 MiB.
@@ -104,6 +105,10 @@ type Command struct {
 	Remark    string
 	ExtFields map[string]string
 	Body      []byte
+
+	// arrived is when the server's read loop decoded this request (monotonic), set only when the server has an
+	// OnReply observer (metrics: rocketmq_rpc_latency).
+	arrived time.Time
 }
 
 // IsResponse reports whether the response bit is set.

@@ -37,6 +37,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	onClose  func(*Conn)
 	onIdle   func(*Conn)
+	onReply  func(req, resp *Command, elapsed time.Duration)
 
 	accept acceptState // the accept loop's failures (accept.go)
 	stats  serverStats
@@ -67,6 +68,11 @@ type ServerOptions struct {
 	// it here, so requests that arrived together are served together (the broker stores them with one write)
 	// while nothing waits behind a read that may block.
 	OnIdle func(*Conn)
+	// OnReply, if set, is called with each request and its response as the response is queued for writing, with
+	// the time since the request was decoded (handlers that answer later — long polls, group commit — included;
+	// oneway requests get no response and no call). It runs on the responder's goroutine and must be quick: the
+	// broker's metrics observe rocketmq_rpc_latency here.
+	OnReply func(req, resp *Command, elapsed time.Duration)
 	// DrainWait bounds how long Shutdown serves frames that already arrived (see defaultDrainWait). Default 100ms.
 	DrainWait time.Duration
 }
@@ -99,7 +105,8 @@ func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 	}
 	return &Server{handler: h, log: opts.Logger, ln: ln, writeWait: opts.WriteTimeout,
 		idle: max(opts.IdleTimeout, 0), frameWait: max(opts.FrameTimeout, 0), maxConns: max(opts.MaxConns, 0), drainWait: opts.DrainWait,
-		conns: map[*Conn]struct{}{}, quit: make(chan struct{}), onClose: opts.OnClose, onIdle: opts.OnIdle}
+		conns: map[*Conn]struct{}{}, quit: make(chan struct{}), onClose: opts.OnClose, onIdle: opts.OnIdle,
+		onReply: opts.OnReply}
 }
 
 // ConnCount is the number of open connections.
@@ -392,6 +399,9 @@ func (c *Conn) readLoop() {
 		if req.IsResponse() {
 			continue // answers to our notifications; nothing waits for them
 		}
+		if c.srv.onReply != nil {
+			req.arrived = time.Now()
+		}
 		resp := c.srv.safeHandle(c, req)
 		if resp != nil {
 			if err := c.Reply(req, resp); err != nil {
@@ -472,7 +482,15 @@ func (s *Server) safeHandle(c *Conn, req *Command) (resp *Command) {
 func (c *Conn) Reply(req, resp *Command) error {
 	resp.Opaque = req.Opaque
 	resp.Flag |= FlagResponse
+	c.observe(req, resp)
 	return c.Write(resp)
+}
+
+// observe reports an answered request to ServerOptions.OnReply.
+func (c *Conn) observe(req, resp *Command) {
+	if c.srv.onReply != nil && !req.arrived.IsZero() {
+		c.srv.onReply(req, resp, time.Since(req.arrived))
+	}
 }
 
 // Send writes a broker-initiated request (for example NOTIFY_CONSUMER_IDS_CHANGED); nothing waits for an answer.
@@ -491,6 +509,7 @@ func (c *Conn) ReplyAll(reqs, resps []*Command) error {
 		}
 		resp.Opaque = reqs[i].Opaque
 		resp.Flag |= FlagResponse
+		c.observe(reqs[i], resp)
 		buf = resp.AppendFrame(buf, SerializeJSON)
 	}
 	if len(buf) == 0 {

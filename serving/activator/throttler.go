@@ -135,14 +135,22 @@ func (t *Throttler) removeLocked(b Backend) {
 // Acquire returns a backend with a slot taken for this request, waiting if none is free. The caller must call
 // Release(b) when the request is done. Errors: ErrQueueFull, or ctx's error when it ends first.
 func (t *Throttler) Acquire(ctx context.Context) (Backend, error) {
+	b, _, err := t.AcquireCold(ctx)
+	return b, err
+}
+
+// AcquireCold is Acquire that also reports whether the request found the revision with no backend in rotation
+// and so waited for an instance to start (a cold start; metrics count them and their wait).
+func (t *Throttler) AcquireCold(ctx context.Context) (Backend, bool, error) {
 	t.mu.Lock()
 	if t.waiters.Len() == 0 { // FIFO: nobody may overtake a waiting request
 		if b := t.pickLocked(); b != nil {
 			t.mu.Unlock()
-			return b, nil
+			return b, false, nil
 		}
 	}
-	activatorMode := len(t.backends) == 0 || t.inPath
+	cold := len(t.backends) == 0
+	activatorMode := cold || t.inPath
 	var limit int
 	switch {
 	case activatorMode:
@@ -156,7 +164,7 @@ func (t *Throttler) Acquire(ctx context.Context) (Backend, error) {
 	}
 	if t.waiters.Len() >= limit {
 		t.mu.Unlock()
-		return nil, ErrQueueFull
+		return nil, cold, ErrQueueFull
 	}
 	w := &waiter{ch: make(chan Backend, 1)}
 	w.elem = t.waiters.PushBack(w)
@@ -168,19 +176,19 @@ func (t *Throttler) Acquire(ctx context.Context) (Backend, error) {
 
 	select {
 	case b := <-w.ch:
-		return b, nil
+		return b, cold, nil
 	case <-ctx.Done():
 		t.mu.Lock()
 		if w.elem != nil {
 			t.waiters.Remove(w.elem)
 			w.elem = nil
 			t.mu.Unlock()
-			return nil, ctx.Err()
+			return nil, cold, ctx.Err()
 		}
 		t.mu.Unlock()
 		// A backend was handed over at the same moment: give the slot to the next waiter.
 		t.Release(<-w.ch)
-		return nil, ctx.Err()
+		return nil, cold, ctx.Err()
 	}
 }
 

@@ -65,6 +65,9 @@ type RevisionConfig struct {
 	// H2C: the container port is named "h2c", so instances are spoken to in HTTP/2 without TLS (gRPC), as Knative
 	// does. Applies to instances added afterwards.
 	H2C bool
+	// Service and Configuration name the revision's owners in its metrics' labels (service_name,
+	// configuration_name).
+	Service, Configuration string
 }
 
 // Options configures a Gateway. Zero values take the documented defaults.
@@ -108,6 +111,8 @@ type Gateway struct {
 	routes map[types.NamespacedName][]Target
 	revs   map[types.NamespacedName]*revision
 	local  map[types.NamespacedName]bool // cluster-local routes (SetClusterLocal)
+
+	metrics atomic.Pointer[Metrics] // SetMetrics (metrics.go); nil: nothing recorded
 }
 
 // hostRoute is what one host resolves to: weighted revisions (cumulative percent) or a single tagged one.
@@ -273,6 +278,11 @@ func (g *Gateway) SetRevision(key types.NamespacedName, cfg RevisionConfig) {
 func (g *Gateway) DeleteRevision(key types.NamespacedName) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if r, ok := g.revs[key]; ok {
+		if m := g.metrics.Load(); m != nil {
+			m.forget(r)
+		}
+	}
 	delete(g.revs, key)
 	if tr, ok := g.opts.Stats.(Tracker); ok {
 		tr.Forget(key)
@@ -311,7 +321,7 @@ func (g *Gateway) AttachPool(key types.NamespacedName, p *process.Pool) (detach 
 			h2c = h2c || port.Name == "h2c"
 		}
 	}
-	cfg := RevisionConfig{ContainerConcurrency: cc, Timeout: spec.Timeout(), H2C: h2c}
+	cfg := RevisionConfig{ContainerConcurrency: cc, Timeout: spec.Timeout(), H2C: h2c, Service: spec.Service, Configuration: spec.Configuration}
 	if v := spec.RevisionSpec.ResponseStartTimeoutSeconds; v != nil {
 		cfg.ResponseStartTimeout = time.Duration(*v) * time.Second
 	}

@@ -34,6 +34,7 @@ type revision struct {
 
 	requests atomic.Uint64
 	errors   atomic.Uint64
+	names    atomic.Pointer[[2]string] // service, configuration (RevisionConfig), for metrics' labels
 }
 
 func newRevision(g *Gateway, key types.NamespacedName, cfg RevisionConfig) *revision {
@@ -56,6 +57,7 @@ func (r *revision) configure(cfg RevisionConfig) {
 	r.idle.Store(int64(max(0, cfg.IdleTimeout)))
 	r.h2c.Store(cfg.H2C)
 	r.thr.SetContainerConcurrency(cfg.ContainerConcurrency)
+	r.names.Store(&[2]string{cfg.Service, cfg.Configuration})
 }
 
 // backend wraps an instance with its own reverse proxy and connection pool, so closing an instance's idle
@@ -242,6 +244,10 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 	defer cancel()
 	pc := &proxyCall{sw: statusWriter{ResponseWriter: w}}
 	sw := &pc.sw
+	if m := r.g.metrics.Load(); m != nil {
+		start := time.Now()
+		defer func() { m.observe(r, sw.status, start) }()
+	}
 	req = req.WithContext(ctx)
 	if isUpgrade(req) {
 		if b, ok := r.acquire(ctx, sw); ok {
@@ -346,7 +352,20 @@ const maxRefusedAttempts = 3
 
 // acquire takes a slot, answering the request itself (503 queue full, 504 timeout) when it cannot.
 func (r *revision) acquire(ctx context.Context, w http.ResponseWriter) (activator.Backend, bool) {
-	b, err := r.thr.Acquire(ctx)
+	var (
+		b    activator.Backend
+		err  error
+		cold bool
+	)
+	if m := r.g.metrics.Load(); m != nil {
+		start := time.Now()
+		b, cold, err = r.thr.AcquireCold(ctx)
+		if cold {
+			m.observeCold(r, time.Since(start), err == nil)
+		}
+	} else {
+		b, err = r.thr.Acquire(ctx)
+	}
 	if err == nil {
 		return b, true
 	}

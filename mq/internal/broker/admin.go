@@ -171,6 +171,7 @@ func (b *Broker) DeleteGroup(name string, cleanOffset bool) error {
 	if _, err := b.cfg.deleteGroup(name); err != nil {
 		return err
 	}
+	b.opts.Counters.ForgetGroup(name)
 	if cleanOffset && b.cfg.deleteGroupOffsets(name) {
 		return b.cfg.persistOffsets(true)
 	}

@@ -66,6 +66,8 @@ type Options struct {
 	Clock clock.WithTicker
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// Counters, if set, count messages in, out and dead-lettered for metrics (counters.go); nil counts nothing.
+	Counters *Counters
 }
 
 // Broker handles broker requests.
@@ -382,6 +384,7 @@ func (b *Broker) DeleteTopic(name string) error {
 	if !ok {
 		return fmt.Errorf("topic %s: %w", name, errTopicNotExist)
 	}
+	b.opts.Counters.ForgetTopic(name)
 	return b.st.DeleteTopic(name)
 }
 
@@ -402,14 +405,37 @@ type pullKey struct {
 }
 
 type pullSeen struct {
-	conn *remoting.Conn
-	at   time.Time
+	conn   *remoting.Conn
+	at     time.Time
+	offset int64 // the queue offset the pull asked for: everything below it was handed to the group
 }
 
 func (b *Broker) notePull(p *pullReq) {
 	b.pullMu.Lock()
-	b.lastPulls[pullKey{p.group, p.topic, p.queue}] = pullSeen{p.conn, b.clock.Now()}
+	b.lastPulls[pullKey{p.group, p.topic, p.queue}] = pullSeen{p.conn, b.clock.Now(), p.offset}
 	b.pullMu.Unlock()
+}
+
+// PulledOffsets returns, per group, topic and queue, the offset the group's last pull asked for (everything below
+// it was handed to a consumer; minus the committed offset, that is what is in flight).
+func (b *Broker) PulledOffsets() map[string]map[string]map[int32]int64 {
+	b.pullMu.Lock()
+	defer b.pullMu.Unlock()
+	out := map[string]map[string]map[int32]int64{}
+	for k, s := range b.lastPulls {
+		g := out[k.group]
+		if g == nil {
+			g = map[string]map[int32]int64{}
+			out[k.group] = g
+		}
+		q := g[k.topic]
+		if q == nil {
+			q = map[int32]int64{}
+			g[k.topic] = q
+		}
+		q[k.queue] = s.offset
+	}
+	return out
 }
 
 // LastPull reports which clients (by the connection they share) last pulled a queue for a group, and when.

@@ -131,6 +131,7 @@ func (b *Broker) pullOnce(p *pullReq) (*remoting.Command, bool) {
 			body = append(body, m...)
 		}
 		resp.Body = body
+		b.opts.Counters.noteOut(p.topic, p.group, len(r.Messages), n)
 	}
 	return resp, code != remoting.PullNotFound
 }

@@ -175,6 +175,7 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 			m.Topic = mqmeta.DLQPrefix + strings.TrimPrefix(h.topic, mqmeta.RetryPrefix)
 			m.QueueID = 0
 			b.systemTopic(m.Topic)
+			b.opts.Counters.noteDLQ(message.Property(props, message.PropRetryTopic), strings.TrimPrefix(h.topic, mqmeta.RetryPrefix))
 		}
 		if !half && (req.Code == remoting.SendMessage || req.Code == remoting.SendMessageV2) && c.HasOnIdle() {
 			return b.deferSend(c, req, m) // stored with the other sends that arrived with it (sendgroup.go)
@@ -199,6 +200,9 @@ func (b *Broker) putAndReply(c *remoting.Conn, req *remoting.Command, msgs []*me
 	res, end, err := b.st.Put(msgs)
 	if err != nil {
 		return b.putError(req, err)
+	}
+	if req.Code != remoting.ConsumerSendMsgBack {
+		b.opts.Counters.noteIn(msgs)
 	}
 	return b.whenFlushedReply(c, req, b.sendResponse(req, msgs, res), end)
 }
@@ -337,7 +341,11 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 		return remoting.Errorf(req, remoting.SystemError, "topic %s cannot be created", m.Topic)
 	}
 	m.Properties = message.FormatProperties(props)
-	return b.putAndReply(c, req, []*message.Message{m})
+	resp := b.putAndReply(c, req, []*message.Message{m})
+	if strings.HasPrefix(m.Topic, mqmeta.DLQPrefix) && (resp == nil || resp.Code == remoting.Success) {
+		b.opts.Counters.noteDLQ(props[message.PropDLQOriginTopic], group)
+	}
+	return resp
 }
 
 const (

@@ -76,6 +76,7 @@ func (b *Broker) flushSends(c *remoting.Conn) {
 		}
 		return
 	}
+	b.opts.Counters.noteIn(msgs)
 	resps := make([]*remoting.Command, len(reqs))
 	for i, req := range reqs {
 		resps[i] = b.sendResponse(req, msgs[i:i+1], res[i:i+1])

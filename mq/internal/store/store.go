@@ -50,6 +50,8 @@ type Options struct {
 	Clock clock.WithTicker
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// OnFlush is the commit log's fsync observer (commitlog.Options.OnFlush); nil: none.
+	OnFlush func(d time.Duration, bytes int64)
 }
 
 type qkey struct {
@@ -117,7 +119,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	recovered := 0
 	cl, err := commitlog.Open(commitlog.Options{Dir: filepath.Join(opts.Dir, "commitlog"), SegmentSize: opts.SegmentSize,
-		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval, FS: opts.FS, Logger: opts.Logger},
+		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval, FS: opts.FS, Logger: opts.Logger, OnFlush: opts.OnFlush},
 		from, func(pos int64, rec []byte) error {
 			recovered++
 			return s.redispatch(pos, rec)
