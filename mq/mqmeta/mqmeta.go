@@ -38,6 +38,8 @@ type TopicConfig struct {
 	Perm           int    `json:"perm"`
 	Order          bool   `json:"order"`
 	TopicSysFlag   int    `json:"topicSysFlag"`
+	// Attributes are RocketMQ 5's topic attributes, e.g. AttrMessageType.
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // GroupConfig is a subscription group's settings (Java SubscriptionGroupConfig, the fields tide uses).

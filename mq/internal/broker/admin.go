@@ -90,8 +90,18 @@ func (b *Broker) handleCreateTopic(req *remoting.Command) *remoting.Command {
 	t := mqmeta.TopicConfig{TopicName: f.String("topic"), ReadQueueNums: int(f.OptInt32("readQueueNums", 8)),
 		WriteQueueNums: int(f.OptInt32("writeQueueNums", 8)), Perm: int(f.OptInt32("perm", mqmeta.PermRW)),
 		Order: f.OptBool("order", false), TopicSysFlag: int(f.OptInt32("topicSysFlag", 0))}
+	attrs := f.OptString("attributes")
 	if f.Err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "create topic: %v", f.Err)
+	}
+	if attrs != "" {
+		old, _ := b.cfg.topic(t.TopicName)
+		var err error
+		if t.Attributes, err = mqmeta.ApplyAttributes(old.Attributes, attrs); err != nil {
+			return remoting.Errorf(req, remoting.SystemError, "create topic: attributes: %v", err)
+		}
+	} else if old, ok := b.cfg.topic(t.TopicName); ok {
+		t.Attributes = old.Attributes // an update without attributes keeps them, as Java does
 	}
 	if err := b.CreateTopic(t); err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "create topic: %v", err)

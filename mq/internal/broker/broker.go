@@ -83,6 +83,7 @@ type Broker struct {
 	sched   *scheduler
 	tx      *transactions
 	timers  *timers
+	hooks   proxyHooks // the gRPC endpoint's callbacks (proxyapi.go)
 
 	pullMu    sync.Mutex // guards lastPulls
 	lastPulls map[pullKey]pullSeen
@@ -230,6 +231,7 @@ func (b *Broker) housekeeping() {
 
 func (b *Broker) onArrival(topic string, qid int32) {
 	b.polls.arrived(topic, qid)
+	b.hooks.arrived(topic, qid)
 	switch topic {
 	case mqmeta.ScheduleTopic:
 		b.sched.wake()

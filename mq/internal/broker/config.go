@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func (c *config) putTopic(t mqmeta.TopicConfig) (bool, error) {
 	defer c.fileMu.Unlock()
 	c.mu.Lock()
 	old, ok := c.topics[t.TopicName]
-	if ok && *old == t {
+	if ok && reflect.DeepEqual(*old, t) {
 		c.mu.Unlock()
 		return false, nil
 	}
