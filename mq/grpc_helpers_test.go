@@ -114,7 +114,9 @@ func receiveN(t *testing.T, c rmq.SimpleConsumer, n int, invisible time.Duration
 	return out
 }
 
-func isNotFound(err error) bool {
+func isNotFound(err error) bool { return isCode(err, 40401) }
+
+func isCode(err error, code int32) bool {
 	var e *rmq.ErrRpcStatus
-	return asRPC(err, &e) && e.Code == 40401
+	return asRPC(err, &e) && e.Code == code
 }
