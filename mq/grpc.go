@@ -17,6 +17,11 @@ func (s *Server) listenGRPC(ctx context.Context) (net.Listener, error) {
 	if s.opts.DisableGRPC {
 		return nil, nil
 	}
+	if s.opts.ACLFile != "" {
+		// The gRPC endpoint does not check RocketMQ ACL yet: with ACL on, it would be an open door.
+		s.log.Warn("the RocketMQ 5 gRPC endpoint is off: it does not enforce --acl yet; use the remoting ports")
+		return nil, nil
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.GRPCPort)))
 	if err != nil {

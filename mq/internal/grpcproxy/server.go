@@ -189,3 +189,16 @@ func clientIDOf(ctx context.Context) string {
 	}
 	return ""
 }
+
+// Health is nil while the endpoint serves.
+func (s *Server) Health() error {
+	select {
+	case <-s.stop:
+		return errors.New("grpc endpoint stopped")
+	default:
+	}
+	if s.gs == nil {
+		return errors.New("grpc endpoint not started")
+	}
+	return nil
+}
