@@ -11,13 +11,13 @@ import (
 
 	rmq "github.com/apache/rocketmq-clients/golang/v5"
 
-	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/mqmeta"
 	"github.com/tide-run/tide/mq/mqtest"
 )
 
 func TestGRPCDelayAndTimer(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
 	srv := runGRPC(t)
 	createTopic5(t, srv, "later5", mqmeta.MessageTypeDelay, 2)
 	p := newProducer5(t, srv, rmq.WithTopics("later5"))
@@ -46,6 +46,7 @@ func TestGRPCDelayAndTimer(t *testing.T) {
 // FIFO: within a message group the next message comes only after the previous one is acknowledged, also when
 // the previous one is redelivered because its invisible time lapsed.
 func TestGRPCFIFOOrderAcrossRedelivery(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
 	srv := runGRPC(t)
 	createTopic5(t, srv, "fifo5", mqmeta.MessageTypeFIFO, 2)
 	createGroup5(t, srv, mqmeta.GroupConfig{GroupName: "gf5", ConsumeMessageOrderly: true, RetryMaxTimes: 16})
@@ -95,6 +96,7 @@ func TestGRPCFIFOOrderAcrossRedelivery(t *testing.T) {
 }
 
 func TestGRPCTransactions(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
 	opts := grpcOpts(t)
 	opts.TransactionImmunity, opts.TransactionCheckInterval = time.Second, time.Second
 	srv := mqtest.RunServer(t, opts)
@@ -145,6 +147,7 @@ func TestGRPCTransactions(t *testing.T) {
 // A message not acknowledged within its invisible time comes again, with the next attempt number; after the
 // group's max attempts (retryMaxTimes+1) it goes to the group's %DLQ% topic, where 4.x tools read it.
 func TestGRPCRedeliveryThenDLQ(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
 	srv := runGRPC(t)
 	createTopic5(t, srv, "work5", "", 1)
 	createGroup5(t, srv, mqmeta.GroupConfig{GroupName: "gw5", RetryMaxTimes: 2})
@@ -190,6 +193,7 @@ func TestGRPCRedeliveryThenDLQ(t *testing.T) {
 }
 
 func TestGRPCTagAndSQLFilters(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
 	srv := runGRPC(t)
 	createTopic5(t, srv, "f5", "", 2)
 	p := newProducer5(t, srv, rmq.WithTopics("f5"))
@@ -226,6 +230,7 @@ func TestGRPCTagAndSQLFilters(t *testing.T) {
 
 // POP state survives a restart: an acknowledged message does not come again, an unacknowledged one does.
 func TestGRPCInFlightSurvivesRestart(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
 	opts := grpcOpts(t)
 	srv := mqtest.RunServer(t, opts)
 	createTopic5(t, srv, "r5", "", 1)
@@ -267,5 +272,3 @@ func port5(t *testing.T, addr string) int {
 	}
 	return p
 }
-
-var _ = mq.Options{}

@@ -17,6 +17,7 @@ import (
 func asRPC(err error, target **rmq.ErrRpcStatus) bool { return errors.As(err, target) }
 
 func TestGRPCSendReceiveAck(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
 	srv := runGRPC(t)
 	createTopic5(t, srv, "orders5", mqmeta.MessageTypeNormal, 4)
 	p := newProducer5(t, srv, rmq.WithTopics("orders5"))
