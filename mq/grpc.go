@@ -35,7 +35,8 @@ func (s *Server) startGRPC(b *broker.Broker, ln net.Listener) error {
 		return nil
 	}
 	p, err := grpcproxy.New(grpcproxy.Options{Broker: b, DataDir: s.opts.DataDir, Host: s.opts.Host,
-		Logger: s.opts.Logger, MinInvisible: s.opts.GRPCMinInvisible, MinPolling: s.opts.GRPCMinPolling})
+		Logger: s.opts.Logger, MinInvisible: s.opts.GRPCMinInvisible, MinPolling: s.opts.GRPCMinPolling,
+		MaxPolling: s.opts.GRPCMaxPolling})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("mq: %w", err)

@@ -27,7 +27,8 @@ func init() {
 // grpcOpts are server options for the 5.x tests: short minimum invisible and polling times so redelivery tests
 // take seconds (Apache's minimums are 10 s and 5 s).
 func grpcOpts(t *testing.T) mq.Options {
-	return mq.Options{DataDir: t.TempDir(), GRPCMinInvisible: time.Second, GRPCMinPolling: 200 * time.Millisecond}
+	return mq.Options{DataDir: t.TempDir(), GRPCMinInvisible: time.Second, GRPCMinPolling: 200 * time.Millisecond,
+		GRPCMaxPolling: 3 * time.Second}
 }
 
 func runGRPC(t *testing.T) *mq.Server {

@@ -48,9 +48,10 @@ type Options struct {
 	// uses 8081, as Apache's proxy. DisableGRPC serves no gRPC endpoint.
 	GRPCPort    int
 	DisableGRPC bool
-	// GRPCMinInvisible and GRPCMinPolling lower the gRPC endpoint's minimum invisible duration of a receive
-	// (default 10s) and long-polling time (default 5s), for tests.
-	GRPCMinInvisible, GRPCMinPolling time.Duration
+	// GRPCMinInvisible, GRPCMinPolling and GRPCMaxPolling change the gRPC endpoint's minimum invisible duration of
+	// a receive (default 10s) and its long-polling bounds (default 5s..20s; a push consumer polls for the maximum),
+	// for tests.
+	GRPCMinInvisible, GRPCMinPolling, GRPCMaxPolling time.Duration
 	// FlushMode: FlushAsync (default; fsync every FlushInterval) or FlushSync (answer sends after fsync, group commit).
 	FlushMode FlushMode
 	// FlushInterval for async flushing. Default 500ms.

@@ -218,6 +218,7 @@ func (s *Server) ChangeInvisibleDuration(ctx context.Context, req *v2.ChangeInvi
 	if err != nil {
 		return &v2.ChangeInvisibleDurationResponse{Status: handleStatus(err)}, nil
 	}
+	s.notify.arrived(req.GetTopic().GetName(), 0) // waiting receives recompute when something lapses
 	return &v2.ChangeInvisibleDurationResponse{Status: statusOK, ReceiptHandle: nh}, nil
 }
 
