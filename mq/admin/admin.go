@@ -118,6 +118,19 @@ func (c *Client) CreateTopic(ctx context.Context, topic string, queues int) erro
 	return err
 }
 
+// CreateTopicWithAttributes creates or updates a topic and merges attributes into its RocketMQ 5 attributes
+// (mqmeta.AttrMessageType...), as mqadmin's updateTopic -a does; nil leaves them as they are.
+func (c *Client) CreateTopicWithAttributes(ctx context.Context, topic string, queues int, attrs map[string]string) error {
+	fields := map[string]string{
+		"topic": topic, "defaultTopic": mqmeta.DefaultTopic, "readQueueNums": strconv.Itoa(queues),
+		"writeQueueNums": strconv.Itoa(queues), "perm": "6", "topicFilterType": "SINGLE_TAG", "topicSysFlag": "0", "order": "false"}
+	if len(attrs) > 0 {
+		fields["attributes"] = mqmeta.FormatAttributes(attrs)
+	}
+	_, err := c.call(ctx, c.br, remoting.NewRequest(remoting.UpdateAndCreateTopic, fields, nil))
+	return err
+}
+
 // DeleteTopic deletes a topic in the broker and the name server.
 func (c *Client) DeleteTopic(ctx context.Context, topic string) error {
 	if _, err := c.call(ctx, c.br, remoting.NewRequest(remoting.DeleteTopicInBroker, map[string]string{"topic": topic}, nil)); err != nil {
