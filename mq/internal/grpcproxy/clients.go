@@ -78,6 +78,21 @@ func (t *clientTable) producersOf(topic string) []*client {
 	return out
 }
 
+// expire forgets clients without a Telemetry stream that were not heard from since before (their settings would
+// otherwise stay forever: clients that crash never send NotifyClientTermination).
+func (t *clientTable) expire(before time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, c := range t.clients {
+		c.mu.Lock()
+		gone := c.stream == nil && c.lastSeen.Before(before)
+		c.mu.Unlock()
+		if gone {
+			delete(t.clients, id)
+		}
+	}
+}
+
 func (c *client) send(cmd *v2.TelemetryCommand) error {
 	c.mu.Lock()
 	st := c.stream
@@ -156,6 +171,7 @@ func (s *Server) Telemetry(stream v2.MessagingService_TelemetryServer) error {
 		c.mu.Lock()
 		if c.stream == stream {
 			c.stream = nil
+			c.lastSeen = time.Now()
 		}
 		c.mu.Unlock()
 	}()

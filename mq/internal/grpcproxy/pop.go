@@ -225,6 +225,8 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 	}
 	now := p.s.b.Clock().Now()
 	var out []delivery
+	bytes := 0
+	full := func() bool { return len(out) >= rq.batch || bytes >= maxReceiveBytes }
 	var wake time.Time
 	noteWake := func(d time.Time) {
 		if wake.IsZero() || d.Before(wake) {
@@ -232,7 +234,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 		}
 	}
 	for _, r := range refs {
-		if len(out) >= rq.batch {
+		if full() {
 			break
 		}
 		q := p.queue(r)
@@ -251,7 +253,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 		}
 		slices.Sort(lapsed)
 		for _, off := range lapsed {
-			if len(out) >= rq.batch {
+			if full() {
 				break
 			}
 			f := q.inflight[off]
@@ -274,13 +276,14 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 			}
 			f.attempts++
 			out = append(out, p.handOut(r, m, f, rq.invisible, now))
+			bytes += len(m.Body)
 		}
 		if rq.fifo && len(lapsed) > 0 {
 			p.advance(r, q)
 			continue // the queue's earlier messages are out again: nothing newer before they are done
 		}
-		for len(out) < rq.batch {
-			res, err := p.s.b.Store().Get(r.Topic, r.Queue, q.next, rq.batch-len(out), 4<<20, nil)
+		for !full() {
+			res, err := p.s.b.Store().Get(r.Topic, r.Queue, q.next, rq.batch-len(out), maxReceiveBytes-bytes, nil)
 			if err != nil {
 				return out, wake, err
 			}
@@ -347,6 +350,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 				f := &flight{attempts: 1}
 				q.inflight[off] = f
 				out = append(out, p.handOut(r, m, f, rq.invisible, now))
+				bytes += len(m.Body)
 			}
 			if stop {
 				break

@@ -104,7 +104,7 @@ func (s *Server) receive(ctx context.Context, req *v2.ReceiveMessageRequest) (*v
 	if batch <= 0 {
 		batch = 32
 	}
-	rq := receiveReq{group: group, topic: topic, filter: f, batch: min(batch, 1024), invisible: invisible,
+	rq := receiveReq{group: group, topic: topic, filter: f, batch: min(batch, maxReceiveBatch), invisible: invisible,
 		fifo: g.ConsumeMessageOrderly, maxAttempts: int32(g.RetryMaxTimes + 1)}
 	end := now.Add(polling)
 	for {
@@ -147,6 +147,13 @@ func (s *Server) receive(ctx context.Context, req *v2.ReceiveMessageRequest) (*v
 		timer.Stop()
 	}
 }
+
+// maxReceiveBatch caps one receive's messages (Apache's pop takes at most 32); maxReceiveBytes their bodies, so a
+// receive's memory is bounded whatever the batch size asked.
+const (
+	maxReceiveBatch = 32
+	maxReceiveBytes = 8 << 20
+)
 
 func handleStatus(err error) *v2.Status {
 	switch {

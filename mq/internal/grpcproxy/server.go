@@ -162,7 +162,8 @@ func (s *Server) persistLoop() {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
+			s.clients.expire(now.Add(-clientExpiry))
 			if err := s.pop.persist(false); err != nil {
 				s.log.Error("persisting the gRPC in-flight table failed", "err", err)
 			}
@@ -202,3 +203,7 @@ func (s *Server) Health() error {
 	}
 	return nil
 }
+
+// clientExpiry forgets a client whose Telemetry stream ended this long ago without a heartbeat since (Apache's
+// grpcClientIdleTimeMills).
+const clientExpiry = 120 * time.Second
