@@ -64,3 +64,20 @@ func (s *Server) shutdownGRPC(ctx context.Context) error {
 	}
 	return s.grpc.Shutdown(ctx)
 }
+
+// GRPCClients lists the ids of the RocketMQ 5 clients connected to the gRPC endpoint (with a Telemetry stream).
+func (s *Server) GRPCClients() []string {
+	if s.grpc == nil {
+		return nil
+	}
+	return s.grpc.Clients()
+}
+
+// GRPCClientStack asks a connected RocketMQ 5 client for its thread (goroutine) dump over its Telemetry stream, as
+// Apache's proxy does for mqadmin's consumer running info.
+func (s *Server) GRPCClientStack(ctx context.Context, clientID string) (string, error) {
+	if s.grpc == nil {
+		return "", fmt.Errorf("mq: no gRPC endpoint")
+	}
+	return s.grpc.ThreadStack(ctx, clientID)
+}

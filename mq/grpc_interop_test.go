@@ -231,3 +231,24 @@ func TestGRPCClientAtRemotingPort(t *testing.T) {
 		t.Fatal("the HTTP/2 connection was not counted as a bad frame")
 	}
 }
+
+// The server asks a connected 5.x client for its thread dump over Telemetry and gets the answer back by nonce.
+func TestGRPCClientThreadStack(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
+	srv := runGRPC(t)
+	createTopic5(t, srv, "ts5", "", 1)
+	newSimpleConsumer5(t, srv, "gts5", map[string]*rmq.FilterExpression{"ts5": rmq.SUB_ALL})
+	ids := srv.GRPCClients()
+	if len(ids) != 1 || !strings.Contains(ids[0], "@") {
+		t.Fatalf("connected clients %v, want the one consumer", ids)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stack, err := srv.GRPCClientStack(ctx, ids[0])
+	if err != nil || !strings.Contains(stack, "goroutine") {
+		t.Fatalf("thread stack: %v %.200q", err, stack)
+	}
+	if _, err := srv.GRPCClientStack(ctx, "nobody@1"); err == nil {
+		t.Fatal("thread stack of an unknown client succeeded")
+	}
+}

@@ -202,8 +202,10 @@ func (s *Server) Telemetry(stream v2.MessagingService_TelemetryServer) error {
 			if err := c.send(&v2.TelemetryCommand{Status: statusOK, Command: &v2.TelemetryCommand_Settings{Settings: s.settingsFor(set)}}); err != nil {
 				return err
 			}
-		case *v2.TelemetryCommand_ThreadStackTrace, *v2.TelemetryCommand_VerifyMessageResult:
-			s.log.Debug("telemetry answer", "client", id, "command", cmd.String())
+		case *v2.TelemetryCommand_ThreadStackTrace:
+			s.pending.answer(x.ThreadStackTrace.GetNonce(), cmd)
+		case *v2.TelemetryCommand_VerifyMessageResult:
+			s.pending.answer(x.VerifyMessageResult.GetNonce(), cmd)
 		default:
 			// Other commands (metrics toggles, lite subscriptions) need no answer.
 		}

@@ -56,6 +56,7 @@ type Server struct {
 	clients *clientTable
 	pop     *popState
 	notify  *notifier
+	pending pendingTable  // commands sent to clients, waiting for their answers (commands.go)
 	rr      atomic.Uint64 // round-robin queue choice for sends without a message group
 
 	stop     chan struct{}
