@@ -150,12 +150,18 @@ func (p *popState) queue(r qref) *popQueue {
 		}
 		b.SetOffset(r.Topic, r.Group, r.Queue, commit)
 	}
+	saved, restored := p.restored[r]
+	if restored && saved.Commit > commit {
+		// The table was written after the offsets: its commit only ever passed acknowledged messages.
+		commit = saved.Commit
+		b.SetOffset(r.Topic, r.Group, r.Queue, commit)
+	}
 	q := &popQueue{commit: commit, next: commit, inflight: map[int64]*flight{}, acked: map[int64]bool{}}
-	if saved, ok := p.restored[r]; ok {
+	if restored {
 		delete(p.restored, r)
 		for _, off := range saved.Acked {
 			if off >= commit {
-				q.acked[off] = true
+				p.markAcked(q, off)
 			}
 		}
 		for _, f := range saved.Inflight {
@@ -181,8 +187,8 @@ func (p *popState) advance(r qref, q *popQueue) {
 	}
 	if q.commit != old {
 		p.s.b.SetOffset(r.Topic, r.Group, r.Queue, q.commit)
+		p.dirty = true
 	}
-	p.dirty = true
 }
 
 // delivery is one message handed to a receive.
@@ -260,7 +266,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 			m, err := p.s.b.Store().Entry(r.Topic, r.Queue, off)
 			if err != nil { // gone (retention): nothing left to deliver
 				delete(q.inflight, off)
-				q.acked[off] = true
+				p.markAcked(q, off)
 				continue
 			}
 			if r.Topic == retry && message.Property(m.Properties, message.PropRetryTopic) != rq.topic {
@@ -271,14 +277,14 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 					return out, wake, err
 				}
 				delete(q.inflight, off)
-				q.acked[off] = true
+				p.markAcked(q, off)
 				continue
 			}
 			f.attempts++
 			out = append(out, p.handOut(r, m, f, rq.invisible, now))
 			bytes += len(m.Body)
 		}
-		if rq.fifo && len(lapsed) > 0 {
+		if rq.fifo && len(q.inflight) > 0 {
 			p.advance(r, q)
 			continue // the queue's earlier messages are out again: nothing newer before they are done
 		}
@@ -292,7 +298,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 				// re-created topic): continue from what is there, as a pull would after "offset moved".
 				for off := q.commit; off < res.NextBegin; off++ {
 					if q.inflight[off] == nil {
-						q.acked[off] = true
+						p.markAcked(q, off)
 					}
 				}
 				q.next = res.NextBegin
@@ -307,7 +313,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 				if res.Status == store.NoMatchedMessage && res.NextBegin > q.next { // entries below the log's start
 					for off := q.next; off < res.NextBegin; off++ {
 						if q.inflight[off] == nil {
-							q.acked[off] = true
+							p.markAcked(q, off)
 						}
 					}
 					q.next = res.NextBegin
@@ -327,7 +333,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 				m, _, err := message.Decode(raw)
 				if err != nil {
 					p.s.log.Warn("undecodable stored message skipped", "topic", r.Topic, "queue", r.Queue, "offset", off, "err", err)
-					q.acked[off] = true
+					p.markAcked(q, off)
 					q.next = off + 1
 					continue
 				}
@@ -337,14 +343,14 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 				}
 				q.next = off + 1
 				if !rq.filter.match(m) {
-					q.acked[off] = true // not for this subscription: consumed, as Apache's pop does
+					p.markAcked(q, off) // not for this subscription: consumed, as Apache's pop does
 					continue
 				}
 				if m.ReconsumeTimes >= rq.maxAttempts {
 					if err := p.deadLetter(ctx, rq.group, m, m.ReconsumeTimes); err != nil {
 						return out, wake, err
 					}
-					q.acked[off] = true
+					p.markAcked(q, off)
 					continue
 				}
 				f := &flight{attempts: 1}
@@ -359,6 +365,13 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 		p.advance(r, q)
 	}
 	return out, wake, nil
+}
+
+// markAcked records off as done (acknowledged, filtered out, dead-lettered or gone). Locked.
+func (p *popState) markAcked(q *popQueue, off int64) {
+	delete(q.inflight, off)
+	q.acked[off] = true
+	p.dirty = true
 }
 
 // handOut makes f a fresh delivery of m. Locked.
@@ -463,7 +476,7 @@ func (p *popState) ack(h handle) error {
 		return errHandleExpired
 	}
 	delete(q.inflight, h.offset)
-	q.acked[h.offset] = true
+	p.markAcked(q, h.offset)
 	p.advance(h.ref, q)
 	return nil
 }
@@ -511,7 +524,7 @@ func (p *popState) forward(ctx context.Context, h handle) error {
 		return err
 	}
 	delete(q.inflight, h.offset)
-	q.acked[h.offset] = true
+	p.markAcked(q, h.offset)
 	p.advance(h.ref, q)
 	return nil
 }
