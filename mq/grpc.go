@@ -8,6 +8,7 @@ import (
 
 	"github.com/tide-run/tide/mq/internal/broker"
 	"github.com/tide-run/tide/mq/internal/grpcproxy"
+	"github.com/tide-run/tide/mq/remoting"
 )
 
 // The RocketMQ 5 gRPC endpoint (mq/internal/grpcproxy): listened on with the other ports, served once the broker
@@ -36,7 +37,7 @@ func (s *Server) startGRPC(b *broker.Broker, ln net.Listener) error {
 	}
 	p, err := grpcproxy.New(grpcproxy.Options{Broker: b, DataDir: s.opts.DataDir, Host: s.opts.Host,
 		Logger: s.opts.Logger, MinInvisible: s.opts.GRPCMinInvisible, MinPolling: s.opts.GRPCMinPolling,
-		MaxPolling: s.opts.GRPCMaxPolling})
+		MaxPolling: s.opts.GRPCMaxPolling, MaxConns: s.grpcMaxConns()})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("mq: %w", err)
@@ -80,4 +81,15 @@ func (s *Server) GRPCClientStack(ctx context.Context, clientID string) (string, 
 		return "", fmt.Errorf("mq: no gRPC endpoint")
 	}
 	return s.grpc.ThreadStack(ctx, clientID)
+}
+
+// grpcMaxConns applies MaxConnections to the gRPC listener as to the remoting ones.
+func (s *Server) grpcMaxConns() int {
+	switch {
+	case s.opts.MaxConnections < 0:
+		return 0
+	case s.opts.MaxConnections == 0:
+		return remoting.DefaultMaxConns()
+	}
+	return s.opts.MaxConnections
 }

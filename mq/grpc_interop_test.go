@@ -3,11 +3,15 @@ package mq_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,4 +255,27 @@ func TestGRPCClientThreadStack(t *testing.T) {
 	if _, err := srv.GRPCClientStack(ctx, "nobody@1"); err == nil {
 		t.Fatal("thread stack of an unknown client succeeded")
 	}
+}
+
+// MaxConnections caps the gRPC listener too: one connection more is closed at once.
+func TestGRPCConnectionCap(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
+	opts := grpcOpts(t)
+	opts.MaxConnections = 1
+	srv := mqtest.RunServer(t, opts)
+	first, err := net.Dial("tcp", srv.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	waitFor(t, 5*time.Second, "the first connection to be accepted", func() bool {
+		second, err := net.Dial("tcp", srv.GRPCAddr())
+		if err != nil {
+			return false
+		}
+		defer second.Close()
+		_ = second.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = second.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	})
 }

@@ -102,7 +102,7 @@ type Options struct {
 	// FrameTimeout closes a connection whose frame has not arrived whole this long after its first byte. Default
 	// 30s; negative: never.
 	FrameTimeout time.Duration
-	// MaxConnections caps the connections of each listener (name server, broker); more are closed at once and
+	// MaxConnections caps the connections of each listener (name server, broker, gRPC endpoint); more are closed at once and
 	// counted. Default remoting.DefaultMaxConns(): 10,000, less under a low open-file limit; negative: no cap.
 	MaxConnections int
 }

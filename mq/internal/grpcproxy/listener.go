@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,8 @@ const sniffTimeout = 10 * time.Second
 // first byte. The handshake itself runs on the server's connection goroutine (grpc calls Read), not in Accept.
 type sniffListener struct {
 	net.Listener
+	max   int          // connections open at most (0: no cap); more are closed at once
+	open  atomic.Int64 // connections accepted and not yet closed
 	tls   *tls.Config
 	conns chan net.Conn
 	done  chan struct{}
@@ -34,8 +37,8 @@ type sniffListener struct {
 	log   *slog.Logger
 }
 
-func newSniffListener(ln net.Listener, cfg *tls.Config, log *slog.Logger) *sniffListener {
-	l := &sniffListener{Listener: ln, tls: cfg, conns: make(chan net.Conn), done: make(chan struct{}), log: log}
+func newSniffListener(ln net.Listener, cfg *tls.Config, max int, log *slog.Logger) *sniffListener {
+	l := &sniffListener{Listener: ln, max: max, tls: cfg, conns: make(chan net.Conn), done: make(chan struct{}), log: log}
 	go l.acceptLoop()
 	return l
 }
@@ -59,7 +62,13 @@ func (l *sniffListener) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		go l.sniff(c)
+		if l.max > 0 && l.open.Load() >= int64(l.max) {
+			l.log.Warn("connection refused: too many open connections", "remote", c.RemoteAddr().String(), "max", l.max)
+			c.Close()
+			continue
+		}
+		l.open.Add(1)
+		go l.sniff(&countedConn{Conn: c, l: l})
 	}
 }
 
@@ -99,6 +108,18 @@ func (l *sniffListener) Close() error {
 		err = l.Listener.Close()
 	})
 	return err
+}
+
+// countedConn gives its slot back when closed.
+type countedConn struct {
+	net.Conn
+	l    *sniffListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 // peekedConn reads through the buffer that holds the sniffed byte.

@@ -39,6 +39,8 @@ type Options struct {
 	MinPolling, MaxPolling time.Duration
 	// AutoRenewInvisible is the invisible duration of a push consumer's receives (auto_renew; Apache: 60s).
 	AutoRenewInvisible time.Duration
+	// MaxConns caps open connections (more are closed at once and logged); 0: no cap.
+	MaxConns int
 	// PersistInterval is how often a changed in-flight table is written. Default 1s.
 	PersistInterval time.Duration
 }
@@ -114,9 +116,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	if h, p, err := net.SplitHostPort(s.addr); err == nil && net.ParseIP(h).IsUnspecified() {
 		s.addr = net.JoinHostPort(s.opts.Host, p)
 	}
-	s.ln = newSniffListener(ln, tcfg, s.log)
+	s.ln = newSniffListener(ln, tcfg, s.opts.MaxConns, s.log)
 	s.gs = grpc.NewServer(
 		grpc.MaxRecvMsgSize(s.b.MaxMessageSize()+1<<20),
+		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 120 * time.Second}),
 	)
