@@ -279,3 +279,49 @@ func TestGRPCConnectionCap(t *testing.T) {
 		return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 	})
 }
+
+// Retry topics mean the same to both: a message a 4.x consumer of group G sent back (into %RETRY%G) is received by
+// a 5.x consumer of G under its original topic, with the attempt count carried on.
+func TestGRPCReceivesFourXRetries(t *testing.T) {
+	t.Parallel() // each test has its own server on free ports; most of the time is the clients waiting
+	opts := grpcOpts(t)
+	opts.DelayLevels = mqtest.DelayLevels(100 * time.Millisecond)
+	srv := mqtest.RunServer(t, opts)
+	createTopic5(t, srv, "rt", "", 1)
+	p4 := newProducer(t, srv)
+	r, err := p4.SendSync(context.Background(), primitive.NewMessage("rt", []byte("again")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c4 := newPushConsumer(t, srv, "gshare")
+	var failed sync.Once
+	gave := make(chan struct{})
+	if err := c4.Subscribe("rt", consumer.MessageSelector{}, func(_ context.Context, msgs ...*primitive.MessageExt) (consumer.ConsumeResult, error) {
+		failed.Do(func() { close(gave) })
+		return consumer.ConsumeRetryLater, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c4.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gave:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the 4.x consumer never got the message")
+	}
+	waitFor(t, 10*time.Second, "the send-back into %RETRY%gshare", func() bool {
+		for _, s := range srv.ConsumeStats("nobody", mqmeta.RetryTopic("gshare")) {
+			if s.BrokerOffset > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	_ = c4.Shutdown() // commits its offset on rt
+	c5 := newSimpleConsumer5(t, srv, "gshare", map[string]*rmq.FilterExpression{"rt": rmq.SUB_ALL})
+	mv := receiveN(t, c5, 1, 20*time.Second, true, 20*time.Second)[0]
+	if string(mv.GetBody()) != "again" || mv.GetTopic() != "rt" || mv.GetMessageId() != r.MsgID || mv.GetDeliveryAttempt() < 2 {
+		t.Fatalf("5.x got %q on topic %s id %s attempt %d; want the 4.x retry of %s on rt", mv.GetBody(), mv.GetTopic(), mv.GetMessageId(), mv.GetDeliveryAttempt(), r.MsgID)
+	}
+}
