@@ -21,7 +21,7 @@ func TestBrokerRejectsBadFlush(t *testing.T) {
 func TestBrokerServesAndStops(t *testing.T) {
 	var out, errOut syncBuffer
 	root := NewRootCommand(strings.NewReader(""), &out, &errOut)
-	root.SetArgs([]string{"broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir(), "--flush", "sync"})
+	root.SetArgs([]string{"broker", "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0", "--data-dir", t.TempDir(), "--flush", "sync"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
