@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +49,28 @@ func TestBrokerServesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+	// The RocketMQ 5 endpoint is printed too and routes the topic (plaintext here; TLS on the same port).
+	for !strings.Contains(out.String(), "grpc ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no grpc endpoint printed: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var grpcAddr string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, "grpc "); ok {
+			grpcAddr = rest
+		}
+	}
+	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	r, err := v2.NewMessagingServiceClient(cc).QueryRoute(ctx, &v2.QueryRouteRequest{Topic: &v2.Resource{Name: "cli-topic"}})
+	if err != nil || r.GetStatus().GetCode() != v2.Code_OK || len(r.GetMessageQueues()) != 2 {
+		t.Fatalf("route over the printed grpc endpoint %s: %v %v", grpcAddr, r, err)
+	}
 	cancel()
 	select {
 	case err := <-done:
