@@ -27,6 +27,7 @@ func newBrokerCommand() *cobra.Command {
 		host       string
 		nsPort     int
 		brokerPort int
+		grpcPort   int
 		dataDir    string
 		flush      string
 		retention  time.Duration
@@ -42,13 +43,14 @@ func newBrokerCommand() *cobra.Command {
 		Use:   "broker",
 		Short: "Run only the embedded RocketMQ name server and broker",
 		Long: "Run tide's RocketMQ-compatible name server and broker, for a fast local RocketMQ in development and CI.\n" +
-			"Point any RocketMQ client at the printed name-server address. Port 0 picks a free port.\n\n" +
+			"Point any RocketMQ client at the printed name-server address; RocketMQ 5 (gRPC) clients use the printed grpc\n" +
+			"address as their endpoint (TLS and plaintext on one port). Port 0 picks a free port.\n\n" +
 			"--acl FILE turns on RocketMQ ACL (Apache's plain_acl.yml format; clients sign with their access and secret\n" +
 			"keys, e.g. producer.WithCredentials); the file is re-read when it changes. Listening beyond loopback\n" +
 			"(--host 0.0.0.0) needs --acl, or --insecure-no-auth to accept that anyone reaching the port can read,\n" +
 			"write and delete every topic. See docs/security.md.",
 		Example: `  tide broker
-  tide broker --namesrv-port 0 --broker-port 0
+  tide broker --namesrv-port 0 --broker-port 0 --grpc-port 0
   tide broker --host 0.0.0.0 --acl /etc/tide/plain_acl.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -64,6 +66,7 @@ func newBrokerCommand() *cobra.Command {
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			srv, err := mq.New(mq.Options{DataDir: dataDir + "/mq", Host: host, NameServerPort: nsPort, BrokerPort: brokerPort,
+				GRPCPort: max(grpcPort, 0), DisableGRPC: grpcPort < 0,
 				FlushMode: mode, RetentionAge: retention, MaxDiskBytes: maxDisk, Logger: logger,
 				ACLFile: aclFile, InsecureNoAuth: insecure,
 				MaxConnections: maxConns, IdleTimeout: idle, FrameTimeout: frameWait})
@@ -87,6 +90,9 @@ func newBrokerCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "name server %s\nbroker %s\n", srv.NameServerAddr(), srv.BrokerAddr())
+			if a := srv.GRPCAddr(); a != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "grpc %s\n", a)
+			}
 			if healthAddr != "" {
 				stopHealth, url, err := serveHealth(healthAddr, srv, reg, logger)
 				if err != nil {
@@ -109,6 +115,7 @@ func newBrokerCommand() *cobra.Command {
 	f.StringVar(&host, "host", "127.0.0.1", "IP address to listen on and advertise (a literal IP)")
 	f.IntVar(&nsPort, "namesrv-port", 9876, "name server port (0: any free port)")
 	f.IntVar(&brokerPort, "broker-port", 10911, "broker port (0: any free port)")
+	f.IntVar(&grpcPort, "grpc-port", 8081, "gRPC endpoint for RocketMQ 5 clients, TLS and plaintext on one port (0: any free port; -1: none)")
 	f.StringVar(&dataDir, "data-dir", "", "state directory (default $TIDE_DATA_DIR or ./.tide); messages go in <data-dir>/mq")
 	f.StringVar(&flush, "flush", "async", "commit-log flush: async (fsync every 500ms) or sync (answer sends after fsync)")
 	f.DurationVar(&retention, "retention", 72*time.Hour, "delete commit-log segments older than this")

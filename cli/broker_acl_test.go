@@ -18,7 +18,7 @@ import (
 // an admin account's.
 func TestBrokerACLFlags(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := Main([]string{"broker", "--host", "0.0.0.0", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir()},
+	code := Main([]string{"broker", "--host", "0.0.0.0", "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0", "--data-dir", t.TempDir()},
 		strings.NewReader(""), &out, &errOut)
 	if code != 2 || !strings.Contains(errOut.String(), "--acl") || !strings.Contains(errOut.String(), "--insecure-no-auth") {
 		t.Fatalf("0.0.0.0 without ACL: exit %d stderr %q", code, errOut.String())
@@ -30,7 +30,7 @@ func TestBrokerACLFlags(t *testing.T) {
 	}
 	out.Reset()
 	errOut.Reset()
-	code = Main([]string{"broker", "--acl", bad, "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir()},
+	code = Main([]string{"broker", "--acl", bad, "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0", "--data-dir", t.TempDir()},
 		strings.NewReader(""), &out, &errOut)
 	if code != 2 || !strings.Contains(errOut.String(), bad) || !strings.Contains(errOut.String(), "accounts[0].defaultTopicPerm") {
 		t.Fatalf("bad ACL file: exit %d stderr %q", code, errOut.String())
@@ -42,7 +42,7 @@ func TestBrokerACLFlags(t *testing.T) {
 	}
 	var sout, serr syncBuffer
 	root := NewRootCommand(strings.NewReader(""), &sout, &serr)
-	root.SetArgs([]string{"broker", "--acl", good, "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir()})
+	root.SetArgs([]string{"broker", "--acl", good, "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0", "--data-dir", t.TempDir()})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -45,7 +45,7 @@ func TestBrokerBoundedUnderHostilePeers(t *testing.T) {
 	needFiles(t, 2*resourceConns+512)
 	rlog.SetLogLevel("error")
 	bin := buildTide(t)
-	cmd := exec.Command(bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", t.TempDir(),
+	cmd := exec.Command(bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0", "--data-dir", t.TempDir(),
 		"--health-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -100,6 +100,7 @@ from its ko:// import path there.`,
 	f.IntVar(&platform.GatewayPort, "gateway-port", platform.GatewayPort, "gateway port of a tide the demo starts")
 	f.IntVar(&platform.NameServerPort, "namesrv-port", platform.NameServerPort, "RocketMQ name server port of a tide the demo starts")
 	f.IntVar(&platform.BrokerPort, "broker-port", platform.BrokerPort, "RocketMQ broker port of a tide the demo starts")
+	f.IntVar(&platform.GRPCPort, "grpc-port", platform.GRPCPort, "RocketMQ 5 gRPC endpoint port of a tide the demo starts (-1: none)")
 	f.StringVar(&logLevel, "log-level", "warn", "log level of a tide the demo starts: debug, info, warn, error")
 	return cmd
 }

@@ -57,6 +57,7 @@ Content-Type checks). See docs/security.md.`,
 	f.IntVar(&opts.GatewayPort, "gateway-port", opts.GatewayPort, "HTTP gateway port for services and broker ingress")
 	f.IntVar(&opts.NameServerPort, "namesrv-port", opts.NameServerPort, "embedded RocketMQ name server port")
 	f.IntVar(&opts.BrokerPort, "broker-port", opts.BrokerPort, "embedded RocketMQ broker port")
+	f.IntVar(&opts.GRPCPort, "grpc-port", opts.GRPCPort, "embedded RocketMQ's gRPC endpoint for RocketMQ 5 clients, TLS and plaintext (-1: none)")
 	f.IntVar(&opts.Eventing.MQMaxConnections, "rocketmq-max-connections", 0, "connections each embedded RocketMQ listener accepts at most (0: 10000, less under a low open-file limit; -1: no cap)")
 	f.DurationVar(&opts.Eventing.MQIdleTimeout, "rocketmq-idle-timeout", 0, "close an embedded RocketMQ connection after this long with nothing sent either way (0: 120s; -1s: never)")
 	f.DurationVar(&opts.Eventing.MQFrameTimeout, "rocketmq-frame-timeout", 0, "close an embedded RocketMQ connection whose request has not arrived whole this long after its first byte (0: 30s; -1s: never)")

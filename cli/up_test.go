@@ -27,7 +27,7 @@ import (
 
 // freePorts are the `tide up` flags that put every listener on a free port, so tests never depend on (or collide
 // over) the default ports 8090, 8080, 9876 and 10911 when test binaries run in parallel.
-var freePorts = []string{"--api-port", "0", "--gateway-port", "0", "--namesrv-port", "0", "--broker-port", "0"}
+var freePorts = []string{"--api-port", "0", "--gateway-port", "0", "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0"}
 
 func TestUpPortInUse(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -23,9 +23,10 @@ type ReadyCheck struct {
 //   - rocketmq-namesrv-accepting, rocketmq-broker-accepting: the listener accepts connections (fails while accepts
 //     fail, e.g. EMFILE, and for up to 2 s after the last failure);
 //   - rocketmq-store-writable: the store takes writes (fails while the disk is full or the commit log is broken,
-//     i.e. while the broker refuses sends).
+//     i.e. while the broker refuses sends);
+//   - rocketmq-grpc-serving (with the gRPC endpoint): the RocketMQ 5 endpoint serves.
 func (s *Server) ReadyChecks() []ReadyCheck {
-	return []ReadyCheck{
+	checks := []ReadyCheck{
 		{"rocketmq-namesrv-accepting", func() error { return s.listenerHealth(s.nsSrv) }},
 		{"rocketmq-broker-accepting", func() error { return s.listenerHealth(s.brSrv) }},
 		{"rocketmq-store-writable", func() error {
@@ -35,6 +36,15 @@ func (s *Server) ReadyChecks() []ReadyCheck {
 			return s.st.Health()
 		}},
 	}
+	if s.grpc != nil {
+		checks = append(checks, ReadyCheck{"rocketmq-grpc-serving", func() error {
+			if !s.ready.Load() {
+				return ErrNotRunning
+			}
+			return s.grpc.Health()
+		}})
+	}
+	return checks
 }
 
 func (s *Server) listenerHealth(l *remoting.Server) error {

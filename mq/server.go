@@ -17,6 +17,7 @@ import (
 	"github.com/tide-run/tide/mq/acl"
 	"github.com/tide-run/tide/mq/internal/broker"
 	"github.com/tide-run/tide/mq/internal/commitlog"
+	"github.com/tide-run/tide/mq/internal/grpcproxy"
 	"github.com/tide-run/tide/mq/internal/namesrv"
 	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/remoting"
@@ -43,6 +44,14 @@ type Options struct {
 	Host string
 	// NameServerPort and BrokerPort: 0 picks a free port (tests); tide uses 9876 and 10911.
 	NameServerPort, BrokerPort int
+	// GRPCPort is the RocketMQ 5 gRPC endpoint's port (TLS and plaintext on one port): 0 picks a free port; tide
+	// uses 8081, as Apache's proxy. DisableGRPC serves no gRPC endpoint.
+	GRPCPort    int
+	DisableGRPC bool
+	// GRPCMinInvisible, GRPCMinPolling and GRPCMaxPolling change the gRPC endpoint's minimum invisible duration of
+	// a receive (default 10s) and its long-polling bounds (default 5s..20s; a push consumer polls for the maximum),
+	// for tests.
+	GRPCMinInvisible, GRPCMinPolling, GRPCMaxPolling time.Duration
 	// FlushMode: FlushAsync (default; fsync every FlushInterval) or FlushSync (answer sends after fsync, group commit).
 	FlushMode FlushMode
 	// FlushInterval for async flushing. Default 500ms.
@@ -93,7 +102,7 @@ type Options struct {
 	// FrameTimeout closes a connection whose frame has not arrived whole this long after its first byte. Default
 	// 30s; negative: never.
 	FrameTimeout time.Duration
-	// MaxConnections caps the connections of each listener (name server, broker); more are closed at once and
+	// MaxConnections caps the connections of each listener (name server, broker, gRPC endpoint); more are closed at once and
 	// counted. Default remoting.DefaultMaxConns(): 10,000, less under a low open-file limit; negative: no cap.
 	MaxConnections int
 }
@@ -107,6 +116,7 @@ type Server struct {
 	ns      *namesrv.Server
 	nsSrv   *remoting.Server
 	brSrv   *remoting.Server
+	grpc    *grpcproxy.Server // the RocketMQ 5 gRPC endpoint; nil when disabled (grpc.go)
 	ready   atomic.Bool
 	nsAddr  string
 	brAddr  string
@@ -129,7 +139,7 @@ func New(opts Options) (*Server, error) {
 	if net.ParseIP(opts.Host) == nil {
 		return nil, fmt.Errorf("%w: Host %q: want a literal IP address (RocketMQ clients do not resolve names)", ErrOptions, opts.Host)
 	}
-	for name, p := range map[string]int{"NameServerPort": opts.NameServerPort, "BrokerPort": opts.BrokerPort} {
+	for name, p := range map[string]int{"NameServerPort": opts.NameServerPort, "BrokerPort": opts.BrokerPort, "GRPCPort": opts.GRPCPort} {
 		if p < 0 || p > 65535 {
 			return nil, fmt.Errorf("%w: %s %d: want 0..65535", ErrOptions, name, p)
 		}
@@ -167,6 +177,17 @@ func (s *Server) Start(ctx context.Context) error {
 		nsLn.Close()
 		return fmt.Errorf("mq: broker listen: %w", err)
 	}
+	grpcLn, err := s.listenGRPC(ctx)
+	if err != nil {
+		nsLn.Close()
+		brLn.Close()
+		return err
+	}
+	closeGRPC := func() {
+		if grpcLn != nil {
+			grpcLn.Close()
+		}
+	}
 	s.nsAddr = nsLn.Addr().String()
 	s.brAddr = brLn.Addr().String()
 	hostPort, _ := netipAddrPort(s.brAddr)
@@ -187,6 +208,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		nsLn.Close()
 		brLn.Close()
+		closeGRPC()
 		return fmt.Errorf("mq: %w", err)
 	}
 	b, err := broker.New(broker.Options{Store: st, DataDir: s.opts.DataDir, FS: s.opts.FS, Addr: s.brAddr,
@@ -197,12 +219,18 @@ func (s *Server) Start(ctx context.Context) error {
 		st.Close()
 		nsLn.Close()
 		brLn.Close()
+		closeGRPC()
 		return fmt.Errorf("mq: %w", err)
+	}
+	if err := s.startGRPC(b, grpcLn); err != nil {
+		st.Close()
+		nsLn.Close()
+		brLn.Close()
+		return err
 	}
 	s.st, s.broker = st, b
 	s.ns = namesrv.New(s.opts.Logger)
 	s.ns.Register(nsBroker{b})
-	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, s.remotingOptions("mq.namesrv"))
 	handler := remoting.Handler(b.Handle)
 	if handlerACL != nil {
 		handler = aclHandler(handlerACL, handler, s.opts.Logger.With("component", "mq.acl"), clk)
@@ -211,17 +239,23 @@ func (s *Server) Start(ctx context.Context) error {
 		go handlerACL.Run(actx)
 	}
 	brOpts := s.remotingOptions("mq.broker")
+	nsOpts := s.remotingOptions("mq.namesrv")
+	if s.grpc != nil {
+		brOpts.HTTP2Hint = "RocketMQ 5 (gRPC) clients connect to the gRPC endpoint " + s.grpc.Addr()
+		nsOpts.HTTP2Hint = brOpts.HTTP2Hint
+	}
 	brOpts.OnClose, brOpts.OnIdle = b.ConnClosed, b.ConnIdle
 	if s.metrics != nil {
 		brOpts.OnReply = s.metrics.onReply
 	}
+	s.nsSrv = remoting.NewServer(nsLn, s.ns.Handle, nsOpts)
 	s.brSrv = remoting.NewServer(brLn, handler, brOpts)
 	b.Start()
 	go s.nsSrv.Serve()
 	go s.brSrv.Serve()
 	s.ready.Store(true)
 	s.log.Info("messaging ready", "nameServer", s.nsAddr, "broker", s.brAddr, "dataDir", s.opts.DataDir, "flush", s.opts.FlushMode.String(),
-		"acl", s.opts.ACLFile)
+		"acl", s.opts.ACLFile, "grpc", s.GRPCAddr())
 	return nil
 }
 
@@ -243,6 +277,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// the broker's loops and persist offsets, then close the store.
 	var errs []error
 	errs = append(errs, s.nsSrv.Shutdown(ctx))
+	errs = append(errs, s.shutdownGRPC(ctx))
 	s.broker.DrainPolls()
 	errs = append(errs, s.brSrv.Shutdown(ctx))
 	errs = append(errs, s.broker.Close(ctx))

@@ -45,6 +45,7 @@ func (s *Server) setupEventing() error {
 	} else {
 		mopts := mq.Options{DataDir: filepath.Join(s.opts.DataDir, "mq"), Host: s.opts.Host,
 			NameServerPort: s.opts.NameServerPort, BrokerPort: s.opts.BrokerPort,
+			GRPCPort: max(s.opts.GRPCPort, 0), DisableGRPC: s.opts.GRPCPort < 0,
 			DelayLevels: s.opts.Eventing.MQDelayLevels, FS: s.opts.Eventing.MQFS, Logger: s.opts.Logger,
 			MaxConnections: s.opts.Eventing.MQMaxConnections, IdleTimeout: s.opts.Eventing.MQIdleTimeout,
 			FrameTimeout: s.opts.Eventing.MQFrameTimeout}
@@ -55,7 +56,7 @@ func (s *Server) setupEventing() error {
 		if err != nil {
 			return fmt.Errorf("rocketmq: %w", err)
 		}
-		sub := &mqSubsystem{srv: m, nsPort: s.opts.NameServerPort, brPort: s.opts.BrokerPort}
+		sub := &mqSubsystem{srv: m, nsPort: s.opts.NameServerPort, brPort: s.opts.BrokerPort, grpcPort: s.opts.GRPCPort}
 		s.AddSubsystem(sub)
 		nameServers = func() []string { return []string{m.NameServerAddr()} }
 	}
@@ -83,6 +84,7 @@ func (s *Server) setupEventing() error {
 type mqSubsystem struct {
 	srv            *mq.Server
 	nsPort, brPort int
+	grpcPort       int
 }
 
 func (m *mqSubsystem) Name() string { return "rocketmq" }
@@ -96,6 +98,8 @@ func (m *mqSubsystem) Start(ctx context.Context) error {
 		return &PortError{Flag: "--namesrv-port", Port: m.nsPort, Err: unwrapAll(err)}
 	case strings.Contains(err.Error(), "broker listen"):
 		return &PortError{Flag: "--broker-port", Port: m.brPort, Err: unwrapAll(err)}
+	case strings.Contains(err.Error(), "gRPC endpoint listen"):
+		return &PortError{Flag: "--grpc-port", Port: m.grpcPort, Err: unwrapAll(err)}
 	}
 	return err
 }
@@ -131,5 +135,9 @@ func (m *mqSubsystem) ReadyChecks() []ReadyCheck {
 }
 
 func (m *mqSubsystem) Endpoints() []Endpoint {
-	return []Endpoint{{Name: "rocketmq name server", URL: m.srv.NameServerAddr()}, {Name: "rocketmq broker", URL: m.srv.BrokerAddr()}}
+	eps := []Endpoint{{Name: "rocketmq name server", URL: m.srv.NameServerAddr()}, {Name: "rocketmq broker", URL: m.srv.BrokerAddr()}}
+	if a := m.srv.GRPCAddr(); a != "" {
+		eps = append(eps, Endpoint{Name: "rocketmq 5 grpc", URL: a})
+	}
+	return eps
 }

@@ -734,6 +734,7 @@ func TestRocketMQPortBusyNamesFlag(t *testing.T) {
 	}{
 		{"--namesrv-port", server.Options{NameServerPort: port}},
 		{"--broker-port", server.Options{BrokerPort: port}},
+		{"--grpc-port", server.Options{GRPCPort: port}},
 	} {
 		c.opts.DataDir = t.TempDir()
 		c.opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -15,6 +15,7 @@ const (
 	DefaultGatewayPort    = 8080
 	DefaultNameServerPort = 9876
 	DefaultBrokerPort     = 10911
+	DefaultGRPCPort       = 8081
 	DefaultDataDir        = "./.tide"
 	// DataDirEnv overrides DefaultDataDir.
 	DataDirEnv = "TIDE_DATA_DIR"
@@ -32,6 +33,9 @@ type Options struct {
 	NameServerPort int
 	// BrokerPort is the embedded RocketMQ broker. Default 10911 (flag --broker-port).
 	BrokerPort int
+	// GRPCPort is the embedded RocketMQ's gRPC endpoint for RocketMQ 5 clients (TLS and plaintext). Default 8081
+	// (flag --grpc-port); -1: none.
+	GRPCPort int
 	// RocketMQNameServers, when set, points eventing at an external Apache RocketMQ cluster's name servers
 	// ("host:port"; flag --rocketmq-name-servers) and the embedded broker is not started.
 	RocketMQNameServers []string
@@ -72,7 +76,7 @@ type Options struct {
 // DefaultOptions returns the documented defaults, with DataDir from $TIDE_DATA_DIR when set.
 func DefaultOptions() Options {
 	o := Options{Host: DefaultHost, APIPort: DefaultAPIPort, GatewayPort: DefaultGatewayPort,
-		NameServerPort: DefaultNameServerPort, BrokerPort: DefaultBrokerPort, DataDir: DefaultDataDir}
+		NameServerPort: DefaultNameServerPort, BrokerPort: DefaultBrokerPort, GRPCPort: DefaultGRPCPort, DataDir: DefaultDataDir}
 	if d := os.Getenv(DataDirEnv); d != "" {
 		o.DataDir = d
 	}

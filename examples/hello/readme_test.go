@@ -244,7 +244,7 @@ type upProcess struct {
 func startUp(t *testing.T, bin, dataDir string) *upProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "up", "--data-dir", dataDir,
-		"--api-port", "0", "--gateway-port", "0", "--namesrv-port", "0", "--broker-port", "0")
+		"--api-port", "0", "--gateway-port", "0", "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,8 @@ var rules = []rule{
 		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
 	{from: "mq/admin", forbidden: brokerInternals,
 		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
+	{from: "mq/internal", exceptFrom: []string{"mq/internal/grpcproxy"}, forbidden: []string{"mq/internal/grpcproxy"},
+		why: "the RocketMQ 5 gRPC endpoint sits on the broker (its in-process API, proxyapi.go); the broker and the store never import it"},
 	{from: "mq/mqmeta", forbidden: []string{"mq", "controlplane", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"}, why: "the broker's vocabulary is a leaf: broker and clients share it"},
 	{from: "apis", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane"},
 		why: "API types are leaves"},

@@ -43,7 +43,7 @@ func measureStartup(ctx context.Context, opts Options) (*Startup, error) {
 // opts.StartupLoad is positive, its RSS after a workload.
 func startOnce(ctx context.Context, opts Options, dir string, measureRSS bool) (time.Duration, rss, *StartupLoad, error) {
 	bin := opts.TideBinary
-	cmd := exec.CommandContext(ctx, bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--data-dir", dir)
+	cmd := exec.CommandContext(ctx, bin, "broker", "--namesrv-port", "0", "--broker-port", "0", "--grpc-port", "0", "--data-dir", dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, rss{}, nil, err

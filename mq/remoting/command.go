@@ -92,7 +92,10 @@ const (
 var (
 	ErrFrameTooLarge = errors.New("remoting: frame too large")
 	ErrMalformed     = errors.New("remoting: malformed frame")
-	ErrClosed        = errors.New("remoting: connection closed")
+	// ErrHTTP2Preface: the peer speaks HTTP/2 ("PRI * HTTP/2.0", a gRPC client such as RocketMQ 5's SDKs), whose
+	// first four bytes would read as a 1347569952-byte frame.
+	ErrHTTP2Preface = fmt.Errorf("%w: HTTP/2 connection preface (a gRPC client on a remoting port)", ErrMalformed)
+	ErrClosed       = errors.New("remoting: connection closed")
 )
 
 // Command is a RemotingCommand. ExtFields values are strings on the wire, whatever they mean.

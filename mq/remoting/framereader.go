@@ -83,6 +83,9 @@ func (fr *FrameReader) InFrame() bool { return fr.tail > fr.head }
 // BufferSize is the read buffer's current capacity (tests check that idle connections stay small).
 func (fr *FrameReader) BufferSize() int { return len(fr.buf) }
 
+// http2PrefaceWord is "PRI " (the HTTP/2 connection preface) read as a big-endian frame length: 1347569952.
+const http2PrefaceWord int32 = 0x50524920
+
 // Next returns the next frame without its length prefix. A length over MaxFrameSize or under 4 is rejected
 // (ErrFrameTooLarge, ErrMalformed) before anything is allocated for it.
 func (fr *FrameReader) Next() ([]byte, error) {
@@ -92,6 +95,9 @@ func (fr *FrameReader) Next() ([]byte, error) {
 		}
 	}
 	n := int32(binary.BigEndian.Uint32(fr.buf[fr.head:]))
+	if n == http2PrefaceWord {
+		return nil, ErrHTTP2Preface
+	}
 	if n < 4 {
 		return nil, fmt.Errorf("%w: frame length %d below the 4-byte header-length word", ErrMalformed, n)
 	}

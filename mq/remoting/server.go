@@ -27,6 +27,7 @@ type Server struct {
 	frameWait time.Duration // 0: off
 	maxConns  int           // 0: no limit
 	drainWait time.Duration
+	http2Hint string
 
 	mu       sync.Mutex // guards conns and closed
 	conns    map[*Conn]struct{}
@@ -73,6 +74,9 @@ type ServerOptions struct {
 	// oneway requests get no response and no call). It runs on the responder's goroutine and must be quick: the
 	// broker's metrics observe rocketmq_rpc_latency here.
 	OnReply func(req, resp *Command, elapsed time.Duration)
+	// HTTP2Hint is logged when an HTTP/2 (gRPC) client connects to this remoting port, e.g. where RocketMQ 5
+	// clients should go instead. Such a connection is closed either way.
+	HTTP2Hint string
 	// DrainWait bounds how long Shutdown serves frames that already arrived (see defaultDrainWait). Default 100ms.
 	DrainWait time.Duration
 }
@@ -105,7 +109,7 @@ func NewServer(ln net.Listener, h Handler, opts ServerOptions) *Server {
 	}
 	return &Server{handler: h, log: opts.Logger, ln: ln, writeWait: opts.WriteTimeout,
 		idle: max(opts.IdleTimeout, 0), frameWait: max(opts.FrameTimeout, 0), maxConns: max(opts.MaxConns, 0), drainWait: opts.DrainWait,
-		conns: map[*Conn]struct{}{}, quit: make(chan struct{}), onClose: opts.OnClose, onIdle: opts.OnIdle,
+		http2Hint: opts.HTTP2Hint, conns: map[*Conn]struct{}{}, quit: make(chan struct{}), onClose: opts.OnClose, onIdle: opts.OnIdle,
 		onReply: opts.OnReply}
 }
 
@@ -431,6 +435,14 @@ func (c *Conn) readFailed(err error) bool {
 			s.stats.frameTimeouts.Add(1)
 			s.log.Warn("closing connection: frame not completed in time", "remote", c.nc.RemoteAddr().String(), "err", err)
 		}
+	case !quiet && errors.Is(err, ErrHTTP2Preface):
+		s.stats.badFrames.Add(1)
+		hint := s.http2Hint
+		if hint == "" {
+			hint = "RocketMQ 5 (gRPC) clients need a gRPC endpoint (proxy), not this remoting port"
+		}
+		s.log.Warn("closing connection: an HTTP/2 (gRPC) client reached a RocketMQ remoting port", "remote",
+			c.nc.RemoteAddr().String(), "hint", hint)
 	case !quiet:
 		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
 			s.stats.badFrames.Add(1)

@@ -85,6 +85,7 @@ type Broker struct {
 	sched   *scheduler
 	tx      *transactions
 	timers  *timers
+	hooks   proxyHooks // the gRPC endpoint's callbacks (proxyapi.go)
 
 	pullMu    sync.Mutex // guards lastPulls
 	lastPulls map[pullKey]pullSeen
@@ -239,6 +240,7 @@ func (b *Broker) housekeeping() {
 
 func (b *Broker) onArrival(topic string, qid int32) {
 	b.polls.arrived(topic, qid)
+	b.hooks.arrived(topic, qid)
 	switch topic {
 	case mqmeta.ScheduleTopic:
 		b.sched.wake()

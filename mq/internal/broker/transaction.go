@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -84,12 +86,27 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 	if decision != txCommit && decision != txRollback {
 		return remoting.Errorf(req, remoting.SystemError, "end transaction: commitOrRollback %d: want 8 (commit), 12 (rollback) or 0", decision)
 	}
+	if err := b.EndTransaction(group, halfOff, pos, decision == txCommit, fromCheck); err != nil {
+		if errors.Is(err, errNotHalf) {
+			return remoting.Errorf(req, remoting.SystemError, "end transaction: %v", err)
+		}
+		return b.putError(req, err)
+	}
+	return remoting.NewResponse(req, remoting.Success, "")
+}
+
+var errNotHalf = errors.New("not a half message")
+
+// EndTransaction commits or rolls back the half message of producer group group stored at commit-log offset pos
+// (offset halfOff in the half topic). A transaction decided already is a success (a late check answer). Errors
+// wrap errNotHalf when pos is not that half message, else the store's error.
+func (b *Broker) EndTransaction(group string, halfOff, pos int64, commit, fromCheck bool) error {
 	half, _, err := b.st.ReadMessage(pos)
 	if err != nil {
-		return remoting.Errorf(req, remoting.SystemError, "end transaction: no half message at commit-log offset %d: %v", pos, err)
+		return fmt.Errorf("%w: no half message at commit-log offset %d: %w", errNotHalf, pos, err)
 	}
 	if half.Topic != mqmeta.HalfTopic || half.QueueOffset != halfOff || message.Property(half.Properties, message.PropProducerGroup) != group {
-		return remoting.Errorf(req, remoting.SystemError, "end transaction: the message at %d is not group %s's half message %d", pos, group, halfOff)
+		return fmt.Errorf("%w: the message at %d is not group %s's half message %d", errNotHalf, pos, group, halfOff)
 	}
 	t := b.tx
 	t.mu.Lock()
@@ -99,9 +116,9 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 	}
 	t.mu.Unlock()
 	if done {
-		return remoting.NewResponse(req, remoting.Success, "") // decided already (a late check answer)
+		return nil
 	}
-	if decision == txCommit {
+	if commit {
 		props := message.ParseProperties(half.Properties)
 		topic := props[message.PropRealTopic]
 		qid, _ := strconv.Atoi(props[message.PropRealQueueID])
@@ -122,7 +139,7 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 			t.mu.Lock()
 			delete(t.resolved, halfOff)
 			t.mu.Unlock()
-			return b.putError(req, err)
+			return err
 		}
 	}
 	op := &message.Message{Topic: mqmeta.OpHalfTopic, Body: []byte(strconv.FormatInt(halfOff, 10)),
@@ -130,8 +147,8 @@ func (b *Broker) handleEndTransaction(req *remoting.Command) *remoting.Command {
 	if _, _, err := b.st.Put([]*message.Message{op}); err != nil {
 		b.log.Error("recording a transaction decision failed; it may be checked again", "halfOffset", halfOff, "err", err)
 	}
-	b.log.Debug("transaction ended", "group", group, "halfOffset", halfOff, "commit", decision == txCommit, "fromCheck", fromCheck)
-	return remoting.NewResponse(req, remoting.Success, "")
+	b.log.Debug("transaction ended", "group", group, "halfOffset", halfOff, "commit", commit, "fromCheck", fromCheck)
+	return nil
 }
 
 // checkOnce advances progress over decided half messages and asks producers about old undecided ones.
@@ -198,6 +215,7 @@ func (b *Broker) sendCheck(m *message.Message, halfOff int64) {
 	group := message.Property(m.Properties, message.PropProducerGroup)
 	conns := b.clients.producerConns(group)
 	if len(conns) == 0 {
+		b.hooks.check(m, halfOff) // a RocketMQ 5 (gRPC) producer's group
 		return
 	}
 	out := *m
