@@ -16,9 +16,11 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
+	"github.com/tide-run/tide/internal/tracing"
 )
 
 // Sentinel errors of Start; the Status reason says the same in the RocketMQSource's condition vocabulary.
@@ -68,6 +70,7 @@ type Adapter struct {
 	mapper Mapper
 	sender *delivery.Sender
 	log    *slog.Logger
+	tracer trace.Tracer
 
 	// sem bounds concurrent deliveries in unordered mode across all topics and the retry topic (the client bounds
 	// each topic separately, which would let the retry topic double the budget).
@@ -126,7 +129,7 @@ func New(cfg Config) (*Adapter, error) {
 	log = log.With("component", "rocketmqsource", "source", cfg.SourceNamespace+"/"+cfg.SourceName, "group", cfg.ConsumerGroup)
 	sender := cfg.Sender
 	if sender == nil {
-		sender = delivery.New(delivery.Options{Client: cfg.HTTPClient, Logger: log})
+		sender = delivery.New(delivery.Options{Client: cfg.HTTPClient, Logger: log, TracerProvider: cfg.TracerProvider})
 	}
 	quietClientLog.Do(func() { rlog.SetLogLevel("error") })
 	a := &Adapter{
@@ -134,6 +137,7 @@ func New(cfg Config) (*Adapter, error) {
 		mapper: Mapper{Namespace: cfg.SourceNamespace, Name: cfg.SourceName, Overrides: cfg.Overrides, RocketMQNamespace: cfg.Namespace},
 		sender: sender,
 		log:    log,
+		tracer: newTracer(cfg.TracerProvider),
 		sem:    make(chan struct{}, cfg.MaxInFlight),
 	}
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
@@ -380,7 +384,11 @@ func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
 	a.inFlight.Add(1)
 	defer a.inFlight.Add(-1)
 	ev := a.mapper.Map(msg, broker)
-	res := a.sender.Send(a.runCtx, a.cfg.Sink, ev, a.cfg.Delivery)
+	ctx, span := a.startProcess(msg, broker)
+	// The sink sees this span in both the traceparent header and the event's distributed-tracing extension.
+	tracing.SetEvent(ctx, &ev)
+	res := a.sender.Send(ctx, a.cfg.Sink, ev, a.cfg.Delivery)
+	endProcess(span, res)
 	switch res.Outcome {
 	case delivery.Delivered:
 		a.delivered.Add(1)

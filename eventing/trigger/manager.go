@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"sort"
 	"sync"
@@ -32,6 +33,8 @@ type Options struct {
 	// GroupDeleteTimeout bounds deleting a consumer group on the broker (Delete, a
 	// Trigger's UID change, a Tail ending). Default DefaultGroupDeleteTimeout.
 	GroupDeleteTimeout time.Duration
+	// TracerProvider records a consumer span per event (tracing.go). Nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultGroupDeleteTimeout is Options.GroupDeleteTimeout's default.
@@ -132,7 +135,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	dctx, cancel := context.WithCancel(context.Background())
 	d := &dispatcher{
 		sender: m.opts.Sender, publisher: m.opts.Publisher, stats: stats, ctx: dctx,
-		log: m.log.With("trigger", key),
+		log: m.log.With("trigger", key), tracer: newTracer(m.opts.TracerProvider), group: GroupOf(cfg),
 	}
 	d.rc.Store(rc)
 	sub, err := m.opts.Bus.Subscribe(ctx, bus.SubscribeOptions{
