@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tide-run/tide/eventing/bus"
 	"github.com/tide-run/tide/internal/gcfloor"
+	"github.com/tide-run/tide/internal/tracing"
 )
 
 // BenchmarkIngressToSubscriber measures the whole data plane on the embedded
@@ -51,12 +55,47 @@ func BenchmarkIngressToSubscriber(b *testing.B) {
 		if bc.unbatched {
 			name += "/unbatched"
 		}
-		b.Run(name, func(b *testing.B) { benchIngress(b, bc.triggers, bc.rate, bc.unbatched) })
+		b.Run(name, func(b *testing.B) { benchIngress(b, bc.triggers, bc.rate, bc.unbatched, nil) })
 	}
 }
 
-func benchIngress(b *testing.B, triggers, rate int, unbatched bool) {
-	e := newEnvWith(b, bus.RocketMQOptions{DisableBatching: unbatched})
+// BenchmarkIngressToSubscriberTracing is the 1-Trigger case of BenchmarkIngressToSubscriber with tracing off (no
+// provider: what tide runs with OTEL_SDK_DISABLED=true) and on (the SDK with tide's in-memory store and no
+// exporter: tide's default), alternated in one run so both see the same machine:
+//
+//	go test ./eventing/trigger -run '^$' -bench IngressToSubscriberTracing -benchtime 20000x -count 3
+//
+// Every event makes 5 spans with tracing on (ingress server and producer, Trigger consumer, delivery client, and
+// none at the subscriber, which is not tide's).
+func BenchmarkIngressToSubscriberTracing(b *testing.B) {
+	gcfloor.InstallForBenchmark(b)
+	for _, rate := range []int{0, 2000} {
+		for _, on := range []bool{false, true} {
+			name := "tracing=off"
+			if on {
+				name = "tracing=on"
+			}
+			if rate > 0 {
+				name += fmt.Sprintf("/paced=%d", rate)
+			}
+			b.Run(name, func(b *testing.B) {
+				var tp trace.TracerProvider
+				if on {
+					t, err := tracing.New(context.Background(), tracing.Options{Getenv: func(string) string { return "" }})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer func() { _ = t.Shutdown(context.Background()) }()
+					tp = t.Provider()
+				}
+				benchIngress(b, 1, rate, false, tp)
+			})
+		}
+	}
+}
+
+func benchIngress(b *testing.B, triggers, rate int, unbatched bool, tp trace.TracerProvider) {
+	e := newEnvTraced(b, bus.RocketMQOptions{DisableBatching: unbatched}, tp)
 	e.addBroker("bench")
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, b.N*max(triggers, 1))

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,7 @@ type env struct {
 	stopped bool // stop ran (it is registered again at each restart)
 
 	busOpts bus.RocketMQOptions
+	tp      trace.TracerProvider // nil: tracing off
 
 	mu      sync.Mutex // guards brokers
 	brokers map[string]ingress.Broker
@@ -50,8 +52,14 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, bus.RocketMQOptions{}) }
 // Logger are filled in).
 func newEnvWith(t testing.TB, busOpts bus.RocketMQOptions) *env {
 	t.Helper()
+	return newEnvTraced(t, busOpts, nil)
+}
+
+// newEnvTraced is newEnvWith with the data plane recording spans with tp (nil: tracing off).
+func newEnvTraced(t testing.TB, busOpts bus.RocketMQOptions, tp trace.TracerProvider) *env {
+	t.Helper()
 	rlog.SetLogLevel("error")
-	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts}
+	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts, tp: tp}
 	e.server = mqtest.RunServer(t, e.brokerOptions())
 	e.startDataPlane()
 	t.Cleanup(e.stop) // runs before mqtest's check and shutdown of the broker
@@ -74,7 +82,8 @@ func (e *env) startDataPlane() {
 		e.t.Fatal(err)
 	}
 	e.bus = b
-	e.ing, err = ingress.New(ingress.Options{Bus: b, Brokers: ingress.BrokersFunc(e.lookup), Logger: discardLogger()})
+	e.ing, err = ingress.New(ingress.Options{Bus: b, Brokers: ingress.BrokersFunc(e.lookup), Logger: discardLogger(),
+		TracerProvider: e.tp})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -83,8 +92,9 @@ func (e *env) startDataPlane() {
 	} else {
 		e.http.Config.Handler = e.ing
 	}
-	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger()}),
-		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3, OrderedRetryPause: 10 * time.Millisecond})
+	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger(), TracerProvider: e.tp}),
+		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3, OrderedRetryPause: 10 * time.Millisecond,
+		TracerProvider: e.tp})
 	if err != nil {
 		e.t.Fatal(err)
 	}

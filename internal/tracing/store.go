@@ -250,10 +250,23 @@ func (e entry) matches(q Query) bool {
 	}
 	for _, kv := range e.ro.Attributes() {
 		if string(kv.Key) == q.Attr {
-			return q.AttrValue == "" || kv.Value.Emit() == q.AttrValue
+			return q.AttrValue == "" || valueMatches(kv.Value, q.AttrValue)
 		}
 	}
 	return false
+}
+
+// valueMatches compares a value in its string form; a string slice (e.g. messaging.rocketmq.message.keys) matches
+// when one of its elements does.
+func valueMatches(v attribute.Value, want string) bool {
+	if v.Type() == attribute.STRINGSLICE {
+		for _, s := range v.AsStringSlice() {
+			if s == want {
+				return true
+			}
+		}
+	}
+	return v.Emit() == want
 }
 
 // span converts an entry to its wire form.
