@@ -7,6 +7,9 @@ import (
 	"github.com/tide-run/tide/internal/tracing/traceapi"
 )
 
+// DashboardTracesPath serves the trace store to the dashboard's trace page (the answers of traceapi.TracesPath).
+const DashboardTracesPath = "/dashboard/api/traces"
+
 // setupTracing builds this server's tracing (Options.Tracing, else from the OTEL_* environment) and serves its
 // in-memory store on the API at /tide/v1/traces (behind the API's guard like every other path). The provider is
 // handed to the serving and eventing runtimes through their options; nothing is global.
@@ -23,6 +26,10 @@ func (s *Server) setupTracing() error {
 	h := tracing.Handler(t.Store())
 	s.api.Handle("GET "+traceapi.TracesPath, h)
 	s.api.Handle("GET "+traceapi.TracesPath+"/{id}", h)
+	// The same for the dashboard's trace page, under its own path: a browser that opened the dashboard with
+	// ?token= carries the token as the dashboard cookie, which the API's guard accepts on /dashboard/ paths only.
+	s.api.Handle("GET "+DashboardTracesPath, h)
+	s.api.Handle("GET "+DashboardTracesPath+"/{id}", h)
 	if exp := t.Export(); exp != "" {
 		s.log.Debug("tracing", "export", exp)
 	}

@@ -464,6 +464,23 @@ spec:
 					t.Fatalf("ingress span's parent %s, want the sender's span", s.ParentSpanID)
 				}
 			}
+			// The dashboard's trace page and its data path.
+			for path, want := range map[string]string{
+				"/dashboard/traces":                                           "/dashboard/static/traces.js",
+				server.DashboardTracesPath + "/" + traceID:                    `"name":"send tide-broker-default_default"`,
+				server.DashboardTracesPath + "?attr=tide.trigger=default/all": traceID,
+				"/tide/v1/traces/" + traceID:                                  `"traceId":"` + traceID + `"`,
+			} {
+				resp, err := http.Get(p.srv.APIURL() + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+					t.Errorf("GET %s: %d, body lacks %q:\n%.400s", path, resp.StatusCode, want, b)
+				}
+			}
 		})
 	}
 }

@@ -1,4 +1,5 @@
-// tide dashboard: the trace page. Reads the API's /tide/v1/traces (same origin, same guard as the rest of the API)
+// tide dashboard: the trace page. Reads /dashboard/api/traces (the answers of the API's /tide/v1/traces, under the
+// dashboard's path so the dashboard's token cookie counts)
 // and draws one trace as a waterfall. The location hash holds the selected trace ID, so a link such as
 // /dashboard/traces#4bf92f3577b34da6a3ce929d0e0e4736 opens that trace directly (the barrage demo links its
 // comments this way).
@@ -25,7 +26,7 @@
 
   async function loadList() {
     const attr = $('#trace-attr').value.trim();
-    let url = '/tide/v1/traces?limit=100';
+    let url = '/dashboard/api/traces?limit=100';
     if (attr) url += '&attr=' + encodeURIComponent(attr);
     const body = $('#trace-list tbody');
     try {
@@ -78,7 +79,7 @@
     const wf = $('#waterfall');
     let t;
     try {
-      t = await getJSON('/tide/v1/traces/' + id);
+      t = await getJSON('/dashboard/api/traces/' + id);
     } catch (e) {
       wf.replaceChildren(h('div', { class: 'muted', text: e.message }));
       return;

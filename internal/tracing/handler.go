@@ -9,7 +9,8 @@ import (
 	"github.com/tide-run/tide/internal/tracing/traceapi"
 )
 
-// Handler serves the store on the API (mount it at traceapi.TracesPath and TracesPath + "/"):
+// Handler serves the store on the API (mount it at traceapi.TracesPath and TracesPath + "/{id}", and under other
+// paths with an {id} wildcard, e.g. the dashboard's /dashboard/api/traces/{id}):
 //
 //	GET /tide/v1/traces[?attr=KEY[=VALUE]][&name=SPAN][&limit=N]  -> traceapi.List, newest first
 //	GET /tide/v1/traces/{traceID}                                 -> traceapi.Trace, 404 when not held
@@ -22,7 +23,11 @@ func Handler(s *Store) http.Handler {
 			http.Error(w, "method not allowed: use GET", http.StatusMethodNotAllowed)
 			return
 		}
-		rest := strings.Trim(strings.TrimPrefix(r.URL.Path, traceapi.TracesPath), "/")
+		// The trace ID is the {id} of the pattern the handler is mounted with, else what follows TracesPath.
+		rest := r.PathValue("id")
+		if rest == "" && strings.HasPrefix(r.URL.Path, traceapi.TracesPath+"/") {
+			rest = strings.Trim(strings.TrimPrefix(r.URL.Path, traceapi.TracesPath), "/")
+		}
 		if rest == "" {
 			q := Query{}
 			if a := r.URL.Query().Get("attr"); a != "" {

@@ -209,9 +209,12 @@ func Tracer(p trace.TracerProvider, scope string) trace.Tracer {
 }
 
 // Off reports whether tr records nothing (the no-op tracer tide uses when tracing is off), so hot paths can skip
-// building attributes. With tracing off, the Start helpers return the caller's own span and the End helpers
+// building attributes; a nil tracer is off too. With tracing off, the Start helpers return the caller's own span and the End helpers
 // leave it alone.
 func Off(tr trace.Tracer) bool {
+	if tr == nil {
+		return true
+	}
 	_, ok := tr.(noop.Tracer)
 	return ok
 }

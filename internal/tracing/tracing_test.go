@@ -173,4 +173,3 @@ func (f *fakeEvent) SetExtension(k string, v interface{}) {
 	}
 	f.m[k] = v
 }
-
