@@ -25,6 +25,7 @@ func (s *Server) setupTracing() error {
 	s.tracing = t
 	h := tracing.Handler(t.Store())
 	s.api.Handle("GET "+traceapi.TracesPath, h)
+	s.api.Handle("POST "+traceapi.TracesPath, h)
 	s.api.Handle("GET "+traceapi.TracesPath+"/{id}", h)
 	// The same for the dashboard's trace page, under its own path: a browser that opened the dashboard with
 	// ?token= carries the token as the dashboard cookie, which the API's guard accepts on /dashboard/ paths only.

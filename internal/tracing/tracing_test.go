@@ -173,3 +173,41 @@ func (f *fakeEvent) SetExtension(k string, v interface{}) {
 	}
 	f.m[k] = v
 }
+
+// TestPostedSpansJoinTheTrace: a program's own spans, posted as traceapi.Spans, are held with tide's spans of the
+// same trace; a bad span refuses the whole request and names itself.
+func TestPostedSpansJoinTheTrace(t *testing.T) {
+	tr := newTestTracing(t, nil, 64)
+	ctx, s := tr.Provider().Tracer("t").Start(context.Background(), "process orders")
+	s.End()
+	sc := trace.SpanContextFromContext(ctx)
+	h := Handler(tr.Store())
+	post := func(body string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, traceapi.TracesPath, strings.NewReader(body)))
+		return rec
+	}
+	good := fmt.Sprintf(`{"spans":[{"traceId":%q,"spanId":"00000000000000a1","parentSpanId":%q,"name":"process",
+		"start":"2026-12-07T10:00:00.000000001Z","end":"2026-12-07T10:00:00.002Z","attributes":{"comment.id":"c-9"},"service":"barrage-processor"}]}`,
+		sc.TraceID().String(), sc.SpanID().String())
+	if rec := post(good); rec.Code != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", rec.Code, rec.Body)
+	}
+	got, ok := tr.Store().Trace(sc.TraceID().String())
+	if !ok || len(got.Spans) != 2 {
+		t.Fatalf("trace: %+v", got)
+	}
+	if l := tr.Store().List(Query{Attr: "comment.id", AttrValue: "c-9"}); len(l) != 1 || l[0].TraceID != sc.TraceID().String() {
+		t.Fatalf("by attribute: %+v", l)
+	}
+	for body, want := range map[string]string{
+		`{"spans":[{"traceId":"xyz","spanId":"00000000000000a1","name":"n","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:00Z"}]}`: "spans[0].traceId",
+		`{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00000000000000a1","name":"","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:00Z"}]}`: "spans[0].name",
+		`{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00000000000000a1","name":"n","start":"2026-12-07T10:00:01Z","end":"2026-12-07T10:00:00Z"}]}`: "spans[0].start",
+		`not json`: "body",
+	} {
+		if rec := post(body); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("POST %.60s: %d %s, want 400 naming %s", body, rec.Code, rec.Body, want)
+		}
+	}
+}

@@ -74,3 +74,14 @@ type List struct {
 	Capacity int       `json:"capacity"`
 	Traces   []Summary `json:"traces"`
 }
+
+// Spans is the body of POST /tide/v1/traces: finished spans recorded by a program without an OpenTelemetry
+// exporter (e.g. an application that wants its own spans, such as "sender" or "process", in the trace tide
+// shows). TraceID and SpanID are lower-case hex (32 and 16 digits); ParentSpanID names the span whose context
+// the program received in a traceparent header or property; Kind defaults to internal and Service to "external".
+type Spans struct {
+	Spans []Span `json:"spans"`
+}
+
+// MaxPostedSpans bounds one POST.
+const MaxPostedSpans = 1000
