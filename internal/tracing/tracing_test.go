@@ -211,3 +211,55 @@ func TestPostedSpansJoinTheTrace(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPostSpans: any body POSTed to /tide/v1/traces either is refused (4xx) or is kept within the store's bounds,
+// never a panic; whatever is kept reads back as valid JSON.
+func FuzzPostSpans(f *testing.F) {
+	f.Add(`{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"sender","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:01Z","attributes":{"k":"v"},"events":[{"name":"e","time":"2026-12-07T10:00:00Z"}],"links":[{"traceId":"x","spanId":"y"}]}]}`)
+	f.Add(`{"spans":[]}`)
+	f.Add(`{"spans":[{"traceId":"4BF92F3577B34DA6A3CE929D0E0E4736","spanId":"00F067AA0BA902B7","parentSpanId":"zz","name":"n","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:00Z"}]}`)
+	f.Add(`[`)
+	f.Fuzz(func(t *testing.T, body string) {
+		s := NewStore(4)
+		h := Handler(s)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, traceapi.TracesPath, strings.NewReader(body)))
+		if rec.Code != http.StatusAccepted && (rec.Code < 400 || rec.Code >= 500) {
+			t.Fatalf("status %d", rec.Code)
+		}
+		for _, sum := range s.List(Query{}) {
+			tr, ok := s.Trace(sum.TraceID)
+			if !ok {
+				t.Fatalf("listed trace %s not found", sum.TraceID)
+			}
+			if _, err := json.Marshal(tr); err != nil {
+				t.Fatal(err)
+			}
+			for _, sp := range tr.Spans {
+				if len(sp.Attributes) > maxAttrs || len(sp.Name) > maxNameLen {
+					t.Fatalf("span over the bounds: %d attributes, name %d bytes", len(sp.Attributes), len(sp.Name))
+				}
+			}
+		}
+	})
+}
+
+// FuzzExtractMessage: a message's trace properties come from the network (any producer): malformed ones give no
+// context, never a panic; valid ones round-trip.
+func FuzzExtractMessage(f *testing.F) {
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=1")
+	f.Add("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "")
+	f.Add("00-00000000000000000000000000000000-00f067aa0ba902b7-01", "a=1,b=2")
+	f.Fuzz(func(t *testing.T, tp, ts string) {
+		ctx := ExtractMessage(context.Background(), map[string]string{"traceparent": tp, "tracestate": ts})
+		sc := trace.SpanContextFromContext(ctx)
+		if !sc.IsValid() {
+			return
+		}
+		out := map[string]string{}
+		InjectMessage(ctx, out)
+		if again := ParseTraceParent(out["traceparent"]); again.TraceID() != sc.TraceID() || again.SpanID() != sc.SpanID() {
+			t.Fatalf("%q -> %q does not round-trip", tp, out["traceparent"])
+		}
+	})
+}
