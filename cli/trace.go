@@ -162,6 +162,12 @@ func PrintTrace(w io.Writer, t traceapi.Trace) {
 	for _, r := range roots {
 		walk(r, "", true, true)
 	}
+	// Spans whose parents form a cycle (hostile or broken input) are reachable from no root: print them at the top.
+	for _, s := range t.Spans {
+		if !visited[s.SpanID] {
+			walk(s, "", true, true)
+		}
+	}
 	_ = tw.Flush()
 }
 

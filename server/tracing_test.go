@@ -288,6 +288,16 @@ spec:
 	if got := spanAttr(gw, "tide.revision"); got != "default/conf-00001" {
 		t.Errorf("gateway span tide.revision %q", got)
 	}
+	acquired := false
+	for _, ev := range gw.Events {
+		acquired = acquired || ev.Name == "instance acquired"
+	}
+	if !acquired {
+		t.Errorf("gateway span has no 'instance acquired' event: %v", gw.Events)
+	}
+	if got := spanAttr(chain["trigger"], "tide.delivery.outcome"); got != "Delivered" {
+		t.Errorf("trigger span tide.delivery.outcome %q", got)
+	}
 
 	// The same trace from tide's memory, through the CLI.
 	out := p.mustRun("", "trace", traceID)

@@ -69,6 +69,7 @@
       for (const k of (kids.get(s.spanId) || []).sort(byStart)) walk(k, d + 1);
     };
     for (const r of roots.sort(byStart)) walk(r, 0);
+    for (const s of spans) walk(s, 0); // spans in a parent cycle reach no root: show them at the top
     return out;
   }
 

@@ -201,8 +201,8 @@ func TestPostedSpansJoinTheTrace(t *testing.T) {
 		t.Fatalf("by attribute: %+v", l)
 	}
 	for body, want := range map[string]string{
-		`{"spans":[{"traceId":"xyz","spanId":"00000000000000a1","name":"n","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:00Z"}]}`: "spans[0].traceId",
-		`{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00000000000000a1","name":"","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:00Z"}]}`: "spans[0].name",
+		`{"spans":[{"traceId":"xyz","spanId":"00000000000000a1","name":"n","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:00Z"}]}`:                              "spans[0].traceId",
+		`{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00000000000000a1","name":"","start":"2026-12-07T10:00:00Z","end":"2026-12-07T10:00:00Z"}]}`:  "spans[0].name",
 		`{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00000000000000a1","name":"n","start":"2026-12-07T10:00:01Z","end":"2026-12-07T10:00:00Z"}]}`: "spans[0].start",
 		`not json`: "body",
 	} {

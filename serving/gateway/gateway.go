@@ -105,7 +105,7 @@ type Gateway struct {
 	clock  clock.PassiveClock
 	log    *slog.Logger
 	tracer trace.Tracer
-	bufs  *bufferPool
+	bufs   *bufferPool
 
 	hosts atomic.Pointer[map[string]*hostRoute] // immutable; rebuilt on route changes
 
