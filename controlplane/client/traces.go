@@ -61,3 +61,19 @@ func (c *Client) getTraceJSON(ctx context.Context, path string, q url.Values, v 
 	}
 	return nil
 }
+
+// PostSpans adds spans a program recorded itself to tide's trace store (POST /tide/v1/traces), so they show in the
+// same trace as tide's (set ParentSpanID to the span of the traceparent the program received). At most
+// traceapi.MaxPostedSpans per call.
+func (c *Client) PostSpans(ctx context.Context, spans []traceapi.Span) error {
+	resp, err := c.do(ctx, http.MethodPost, traceapi.TracesPath, nil, traceapi.Spans{Spans: spans})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("POST %s: %s: %s", traceapi.TracesPath, resp.Status, string(b))
+	}
+	return nil
+}
