@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/hex"
 	"net/http"
 	"strings"
 
@@ -33,10 +34,30 @@ func ExtractHTTP(ctx context.Context, h http.Header) context.Context {
 
 // InjectHTTP writes ctx's span context as traceparent/tracestate headers (nothing when ctx has no valid span).
 func InjectHTTP(ctx context.Context, h http.Header) {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
 		return
 	}
-	propagator.Inject(ctx, propagation.HeaderCarrier(h))
+	h["Traceparent"] = []string{formatTraceParent(sc)}
+	if ts := sc.TraceState(); ts.Len() > 0 {
+		h["Tracestate"] = []string{ts.String()}
+	} else {
+		delete(h, "Tracestate")
+	}
+}
+
+// formatTraceParent is W3C Trace Context's traceparent of sc (version 00; only the sampled flag, as the
+// propagator writes it), built in one allocation: it runs several times per event.
+func formatTraceParent(sc trace.SpanContext) string {
+	var b [55]byte
+	b[0], b[1], b[2] = '0', '0', '-'
+	tid, sid := sc.TraceID(), sc.SpanID()
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags() & trace.FlagsSampled)})
+	return string(b[:])
 }
 
 // mapCarrier is a TextMapCarrier over plain string maps (message properties) with exact keys.
@@ -71,10 +92,14 @@ func ExtractMessage(ctx context.Context, props map[string]string) context.Contex
 // InjectMessage sets the "traceparent" (and "tracestate" when not empty) user properties of a message to ctx's
 // span context, as OpenTelemetry's RocketMQ instrumentation does. props must not be nil.
 func InjectMessage(ctx context.Context, props map[string]string) {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
 		return
 	}
-	propagator.Inject(ctx, mapCarrier(props))
+	props[TraceParent] = formatTraceParent(sc)
+	if ts := sc.TraceState(); ts.Len() > 0 {
+		props[TraceState] = ts.String()
+	}
 }
 
 // Extensions is the part of a CloudEvent the distributed-tracing extension needs (cloudevents' *event.Event
@@ -103,11 +128,9 @@ func SetEvent(ctx context.Context, ev Extensions) {
 	if !sc.IsValid() {
 		return
 	}
-	c := mapCarrier{}
-	propagator.Inject(ctx, c)
-	ev.SetExtension(TraceParent, c[TraceParent])
-	if ts := c[TraceState]; ts != "" {
-		ev.SetExtension(TraceState, ts)
+	ev.SetExtension(TraceParent, formatTraceParent(sc))
+	if ts := sc.TraceState(); ts.Len() > 0 {
+		ev.SetExtension(TraceState, ts.String())
 	} else if _, ok := ev.Extensions()[TraceState]; ok {
 		ev.SetExtension(TraceState, nil)
 	}
@@ -115,12 +138,11 @@ func SetEvent(ctx context.Context, ev Extensions) {
 
 // TraceParentOf formats ctx's span context as a traceparent value ("" when ctx has none).
 func TraceParentOf(ctx context.Context) string {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
 		return ""
 	}
-	c := mapCarrier{}
-	propagator.Inject(ctx, c)
-	return c[TraceParent]
+	return formatTraceParent(sc)
 }
 
 // ParseTraceParent returns the span context of a traceparent value (invalid when malformed).

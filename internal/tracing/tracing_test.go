@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tide-run/tide/internal/tracing/traceapi"
@@ -262,4 +263,19 @@ func FuzzExtractMessage(f *testing.F) {
 			t.Fatalf("%q -> %q does not round-trip", tp, out["traceparent"])
 		}
 	})
+}
+
+// TestFormatMatchesPropagator: the hand-built traceparent equals what OpenTelemetry's W3C propagator writes.
+func TestFormatMatchesPropagator(t *testing.T) {
+	for _, tp := range []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"} {
+		h := http.Header{"Traceparent": {tp}, "Tracestate": {"a=1"}}
+		ctx := ExtractHTTP(context.Background(), h)
+		want := http.Header{}
+		propagator.Inject(ctx, propagation.HeaderCarrier(want))
+		got := http.Header{}
+		InjectHTTP(ctx, got)
+		if got.Get("Traceparent") != want.Get("Traceparent") || got.Get("Tracestate") != want.Get("Tracestate") {
+			t.Errorf("%s: got %v, propagator %v", tp, got, want)
+		}
+	}
 }
