@@ -96,7 +96,7 @@ func writeJSONIndent(w io.Writer, v any) error {
 
 // mainAttrs are shown next to a span, in this order, when it has them.
 var mainAttrs = []string{"messaging.destination.name", "messaging.consumer.group.name", "http.response.status_code",
-	"server.address", "url.full", "url.path", "tide.delivery.outcome", "tide.trigger.filtered", "error.type"}
+	"server.address", "url.full", "url.path", "tide.delivery.outcome", "error.type"}
 
 // PrintTrace writes a trace as an indented span tree: children under their parent in start order, spans whose
 // parent is not held at the top level.

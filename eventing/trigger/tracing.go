@@ -14,8 +14,8 @@ import (
 	"github.com/tide-run/tide/internal/tracing"
 )
 
-// Tracing of a Trigger (docs/observability.md#traces): every message its consumer group receives gets a consumer
-// span "process <topic>" (messaging semantic conventions: messaging.system=rocketmq, messaging.destination.name,
+// Tracing of a Trigger (docs/observability.md#traces): every message its consumer group receives and its filter
+// passes gets a consumer span "process <topic>" (messaging semantic conventions: messaging.system=rocketmq, messaging.destination.name,
 // messaging.consumer.group.name, messaging.message.id, messaging.operation.type=process), the child of the
 // context the message carries (its "traceparent" property, which the ingress writes, else RocketMQ 5's
 // TRACE_CONTEXT, else the event's CE_traceparent). The delivery's client spans, the subscriber's traceparent
@@ -24,7 +24,6 @@ import (
 // Attributes of a Trigger's span besides the conventions'.
 const (
 	AttrTrigger    = attribute.Key("tide.trigger")           // namespace/name
-	AttrFiltered   = attribute.Key("tide.trigger.filtered")  // true: the filter did not pass the event
 	AttrOutcome    = attribute.Key("tide.delivery.outcome")  // Delivered, DeadLettered, Failed
 	AttrAttempts   = attribute.Key("tide.delivery.attempts") // requests made to the subscriber
 	AttrReconsumed = attribute.Key("messaging.rocketmq.reconsume_times")
@@ -52,12 +51,6 @@ func (d *dispatcher) startProcess(m *bus.Message, rc *runtimeConfig) (context.Co
 }
 
 var noSpan = trace.SpanFromContext(context.Background())
-
-func markFiltered(ctx context.Context) {
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		span.SetAttributes(AttrFiltered.Bool(true))
-	}
-}
 
 // endProcess records the outcome and ends the span.
 func endProcess(span trace.Span, act bus.Action, res *DeliveryResult) {

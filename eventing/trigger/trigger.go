@@ -196,16 +196,17 @@ type dispatcher struct {
 
 func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 	rc := d.rc.Load()
-	ctx, span := d.startProcess(m, rc)
+	span := noSpan
 	var res *DeliveryResult
-	act := d.process(ctx, rc, m, &res)
+	act := d.process(rc, m, &span, &res)
 	endProcess(span, act, res)
 	return act
 }
 
-// process handles one message; ctx (d.ctx plus the message's span) carries the trace to the subscriber and into
-// replies. *res is set when a delivery was made.
-func (d *dispatcher) process(ctx context.Context, rc *runtimeConfig, m *bus.Message, resOut **DeliveryResult) bus.Action {
+// process handles one message. An event that passes the filter gets its span (*spanOut), whose context carries the
+// trace to the subscriber and into replies; one the filter drops makes no span (with many Triggers on a Broker most
+// events are dropped by most of them). *resOut is set when a delivery was made.
+func (d *dispatcher) process(rc *runtimeConfig, m *bus.Message, spanOut *trace.Span, resOut **DeliveryResult) bus.Action {
 	ev, err := binding.Decode(m.Body, m.Properties)
 	if err != nil {
 		// Not ours to deliver: the ingress only stores valid CloudEvents, so
@@ -216,9 +217,10 @@ func (d *dispatcher) process(ctx context.Context, rc *runtimeConfig, m *bus.Mess
 	}
 	if !rc.filter.Match(ev) {
 		d.stats.filtered.Add(1)
-		markFiltered(ctx)
 		return bus.Ack
 	}
+	ctx, span := d.startProcess(m, rc)
+	*spanOut = span
 	ttl := int32(-1)
 	if raw, ok := ev.Extensions()[contract.TTLExtension]; ok {
 		if n, err := types.ToInteger(raw); err == nil {
