@@ -31,8 +31,11 @@ func (s *Server) setupTracing() error {
 	// ?token= carries the token as the dashboard cookie, which the API's guard accepts on /dashboard/ paths only.
 	s.api.Handle("GET "+DashboardTracesPath, h)
 	s.api.Handle("GET "+DashboardTracesPath+"/{id}", h)
-	if exp := t.Export(); exp != "" {
-		s.log.Debug("tracing", "export", exp)
+	switch exp := t.Export(); {
+	case exp == "":
+		s.log.Info("tracing disabled (OTEL_SDK_DISABLED=true); trace contexts still propagate")
+	case exp != "memory":
+		s.log.Info("exporting traces", "to", exp, "memory", t.Store().Capacity())
 	}
 	return nil
 }
