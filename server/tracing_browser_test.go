@@ -54,4 +54,3 @@ func TestBrowserTracePage(t *testing.T) {
 	p.Screenshot("traces.png")
 	p.NoProblems()
 }
-
