@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/eventing/rocketmqsource"
+	"github.com/tide-run/tide/internal/tracing"
 )
 
 // newAdapterCommand is `tide adapter`, the data-plane adapters that run outside `tide up` (as Knative
@@ -54,6 +55,18 @@ func newRocketMQAdapterCommand(getenv func(string) string) *cobra.Command {
 			}
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			cfg.Logger = log
+			// Spans of each message (exported with OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, as in a cluster
+			// with a collector); docs/observability.md#traces.
+			tr, err := tracing.New(cmd.Context(), tracing.Options{ServiceName: "tide-rocketmq-adapter", Getenv: getenv, Logger: log})
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = tr.Shutdown(sctx)
+			}()
+			cfg.TracerProvider = tr.Provider()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			var current atomic.Pointer[rocketmqsource.Adapter]

@@ -58,7 +58,7 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newUpCommand(g), newApplyCommand(g), newGetCommand(g), newDescribeCommand(g), newDeleteCommand(g),
 		newPatchCommand(g), newWaitCommand(g), newLogsCommand(g))
-	root.AddCommand(newBrokerCommand(), newEventsCommand(g))
+	root.AddCommand(newBrokerCommand(), newEventsCommand(g), newTraceCommand(g))
 	root.AddCommand(newMQCommand(), newBenchCommand())
 	root.AddCommand(newDemoCommand(g))
 	root.AddCommand(newAdapterCommand(nil))

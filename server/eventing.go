@@ -65,7 +65,8 @@ func (s *Server) setupEventing() error {
 	rt, err := eventingrt.New(eventingrt.Options{Store: s.st, NameServers: nameServers, GatewayURL: s.GatewayURL,
 		Clock: s.opts.Clock, Logger: s.opts.Logger, StatsInterval: s.opts.Eventing.StatsInterval,
 		MaxReconsumeTimes: s.opts.Eventing.MaxReconsumeTimes, SourceRetryDelayLevel: s.opts.Eventing.SourceRetryDelayLevel,
-		EmbeddedBroker: len(s.opts.RocketMQNameServers) == 0, Credentials: s.mqCreds})
+		EmbeddedBroker: len(s.opts.RocketMQNameServers) == 0, Credentials: s.mqCreds,
+		TracerProvider: s.tracing.Provider()})
 	if err != nil {
 		return err
 	}

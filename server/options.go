@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"k8s.io/utils/clock"
+
+	"github.com/tide-run/tide/internal/tracing"
 )
 
 // Defaults for Options; see DefaultOptions.
@@ -68,6 +70,10 @@ type Options struct {
 	AllowedHosts []string
 	// CORSOrigins may call the API from a browser page (flag --cors-origin), e.g. "https://tools.example.com".
 	CORSOrigins []string
+	// Tracing is the platform's OpenTelemetry tracing (internal/tracing); nil builds it from the OTEL_* environment
+	// (docs/observability.md#traces). Tests pass their own to read its store or add an exporter.
+	Tracing *tracing.Tracing
+
 	// TLSCertFile and TLSKeyFile, when both set, serve the API and dashboard over HTTPS with that certificate
 	// (flags --tls-cert-file, --tls-key-file). kubectl and client-go send a kubeconfig's token only over HTTPS.
 	TLSCertFile, TLSKeyFile string

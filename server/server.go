@@ -22,6 +22,7 @@ import (
 	"github.com/tide-run/tide/controlplane/registry"
 	"github.com/tide-run/tide/controlplane/store"
 	eventingrt "github.com/tide-run/tide/eventing/runtime"
+	"github.com/tide-run/tide/internal/tracing"
 	"github.com/tide-run/tide/mq/admin"
 )
 
@@ -89,6 +90,9 @@ type Server struct {
 	eventing *eventingrt.Runtime
 	// mqCreds is the internal RocketMQ account when the embedded broker has ACL (server/mqacl.go); else empty.
 	mqCreds admin.Credentials
+	// tracing is this server's OpenTelemetry tracing (server/tracing.go); ownTracing: built here, shut down here.
+	tracing    *tracing.Tracing
+	ownTracing bool
 
 	mu         sync.Mutex
 	subsystems []Subsystem
@@ -145,6 +149,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s.recons = reconciler.NewManager(reconciler.ManagerOptions{Store: st, Registry: reg, Clock: opts.Clock, Logger: opts.Logger})
 	a.AddReadyCheck("reconcilers", s.recons.Ready)
+	if err := s.setupTracing(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	if err := s.setupDashboard(); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -301,6 +309,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("api: %w", ctx.Err()))
 			}
 		}
+	}
+	if err := s.shutdownTracing(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := s.st.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))

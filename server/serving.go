@@ -81,6 +81,7 @@ func (s *Server) setupServing() error {
 		Clock:               s.opts.Clock,
 		AutoscalerTick:      s.opts.Serving.AutoscalerTick,
 		Logger:              s.opts.Logger,
+		TracerProvider:      s.tracing.Provider(),
 	})
 	if err != nil {
 		return err

@@ -19,7 +19,10 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/utils/clock"
+
+	"github.com/tide-run/tide/internal/tracing"
 )
 
 // Sentinel errors carried in Result.Err (wrapped with detail).
@@ -104,6 +107,9 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives one debug line per failed attempt; default slog.Default(). A component attribute is added.
 	Logger *slog.Logger
+	// TracerProvider records a client span per attempt (HTTP semantic conventions) and sends its W3C traceparent
+	// with the request. Nil: no spans; a traceparent already in the caller's context is still sent.
+	TracerProvider trace.TracerProvider
 }
 
 // Sender delivers events. It holds no per-event state and is safe for concurrent use.
@@ -111,6 +117,7 @@ type Sender struct {
 	client *http.Client
 	clock  clock.Clock
 	log    *slog.Logger
+	tracer trace.Tracer
 }
 
 // NewTransport returns an HTTP transport tuned for many small requests to a few destinations: large idle pools per
@@ -140,7 +147,8 @@ func NewClient() *http.Client {
 
 // New returns a Sender.
 func New(opts Options) *Sender {
-	s := &Sender{client: opts.Client, clock: opts.Clock, log: opts.Logger}
+	s := &Sender{client: opts.Client, clock: opts.Clock, log: opts.Logger,
+		tracer: tracing.Tracer(opts.TracerProvider, "github.com/tide-run/tide/eventing/delivery")}
 	if s.client == nil {
 		s.client = NewClient()
 	}
@@ -252,7 +260,7 @@ func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloud
 		body = b
 	}
 	for n := 0; ; n++ {
-		a := s.once(ctx, target, ev, body, spec)
+		a := s.once(ctx, target, ev, body, spec, n)
 		if a.ok() {
 			return a, n + 1, nil
 		}
@@ -286,7 +294,9 @@ func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloud
 }
 
 // once makes one HTTP request. Bodies are read (capped) and closed so the connection goes back to the pool.
-func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Event, structured []byte, spec Spec) attempt {
+func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Event, structured []byte, spec Spec, resend int) (a attempt) {
+	ctx, span := tracing.StartClient(ctx, s.tracer, http.MethodPost, target, resend)
+	defer func() { tracing.EndClient(span, a.status, cmp.Or(a.err, a.badReply)) }()
 	if spec.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
@@ -311,12 +321,15 @@ func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Even
 	if spec.PreferReply {
 		req.Header.Set("Prefer", "reply")
 	}
+	// W3C Trace Context: the attempt's span (or, without a tracer, the caller's span) is the parent of whatever
+	// the destination does.
+	tracing.InjectHTTP(ctx, req.Header)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return attempt{err: err}
 	}
 	defer resp.Body.Close()
-	a := attempt{status: resp.StatusCode, header: resp.Header}
+	a = attempt{status: resp.StatusCode, header: resp.Header}
 	// Only a request that asked for a reply looks at a 2xx body, and never for a 202 (the data-plane spec: a 202
 	// MUST NOT be processed as a reply). Without Prefer: reply the spec says to treat the event as accepted
 	// whatever the body holds.

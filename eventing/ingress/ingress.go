@@ -19,6 +19,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/cloudevents/sdk-go/v2/types"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/utils/clock"
 
 	"github.com/tide-run/tide/eventing/binding"
@@ -99,12 +100,16 @@ type Options struct {
 	MaxBodyBytes int64
 	// DefaultTTL for events without knativebrokerttl. Default 255.
 	DefaultTTL int32
+	// TracerProvider records a server span per request and a producer span per stored event (tracing.go). Nil:
+	// none, and events keep the distributed-tracing extension they came with.
+	TracerProvider trace.TracerProvider
 }
 
 // Ingress is the broker ingress. Safe for concurrent use.
 type Ingress struct {
-	opts Options
-	log  *slog.Logger
+	opts   Options
+	log    *slog.Logger
+	tracer trace.Tracer
 	// stats holds *brokerCounters per "namespace/name" of a known Broker.
 	stats sync.Map
 	// reqMetrics, when set, records every request (metrics.go).
@@ -176,7 +181,7 @@ func New(opts Options) (*Ingress, error) {
 	if opts.DefaultTTL <= 0 {
 		opts.DefaultTTL = DefaultTTL
 	}
-	return &Ingress{opts: opts, log: opts.Logger.With("component", "broker-ingress")}, nil
+	return &Ingress{opts: opts, log: opts.Logger.With("component", "broker-ingress"), tracer: newTracer(opts.TracerProvider)}, nil
 }
 
 // Publish stores e in the Broker namespace/name with exactly the semantics of
@@ -187,11 +192,13 @@ func (in *Ingress) Publish(ctx context.Context, namespace, name string, e event.
 	if err != nil {
 		return err
 	}
-	m, err := in.prepare(&e, false)
+	sctx, span := in.startSend(ctx, &e, namespace, name, b.Topic, trace.SpanContextFromContext(ctx).IsValid())
+	m, err := in.prepare(sctx, &e, false)
 	if err == nil {
 		m.Topic = b.Topic
 		err = in.store(ctx, m)
 	}
+	endSend(span, err)
 	in.count(namespace, name, 1, err)
 	return err
 }
@@ -209,7 +216,9 @@ func (in *Ingress) lookup(namespace, name string) (Broker, error) {
 
 // prepare validates, stamps and encodes one event. It works on a copy unless owned says the caller hands orig
 // over (events ServeHTTP just parsed, which nobody else sees): the stamps then go on orig itself.
-func (in *Ingress) prepare(orig *event.Event, owned bool) (*bus.Message, error) {
+// sctx carries the event's producer span: the distributed-tracing extension and the message's traceparent
+// property are set to it.
+func (in *Ingress) prepare(sctx context.Context, orig *event.Event, owned bool) (*bus.Message, error) {
 	e := orig
 	if !owned {
 		c := orig.Clone()
@@ -234,10 +243,12 @@ func (in *Ingress) prepare(orig *event.Event, owned bool) (*bus.Message, error) 
 	}
 	e.SetExtension(TTLExtension, ttl)
 	e.SetExtension(ArrivalTimeExtension, in.opts.Clock.Now().UTC().Format(time.RFC3339Nano))
+	setTraceContext(sctx, e)
 	body, props, err := binding.Encode(e)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEvent, err)
 	}
+	injectMessage(sctx, props)
 	key := e.Source()
 	if pk, ok := exts[PartitionKeyExtension]; ok {
 		if s, err := types.Format(pk); err == nil && s != "" {
@@ -261,6 +272,16 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer m.observe(in, sw, r, time.Now())
 		w = sw
 	}
+	if r.Method != http.MethodPost {
+		in.serve(w, r, nil)
+		return
+	}
+	sr, done := in.startRequest(w, r)
+	in.serve(sr, r.WithContext(sr.ctx), sr)
+	done()
+}
+
+func (in *Ingress) serve(w http.ResponseWriter, r *http.Request, sr *spanRecorder) {
 	h := w.Header()
 	h.Set("Allow", "POST, OPTIONS")
 	switch r.Method {
@@ -305,12 +326,21 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Validate every event of a batch before storing any, so a bad batch
 	// changes nothing.
 	msgs := make([]*bus.Message, 0, len(events))
+	spans := make([]trace.Span, 0, len(events))
+	defer func() {
+		for _, sp := range spans {
+			sp.End() // what endSend did not end: a batch cut short (no-op on ended spans)
+		}
+	}()
 	for i := range events {
-		m, err := in.prepare(&events[i], true)
+		sctx, span := in.startSend(r.Context(), &events[i], parts[0], parts[1], b.Topic, sr != nil && sr.fromHeader)
+		spans = append(spans, span)
+		m, err := in.prepare(sctx, &events[i], true)
 		if err != nil {
 			if len(events) > 1 {
 				err = fmt.Errorf("batch event %d: %w", i, err)
 			}
+			endSend(span, err)
 			in.count(parts[0], parts[1], len(events), err)
 			in.writeError(w, err)
 			return
@@ -319,7 +349,9 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		msgs = append(msgs, m)
 	}
 	for i, m := range msgs {
-		if err := in.store(r.Context(), m); err != nil {
+		err := in.store(r.Context(), m)
+		endSend(spans[i], err)
+		if err != nil {
 			// Earlier events of a batch may be stored; the sender's retry
 			// duplicates them (at-least-once).
 			in.count(parts[0], parts[1], i, nil)

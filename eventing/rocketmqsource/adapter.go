@@ -16,9 +16,11 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/consumer"
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
+	"github.com/tide-run/tide/internal/tracing"
 )
 
 // Sentinel errors of Start; the Status reason says the same in the RocketMQSource's condition vocabulary.
@@ -68,6 +70,7 @@ type Adapter struct {
 	mapper Mapper
 	sender *delivery.Sender
 	log    *slog.Logger
+	tracer trace.Tracer
 
 	// sem bounds concurrent deliveries in unordered mode across all topics and the retry topic (the client bounds
 	// each topic separately, which would let the retry topic double the budget).
@@ -127,7 +130,7 @@ func New(cfg Config) (*Adapter, error) {
 	log = log.With("component", "rocketmqsource", "source", cfg.SourceNamespace+"/"+cfg.SourceName, "group", cfg.ConsumerGroup)
 	sender := cfg.Sender
 	if sender == nil {
-		sender = delivery.New(delivery.Options{Client: cfg.HTTPClient, Logger: log})
+		sender = delivery.New(delivery.Options{Client: cfg.HTTPClient, Logger: log, TracerProvider: cfg.TracerProvider})
 	}
 	quietClientLog.Do(func() { rlog.SetLogLevel("error") })
 	a := &Adapter{
@@ -135,6 +138,7 @@ func New(cfg Config) (*Adapter, error) {
 		mapper: Mapper{Namespace: cfg.SourceNamespace, Name: cfg.SourceName, Overrides: cfg.Overrides, RocketMQNamespace: cfg.Namespace},
 		sender: sender,
 		log:    log,
+		tracer: newTracer(cfg.TracerProvider),
 		sem:    make(chan struct{}, cfg.MaxInFlight),
 	}
 	a.runCtx, a.cancelRun = context.WithCancel(context.Background())
@@ -382,7 +386,11 @@ func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
 	defer a.inFlight.Add(-1)
 	ev := a.mapper.Map(msg, broker)
 	start := time.Now()
-	res := a.sender.Send(a.runCtx, a.cfg.Sink, ev, a.cfg.Delivery)
+	ctx, span := a.startProcess(msg, broker)
+	// The sink sees this span in both the traceparent header and the event's distributed-tracing extension.
+	tracing.SetEvent(ctx, &ev)
+	res := a.sender.Send(ctx, a.cfg.Sink, ev, a.cfg.Delivery)
+	endProcess(span, res)
 	a.observeDelivery(msg, res, start)
 	switch res.Outcome {
 	case delivery.Delivered:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -58,6 +59,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives the adapter's logs; default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider records a consumer span per message (tracing.go); with a nil Sender the adapter's own
+	// sender records its client spans with it too. Nil: no spans.
+	TracerProvider trace.TracerProvider `json:"-"`
 	// PullBatchSize is how many messages one pull fetches per queue; default 32.
 	PullBatchSize int32
 }

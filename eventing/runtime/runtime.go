@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/utils/clock"
 
 	"github.com/tide-run/tide/controlplane/reconciler"
@@ -66,6 +67,9 @@ type Options struct {
 	// deletion, the orphan sweep) for a broker with ACL; they need an admin account. Empty: unsigned.
 	// RocketMQSources use the credentials of their own spec, never these.
 	Credentials admin.Credentials
+	// TracerProvider records the data plane's spans (ingress, Triggers, sources, deliveries); nil: none. The
+	// composition root passes its server's provider (internal/tracing).
+	TracerProvider trace.TracerProvider
 }
 
 var quietClientLog sync.Once
@@ -142,7 +146,8 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("eventing: %w", err)
 	}
-	ing, err := ingress.New(ingress.Options{Bus: b, Brokers: ingress.BrokersFunc(r.lookupBroker), Clock: r.opts.Clock, Logger: r.opts.Logger})
+	ing, err := ingress.New(ingress.Options{Bus: b, Brokers: ingress.BrokersFunc(r.lookupBroker), Clock: r.opts.Clock, Logger: r.opts.Logger,
+		TracerProvider: r.opts.TracerProvider})
 	if err != nil {
 		_ = b.Close()
 		return err
@@ -152,8 +157,9 @@ func (r *Runtime) Start(ctx context.Context) error {
 	tr := delivery.NewTransport()
 	tr.DialContext = r.dialLocalhost(tr.DialContext)
 	client := &http.Client{Transport: &localTransport{base: tr, r: r}}
-	sender := delivery.New(delivery.Options{Client: client, Logger: r.opts.Logger})
+	sender := delivery.New(delivery.Options{Client: client, Logger: r.opts.Logger, TracerProvider: r.opts.TracerProvider})
 	mgr, err := trigger.NewManager(trigger.Options{Bus: b, Sender: sender, Publisher: ing, Logger: r.opts.Logger,
+		TracerProvider:    r.opts.TracerProvider,
 		MaxReconsumeTimes: r.opts.MaxReconsumeTimes, OrderedRetryPause: r.opts.OrderedRetryPause, Clock: r.opts.Clock,
 		Metrics: dispatchMetrics})
 	if err != nil {

@@ -104,6 +104,7 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 	}
 	cfg.Sender = r.sender
 	cfg.Logger = r.opts.Logger
+	cfg.TracerProvider = r.opts.TracerProvider
 	cfg.RetryDelayLevel = r.opts.SourceRetryDelayLevel
 	fp := fingerprint(cfg)
 

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -41,6 +42,7 @@ type env struct {
 
 	busOpts bus.RocketMQOptions
 	metrics *envMetrics // newMeteredEnv: every part records metrics on one registry
+	tp      trace.TracerProvider // nil: tracing off
 
 	mu      sync.Mutex // guards brokers
 	brokers map[string]ingress.Broker
@@ -64,8 +66,20 @@ type envMetrics struct {
 // newEnvMetrics is newEnvWith with metrics on reg (nil: none).
 func newEnvMetrics(t testing.TB, busOpts bus.RocketMQOptions, reg *prometheus.Registry) *env {
 	t.Helper()
+	return newEnvObserved(t, busOpts, reg, nil)
+}
+
+// newEnvTraced is newEnvWith with the data plane recording spans with tp (nil: tracing off).
+func newEnvTraced(t testing.TB, busOpts bus.RocketMQOptions, tp trace.TracerProvider) *env {
+	t.Helper()
+	return newEnvObserved(t, busOpts, nil, tp)
+}
+
+// newEnvObserved is newEnvWith with metrics on reg and spans recorded with tp (either nil: off).
+func newEnvObserved(t testing.TB, busOpts bus.RocketMQOptions, reg *prometheus.Registry, tp trace.TracerProvider) *env {
+	t.Helper()
 	rlog.SetLogLevel("error")
-	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts}
+	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts, tp: tp}
 	var opts []mqtest.Option
 	if reg != nil {
 		m := &envMetrics{reg: reg}
@@ -101,7 +115,8 @@ func (e *env) startDataPlane() {
 		e.t.Fatal(err)
 	}
 	e.bus = b
-	e.ing, err = ingress.New(ingress.Options{Bus: b, Brokers: ingress.BrokersFunc(e.lookup), Logger: discardLogger()})
+	e.ing, err = ingress.New(ingress.Options{Bus: b, Brokers: ingress.BrokersFunc(e.lookup), Logger: discardLogger(),
+		TracerProvider: e.tp})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -115,9 +130,9 @@ func (e *env) startDataPlane() {
 		e.ing.SetRequestMetrics(e.metrics.requests)
 		dispatch = e.metrics.dispatch
 	}
-	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger()}),
+	e.mgr, err = NewManager(Options{Bus: b, Sender: delivery.New(delivery.Options{Logger: discardLogger(), TracerProvider: e.tp}),
 		Publisher: e.ing, Logger: discardLogger(), MaxReconsumeTimes: 3, OrderedRetryPause: 10 * time.Millisecond,
-		Metrics: dispatch})
+		Metrics: dispatch, TracerProvider: e.tp})
 	if err != nil {
 		e.t.Fatal(err)
 	}

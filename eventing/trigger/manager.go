@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"sort"
 	"sync"
@@ -34,6 +35,8 @@ type Options struct {
 	GroupDeleteTimeout time.Duration
 	// Metrics, if set, records every dispatch in Knative's broker-filter metrics (metrics.go).
 	Metrics *DispatchMetrics
+	// TracerProvider records a consumer span per event (tracing.go). Nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultGroupDeleteTimeout is Options.GroupDeleteTimeout's default.
@@ -134,7 +137,7 @@ func (m *Manager) Upsert(ctx context.Context, cfg Config) error {
 	dctx, cancel := context.WithCancel(context.Background())
 	d := &dispatcher{
 		sender: m.opts.Metrics.instrument(m.opts.Sender, cfg), publisher: m.opts.Publisher, stats: stats, ctx: dctx,
-		log: m.log.With("trigger", key),
+		log: m.log.With("trigger", key), tracer: newTracer(m.opts.TracerProvider), group: GroupOf(cfg),
 	}
 	d.rc.Store(rc)
 	sub, err := m.opts.Bus.Subscribe(ctx, bus.SubscribeOptions{

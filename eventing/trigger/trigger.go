@@ -11,6 +11,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
+	"go.opentelemetry.io/otel/trace"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 
 	"github.com/tide-run/tide/eventing/binding"
@@ -18,6 +19,7 @@ import (
 	"github.com/tide-run/tide/eventing/contract"
 	"github.com/tide-run/tide/eventing/delivery"
 	"github.com/tide-run/tide/eventing/filter"
+	"github.com/tide-run/tide/internal/tracing"
 )
 
 // Sentinel errors.
@@ -187,10 +189,24 @@ type dispatcher struct {
 	// ctx ends when the Trigger is removed, cancelling in-flight deliveries
 	// (their messages are not acknowledged and come back later).
 	ctx context.Context
+	// tracer records a consumer span per message (tracing.go); group is the consumer group, for its attributes.
+	tracer trace.Tracer
+	group  string
 }
 
 func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 	rc := d.rc.Load()
+	span := noSpan
+	var res *DeliveryResult
+	act := d.process(rc, m, &span, &res)
+	endProcess(span, act, res)
+	return act
+}
+
+// process handles one message. An event that passes the filter gets its span (*spanOut), whose context carries the
+// trace to the subscriber and into replies; one the filter drops makes no span (with many Triggers on a Broker most
+// events are dropped by most of them). *resOut is set when a delivery was made.
+func (d *dispatcher) process(rc *runtimeConfig, m *bus.Message, spanOut *trace.Span, resOut **DeliveryResult) bus.Action {
 	ev, err := binding.Decode(m.Body, m.Properties)
 	if err != nil {
 		// Not ours to deliver: the ingress only stores valid CloudEvents, so
@@ -203,6 +219,8 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 		d.stats.filtered.Add(1)
 		return bus.Ack
 	}
+	ctx, span := d.startProcess(m, rc)
+	*spanOut = span
 	ttl := int32(-1)
 	if raw, ok := ev.Extensions()[contract.TTLExtension]; ok {
 		if n, err := types.ToInteger(raw); err == nil {
@@ -213,9 +231,12 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 	}
 	spec := rc.cfg.Delivery
 	spec.PreferReply = true
+	// The subscriber sees this Trigger's span in both the traceparent header and the event's extension.
+	tracing.SetEvent(ctx, ev)
 	d.stats.inFlight.Add(1)
-	res := d.sender.Send(d.ctx, rc.cfg.Subscriber, *ev, spec)
+	res := d.sender.Send(ctx, rc.cfg.Subscriber, *ev, spec)
 	d.stats.inFlight.Add(-1)
+	*resOut = &res
 	if res.Attempts > 1 {
 		d.stats.retried.Add(int64(res.Attempts - 1))
 	}
@@ -228,7 +249,7 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 	switch res.Outcome {
 	case Delivered:
 		if res.Reply != nil {
-			if act := d.reply(rc, res.Reply, ttl); act == bus.Retry {
+			if act := d.reply(ctx, rc, res.Reply, ttl); act == bus.Retry {
 				return bus.Retry
 			}
 		}
@@ -260,12 +281,13 @@ func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
 
 // reply stores a subscriber's reply in the Broker with the original's TTL
 // (Publish decrements it).
-func (d *dispatcher) reply(rc *runtimeConfig, reply *event.Event, ttl int32) bus.Action {
+func (d *dispatcher) reply(ctx context.Context, rc *runtimeConfig, reply *event.Event, ttl int32) bus.Action {
 	r := reply.Clone()
 	if ttl >= 0 {
 		r.SetExtension(contract.TTLExtension, ttl)
 	}
-	err := d.publisher.Publish(d.ctx, rc.cfg.Namespace, rc.cfg.Broker, r)
+	// ctx carries this delivery's span: the reply's producer span at the ingress is its child.
+	err := d.publisher.Publish(ctx, rc.cfg.Namespace, rc.cfg.Broker, r)
 	switch {
 	case err == nil:
 		d.stats.replies.Add(1)

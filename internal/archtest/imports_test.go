@@ -79,6 +79,10 @@ var rules = []rule{
 		why: "the test harnesses' log buffer is a leaf library"},
 	{from: "internal/ratelog", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "the log rate limiter is a leaf library"},
+	{from: "internal/tracing", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
+		why: "tracing (provider, span store, propagation) is a leaf library every product uses"},
+	{from: "internal/tracing/traceapi", forbidden: []string{"internal/tracing"},
+		why: "the trace API's wire types are a leaf the CLI and controlplane/client use"},
 }
 
 // brokerInternals are the embedded broker's implementation: its request handlers, storage and name server. Go's

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 
@@ -96,14 +97,18 @@ type Options struct {
 	TimeoutClock clock.WithDelayedExecution
 	// Logger; the gateway adds component=serving/gateway. Default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider records a server span per routed request and passes its W3C traceparent to the instance
+	// (tracing.go). Nil: no spans; the client's traceparent reaches the instance unchanged.
+	TracerProvider trace.TracerProvider
 }
 
 // Gateway is the data plane's http.Handler.
 type Gateway struct {
-	opts  Options
-	clock clock.PassiveClock
-	log   *slog.Logger
-	bufs  *bufferPool
+	opts   Options
+	clock  clock.PassiveClock
+	log    *slog.Logger
+	tracer trace.Tracer
+	bufs   *bufferPool
 
 	hosts atomic.Pointer[map[string]*hostRoute] // immutable; rebuilt on route changes
 
@@ -160,6 +165,7 @@ func New(opts Options) *Gateway {
 		opts:   opts,
 		clock:  opts.Clock,
 		log:    opts.Logger.With("component", "serving/gateway"),
+		tracer: newTracer(opts.TracerProvider),
 		bufs:   newBufferPool(),
 		routes: map[types.NamespacedName][]Target{},
 		revs:   map[types.NamespacedName]*revision{},

@@ -248,6 +248,8 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 		start := time.Now()
 		defer func() { m.observe(r, sw.status, start) }()
 	}
+	ctx, span := r.startSpan(ctx, req)
+	defer r.endSpan(span, sw)
 	req = req.WithContext(ctx)
 	if isUpgrade(req) {
 		if b, ok := r.acquire(ctx, sw); ok {
@@ -266,10 +268,12 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 		// An instance that refuses the connection has stopped listening: take it out of rotation and try
 		// another (the pool reports its exit separately). The attempt bound only guards against a loop.
 		for attempt := 0; attempt < maxRefusedAttempts; attempt++ {
+			waitStart := r.spanClock(span)
 			b, ok := r.acquire(ctx, sw)
 			if !ok {
 				break
 			}
+			r.acquired(span, b, waitStart)
 			be := b.(*backend)
 			retry := func() bool {
 				// Deferred: forward aborts a response cut mid-body with panic(http.ErrAbortHandler), and the slot

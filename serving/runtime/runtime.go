@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net"
 	"net/http"
@@ -77,6 +78,8 @@ type Options struct {
 	// PublicBrokerIngress opens the gateway's fallback (the Broker ingress) to every caller; by default only
 	// loopback callers reach it, as a Knative Broker's ingress is cluster-local.
 	PublicBrokerIngress bool
+	// TracerProvider records the gateway's spans (serving/gateway/tracing.go); nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // Runtime is the serving subsystem: gateway, autoscaler and one process pool per Revision.
@@ -174,6 +177,7 @@ func New(opts Options) (*Runtime, error) {
 		Poker:          poker{rt},
 		Clock:          opts.Clock,
 		Logger:         opts.Logger,
+		TracerProvider: opts.TracerProvider,
 	})
 	ms, err := autoscaler.NewMultiscaler(autoscaler.Options{
 		Collector:    rt.coll,

@@ -121,6 +121,16 @@ func main() {
 		_ = brw.Flush()
 		_, _ = io.Copy(conn, brw) // echo until the client closes
 	})
+	mux.HandleFunc("/reply-headers", func(w http.ResponseWriter, r *http.Request) {
+		// Answers a CloudEvent (binary mode) whose data are the request's headers: a Trigger publishes it back into
+		// its Broker as a reply, so a test can see what the instance received (traceparent, ce-* headers).
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Ce-Specversion", "1.0")
+		w.Header().Set("Ce-Id", "reply-"+r.Header.Get("Ce-Id"))
+		w.Header().Set("Ce-Source", "/conformance/"+rev)
+		w.Header().Set("Ce-Type", "dev.tide.conformance.headers")
+		writeJSON(w, map[string]any{"host": r.Host, "headers": r.Header})
+	})
 	mux.HandleFunc("/status/{code}", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.PathValue("code"))
 		if err != nil || code < 100 || code > 599 {
