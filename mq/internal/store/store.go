@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,6 +51,9 @@ type Options struct {
 	Clock clock.WithTicker
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// IndexSlots and IndexEntries size the message index's files (index.go). Defaults DefaultIndexSlots and
+	// DefaultIndexEntries; tests make them small to exercise sealing.
+	IndexSlots, IndexEntries int
 }
 
 type qkey struct {
@@ -77,6 +81,9 @@ type Store struct {
 	OnArrival func(topic string, queueID int32)
 
 	diskFull atomic.Pointer[diskFullState] // set while writes fail for lack of space (health.go)
+
+	idx       *msgIndex // by key and unique id (index.go)
+	queueFrom int64     // during recovery: records below it are already in their consume queues
 
 	stop chan struct{}
 	done chan struct{}
@@ -112,15 +119,23 @@ func Open(opts Options) (*Store, error) {
 	if len(s.queues) == 0 {
 		from = 0 // no consume queues at all (first start, or the index was deleted): rebuild them from the whole log
 	}
+	idx, scanFrom, err := openIndex(opts.FS, filepath.Join(opts.Dir, "index"), uint32(cmp.Or(opts.IndexSlots, DefaultIndexSlots)),
+		uint32(cmp.Or(opts.IndexEntries, DefaultIndexEntries)), from)
+	if err != nil {
+		s.closeQueues()
+		return nil, err
+	}
+	s.idx, s.queueFrom = idx, from
 	recovered := 0
 	cl, err := commitlog.Open(commitlog.Options{Dir: filepath.Join(opts.Dir, "commitlog"), SegmentSize: opts.SegmentSize,
 		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval, FS: opts.FS, Logger: opts.Logger},
-		from, func(pos int64, rec []byte) error {
+		scanFrom, func(pos int64, rec []byte) error {
 			recovered++
 			return s.redispatch(pos, rec)
 		})
 	if err != nil {
 		s.closeQueues()
+		idx.close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s.cl = cl
@@ -218,6 +233,10 @@ func (s *Store) redispatch(pos int64, rec []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: recovery decode at %d: %w", pos, err)
 	}
+	s.idx.add(pos, m.StoreTimestamp, m.Topic, m.SysFlag, m.Properties)
+	if pos < s.queueFrom {
+		return nil // only the message index needed this record
+	}
 	q, err := s.queueLocked(m.Topic, m.QueueID, true)
 	if err != nil {
 		return err
@@ -258,6 +277,9 @@ func (s *Store) Checkpoint() error {
 		if err := q.Sync(); err != nil {
 			return err
 		}
+	}
+	if err := s.idx.sync(); err != nil {
+		return err
 	}
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:], uint64(covered))
@@ -335,6 +357,9 @@ func (s *Store) Clean(now time.Time) (int, error) {
 			if err := q.SetMinByLog(min); err != nil {
 				return deleted, err
 			}
+		}
+		if err := s.idx.clean(min); err != nil {
+			return deleted, err
 		}
 	}
 	return deleted, nil
@@ -426,6 +451,7 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 			s.mu.Unlock()
 			return nil, 0, fmt.Errorf("store: index: %w", err)
 		}
+		s.idx.add(pos[i], now, m.Topic, m.SysFlag, m.Properties)
 		res[i] = PutResult{Pos: pos[i], QueueOffset: m.QueueOffset, Size: lens[i], MsgID: message.OffsetMsgID(s.opts.StoreHost, pos[i])}
 	}
 	s.keepScratch(buf, lens, pos, qs)
@@ -708,6 +734,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.closeQueues()
+	s.idx.close()
 	s.mu.Unlock()
 	if cerr := s.cl.Close(); err == nil {
 		err = cerr
