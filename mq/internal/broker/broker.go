@@ -177,6 +177,9 @@ func New(opts Options) (*Broker, error) {
 			return nil, err
 		}
 	}
+	if err := b.ensureTraceTopic(); err != nil {
+		return nil, err
+	}
 	b.tx = newTransactions(b)
 	b.timers = newTimers(b)
 	b.st.OnArrival = b.onArrival
@@ -270,6 +273,8 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return b.handleLock(req)
 	case remoting.UnlockBatchMQ:
 		return b.handleUnlock(req)
+	case remoting.QueryMessage:
+		return b.handleQueryMessage(req)
 	case remoting.ViewMessageByID:
 		return b.handleViewMessage(req)
 	case remoting.UpdateAndCreateTopic:
