@@ -57,6 +57,7 @@ var rules = []rule{
 	{from: "mq/admin", forbidden: brokerInternals,
 		why: "clients never import the broker's internals (use mq/mqmeta, mq/admin, mq/remoting)"},
 	{from: "mq/mqmeta", forbidden: []string{"mq", "controlplane", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"}, why: "the broker's vocabulary is a leaf: broker and clients share it"},
+	{from: "mq/msgtrace", forbidden: []string{"mq", "controlplane", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"}, why: "message-trace records are a leaf: the admin client, the CLI and the dashboard share it"},
 	{from: "apis", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane"},
 		why: "API types are leaves"},
 	{from: "controlplane", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"},

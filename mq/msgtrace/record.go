@@ -23,30 +23,30 @@ const (
 
 // Record is one trace record. Which fields are set depends on Type (see the comments); times are Unix ms.
 type Record struct {
-	Type      string
-	Timestamp int64  // Pub, SubBefore, EndTransaction, Recall; SubAfter from clients that send it
-	RegionID  string // Pub, SubBefore, EndTransaction, Recall
-	Group     string // producer group (Pub, EndTransaction, Recall) or consumer group (SubBefore, SubAfter when sent)
-	Topic     string // Pub, EndTransaction, Recall
-	MsgID     string // the message's id (UNIQ_KEY) in every type
-	Tags      string // Pub, EndTransaction
-	Keys      string // Pub, SubBefore, SubAfter, EndTransaction ("null" from some clients means none)
-	StoreHost string // Pub, EndTransaction: the broker the message was sent to
+	Type      string `json:"type,omitempty"`
+	Timestamp int64  `json:"timestamp,omitempty"` // Pub, SubBefore, EndTransaction, Recall; SubAfter from clients that send it
+	RegionID  string `json:"regionId,omitempty"`  // Pub, SubBefore, EndTransaction, Recall
+	Group     string `json:"group,omitempty"`     // producer group (Pub, EndTransaction, Recall) or consumer group (SubBefore, SubAfter when sent)
+	Topic     string `json:"topic,omitempty"`     // Pub, EndTransaction, Recall
+	MsgID     string `json:"msgId,omitempty"`     // the message's id (UNIQ_KEY) in every type
+	Tags      string `json:"tags,omitempty"`      // Pub, EndTransaction
+	Keys      string `json:"keys,omitempty"`      // Pub, SubBefore, SubAfter, EndTransaction ("null" from some clients means none)
+	StoreHost string `json:"storeHost,omitempty"` // Pub, EndTransaction: the broker the message was sent to
 	// Pub
-	BodyLength  int
-	CostMS      int64 // Pub: send time; SubAfter: consume time
-	MsgType     int   // Pub, EndTransaction: 0 normal, 1 transactional half, 2 transactional commit, 3 delay, 4 FIFO
-	OffsetMsgID string
-	Success     bool   // Pub, SubAfter, Recall
-	ClientHost  string // Pub (some clients), SubBefore (Go client)
+	BodyLength  int    `json:"bodyLength,omitempty"`
+	CostMS      int64  `json:"costMs,omitempty"`  // Pub: send time; SubAfter: consume time
+	MsgType     int    `json:"msgType,omitempty"` // Pub, EndTransaction: 0 normal, 1 transactional half, 2 transactional commit, 3 delay, 4 FIFO
+	OffsetMsgID string `json:"offsetMsgId,omitempty"`
+	Success     bool   `json:"success"`              // Pub, SubAfter, Recall
+	ClientHost  string `json:"clientHost,omitempty"` // Pub (some clients), SubBefore (Go client)
 	// SubBefore, SubAfter: RequestID pairs a consume attempt's two records.
-	RequestID   string
-	RetryTimes  int // SubBefore: how many times the message was consumed before
-	ContextCode int // SubAfter: 0 SUCCESS, 1 TIME_OUT, 2 EXCEPTION, 3 RETURNNULL, 4 FAILED
+	RequestID   string `json:"requestId,omitempty"`
+	RetryTimes  int    `json:"retryTimes,omitempty"`  // SubBefore: how many times the message was consumed before
+	ContextCode int    `json:"contextCode,omitempty"` // SubAfter: 0 SUCCESS, 1 TIME_OUT, 2 EXCEPTION, 3 RETURNNULL, 4 FAILED
 	// EndTransaction
-	TransactionID        string
-	TransactionState     string // COMMIT_MESSAGE, ROLLBACK_MESSAGE, UNKNOW
-	FromTransactionCheck bool
+	TransactionID        string `json:"transactionId,omitempty"`
+	TransactionState     string `json:"transactionState,omitempty"` // COMMIT_MESSAGE, ROLLBACK_MESSAGE, UNKNOW
+	FromTransactionCheck bool   `json:"fromTransactionCheck,omitempty"`
 }
 
 // ContextCodeName names a SubAfter record's ContextCode (Java's ConsumeReturnType).

@@ -16,21 +16,21 @@ type Timeline struct {
 
 // GroupConsumption is what one consumer group did with the message.
 type GroupConsumption struct {
-	Group    string
-	Attempts []Attempt // oldest first; more than one means redelivery (retry, or a rebalance)
+	Group    string    `json:"group"`
+	Attempts []Attempt `json:"attempts"` // oldest first; more than one means redelivery (retry, or a rebalance)
 }
 
 // Attempt is one delivery to a consumer: a SubBefore record and, once the listener returned, its SubAfter.
 type Attempt struct {
-	RequestID  string
-	Start      int64 // ms, from SubBefore (0 if only the SubAfter arrived)
-	End        int64 // ms, from SubAfter when the client sends it
-	ClientHost string
-	RetryTimes int // deliveries before this one, as the broker counted them
-	Done       bool
-	Success    bool
-	CostMS     int64
-	Result     string // SUCCESS, TIME_OUT, EXCEPTION, RETURNNULL, FAILED (from the SubAfter record)
+	RequestID  string `json:"requestId,omitempty"`
+	Start      int64  `json:"start,omitempty"` // ms, from SubBefore (0 if only the SubAfter arrived)
+	End        int64  `json:"end,omitempty"`   // ms, from SubAfter when the client sends it
+	ClientHost string `json:"clientHost,omitempty"`
+	RetryTimes int    `json:"retryTimes"` // deliveries before this one, as the broker counted them
+	Done       bool   `json:"done"`
+	Success    bool   `json:"success"`
+	CostMS     int64  `json:"costMs"`
+	Result     string `json:"result,omitempty"` // SUCCESS, TIME_OUT, EXCEPTION, RETURNNULL, FAILED (from the SubAfter record)
 }
 
 // Matches reports whether r is about the message with id msgID or carries key among its KEYS.

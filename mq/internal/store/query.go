@@ -34,7 +34,12 @@ func (s *Store) QueryMessage(topic, key string, maxNum int, begin, end int64, un
 	var out [][]byte
 	size := 0
 	logMin := s.cl.MinOffset()
+	seen := make(map[int64]bool, len(cand))
 	for _, pos := range cand {
+		if seen[pos] {
+			continue // a message whose KEYS repeat a word has one entry per repetition
+		}
+		seen[pos] = true
 		if len(out) >= maxNum || (size > 0 && size >= queryMaxBytes) {
 			break
 		}
