@@ -45,7 +45,7 @@ func newMQQueryCommand(g *mqGlobals) *cobra.Command {
 		Use:   "query (--key K --topic T | --id ID [--topic T] | --topic T --from TIME [--to TIME])",
 		Short: "Find messages by key, by message id, or by topic and store time; print their properties and bodies",
 		Long: "Find stored messages the way mqadmin queryMsgByKey, queryMsgById, queryMsgByUniqueKey and printMsg do:\n\n" +
-			"  --key K --topic T   messages of T whose KEYS include K (the broker's index, newest first)\n" +
+			"  --key K --topic T   messages of T whose KEYS include K (the newest, oldest first)\n" +
 			"  --id ID             a broker offset message id (OFFSET MSGID, read directly) or a producer message id\n" +
 			"                      (MSGID, the UNIQ_KEY), looked up in --topic or, without it, in every topic\n" +
 			"  --topic T --from F  messages of T stored between --from and --to (default now), oldest first\n\n" +

@@ -53,9 +53,9 @@ func TestMQQueryAndTrace(t *testing.T) {
 		}
 	}
 
-	// By key: both order-1 messages, newest first, with properties and body.
+	// By key: both order-1 messages, oldest first, with properties and body.
 	out := mustMQ(t, srv, "", "query", "--key", "order-1", "--topic", "orders")
-	if strings.Count(out, "Topic:") != 2 || strings.Index(out, order1[1].id) > strings.Index(out, order1[0].id) ||
+	if strings.Count(out, "Topic:") != 2 || strings.Index(out, order1[1].id) < strings.Index(out, order1[0].id) ||
 		!strings.Contains(out, "tenant=acme") || !strings.Contains(out, `{"n":2}`) || strings.Contains(out, other.id) {
 		t.Fatalf("query --key order-1:\n%s", out)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -20,8 +21,8 @@ import (
 // ErrNotFound says a query found no message.
 var ErrNotFound = errors.New("admin: no message found")
 
-// QueryByKey returns the messages of topic whose KEYS include key, stored in [begin, end], newest first, at most
-// maxNum (brokers cap it at 64): QUERY_MESSAGE (12) as Java's MQAdminImpl.queryMessage / mqadmin queryMsgByKey
+// QueryByKey returns the messages of topic whose KEYS include key, stored in [begin, end] (zero times: no bound): the
+// newest maxNum (brokers cap it at 64), oldest first: QUERY_MESSAGE (12) as Java's MQAdminImpl.queryMessage / mqadmin queryMsgByKey
 // send it. As there, the broker's candidates are filtered again by topic and key (Java's broker returns hash
 // collisions; tide's does not).
 func (c *Client) QueryByKey(ctx context.Context, topic, key string, maxNum int, begin, end time.Time) ([]*message.Message, error) {
@@ -61,11 +62,15 @@ func (c *Client) queryMessage(ctx context.Context, topic, key string, maxNum int
 	if key == "" {
 		return nil, errors.New("admin: query: empty key")
 	}
-	if end.IsZero() {
-		end = time.UnixMilli(1<<62 - 1)
+	from, to := int64(0), int64(math.MaxInt64)
+	if !begin.IsZero() {
+		from = begin.UnixMilli()
+	}
+	if !end.IsZero() {
+		to = end.UnixMilli()
 	}
 	ext := map[string]string{"topic": topic, "key": key, "maxNum": strconv.Itoa(maxNum),
-		"beginTimestamp": strconv.FormatInt(begin.UnixMilli(), 10), "endTimestamp": strconv.FormatInt(end.UnixMilli(), 10),
+		"beginTimestamp": strconv.FormatInt(from, 10), "endTimestamp": strconv.FormatInt(to, 10),
 		mqmeta.UniqueKeyQueryFlag: strconv.FormatBool(uniq)}
 	resp, err := c.br.Invoke(ctx, remoting.NewRequest(remoting.QueryMessage, ext, nil))
 	if err != nil {
@@ -154,7 +159,7 @@ func (c *Client) ViewMessage(ctx context.Context, offsetMsgID string) (*message.
 // FindByID finds messages by id, as `mqadmin queryMsgById` does and then some: an offset message id (the broker's,
 // printed by sends as OFFSET MSGID) is read directly; otherwise id is taken as the producer's message id
 // (UNIQ_KEY) and looked up in topic, or, with topic empty, in every topic the name server lists (user topics first,
-// then retry, dead-letter and other system topics). Messages come newest first.
+// then retry, dead-letter and other system topics).
 func (c *Client) FindByID(ctx context.Context, id, topic string, begin, end time.Time) ([]*message.Message, error) {
 	if m, err := c.ViewMessage(ctx, id); err == nil && (topic == "" || m.Topic == topic) {
 		return []*message.Message{m}, nil

@@ -10,7 +10,7 @@ import (
 // handleQueryMessage answers QUERY_MESSAGE (12) as Java's QueryMessageProcessor does: ext fields topic, key, maxNum,
 // beginTimestamp, endTimestamp and _UNIQUE_KEY_QUERY; the answer carries indexLastUpdateTimestamp and
 // indexLastUpdatePhyoffset and, as its body, the matching stored messages one after another (the layout of a pull
-// body), newest first; nothing found is 22 QUERY_NOT_FOUND with Java's remark.
+// body): the newest maxNum matches in commit-log order; nothing found is 22 QUERY_NOT_FOUND with Java's remark.
 func (b *Broker) handleQueryMessage(req *remoting.Command) *remoting.Command {
 	f := req.ReadFields()
 	topic, key := f.String("topic"), f.String("key")

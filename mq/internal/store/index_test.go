@@ -54,13 +54,13 @@ func checkQueries(t *testing.T, s *Store, n int) {
 		t.Fatal(err)
 	}
 	var want []string
-	for i := n - 1; i >= 0; i-- {
+	for i := 0; i < n; i++ {
 		if i%7 == 3 {
 			want = append(want, fmt.Sprintf("m%d", i))
 		}
 	}
 	if !slices.Equal(bodies(t, got), want) {
-		t.Fatalf("by key k3 (newest first):\n got %v\nwant %v", bodies(t, got), want)
+		t.Fatalf("by key k3 (oldest first):\n got %v\nwant %v", bodies(t, got), want)
 	}
 }
 
@@ -84,14 +84,14 @@ func TestIndexQueryAcrossFiles(t *testing.T) {
 		t.Fatalf("want many index files, have %d", st.Files)
 	}
 	checkQueries(t, s, 200)
-	// maxNum caps, newest first; the time range bounds.
+	// maxNum keeps the newest, answered oldest first; the time range bounds.
 	got, st, _ := s.QueryMessage("t", "all", 5, 0, 1<<62, false)
-	if !slices.Equal(bodies(t, got), []string{"m199", "m198", "m197", "m196", "m195"}) || st.LastTimestamp != mid {
+	if !slices.Equal(bodies(t, got), []string{"m195", "m196", "m197", "m198", "m199"}) || st.LastTimestamp != mid {
 		t.Fatalf("maxNum 5: %v, stats %+v", bodies(t, got), st)
 	}
 	got, _, _ = s.QueryMessage("t", "all", 64, 0, mid-1, false)
-	if len(got) != 64 || bodies(t, got)[0] != "m99" {
-		t.Fatalf("before the minute: %d, first %v", len(got), bodies(t, got)[:1])
+	if len(got) != 64 || bodies(t, got)[63] != "m99" || bodies(t, got)[0] != "m36" {
+		t.Fatalf("before the minute: %d, last %v", len(got), bodies(t, got)[63:])
 	}
 	if got, _, _ := s.QueryMessage("t", "u5", 32, mid, 1<<62, true); len(got) != 0 {
 		t.Fatal("time range ignored")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/tide-run/tide/mq/internal/commitlog"
@@ -14,8 +15,8 @@ const QueryMaxNum = 64
 // queryMaxBytes caps the bytes of one answer (a frame is at most 16 MiB); the first message is always returned.
 const queryMaxBytes = 8 << 20
 
-// QueryMessage returns the stored records of topic that carry key, stored in [begin, end] ms, newest first, at most
-// maxNum (capped at QueryMaxNum) and about 8 MiB. With uniq the key is a message id (UNIQ_KEY) and only a record with
+// QueryMessage returns the stored records of topic that carry key, stored in [begin, end] ms: the newest maxNum
+// (capped at QueryMaxNum) and about 8 MiB of them, oldest first (Java's order). With uniq the key is a message id (UNIQ_KEY) and only a record with
 // that id matches; otherwise key is one word of KEYS (or the message id: both are indexed, as in Java). Every
 // candidate from the index is read back and checked, so a hash collision never returns another message.
 func (s *Store) QueryMessage(topic, key string, maxNum int, begin, end int64, uniq bool) ([][]byte, IndexStats, error) {
@@ -59,6 +60,8 @@ func (s *Store) QueryMessage(topic, key string, maxNum int, begin, end int64, un
 		out = append(out, raw)
 		size += len(raw)
 	}
+	// As Java's DefaultMessageStore: the newest maxNum matches, answered in commit-log order (oldest first).
+	slices.Reverse(out)
 	return out, st, nil
 }
 
