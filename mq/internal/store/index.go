@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/fnv"
 	"os"
 	"path/filepath"
 	"sort"
@@ -72,20 +71,27 @@ type msgIndex struct {
 	slots      uint32
 	maxEntries uint32
 
-	mu      sync.Mutex
-	files   []*idxFile // oldest first; only the last may be unsealed
+	mu       sync.Mutex
+	files    []*idxFile       // oldest first; only the last may be unsealed
+	unsynced []commitlog.File // sealed since the last sync: fsynced by the next one (before the checkpoint moves)
 	heads   []uint32   // slot heads of the unsealed last file
 	pending []byte     // entries of the unsealed file not yet written
 	written uint32     // entries of the unsealed file on disk
 	err     error      // last write failure (retried at the next sync)
 }
 
+// idxHash is FNV-1a (64 bits) of topic + "#" + key, written out so the send path hashes without an interface.
 func idxHash(topic, key string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(topic))
-	h.Write([]byte{'#'})
-	h.Write([]byte(key))
-	return h.Sum64()
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint64(topic[i])) * prime
+	}
+	h = (h ^ '#') * prime
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint64(key[i])) * prime
+	}
+	return h
 }
 
 // indexKeys calls fn for each key of a stored message the index holds: UNIQ_KEY, then each word of KEYS. Rolled-back
@@ -94,12 +100,25 @@ func indexKeys(sysFlag int32, props string, fn func(key string)) {
 	if sysFlag&message.FlagTxRollback == message.FlagTxRollback {
 		return
 	}
+	// One pass over the properties for both (this runs for every stored message).
+	var uniq, keys string
+	for rest := props; rest != "" && (uniq == "" || keys == ""); {
+		var kv string
+		kv, rest, _ = strings.Cut(rest, "\x02")
+		k, v, _ := strings.Cut(kv, "\x01")
+		switch k {
+		case message.PropUniqKey:
+			uniq = v
+		case message.PropKeys:
+			keys = v
+		}
+	}
 	n := 0
-	if u := message.Property(props, message.PropUniqKey); u != "" {
-		fn(u)
+	if uniq != "" {
+		fn(uniq)
 		n++
 	}
-	rest := message.Property(props, message.PropKeys)
+	rest := keys
 	for rest != "" && n < idxMaxKeys {
 		var k string
 		k, rest, _ = strings.Cut(rest, " ")
@@ -339,7 +358,7 @@ func (x *msgIndex) writePendingLocked() error {
 	return nil
 }
 
-// sealLocked writes the slot heads and trailer after the entries and fsyncs the file. Caller holds x.mu.
+// sealLocked writes the slot heads and trailer after the entries. Caller holds x.mu.
 func (x *msgIndex) sealLocked(last *idxFile) error {
 	if err := x.writePendingLocked(); err != nil {
 		return err
@@ -360,9 +379,9 @@ func (x *msgIndex) sealLocked(last *idxFile) error {
 	if _, err := last.f.WriteAt(b, int64(last.n)*idxEntrySize); err != nil {
 		return fmt.Errorf("store: index: seal %s: %w", last.path, err)
 	}
-	if err := last.f.Sync(); err != nil {
-		return fmt.Errorf("store: index: seal %s: %w", last.path, err)
-	}
+	// No fsync here, in the send path: the next sync (before the checkpoint covers these entries) does it. A crash
+	// before then leaves at worst a torn trailer, and openIndex rebuilds that file from the log.
+	x.unsynced = append(x.unsynced, last.f)
 	last.sealed = true
 	return nil
 }
@@ -371,23 +390,37 @@ func (x *msgIndex) sealLocked(last *idxFile) error {
 func (x *msgIndex) sync() error {
 	x.mu.Lock()
 	err := x.writePendingLocked()
-	var f commitlog.File
+	fs := x.unsynced
+	x.unsynced = nil
 	if len(x.files) > 0 && !x.files[len(x.files)-1].sealed {
-		f = x.files[len(x.files)-1].f
+		fs = append(fs, x.files[len(x.files)-1].f)
 	}
 	if err == nil {
 		x.err = nil
 	}
 	x.mu.Unlock()
 	if err != nil {
+		x.requeue(fs)
 		return err
 	}
-	if f != nil {
+	for i, f := range fs {
 		if err := f.Sync(); err != nil {
+			x.requeue(fs[i:])
 			return fmt.Errorf("store: index: %w", err)
 		}
 	}
 	return nil
+}
+
+// requeue keeps files whose fsync failed (or did not run) for the next sync.
+func (x *msgIndex) requeue(fs []commitlog.File) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, f := range fs {
+		if len(x.files) == 0 || f != x.files[len(x.files)-1].f || x.files[len(x.files)-1].sealed {
+			x.unsynced = append(x.unsynced, f)
+		}
+	}
 }
 
 // clean removes sealed files whose every entry points below the log's min.
@@ -396,6 +429,12 @@ func (x *msgIndex) clean(logMin int64) error {
 	defer x.mu.Unlock()
 	for len(x.files) > 1 && x.files[0].sealed && x.files[0].lastPos < logMin {
 		f := x.files[0]
+		for i, u := range x.unsynced {
+			if u == f.f {
+				x.unsynced = append(x.unsynced[:i], x.unsynced[i+1:]...)
+				break
+			}
+		}
 		f.f.Close()
 		if err := x.fs.Remove(f.path); err != nil {
 			return fmt.Errorf("store: index: %w", err)

@@ -251,3 +251,18 @@ func TestIndexPartialWriteThenCrash(t *testing.T) {
 	s2 := open(t, withDir(Options{SegmentSize: 64 << 10}, dir))
 	checkQueries(t, s2, n)
 }
+
+// BenchmarkIndexAdd is the index's share of a put: a message with a message id and two keys.
+// go test ./mq/internal/store -run '^$' -bench IndexAdd -benchmem
+func BenchmarkIndexAdd(b *testing.B) {
+	x, _, err := openIndex(commitlog.OS{}, filepath.Join(b.TempDir(), "index"), DefaultIndexSlots, DefaultIndexEntries, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.close()
+	props := message.FormatProperties(map[string]string{"UNIQ_KEY": "C000020209A40000000022fcf0900001", "KEYS": "order-1 tenant-acme", "TAGS": "created"})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		x.add(int64(i)*1100, 1_700_000_000_000+int64(i), "orders", 0, props)
+	}
+}
