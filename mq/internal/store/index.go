@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,7 +28,8 @@ import (
 //	hash u64 (FNV-1a of "topic#key") | pos i64 | store time i64 (ms) | prev u32 (entry number+1 of the previous entry in the same slot, 0 = none)
 //
 // and, once full ("sealed"), the slot heads (u32 each, entry number+1 of the newest entry of the slot) and a
-// 48-byte trailer: magic u32 | slots u32 | entries u32 | lastPos i64 | beginTs i64 | endTs i64 | pad u32 | crc u32.
+// 48-byte trailer: magic u32 | slots u32 | entries u32 | lastPos i64 | beginTs i64 | endTs i64 | pad u32 | crc u32
+// (CRC-32 of the slot heads and the trailer before it).
 // Only the newest file is unsealed; its slot heads live in memory (Slots*4 bytes) and are rebuilt from its entries
 // when the store opens. Memory is bounded by that and a 64 KiB write buffer, whatever the number of messages.
 // Retention removes a sealed file once every record it points at is gone from the log.
@@ -74,10 +76,10 @@ type msgIndex struct {
 	mu       sync.Mutex
 	files    []*idxFile       // oldest first; only the last may be unsealed
 	unsynced []commitlog.File // sealed since the last sync: fsynced by the next one (before the checkpoint moves)
-	heads   []uint32   // slot heads of the unsealed last file
-	pending []byte     // entries of the unsealed file not yet written
-	written uint32     // entries of the unsealed file on disk
-	err     error      // last write failure (retried at the next sync)
+	heads    []uint32         // slot heads of the unsealed last file
+	pending  []byte           // entries of the unsealed file not yet written
+	written  uint32           // entries of the unsealed file on disk
+	err      error            // last write failure (retried at the next sync)
 }
 
 // idxHash is FNV-1a (64 bits) of topic + "#" + key, written out so the send path hashes without an interface.
@@ -135,8 +137,8 @@ func indexKeys(sysFlag int32, props string, fn func(key string)) {
 func openIndex(fs commitlog.FS, dir string, slots, maxEntries uint32, from int64) (*msgIndex, int64, error) {
 	x := &msgIndex{fs: fs, dir: dir, slots: slots, maxEntries: maxEntries}
 	need := from
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		need = 0
+	if _, err := fs.List(dir); errors.Is(err, os.ErrNotExist) {
+		need = 0 // no index yet (a data directory from before it, or it was deleted): index the whole log
 	}
 	if err := fs.MkdirAll(dir); err != nil {
 		return nil, 0, fmt.Errorf("store: index: %w", err)
@@ -209,11 +211,18 @@ func (xf *idxFile) readTrailer() bool {
 	if _, err := xf.f.ReadAt(t, size-idxTrailerSize); err != nil {
 		return false
 	}
-	if binary.BigEndian.Uint32(t) != idxMagic || crc32.ChecksumIEEE(t[:44]) != binary.BigEndian.Uint32(t[44:]) {
+	if binary.BigEndian.Uint32(t) != idxMagic {
 		return false
 	}
 	slots, n := binary.BigEndian.Uint32(t[4:]), binary.BigEndian.Uint32(t[8:])
 	if size != int64(n)*idxEntrySize+int64(slots)*4+idxTrailerSize || slots == 0 {
+		return false
+	}
+	heads := make([]byte, int(slots)*4)
+	if _, err := xf.f.ReadAt(heads, int64(n)*idxEntrySize); err != nil {
+		return false
+	}
+	if crc32.Update(crc32.ChecksumIEEE(heads), crc32.IEEETable, t[:44]) != binary.BigEndian.Uint32(t[44:]) {
 		return false
 	}
 	xf.slots, xf.n, xf.sealed = slots, n, true
@@ -374,7 +383,8 @@ func (x *msgIndex) sealLocked(last *idxFile) error {
 	t = binary.BigEndian.AppendUint64(t, uint64(last.beginTs))
 	t = binary.BigEndian.AppendUint64(t, uint64(last.endTs))
 	t = binary.BigEndian.AppendUint32(t, 0)
-	t = binary.BigEndian.AppendUint32(t, crc32.ChecksumIEEE(t))
+	// The CRC covers the slot heads too: they are written with the trailer and fsynced only at the next sync.
+	t = binary.BigEndian.AppendUint32(t, crc32.Update(crc32.ChecksumIEEE(b), crc32.IEEETable, t))
 	b = append(b, t...)
 	if _, err := last.f.WriteAt(b, int64(last.n)*idxEntrySize); err != nil {
 		return fmt.Errorf("store: index: seal %s: %w", last.path, err)
@@ -489,50 +499,70 @@ func (x *msgIndex) stats() IndexStats {
 // lookup returns the positions of entries for (topic, key) stored in [begin, end] ms, newest first, at most max.
 func (x *msgIndex) lookup(topic, key string, max int, begin, end int64) ([]int64, error) {
 	h := idxHash(topic, key)
-	x.mu.Lock()
-	defer x.mu.Unlock()
 	var out []int64
 	steps := 0
-	var buf [idxEntrySize]byte
-	for fi := len(x.files) - 1; fi >= 0 && len(out) < max && steps < idxMaxSteps; fi-- {
-		xf := x.files[fi]
-		if xf.n == 0 || xf.endTs < begin || xf.beginTs > end {
-			if xf.n > 0 && xf.endTs < begin {
-				break // older files are older still
-			}
-			continue
+	// The unsealed file is walked under the lock (its heads and buffer change with every put); sealed files are
+	// immutable, so the lock is only held to copy the list and sends do not wait on a query's disk reads.
+	x.mu.Lock()
+	files := slices.Clone(x.files)
+	if n := len(files); n > 0 && !files[n-1].sealed {
+		var err error
+		out, steps, err = x.walk(files[n-1], true, h, max, begin, end, out, steps)
+		files = files[:n-1]
+		if err != nil {
+			x.mu.Unlock()
+			return out, err
 		}
-		unsealed := fi == len(x.files)-1 && !xf.sealed
-		slot := uint32(h % uint64(xf.slots))
-		var next uint32
-		if unsealed {
-			next = x.heads[slot]
-		} else {
-			if _, err := xf.f.ReadAt(buf[:4], int64(xf.n)*idxEntrySize+int64(slot)*4); err != nil {
-				return out, fmt.Errorf("store: index: read %s: %w", xf.path, err)
-			}
-			next = binary.BigEndian.Uint32(buf[:4])
+	}
+	x.mu.Unlock()
+	for fi := len(files) - 1; fi >= 0 && len(out) < max && steps < idxMaxSteps; fi-- {
+		xf := files[fi]
+		if xf.endTs < begin {
+			break // older files are older still
 		}
-		for next != 0 && len(out) < max && steps < idxMaxSteps {
-			steps++
-			if next > xf.n {
-				return out, fmt.Errorf("%w: %s: chain points at entry %d of %d", errIndexCorrupt, xf.path, next, xf.n)
-			}
-			e, err := x.entryAt(xf, unsealed, next-1, buf[:])
-			if err != nil {
-				return out, err
-			}
-			eh, pos, ts, prev := binary.BigEndian.Uint64(e), int64(binary.BigEndian.Uint64(e[8:])), int64(binary.BigEndian.Uint64(e[16:])), binary.BigEndian.Uint32(e[24:])
-			if eh == h && ts >= begin && ts <= end {
-				out = append(out, pos)
-			}
-			if ts < begin || prev >= next {
-				break
-			}
-			next = prev
+		var err error
+		if out, steps, err = x.walk(xf, false, h, max, begin, end, out, steps); err != nil {
+			return out, err
 		}
 	}
 	return out, nil
+}
+
+// walk follows hash h's chain in one file, appending matching positions. For the unsealed file the caller holds x.mu.
+func (x *msgIndex) walk(xf *idxFile, unsealed bool, h uint64, max int, begin, end int64, out []int64, steps int) ([]int64, int, error) {
+	if xf.n == 0 || xf.endTs < begin || xf.beginTs > end {
+		return out, steps, nil
+	}
+	var buf [idxEntrySize]byte
+	slot := uint32(h % uint64(xf.slots))
+	var next uint32
+	if unsealed {
+		next = x.heads[slot]
+	} else {
+		if _, err := xf.f.ReadAt(buf[:4], int64(xf.n)*idxEntrySize+int64(slot)*4); err != nil {
+			return out, steps, fmt.Errorf("store: index: read %s: %w", xf.path, err)
+		}
+		next = binary.BigEndian.Uint32(buf[:4])
+	}
+	for next != 0 && len(out) < max && steps < idxMaxSteps {
+		steps++
+		if next > xf.n {
+			return out, steps, fmt.Errorf("%w: %s: chain points at entry %d of %d", errIndexCorrupt, xf.path, next, xf.n)
+		}
+		e, err := x.entryAt(xf, unsealed, next-1, buf[:])
+		if err != nil {
+			return out, steps, err
+		}
+		eh, pos, ts, prev := binary.BigEndian.Uint64(e), int64(binary.BigEndian.Uint64(e[8:])), int64(binary.BigEndian.Uint64(e[16:])), binary.BigEndian.Uint32(e[24:])
+		if eh == h && ts >= begin && ts <= end {
+			out = append(out, pos)
+		}
+		if ts < begin || prev >= next {
+			break
+		}
+		next = prev
+	}
+	return out, steps, nil
 }
 
 // checkIndex verifies invariant 5: every entry is reachable from its slot, and the entries are exactly the keys of
