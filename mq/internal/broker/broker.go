@@ -275,6 +275,8 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return b.handleUnlock(req)
 	case remoting.QueryMessage:
 		return b.handleQueryMessage(req)
+	case queryTopicConsumeByWho:
+		return b.handleTopicConsumeByWho(req)
 	case remoting.ViewMessageByID:
 		return b.handleViewMessage(req)
 	case remoting.UpdateAndCreateTopic:

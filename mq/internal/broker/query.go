@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/tide-run/tide/mq/mqmeta"
@@ -52,4 +54,37 @@ func (b *Broker) handleQueryMessage(req *remoting.Command) *remoting.Command {
 func (b *Broker) ensureTraceTopic() error {
 	_, _, err := b.cfg.ensureTopic(mqmeta.TopicConfig{TopicName: mqmeta.TraceTopic, ReadQueueNums: 1, WriteQueueNums: 1, Perm: mqmeta.PermRW})
 	return err
+}
+
+// queryTopicConsumeByWho is QUERY_TOPIC_CONSUME_BY_WHO (300), which mqadmin's queryMsgByUniqueKey and queryMsgById
+// ask after printing a message ("message track": which groups consume its topic).
+const queryTopicConsumeByWho int16 = 300
+
+// handleTopicConsumeByWho answers the groups that consume topic, as Java's broker does: groups with a consumer
+// connected that subscribes to it, and groups with offsets stored for it. Body: {"groupList":[...]}.
+func (b *Broker) handleTopicConsumeByWho(req *remoting.Command) *remoting.Command {
+	f := req.ReadFields()
+	topic := f.String("topic")
+	if f.Err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "query topic consume by who: %v", f.Err)
+	}
+	set := map[string]bool{}
+	for g, topics := range b.cfg.offsetGroups() {
+		if slices.Contains(topics, topic) {
+			set[g] = true
+		}
+	}
+	b.clients.mu.Lock()
+	for name, g := range b.clients.groups {
+		if g.subs[topic] != nil {
+			set[name] = true
+		}
+	}
+	b.clients.mu.Unlock()
+	groups := make([]string, 0, len(set))
+	for g := range set {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	return jsonResponse(req, map[string][]string{"groupList": groups})
 }
