@@ -58,7 +58,10 @@ func tideMQ(t *testing.T, targets []target) {
 			// offset message id and by the producer's message id.
 			ids := strings.Fields(strings.Split(strings.TrimSpace(sent), "\n")[1]) // MSGID TOPIC QUEUE OFFSET OFFSETMSGID
 			var out string
-			eventually(func() bool { out, _ = try("query", "--key", "order-1", "--topic", topic); return strings.Contains(out, "first-body") })
+			eventually(func() bool {
+				out, _ = try("query", "--key", "order-1", "--topic", topic)
+				return strings.Contains(out, "first-body")
+			})
 			mustContain("query --key", out, "first-body", "Keys:", "order-1", "TAGS=created")
 			mustContain("query --id OFFSETMSGID", run("query", "--id", ids[4]), "first-body", ids[0])
 			mustContain("query --id MSGID", run("query", "--id", ids[0], "--topic", topic), "first-body", ids[4])
