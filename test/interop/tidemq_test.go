@@ -65,6 +65,9 @@ func tideMQ(t *testing.T, targets []target) {
 			mustContain("query --key", out, "first-body", "Keys:", "order-1", "TAGS=created")
 			mustContain("query --id OFFSETMSGID", run("query", "--id", ids[4]), "first-body", ids[0])
 			mustContain("query --id MSGID", run("query", "--id", ids[0], "--topic", topic), "first-body", ids[4])
+			mustContain("query --topic --from", run("query", "--topic", topic, "--from", "1h"), "first-body", "second-body")
+			// Nothing traced it: trace still finds the message and says so.
+			mustContain("trace", run("trace", ids[4]), "message "+ids[0], "topic "+topic, "no trace records")
 			mustContain("consume", run("consume", topic, "--group", group, "--from", "first", "--max", "10"), "first-body", "second-body", "order-1")
 			out = run("groups", group)
 			mustContain("groups G", out, topic, "Total lag: 0")
