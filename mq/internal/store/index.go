@@ -80,6 +80,10 @@ type msgIndex struct {
 	pending  []byte           // entries of the unsealed file not yet written
 	written  uint32           // entries of the unsealed file on disk
 	err      error            // last write failure (retried at the next sync)
+	// lostFrom is the position of the first record whose entries could not be added (no new file could be
+	// created), or -1. The checkpoint must not move past it: sync fails from then on, so the next start re-indexes
+	// from a checkpoint before it.
+	lostFrom int64
 }
 
 // idxHash is FNV-1a (64 bits) of topic + "#" + key, written out so the send path hashes without an interface.
@@ -135,7 +139,7 @@ func indexKeys(sysFlag int32, props string, fn func(key string)) {
 // position from which records must be (re)indexed, at most from (the checkpoint). A missing directory (an old data
 // directory, or the index deleted) or an invalid file makes it rebuild from the start of what was lost.
 func openIndex(fs commitlog.FS, dir string, slots, maxEntries uint32, from int64) (*msgIndex, int64, error) {
-	x := &msgIndex{fs: fs, dir: dir, slots: slots, maxEntries: maxEntries}
+	x := &msgIndex{fs: fs, dir: dir, slots: slots, maxEntries: maxEntries, lostFrom: -1}
 	need := from
 	if _, err := fs.List(dir); errors.Is(err, os.ErrNotExist) {
 		need = 0 // no index yet (a data directory from before it, or it was deleted): index the whole log
@@ -305,6 +309,9 @@ func (x *msgIndex) add(pos, ts int64, topic string, sysFlag int32, props string)
 	}
 	if err := x.ensureRoom(pos, uint32(nk)); err != nil {
 		x.err = err
+		if x.lostFrom < 0 {
+			x.lostFrom = pos
+		}
 		return
 	}
 	last := x.files[len(x.files)-1]
@@ -399,6 +406,11 @@ func (x *msgIndex) sealLocked(last *idxFile) error {
 // sync writes buffered entries and fsyncs the unsealed file (before a checkpoint covers them).
 func (x *msgIndex) sync() error {
 	x.mu.Lock()
+	if x.lostFrom >= 0 {
+		err := fmt.Errorf("store: index: entries from position %d were not written (%w); the checkpoint stays before them until a restart re-indexes them", x.lostFrom, x.err)
+		x.mu.Unlock()
+		return err
+	}
 	err := x.writePendingLocked()
 	fs := x.unsynced
 	x.unsynced = nil
