@@ -79,9 +79,16 @@ func (c *Client) storedMessage(ctx context.Context, id string, pubs []msgtrace.R
 	}
 	for _, p := range pubs {
 		if mqmeta.ValidateTopic(p.Topic) == nil {
-			if ms, err := c.QueryByUniqKey(ctx, p.Topic, id, begin, end); err == nil && len(ms) > 0 {
-				return ms[len(ms)-1] // the first stored (a re-send keeps the id)
+			if ms, err := c.QueryByUniqKey(ctx, p.Topic, id, time.Time{}, time.Time{}); err == nil && len(ms) > 0 {
+				return ms[0] // the first stored (a re-send or a retry keeps the id)
 			}
+		}
+	}
+	if len(pubs) == 0 {
+		// Only consumers traced it (e.g. tide's Triggers): look for the id in every topic, user topics first, so
+		// the original is found before its %RETRY% copies.
+		if ms, err := c.FindByID(ctx, id, "", time.Time{}, time.Time{}); err == nil && len(ms) > 0 {
+			return ms[0]
 		}
 	}
 	return nil
