@@ -5,8 +5,6 @@ package cli
 // logic is mq/admin's (QueryByKey, FindByID, MessagesByTime, Trace); this file has flags and printing.
 
 import (
-	"bytes"
-	"compress/zlib"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -186,7 +184,7 @@ func printDetail(out io.Writer, m *message.Message) error {
 	body := m.Body
 	note := ""
 	if m.SysFlag&message.FlagCompressed != 0 {
-		if b, err := inflate(body); err == nil {
+		if b, err := admin.Body(m); err == nil {
 			body, note = b, fmt.Sprintf(" (zlib-compressed, %d bytes stored)", len(m.Body))
 		}
 	}
@@ -205,20 +203,6 @@ func bodyText(b []byte) string {
 	}
 	n := min(len(b), 512)
 	return fmt.Sprintf("<%d bytes binary>\n%x", len(b), b[:n])
-}
-
-// inflate undoes the clients' zlib compression of large bodies, refusing more than 16 MiB.
-func inflate(b []byte) ([]byte, error) {
-	r, err := zlib.NewReader(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	out, err := io.ReadAll(io.LimitReader(r, 16<<20+1))
-	if err != nil || len(out) > 16<<20 {
-		return nil, fmt.Errorf("inflate: %v", err)
-	}
-	return out, nil
 }
 
 func msTimeMS(ms int64) string {

@@ -28,6 +28,8 @@ const (
 	traceFlushEvery = 100 * time.Millisecond
 	// traceBatchBytes bounds one trace message (the clients use about 118 KB).
 	traceBatchBytes = 64 << 10
+	// traceKeyBytes bounds one trace message's KEYS (properties are at most 32 KiB).
+	traceKeyBytes = 16 << 10
 	// traceQueue bounds records waiting to be written; when it is full records are dropped (and counted), never
 	// the consumption.
 	traceQueue = 8192
@@ -93,13 +95,19 @@ func (w *traceWriter) run() {
 		body.Reset()
 		clear(keys)
 	}
+	keyBytes := 0
 	take := func(r traceRecord) {
 		body.WriteString(r.data)
 		for _, k := range r.keys {
-			keys[k] = struct{}{}
+			if _, ok := keys[k]; !ok {
+				keys[k] = struct{}{}
+				keyBytes += len(k) + 1
+			}
 		}
-		if body.Len() >= traceBatchBytes {
+		// A message's properties are at most 32 KiB, KEYS included.
+		if body.Len() >= traceBatchBytes || keyBytes >= traceKeyBytes {
 			flush()
+			keyBytes = 0
 		}
 	}
 	for {
@@ -108,6 +116,7 @@ func (w *traceWriter) run() {
 			take(r)
 		case <-t.C:
 			flush()
+			keyBytes = 0
 		case <-w.b.stop:
 			for {
 				select {

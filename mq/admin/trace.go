@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/tide-run/tide/mq/message"
@@ -40,26 +41,30 @@ func (c *Client) Trace(ctx context.Context, key, traceTopic string, begin, end t
 	var recs []msgtrace.Record
 	skipped := 0
 	for _, m := range traceMsgs {
-		r, s := msgtrace.Parse(m.Body)
+		body, err := Body(m) // batches over 4 KiB are compressed by the clients
+		if err != nil {
+			skipped++
+			continue
+		}
+		r, s := msgtrace.Parse(body)
 		recs = append(recs, r...)
 		skipped += s
 	}
 	ids := msgtrace.MsgIDs(recs, key)
 	var out []MessageTrace
+	if !slices.Contains(ids, key) {
+		// The key names a message none of the records are about (its producer did not trace), e.g. an event's
+		// source message whose Broker-topic copy the Triggers traced under its id: show it first, untraced.
+		if viewed != nil && MsgID(viewed) == key {
+			out = append(out, MessageTrace{Timeline: msgtrace.Timeline{MsgID: key}, Stored: viewed})
+		} else if found, _ := c.FindByID(ctx, key, "", begin, end); len(found) > 0 {
+			out = append(out, MessageTrace{Timeline: msgtrace.Timeline{MsgID: key}, Stored: found[0]})
+		}
+	}
 	for _, id := range ids {
 		mt := MessageTrace{Timeline: msgtrace.Build(id, recs), Skipped: skipped}
 		mt.Stored = c.storedMessage(ctx, id, mt.Published, viewed, begin, end)
 		out = append(out, mt)
-	}
-	if len(out) == 0 {
-		// No trace records: say whether the message exists at all.
-		if viewed != nil {
-			return []MessageTrace{{Timeline: msgtrace.Timeline{MsgID: key}, Stored: viewed}}, nil
-		}
-		found, _ := c.FindByID(ctx, key, "", begin, end)
-		for _, m := range found {
-			out = append(out, MessageTrace{Timeline: msgtrace.Timeline{MsgID: MsgID(m)}, Stored: m})
-		}
 	}
 	return out, nil
 }

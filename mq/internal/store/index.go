@@ -43,8 +43,9 @@ const (
 	idxTrailerSize  = 48
 	idxMagic        = 0x7469_6478 // "tidx"
 	idxPendingLimit = 64 << 10
-	// idxMaxKeys caps how many keys of one message are indexed (KEYS is space-separated and user-controlled).
-	idxMaxKeys = 64
+	// idxMaxKeys caps how many keys of one message are indexed (KEYS is space-separated and user-controlled, at most
+	// 32 KiB of properties). Trace messages carry one key per traced message and CloudEvent, hundreds of them.
+	idxMaxKeys = 4096
 	// idxMaxSteps bounds one query's walk along hash chains, so a hot key cannot make a query (which holds the
 	// index lock while it walks the unsealed file) arbitrarily long.
 	idxMaxSteps = 1 << 16
@@ -84,6 +85,7 @@ type msgIndex struct {
 	// created), or -1. The checkpoint must not move past it: sync fails from then on, so the next start re-indexes
 	// from a checkpoint before it.
 	lostFrom int64
+	keys     []string // scratch for add
 }
 
 // idxHash is FNV-1a (64 bits) of topic + "#" + key, written out so the send path hashes without an interface.
@@ -296,9 +298,15 @@ func (xf *idxFile) noteEntry(pos, ts int64) {
 func (x *msgIndex) add(pos, ts int64, topic string, sysFlag int32, props string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var keys [idxMaxKeys + 1]string
-	nk := 0
-	indexKeys(sysFlag, props, func(k string) { keys[nk] = k; nk++ })
+	keys := x.keys[:0]
+	indexKeys(sysFlag, props, func(k string) { keys = append(keys, k) })
+	defer func() {
+		clear(keys) // the keys point into the message's properties
+		if x.keys = keys[:0]; cap(keys) > 256 {
+			x.keys = nil // a message with many keys does not pin a large scratch slice
+		}
+	}()
+	nk := len(keys)
 	if nk == 0 {
 		return
 	}
@@ -315,7 +323,7 @@ func (x *msgIndex) add(pos, ts int64, topic string, sysFlag int32, props string)
 		return
 	}
 	last := x.files[len(x.files)-1]
-	for _, k := range keys[:nk] {
+	for _, k := range keys {
 		h := idxHash(topic, k)
 		slot := uint32(h % uint64(x.slots))
 		var e [idxEntrySize]byte
