@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -269,5 +270,24 @@ func BenchmarkIndexAdd(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		x.add(int64(i)*1100, 1_700_000_000_000+int64(i), "orders", 0, props)
+	}
+}
+
+// A trace message carries one key per traced message: hundreds, all indexed.
+func TestIndexManyKeys(t *testing.T) {
+	s := open(t, withDir(Options{SegmentSize: 1 << 20}, t.TempDir()))
+	var ks []string
+	for i := 0; i < 500; i++ {
+		ks = append(ks, fmt.Sprintf("id-%03d", i))
+	}
+	props := message.FormatProperties(map[string]string{"KEYS": strings.Join(ks, " ")})
+	if _, _, err := s.Put([]*message.Message{{Topic: "RMQ_SYS_TRACE_TOPIC", Body: []byte("records"), Properties: props,
+		BornHost: netip.MustParseAddrPort("127.0.0.1:9")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"id-000", "id-063", "id-064", "id-499"} {
+		if got, _, _ := s.QueryMessage("RMQ_SYS_TRACE_TOPIC", k, 32, 0, 1<<62, false); len(got) != 1 {
+			t.Fatalf("key %s: %d messages", k, len(got))
+		}
 	}
 }
