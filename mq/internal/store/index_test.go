@@ -291,3 +291,25 @@ func TestIndexManyKeys(t *testing.T) {
 		}
 	}
 }
+
+// Segments deleted by the disk cap (in the send path) take their index files with them at the next Clean.
+func TestIndexFollowsDiskCap(t *testing.T) {
+	o := withDir(smallIndex, t.TempDir())
+	o.SegmentSize, o.MaxDiskBytes = 4096, 8192
+	s := open(t, o)
+	for i := 0; i < 300; i++ {
+		if _, _, err := s.Put([]*message.Message{keyed("t", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := s.IndexStats().Files
+	if _, err := s.Clean(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if after := s.IndexStats().Files; after >= before || after > 8 { // ~55 records of 4 keys fit in 8 KiB: ~6 files of 40
+		t.Fatalf("%d index files kept of %d, for a log of two 4 KiB segments", after, before)
+	}
+	if got, _, _ := s.QueryMessage("t", "u299", 32, 0, 1<<62, true); len(got) != 1 {
+		t.Fatal("the newest message is not found")
+	}
+}

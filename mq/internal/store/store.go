@@ -358,9 +358,10 @@ func (s *Store) Clean(now time.Time) (int, error) {
 				return deleted, err
 			}
 		}
-		if err := s.idx.clean(min); err != nil {
-			return deleted, err
-		}
+	}
+	// Always: MaxDiskBytes also deletes segments (ensureSpace), between two runs of this.
+	if err := s.idx.clean(s.cl.MinOffset()); err != nil {
+		return deleted, err
 	}
 	return deleted, nil
 }
