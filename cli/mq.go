@@ -137,7 +137,7 @@ func newMQCommand() *cobra.Command {
 	cmd.PersistentFlags().DurationVar(&g.timeout, "request-timeout", 10*time.Second, "time limit for connecting and for each request")
 	mqCredentialFlags(cmd, g)
 	cmd.AddCommand(newMQTopicCommand(g), newMQSendCommand(g), newMQConsumeCommand(g), newMQGroupsCommand(g),
-		newMQResetOffsetCommand(g), newMQDLQCommand(g))
+		newMQResetOffsetCommand(g), newMQDLQCommand(g), newMQQueryCommand(g), newMQTraceCommand(g))
 	return cmd
 }
 

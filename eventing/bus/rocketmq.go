@@ -54,6 +54,8 @@ type RocketMQOptions struct {
 	DeleteGroup func(ctx context.Context, nameServers []string, group string) error
 	// Logger; default slog.Default(). A component attribute is added.
 	Logger *slog.Logger
+	// MessageTrace makes the bus's consumers write RocketMQ message-trace records (msgtrace.go).
+	MessageTrace bool
 }
 
 // RocketMQ is the Bus on the official RocketMQ Go client.
@@ -88,6 +90,8 @@ type RocketMQ struct {
 	// reached; the first successful send after that restarts every
 	// subscription's consumer (see rocketmqSub.restart).
 	degraded atomic.Bool
+	// trace writes message-trace records when MessageTrace is set (msgtrace.go); nil otherwise.
+	trace *traceWriter
 }
 
 type rocketmqProducer interface {
@@ -166,6 +170,9 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 			go b.batchWorker(p)
 			go b.batchWorker(p)
 		}
+	}
+	if opts.MessageTrace {
+		b.startTraceWriter()
 	}
 	return b, nil
 }
@@ -351,6 +358,9 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 		o.MaxReconsumeTimes = 16
 	}
 	copts = append(copts, consumer.WithMaxReconsumeTimes(o.MaxReconsumeTimes))
+	if b.trace != nil {
+		copts = append(copts, consumer.WithInterceptor(b.trace.interceptor()))
+	}
 	if o.OrderedRetryPause <= 0 {
 		o.OrderedRetryPause = time.Second
 	}

@@ -141,7 +141,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	deleteGroup := func(ctx context.Context, nameServers []string, group string) error {
 		return admin.DeleteGroup(admin.WithCredentials(ctx, creds), nameServers, group)
 	}
-	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: ns, Logger: r.opts.Logger, DeleteGroup: deleteGroup,
+	b, err := bus.NewRocketMQ(bus.RocketMQOptions{NameServers: ns, Logger: r.opts.Logger, DeleteGroup: deleteGroup, MessageTrace: true,
 		AccessKey: creds.AccessKey, SecretKey: creds.SecretKey})
 	if err != nil {
 		return fmt.Errorf("eventing: %w", err)

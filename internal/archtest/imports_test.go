@@ -59,6 +59,7 @@ var rules = []rule{
 	{from: "mq/internal", exceptFrom: []string{"mq/internal/grpcproxy"}, forbidden: []string{"mq/internal/grpcproxy"},
 		why: "the RocketMQ 5 gRPC endpoint sits on the broker (its in-process API, proxyapi.go); the broker and the store never import it"},
 	{from: "mq/mqmeta", forbidden: []string{"mq", "controlplane", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"}, why: "the broker's vocabulary is a leaf: broker and clients share it"},
+	{from: "mq/msgtrace", forbidden: []string{"mq", "controlplane", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"}, why: "message-trace records are a leaf: the admin client, the CLI and the dashboard share it"},
 	{from: "apis", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane"},
 		why: "API types are leaves"},
 	{from: "controlplane", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "apis", "demo"},

@@ -24,15 +24,20 @@ func tideMQ(t *testing.T, targets []target) {
 			t.Parallel()
 			id := fmt.Sprintf("%s%d", tg.name, time.Now().UnixNano()%1e6)
 			topic, group := "mq-"+id, "g-"+id
-			run := func(args ...string) string {
-				t.Helper()
+			try := func(args ...string) (string, error) {
 				var out, errOut bytes.Buffer
 				cmd := cli.NewRootCommand(strings.NewReader(""), &out, &errOut)
 				cmd.SetArgs(append([]string{"mq", "--namesrv", tg.nameServer}, args...))
-				if err := cmd.Execute(); err != nil {
-					t.Fatalf("tide mq %s against %s: %v\n%s%s", strings.Join(args, " "), tg.name, err, out.String(), errOut.String())
+				err := cmd.Execute()
+				return out.String() + errOut.String(), err
+			}
+			run := func(args ...string) string {
+				t.Helper()
+				out, err := try(args...)
+				if err != nil {
+					t.Fatalf("tide mq %s against %s: %v\n%s", strings.Join(args, " "), tg.name, err, out)
 				}
-				return out.String() + errOut.String()
+				return out
 			}
 			mustContain := func(what, out string, subs ...string) {
 				t.Helper()
@@ -46,10 +51,25 @@ func tideMQ(t *testing.T, targets []target) {
 			run("topic", "create", topic, "--queues", "2")
 			waitRoute(t, tg, topic)
 			mustContain("topic list", run("topic", "list"), topic)
-			mustContain("send", run("send", topic, "first-body", "--tag", "created", "--keys", "order-1"), topic)
+			sent := run("send", topic, "first-body", "--tag", "created", "--keys", "order-1")
+			mustContain("send", sent, topic)
 			run("send", topic, "second-body")
+			// query by key (Apache's broker indexes a message a moment after answering its send), by the broker's
+			// offset message id and by the producer's message id.
+			ids := strings.Fields(strings.Split(strings.TrimSpace(sent), "\n")[1]) // MSGID TOPIC QUEUE OFFSET OFFSETMSGID
+			var out string
+			eventually(func() bool {
+				out, _ = try("query", "--key", "order-1", "--topic", topic)
+				return strings.Contains(out, "first-body")
+			})
+			mustContain("query --key", out, "first-body", "Keys:", "order-1", "TAGS=created")
+			mustContain("query --id OFFSETMSGID", run("query", "--id", ids[4]), "first-body", ids[0])
+			mustContain("query --id MSGID", run("query", "--id", ids[0], "--topic", topic), "first-body", ids[4])
+			mustContain("query --topic --from", run("query", "--topic", topic, "--from", "1h"), "first-body", "second-body")
+			// Nothing traced it: trace still finds the message and says so.
+			mustContain("trace", run("trace", ids[4]), "message "+ids[0], "topic "+topic, "no trace records")
 			mustContain("consume", run("consume", topic, "--group", group, "--from", "first", "--max", "10"), "first-body", "second-body", "order-1")
-			out := run("groups", group)
+			out = run("groups", group)
 			mustContain("groups G", out, topic, "Total lag: 0")
 			mustContain("groups", run("groups"), group)
 			mustContain("reset-offset", run("reset-offset", "--group", group, "--topic", topic, "--to", "first"), topic)

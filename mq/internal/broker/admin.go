@@ -76,9 +76,10 @@ func (b *Broker) handleViewMessage(req *remoting.Command) *remoting.Command {
 	if f.Err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "%v", f.Err)
 	}
-	_, raw, err := b.st.ReadMessage(off)
-	if err != nil {
-		return remoting.Errorf(req, remoting.SystemError, "no message at offset %d: %v", off, err)
+	m, raw, err := b.st.ReadMessage(off)
+	if err != nil || m.PhysicalOffset != off {
+		// Java's remark; a position inside a record (or one retention removed) finds nothing.
+		return remoting.Errorf(req, remoting.SystemError, "can not find message by the offset, %d", off)
 	}
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	resp.Body = raw

@@ -180,6 +180,9 @@ func New(opts Options) (*Broker, error) {
 			return nil, err
 		}
 	}
+	if err := b.ensureTraceTopic(); err != nil {
+		return nil, err
+	}
 	b.tx = newTransactions(b)
 	if b.timers, err = newTimers(b); err != nil {
 		return nil, err
@@ -281,6 +284,10 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return b.handleLock(req)
 	case remoting.UnlockBatchMQ:
 		return b.handleUnlock(req)
+	case remoting.QueryMessage:
+		return b.handleQueryMessage(req)
+	case queryTopicConsumeByWho:
+		return b.handleTopicConsumeByWho(req)
 	case remoting.ViewMessageByID:
 		return b.handleViewMessage(req)
 	case remoting.UpdateAndCreateTopic:

@@ -20,7 +20,8 @@ var fuzzCodes = []int16{remoting.SendMessage, remoting.SendMessageV2, remoting.S
 	remoting.SearchOffsetByTimestamp, remoting.ConsumerSendMsgBack, remoting.LockBatchMQ, remoting.UnlockBatchMQ,
 	remoting.ViewMessageByID, remoting.UpdateAndCreateTopic, remoting.DeleteTopicInBroker, remoting.GetAllTopicConfig,
 	remoting.UpdateAndCreateSubscription, remoting.GetAllSubscriptionGroupConfig, remoting.DeleteSubscriptionGroup,
-	remoting.GetConsumeStats, remoting.InvokeBrokerToResetOffset, remoting.EndTransaction, 9999, remoting.GetTopicConfig}
+	remoting.GetConsumeStats, remoting.InvokeBrokerToResetOffset, remoting.EndTransaction, 9999, remoting.GetTopicConfig,
+	remoting.QueryMessage, queryTopicConsumeByWho} // new codes go last: the seeds and corpus name codes by index
 
 // FuzzHandle feeds arbitrary ext fields and bodies to every request handler (heartbeat and lock JSON, batch bodies,
 // send-back offsets, ...). Handlers must answer, never panic; the server's recover is not in the way here.
@@ -39,6 +40,8 @@ func FuzzHandle(f *testing.F) {
 	f.Add(uint8(0), []byte("b\x00t1\x00a\x00pg\x00i\x00TIMER_DELAY_SEC\x0160\x02TIMER_DELIVER_MS\x01x\x02\x00"), []byte("timer"))
 	f.Add(uint8(25), []byte("producerGroup\x00pg\x00tranStateTableOffset\x000\x00commitLogOffset\x000\x00commitOrRollback\x008\x00"), []byte(nil))
 
+	f.Add(uint8(28), []byte("topic\x00t1\x00key\x00k\x00maxNum\x0032\x00beginTimestamp\x000\x00endTimestamp\x009223372036854775807\x00_UNIQUE_KEY_QUERY\x00true\x00"), []byte(nil))
+	f.Add(uint8(16), []byte("offset\x0013\x00"), []byte(nil))
 	fc := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := newTestBroker(f, fc)
 	if err := b.CreateTopic(mqmeta.TopicConfig{TopicName: "t1", ReadQueueNums: 2, WriteQueueNums: 2}); err != nil {

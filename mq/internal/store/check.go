@@ -80,5 +80,5 @@ func (s *Store) Check() error {
 			}
 		}
 	}
-	return nil
+	return s.checkIndex()
 }

@@ -2,8 +2,9 @@
 // topic-queue (package consumequeue), kept consistent across crashes by a checkpoint, with retention by age and
 // disk usage and a consistency checker.
 //
-// Layout under Dir: commitlog/<20-digit base> segments, consumequeue/<topic>/<queueId> index files, and
-// checkpoint (the commit-log offset below which every consume-queue entry is known to be fsynced).
+// Layout under Dir: commitlog/<20-digit base> segments, consumequeue/<topic>/<queueId> index files, index/ (the
+// message index by key and message id), and checkpoint (the commit-log offset below which every consume-queue and
+// message-index entry is known to be fsynced).
 //
 // Invariants (Check verifies them; storage tests run it after each test):
 //  1. the commit log is whole: records contiguous from its min to its write offset, each CRC-valid and stamped with
@@ -13,7 +14,10 @@
 //     and positions strictly increase with i;
 //  3. every record in the log at or above the log's min whose queue exists is indexed by its queue at its queue
 //     offset (nothing acknowledged is unreachable);
-//  4. checkpoint <= the log's flushed offset.
+//  4. checkpoint <= the log's flushed offset;
+//  5. the message index (index.go) holds exactly the keys of the records at or above the log's min (UNIQ_KEY and
+//     each KEYS word under the record's topic; rolled-back transaction messages excepted), each entry reachable
+//     from its hash slot.
 //
 // Puts are serialized by Store.mu: queue offsets are assigned, the records appended and the entries written in one
 // critical section, so each queue's order equals commit-log order.

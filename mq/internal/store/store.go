@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnFlush is the commit log's fsync observer (commitlog.Options.OnFlush); nil: none.
 	OnFlush func(d time.Duration, bytes int64)
+	// IndexSlots and IndexEntries size the message index's files (index.go). Defaults DefaultIndexSlots and
+	// DefaultIndexEntries; tests make them small to exercise sealing.
+	IndexSlots, IndexEntries int
 }
 
 type qkey struct {
@@ -82,6 +86,9 @@ type Store struct {
 	RetainFrom func() int64
 
 	diskFull atomic.Pointer[diskFullState] // set while writes fail for lack of space (health.go)
+
+	idx       *msgIndex // by key and unique id (index.go)
+	queueFrom int64     // during recovery: records below it are already in their consume queues
 
 	stop chan struct{}
 	done chan struct{}
@@ -117,15 +124,23 @@ func Open(opts Options) (*Store, error) {
 	if len(s.queues) == 0 {
 		from = 0 // no consume queues at all (first start, or the index was deleted): rebuild them from the whole log
 	}
+	idx, scanFrom, err := openIndex(opts.FS, filepath.Join(opts.Dir, "index"), uint32(cmp.Or(opts.IndexSlots, DefaultIndexSlots)),
+		uint32(cmp.Or(opts.IndexEntries, DefaultIndexEntries)), from)
+	if err != nil {
+		s.closeQueues()
+		return nil, err
+	}
+	s.idx, s.queueFrom = idx, from
 	recovered := 0
 	cl, err := commitlog.Open(commitlog.Options{Dir: filepath.Join(opts.Dir, "commitlog"), SegmentSize: opts.SegmentSize,
 		FlushMode: opts.FlushMode, FlushInterval: opts.FlushInterval, FS: opts.FS, Logger: opts.Logger, OnFlush: opts.OnFlush},
-		from, func(pos int64, rec []byte) error {
+		scanFrom, func(pos int64, rec []byte) error {
 			recovered++
 			return s.redispatch(pos, rec)
 		})
 	if err != nil {
 		s.closeQueues()
+		idx.close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s.cl = cl
@@ -223,6 +238,10 @@ func (s *Store) redispatch(pos int64, rec []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: recovery decode at %d: %w", pos, err)
 	}
+	s.idx.add(pos, m.StoreTimestamp, m.Topic, m.SysFlag, m.Properties)
+	if pos < s.queueFrom {
+		return nil // only the message index needed this record
+	}
 	q, err := s.queueLocked(m.Topic, m.QueueID, true)
 	if err != nil {
 		return err
@@ -263,6 +282,9 @@ func (s *Store) Checkpoint() error {
 		if err := q.Sync(); err != nil {
 			return err
 		}
+	}
+	if err := s.idx.sync(); err != nil {
+		return err
 	}
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:], uint64(covered))
@@ -341,6 +363,10 @@ func (s *Store) Clean(now time.Time) (int, error) {
 				return deleted, err
 			}
 		}
+	}
+	// Always: MaxDiskBytes also deletes segments (ensureSpace), between two runs of this.
+	if err := s.idx.clean(s.cl.MinOffset()); err != nil {
+		return deleted, err
 	}
 	return deleted, nil
 }
@@ -431,6 +457,7 @@ func (s *Store) Put(msgs []*message.Message) ([]PutResult, int64, error) {
 			s.mu.Unlock()
 			return nil, 0, fmt.Errorf("store: index: %w", err)
 		}
+		s.idx.add(pos[i], now, m.Topic, m.SysFlag, m.Properties)
 		res[i] = PutResult{Pos: pos[i], QueueOffset: m.QueueOffset, Size: lens[i], MsgID: message.OffsetMsgID(s.opts.StoreHost, pos[i])}
 	}
 	s.keepScratch(buf, lens, pos, qs)
@@ -713,6 +740,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.closeQueues()
+	s.idx.close()
 	s.mu.Unlock()
 	if cerr := s.cl.Close(); err == nil {
 		err = cerr

@@ -164,6 +164,12 @@ public class Scenarios {
         return new Message(topic, body.getBytes(StandardCharsets.UTF_8));
     }
 
+    static Message keyed(String topic, String body, String keys) {
+        Message m = msg(topic, body);
+        m.setKeys(keys);
+        return m;
+    }
+
     static DefaultMQPushConsumer consumer(String group) {
         DefaultMQPushConsumer c = new DefaultMQPushConsumer(group);
         c.setNamesrvAddr(namesrv);
@@ -534,6 +540,53 @@ public class Scenarios {
                 c.shutdown();
                 p.shutdown();
                 return found[0] == null ? "no trace record names the message" : "a " + found[0] + " trace record names the message";
+            }
+            case "query by key": {
+                // DefaultMQProducer.queryMessage: QUERY_MESSAGE to the topic's brokers, filtered by key on the client.
+                DefaultMQProducer p = producer(name);
+                p.send(keyed(topic, "q1", "qk"));
+                p.send(keyed(topic, "q2", "x qk"));
+                p.send(keyed(topic, "q3", "qkk"));
+                Set<String> got = new TreeSet<>();
+                long deadline = System.currentTimeMillis() + 10_000;
+                while (got.size() < 2 && System.currentTimeMillis() < deadline) {
+                    try {
+                        for (MessageExt e : p.queryMessage(topic, "qk", 32, 0, Long.MAX_VALUE).getMessageList()) {
+                            got.add(new String(e.getBody(), StandardCharsets.UTF_8));
+                        }
+                    } catch (Exception e) {
+                        Thread.sleep(100); // not indexed yet: "query message by key finished, but no message"
+                    }
+                }
+                String nope;
+                try {
+                    nope = "found " + p.queryMessage(topic, "nope", 32, 0, Long.MAX_VALUE).getMessageList().size();
+                } catch (Exception e) {
+                    nope = "none";
+                }
+                p.shutdown();
+                return "by key qk: " + list(got) + ", by key nope: " + nope;
+            }
+            case "view by id": {
+                // DefaultMQProducer.viewMessage: VIEW_MESSAGE_BY_ID for an offset message id; for the producer's
+                // message id (UNIQ_KEY) it falls back to QUERY_MESSAGE with _UNIQUE_KEY_QUERY=true.
+                DefaultMQProducer p = producer(name);
+                SendResult r = p.send(msg(topic, "v1"));
+                MessageExt byOff = p.viewMessage(topic, r.getOffsetMsgId());
+                String byOffset = new String(byOff.getBody(), StandardCharsets.UTF_8) + (topic.equals(byOff.getTopic()) ? " in the topic" : " in " + byOff.getTopic());
+                String byId = "nothing";
+                long deadline = System.currentTimeMillis() + 10_000;
+                while (byId.equals("nothing") && System.currentTimeMillis() < deadline) {
+                    try {
+                        MessageExt m = p.viewMessage(topic, r.getMsgId());
+                        if (m != null) byId = new String(m.getBody(), StandardCharsets.UTF_8);
+                    } catch (Exception e) {
+                        // not indexed yet
+                    }
+                    if (byId.equals("nothing")) Thread.sleep(100);
+                }
+                p.shutdown();
+                return "by offset id: " + byOffset + ", by message id: " + byId;
             }
             default:
                 return "unknown scenario";

@@ -1,0 +1,197 @@
+package bus
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+// Message trace: with RocketMQOptions.MessageTrace the bus's consumer groups (Triggers, and anything else that
+// subscribes through it) write RocketMQ's own trace records for every message they consume, as the official
+// clients do with tracing on, so `tide mq trace` (or any RocketMQ trace viewer) shows them beside the producers and
+// the other consumers: a SubBefore record when the handler is called and a SubAfter record with its result and
+// duration. Records are Java's TraceDataEncoder layout (what the Java and Go clients write), batched into messages
+// on RMQ_SYS_TRACE_TOPIC keyed by the consumed messages' ids and their CloudEvent ids (the CE_id property), so a
+// trace by an event's id — for an event from a RocketMQSource, the original message's id — finds the Trigger
+// deliveries of the Broker-topic message that carried it.
+//
+// Written here rather than with the client's WithTrace because v2.1.2 keeps a single trace client per process,
+// bound to the first name server it is given: a second bus (another cluster, or a test's second broker) would get
+// a nil dispatcher whose interceptor fails every consume.
+
+const (
+	traceTopic      = "RMQ_SYS_TRACE_TOPIC"
+	traceFlushEvery = 100 * time.Millisecond
+	// traceBatchBytes bounds one trace message (the clients use about 118 KB).
+	traceBatchBytes = 64 << 10
+	// traceKeyBytes bounds one trace message's KEYS (properties are at most 32 KiB).
+	traceKeyBytes = 16 << 10
+	// traceQueue bounds records waiting to be written; when it is full records are dropped (and counted), never
+	// the consumption.
+	traceQueue = 8192
+)
+
+type traceRecord struct {
+	data string
+	keys []string
+}
+
+type traceWriter struct {
+	b       *RocketMQ
+	records chan traceRecord
+	dropped atomic.Int64
+	seq     atomic.Uint64
+}
+
+// startTraceWriter starts the goroutine that writes trace records; it stops with the bus (b.stop), writing what
+// it holds first.
+func (b *RocketMQ) startTraceWriter() {
+	b.trace = &traceWriter{b: b, records: make(chan traceRecord, traceQueue)}
+	b.workers.Add(1)
+	go b.trace.run()
+}
+
+func (w *traceWriter) add(r traceRecord) {
+	select {
+	case w.records <- r:
+	default:
+		if w.dropped.Add(1)%1000 == 1 {
+			w.b.log.Warn("message trace records dropped: the writer is behind", "dropped", w.dropped.Load())
+		}
+	}
+}
+
+func (w *traceWriter) run() {
+	defer w.b.workers.Done()
+	t := time.NewTicker(traceFlushEvery)
+	defer t.Stop()
+	var body strings.Builder
+	keys := map[string]struct{}{}
+	failures := 0
+	flush := func() {
+		if body.Len() == 0 {
+			return
+		}
+		ks := make([]string, 0, len(keys))
+		for k := range keys {
+			ks = append(ks, k)
+		}
+		msg := primitive.NewMessage(traceTopic, []byte(body.String())).WithKeys(ks)
+		ctx, cancel := context.WithTimeout(context.Background(), w.b.opts.SendTimeout)
+		if _, err := w.b.producers[0].SendSync(ctx, msg); err != nil {
+			// Lost records only thin out the trace; consumption goes on. Log the first failure of a run and
+			// every 100th after it, not every flush while the broker is away.
+			if failures++; failures%100 == 1 {
+				w.b.log.Warn("writing message trace records failed; they are dropped", "err", err, "failures", failures)
+			}
+		} else {
+			failures = 0
+		}
+		cancel()
+		body.Reset()
+		clear(keys)
+	}
+	keyBytes := 0
+	take := func(r traceRecord) {
+		body.WriteString(r.data)
+		for _, k := range r.keys {
+			if _, ok := keys[k]; !ok {
+				keys[k] = struct{}{}
+				keyBytes += len(k) + 1
+			}
+		}
+		// A message's properties are at most 32 KiB, KEYS included.
+		if body.Len() >= traceBatchBytes || keyBytes >= traceKeyBytes {
+			flush()
+			keyBytes = 0
+		}
+	}
+	for {
+		select {
+		case r := <-w.records:
+			take(r)
+		case <-t.C:
+			flush()
+			keyBytes = 0
+		case <-w.b.stop:
+			for {
+				select {
+				case r := <-w.records:
+					take(r)
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+// interceptor records each consumed message's SubBefore and SubAfter.
+func (w *traceWriter) interceptor() primitive.Interceptor {
+	return func(ctx context.Context, req, reply interface{}, next primitive.Invoker) error {
+		cc, ok := primitive.GetConsumerCtx(ctx)
+		if !ok || len(cc.Msgs) == 0 {
+			return next(ctx, req, reply)
+		}
+		reqID := "tide-" + strconv.FormatUint(w.seq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		start := time.Now()
+		type bean struct {
+			id, keys string
+			retries  int32
+			recKeys  []string
+		}
+		beans := make([]bean, 0, len(cc.Msgs))
+		for _, m := range cc.Msgs {
+			if m == nil {
+				continue
+			}
+			if _, marker := m.GetProperties()[PropMarker]; marker {
+				continue
+			}
+			bn := bean{id: m.MsgId, retries: m.ReconsumeTimes, recKeys: []string{m.MsgId}}
+			var ks []string
+			if ce := m.GetProperty("CE_id"); ce != "" {
+				ks = append(ks, ce)
+			}
+			ks = append(ks, strings.Fields(m.GetKeys())...)
+			bn.keys = strings.Join(ks, " ")
+			bn.recKeys = append(bn.recKeys, ks...)
+			beans = append(beans, bn)
+		}
+		group := strings.TrimPrefix(cc.ConsumerGroup, "%")
+		for _, bn := range beans {
+			w.add(traceRecord{keys: bn.recKeys, data: join("SubBefore", ms(start), "DefaultRegion", group, reqID, bn.id,
+				strconv.Itoa(int(bn.retries)), nullIfEmpty(bn.keys))})
+		}
+		err := next(ctx, req, reply)
+		code := primitive.ConsumeReturnType(cc.Properties[primitive.PropCtxType]).Ordinal()
+		success := cc.Success && err == nil
+		if err != nil {
+			code = primitive.ExceptionReturn.Ordinal()
+		}
+		cost := time.Since(start).Milliseconds()
+		end := time.Now()
+		for _, bn := range beans {
+			w.add(traceRecord{keys: bn.recKeys, data: join("SubAfter", reqID, bn.id, strconv.FormatInt(cost, 10),
+				strconv.FormatBool(success), nullIfEmpty(bn.keys), strconv.Itoa(code), ms(end), group)})
+		}
+		return err
+	}
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func nullIfEmpty(s string) string {
+	if s == "" {
+		return "null" // what the clients write for no keys
+	}
+	return s
+}
+
+// join is one record: fields separated by \x01, ended by \x02.
+func join(fields ...string) string { return strings.Join(fields, "\x01") + "\x02" }

@@ -1,0 +1,61 @@
+package bus
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tide-run/tide/mq/admin"
+)
+
+// With MessageTrace, a subscription's deliveries show in RocketMQ's message trace, found by the event's id (the
+// CE_id property): the failed first delivery and the redelivery through %RETRY%, with their results.
+func TestMessageTraceRecords(t *testing.T) {
+	b, srv := startBusServer(t, RocketMQOptions{MessageTrace: true})
+	ctx := t.Context()
+	var mu sync.Mutex
+	calls := 0
+	sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: "traced", Group: "trigger-g", From: FromFirst}, func(_ context.Context, m *Message) Action {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			return Retry
+		}
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := b.Send(ctx, &Message{Topic: "traced", Body: []byte("e"), Properties: map[string]string{"CE_id": "evt-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := admin.Dial(ctx, srv.NameServerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []admin.MessageTrace
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err = c.Trace(ctx, "evt-1", "", time.Time{}, time.Time{})
+		if err == nil && len(got) == 1 && len(got[0].Groups) == 1 && len(got[0].Groups[0].Attempts) == 2 &&
+			got[0].Groups[0].Attempts[1].Done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trace of evt-1: %+v, %v", got, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	g := got[0].Groups[0]
+	a0, a1 := g.Attempts[0], g.Attempts[1]
+	if g.Group != "trigger-g" || !a0.Done || a0.Success || a0.Result != "FAILED" || !a1.Success || a1.Result != "SUCCESS" || a1.RetryTimes != 1 {
+		t.Fatalf("deliveries: %+v", g)
+	}
+	if got[0].Stored == nil || got[0].Stored.Topic != "traced" {
+		t.Fatalf("stored: %+v", got[0].Stored)
+	}
+}
