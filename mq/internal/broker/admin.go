@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"sort"
 	"strconv"
 
@@ -111,7 +112,9 @@ func (b *Broker) handleDeleteTopic(req *remoting.Command) *remoting.Command {
 	if f.Err != nil {
 		return remoting.Errorf(req, remoting.SystemError, "delete topic: %v", f.Err)
 	}
-	if err := b.DeleteTopic(name); err != nil {
+	// Deleting a topic that does not exist succeeds, as on Apache's broker: deletion is idempotent, and clients
+	// (mqadmin deleteSubscriptionGroup, the orphan sweep) delete a group's %RETRY% topic whether or not it was made.
+	if err := b.DeleteTopic(name); err != nil && !errors.Is(err, errTopicNotExist) {
 		return remoting.Errorf(req, remoting.SystemError, "delete topic: %v", err)
 	}
 	return remoting.NewResponse(req, remoting.Success, "")
