@@ -75,6 +75,10 @@ var rules = []rule{
 		why: "start-up page release is a leaf library"},
 	{from: "internal/tailbuf", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "the test harnesses' log buffer is a leaf library"},
+	{from: "internal/crdgen", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "demo"},
+		why: "the CRD generator reads only the API types"},
+	{from: "internal/kubetest", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
+		why: "the real-Kubernetes test harness is a leaf: tests bring their own resources"},
 	{from: "internal/ratelog", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "the log rate limiter is a leaf library"},
 }
