@@ -13,13 +13,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
@@ -73,16 +74,16 @@ type Controller struct {
 	opts    Options
 	log     *slog.Logger
 	dyn     dynamic.Interface
-	kube    kubernetes.Interface
+	apps    appsclient.AppsV1Interface
 	disco   discovery.DiscoveryInterface
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
 	queue   workqueue.TypedRateLimitingInterface[key]
 	metrics *metrics
 
-	dynFactory  dynamicinformer.DynamicSharedInformerFactory
-	kubeFactory informers.SharedInformerFactory
-	deployments appslisters.DeploymentLister
-	sources     map[schema.GroupVersionResource]cache.GenericLister
+	dynFactory     dynamicinformer.DynamicSharedInformerFactory
+	deployInformer cache.SharedIndexInformer
+	deployments    appslisters.DeploymentLister
+	sources        map[schema.GroupVersionResource]cache.GenericLister
 
 	tracker *tracker
 	ready   atomic.Bool
@@ -116,17 +117,22 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubecontroller: dynamic client: %w", err)
 	}
-	kube, err := kubernetes.NewForConfig(opts.Config)
+	// Only the clients used: the full clientset and informer factory would link every API group into tide.
+	apps, err := appsclient.NewForConfig(opts.Config)
 	if err != nil {
-		return nil, fmt.Errorf("kubecontroller: client: %w", err)
+		return nil, fmt.Errorf("kubecontroller: apps/v1 client: %w", err)
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubecontroller: discovery client: %w", err)
 	}
 	c := &Controller{
 		opts:    opts,
 		log:     opts.Logger.With("component", "rocketmqsource-controller"),
 		dyn:     dyn,
-		kube:    kube,
-		disco:   kube.Discovery(),
-		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery())),
+		apps:    apps,
+		disco:   disco,
+		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
 		metrics: newMetrics(),
 		sources: map[schema.GroupVersionResource]cache.GenericLister{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -135,11 +141,18 @@ func New(opts Options) (*Controller, error) {
 	}
 	c.metrics.depth = func() int { return c.queue.Len() }
 	c.dynFactory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, opts.Resync, opts.Namespace, nil)
-	c.kubeFactory = informers.NewSharedInformerFactoryWithOptions(kube, opts.Resync,
-		informers.WithNamespace(opts.Namespace),
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.LabelSelector = labels.Set{LabelController: ControllerName}.String()
-		}))
+	selector := labels.Set{LabelController: ControllerName}.String()
+	c.deployInformer = cache.NewSharedIndexInformer(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, lo metav1.ListOptions) (runtime.Object, error) {
+			lo.LabelSelector = selector
+			return apps.Deployments(opts.Namespace).List(ctx, lo)
+		},
+		WatchFuncWithContext: func(ctx context.Context, lo metav1.ListOptions) (watch.Interface, error) {
+			lo.LabelSelector = selector
+			return apps.Deployments(opts.Namespace).Watch(ctx, lo)
+		},
+	}, &appsv1.Deployment{}, opts.Resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	c.deployments = appslisters.NewDeploymentLister(c.deployInformer.GetIndexer())
 	c.tracker = newTracker(c.dynFactory, c.enqueue, c.log)
 	return c, nil
 }
@@ -165,29 +178,24 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		c.sources[gvr] = inf.Lister()
 		c.log.Info("watching", "resource", gvr.String())
 	}
-	dinf := c.kubeFactory.Apps().V1().Deployments()
-	if _, err := dinf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := c.deployInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueOwner,
 		UpdateFunc: func(_, o any) { c.enqueueOwner(o) },
 		DeleteFunc: c.enqueueOwner,
 	}); err != nil {
 		return fmt.Errorf("kubecontroller: %w", err)
 	}
-	c.deployments = dinf.Lister()
 	c.tracker.start(ctx.Done())
 	c.dynFactory.Start(ctx.Done())
-	c.kubeFactory.Start(ctx.Done())
 	defer c.dynFactory.Shutdown()
-	defer c.kubeFactory.Shutdown()
+	go c.deployInformer.RunWithContext(ctx)
 	for gvr, ok := range c.dynFactory.WaitForCacheSync(ctx.Done()) {
 		if !ok && c.sources[gvr] != nil {
 			return fmt.Errorf("kubecontroller: the %s cache did not sync", gvr.Resource)
 		}
 	}
-	for t, ok := range c.kubeFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("kubecontroller: the %v cache did not sync", t)
-		}
+	if !cache.WaitForCacheSync(ctx.Done(), c.deployInformer.HasSynced) {
+		return fmt.Errorf("kubecontroller: the deployments cache did not sync")
 	}
 	c.ready.Store(true)
 	c.log.Info("started", "workers", workers, "namespace", c.opts.Namespace, "adapterImage", c.opts.AdapterImage)

@@ -25,6 +25,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/kubecontroller"
@@ -73,7 +74,18 @@ func TestControllerOnRealAPIServer(t *testing.T) {
 	dyn := dynamic.NewForConfigOrDie(cl.Config)
 	kube := kubernetes.NewForConfigOrDie(cl.Config)
 
-	applyFile(t, ctx, dyn, filepath.Join("..", "..", "deploy", "knative", "300-rocketmqsource-crd.yaml"))
+	// Everything `ko apply -f deploy/knative/` installs (ko would replace the ko:// images; the API server takes
+	// them as they are, and no kubelet runs the controller's Deployment here: the test runs the controller itself,
+	// with the RBAC the manifests grant).
+	manifests, err := filepath.Glob(filepath.Join("..", "..", "deploy", "knative", "*.yaml"))
+	if err != nil || len(manifests) < 6 {
+		t.Fatalf("deploy/knative/*.yaml: %v %v", manifests, err)
+	}
+	for _, f := range manifests {
+		if !strings.HasPrefix(filepath.Base(f), ".") { // .ko.yaml is ko's configuration
+			applyFile(t, ctx, dyn, f)
+		}
+	}
 	applyYAML(t, ctx, dyn, []byte(brokerCRD))
 	for _, name := range []string{"rocketmqsources.sources.knative.dev", "rocketmqsources.sources.eventing.knative.dev", "brokers.eventing.knative.dev"} {
 		waitFor(t, 30*time.Second, "CRD "+name+" Established", func() (bool, string) {
@@ -90,8 +102,11 @@ func TestControllerOnRealAPIServer(t *testing.T) {
 	}
 
 	logs := &lockedWriter{w: &bytes.Buffer{}}
+	// The controller runs as its ServiceAccount, so a rule missing from 201-clusterrole.yaml fails this test.
+	asController := rest.CopyConfig(cl.Config)
+	asController.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:tide-system:tide-rocketmqsource-controller"}
 	c, err := kubecontroller.New(kubecontroller.Options{
-		Config: cl.Config, AdapterImage: "registry.example/tide:test", DefaultNameServers: []string{"10.0.0.12:9876"},
+		Config: asController, AdapterImage: "registry.example/tide:test", DefaultNameServers: []string{"10.0.0.12:9876"},
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), Resync: time.Minute,
 	})
 	if err != nil {

@@ -228,7 +228,7 @@ var errConflict = errors.New("deployment conflict")
 func (c *Controller) applyDeployment(ctx context.Context, owner *unstructured.Unstructured, want *appsv1.Deployment) (*appsv1.Deployment, error) {
 	cur, err := c.deployments.Deployments(want.Namespace).Get(want.Name)
 	if apierrors.IsNotFound(err) {
-		d, err := c.kube.AppsV1().Deployments(want.Namespace).Create(ctx, want, metav1.CreateOptions{})
+		d, err := c.apps.Deployments(want.Namespace).Create(ctx, want, metav1.CreateOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +255,7 @@ func (c *Controller) applyDeployment(ctx context.Context, owner *unstructured.Un
 	for k, v := range want.Labels {
 		upd.Labels[k] = v
 	}
-	d, err := c.kube.AppsV1().Deployments(want.Namespace).Update(ctx, upd, metav1.UpdateOptions{})
+	d, err := c.apps.Deployments(want.Namespace).Update(ctx, upd, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, err
 	}

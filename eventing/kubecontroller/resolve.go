@@ -51,8 +51,9 @@ func (c *Controller) resolve(ctx context.Context, owner key, namespace string, d
 	}
 	var base *apis.URL
 	if gv.Group == "" && gv.Version == "v1" && ref.Kind == "Service" {
-		c.tracker.track(owner, schema.GroupVersionResource{Version: "v1", Resource: "services"}, ns, ref.Name)
-		if _, err := c.kube.CoreV1().Services(ns).Get(ctx, ref.Name, metav1.GetOptions{}); err != nil {
+		services := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+		c.tracker.track(owner, services, ns, ref.Name)
+		if _, err := c.dyn.Resource(services).Namespace(ns).Get(ctx, ref.Name, metav1.GetOptions{}); err != nil {
 			return nil, "", fmt.Errorf("Service %s/%s: %w", ns, ref.Name, err)
 		}
 		base = &apis.URL{Scheme: "http", Host: ref.Name + "." + ns + ".svc." + c.opts.ClusterDomain, Path: "/"}

@@ -37,7 +37,7 @@ import (
 
 // Cluster is a running API server (and garbage collector).
 type Cluster struct {
-	// Config is an admin client configuration for the API server (TLS, client certificate).
+	// Config is an admin client configuration for the API server (TLS, loopback token in system:masters).
 	Config *rest.Config
 }
 
@@ -97,14 +97,21 @@ func freePorts(n int) ([]int, error) {
 	return out, nil
 }
 
-// Start runs etcd, kube-apiserver and the garbage collector until the test ends.
+// Start runs etcd, kube-apiserver (RBAC authorization) and the garbage collector until the test ends.
 func Start(t *testing.T) *Cluster {
 	t.Helper()
 	etcdURL := startEtcd(t)
 	storage := storagebackend.NewDefaultConfig(path.Join("/tide-kubetest", "registry"), nil)
 	storage.Transport.ServerList = []string{etcdURL}
 	srv, err := kubeapiservertesting.StartTestServer(t, kubeapiservertesting.NewDefaultTestServerOptions(),
-		[]string{"--disable-admission-plugins=ServiceAccount"}, storage)
+		[]string{
+			// As on a production cluster: RBAC decides, and setting blockOwnerDeletion on an owner reference needs
+			// permission to update the owner's finalizers.
+			"--authorization-mode=RBAC",
+			"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+			// No token controller runs here to mint ServiceAccount tokens for Pods.
+			"--disable-admission-plugins=ServiceAccount",
+		}, storage)
 	if err != nil {
 		t.Fatalf("starting kube-apiserver: %v", err)
 	}
