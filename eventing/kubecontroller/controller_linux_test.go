@@ -63,7 +63,7 @@ const ingressURL = "http://broker-ingress.knative-eventing.svc.cluster.local/def
 // what a cluster user would see: the Deployment and its container, owner references, status conditions, updates,
 // the 2020 form, and garbage collection on delete. What is not real: no kubelet runs Pods, so the test marks the
 // Deployment Available itself (the deployment controller's and the kubelet's part), and the Broker's address is
-// written by the test (Knative Eventing's part).
+// written by the test (Knative Eventing's part). Linux only (file suffix), like internal/kubetest.
 func TestControllerOnRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver and etcd (about 10 s)")
