@@ -305,6 +305,12 @@ spec:
 		}
 	}
 
+	// Settled sources cause no writes: the one Deployment update was the maxInFlight change (an update loop from
+	// comparing against API-server defaults would show here).
+	if n := strings.Count(logs.String(), "updated the adapter Deployment"); n != 1 {
+		t.Errorf("%d Deployment updates, want 1 (the spec change)", n)
+	}
+
 	// Deleting the source garbage-collects its Deployment through the owner reference (kube-controller-manager's
 	// garbage collector, not the controller).
 	if err := srcs.Delete(ctx, "orders", metav1.DeleteOptions{}); err != nil {
@@ -317,6 +323,18 @@ spec:
 	if _, err := kube.AppsV1().Deployments("default").Get(ctx, "alirocketmqsource-rocketmqsource-2020", metav1.GetOptions{}); err != nil {
 		t.Errorf("the other source's Deployment: %v", err)
 	}
+
+	// The sink goes away: as inside tide, the source stops consuming (its Deployment is removed) and says why.
+	if err := kube.CoreV1().Services("default").Delete(ctx, "event-display", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, legacySrcs, "alirocketmqsource", "SinkProvided=False after the Service is deleted", func(u *unstructured.Unstructured) bool {
+		return condition(u, "SinkProvided") == "False" && condition(u, "Ready") == "False"
+	})
+	waitFor(t, 30*time.Second, "the 2020 source's Deployment to be removed", func() (bool, string) {
+		_, err := kube.AppsV1().Deployments("default").Get(ctx, "alirocketmqsource-rocketmqsource-2020", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
 }
 
 func checkOwner(t *testing.T, d *appsv1.Deployment, owner *unstructured.Unstructured) {

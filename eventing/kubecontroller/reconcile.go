@@ -76,15 +76,17 @@ func (c *Controller) reconcile(ctx context.Context, k key) error {
 		return result
 	}
 	// No admission webhook on a cluster: the spec is validated here, with the same rules as inside tide.
+	// Like tide's reconciler, no consumption without a valid spec and somewhere to deliver: an adapter Deployment
+	// of an earlier spec is removed (its pod stops gracefully; the consumer group's offsets stay in RocketMQ).
 	if fe := src.Validate(ctx); fe != nil {
 		st.MarkNotDeployed(v1alpha1.ReasonInvalidSpec, fe.Error())
-		return write(nil) // a change to the spec triggers the next reconcile
+		return write(c.removeDeployment(ctx, u, legacy)) // a change to the spec triggers the next reconcile
 	}
 	sink, caCerts, err := c.resolve(ctx, k, src.Namespace, src.Spec.Sink)
 	if err != nil {
 		st.MarkNoSink(v1alpha1.ReasonSinkNotFound, err.Error())
 		st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "waiting for the sink")
-		return write(errRequeue)
+		return write(errors.Join(errRequeue, c.removeDeployment(ctx, u, legacy)))
 	}
 	st.MarkSink(sink)
 	var deadLetter *url.URL
@@ -92,7 +94,7 @@ func (c *Controller) reconcile(ctx context.Context, k key) error {
 		dl, _, err := c.resolve(ctx, k, src.Namespace, *d.DeadLetterSink)
 		if err != nil {
 			st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "spec.delivery.deadLetterSink: "+err.Error())
-			return write(errRequeue)
+			return write(errors.Join(errRequeue, c.removeDeployment(ctx, u, legacy)))
 		}
 		deadLetter = dl.URL()
 	}
@@ -203,8 +205,13 @@ func (c *Controller) desiredDeployment(u *unstructured.Unstructured, src *v1alph
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: AdapterHTTPPort, Protocol: corev1.ProtocolTCP}},
 						// Ready while consuming; no liveness probe: a missing topic or an unreachable name server
 						// is retried in place, and a restart would not fix it.
-						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-							Path: "/healthz", Port: intstr.FromInt32(AdapterHTTPPort)}}},
+						// The probe's numbers are the API server's defaults, spelled out: applyDeployment compares
+						// with DeepDerivative, which skips unset strings and pointers but not zero integers.
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+								Path: "/healthz", Port: intstr.FromInt32(AdapterHTTPPort), Scheme: corev1.URISchemeHTTP}},
+							TimeoutSeconds: 1, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
+						},
 						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 							corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}},
 						SecurityContext: &corev1.SecurityContext{
@@ -222,6 +229,28 @@ func (c *Controller) desiredDeployment(u *unstructured.Unstructured, src *v1alph
 }
 
 var errConflict = errors.New("deployment conflict")
+
+// removeDeployment deletes the source's adapter Deployment, if there is one and the source controls it.
+func (c *Controller) removeDeployment(ctx context.Context, owner *unstructured.Unstructured, legacy bool) error {
+	name := DeploymentName(owner.GetName(), legacy)
+	cur, err := c.deployments.Deployments(owner.GetNamespace()).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !metav1.IsControlledBy(cur, owner) {
+		return nil
+	}
+	err = c.apps.Deployments(cur.Namespace).Delete(ctx, cur.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &cur.UID}})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting the adapter Deployment %s/%s: %w", cur.Namespace, cur.Name, err)
+	}
+	c.log.Info("deleted the adapter Deployment: no valid spec or no sink", "namespace", cur.Namespace, "name", cur.Name)
+	return nil
+}
 
 // applyDeployment creates the Deployment or updates what differs from want (fields the API server defaulted are
 // left alone: DeepDerivative compares only what want sets).
