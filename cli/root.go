@@ -62,6 +62,7 @@ func NewRootCommand(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(newMQCommand(), newBenchCommand())
 	root.AddCommand(newDemoCommand(g))
 	root.AddCommand(newAdapterCommand(nil))
+	root.AddCommand(newControllerCommand())
 	return root
 }
 

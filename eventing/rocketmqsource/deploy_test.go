@@ -27,11 +27,11 @@ type containerSource struct {
 	} `json:"spec"`
 }
 
-// TestContainerSourceExample keeps deploy/knative/containersource.yaml honest: it is a valid Knative
+// TestContainerSourceExample keeps deploy/knative/containersource/containersource.yaml honest: it is a valid Knative
 // ContainerSource (strict decoding, Knative's own validation), runs `tide adapter rocketmq`, and sets only
 // variables the adapter reads.
 func TestContainerSourceExample(t *testing.T) {
-	b, err := os.ReadFile("../../deploy/knative/containersource.yaml")
+	b, err := os.ReadFile("../../deploy/knative/containersource/containersource.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ var EnvVars = []struct{ Name, Field string }{
 	{"ROCKETMQ_NAMESPACE", "spec.namespace"},
 	{"ROCKETMQ_ACCESS_KEY", "spec.accessKey"},
 	{"ROCKETMQ_SECRET_KEY", "spec.secretKey"},
+	{"ROCKETMQ_ACCESS_TOKEN", "spec.accessToken (2020 form: JSON {\"url\",\"accessKeyId\",\"accessKeySecret\"})"},
 	{"ROCKETMQ_DELIVERY_RETRY", "spec.delivery.retry"},
 	{"ROCKETMQ_DELIVERY_BACKOFF_POLICY", "spec.delivery.backoffPolicy"},
 	{"ROCKETMQ_DELIVERY_BACKOFF_DELAY", "spec.delivery.backoffDelay"},
@@ -144,6 +145,15 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	ak, sk := getenv("ROCKETMQ_ACCESS_KEY"), getenv("ROCKETMQ_SECRET_KEY")
 	if (ak == "") != (sk == "") {
 		bad("ROCKETMQ_ACCESS_KEY/ROCKETMQ_SECRET_KEY", "set both or neither")
+	}
+	if tok := getenv("ROCKETMQ_ACCESS_TOKEN"); tok != "" {
+		if ak != "" {
+			bad("ROCKETMQ_ACCESS_TOKEN", "set it or ROCKETMQ_ACCESS_KEY/ROCKETMQ_SECRET_KEY, not both")
+		} else if c, err := CredentialsFromAccessToken([]byte(tok)); err != nil {
+			bad("ROCKETMQ_ACCESS_TOKEN", "%v", err)
+		} else {
+			ak, sk = c.AccessKey, c.SecretKey
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("%w from the environment: %s", ErrInvalidConfig, strings.Join(errs, "; "))

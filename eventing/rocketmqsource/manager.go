@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"knative.dev/pkg/apis"
-	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
 	"github.com/tide-run/tide/eventing/delivery"
@@ -139,14 +138,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 func (m *Manager) Reconcile(ctx context.Context, src *v1alpha1.RocketMQSource, sink *url.URL, sinkErr error, deadLetter *url.URL, creds Credentials) error {
 	key := src.Namespace + "/" + src.Name
 	st := &src.Status
-	st.InitializeConditions()
-	st.ObservedGeneration = src.Generation
-	st.ConsumerGroup = src.Spec.ConsumerGroup
-	st.CloudEventAttributes = nil
-	for _, t := range src.Spec.AllTopics() {
-		st.CloudEventAttributes = append(st.CloudEventAttributes, duckv1.CloudEventAttributes{
-			Type: v1alpha1.EventType, Source: v1alpha1.EventSource(src.Namespace, src.Name, t)})
-	}
+	st.Observe(src)
 	if sinkErr != nil || sink == nil {
 		msg := "the sink did not resolve to a URL"
 		if sinkErr != nil {

@@ -52,12 +52,7 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 		src.Spec.NameServers = r.defaultNameServers()
 	}
 	st := sourceStatus{}
-	st.ObservedGeneration = obj.GetGeneration()
-	st.ConsumerGroup = src.Spec.ConsumerGroup
-	if st.ConsumerGroup == "" {
-		st.ConsumerGroup = v1alpha1.DefaultConsumerGroup(key.Namespace, key.Name)
-	}
-	st.InitializeConditions()
+	st.Observe(&src) // observedGeneration, consumerGroup, ceAttributes: shared with the cluster controller
 	write := func() error {
 		r.mu.Lock()
 		rs := r.sources[key.String()]

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
@@ -71,4 +73,60 @@ func (s *RocketMQSourceStatus) MarkNotDeployed(reason, message string) {
 // MarkDeploying marks Deployed unknown while the consumer starts.
 func (s *RocketMQSourceStatus) MarkDeploying(reason, message string) {
 	condSet.Manage(s).MarkUnknown(ConditionDeployed, reason, "%s", message)
+}
+
+// Reasons a cluster controller adds (tide's in-process runtime never reports them).
+const (
+	// ReasonInvalidSpec: the object was stored without validation (a cluster has no tide webhook) and is invalid.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonDeploymentUnavailable: the adapter's Deployment exists but has no available replica yet.
+	ReasonDeploymentUnavailable = "DeploymentUnavailable"
+	// ReasonDeploymentConflict: a Deployment of the adapter's name exists and belongs to someone else.
+	ReasonDeploymentConflict = "DeploymentConflict"
+)
+
+// Observe records what every reconciler of a RocketMQSource records before acting, wherever the adapter runs:
+// observedGeneration, the consumer group in use (after defaulting), the CloudEvent attributes the source emits
+// (one type and source per topic, Knative's ceAttributes), and Unknown for conditions not yet set. src must be
+// defaulted.
+func (s *RocketMQSourceStatus) Observe(src *RocketMQSource) {
+	s.InitializeConditions()
+	s.ObservedGeneration = src.Generation
+	s.ConsumerGroup = src.Spec.ConsumerGroup
+	if s.ConsumerGroup == "" {
+		s.ConsumerGroup = DefaultConsumerGroup(src.Namespace, src.Name)
+	}
+	s.CloudEventAttributes = nil
+	for _, t := range src.Spec.AllTopics() {
+		s.CloudEventAttributes = append(s.CloudEventAttributes, duckv1.CloudEventAttributes{
+			Type: EventType, Source: EventSource(src.Namespace, src.Name, t)})
+	}
+}
+
+// PropagateDeploymentAvailability sets Deployed from the adapter Deployment's Available condition, as Knative's
+// sources do on a cluster: True when the Deployment has an available replica, False with the Deployment's own
+// reason when it says False, Unknown while it is rolling out.
+func (s *RocketMQSourceStatus) PropagateDeploymentAvailability(d *appsv1.Deployment) {
+	for _, c := range d.Status.Conditions {
+		if c.Type != appsv1.DeploymentAvailable {
+			continue
+		}
+		switch c.Status {
+		case corev1.ConditionTrue:
+			s.MarkDeployed()
+		case corev1.ConditionFalse:
+			s.MarkNotDeployed(orString(c.Reason, ReasonDeploymentUnavailable), c.Message)
+		default:
+			s.MarkDeploying(orString(c.Reason, ReasonDeploymentUnavailable), c.Message)
+		}
+		return
+	}
+	s.MarkDeploying(ReasonDeploymentUnavailable, "the adapter Deployment "+d.Name+" has not reported availability yet")
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
