@@ -71,6 +71,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET "+KindsPath, s.serveKinds)
+	s.mountKubernetes()
 	s.AddReadyCheck("store", opts.Store.Ping)
 	return s, nil
 }
@@ -208,6 +209,9 @@ func (s *Server) parse(u *url.URL) (route, *apiError) {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
+	if s.serveDiscoveryPath(w, r) {
+		return
+	}
 	rt, aerr := s.parse(r.URL)
 	if aerr != nil {
 		writeError(w, aerr)
