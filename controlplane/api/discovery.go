@@ -205,4 +205,5 @@ func (s *Server) writeAggregated(w http.ResponseWriter, core bool) {
 // mountKubernetes adds what kubectl needs beyond the resource paths: discovery, OpenAPI.
 func (s *Server) mountKubernetes() {
 	s.mountDiscovery()
+	s.mountOpenAPI()
 }
