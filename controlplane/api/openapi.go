@@ -28,6 +28,7 @@ import (
 const (
 	openAPIV2Protobuf = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" // the response type; clients ask with "@v1.0" too
 	openAPIV3Prefix   = "/openapi/v3/"
+	patchDef          = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch"
 )
 
 func (s *Server) mountOpenAPI() {
@@ -100,7 +101,7 @@ func (s *Server) openAPIV2() *spec.Swagger {
 	}
 	for _, k := range kinds {
 		op := &spec.Operation{VendorExtensible: spec.VendorExtensible{Extensions: gvkExtension(k)},
-			OperationProps: spec.OperationProps{ID: "patch" + k.Kind, Consumes: []string{MergePatchType, JSONPatchType, strategicPatchType, applyPatchType},
+			OperationProps: spec.OperationProps{ID: "patch" + k.Kind, Consumes: patchTypes(k),
 				Produces: []string{"application/json"}, Responses: &spec.Responses{ResponsesProps: spec.ResponsesProps{
 					StatusCodeResponses: map[int]spec.Response{200: {ResponseProps: spec.ResponseProps{Description: "OK"}}}}}}}
 		for _, p := range opParams {
@@ -157,9 +158,16 @@ func (s *Server) openAPIV3() map[string]*spec3.OpenAPI {
 		for n, d := range b.Defs {
 			doc.Components.Schemas[n] = &d
 		}
+		doc.Components.Schemas[patchDef] = &spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"object"},
+			Description: "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body."}}
 		for _, k := range kinds {
 			op := &spec3.Operation{VendorExtensible: spec.VendorExtensible{Extensions: gvkExtension(k)},
-				OperationProps: spec3.OperationProps{OperationId: "patch" + k.Kind}}
+				OperationProps: spec3.OperationProps{OperationId: "patch" + k.Kind, RequestBody: &spec3.RequestBody{
+					RequestBodyProps: spec3.RequestBodyProps{Content: map[string]*spec3.MediaType{}}}}}
+			for _, ct := range patchTypes(k) {
+				op.RequestBody.Content[ct] = &spec3.MediaType{MediaTypeProps: spec3.MediaTypeProps{
+					Schema: &spec.Schema{SchemaProps: spec.SchemaProps{Ref: spec.MustCreateRef("#/components/schemas/" + patchDef)}}}}
+			}
 			for _, p := range opParams {
 				in := "query"
 				if p == "name" || p == "namespace" {

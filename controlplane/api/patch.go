@@ -36,8 +36,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case MergePatchType, JSONPatchType:
-	case strategicPatchType, applyPatchType:
-		return unsupportedPatch(mt, "tide does not implement strategic merge patches or server-side apply")
+	case strategicPatchType:
+		if !strategicKind(rt.kind) {
+			return unsupportedPatch(mt, "strategic merge patch applies to Kubernetes' built-in kinds, not to "+resourceName(rt.kind))
+		}
+	case applyPatchType:
+		return unsupportedPatch(mt, "tide does not implement server-side apply")
 	default:
 		return unsupportedPatch(mt, "")
 	}
@@ -65,9 +69,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 			return &apiError{code: http.StatusInternalServerError, reason: metav1.StatusReasonInternalError, message: err.Error()}
 		}
 		var next []byte
-		if jp != nil {
+		switch {
+		case jp != nil:
 			next, err = jp.Apply(cur)
-		} else {
+		case mt == strategicPatchType:
+			next, err = strategicMerge(rt.kind, cur, body)
+		default:
 			next, err = jsonpatch.MergePatch(cur, body)
 		}
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -270,6 +271,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt route) *apiError
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}
+	if v, ok := wantsTable(r); ok {
+		writeTable(w, s.tableOf(r, rt.kind, v, []map[string]any{obj.Object}, obj.GetResourceVersion(), true))
+		return nil
+	}
 	s.writeObject(w, r, rt.kind, http.StatusOK, obj.Object)
 	return nil
 }
@@ -283,7 +288,7 @@ func selectorOf(q url.Values) (labels.Selector, *apiError) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, rt route) *apiError {
-	sel, aerr := selectorOf(r.URL.Query())
+	sel, aerr := selectorsOf(r.URL.Query())
 	if aerr != nil {
 		return aerr
 	}
@@ -292,10 +297,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt route) *apiErro
 		return storeError(rt.kind, "", err)
 	}
 	items := []any{}
+	var matched []map[string]any
 	for _, o := range objs {
-		if sel.Matches(labels.Set(o.GetLabels())) {
+		if sel.matches(o) {
 			items = append(items, s.visible(r, rt.kind, o.Object))
+			matched = append(matched, o.Object)
 		}
+	}
+	if v, ok := wantsTable(r); ok {
+		writeTable(w, s.tableOf(r, rt.kind, v, matched, fmt.Sprint(rv), true))
+		return nil
 	}
 	s.warnRedacted(w, r, rt.kind)
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -438,7 +449,7 @@ type WatchEvent struct {
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiError {
 	q := r.URL.Query()
-	sel, aerr := selectorOf(q)
+	sel, aerr := selectorsOf(q)
 	if aerr != nil {
 		return aerr
 	}
@@ -447,8 +458,20 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		return badRequest(err.Error())
 	}
 	ctx, cancel := context.WithCancel(r.Context())
+	if d := watchTimeout(q); d > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), d)
+	}
 	defer cancel()
-	ch, err := s.st.Watch(ctx, store.WatchOptions{GroupKind: rt.kind.StorageGroupKind(), Namespace: rt.namespace, ResourceVersion: rv})
+	gk := rt.kind.StorageGroupKind()
+	// Watch-list: the current objects, then the initial-events-end bookmark, then changes after that list.
+	var initial []*unstructured.Unstructured
+	listed := sendInitialEvents(q)
+	if listed {
+		if initial, rv, err = s.st.List(gk, rt.namespace); err != nil {
+			return storeError(rt.kind, "", err)
+		}
+	}
+	ch, err := s.st.Watch(ctx, store.WatchOptions{GroupKind: gk, Namespace: rt.namespace, ResourceVersion: rv})
 	if err != nil {
 		return storeError(rt.kind, "", err)
 	}
@@ -460,18 +483,60 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		flusher.Flush()
 	}
 	enc := json.NewEncoder(w)
-	for e := range ch {
-		if !sel.Matches(labels.Set(e.Object.GetLabels())) {
-			continue
+	tableVersion, table := wantsTable(r)
+	first := true
+	send := func(typ string, obj map[string]any) bool {
+		switch {
+		case table && typ != "BOOKMARK":
+			obj = s.watchTableObject(r, rt.kind, tableVersion, obj, first)
+			first = false
+		case typ != "BOOKMARK":
+			obj = s.visible(r, rt.kind, obj)
 		}
-		if err := enc.Encode(WatchEvent{Type: string(e.Type), Object: s.visible(r, rt.kind, e.Object.Object)}); err != nil {
-			return nil // client went away
+		if err := enc.Encode(WatchEvent{Type: typ, Object: obj}); err != nil {
+			return false // client went away
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
+		return true
 	}
-	return nil
+	for _, o := range initial {
+		if sel.matches(o) && !send("ADDED", o.Object) {
+			return nil
+		}
+	}
+	if listed && !send("BOOKMARK", initialEventsEnd(rt.kind.APIVersion(), rt.kind.Kind, rv)) {
+		return nil
+	}
+	// Periodic bookmarks keep an informer's resourceVersion fresh across quiet periods, so a re-watch after a
+	// timeout starts where the stream was instead of from an expired version.
+	var tick <-chan time.Time
+	if allowBookmarks(q) {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		tick = t.C
+	}
+	last := rv
+	for {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			last = e.ResourceVersion
+			if !sel.matches(e.Object) {
+				continue
+			}
+			if !send(string(e.Type), e.Object.Object) {
+				return nil
+			}
+		case <-tick:
+			if last > 0 && !send("BOOKMARK", bookmark(rt.kind.APIVersion(), rt.kind.Kind, last)) {
+				return nil
+			}
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
