@@ -91,6 +91,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		if aerr != nil {
 			return aerr
 		}
+		if dry, aerr := dryRun(r); aerr != nil || dry {
+			if aerr != nil {
+				return aerr
+			}
+			return s.dryUpdate(w, r, rt, old, obj, warnings)
+		}
 		var stored *unstructured.Unstructured
 		if rt.status {
 			stored, err = s.st.UpdateStatus(obj)

@@ -361,6 +361,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	if aerr != nil {
 		return aerr
 	}
+	if dry, aerr := dryRun(r); aerr != nil || dry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.dryCreate(w, r, rt, p)
+	}
 	obj, err := s.st.Create(p.Object)
 	if err != nil {
 		return storeError(rt.kind, p.Object.GetName(), err)
@@ -385,6 +391,12 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	}
 	if p.Object.GetName() != rt.name {
 		return badRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", p.Object.GetName(), rt.name))
+	}
+	if dry, aerr := dryRun(r); aerr != nil || dry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.dryUpdate(w, r, rt, old, p.Object, p.Warnings)
 	}
 	obj, err := s.st.Update(p.Object)
 	if err != nil {
@@ -422,6 +434,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 			ResourceVersion string `json:"resourceVersion"`
 			UID             string `json:"uid"`
 		} `json:"preconditions"`
+		DryRun            []string `json:"dryRun"`
+		PropagationPolicy string   `json:"propagationPolicy"`
+		OrphanDependents  *bool    `json:"orphanDependents"`
 	}
 	body, aerr := readBody(r)
 	if aerr != nil {
@@ -431,6 +446,26 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 		if err := json.Unmarshal(body, &opts); err != nil {
 			return badRequest("cannot decode DeleteOptions: " + err.Error())
 		}
+	}
+	if len(opts.DryRun) > 0 { // kubectl sends the delete's dryRun in DeleteOptions
+		q := r.URL.Query()
+		q["dryRun"] = opts.DryRun
+		r.URL.RawQuery = q.Encode()
+	}
+	if dry, aerr := dryRun(r); aerr != nil || dry {
+		if aerr != nil {
+			return aerr
+		}
+		old, err := s.st.Get(rt.kind.StorageGroupKind(), rt.namespace, rt.name)
+		if err != nil {
+			return storeError(rt.kind, rt.name, err)
+		}
+		s.writeObject(w, r, rt.kind, http.StatusOK, old.Object)
+		return nil
+	}
+	orphan := opts.PropagationPolicy == "Orphan" || (opts.OrphanDependents != nil && *opts.OrphanDependents)
+	if aerr := s.beforeDelete(rt, orphan); aerr != nil {
+		return aerr
 	}
 	obj, err := s.st.Delete(rt.kind.StorageGroupKind(), rt.namespace, rt.name,
 		store.DeleteOptions{ResourceVersion: opts.Preconditions.ResourceVersion, UID: opts.Preconditions.UID})

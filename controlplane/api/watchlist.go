@@ -83,5 +83,3 @@ func bookmark(apiVersion, kind string, rv uint64) map[string]any {
 func sendInitialEvents(q url.Values) bool { return q.Get("sendInitialEvents") == "true" }
 
 func allowBookmarks(q url.Values) bool { return q.Get("allowWatchBookmarks") == "true" }
-
-
