@@ -99,3 +99,20 @@ func (s *Server) emptyNamespace(ns string) *apiError {
 	}
 	return nil
 }
+
+// afterCreate gives a new Namespace its status.phase Active, as the API server's namespace strategy does (the
+// store keeps status out of a create).
+func (s *Server) afterCreate(k registry.Kind, obj *unstructured.Unstructured) *unstructured.Unstructured {
+	if !isNamespaceKind(k) {
+		return obj
+	}
+	if phase, _, _ := unstructured.NestedString(obj.Object, "status", "phase"); phase != "" {
+		return obj
+	}
+	next := obj.DeepCopy()
+	_ = unstructured.SetNestedField(next.Object, "Active", "status", "phase")
+	if stored, err := s.st.UpdateStatus(next); err == nil {
+		return stored
+	}
+	return obj
+}

@@ -65,6 +65,9 @@ const DashboardCookie = "tide-token"
 // (strategic merge and apply patches reach the PATCH handler, which explains that they are not implemented).
 var writeContentTypes = map[string]bool{
 	"application/json": true, MergePatchType: true, JSONPatchType: true, strategicPatchType: true, applyPatchType: true,
+	// client-go's typed clientsets (kubectl create namespace, create secret...) write built-in kinds as protobuf;
+	// a browser cannot send it cross-site without a preflight. protobuf.go turns it into JSON.
+	protobufType: true,
 }
 
 type principalKey struct{}

@@ -321,6 +321,9 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	if err != nil {
 		return nil, &apiError{code: http.StatusRequestEntityTooLarge, reason: "RequestEntityTooLarge", message: err.Error()}
 	}
+	if isProtobuf(r) {
+		return protobufToJSON(b)
+	}
 	return b, nil
 }
 
@@ -371,6 +374,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	if err != nil {
 		return storeError(rt.kind, p.Object.GetName(), err)
 	}
+	obj = s.afterCreate(rt.kind, obj)
 	writeWarnings(w, p.Warnings)
 	s.writeObject(w, r, rt.kind, http.StatusCreated, obj.Object)
 	return nil
