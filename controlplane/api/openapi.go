@@ -89,8 +89,26 @@ func gvkExtension(k registry.Kind) spec.Extensions {
 
 func (s *Server) openAPIV2() *spec.Swagger {
 	kinds := s.reg.Kinds()
+	// Kubernetes' own kinds keep their list merge keys; custom kinds are built after them, so a core type they
+	// embed (Knative's PodSpec) is described as on a cluster, without merge keys.
+	var builtin, custom []registry.Kind
+	for _, k := range kinds {
+		if strategicKind(k) {
+			builtin = append(builtin, k)
+		} else {
+			custom = append(custom, k)
+		}
+	}
+	bb := openapi.NewBuilder("#/definitions/")
+	bb.BuiltinPatchTags = true
+	addKinds(bb, builtin)
 	b := openapi.NewBuilder("#/definitions/")
-	addKinds(b, kinds)
+	addKinds(b, custom)
+	for n, d := range bb.Defs {
+		if _, ok := b.Defs[n]; !ok {
+			b.Defs[n] = d
+		}
+	}
 	sw := &spec.Swagger{SwaggerProps: spec.SwaggerProps{Swagger: "2.0",
 		Info:        &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: KubernetesVersion.GitVersion}},
 		Paths:       &spec.Paths{Paths: map[string]spec.PathItem{}},
@@ -149,6 +167,7 @@ func (s *Server) openAPIV3() map[string]*spec3.OpenAPI {
 	out := map[string]*spec3.OpenAPI{}
 	for gv, kinds := range byGV {
 		b := openapi.NewBuilder("#/components/schemas/")
+		b.BuiltinPatchTags = len(kinds) > 0 && strategicKind(kinds[0]) // a group-version is all built-in or all custom
 		addKinds(b, kinds)
 		doc := &spec3.OpenAPI{Version: "3.0.0",
 			Info:       &spec.Info{InfoProps: spec.InfoProps{Title: "Kubernetes", Version: KubernetesVersion.GitVersion}},

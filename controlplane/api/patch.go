@@ -41,7 +41,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 			return unsupportedPatch(mt, "strategic merge patch applies to Kubernetes' built-in kinds, not to "+resourceName(rt.kind))
 		}
 	case applyPatchType:
-		return unsupportedPatch(mt, "tide does not implement server-side apply")
+		return s.applyPatch(w, r, rt)
 	default:
 		return unsupportedPatch(mt, "")
 	}

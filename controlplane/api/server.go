@@ -49,6 +49,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	checks []readyCheck
+
+	fms fieldManagers // server-side apply (apply.go)
 }
 
 type readyCheck struct {

@@ -19,6 +19,11 @@ type GVK struct {
 // "#/components/schemas/" for v3). Not safe for concurrent use.
 type Builder struct {
 	RefPrefix string
+	// BuiltinPatchTags keeps the patchStrategy/patchMergeKey tags of k8s.io/api types (list merge keys for
+	// strategic merge patch and server-side apply). Set it for Kubernetes' own kinds only: a custom resource that
+	// embeds a core type (Knative's PodSpec) has no such keys on a cluster (its containers need no name). Tags of
+	// k8s.io/apimachinery types (ObjectMeta's ownerReferences) are always kept, as every kind's metadata has them.
+	BuiltinPatchTags bool
 	// Defs are the definitions built so far, by name ("dev.knative.serving.pkg.apis.serving.v1.Service").
 	Defs  map[string]spec.Schema
 	names map[reflect.Type]string
@@ -211,7 +216,9 @@ func (b *Builder) addFields(s *spec.Schema, t reflect.Type) {
 			name = f.Name
 		}
 		fs := b.schemaOf(f.Type)
-		if ps := f.Tag.Get("patchStrategy"); ps != "" {
+		pkg := t.PkgPath()
+		keepTags := strings.HasPrefix(pkg, "k8s.io/apimachinery/") || (b.BuiltinPatchTags && strings.HasPrefix(pkg, "k8s.io/api/"))
+		if ps := f.Tag.Get("patchStrategy"); ps != "" && keepTags {
 			wrapped := fs
 			wrapped.AddExtension("x-kubernetes-patch-strategy", ps)
 			if mk := f.Tag.Get("patchMergeKey"); mk != "" {
