@@ -15,9 +15,9 @@ import (
 )
 
 // Patch media types, as Kubernetes names them. kubectl sends merge patches for custom resources (every Knative
-// kind: `kubectl apply`, `edit`, `label`, `annotate`, `patch --type merge`) and JSON patches for `patch --type
-// json`. Strategic merge patches need Go struct tags of built-in kinds (list merge keys) and server-side apply
-// needs managed fields; neither is implemented, so they are refused with 415 and a message saying what works.
+// kind: `kubectl apply`, `edit`, `label`, `annotate`, `patch --type merge`), strategic merge patches for the
+// built-in kinds (Secret, ConfigMap, ...; refused with 415 for custom kinds, as a cluster does), JSON patches for
+// `patch --type json`, and apply patches for `apply --server-side` (apply.go).
 const (
 	MergePatchType     = "application/merge-patch+json"
 	JSONPatchType      = "application/json-patch+json"
