@@ -142,7 +142,8 @@ func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
 // KindInfoOf converts a registry kind to its entry of the discovery list.
 func KindInfoOf(k registry.Kind) discovery.Kind {
 	return discovery.Kind{Group: k.Group, Version: k.Version, Kind: k.Kind, Plural: k.Plural, Singular: k.Singular,
-		ShortNames: k.ShortNames, Namespaced: k.Namespaced, ActedOn: k.ActedOn, Strict: k.Strict(), Columns: k.Columns}
+		ShortNames: k.ShortNames, Namespaced: k.Namespaced, ActedOn: k.ActedOn, Strict: k.Strict(), Columns: k.Columns,
+		Categories: k.Categories}
 }
 
 func (s *Server) serveKinds(w http.ResponseWriter, _ *http.Request) {

@@ -69,7 +69,7 @@ func BuiltinKinds() []Kind {
 			Categories: SourceCategories, PrinterColumns: SourceColumns},
 		{Group: GroupSourcesEventing, Version: "v1alpha1", Kind: "RocketMQSource", Plural: "rocketmqsources", Singular: "rocketmqsource",
 			Namespaced: true, ActedOn: true, Columns: []string{"SINK", "READY", "REASON"},
-			Categories: SourceCategories, PrinterColumns: SourceColumns},
+			PrinterColumns: SourceColumns}, // no categories: `get all` lists them once, in the current group
 		{Version: "v1", Kind: "Secret", Plural: "secrets", Singular: "secret", Namespaced: true, ActedOn: true,
 			Columns:        []string{"TYPE", "DATA"},
 			PrinterColumns: []PrinterColumn{{Name: "Type", Type: "string", JSONPath: ".type"}, colData, ColAge},
