@@ -13,6 +13,7 @@ import (
 // short names, categories and verbs (from the aggregated discovery document kubectl asks for first), api-versions,
 // and the legacy documents for older clients.
 func TestDiscovery(t *testing.T) {
+	t.Parallel()
 	k := startTide(t, server.Options{})
 	out := k.ok("version", "-o", "json")
 	if !strings.Contains(out, `"gitVersion": "v1.35.7-tide"`) {

@@ -22,6 +22,7 @@ spec:
 // Service's children go with it unless --cascade=orphan, finalizers hold a delete until they are removed, the
 // reconcilers' events list with `kubectl get events`, and `kubectl get -w` streams changes.
 func TestNamespacesCascadeFinalizersEventsWatch(t *testing.T) {
+	t.Parallel()
 	k := startTide(t, server.Options{})
 
 	if out := k.ok("create", "namespace", "shop"); !strings.Contains(out, "namespace/shop created") {

@@ -25,6 +25,7 @@ func oneClickArgs(dir string) []string {
 // first creates every object, the second finds them all unchanged. `kubectl get ksvc,broker,trigger,rocketmqsource`
 // then prints the tables a cluster prints (Knative's printer columns).
 func TestSeedOneClickApply(t *testing.T) {
+	t.Parallel()
 	k := startTide(t, server.Options{})
 	root := repoRoot(t)
 	k.dir = filepath.Join(root, "examples", "food-delivery")

@@ -23,6 +23,7 @@ spec:
 // and the field-validation check), validates documents itself and reports an unknown field as against a cluster,
 // before anything is sent; `kubectl explain` reads the same schemas.
 func TestOpenAPIValidationAndExplain(t *testing.T) {
+	t.Parallel()
 	k := startTide(t, server.Options{})
 	errOut := k.fails(badService, "apply", "-f", "-")
 	if !strings.Contains(errOut, `unknown field "bogus"`) {

@@ -11,6 +11,7 @@ import (
 // the field manager in managedFields, refuses to take a field another manager set (conflict), and takes it with
 // --force-conflicts; the seed's bundle applies server-side too.
 func TestServerSideApply(t *testing.T) {
+	t.Parallel()
 	k := startTide(t, server.Options{})
 	doc := func(retry int) string {
 		return "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: ssa\nspec:\n  delivery:\n    retry: " +

@@ -29,6 +29,7 @@ metadata:
 // TestVerbs drives the verbs people type through the real kubectl: create, get in every output, label, annotate,
 // patch (merge, json, strategic), replace, edit, describe, --dry-run=server, wait, delete.
 func TestVerbs(t *testing.T) {
+	t.Parallel()
 	k := startTide(t, server.Options{})
 
 	// create, and --dry-run=server which stores nothing.
