@@ -42,6 +42,11 @@ func TestNamespacesCascadeFinalizersEventsWatch(t *testing.T) {
 		return strings.Contains(out, "configuration.serving.knative.dev/hello") && strings.Contains(out, "route.serving.knative.dev/hello") &&
 			strings.Contains(out, "revision.serving.knative.dev/hello-00001")
 	})
+	out := k.ok("get", "rev", "-n", "shop")
+	if lines := strings.Split(out, "\n"); !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "CONFIG NAME") ||
+		!strings.Contains(lines[0], "ACTUAL REPLICAS") || len(fields(out)) < 2 || fields(out)[1][1] != "hello" || fields(out)[1][2] != "1" {
+		t.Errorf("kubectl get rev (Knative's revision columns, CONFIG NAME and GENERATION from labels):\n%s", out)
+	}
 	eventually(t, "kubectl get events shows the reconcilers' events", func() bool {
 		out, _, _ := k.run("", "get", "events", "-n", "shop")
 		return strings.Contains(out, "LAST SEEN") && strings.Contains(out, "Created")
@@ -52,7 +57,7 @@ func TestNamespacesCascadeFinalizersEventsWatch(t *testing.T) {
 
 	// --cascade=orphan: the Configuration and Route stay, without their owner.
 	k.ok("delete", "ksvc", "hello", "-n", "shop", "--cascade=orphan")
-	out := k.ok("get", "configuration,route", "-n", "shop", "-o", "name")
+	out = k.ok("get", "configuration,route", "-n", "shop", "-o", "name")
 	if !strings.Contains(out, "configuration.serving.knative.dev/hello") || !strings.Contains(out, "route.serving.knative.dev/hello") {
 		t.Errorf("after delete --cascade=orphan the children are gone:\n%s", out)
 	}
