@@ -13,11 +13,13 @@ import (
 
 func newApplyCommand(g *globals) *cobra.Command {
 	var files []string
+	var recursive bool
 	cmd := &cobra.Command{
 		Use:   "apply -f FILE|DIR|-",
 		Short: "Create or update resources from YAML or JSON manifests",
 		Long: `Create or update resources from manifests, as kubectl apply does: multi-document YAML or JSON, files,
-directories (their .yaml, .yml and .json files) or - for stdin; -f can be repeated.
+directories (their .yaml, .yml and .json files; with -R also those of every directory below) or - for stdin;
+-f can be repeated.
 
 Each object is reported on its own line: created, configured or unchanged. A document that is invalid (unknown
 field, failed validation) is reported with its file, document number (from 1) and field path, is not stored, and
@@ -26,6 +28,7 @@ makes the command exit 1; the other documents are still applied. Kinds tide stor
 		Example: `  tide apply -f service.yaml
   tide apply -f 200-serviceaccount.yaml -f 203-secret.yaml -f broker.yaml -f trigger.yaml
   tide apply -f ./deploy/
+  tide apply -R -f ./deploy/     # and every directory below deploy/
   cat service.yaml | tide apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,7 +39,7 @@ makes the command exit 1; the other documents are still applied. Kinds tide stor
 			if err != nil {
 				return err
 			}
-			docs, err := client.ReadManifests(files, g.in)
+			docs, err := client.ReadManifestsRecursive(files, g.in, recursive)
 			if err != nil {
 				return err
 			}
@@ -76,6 +79,7 @@ makes the command exit 1; the other documents are still applied. Kinds tide stor
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file, directory or - (stdin) with manifests; repeatable")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "also read the manifests of every directory below a -f directory")
 	return cmd
 }
 

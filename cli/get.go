@@ -21,25 +21,44 @@ func newGetCommand(g *globals) *cobra.Command {
 	var output, selector string
 	var all, watch bool
 	cmd := &cobra.Command{
-		Use:   "get KIND [NAME...]",
+		Use:   "get [KIND [NAME...]]",
 		Short: "List resources, or show some by name",
 		Long: `List resources of a kind, or the named ones, with kubectl's columns. KIND is a plural, singular or short
 name (ksvc, kservice, rev, route, rt, config, cfg, broker, trigger, rocketmqsource, secret, cm), optionally
-qualified by its group (services.serving.knative.dev).
+qualified by its group (services.serving.knative.dev). Without a kind, lists the kinds the server knows; a
+category (all, knative, serving, eventing, sources) lists every kind in it, as kubectl get all does.
 
 -o json and -o yaml print the objects with their status exactly as the API holds them; -o name prints kind/name;
 -o wide adds AGE and the Ready message.`,
-		Example: `  tide get ksvc
+		Example: `  tide get
+  tide get all
+  tide get ksvc
   tide get ksvc hello -o json
   tide get rev -l serving.knative.dev/service=hello
   tide get triggers -A -o wide`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return printKinds(cmd, g)
+			}
 			args = splitKindName(args)
 			switch output {
 			case "", "wide", "yaml", "json", "name":
 			default:
 				return fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,name,wide,yaml", output)
+			}
+			if len(args) == 1 && !watch && (output == "" || output == "wide" || output == "name") {
+				c, err := g.client()
+				if err != nil {
+					return err
+				}
+				cat, err := categoryKinds(cmd.Context(), c, args[0])
+				if err != nil {
+					return err
+				}
+				if len(cat) > 0 {
+					return getCategory(cmd, g, c, cat, client.ListOptions{AllNamespaces: all, LabelSelector: selector}, output)
+				}
 			}
 			c, k, err := g.clientFor(cmd.Context(), args[0])
 			if err != nil {

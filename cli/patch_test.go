@@ -36,12 +36,15 @@ metadata: {name: default}
 	if out := e.mustRun("patch", "configmap", "settings", "-p", `{"data":{"x":"1"}}`, "-o", "name"); out != "configmap/settings\n" {
 		t.Fatalf("-o name: %q", out)
 	}
+	if out := e.mustRun("patch", "configmap", "settings", "--type", "strategic", "-p", `{"data":{"s":"1"}}`, "-o", "json"); !strings.Contains(out, `"s": "1"`) || !strings.Contains(out, `"x": "1"`) {
+		t.Fatalf("--type strategic: %s", out)
+	}
 
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"patch", "configmap", "settings", "--type", "strategic", "-p", "{}"}, "use --type merge"},
+		{[]string{"patch", "configmap", "settings", "--type", "bogus", "-p", "{}"}, "expected merge, json or strategic"},
 		{[]string{"patch", "configmap", "settings", "-p", "{"}, "-p: not JSON or YAML"},
 		{[]string{"patch", "configmap", "settings"}, "a patch is required"},
 		{[]string{"patch", "configmap", "nope", "-p", "{}"}, `"nope" not found`},
@@ -53,7 +56,7 @@ metadata: {name: default}
 			t.Errorf("tide %s: exit %d, stderr %q, want %q", strings.Join(c.args, " "), code, errOut, c.want)
 		}
 	}
-	if data := getJSON(t, e, "configmap", "settings")["data"].(map[string]any); len(data) != 2 || data["x"] != "1" {
+	if data := getJSON(t, e, "configmap", "settings")["data"].(map[string]any); len(data) != 3 || data["x"] != "1" {
 		t.Fatalf("a refused patch changed the object: %v", data)
 	}
 }

@@ -62,9 +62,12 @@ const Anonymous = "system:anonymous"
 const DashboardCookie = "tide-token"
 
 // writeContentTypes are the request bodies a write may carry: JSON, and the patch types Kubernetes defines
-// (strategic merge and apply patches reach the PATCH handler, which explains that they are not implemented).
+// (strategic merge patches for built-in kinds, apply patches for server-side apply).
 var writeContentTypes = map[string]bool{
 	"application/json": true, MergePatchType: true, JSONPatchType: true, strategicPatchType: true, applyPatchType: true,
+	// client-go's typed clientsets (kubectl create namespace, create secret...) write built-in kinds as protobuf;
+	// a browser cannot send it cross-site without a preflight. protobuf.go turns it into JSON.
+	protobufType: true,
 }
 
 type principalKey struct{}

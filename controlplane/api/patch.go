@@ -15,9 +15,9 @@ import (
 )
 
 // Patch media types, as Kubernetes names them. kubectl sends merge patches for custom resources (every Knative
-// kind: `kubectl apply`, `edit`, `label`, `annotate`, `patch --type merge`) and JSON patches for `patch --type
-// json`. Strategic merge patches need Go struct tags of built-in kinds (list merge keys) and server-side apply
-// needs managed fields; neither is implemented, so they are refused with 415 and a message saying what works.
+// kind: `kubectl apply`, `edit`, `label`, `annotate`, `patch --type merge`), strategic merge patches for the
+// built-in kinds (Secret, ConfigMap, ...; refused with 415 for custom kinds, as a cluster does), JSON patches for
+// `patch --type json`, and apply patches for `apply --server-side` (apply.go).
 const (
 	MergePatchType     = "application/merge-patch+json"
 	JSONPatchType      = "application/json-patch+json"
@@ -36,8 +36,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case MergePatchType, JSONPatchType:
-	case strategicPatchType, applyPatchType:
-		return unsupportedPatch(mt, "tide does not implement strategic merge patches or server-side apply")
+	case strategicPatchType:
+		if !strategicKind(rt.kind) {
+			return unsupportedPatch(mt, "strategic merge patch applies to Kubernetes' built-in kinds, not to "+resourceName(rt.kind))
+		}
+	case applyPatchType:
+		return s.applyPatch(w, r, rt)
 	default:
 		return unsupportedPatch(mt, "")
 	}
@@ -65,9 +69,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 			return &apiError{code: http.StatusInternalServerError, reason: metav1.StatusReasonInternalError, message: err.Error()}
 		}
 		var next []byte
-		if jp != nil {
+		switch {
+		case jp != nil:
 			next, err = jp.Apply(cur)
-		} else {
+		case mt == strategicPatchType:
+			next, err = strategicMerge(rt.kind, cur, body)
+		default:
 			next, err = jsonpatch.MergePatch(cur, body)
 		}
 		if err != nil {
@@ -83,6 +90,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		}
 		if aerr != nil {
 			return aerr
+		}
+		if dry, aerr := dryRun(r); aerr != nil || dry {
+			if aerr != nil {
+				return aerr
+			}
+			return s.dryUpdate(w, r, rt, old, obj, warnings)
 		}
 		var stored *unstructured.Unstructured
 		if rt.status {

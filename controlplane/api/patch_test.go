@@ -119,7 +119,10 @@ func TestBadPatchChangesNothing(t *testing.T) {
 		wantInMessage                string
 	}{
 		{"strategic merge", svcs + "/s", strategicPatchType, `{}`, 415, metav1.StatusReasonUnsupportedMediaType, "--type merge"},
-		{"server-side apply", svcs + "/s", applyPatchType, `{}`, 415, metav1.StatusReasonUnsupportedMediaType, "server-side apply"},
+		{"strategic merge of a custom kind", svcs + "/s", strategicPatchType, `{}`, 415, metav1.StatusReasonUnsupportedMediaType, "built-in kinds"},
+		{"server-side apply without a field manager", svcs + "/s", applyPatchType, `{}`, 422, metav1.StatusReasonInvalid, "fieldManager"},
+		{"server-side apply of another name", svcs + "/s?fieldManager=m", applyPatchType, `{"apiVersion":"serving.knative.dev/v1","kind":"Service","metadata":{"name":"t"}}`,
+			400, metav1.StatusReasonBadRequest, "does not match the name"},
 		{"no content type", svcs + "/s", "", `{}`, 415, metav1.StatusReasonUnsupportedMediaType, MergePatchType},
 		{"merge patch not an object", svcs + "/s", MergePatchType, `[1]`, 400, metav1.StatusReasonBadRequest, "expected a JSON object"},
 		{"broken json patch", svcs + "/s", JSONPatchType, `{"op":`, 400, metav1.StatusReasonBadRequest, "cannot decode the JSON patch"},

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -48,6 +49,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	checks []readyCheck
+
+	fms fieldManagers // server-side apply (apply.go)
 }
 
 type readyCheck struct {
@@ -71,6 +74,7 @@ func New(opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET "+KindsPath, s.serveKinds)
+	s.mountKubernetes()
 	s.AddReadyCheck("store", opts.Store.Ping)
 	return s, nil
 }
@@ -138,7 +142,8 @@ func (s *Server) serveReadyz(w http.ResponseWriter, r *http.Request) {
 // KindInfoOf converts a registry kind to its entry of the discovery list.
 func KindInfoOf(k registry.Kind) discovery.Kind {
 	return discovery.Kind{Group: k.Group, Version: k.Version, Kind: k.Kind, Plural: k.Plural, Singular: k.Singular,
-		ShortNames: k.ShortNames, Namespaced: k.Namespaced, ActedOn: k.ActedOn, Strict: k.Strict(), Columns: k.Columns}
+		ShortNames: k.ShortNames, Namespaced: k.Namespaced, ActedOn: k.ActedOn, Strict: k.Strict(), Columns: k.Columns,
+		Categories: k.Categories}
 }
 
 func (s *Server) serveKinds(w http.ResponseWriter, _ *http.Request) {
@@ -208,6 +213,9 @@ func (s *Server) parse(u *url.URL) (route, *apiError) {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
+	if s.serveDiscoveryPath(w, r) {
+		return
+	}
 	rt, aerr := s.parse(r.URL)
 	if aerr != nil {
 		writeError(w, aerr)
@@ -266,6 +274,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt route) *apiError
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}
+	if v, ok := wantsTable(r); ok {
+		writeTable(w, s.tableOf(r, rt.kind, v, []map[string]any{obj.Object}, obj.GetResourceVersion(), true))
+		return nil
+	}
 	s.writeObject(w, r, rt.kind, http.StatusOK, obj.Object)
 	return nil
 }
@@ -279,7 +291,7 @@ func selectorOf(q url.Values) (labels.Selector, *apiError) {
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, rt route) *apiError {
-	sel, aerr := selectorOf(r.URL.Query())
+	sel, aerr := selectorsOf(r.URL.Query())
 	if aerr != nil {
 		return aerr
 	}
@@ -288,10 +300,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt route) *apiErro
 		return storeError(rt.kind, "", err)
 	}
 	items := []any{}
+	var matched []map[string]any
 	for _, o := range objs {
-		if sel.Matches(labels.Set(o.GetLabels())) {
+		if sel.matches(o) {
 			items = append(items, s.visible(r, rt.kind, o.Object))
+			matched = append(matched, o.Object)
 		}
+	}
+	if v, ok := wantsTable(r); ok {
+		writeTable(w, s.tableOf(r, rt.kind, v, matched, fmt.Sprint(rv), true))
+		return nil
 	}
 	s.warnRedacted(w, r, rt.kind)
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -305,6 +323,9 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
 	if err != nil {
 		return nil, &apiError{code: http.StatusRequestEntityTooLarge, reason: "RequestEntityTooLarge", message: err.Error()}
+	}
+	if isProtobuf(r) {
+		return protobufToJSON(b)
 	}
 	return b, nil
 }
@@ -346,10 +367,17 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	if aerr != nil {
 		return aerr
 	}
+	if dry, aerr := dryRun(r); aerr != nil || dry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.dryCreate(w, r, rt, p)
+	}
 	obj, err := s.st.Create(p.Object)
 	if err != nil {
 		return storeError(rt.kind, p.Object.GetName(), err)
 	}
+	obj = s.afterCreate(rt.kind, obj)
 	writeWarnings(w, p.Warnings)
 	s.writeObject(w, r, rt.kind, http.StatusCreated, obj.Object)
 	return nil
@@ -370,6 +398,12 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	}
 	if p.Object.GetName() != rt.name {
 		return badRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", p.Object.GetName(), rt.name))
+	}
+	if dry, aerr := dryRun(r); aerr != nil || dry {
+		if aerr != nil {
+			return aerr
+		}
+		return s.dryUpdate(w, r, rt, old, p.Object, p.Warnings)
 	}
 	obj, err := s.st.Update(p.Object)
 	if err != nil {
@@ -407,6 +441,9 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 			ResourceVersion string `json:"resourceVersion"`
 			UID             string `json:"uid"`
 		} `json:"preconditions"`
+		DryRun            []string `json:"dryRun"`
+		PropagationPolicy string   `json:"propagationPolicy"`
+		OrphanDependents  *bool    `json:"orphanDependents"`
 	}
 	body, aerr := readBody(r)
 	if aerr != nil {
@@ -416,6 +453,26 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 		if err := json.Unmarshal(body, &opts); err != nil {
 			return badRequest("cannot decode DeleteOptions: " + err.Error())
 		}
+	}
+	if len(opts.DryRun) > 0 { // kubectl sends the delete's dryRun in DeleteOptions
+		q := r.URL.Query()
+		q["dryRun"] = opts.DryRun
+		r.URL.RawQuery = q.Encode()
+	}
+	if dry, aerr := dryRun(r); aerr != nil || dry {
+		if aerr != nil {
+			return aerr
+		}
+		old, err := s.st.Get(rt.kind.StorageGroupKind(), rt.namespace, rt.name)
+		if err != nil {
+			return storeError(rt.kind, rt.name, err)
+		}
+		s.writeObject(w, r, rt.kind, http.StatusOK, old.Object)
+		return nil
+	}
+	orphan := opts.PropagationPolicy == "Orphan" || (opts.OrphanDependents != nil && *opts.OrphanDependents)
+	if aerr := s.beforeDelete(rt, orphan); aerr != nil {
+		return aerr
 	}
 	obj, err := s.st.Delete(rt.kind.StorageGroupKind(), rt.namespace, rt.name,
 		store.DeleteOptions{ResourceVersion: opts.Preconditions.ResourceVersion, UID: opts.Preconditions.UID})
@@ -434,7 +491,7 @@ type WatchEvent struct {
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiError {
 	q := r.URL.Query()
-	sel, aerr := selectorOf(q)
+	sel, aerr := selectorsOf(q)
 	if aerr != nil {
 		return aerr
 	}
@@ -443,8 +500,20 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		return badRequest(err.Error())
 	}
 	ctx, cancel := context.WithCancel(r.Context())
+	if d := watchTimeout(q); d > 0 {
+		ctx, cancel = context.WithTimeout(r.Context(), d)
+	}
 	defer cancel()
-	ch, err := s.st.Watch(ctx, store.WatchOptions{GroupKind: rt.kind.StorageGroupKind(), Namespace: rt.namespace, ResourceVersion: rv})
+	gk := rt.kind.StorageGroupKind()
+	// Watch-list: the current objects, then the initial-events-end bookmark, then changes after that list.
+	var initial []*unstructured.Unstructured
+	listed := sendInitialEvents(q)
+	if listed {
+		if initial, rv, err = s.st.List(gk, rt.namespace); err != nil {
+			return storeError(rt.kind, "", err)
+		}
+	}
+	ch, err := s.st.Watch(ctx, store.WatchOptions{GroupKind: gk, Namespace: rt.namespace, ResourceVersion: rv})
 	if err != nil {
 		return storeError(rt.kind, "", err)
 	}
@@ -456,18 +525,60 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, rt route) *apiErr
 		flusher.Flush()
 	}
 	enc := json.NewEncoder(w)
-	for e := range ch {
-		if !sel.Matches(labels.Set(e.Object.GetLabels())) {
-			continue
+	tableVersion, table := wantsTable(r)
+	first := true
+	send := func(typ string, obj map[string]any) bool {
+		switch {
+		case table && typ != "BOOKMARK":
+			obj = s.watchTableObject(r, rt.kind, tableVersion, obj, first)
+			first = false
+		case typ != "BOOKMARK":
+			obj = s.visible(r, rt.kind, obj)
 		}
-		if err := enc.Encode(WatchEvent{Type: string(e.Type), Object: s.visible(r, rt.kind, e.Object.Object)}); err != nil {
-			return nil // client went away
+		if err := enc.Encode(WatchEvent{Type: typ, Object: obj}); err != nil {
+			return false // client went away
 		}
 		if flusher != nil {
 			flusher.Flush()
 		}
+		return true
 	}
-	return nil
+	for _, o := range initial {
+		if sel.matches(o) && !send("ADDED", o.Object) {
+			return nil
+		}
+	}
+	if listed && !send("BOOKMARK", initialEventsEnd(rt.kind.APIVersion(), rt.kind.Kind, rv)) {
+		return nil
+	}
+	// Periodic bookmarks keep an informer's resourceVersion fresh across quiet periods, so a re-watch after a
+	// timeout starts where the stream was instead of from an expired version.
+	var tick <-chan time.Time
+	if allowBookmarks(q) {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		tick = t.C
+	}
+	last := rv
+	for {
+		select {
+		case e, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			last = e.ResourceVersion
+			if !sel.matches(e.Object) {
+				continue
+			}
+			if !send(string(e.Type), e.Object.Object) {
+				return nil
+			}
+		case <-tick:
+			if last > 0 && !send("BOOKMARK", bookmark(rt.kind.APIVersion(), rt.kind.Kind, last)) {
+				return nil
+			}
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -400,6 +400,8 @@ const (
 	MergePatch = "application/merge-patch+json"
 	// JSONPatch is a JSON patch (RFC 6902): a list of add/remove/replace/move/copy/test operations.
 	JSONPatch = "application/json-patch+json"
+	// StrategicMergePatch is Kubernetes' strategic merge patch, for the built-in kinds (Secret, ConfigMap, ...).
+	StrategicMergePatch = "application/strategic-merge-patch+json"
 )
 
 // Patch applies a patch (MergePatch or JSONPatch) to an object, or to its status when status is true, and returns

@@ -35,6 +35,12 @@ func (d Document) Where() string { return fmt.Sprintf("%s: document %d", d.Sourc
 // into its items. An unreadable path is an error; an unparsable document is returned with Err set so the caller
 // can report it and still apply the others.
 func ReadManifests(paths []string, stdin io.Reader) ([]Document, error) {
+	return ReadManifestsRecursive(paths, stdin, false)
+}
+
+// ReadManifestsRecursive is ReadManifests that, with recursive set, also reads the manifests of every directory
+// below a directory given (kubectl's -R), each directory's files sorted, directories in lexical order.
+func ReadManifestsRecursive(paths []string, stdin io.Reader, recursive bool) ([]Document, error) {
 	var docs []Document
 	for _, p := range paths {
 		if p == "-" {
@@ -51,18 +57,9 @@ func ReadManifests(paths []string, stdin io.Reader) ([]Document, error) {
 		}
 		files := []string{p}
 		if fi.IsDir() {
-			files = nil
-			entries, err := os.ReadDir(p)
-			if err != nil {
+			if files, err = manifestFiles(p, recursive); err != nil {
 				return nil, err
 			}
-			for _, e := range entries {
-				ext := strings.ToLower(filepath.Ext(e.Name()))
-				if !e.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
-					files = append(files, filepath.Join(p, e.Name()))
-				}
-			}
-			sort.Strings(files)
 		}
 		for _, f := range files {
 			fh, err := os.Open(f)
@@ -149,4 +146,36 @@ func parseDocument(source string, index int, raw []byte) []Document {
 	}
 	d.Object = u
 	return []Document{d}
+}
+
+// manifestFiles lists dir's *.yaml, *.yml and *.json files, sorted; with recursive, then those of each
+// subdirectory in turn.
+func manifestFiles(dir string, recursive bool) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files, subdirs []string
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		switch {
+		case e.IsDir():
+			subdirs = append(subdirs, filepath.Join(dir, e.Name()))
+		case ext == ".yaml" || ext == ".yml" || ext == ".json":
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	if !recursive {
+		return files, nil
+	}
+	sort.Strings(subdirs)
+	for _, d := range subdirs {
+		more, err := manifestFiles(d, true)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, more...)
+	}
+	return files, nil
 }

@@ -23,6 +23,8 @@ type Kind struct {
 	Strict bool `json:"strict"`
 	// Columns names the kind's extra `tide get` columns.
 	Columns []string `json:"columns,omitempty"`
+	// Categories are the kind's discovery categories (all, knative, serving, eventing, sources).
+	Categories []string `json:"categories,omitempty"`
 }
 
 // APIVersion is group/version ("v1" for the core group).

@@ -37,53 +37,119 @@ func BuiltinKinds() []Kind {
 	return []Kind{
 		{Group: GroupServing, Version: "v1", Kind: "Service", Plural: "services", Singular: "service",
 			ShortNames: []string{"kservice", "ksvc"}, Namespaced: true, ActedOn: true,
-			Columns: []string{"URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
-			New:     func() any { return &servingv1.Service{} }, WithContext: withServingFeatures},
+			Columns:    []string{"URL", "LATESTCREATED", "LATESTREADY", "READY", "REASON"},
+			Categories: servingCategories, PrinterColumns: []PrinterColumn{colURL, colLatestCreated, colLatestReady, colReady, colReason},
+			New: func() any { return &servingv1.Service{} }, WithContext: withServingFeatures},
 		{Group: GroupServing, Version: "v1", Kind: "Configuration", Plural: "configurations", Singular: "configuration",
 			ShortNames: []string{"config", "cfg"}, Namespaced: true, ActedOn: true,
-			Columns: []string{"LATESTCREATED", "LATESTREADY", "READY", "REASON"},
-			New:     func() any { return &servingv1.Configuration{} }, WithContext: withServingFeatures},
+			Columns:    []string{"LATESTCREATED", "LATESTREADY", "READY", "REASON"},
+			Categories: servingCategories, PrinterColumns: []PrinterColumn{colLatestCreated, colLatestReady, colReady, colReason},
+			New: func() any { return &servingv1.Configuration{} }, WithContext: withServingFeatures},
 		{Group: GroupServing, Version: "v1", Kind: "Revision", Plural: "revisions", Singular: "revision",
 			ShortNames: []string{"rev"}, Namespaced: true, ActedOn: true,
-			Columns: []string{"CONFIG NAME", "GENERATION", "READY", "REASON"},
-			New:     func() any { return &servingv1.Revision{} }, WithContext: withServingFeatures},
+			Columns:    []string{"CONFIG NAME", "GENERATION", "READY", "REASON"},
+			Categories: servingCategories, PrinterColumns: revisionColumns,
+			New: func() any { return &servingv1.Revision{} }, WithContext: withServingFeatures},
 		{Group: GroupServing, Version: "v1", Kind: "Route", Plural: "routes", Singular: "route",
 			ShortNames: []string{"rt"}, Namespaced: true, ActedOn: true,
-			Columns: []string{"URL", "READY", "REASON"},
-			New:     func() any { return &servingv1.Route{} }},
+			Columns:    []string{"URL", "READY", "REASON"},
+			Categories: servingCategories, PrinterColumns: []PrinterColumn{colURL, colReady, colReason},
+			New: func() any { return &servingv1.Route{} }},
 		{Group: GroupEventing, Version: "v1", Kind: "Broker", Plural: "brokers", Singular: "broker",
 			Namespaced: true, ActedOn: true,
-			Columns: []string{"URL", "READY", "REASON"},
-			New:     func() any { return &eventingv1.Broker{} }, WithContext: withEventingDefaults},
+			Columns:    []string{"URL", "READY", "REASON"},
+			Categories: EventingCategories, PrinterColumns: []PrinterColumn{colAddressURL, ColAge, ColReady, ColReason},
+			New: func() any { return &eventingv1.Broker{} }, WithContext: withEventingDefaults},
 		{Group: GroupEventing, Version: "v1", Kind: "Trigger", Plural: "triggers", Singular: "trigger",
 			Namespaced: true, ActedOn: true,
-			Columns: []string{"BROKER", "SUBSCRIBER_URI", "READY", "REASON"},
-			New:     func() any { return &eventingv1.Trigger{} }},
+			Columns:    []string{"BROKER", "SUBSCRIBER_URI", "READY", "REASON"},
+			Categories: EventingCategories, PrinterColumns: triggerColumns,
+			New: func() any { return &eventingv1.Trigger{} }},
 		{Group: GroupSources, Version: "v1alpha1", Kind: "RocketMQSource", Plural: "rocketmqsources", Singular: "rocketmqsource",
-			Namespaced: true, ActedOn: true, Columns: []string{"SINK", "READY", "REASON"}},
+			Namespaced: true, ActedOn: true, Columns: []string{"SINK", "READY", "REASON"},
+			Categories: SourceCategories, PrinterColumns: SourceColumns},
 		{Group: GroupSourcesEventing, Version: "v1alpha1", Kind: "RocketMQSource", Plural: "rocketmqsources", Singular: "rocketmqsource",
-			Namespaced: true, ActedOn: true, Columns: []string{"SINK", "READY", "REASON"}},
+			Namespaced: true, ActedOn: true, Columns: []string{"SINK", "READY", "REASON"},
+			PrinterColumns: SourceColumns}, // no categories: `get all` lists them once, in the current group
 		{Version: "v1", Kind: "Secret", Plural: "secrets", Singular: "secret", Namespaced: true, ActedOn: true,
-			Columns: []string{"TYPE", "DATA"},
-			New:     func() any { return &corev1.Secret{} }, Default: defaultSecret},
+			Columns:        []string{"TYPE", "DATA"},
+			PrinterColumns: []PrinterColumn{{Name: "Type", Type: "string", JSONPath: ".type"}, colData, ColAge},
+			New:            func() any { return &corev1.Secret{} }, Default: defaultSecret},
 		{Version: "v1", Kind: "ConfigMap", Plural: "configmaps", Singular: "configmap", ShortNames: []string{"cm"},
-			Namespaced: true, ActedOn: true, Columns: []string{"DATA"},
+			Namespaced: true, ActedOn: true, Columns: []string{"DATA"}, PrinterColumns: []PrinterColumn{colData, ColAge},
 			New: func() any { return &corev1.ConfigMap{} }},
 		{Version: "v1", Kind: "Event", Plural: "events", Singular: "event", ShortNames: []string{"ev"},
-			Namespaced: true, Columns: []string{"TYPE", "REASON", "OBJECT", "MESSAGE"},
+			Namespaced: true, Columns: []string{"TYPE", "REASON", "OBJECT", "MESSAGE"}, PrinterColumns: eventColumns,
 			New: func() any { return &corev1.Event{} }},
 		{Version: "v1", Kind: "ServiceAccount", Plural: "serviceaccounts", Singular: "serviceaccount", ShortNames: []string{"sa"},
 			Namespaced: true, New: func() any { return &corev1.ServiceAccount{} }},
 		{Version: "v1", Kind: "Namespace", Plural: "namespaces", Singular: "namespace", ShortNames: []string{"ns"},
-			New: func() any { return &corev1.Namespace{} }},
+			PrinterColumns: []PrinterColumn{{Name: "Status", Type: "string", JSONPath: ".status.phase"}, ColAge},
+			New:            func() any { return &corev1.Namespace{} }, Default: defaultNamespace},
 		{Group: GroupRBAC, Version: "v1", Kind: "ClusterRole", Plural: "clusterroles", Singular: "clusterrole",
 			New: func() any { return &rbacv1.ClusterRole{} }},
 		{Group: GroupRBAC, Version: "v1", Kind: "ClusterRoleBinding", Plural: "clusterrolebindings", Singular: "clusterrolebinding",
-			New: func() any { return &rbacv1.ClusterRoleBinding{} }},
+			PrinterColumns: bindingColumns, New: func() any { return &rbacv1.ClusterRoleBinding{} }},
 		{Group: GroupRBAC, Version: "v1", Kind: "Role", Plural: "roles", Singular: "role", Namespaced: true,
 			New: func() any { return &rbacv1.Role{} }},
 		{Group: GroupRBAC, Version: "v1", Kind: "RoleBinding", Plural: "rolebindings", Singular: "rolebinding", Namespaced: true,
-			New: func() any { return &rbacv1.RoleBinding{} }},
+			PrinterColumns: bindingColumns, New: func() any { return &rbacv1.RoleBinding{} }},
+	}
+}
+
+// Categories and printer columns as Knative's CRDs (knative/serving config/core/300-resources, knative/eventing
+// config/core/resources) declare them, so `kubectl get ksvc` and `kubectl get all` look as on a cluster.
+var (
+	servingCategories = []string{"all", "knative", "serving"}
+	// EventingCategories are Broker's and Trigger's.
+	EventingCategories = []string{"all", "knative", "eventing"}
+	// SourceCategories are the categories of Knative's sources (ApiServerSource, PingSource, KafkaSource...).
+	SourceCategories = []string{"all", "knative", "eventing", "sources"}
+
+	readyPath = ".status.conditions[?(@.type=='Ready')]"
+	// ColReady and ColReason are the Ready condition's status and reason, as every Knative CRD prints them.
+	ColReady  = PrinterColumn{Name: "Ready", Type: "string", JSONPath: readyPath + ".status"}
+	ColReason = PrinterColumn{Name: "Reason", Type: "string", JSONPath: readyPath + ".reason"}
+	// ColAge is the creation time, printed as an age.
+	ColAge           = PrinterColumn{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"}
+	colReady         = ColReady
+	colReason        = ColReason
+	colURL           = PrinterColumn{Name: "URL", Type: "string", JSONPath: ".status.url"}
+	colAddressURL    = PrinterColumn{Name: "URL", Type: "string", JSONPath: ".status.address.url"}
+	colLatestCreated = PrinterColumn{Name: "LatestCreated", Type: "string", JSONPath: ".status.latestCreatedRevisionName"}
+	colLatestReady   = PrinterColumn{Name: "LatestReady", Type: "string", JSONPath: ".status.latestReadyRevisionName"}
+	revisionColumns  = []PrinterColumn{
+		{Name: "Config Name", Type: "string", JSONPath: `.metadata.labels['serving\.knative\.dev/configuration']`},
+		{Name: "Generation", Type: "string", JSONPath: `.metadata.labels['serving\.knative\.dev/configurationGeneration']`},
+		colReady, colReason,
+		{Name: "Actual Replicas", Type: "integer", JSONPath: ".status.actualReplicas"},
+		{Name: "Desired Replicas", Type: "integer", JSONPath: ".status.desiredReplicas"},
+	}
+	triggerColumns = []PrinterColumn{
+		{Name: "Broker", Type: "string", JSONPath: ".spec.broker"},
+		{Name: "Subscriber_URI", Type: "string", JSONPath: ".status.subscriberUri"},
+		ColAge, colReady, colReason,
+	}
+	// SourceColumns are what Knative's sources print (SINK, AGE, READY, REASON).
+	SourceColumns = []PrinterColumn{{Name: "Sink", Type: "string", JSONPath: ".status.sinkUri"}, ColAge, colReady, colReason}
+	// colData counts data and binaryData keys, as the API server's Secret and ConfigMap tables do.
+	colData        = PrinterColumn{Name: "Data", Type: "integer", CountKeysOf: []string{"data", "binaryData"}}
+	bindingColumns = []PrinterColumn{
+		{Name: "Role", Type: "string", JSONPath: "{.roleRef.kind}/{.roleRef.name}"}, ColAge,
+	}
+	eventColumns = []PrinterColumn{
+		{Name: "Last Seen", Type: "date", JSONPath: ".lastTimestamp"},
+		{Name: "Type", Type: "string", JSONPath: ".type"},
+		{Name: "Reason", Type: "string", JSONPath: ".reason"},
+		{Name: "Object", Type: "string", JSONPath: "{.involvedObject.kind}/{.involvedObject.name}"},
+		{Name: "Message", Type: "string", JSONPath: ".message"},
+	}
+)
+
+// defaultNamespace sets status.phase Active, as the API server does for a new Namespace.
+func defaultNamespace(_ context.Context, obj any) {
+	if n, ok := obj.(*corev1.Namespace); ok && n.Status.Phase == "" {
+		n.Status.Phase = corev1.NamespaceActive
 	}
 }
 

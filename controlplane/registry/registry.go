@@ -37,6 +37,12 @@ type Kind struct {
 	ActedOn bool
 	// Columns names the kind's extra `tide get` columns (see package cli); informational.
 	Columns []string
+	// Categories are the kind's discovery categories (`kubectl get all`, `kubectl get knative`), as its CRD
+	// declares them.
+	Categories []string
+	// PrinterColumns are the columns the API's Table output shows after NAME (kubectl get), as a CRD's
+	// additionalPrinterColumns. Empty: NAME and AGE only.
+	PrinterColumns []PrinterColumn
 
 	// New returns a pointer to a fresh Go value of the kind's type (e.g. &servingv1.Service{}). When set, documents
 	// are decoded strictly into it; when nil the document is handled generically (kept as is, not strict).
@@ -53,6 +59,20 @@ type Kind struct {
 	// accepted on input, e.g. the 2020 RocketMQSource group): the API reads and writes them there, so `tide get`
 	// shows the converted form. Prepare's output must then carry the apiVersion/kind of StoredAs.
 	StoredAs string
+}
+
+// PrinterColumn is one column of the kind's Table output, as apiextensions.k8s.io/v1's
+// CustomResourceColumnDefinition: JSONPath is a kubectl-style JSONPath relative to the object (".status.url").
+type PrinterColumn struct {
+	Name        string
+	Type        string // string, integer, number, boolean, date
+	Format      string
+	Description string
+	Priority    int32 // 0: always shown; higher: only with -o wide
+	JSONPath    string
+	// CountKeysOf, instead of JSONPath, makes the cell the number of keys of these top-level maps (the DATA column
+	// of Secrets and ConfigMaps, which no JSONPath expresses).
+	CountKeysOf []string
 }
 
 // APIVersion is group/version, or just the version for the core group.

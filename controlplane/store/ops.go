@@ -144,7 +144,7 @@ func (s *Store) Create(obj *unstructured.Unstructured) (*unstructured.Unstructur
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "metadata", "deletionTimestamp")
 	unstructured.RemoveNestedField(u.Object, "metadata", "deletionGracePeriodSeconds")
-	unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
+	// metadata.managedFields is kept: server-side apply (the API's field manager) writes it with the object.
 	u.SetUID(typesUID(newUID()))
 	u.SetGeneration(1)
 	u.SetCreationTimestamp(metav1.NewTime(s.clock.Now().UTC().Truncate(time.Second)))

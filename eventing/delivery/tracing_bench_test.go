@@ -5,9 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"syscall"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -47,14 +45,4 @@ func BenchmarkSendTracing(b *testing.B) {
 			}
 		})
 	}
-}
-
-// processCPU is the user+system CPU time this process has used (the benchmark's cost on a shared machine, where
-// wall time also counts other processes' turns).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
-	"syscall"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -57,14 +55,4 @@ func BenchmarkServeHTTPTracing(b *testing.B) {
 			}
 		})
 	}
-}
-
-// processCPU is the user+system CPU time this process has used (the benchmark's cost on a shared machine, where
-// wall time also counts other processes' turns).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

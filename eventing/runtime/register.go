@@ -70,12 +70,14 @@ func RegisterKinds(reg *registry.Registry, nameServers func() []string) error {
 	cols := []string{"SINK", "READY", "REASON"}
 	if err := reg.Register(registry.Kind{Group: v1alpha1.GroupName, Version: v1alpha1.Version, Kind: v1alpha1.Kind,
 		Plural: v1alpha1.Resource, Singular: "rocketmqsource", Namespaced: true, ActedOn: true, Columns: cols,
+		Categories: registry.SourceCategories, PrinterColumns: registry.SourceColumns,
 		New: func() any { return &v1alpha1.RocketMQSource{} }, Default: def, Validate: validate}); err != nil {
 		return err
 	}
 	return reg.Register(registry.Kind{Group: v1alpha1.LegacyGroupName, Version: v1alpha1.Version, Kind: v1alpha1.Kind,
 		Plural: v1alpha1.Resource, Singular: "rocketmqsource", Namespaced: true, ActedOn: true, Columns: cols,
-		New: func() any { return &legacySource{} }, Default: def, Validate: validate, StoredAs: GKSource})
+		PrinterColumns: registry.SourceColumns, // no categories: `get all` lists the objects once, in the current group
+		New:            func() any { return &legacySource{} }, Default: def, Validate: validate, StoredAs: GKSource})
 }
 
 // legacySource decodes either form (v1alpha1.Decode: strict, the 2020 form converted) and encodes the current

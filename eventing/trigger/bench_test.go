@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -260,13 +259,4 @@ func benchIngress(b *testing.B, triggers, rate int, unbatched, metered bool, tp 
 		b.ReportMetric(p(dispatchLat, 0.99), "arrival-to-sub-p99-ms")
 	}
 	mu.Unlock()
-}
-
-// processCPU is the user+system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -41,7 +41,7 @@ type env struct {
 	stopped bool // stop ran (it is registered again at each restart)
 
 	busOpts bus.RocketMQOptions
-	metrics *envMetrics // newMeteredEnv: every part records metrics on one registry
+	metrics *envMetrics          // newMeteredEnv: every part records metrics on one registry
 	tp      trace.TracerProvider // nil: tracing off
 
 	mu      sync.Mutex // guards brokers

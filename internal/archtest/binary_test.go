@@ -10,10 +10,12 @@ import (
 // benchOnly are packages the shipping binary must not link: the benchmark harness and its peers live in
 // cmd/tide-bench (docs/BENCHMARKS.md), so that tide carries only what it runs. Likewise the tools and test
 // harnesses of the cluster controller: the CRD generator, and kube-apiserver, etcd and kube-controller-manager's
-// garbage collector, which only internal/kubetest's tests run.
+// garbage collector, which only internal/kubetest's tests run; and kubectl's code (k8s.io/kubectl,
+// k8s.io/cli-runtime, kustomize), linked only into test/kubectl's kubectl.
 var benchOnly = []string{"github.com/nats-io/", module + "/mq/bench",
 	module + "/internal/crdgen", module + "/internal/kubetest", "k8s.io/kubernetes/", "go.etcd.io/etcd/server/",
-	"k8s.io/apiserver/", "k8s.io/apiextensions-apiserver/pkg/apiserver"}
+	"k8s.io/apiserver/", "k8s.io/apiextensions-apiserver/pkg/apiserver",
+	"k8s.io/kubectl/", "k8s.io/cli-runtime/", "sigs.k8s.io/kustomize/", module + "/test/"}
 
 // TestShippingBinaryCarriesNoBenchPeers asks the go command for everything ./cmd/tide links.
 func TestShippingBinaryCarriesNoBenchPeers(t *testing.T) {
@@ -34,7 +36,7 @@ func TestShippingBinaryCarriesNoBenchPeers(t *testing.T) {
 	for _, d := range deps {
 		for _, p := range benchOnly {
 			if d == p || strings.HasPrefix(d, p) && (strings.HasSuffix(p, "/") || strings.HasPrefix(d, p+"/")) {
-				t.Errorf("tide links %s: benchmark harnesses, generators and test-only servers stay out of the shipping binary", d)
+				t.Errorf("tide links %s: benchmark harnesses, generators, kubectl and test-only servers stay out of the shipping binary", d)
 			}
 		}
 	}
