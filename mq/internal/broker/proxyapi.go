@@ -116,3 +116,7 @@ func (b *Broker) Put(ctx context.Context, msgs []*message.Message, half bool) ([
 func IsRetryOrDLQ(topic string) bool {
 	return strings.HasPrefix(topic, mqmeta.RetryPrefix) || strings.HasPrefix(topic, mqmeta.DLQPrefix)
 }
+
+// SystemTopic returns a group's retry or dead-letter topic, creating it (one queue, read-write) if needed: the 5.x
+// endpoint's dead-lettering creates %DLQ%<group> as the broker's own send-back does.
+func (b *Broker) SystemTopic(name string) (mqmeta.TopicConfig, bool) { return b.systemTopic(name) }

@@ -406,7 +406,7 @@ func (p *popState) deadLetter(ctx context.Context, group string, m *message.Mess
 	delete(props, message.PropTimerDelaySec)
 	delete(props, message.PropTimerDelayMS)
 	dlq := mqmeta.DLQTopic(group)
-	if _, ok := p.s.b.Topic(dlq); !ok {
+	if _, ok := p.s.b.SystemTopic(dlq); !ok {
 		return fmt.Errorf("topic %s cannot be created", dlq)
 	}
 	out := &message.Message{Topic: dlq, Flag: m.Flag, SysFlag: m.SysFlag &^ message.TxTypeMask, BornTimestamp: m.BornTimestamp,
