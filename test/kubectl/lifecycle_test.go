@@ -15,7 +15,7 @@ spec:
   template:
     spec:
       containers:
-      - image: example.com/hello:never-started
+      - image: ko://example.com/hello # not in this module: never built, never started
 `
 
 // TestNamespacesCascadeFinalizersEventsWatch: namespaces are objects (create, list, delete empties them), a
