@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/tide-run/tide/controlplane/client"
+	"github.com/tide-run/tide/demo/internal/rollout"
 	barragebundle "github.com/tide-run/tide/examples/barrage"
-	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/server"
 )
 
@@ -32,7 +32,6 @@ const (
 	HomePage          = barragebundle.HomePageService
 	topicQueues       = 8
 	sourceDirKey      = "tide.dev/source-dir" // must match serving/runtime.SourceDirAnnotation
-	serviceLabel      = "serving.knative.dev/service"
 )
 
 // Errors.
@@ -182,7 +181,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 	res.APIURL = strings.TrimSuffix(c.Server(), "/")
 
-	if err := ensureTopic(ctx, nameServers, progress); err != nil {
+	if err := rollout.EnsureTopic(ctx, nameServers[0], barragebundle.Topic, topicQueues, "barrage demo", progress); err != nil {
 		return res, err
 	}
 	dbPath := filepath.Join(outDir, "barrage.db")
@@ -190,7 +189,8 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	if err := waitReady(ctx, c, applied, opts.ReadyTimeout, progress); err != nil {
+	if err := rollout.WaitReady(ctx, c, applied, rollout.Wait{Timeout: opts.ReadyTimeout, Progress: progress,
+		Note: "the first build of the two programs takes a while", NotReady: ErrNotReady, NotImplemented: ErrNotImplemented}); err != nil {
 		return res, err
 	}
 	svcKind, err := c.KindFor(ctx, "serving.knative.dev/v1", "Service")
@@ -216,7 +216,9 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("barrage demo: %w", err)
 	}
-	instances := func(ctx context.Context) (int, error) { return readyInstances(ctx, c, revKind) }
+	instances := func(ctx context.Context) (int, error) {
+		return rollout.ReadyInstances(ctx, c, revKind, Namespace, Processor)
+	}
 	res.Summary, err = drive(ctx, driveOptions{PageURL: res.PageURL, Text: opts.Send, Concurrency: opts.Concurrency,
 		Duration: opts.Duration, Count: opts.Count, DrainTimeout: opts.DrainTimeout, ZeroTimeout: opts.ZeroTimeout,
 		Instances: instances, Progress: progress})
@@ -276,14 +278,8 @@ func startPlatform(ctx context.Context, opts Options, progress io.Writer) (*serv
 	return srv, nil
 }
 
-type appliedObject struct {
-	kind            client.Kind
-	namespace, name string
-}
-
-func (a appliedObject) String() string { return strings.ToLower(a.kind.Kind) + "/" + a.name }
-
-var hasReady = map[string]bool{"Service": true, "Broker": true, "Trigger": true, "RocketMQSource": true}
+// appliedObject is an applied object the demo waits for (rollout.HasReady kinds).
+type appliedObject = rollout.Object
 
 // applyBundle applies the demo's platform settings and the bundle through the API, as `tide apply` does.
 func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string, nameServers []string, progress io.Writer) ([]appliedObject, error) {
@@ -316,7 +312,7 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 				return nil, fmt.Errorf("barrage demo: apply %s: %w", name, err)
 			}
 			fmt.Fprintf(progress, "%s %s\n", r.Describe(), r.Action)
-			if hasReady[obj.GetKind()] {
+			if rollout.HasReady(obj.GetKind()) {
 				k, err := c.KindFor(ctx, obj.GetAPIVersion(), obj.GetKind())
 				if err != nil {
 					return nil, fmt.Errorf("barrage demo: %w", err)
@@ -325,7 +321,7 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 				if ns == "" {
 					ns = Namespace
 				}
-				out = append(out, appliedObject{kind: k, namespace: ns, name: obj.GetName()})
+				out = append(out, appliedObject{Kind: k, Namespace: ns, Name: obj.GetName()})
 			}
 		}
 	}
@@ -370,134 +366,4 @@ func localize(obj *unstructured.Unstructured, sourceDir string, env map[string]s
 	c0["env"] = kept
 	containers[0] = c0
 	return unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")
-}
-
-// waitReady polls every applied object until Ready, printing each as it becomes Ready and every 10 s what is
-// pending and why.
-func waitReady(ctx context.Context, c *client.Client, objs []appliedObject, timeout time.Duration, progress io.Writer) error {
-	deadline := time.Now().Add(timeout)
-	pending := append([]appliedObject(nil), objs...)
-	why := map[string]string{}
-	lastReport := time.Now()
-	fmt.Fprintf(progress, "waiting for %d resources to be Ready (the first build of the two programs takes a while)\n", len(pending))
-	for len(pending) > 0 {
-		var still []appliedObject
-		for _, o := range pending {
-			u, err := c.Get(ctx, o.kind, o.namespace, o.name)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				why[o.String()] = err.Error()
-				still = append(still, o)
-				continue
-			}
-			status, reason, msg := readyCondition(u)
-			if status == "True" {
-				fmt.Fprintf(progress, "  %s Ready\n", o)
-				continue
-			}
-			if reason == "NotImplemented" {
-				return fmt.Errorf("%w: %s: %s", ErrNotImplemented, o, msg)
-			}
-			why[o.String()] = strings.TrimSpace(fmt.Sprintf("Ready=%s %s %s", status, reason, msg))
-			still = append(still, o)
-		}
-		pending = still
-		if len(pending) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			var parts []string
-			for _, o := range pending {
-				parts = append(parts, o.String()+": "+why[o.String()])
-			}
-			return fmt.Errorf("%w after %v: %s", ErrNotReady, timeout, strings.Join(parts, "; "))
-		}
-		if time.Since(lastReport) >= 10*time.Second {
-			lastReport = time.Now()
-			for _, o := range pending {
-				fmt.Fprintf(progress, "  still waiting for %s: %s\n", o, why[o.String()])
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func readyCondition(u *unstructured.Unstructured) (status, reason, msg string) {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if !ok || m["type"] != "Ready" {
-			continue
-		}
-		s, _ := m["status"].(string)
-		r, _ := m["reason"].(string)
-		ms, _ := m["message"].(string)
-		return s, r, ms
-	}
-	return "", "", "no Ready condition yet"
-}
-
-// readyInstances sums status.actualReplicas over the processor's Revisions.
-func readyInstances(ctx context.Context, c *client.Client, revKind client.Kind) (int, error) {
-	revs, _, err := c.List(ctx, revKind, Namespace, client.ListOptions{LabelSelector: serviceLabel + "=" + Processor})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range revs {
-		v, _, _ := unstructured.NestedInt64(r.Object, "status", "actualReplicas")
-		n += int(v)
-	}
-	return n, nil
-}
-
-// ensureTopic creates the comments topic if RocketMQ lacks it (the RocketMQSource is not Ready without it); the
-// broker may register a moment after tide is ready, so this retries for a while.
-func ensureTopic(ctx context.Context, nameServers []string, progress io.Writer) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := createTopic(dctx, nameServers[0], progress)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("barrage demo: create RocketMQ topic %q at %s: %w", barragebundle.Topic, nameServers[0], err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-func createTopic(ctx context.Context, nameServer string, progress io.Writer) error {
-	c, err := admin.Dial(ctx, nameServer)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	topics, err := c.TopicList(ctx)
-	if err != nil {
-		return err
-	}
-	for _, t := range topics {
-		if t == barragebundle.Topic {
-			return nil
-		}
-	}
-	if err := c.CreateTopic(ctx, barragebundle.Topic, topicQueues); err != nil {
-		return err
-	}
-	fmt.Fprintf(progress, "rocketmq topic %s created (%d queues)\n", barragebundle.Topic, topicQueues)
-	return nil
 }

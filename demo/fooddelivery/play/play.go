@@ -16,8 +16,8 @@ import (
 
 	"github.com/tide-run/tide/controlplane/client"
 	"github.com/tide-run/tide/demo/fooddelivery/scenario"
+	"github.com/tide-run/tide/demo/internal/rollout"
 	foodbundle "github.com/tide-run/tide/examples/food-delivery"
-	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/server"
 )
 
@@ -34,7 +34,6 @@ const (
 	Topic              = "orders"
 	topicQueues        = 8
 	sourceDirAnnotaton = "tide.dev/source-dir" // must match serving/runtime.SourceDirAnnotation
-	serviceLabel       = "serving.knative.dev/service"
 )
 
 // ErrOptions is wrapped by option errors; ErrNotReady when resources stay not Ready past ReadyTimeout.
@@ -178,7 +177,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	res.APIURL = strings.TrimSuffix(c.Server(), "/")
 	res.DashboardURL = res.APIURL + "/"
 
-	if err := ensureTopic(ctx, nameServers, progress); err != nil {
+	if err := rollout.EnsureTopic(ctx, nameServers[0], Topic, topicQueues, "food-delivery demo", progress); err != nil {
 		return res, err
 	}
 	dbPath := filepath.Join(outDir, "orders.db")
@@ -186,7 +185,8 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	if err := waitReady(ctx, c, applied, opts.ReadyTimeout, progress); err != nil {
+	if err := rollout.WaitReady(ctx, c, applied, rollout.Wait{Timeout: opts.ReadyTimeout, Progress: progress,
+		Note: "the first build of the order service takes a while", NotReady: ErrNotReady, NotImplemented: ErrNotImplemented}); err != nil {
 		return res, err
 	}
 	fmt.Fprintf(progress, "dashboard: %s\n", res.DashboardURL)
@@ -198,7 +198,9 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("food-delivery demo: %w", err)
 	}
-	instances := func(ctx context.Context) (int, error) { return readyInstances(ctx, c, revKind) }
+	instances := func(ctx context.Context) (int, error) {
+		return rollout.ReadyInstances(ctx, c, revKind, Namespace, OrderService)
+	}
 	// A new Service starts with one instance (Knative's initial scale); the day starts in a quiet valley, so let
 	// it go back to zero first, and the chart starts at zero.
 	if err := waitZero(ctx, instances, opts.ZeroTimeout, progress); err != nil {
@@ -262,17 +264,8 @@ func startPlatform(ctx context.Context, opts Options, progress io.Writer) (*serv
 	return srv, nil
 }
 
-// appliedObject names one object the demo applied.
-type appliedObject struct {
-	kind      client.Kind
-	namespace string
-	name      string
-}
-
-func (a appliedObject) String() string { return strings.ToLower(a.kind.Kind) + "/" + a.name }
-
-// hasReady lists the kinds whose Ready condition the demo waits for.
-var hasReady = map[string]bool{"Service": true, "Broker": true, "Trigger": true, "RocketMQSource": true}
+// appliedObject is an applied object the demo waits for (rollout.HasReady kinds).
+type appliedObject = rollout.Object
 
 // applyBundle applies the demo's platform settings and the bundle, in the seed's order, through the API.
 func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string, progress io.Writer) ([]appliedObject, error) {
@@ -301,7 +294,7 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 				return nil, fmt.Errorf("food-delivery demo: apply %s: %w", name, err)
 			}
 			fmt.Fprintf(progress, "%s %s\n", r.Describe(), r.Action)
-			if hasReady[obj.GetKind()] {
+			if rollout.HasReady(obj.GetKind()) {
 				k, err := c.KindFor(ctx, obj.GetAPIVersion(), obj.GetKind())
 				if err != nil {
 					return nil, fmt.Errorf("food-delivery demo: %w", err)
@@ -310,7 +303,7 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 				if ns == "" {
 					ns = Namespace
 				}
-				out = append(out, appliedObject{kind: k, namespace: ns, name: obj.GetName()})
+				out = append(out, appliedObject{Kind: k, Namespace: ns, Name: obj.GetName()})
 			}
 		}
 	}
@@ -351,141 +344,6 @@ func localizeOrderService(obj *unstructured.Unstructured, sourceDir, dbPath stri
 	c0["env"] = append(kept, map[string]any{"name": "ORDER_DB", "value": dbPath})
 	containers[0] = c0
 	return unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")
-}
-
-// waitReady polls every applied object until its Ready condition is True, printing each as it becomes Ready and,
-// every 10 s, what is still pending and why.
-func waitReady(ctx context.Context, c *client.Client, objs []appliedObject, timeout time.Duration, progress io.Writer) error {
-	deadline := time.Now().Add(timeout)
-	pending := append([]appliedObject(nil), objs...)
-	why := map[string]string{}
-	lastReport := time.Now()
-	fmt.Fprintf(progress, "waiting for %d resources to be Ready (the first build of the order service takes a while)\n", len(pending))
-	for len(pending) > 0 {
-		var still []appliedObject
-		for _, o := range pending {
-			u, err := c.Get(ctx, o.kind, o.namespace, o.name)
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				why[o.String()] = err.Error()
-				still = append(still, o)
-				continue
-			}
-			status, reason, msg := readyCondition(u)
-			if status == "True" {
-				fmt.Fprintf(progress, "  %s Ready\n", o)
-				continue
-			}
-			if reason == "NotImplemented" {
-				return fmt.Errorf("%w: %s: %s", ErrNotImplemented, o, msg)
-			}
-			why[o.String()] = strings.TrimSpace(fmt.Sprintf("Ready=%s %s %s", status, reason, msg))
-			still = append(still, o)
-		}
-		pending = still
-		if len(pending) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			var parts []string
-			for _, o := range pending {
-				parts = append(parts, o.String()+": "+why[o.String()])
-			}
-			return fmt.Errorf("%w after %v: %s", ErrNotReady, timeout, strings.Join(parts, "; "))
-		}
-		if time.Since(lastReport) >= 10*time.Second {
-			lastReport = time.Now()
-			for _, o := range pending {
-				fmt.Fprintf(progress, "  still waiting for %s: %s\n", o, why[o.String()])
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// readyCondition returns the Ready condition's status ("" when absent), reason and message.
-func readyCondition(u *unstructured.Unstructured) (status, reason, msg string) {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if !ok || m["type"] != "Ready" {
-			continue
-		}
-		s, _ := m["status"].(string)
-		r, _ := m["reason"].(string)
-		ms, _ := m["message"].(string)
-		return s, r, ms
-	}
-	return "", "", "no Ready condition yet"
-}
-
-// readyInstances sums status.actualReplicas over the order service's Revisions (the serving runtime keeps it
-// current).
-func readyInstances(ctx context.Context, c *client.Client, revKind client.Kind) (int, error) {
-	revs, _, err := c.List(ctx, revKind, Namespace, client.ListOptions{LabelSelector: serviceLabel + "=" + OrderService})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range revs {
-		v, _, _ := unstructured.NestedInt64(r.Object, "status", "actualReplicas")
-		n += int(v)
-	}
-	return n, nil
-}
-
-// ensureTopic creates the orders topic if RocketMQ does not have it yet: the seed's setup creates it in the
-// RocketMQ console before deploying, and the RocketMQSource is not Ready until its topic exists. The broker may
-// register with the name server a moment after tide is ready, so dialing is retried for a while.
-func ensureTopic(ctx context.Context, nameServers []string, progress io.Writer) error {
-	deadline := time.Now().Add(30 * time.Second)
-	var lastErr error
-	for {
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := createTopic(dctx, nameServers[0], progress)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		lastErr = err
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("food-delivery demo: create RocketMQ topic %q at %s: %w", Topic, nameServers[0], lastErr)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-func createTopic(ctx context.Context, nameServer string, progress io.Writer) error {
-	c, err := admin.Dial(ctx, nameServer)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	topics, err := c.TopicList(ctx)
-	if err != nil {
-		return err
-	}
-	for _, t := range topics {
-		if t == Topic {
-			return nil
-		}
-	}
-	if err := c.CreateTopic(ctx, Topic, topicQueues); err != nil {
-		return err
-	}
-	fmt.Fprintf(progress, "rocketmq topic %s created (%d queues)\n", Topic, topicQueues)
-	return nil
 }
 
 // waitZero waits until the order service has no instance (up to timeout, default 2 minutes; not reaching zero is
