@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tide-run/tide/demo/fooddelivery/play"
 	"github.com/tide-run/tide/server"
@@ -54,15 +55,9 @@ from its ko:// import path there.`,
   tide demo food-delivery --keep          # then open the printed dashboard URL`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: %w", logLevel, err)
-			}
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			if level > slog.LevelDebug {
-				// The official RocketMQ client logs route changes and client shutdowns at info level to stdout;
-				// the simulator's progress line is what the demo shows. (The client's logger is process-wide.)
-				rlog.SetLogLevel("error")
+			logger, err := demoLogger(cmd, logLevel)
+			if err != nil {
+				return err
 			}
 			if opts.DayLength < 0 {
 				return fmt.Errorf("--day %v: must be positive", opts.DayLength)
@@ -95,13 +90,7 @@ from its ko:// import path there.`,
 	f.BoolVar(&opts.Keep, "keep", false, "leave a tide the demo started running (for the dashboard) until Ctrl-C")
 	f.StringSliceVar(&opts.NameServers, "namesrv", nil, "RocketMQ name server of a running tide (default "+play.DefaultNameServer+")")
 	f.DurationVar(&opts.ReadyTimeout, "ready-timeout", play.DefaultReadyWait, "how long to wait for the bundle to be Ready")
-	f.StringVar(&platform.DataDir, "data-dir", platform.DataDir, "data directory of a tide the demo starts")
-	f.IntVar(&platform.APIPort, "api-port", platform.APIPort, "API and dashboard port of a tide the demo starts")
-	f.IntVar(&platform.GatewayPort, "gateway-port", platform.GatewayPort, "gateway port of a tide the demo starts")
-	f.IntVar(&platform.NameServerPort, "namesrv-port", platform.NameServerPort, "RocketMQ name server port of a tide the demo starts")
-	f.IntVar(&platform.BrokerPort, "broker-port", platform.BrokerPort, "RocketMQ broker port of a tide the demo starts")
-	f.IntVar(&platform.GRPCPort, "grpc-port", platform.GRPCPort, "RocketMQ 5 gRPC endpoint port of a tide the demo starts (-1: none)")
-	f.StringVar(&logLevel, "log-level", "warn", "log level of a tide the demo starts: debug, info, warn, error")
+	demoPlatformFlags(f, &platform, &logLevel)
 	return cmd
 }
 
@@ -146,4 +135,29 @@ func rel(path string) string {
 		return r
 	}
 	return path
+}
+
+// demoPlatformFlags are the flags of a tide a demo starts itself (when none answers at --server).
+func demoPlatformFlags(f *pflag.FlagSet, platform *server.Options, logLevel *string) {
+	f.StringVar(&platform.DataDir, "data-dir", platform.DataDir, "data directory of a tide the demo starts")
+	f.IntVar(&platform.APIPort, "api-port", platform.APIPort, "API and dashboard port of a tide the demo starts")
+	f.IntVar(&platform.GatewayPort, "gateway-port", platform.GatewayPort, "gateway port of a tide the demo starts")
+	f.IntVar(&platform.NameServerPort, "namesrv-port", platform.NameServerPort, "RocketMQ name server port of a tide the demo starts")
+	f.IntVar(&platform.BrokerPort, "broker-port", platform.BrokerPort, "RocketMQ broker port of a tide the demo starts")
+	f.IntVar(&platform.GRPCPort, "grpc-port", platform.GRPCPort, "RocketMQ 5 gRPC endpoint port of a tide the demo starts (-1: none)")
+	f.StringVar(logLevel, "log-level", "warn", "log level of a tide the demo starts: debug, info, warn, error")
+}
+
+// demoLogger is the logger of a tide a demo starts, at --log-level.
+func demoLogger(cmd *cobra.Command, logLevel string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", logLevel, err)
+	}
+	if level > slog.LevelDebug {
+		// The official RocketMQ client logs route changes and client shutdowns at info level to stdout; the demo's
+		// progress lines are what it shows. (The client's logger is process-wide.)
+		rlog.SetLogLevel("error")
+	}
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})), nil
 }

@@ -3,13 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/apache/rocketmq-client-go/v2/rlog"
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/demo/barrage/play"
@@ -45,13 +43,9 @@ browser. Run it inside the tide source tree: the programs are built from their k
   tide demo barrage --send "弹幕 hello" --concurrency 10 --duration 10s --count 200`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: %w", logLevel, err)
-			}
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			if level > slog.LevelDebug {
-				rlog.SetLogLevel("error")
+			logger, err := demoLogger(cmd, logLevel)
+			if err != nil {
+				return err
 			}
 			switch {
 			case opts.Concurrency < 1 || opts.Concurrency > 100:
@@ -90,12 +84,7 @@ browser. Run it inside the tide source tree: the programs are built from their k
 	f.BoolVar(&opts.Keep, "keep", false, "leave a tide the demo started running after the send, until Ctrl-C")
 	f.StringSliceVar(&opts.NameServers, "namesrv", nil, "RocketMQ name server of a running tide (default "+play.DefaultNameServer+")")
 	f.DurationVar(&opts.ReadyTimeout, "ready-timeout", play.DefaultReadyWait, "how long to wait for the bundle to be Ready")
-	f.StringVar(&platform.DataDir, "data-dir", platform.DataDir, "data directory of a tide the demo starts")
-	f.IntVar(&platform.APIPort, "api-port", platform.APIPort, "API and dashboard port of a tide the demo starts")
-	f.IntVar(&platform.GatewayPort, "gateway-port", platform.GatewayPort, "gateway port of a tide the demo starts")
-	f.IntVar(&platform.NameServerPort, "namesrv-port", platform.NameServerPort, "RocketMQ name server port of a tide the demo starts")
-	f.IntVar(&platform.BrokerPort, "broker-port", platform.BrokerPort, "RocketMQ broker port of a tide the demo starts")
-	f.StringVar(&logLevel, "log-level", "warn", "log level of a tide the demo starts: debug, info, warn, error")
+	demoPlatformFlags(f, &platform, &logLevel)
 	return cmd
 }
 
