@@ -44,9 +44,6 @@ type scenario struct {
 	// notGo, when set, says why the Go client cannot run this scenario against both targets in one process; the
 	// Java client (one JVM per target) still runs it.
 	notGo string
-	// goApache, when set, is a known difference: what Apache does with the Go client instead of want (docs/mq.md's
-	// difference table says why); tide must still give want. The test fails if either side changes.
-	goApache string
 }
 
 // Transactions are checked back sooner than the defaults (30 s on both) so the scenario stays short; both sides get
@@ -124,12 +121,6 @@ func goClient(t *testing.T, targets []target) {
 				}()
 			}
 			wg.Wait()
-			if sc.goApache != "" { // a known difference (docs/mq.md)
-				if out[0] != sc.want || out[1] != sc.goApache {
-					t.Errorf("the known difference changed:\n  tide:   %s (documented: %s)\n  apache: %s (documented: %s)", out[0], sc.want, out[1], sc.goApache)
-				}
-				return
-			}
 			if out[0] != out[1] {
 				t.Errorf("tide and Apache differ:\n  tide:   %s\n  apache: %s", out[0], out[1])
 			}
