@@ -27,6 +27,9 @@ func (s *Server) setupTracing() error {
 	s.api.Handle("GET "+traceapi.TracesPath, h)
 	s.api.Handle("POST "+traceapi.TracesPath, h)
 	s.api.Handle("GET "+traceapi.TracesPath+"/{id}", h)
+	// An OTLP/HTTP receiver, so a program exporting with the standard SDK (OTEL_EXPORTER_OTLP_ENDPOINT set to this
+	// API's URL) adds its spans to the same traces; behind the guard, so the token applies where one is required.
+	s.api.Handle("POST "+tracing.OTLPTracesPath, tracing.OTLPHandler(t.Store()))
 	// The same for the dashboard's trace page, under its own path: a browser that opened the dashboard with
 	// ?token= carries the token as the dashboard cookie, which the API's guard accepts on /dashboard/ paths only.
 	s.api.Handle("GET "+DashboardTracesPath, h)

@@ -68,7 +68,13 @@ var writeContentTypes = map[string]bool{
 	// client-go's typed clientsets (kubectl create namespace, create secret...) write built-in kinds as protobuf;
 	// a browser cannot send it cross-site without a preflight. protobuf.go turns it into JSON.
 	protobufType: true,
+	// OTLP/HTTP exporters post spans as binary protobuf (POST /v1/traces); like the type above it is not one a
+	// browser may send cross-site without a preflight, which the guard refuses.
+	otlpProtobufType: true,
 }
+
+// otlpProtobufType is the media type of OTLP/HTTP's binary encoding.
+const otlpProtobufType = "application/x-protobuf"
 
 type principalKey struct{}
 

@@ -17,6 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 //go:embed page
@@ -40,8 +45,16 @@ type HomePageOptions struct {
 	Publisher Publisher
 	// TraceURL, when set, links each comment to its trace: "{traceId}" is replaced by the comment's trace id.
 	TraceURL string
-	Logger   *slog.Logger
+	// Tracer records the page's spans of each comment's trace: "sender" (publishing it; the trace's root),
+	// "receiver" (the page reading the processed comment back from the table) and "result" (handing it to the
+	// open pages). Nil: none are recorded, and the trace context still travels with each comment.
+	Tracer trace.Tracer
+	Logger *slog.Logger
 }
+
+// maxPendingTraces bounds the sender spans the page remembers until their comments come back (the parents of
+// "receiver"); past it a receiver span has no parent but stays in the trace.
+const maxPendingTraces = 100_000
 
 // HomePage is the HomePage service's HTTP handler:
 //
@@ -65,6 +78,9 @@ type HomePage struct {
 	mu      sync.Mutex
 	subs    map[chan Result]struct{}
 	polling bool
+
+	pendingMu sync.Mutex
+	pending   map[string]trace.SpanContext // comment id -> its sender span, until the page reads it back
 }
 
 // NewHomePage builds the handler.
@@ -75,7 +91,11 @@ func NewHomePage(opts HomePageOptions) (*HomePage, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &HomePage{opts: opts, mux: http.NewServeMux(), done: make(chan struct{}), subs: map[chan Result]struct{}{}}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	h := &HomePage{opts: opts, mux: http.NewServeMux(), done: make(chan struct{}), subs: map[chan Result]struct{}{},
+		pending: map[string]trace.SpanContext{}}
 	static, _ := fs.Sub(pageFS, "page")
 	files := http.FileServerFS(static)
 	h.mux.Handle("GET /", securityHeaders(files))
@@ -246,9 +266,20 @@ func (h *HomePage) runSend(ctx context.Context, run, text string, conc int, d ti
 }
 
 func (h *HomePage) publish(ctx context.Context, run, text string, seq int) bool {
-	tp := NewTraceParent() // the comment's trace; this is span "sender"
-	c := Comment{ID: fmt.Sprintf("%s-%d", run, seq), Run: run, Seq: seq, Text: text, SentNs: time.Now().UnixNano(),
-		TraceParent: tp}
+	id := fmt.Sprintf("%s-%d", run, seq)
+	// The comment's trace starts here, with span "sender"; without a recording tracer the page still starts a
+	// trace context of its own, so the processor's row carries a trace id either way.
+	_, span := h.opts.Tracer.Start(ctx, SpanSender, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("barrage.comment.id", id), attribute.String("barrage.run", run),
+			attribute.String("messaging.operation.type", "send"), attribute.String("messaging.message.id", id)))
+	defer span.End()
+	tp := traceParentOf(span.SpanContext())
+	if tp == "" {
+		tp = NewTraceParent()
+	} else {
+		h.remember(id, span.SpanContext())
+	}
+	c := Comment{ID: id, Run: run, Seq: seq, Text: text, SentNs: time.Now().UnixNano(), TraceParent: tp}
 	body, _ := json.Marshal(c)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -258,6 +289,8 @@ func (h *HomePage) publish(ctx context.Context, run, text string, seq int) bool 
 		}
 		if attempt == 5 || ctx.Err() != nil {
 			h.opts.Logger.Warn("comment not published", "id", c.ID, "attempts", attempt, "err", err)
+			span.SetStatus(codes.Error, err.Error())
+			h.forget(id)
 			return false
 		}
 		select {
@@ -410,7 +443,7 @@ func (h *HomePage) poll() {
 				}
 				seen[res.ID] = res.ProcessedNs
 				cursor = max(cursor, res.ProcessedNs)
-				h.broadcast(res)
+				h.received(res)
 			}
 			if len(rows) < pollPage {
 				break
@@ -441,4 +474,41 @@ func (h *HomePage) broadcast(res Result) {
 			close(ch)
 		}
 	}
+}
+
+// remember keeps a sender span until its comment comes back (bounded by maxPendingTraces).
+func (h *HomePage) remember(id string, sc trace.SpanContext) {
+	h.pendingMu.Lock()
+	defer h.pendingMu.Unlock()
+	if len(h.pending) < maxPendingTraces {
+		h.pending[id] = sc
+	}
+}
+
+// forget drops a comment's sender span and returns it.
+func (h *HomePage) forget(id string) (trace.SpanContext, bool) {
+	h.pendingMu.Lock()
+	defer h.pendingMu.Unlock()
+	sc, ok := h.pending[id]
+	delete(h.pending, id)
+	return sc, ok
+}
+
+// received hands a result read back from the table to the open pages, recording spans "receiver" (from the
+// processor's stamp to the page's read) and "result" (the hand-off) in the comment's trace.
+func (h *HomePage) received(res Result) {
+	sc, ok := h.forget(res.ID)
+	if !ok || !sc.IsValid() {
+		h.broadcast(res)
+		return
+	}
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	attrs := trace.WithAttributes(attribute.String("barrage.comment.id", res.ID), attribute.String("barrage.run", res.Run),
+		attribute.String("barrage.processor.instance", res.Instance))
+	ctx, recv := h.opts.Tracer.Start(ctx, SpanReceiver, trace.WithSpanKind(trace.SpanKindConsumer), attrs,
+		trace.WithTimestamp(time.Unix(0, res.ProcessedNs)))
+	_, shown := h.opts.Tracer.Start(ctx, SpanResult, attrs)
+	h.broadcast(res)
+	shown.End()
+	recv.End()
 }

@@ -12,6 +12,10 @@ import (
 	"time"
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // ProcessorOptions configure NewProcessor.
@@ -26,7 +30,9 @@ type ProcessorOptions struct {
 	// instances, as it does there. Default 0.
 	Work time.Duration
 	// Now stamps processed_ns; default time.Now.
-	Now    func() time.Time
+	Now func() time.Time
+	// Tracer records span "process" in each comment's trace, as a child of the delivery that brought it. Nil: none.
+	Tracer trace.Tracer
 	Logger *slog.Logger
 }
 
@@ -49,6 +55,9 @@ func NewProcessor(opts ProcessorOptions) (*Processor, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	p := &Processor{opts: opts, mux: http.NewServeMux()}
 	p.mux.HandleFunc("POST /{$}", p.handleComment)
@@ -95,7 +104,12 @@ func (p *Processor) handleComment(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.TraceParent = tp
+	_, span := p.opts.Tracer.Start(contextFrom(r.Context(), tp), SpanProcess, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("barrage.comment.id", c.ID), attribute.String("barrage.run", c.Run),
+			attribute.String("barrage.processor.instance", p.opts.Instance)))
+	defer span.End()
 	res := Process(c, p.opts.Blocked)
+	span.SetAttributes(attribute.Int("barrage.words.filtered", res.Filtered))
 	if p.opts.Work > 0 {
 		select {
 		case <-time.After(p.opts.Work):
@@ -109,6 +123,7 @@ func (p *Processor) handleComment(w http.ResponseWriter, r *http.Request) {
 	inserted, err := p.opts.Table.Save(r.Context(), res)
 	if err != nil {
 		p.opts.Logger.Error("cannot store a comment", "id", c.ID, "err", err)
+		span.SetStatus(codes.Error, err.Error())
 		http.Error(w, "table storage: "+err.Error(), http.StatusInternalServerError)
 		return
 	}

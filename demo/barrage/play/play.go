@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -185,7 +188,16 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 		return res, err
 	}
 	dbPath := filepath.Join(outDir, "barrage.db")
-	applied, err := applyBundle(ctx, c, opts.SourceDir, dbPath, nameServers, progress)
+	env := map[string]string{"BARRAGE_DB": dbPath}
+	if acceptsSpans(ctx, res.APIURL) {
+		// The programs export their spans (sender, receiver, result, process) to this tide's OTLP receiver, and
+		// the page links each comment to its trace in the dashboard.
+		env["OTEL_EXPORTER_OTLP_ENDPOINT"] = res.APIURL
+		env["BARRAGE_TRACE_URL"] = res.APIURL + "/dashboard/traces#{traceId}"
+	} else {
+		fmt.Fprintln(progress, "this tide takes no spans without its token: comments will not link to traces")
+	}
+	applied, err := applyBundle(ctx, c, opts.SourceDir, env, nameServers, progress)
 	if err != nil {
 		return res, err
 	}
@@ -282,7 +294,7 @@ func startPlatform(ctx context.Context, opts Options, progress io.Writer) (*serv
 type appliedObject = rollout.Object
 
 // applyBundle applies the demo's platform settings and the bundle through the API, as `tide apply` does.
-func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string, nameServers []string, progress io.Writer) ([]appliedObject, error) {
+func applyBundle(ctx context.Context, c *client.Client, sourceDir string, common map[string]string, nameServers []string, progress io.Writer) ([]appliedObject, error) {
 	var out []appliedObject
 	for _, name := range append(barragebundle.DemoFiles(), barragebundle.Files()...) {
 		b, err := barragebundle.Read(name)
@@ -299,8 +311,10 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 			}
 			obj := d.Object
 			if obj.GetKind() == "Service" {
-				env := map[string]string{"BARRAGE_DB": dbPath}
-				if obj.GetName() == HomePage {
+				env := maps.Clone(common)
+				if obj.GetName() != HomePage {
+					delete(env, "BARRAGE_TRACE_URL")
+				} else {
 					env["ROCKETMQ_NAMESRV"] = strings.Join(nameServers, ";")
 				}
 				if err := localize(obj, sourceDir, env); err != nil {
@@ -330,7 +344,7 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 
 // localize records where the ko:// image is built (as `tide apply` records its working directory) and sets env
 // (replacing entries of the same names): the table file, absolute so every instance of both services shares it,
-// and the page's RocketMQ name servers.
+// the page's RocketMQ name servers, and where spans go and traces are shown.
 func localize(obj *unstructured.Unstructured, sourceDir string, env map[string]string) error {
 	anns := obj.GetAnnotations()
 	if anns == nil {
@@ -358,12 +372,28 @@ func localize(obj *unstructured.Unstructured, sourceDir string, env map[string]s
 		}
 		kept = append(kept, e)
 	}
-	for _, k := range []string{"BARRAGE_DB", "ROCKETMQ_NAMESRV"} {
-		if v, ok := env[k]; ok {
-			kept = append(kept, map[string]any{"name": k, "value": v})
-		}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		kept = append(kept, map[string]any{"name": k, "value": env[k]})
 	}
 	c0["env"] = kept
 	containers[0] = c0
 	return unstructured.SetNestedSlice(obj.Object, containers, "spec", "template", "spec", "containers")
+}
+
+// acceptsSpans reports whether the tide at apiURL takes OTLP spans from a program without its token (an empty
+// export answered 200): true for a tide on loopback, false where the API requires its token.
+func acceptsSpans(ctx context.Context, apiURL string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiURL+"/v1/traces", http.NoBody)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/tide-run/tide/controlplane/client"
 	"github.com/tide-run/tide/dashboard/dashboardtest"
+	"github.com/tide-run/tide/demo/barrage"
 	"github.com/tide-run/tide/demo/barrage/play"
+	"github.com/tide-run/tide/internal/tracing/traceapi"
 	"github.com/tide-run/tide/server"
 )
 
@@ -129,7 +132,9 @@ func TestBarrageEndToEnd(t *testing.T) {
 		return n
 	}
 
-	t.Run("browser", func(t *testing.T) { browser(t, res.PageURL, instances) })
+	t.Run("browser", func(t *testing.T) {
+		browser(t, res.PageURL, instances, func(id string) (traceapi.Trace, error) { return api.Trace(ctx, id) })
+	})
 
 	t.Run("demo", func(t *testing.T) {
 		var ns []string
@@ -178,7 +183,7 @@ func TestBarrageEndToEnd(t *testing.T) {
 var traceIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // browser drives the page in headless Chromium.
-func browser(t *testing.T, pageURL string, instances func() int) {
+func browser(t *testing.T, pageURL string, instances func() int, getTrace func(id string) (traceapi.Trace, error)) {
 	chromium := dashboardtest.Chromium(t)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -287,9 +292,7 @@ func browser(t *testing.T, pageURL string, instances func() int) {
 	}
 
 	// Every comment carries its trace: the trace id of the traceparent the page started for it, carried through
-	// RocketMQ and HTTP to the processor's row. TODO(tracing): open one comment's trace (spans sender, receiver,
-	// process, result) once tide records traces (`tide trace ID`, the tracing branch); the page links each comment
-	// to BARRAGE_TRACE_URL with its trace id.
+	// RocketMQ and HTTP to the processor's row; the page links each comment to the trace in tide's dashboard.
 	var traces []string
 	run(5*time.Second, chromedp.Evaluate(`[...document.querySelectorAll("#recent a")].map(a => a.dataset.trace || "")`, &traces))
 	if len(traces) == 0 {
@@ -320,6 +323,7 @@ func browser(t *testing.T, pageURL string, instances func() int) {
 	if !shot {
 		screenshot(t, bctx)
 	}
+	openTrace(t, bctx, run, getTrace)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(problems) > 0 {
@@ -347,4 +351,81 @@ func screenshot(t *testing.T, bctx context.Context) {
 		}
 	}
 	t.Logf("page screenshot: %s (%d bytes)", strings.Join(paths, ", "), len(shot))
+}
+
+// openTrace follows one comment's link to its trace: tide holds one trace per comment in which the page's spans
+// (sender, then receiver and result), tide's hops (source, Broker ingress, Trigger delivery, gateway) and the
+// processor's span (process) are joined parent to child, and the dashboard's trace view draws them.
+func openTrace(t *testing.T, bctx context.Context, run func(time.Duration, ...chromedp.Action), getTrace func(string) (traceapi.Trace, error)) {
+	t.Helper()
+	var href string
+	run(5*time.Second, chromedp.Evaluate(`(document.querySelector("#recent a[href]") || {}).href || ""`, &href))
+	_, id, ok := strings.Cut(href, "/dashboard/traces#")
+	if !ok || !traceIDRE.MatchString(id) {
+		t.Fatalf("a comment's link %q: want <tide API>/dashboard/traces#<trace id>", href)
+	}
+	// The programs export in batches (every 5 s by default): wait for the four spans.
+	var tr traceapi.Trace
+	byName := map[string]traceapi.Span{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		tr, err = getTrace(id)
+		clear(byName)
+		for _, sp := range tr.Spans {
+			byName[sp.Name] = sp
+		}
+		if err == nil && byName[barrage.SpanSender].SpanID != "" && byName[barrage.SpanProcess].SpanID != "" &&
+			byName[barrage.SpanReceiver].SpanID != "" && byName[barrage.SpanResult].SpanID != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trace %s after 30 s: %v; spans %v", id, err, names(tr.Spans))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	parent := map[string]string{}
+	byID := map[string]traceapi.Span{}
+	for _, sp := range tr.Spans {
+		parent[sp.SpanID], byID[sp.SpanID] = sp.ParentSpanID, sp
+	}
+	sender := byName[barrage.SpanSender]
+	if sender.ParentSpanID != "" || sender.Service != "barrage-homepage" {
+		t.Errorf("sender: %+v; want the root, from barrage-homepage", sender)
+	}
+	// process descends from sender through tide's hops.
+	var hops []string
+	reached := false
+	for id, i := parent[byName[barrage.SpanProcess].SpanID], 0; id != "" && i < 50; id, i = parent[id], i+1 {
+		if id == sender.SpanID {
+			reached = true
+			break
+		}
+		hops = append(hops, byID[id].Name+" ("+byID[id].Service+")")
+	}
+	if !reached || len(hops) == 0 {
+		t.Errorf("process does not descend from sender through tide's hops (%v); spans %v", hops, names(tr.Spans))
+	}
+	if byName[barrage.SpanReceiver].ParentSpanID != sender.SpanID || byName[barrage.SpanResult].ParentSpanID != byName[barrage.SpanReceiver].SpanID {
+		t.Errorf("receiver and result: want sender -> receiver -> result; spans %v", names(tr.Spans))
+	}
+	t.Logf("comment trace %s: sender -> %v -> process; receiver, result", id, hops)
+
+	// The link opens the dashboard's trace view, which draws the same spans.
+	run(30*time.Second, chromedp.Navigate(href), chromedp.WaitVisible(`#waterfall .wf-row`, chromedp.ByQuery))
+	var drawn []string
+	run(5*time.Second, chromedp.Evaluate(`[...document.querySelectorAll("#waterfall .wf-row")].map(r => r.dataset.name)`, &drawn))
+	for _, want := range []string{barrage.SpanSender, barrage.SpanProcess, barrage.SpanReceiver, barrage.SpanResult} {
+		if !slices.Contains(drawn, want) {
+			t.Errorf("the dashboard's trace view draws %v: no %q", drawn, want)
+		}
+	}
+}
+
+func names(spans []traceapi.Span) []string {
+	var out []string
+	for _, sp := range spans {
+		out = append(out, sp.Name+"/"+sp.Service)
+	}
+	return out
 }

@@ -11,6 +11,7 @@
 //	ROCKETMQ_TOPIC        the topic (default the seed's KAFKA_TOPIC, else barrage-info)
 //	TABLE_NAME, OTS_*, BARRAGE_DB, BARRAGE_DB_DRIVER, BARRAGE_DB_DSN  table storage (see demo/barrage.ConfigFromEnv)
 //	BARRAGE_TRACE_URL     link each comment to its trace: a URL with {traceId}
+//	OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_*  record spans sender, receiver and result and export them with OTLP
 //	KAFKA_*, TRACING, TRACE_NAME*, PARENT_SPAN, SUB_SPAN*  the seed's settings, accepted; span names are fixed
 //
 // On SIGTERM it ends the event streams, lets Sends in flight finish (up to 30 s) and exits 0.
@@ -53,6 +54,18 @@ func run(getenv func(string) string) int {
 		return 1
 	}
 	defer table.Close()
+	tracer, err := barrage.NewTracer(ctx, getenv, "barrage-homepage")
+	if err != nil {
+		log.Error("cannot set up tracing", "err", err)
+		return 2
+	}
+	defer func() { // export the last spans before exiting
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracer.Shutdown(sctx); err != nil {
+			log.Warn("exporting the last spans", "err", err)
+		}
+	}()
 	pub, err := barrage.PublisherFromEnv(ctx, getenv)
 	if err != nil {
 		log.Error("cannot start the queue producer", "err", err)
@@ -60,7 +73,7 @@ func run(getenv func(string) string) int {
 	}
 	defer pub.Close()
 	page, err := barrage.NewHomePage(barrage.HomePageOptions{Table: table, Publisher: pub,
-		TraceURL: getenv("BARRAGE_TRACE_URL"), Logger: log})
+		TraceURL: getenv("BARRAGE_TRACE_URL"), Tracer: tracer, Logger: log})
 	if err != nil {
 		log.Error("cannot build the page", "err", err)
 		return 1

@@ -15,8 +15,10 @@
 //	BARRAGE_BLOCKED_WORDS     comma-separated words to mask (default: a small built-in list)
 //	BARRAGE_WORK_MS           the time one comment's remote table write takes in the seed's deployment, held per
 //	                          request so that containerConcurrency matters (default 150)
-//	TRACE_NAME, PARENT_SPAN, SUB_SPAN, TRACING  the seed's tracing settings; span names are fixed (process), and the
-//	                          traceparent is carried through (tracing is tide's, not this program's)
+//	OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_*  record span "process" (a child of the delivery's traceparent) and export
+//	                          it with OTLP
+//	TRACE_NAME, PARENT_SPAN, SUB_SPAN, TRACING  the seed's tracing settings, accepted; span names are fixed, and
+//	                          TRACING (Alibaba Cloud's endpoint, not OTLP) is ignored
 //
 // On SIGTERM it stops accepting, finishes the comments in flight (up to 30 s), removes its instance row and exits 0.
 package main
@@ -76,8 +78,20 @@ func run(args []string, getenv func(string) string) int {
 		return 1
 	}
 	defer table.Close()
+	tracer, err := barrage.NewTracer(ctx, getenv, "barrage-processor")
+	if err != nil {
+		log.Error("cannot set up tracing", "err", err)
+		return 2
+	}
+	defer func() { // export the last spans before exiting
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracer.Shutdown(sctx); err != nil {
+			log.Warn("exporting the last spans", "err", err)
+		}
+	}()
 	proc, err := barrage.NewProcessor(barrage.ProcessorOptions{Table: table, Instance: instance,
-		Blocked: barrage.BlockedSet(getenv("BARRAGE_BLOCKED_WORDS")), Work: work, Logger: log})
+		Blocked: barrage.BlockedSet(getenv("BARRAGE_BLOCKED_WORDS")), Work: work, Tracer: tracer, Logger: log})
 	if err != nil {
 		log.Error("cannot build the processor", "err", err)
 		return 1
