@@ -28,8 +28,9 @@ import (
 //	OTS_ENDPOINT       the seed's Tablestore endpoint: used as the DSN only when it is a sqlite: or file: URI; an
 //	                   https:// Tablestore endpoint is not reachable from here, and the embedded table is used
 //
-// Only drivers linked into the programs can be named: sqlite. The SQL is portable (no upsert dialects, "?"
-// placeholders rewritten to "$n" for the postgres/pgx drivers), so linking another driver is the only change.
+// Only drivers linked into the programs can be named: sqlite and pgx ("postgres" selects pgx; see drivers.go). The
+// SQL is portable (no upsert dialects, "?" placeholders rewritten to "$n" for PostgreSQL), so linking another
+// driver is the only change.
 const (
 	EnvDriver    = "BARRAGE_DB_DRIVER"
 	EnvDSN       = "BARRAGE_DB_DSN"
@@ -112,12 +113,13 @@ func OpenTable(ctx context.Context, cfg TableConfig, log *slog.Logger) (*Table, 
 			dsn = "file:" + path + "?" + q.Encode()
 		}
 	}
-	db, err := sql.Open(cfg.Driver, dsn)
+	driver := driverName(cfg.Driver)
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("%w: driver %q: %w (drivers linked in: sqlite)", ErrConfig, cfg.Driver, err)
+		return nil, fmt.Errorf("%w: driver %q: %w (drivers linked in: %s)", ErrConfig, cfg.Driver, err, linkedDrivers)
 	}
 	db.SetMaxOpenConns(4)
-	t := &Table{db: db, name: cfg.Table, dollar: cfg.Driver == "postgres" || cfg.Driver == "pgx",
+	t := &Table{db: db, name: cfg.Table, dollar: driver == "pgx",
 		log: log.With("component", "barrage-table")}
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS ` + t.name + ` (
