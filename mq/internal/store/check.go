@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/tide-run/tide/mq/message"
 )
@@ -13,6 +14,7 @@ func (s *Store) Check() error {
 	for k, q := range s.queues {
 		queues[k] = q.Count()
 	}
+	tombs := maps.Clone(s.tombs)
 	s.mu.Unlock()
 	if cp := s.readCheckpoint(); cp > s.cl.FlushedOffset() {
 		return fmt.Errorf("invariant 4: checkpoint %d beyond flushed offset %d", cp, s.cl.FlushedOffset())
@@ -26,6 +28,9 @@ func (s *Store) Check() error {
 		}
 		if m.PhysicalOffset != pos {
 			return fmt.Errorf("invariant 1: record at %d stamped %d", pos, m.PhysicalOffset)
+		}
+		if p, ok := tombs[m.Topic]; ok && pos < p {
+			return nil // a deleted incarnation of the topic: its records wait for retention
 		}
 		count, ok := queues[qkey{m.Topic, m.QueueID}]
 		if !ok || m.QueueOffset >= count {

@@ -13,7 +13,8 @@
 //     the entry's size and tag hash (in the timer topic rmq_sys_wheel_timer: the message's due time, TIMER_OUT_MS),
 //     and positions strictly increase with i;
 //  3. every record in the log at or above the log's min whose queue exists is indexed by its queue at its queue
-//     offset (nothing acknowledged is unreachable);
+//     offset (nothing acknowledged is unreachable), except the records of a deleted topic written before its
+//     deletion (its tombstone, tombstone.go), which no queue of a topic created again under that name indexes;
 //  4. checkpoint <= the log's flushed offset;
 //  5. the message index (index.go) holds exactly the keys of the records at or above the log's min (UNIQ_KEY and
 //     each KEYS word under the record's topic; rolled-back transaction messages excepted), each entry reachable

@@ -87,8 +87,9 @@ type Store struct {
 
 	diskFull atomic.Pointer[diskFullState] // set while writes fail for lack of space (health.go)
 
-	idx       *msgIndex // by key and unique id (index.go)
-	queueFrom int64     // during recovery: records below it are already in their consume queues
+	idx       *msgIndex        // by key and unique id (index.go)
+	queueFrom int64            // during recovery: records below it are already in their consume queues
+	tombs     map[string]int64 // deleted topic -> log position at its deletion (tombstone.go); guarded by mu
 
 	stop chan struct{}
 	done chan struct{}
@@ -116,6 +117,9 @@ func Open(opts Options) (*Store, error) {
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := opts.FS.MkdirAll(filepath.Join(opts.Dir, "consumequeue")); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := s.loadTombstones(); err != nil {
+		return nil, err
 	}
 	if err := s.openQueues(); err != nil {
 		return nil, err
@@ -239,7 +243,7 @@ func (s *Store) redispatch(pos int64, rec []byte) error {
 		return fmt.Errorf("store: recovery decode at %d: %w", pos, err)
 	}
 	s.idx.add(pos, m.StoreTimestamp, m.Topic, m.SysFlag, m.Properties)
-	if pos < s.queueFrom {
+	if pos < s.queueFrom || s.buried(m.Topic, pos) {
 		return nil // only the message index needed this record
 	}
 	q, err := s.queueLocked(m.Topic, m.QueueID, true)
@@ -366,6 +370,9 @@ func (s *Store) Clean(now time.Time) (int, error) {
 	}
 	// Always: MaxDiskBytes also deletes segments (ensureSpace), between two runs of this.
 	if err := s.idx.clean(s.cl.MinOffset()); err != nil {
+		return deleted, err
+	}
+	if err := s.pruneTombstones(s.cl.MinOffset()); err != nil {
 		return deleted, err
 	}
 	return deleted, nil
@@ -681,12 +688,26 @@ func (s *Store) Queues(topic string) []int32 {
 }
 
 // DeleteTopic removes the topic's consume queues; its records stay in the commit log until retention removes
-// them. A checkpoint at the current end keeps recovery from re-indexing them.
+// them. A tombstone at the current end keeps recovery, and a topic created again under the name, from indexing
+// them (tombstone.go).
 func (s *Store) DeleteTopic(topic string) error {
 	if err := s.cl.Flush(); err != nil {
 		return err
 	}
 	s.mu.Lock()
+	// The tombstone first (durable), then the queues: records of topic below this position are the old
+	// incarnation's, whatever is created under the name later (tombstone.go).
+	prev, had := s.tombs[topic]
+	s.tombs[topic] = s.cl.WriteOffset()
+	if err := s.writeTombstonesLocked(); err != nil {
+		if had {
+			s.tombs[topic] = prev
+		} else {
+			delete(s.tombs, topic)
+		}
+		s.mu.Unlock()
+		return err
+	}
 	for k, q := range s.queues {
 		if k.topic == topic {
 			q.Close()
