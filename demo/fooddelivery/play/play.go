@@ -128,52 +128,25 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 
 	// Find or start tide.
-	c, err := client.New(opts.Server, nil)
+	plat, err := rollout.FindOrStart(ctx, rollout.Find{Demo: "food-delivery demo", Server: opts.Server, Token: opts.Token,
+		NameServers: opts.NameServers, DefaultNameServer: DefaultNameServer, Platform: opts.Platform,
+		DataDir: DefaultDataDir, Logger: opts.Logger, Progress: progress, NotImplemented: ErrNotImplemented})
 	if err != nil {
-		return res, fmt.Errorf("%w: Server: %w", ErrOptions, err)
+		return res, err
 	}
-	if opts.Token != "" {
-		c.SetToken(opts.Token)
-	}
-	nameServers := opts.NameServers
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	readyErr := c.Ready(pctx)
-	cancel()
-	if readyErr == nil {
-		fmt.Fprintf(progress, "using the tide at %s\n", opts.Server)
-		if len(nameServers) == 0 {
-			nameServers = []string{DefaultNameServer}
-		}
-	} else {
-		srv, err := startPlatform(ctx, opts, progress)
-		if err != nil {
-			return res, err
-		}
+	if plat.Started != nil {
 		res.Started = true
 		defer func() {
 			if opts.Keep && err == nil {
-				res.Platform = srv
+				res.Platform = plat.Started
 				return
 			}
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			fmt.Fprintln(progress, "stopping the tide the demo started")
-			if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+			if serr := plat.Stop(progress); serr != nil && err == nil {
 				err = fmt.Errorf("food-delivery demo: stop tide: %w", serr)
 			}
 		}()
-		if c, err = client.New(srv.APIURL(), nil); err != nil {
-			return res, err
-		}
-		c.SetToken(srv.Access().Token)
-		if len(nameServers) == 0 {
-			ns := endpoint(srv, "rocketmq name server")
-			if ns == "" {
-				return res, fmt.Errorf("%w: it runs no RocketMQ (no \"rocketmq name server\" endpoint)", ErrNotImplemented)
-			}
-			nameServers = []string{ns}
-		}
 	}
+	c, nameServers := plat.Client, plat.NameServers
 	res.APIURL = strings.TrimSuffix(c.Server(), "/")
 	res.DashboardURL = res.APIURL + "/"
 
@@ -211,57 +184,6 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 		MalformedEvery: opts.MalformedEvery, DrainTimeout: opts.DrainTimeout, ZeroTimeout: opts.ZeroTimeout,
 		OutDir: outDir, Progress: opts.Progress, Logger: opts.Logger})
 	return res, err
-}
-
-func endpoint(srv *server.Server, name string) string {
-	for _, e := range srv.Endpoints() {
-		if e.Name == name {
-			return e.URL
-		}
-	}
-	return ""
-}
-
-// startPlatform starts tide in this process and waits for /readyz.
-func startPlatform(ctx context.Context, opts Options, progress io.Writer) (*server.Server, error) {
-	po := server.DefaultOptions()
-	po.DataDir = DefaultDataDir
-	if opts.Platform != nil {
-		po = *opts.Platform
-	}
-	if po.Logger == nil {
-		po.Logger = opts.Logger
-	}
-	fmt.Fprintf(progress, "no tide answers at %s; starting one in this process (data dir %s)\n", opts.Server, po.DataDir)
-	srv, err := server.New(po)
-	if err != nil {
-		return nil, fmt.Errorf("food-delivery demo: start tide: %w", err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		return nil, fmt.Errorf("food-delivery demo: start tide: %w", err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for !srv.Ready() {
-		if time.Now().After(deadline) {
-			err := srv.API().CheckReady()
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			return nil, fmt.Errorf("food-delivery demo: tide not ready after 1m: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	for _, e := range srv.Endpoints() {
-		fmt.Fprintf(progress, "  %s: %s\n", e.Name, e.URL)
-	}
-	return srv, nil
 }
 
 // appliedObject is an applied object the demo waits for (rollout.HasReady kinds).
