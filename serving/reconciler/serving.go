@@ -194,6 +194,9 @@ func (r *ServiceReconciler) Reconcile(_ context.Context, key reconciler.Key) err
 	if err != nil {
 		return reconciler.IgnoreNotFound(err)
 	}
+	if u.GetDeletionTimestamp() != nil {
+		return nil // being deleted (e.g. foreground, waiting for its dependents): never re-create them
+	}
 	var svc servingv1.Service
 	if err := reconciler.FromUnstructured(u, &svc); err != nil {
 		return err
@@ -287,6 +290,9 @@ func (r *ConfigurationReconciler) Reconcile(_ context.Context, key reconciler.Ke
 	u, err := r.Store.Get(ConfigurationGK, key.Namespace, key.Name)
 	if err != nil {
 		return reconciler.IgnoreNotFound(err)
+	}
+	if u.GetDeletionTimestamp() != nil {
+		return nil // being deleted (e.g. foreground, waiting for its dependents): never re-create them
 	}
 	var cfg servingv1.Configuration
 	if err := reconciler.FromUnstructured(u, &cfg); err != nil {
