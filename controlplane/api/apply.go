@@ -62,8 +62,8 @@ func patchTypes(k registry.Kind) []string {
 // another manager owns with a different value (409 Conflict) unless force=true. The merged object then takes the
 // path of any update: strict decoding, defaults, validation, the store.
 //
-// Known difference: writes other than apply (PUT, merge/JSON/strategic patches) do not record an "Update" entry
-// in managedFields, so a later apply cannot conflict with them.
+// Writes other than apply (POST, PUT, merge/JSON/strategic patches) record "Update" entries with the same field
+// manager (writeoptions.go), so an apply conflicts with an edit or a patch as on a cluster.
 
 // fieldManagers caches one FieldManager per GroupKind (kinds are registered before the API serves).
 type fieldManagers struct {
@@ -183,8 +183,7 @@ func (s *Server) applyPatch(w http.ResponseWriter, r *http.Request, rt route) *a
 		if err != nil {
 			var se *apierrors.StatusError
 			if errors.As(err, &se) {
-				st := se.Status()
-				return &apiError{code: int(st.Code), reason: st.Reason, message: st.Message, details: st.Details}
+				return statusError(se)
 			}
 			return &apiError{code: http.StatusUnprocessableEntity, reason: metav1.StatusReasonInvalid, message: err.Error()}
 		}

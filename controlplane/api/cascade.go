@@ -14,22 +14,28 @@ import (
 
 // What a delete does besides removing the object, as a cluster's garbage collector and namespace controller do:
 //
-//   - propagationPolicy Orphan (kubectl delete --cascade=orphan): the objects it owns lose their owner reference
-//     to it and stay. Background and Foreground both delete them (tide deletes them in the same transaction, so
-//     the two are indistinguishable here).
+//   - propagationPolicy (kubectl delete --cascade=background|foreground|orphan; the deprecated orphanDependents):
+//     the store carries it out in the delete's transaction (controlplane/store's propagation.go): Background
+//     deletes what the object owns with it, Foreground keeps the object (deletionTimestamp, finalizer
+//     "foregroundDeletion") until its blocking dependents are gone, Orphan strips their owner references.
 //   - deleting a Namespace deletes every object in it first (each with its own cascade and finalizers).
 
 func isNamespaceKind(k registry.Kind) bool { return k.Group == "" && k.Kind == "Namespace" }
 
-func (s *Server) beforeDelete(rt route, orphan bool) *apiError {
-	target, err := s.st.Get(rt.kind.StorageGroupKind(), rt.namespace, rt.name)
-	if err != nil {
-		return storeError(rt.kind, rt.name, err)
+// propagationOf is the store's policy for opts: Background unless Foreground or Orphan (or orphanDependents).
+func propagationOf(opts *metav1.DeleteOptions) store.Propagation {
+	if opts.PropagationPolicy != nil {
+		return store.Propagation(*opts.PropagationPolicy)
 	}
-	if orphan {
-		if aerr := s.orphanDependents(target); aerr != nil {
-			return aerr
-		}
+	if opts.OrphanDependents != nil && *opts.OrphanDependents {
+		return store.PropagateOrphan
+	}
+	return store.PropagateBackground
+}
+
+func (s *Server) beforeDelete(rt route) *apiError {
+	if _, err := s.st.Get(rt.kind.StorageGroupKind(), rt.namespace, rt.name); err != nil {
+		return storeError(rt.kind, rt.name, err)
 	}
 	if isNamespaceKind(rt.kind) {
 		return s.emptyNamespace(rt.name)
@@ -46,37 +52,6 @@ func (s *Server) storageKinds() []registry.Kind {
 		}
 	}
 	return out
-}
-
-func (s *Server) orphanDependents(owner *unstructured.Unstructured) *apiError {
-	uid := owner.GetUID()
-	for _, k := range s.storageKinds() {
-		objs, _, err := s.st.List(k.StorageGroupKind(), owner.GetNamespace())
-		if err != nil {
-			return storeError(k, "", err)
-		}
-		for _, o := range objs {
-			refs := o.GetOwnerReferences()
-			kept := refs[:0:0]
-			for _, ref := range refs {
-				if string(ref.UID) != string(uid) {
-					kept = append(kept, ref)
-				}
-			}
-			if len(kept) == len(refs) {
-				continue
-			}
-			o.SetOwnerReferences(kept)
-			if len(kept) == 0 {
-				unstructured.RemoveNestedField(o.Object, "metadata", "ownerReferences")
-			}
-			o.SetResourceVersion("") // no precondition: only the reference changes
-			if _, err := s.st.Update(o); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return storeError(k, o.GetName(), err)
-			}
-		}
-	}
-	return nil
 }
 
 // emptyNamespace deletes every namespaced object in ns (owners first is not needed: each delete cascades and an

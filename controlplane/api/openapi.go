@@ -21,9 +21,8 @@ import (
 // /openapi/v3/apis/<group>/<version> (or /openapi/v3/api/v1). The schemas come from package openapi (reflection
 // over each kind's Go type), built at request time from the registry, so they always describe what the API decodes.
 //
-// The PATCH operations do not list the fieldValidation parameter: kubectl then validates documents itself against
-// these schemas (--validate=strict, its default), and reports unknown fields before sending anything. tide decodes
-// strictly whatever kubectl sends anyway (Warn and Ignore are not implemented).
+// The PATCH operations list the fieldValidation parameter, as a cluster's do: kubectl then leaves validation to
+// the server and sends fieldValidation=Strict (--validate=strict, its default), Warn or Ignore (writeoptions.go).
 
 const (
 	openAPIV2Protobuf = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" // the response type; clients ask with "@v1.0" too
@@ -80,7 +79,7 @@ func itemPath(k registry.Kind) string {
 	return p + "/" + k.Plural + "/{name}"
 }
 
-var opParams = []string{"name", "namespace", "dryRun", "fieldManager", "force", "pretty"}
+var opParams = []string{"name", "namespace", "dryRun", "fieldManager", "fieldValidation", "force", "pretty"}
 
 func gvkExtension(k registry.Kind) spec.Extensions {
 	return spec.Extensions{"x-kubernetes-group-version-kind": map[string]any{"group": k.Group, "version": k.Version, "kind": k.Kind},

@@ -124,6 +124,7 @@ func (s *Server) patchedObject(r *http.Request, rt route, next []byte, old *unst
 	if p.Object.GetName() != rt.name {
 		return nil, nil, badRequest(fmt.Sprintf("the patch changes metadata.name to %q; the name on the URL is %q", p.Object.GetName(), rt.name))
 	}
+	s.recordUpdate(r, rt, old, p)
 	return p.Object, p.Warnings, nil
 }
 

@@ -7,14 +7,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 
 	"github.com/tide-run/tide/controlplane/discovery"
 	"github.com/tide-run/tide/controlplane/registry"
@@ -331,7 +337,17 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 }
 
 func (s *Server) prepare(r *http.Request, rt route, body []byte, old *unstructured.Unstructured) (*registry.Prepared, *apiError) {
-	p, err := s.reg.Prepare(r.Context(), body, rt.namespace, old)
+	fv, aerr := writeOptions(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	p, err := s.reg.PrepareWith(r.Context(), body, rt.namespace, old, registry.PrepareOptions{FieldValidation: fv})
+	if se, ok := asStrict(err); ok {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); r.Method == http.MethodPatch && mt != applyPatchType {
+			return nil, strictError(se, body) // body is the patched object
+		}
+		return nil, strictError(se, nil)
+	}
 	if err != nil {
 		return nil, prepareError(err)
 	}
@@ -367,6 +383,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	if aerr != nil {
 		return aerr
 	}
+	s.recordUpdate(r, rt, nil, p)
 	if dry, aerr := dryRun(r); aerr != nil || dry {
 		if aerr != nil {
 			return aerr
@@ -399,6 +416,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 	if p.Object.GetName() != rt.name {
 		return badRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", p.Object.GetName(), rt.name))
 	}
+	s.recordUpdate(r, rt, old, p)
 	if dry, aerr := dryRun(r); aerr != nil || dry {
 		if aerr != nil {
 			return aerr
@@ -436,15 +454,7 @@ func (s *Server) updateStatus(w http.ResponseWriter, r *http.Request, rt route) 
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiError {
-	var opts struct {
-		Preconditions struct {
-			ResourceVersion string `json:"resourceVersion"`
-			UID             string `json:"uid"`
-		} `json:"preconditions"`
-		DryRun            []string `json:"dryRun"`
-		PropagationPolicy string   `json:"propagationPolicy"`
-		OrphanDependents  *bool    `json:"orphanDependents"`
-	}
+	var opts metav1.DeleteOptions
 	body, aerr := readBody(r)
 	if aerr != nil {
 		return aerr
@@ -453,6 +463,18 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 		if err := json.Unmarshal(body, &opts); err != nil {
 			return badRequest("cannot decode DeleteOptions: " + err.Error())
 		}
+	}
+	if opts.PropagationPolicy == nil { // client-go without a body sends the policy as a query parameter
+		if p := r.URL.Query().Get("propagationPolicy"); p != "" {
+			pp := metav1.DeletionPropagation(p)
+			opts.PropagationPolicy = &pp
+		}
+	}
+	if errs := metav1validation.ValidateDeleteOptions(&opts); len(errs) > 0 {
+		return statusError(apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "DeleteOptions"}, "", errs))
+	}
+	if opts.Preconditions == nil {
+		opts.Preconditions = &metav1.Preconditions{}
 	}
 	if len(opts.DryRun) > 0 { // kubectl sends the delete's dryRun in DeleteOptions
 		q := r.URL.Query()
@@ -470,12 +492,12 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt route) *apiEr
 		s.writeObject(w, r, rt.kind, http.StatusOK, old.Object)
 		return nil
 	}
-	orphan := opts.PropagationPolicy == "Orphan" || (opts.OrphanDependents != nil && *opts.OrphanDependents)
-	if aerr := s.beforeDelete(rt, orphan); aerr != nil {
+	if aerr := s.beforeDelete(rt); aerr != nil {
 		return aerr
 	}
-	obj, err := s.st.Delete(rt.kind.StorageGroupKind(), rt.namespace, rt.name,
-		store.DeleteOptions{ResourceVersion: opts.Preconditions.ResourceVersion, UID: opts.Preconditions.UID})
+	obj, err := s.st.Delete(rt.kind.StorageGroupKind(), rt.namespace, rt.name, store.DeleteOptions{
+		ResourceVersion: ptr.Deref(opts.Preconditions.ResourceVersion, ""), UID: string(ptr.Deref(opts.Preconditions.UID, "")),
+		Propagation: propagationOf(&opts)})
 	if err != nil {
 		return storeError(rt.kind, rt.name, err)
 	}

@@ -362,11 +362,15 @@ func warningsOf(h http.Header) []string {
 	return out
 }
 
+// strictFields asks the API to refuse unknown and duplicate fields (its default, as a cluster's, is to drop them
+// with a warning): a typo in a document is an error, as with kubectl's default --validate=strict.
+func strictFields() url.Values { return url.Values{"fieldValidation": {"Strict"}} }
+
 // Create creates obj (its namespace defaults to "default" for namespaced kinds) and returns the stored object and
 // the server's warnings.
 func (c *Client) Create(ctx context.Context, k Kind, obj *unstructured.Unstructured) (*unstructured.Unstructured, []string, error) {
 	var out json.RawMessage
-	h, err := c.call(ctx, http.MethodPost, Path(k, nsFor(k, obj.GetNamespace()), ""), nil, obj.Object, &out)
+	h, err := c.call(ctx, http.MethodPost, Path(k, nsFor(k, obj.GetNamespace()), ""), strictFields(), obj.Object, &out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -377,7 +381,7 @@ func (c *Client) Create(ctx context.Context, k Kind, obj *unstructured.Unstructu
 // Update replaces obj (PUT); a set resourceVersion is a precondition.
 func (c *Client) Update(ctx context.Context, k Kind, obj *unstructured.Unstructured) (*unstructured.Unstructured, []string, error) {
 	var out json.RawMessage
-	h, err := c.call(ctx, http.MethodPut, Path(k, nsFor(k, obj.GetNamespace()), obj.GetName()), nil, obj.Object, &out)
+	h, err := c.call(ctx, http.MethodPut, Path(k, nsFor(k, obj.GetNamespace()), obj.GetName()), strictFields(), obj.Object, &out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -411,7 +415,7 @@ func (c *Client) Patch(ctx context.Context, k Kind, ns, name, patchType string, 
 	if status {
 		path += "/status"
 	}
-	resp, err := c.doRaw(ctx, http.MethodPatch, path, nil, patchType, patch)
+	resp, err := c.doRaw(ctx, http.MethodPatch, path, strictFields(), patchType, patch)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"knative.dev/pkg/apis"
 	sigsjson "sigs.k8s.io/json"
 )
@@ -225,7 +226,45 @@ type Prepared struct {
 	Kind     Kind
 	Object   *unstructured.Unstructured
 	Warnings []string
+	// Decoded is the document as decoded (into the kind's Go type, unknown fields dropped) before defaults: what
+	// its writer set, which the API's field manager records in managedFields (a cluster's defaulting webhooks
+	// also run after the field manager, so defaulted fields belong to no manager).
+	Decoded map[string]any
 }
+
+// FieldValidation is what Prepare does with unknown and duplicate fields (Kubernetes' fieldValidation).
+type FieldValidation string
+
+const (
+	// FieldValidationAggregate (the zero value, tide's own) reports them as causes of an *InvalidError together
+	// with every validation error, so a document's problems are fixed in one round.
+	FieldValidationAggregate FieldValidation = ""
+	// FieldValidationStrict refuses them before validation with a *StrictDecodingError, as the API server does.
+	FieldValidationStrict FieldValidation = "Strict"
+	// FieldValidationWarn drops them and adds one warning each (`unknown field "spec.x"`).
+	FieldValidationWarn FieldValidation = "Warn"
+	// FieldValidationIgnore drops them silently.
+	FieldValidationIgnore FieldValidation = "Ignore"
+)
+
+// PrepareOptions tune Prepare.
+type PrepareOptions struct {
+	FieldValidation FieldValidation
+}
+
+// StrictDecodingError lists a document's unknown and duplicate fields (FieldValidationStrict). Its text is the
+// API server's: `strict decoding error: unknown field "spec.x", duplicate field "y"`.
+type StrictDecodingError struct {
+	Kind Kind
+	Name string
+	Errs []string
+}
+
+func (e *StrictDecodingError) Error() string {
+	return "strict decoding error: " + strings.Join(e.Errs, ", ")
+}
+
+func (e *StrictDecodingError) Unwrap() error { return ErrInvalid }
 
 // Prepare decodes data (a JSON object) as the kind its apiVersion and kind name, strictly when the kind has a Go
 // type, applies defaults and validates. old is the stored object for an update (nil on create); Knative's update
@@ -233,6 +272,11 @@ type Prepared struct {
 //
 // Errors wrap ErrUnknownKind or ErrInvalid; a validation error is an *InvalidError carrying field paths.
 func (r *Registry) Prepare(ctx context.Context, data []byte, namespace string, old *unstructured.Unstructured) (*Prepared, error) {
+	return r.PrepareWith(ctx, data, namespace, old, PrepareOptions{})
+}
+
+// PrepareWith is Prepare with options (opts.FieldValidation: what unknown and duplicate fields do).
+func (r *Registry) PrepareWith(ctx context.Context, data []byte, namespace string, old *unstructured.Unstructured, opts PrepareOptions) (*Prepared, error) {
 	var head struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
@@ -257,9 +301,10 @@ func (r *Registry) Prepare(ctx context.Context, data []byte, namespace string, o
 	}
 	var obj map[string]any
 	if k.New != nil {
-		obj, err = prepareTyped(ctx, k, data, namespace, head.Metadata.Name, old)
+		obj, err = prepareTyped(ctx, k, data, namespace, head.Metadata.Name, old, opts.FieldValidation, p)
 	} else {
 		obj, err = prepareGeneric(k, data, namespace, head.Metadata.Name)
+		p.Decoded = runtime.DeepCopyJSON(obj)
 	}
 	if err != nil {
 		return nil, err
@@ -292,17 +337,40 @@ func missingField(apiVersion string) string {
 	return "kind"
 }
 
-func prepareTyped(ctx context.Context, k Kind, data []byte, namespace, name string, old *unstructured.Unstructured) (map[string]any, error) {
+func prepareTyped(ctx context.Context, k Kind, data []byte, namespace, name string, old *unstructured.Unstructured, fv FieldValidation, p *Prepared) (map[string]any, error) {
 	v := k.New()
 	strictErrs, err := sigsjson.UnmarshalStrict(data, v, sigsjson.DisallowUnknownFields, sigsjson.DisallowDuplicateFields)
 	if err != nil {
 		return nil, &InvalidError{Kind: k.Kind, Name: name, Message: "cannot decode: " + err.Error()}
 	}
-	// Unknown and duplicate fields do not stop validation: the document's every problem is reported at once, as
-	// Kubernetes aggregates a field.ErrorList, so a user fixes them in one round.
 	ie := &InvalidError{Kind: k.Kind, Name: name}
-	for _, se := range strictErrs {
-		ie.Causes = append(ie.Causes, strictCause(se))
+	switch fv {
+	case FieldValidationStrict:
+		if len(strictErrs) > 0 {
+			se := &StrictDecodingError{Kind: k, Name: name}
+			for _, e := range strictErrs {
+				se.Errs = append(se.Errs, e.Error())
+			}
+			return nil, se
+		}
+	case FieldValidationWarn:
+		for _, e := range strictErrs {
+			p.Warnings = append(p.Warnings, e.Error())
+		}
+	case FieldValidationIgnore:
+	default:
+		// Unknown and duplicate fields do not stop validation: the document's every problem is reported at once,
+		// as Kubernetes aggregates a field.ErrorList, so a user fixes them in one round.
+		for _, se := range strictErrs {
+			ie.Causes = append(ie.Causes, strictCause(se))
+		}
+	}
+	if b, err := json.Marshal(v); err == nil {
+		var decoded map[string]any
+		if json.Unmarshal(b, &decoded) == nil {
+			cleanEncoded(decoded)
+			p.Decoded = decoded
+		}
 	}
 	// Knative validation of metadata looks at the namespace; fill it before defaults, as the API server does.
 	if k.Namespaced {

@@ -214,6 +214,13 @@ func (s *Store) Update(obj *unstructured.Unstructured) (*unstructured.Unstructur
 		next.SetAnnotations(in.GetAnnotations())
 		next.SetOwnerReferences(in.GetOwnerReferences())
 		next.SetFinalizers(in.GetFinalizers())
+		// managedFields are the API's field manager's (it computes them for every write); a writer that sends
+		// none keeps the stored ones, as the API server does for clients that do not know the field.
+		if inMeta, _ := in.Object["metadata"].(map[string]any); inMeta != nil {
+			if mf, ok := inMeta["managedFields"]; ok {
+				next.Object["metadata"].(map[string]any)["managedFields"] = mf
+			}
+		}
 		if !bytes.Equal(specOf(stored.Object), specOf(next.Object)) {
 			next.SetGeneration(stored.GetGeneration() + 1)
 		}
@@ -286,13 +293,16 @@ func (s *Store) modify(obj *unstructured.Unstructured, change func(stored, in *u
 	return out, nil
 }
 
-// DeleteOptions are preconditions for Delete; empty fields are not checked.
+// DeleteOptions are preconditions for Delete (empty fields are not checked) and the propagation policy.
 type DeleteOptions struct {
 	ResourceVersion string
 	UID             string
+	// Propagation: "" or PropagateBackground, PropagateForeground, PropagateOrphan (propagation.go).
+	Propagation Propagation
 }
 
-// Delete deletes an object, as the Kubernetes API server does with background propagation:
+// Delete deletes an object, as the Kubernetes API server does with background propagation (opts.Propagation
+// chooses foreground or orphan instead: propagation.go):
 //
 //   - An object with metadata.finalizers is not removed: Delete marks it, setting metadata.deletionTimestamp (the
 //     store's clock) and metadata.deletionGracePeriodSeconds 0 as a new version (a MODIFIED event), and returns it.
@@ -316,19 +326,27 @@ func (s *Store) Delete(gk, ns, name string, opts DeleteOptions) (*unstructured.U
 		if err := checkPreconditions(gk, stored, pre); err != nil {
 			return nil, err
 		}
-		if len(stored.GetFinalizers()) > 0 {
-			out = stored
-			if stored.GetDeletionTimestamp() != nil {
-				return nil, nil // already being deleted: nothing to do
-			}
-			s.markDeleting(stored)
-			return putNewVersion(tx, gk, stored, Modified)
+		var events []Event
+		switch opts.Propagation {
+		case PropagateForeground:
+			events, err = s.deleteForeground(tx, stored)
+		case PropagateOrphan:
+			events, err = s.orphan(tx, stored)
+		case "", PropagateBackground:
+			events, err = s.deleteBackground(tx, stored)
+		default:
+			return nil, fmt.Errorf("%w: unknown propagation policy %q", ErrInvalid, opts.Propagation)
 		}
-		events, err := s.removeCascading(tx, stored)
 		if err != nil {
 			return nil, err
 		}
+		// The object as last written: marked (it stays) or with the resourceVersion of its DELETED event.
 		out = stored.DeepCopy()
+		for _, e := range events {
+			if e.Object.GetUID() == stored.GetUID() {
+				out = e.Object.DeepCopy()
+			}
+		}
 		return events, nil
 	})
 	if err != nil {
@@ -378,6 +396,16 @@ func (s *Store) removeCascading(tx *bolt.Tx, root *unstructured.Unstructured) ([
 		}
 		d.obj.SetResourceVersion(strconv.FormatUint(rv, 10))
 		events = append(events, Event{Type: Deleted, Object: d.obj.DeepCopy(), ResourceVersion: rv})
+	}
+	for _, d := range doomed {
+		if !d.remove {
+			continue
+		}
+		evs, err := s.releaseOwners(tx, d.obj)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, evs...)
 	}
 	return events, nil
 }

@@ -30,6 +30,9 @@ func (r *RouteReconciler) Reconcile(_ context.Context, key reconciler.Key) error
 	if err != nil {
 		return reconciler.IgnoreNotFound(err)
 	}
+	if u.GetDeletionTimestamp() != nil {
+		return nil // being deleted: Knative's reconcilers leave such objects to their finalizers
+	}
 	var route servingv1.Route
 	if err := reconciler.FromUnstructured(u, &route); err != nil {
 		return err

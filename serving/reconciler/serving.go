@@ -148,6 +148,7 @@ func ensureChild(st *store.Store, ev reconciler.Recorder, owner *unstructured.Un
 	// status writes (which Update leaves alone) would otherwise make this conflict for nothing.
 	next := desired.DeepCopy()
 	next.SetOwnerReferences(cur.GetOwnerReferences())
+	next.SetFinalizers(cur.GetFinalizers()) // others' finalizers are theirs (as Knative's reconcilers leave them)
 	return st.Update(next) // a no-op when nothing differs
 }
 
@@ -193,6 +194,9 @@ func (r *ServiceReconciler) Reconcile(_ context.Context, key reconciler.Key) err
 	u, err := r.Store.Get(ServiceGK, key.Namespace, key.Name)
 	if err != nil {
 		return reconciler.IgnoreNotFound(err)
+	}
+	if u.GetDeletionTimestamp() != nil {
+		return nil // being deleted (e.g. foreground, waiting for its dependents): never re-create them
 	}
 	var svc servingv1.Service
 	if err := reconciler.FromUnstructured(u, &svc); err != nil {
@@ -287,6 +291,9 @@ func (r *ConfigurationReconciler) Reconcile(_ context.Context, key reconciler.Ke
 	u, err := r.Store.Get(ConfigurationGK, key.Namespace, key.Name)
 	if err != nil {
 		return reconciler.IgnoreNotFound(err)
+	}
+	if u.GetDeletionTimestamp() != nil {
+		return nil // being deleted (e.g. foreground, waiting for its dependents): never re-create them
 	}
 	var cfg servingv1.Configuration
 	if err := reconciler.FromUnstructured(u, &cfg); err != nil {
