@@ -34,6 +34,12 @@ func TestGRPCDelayAndTimer(t *testing.T) {
 		t.Fatalf("delivered %s before its delivery time", due.Sub(now))
 	}
 	_ = got
+	// More than a day ahead is refused, as Apache's proxy does (maxDelayTimeMills), though the broker's timer takes 3 days.
+	far := &rmq.Message{Topic: "later5", Body: []byte("far")}
+	far.SetDelayTimestamp(time.Now().Add(25 * time.Hour))
+	if _, err := p.Send(context.Background(), far); !isCode(err, 40012) {
+		t.Fatalf("a delivery time 25 h ahead: %v, want ILLEGAL_DELIVERY_TIME (40012)", err)
+	}
 	// A NORMAL topic refuses a delayed message (the client checks the route's accepted types first).
 	createTopic5(t, srv, "plain5", mqmeta.MessageTypeNormal, 1)
 	m2 := &rmq.Message{Topic: "plain5", Body: []byte("x")}

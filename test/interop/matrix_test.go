@@ -33,6 +33,7 @@ type target struct {
 	name       string
 	nameServer string
 	broker     string
+	grpc       string // the RocketMQ 5 gRPC endpoint (tide's, Apache's proxy)
 }
 
 // scenario runs one client behaviour against a target and returns its outcome as text; the matrix requires the same
@@ -78,8 +79,8 @@ func TestMatrix(t *testing.T) {
 	}
 	srv := tide.current()
 	targets := []target{
-		{name: "tide", nameServer: srv.NameServerAddr(), broker: srv.BrokerAddr()},
-		{name: "apache", nameServer: apache.NameServer, broker: apache.Broker},
+		{name: "tide", nameServer: srv.NameServerAddr(), broker: srv.BrokerAddr(), grpc: srv.GRPCAddr()},
+		{name: "apache", nameServer: apache.NameServer, broker: apache.Broker, grpc: apache.GRPC},
 	}
 	// The scenarios share each side's broker, so they run at once; the restart would disturb them, so it runs
 	// alone, after them (t.Run of a group returns when its parallel subtests have finished).
@@ -91,6 +92,10 @@ func TestMatrix(t *testing.T) {
 		t.Run("java-remoting-client", func(t *testing.T) {
 			t.Parallel()
 			javaClient(t, targets)
+		})
+		t.Run("java-5x-client", func(t *testing.T) {
+			t.Parallel()
+			java5Client(t, targets)
 		})
 		t.Run("tide-mq", func(t *testing.T) {
 			t.Parallel()

@@ -68,7 +68,9 @@ func goTimer(t *testing.T, tg target, id string) string {
 		delay      time.Duration
 	}{{"sec", "TIMER_DELAY_SEC", time.Second}, {"ms", "TIMER_DELAY_MS", 1500 * time.Millisecond}, {"abs", "TIMER_DELIVER_MS", 2 * time.Second}} {
 		m := primitive.NewMessage(topic, []byte(s.body))
-		before := time.Now() // the broker reads a relative delay from when it receives the send: at or after this
+		// The broker reads a relative delay from when it receives the send, at or after this, in whole milliseconds:
+		// truncated here too, or a message delivered at its due millisecond looks up to 1 ms early.
+		before := time.Now().Truncate(time.Millisecond)
 		switch s.prop {
 		case "TIMER_DELAY_SEC":
 			m.WithProperty(s.prop, strconv.Itoa(int(s.delay/time.Second)))

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	v2 "github.com/apache/rocketmq-clients/golang/v5/protocol/v2"
@@ -16,7 +17,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/tide-run/tide/mq/internal/broker"
 	"github.com/tide-run/tide/mq/internal/store"
 	"github.com/tide-run/tide/mq/message"
 	"github.com/tide-run/tide/mq/mqmeta"
@@ -27,6 +27,10 @@ const (
 	maxUserProperties    = 128
 	maxUserPropertyBytes = 16 << 10
 	maxMessageGroupBytes = 64
+	// maxDeliveryDelay is how far ahead a 5.x delivery timestamp may be (maxDelayTimeMills): the proxy refuses more
+	// with ILLEGAL_DELIVERY_TIME before the broker's own, longer limit (the broker's MaxTimerDelay, 3 days, for 4.x
+	// clients' TIMER_* properties) is reached.
+	maxDeliveryDelay = 24 * time.Hour
 )
 
 type sendError struct {
@@ -197,8 +201,8 @@ func (s *Server) toStored(pm *v2.Message, topic string, born netip.AddrPort) (*m
 	if ts := sp.GetDeliveryTimestamp(); ts != nil {
 		ms := ts.AsTime().UnixMilli()
 		now := s.b.Clock().Now()
-		if ms-now.UnixMilli() > broker.MaxTimerDelay.Milliseconds() {
-			return nil, sendErr(v2.Code_ILLEGAL_DELIVERY_TIME, "the max delay time of message is too large, max is %d", broker.MaxTimerDelay.Milliseconds())
+		if ms-now.UnixMilli() > maxDeliveryDelay.Milliseconds() {
+			return nil, sendErr(v2.Code_ILLEGAL_DELIVERY_TIME, "the max delay time of message is too large, max is %d", maxDeliveryDelay.Milliseconds())
 		}
 		props[message.PropTimerDeliverMS] = strconv.FormatInt(ms, 10)
 	}
