@@ -55,22 +55,12 @@ func (b *RocketMQ) batchWorker(p rocketmqProducer) {
 				break drain
 			}
 		}
-		// Group by topic and key, keeping arrival order within a group.
-		type gk struct{ topic, key string }
-		groups := map[gk][]*pending{}
-		var order []gk
-		for _, q := range batch {
-			k := gk{q.msg.Topic, q.key}
-			if _, ok := groups[k]; !ok {
-				order = append(order, k)
-			}
-			groups[k] = append(groups[k], q)
-		}
+		hints, groups := b.selector.group(batch)
 		// Each group is its own round trip (a batch send goes to one queue); the groups go out together, so a
 		// batch spread over many keys costs one round-trip time, not one per key.
 		var wg sync.WaitGroup
-		for i, k := range order {
-			g := groups[k]
+		for i, g := range groups {
+			k := hints[i]
 			msgs := make([]*primitive.Message, 0, len(g))
 			live := g[:0:0]
 			for _, q := range g {
@@ -86,8 +76,10 @@ func (b *RocketMQ) batchWorker(p rocketmqProducer) {
 			}
 			if len(msgs) > 1 {
 				// The batch message the client builds has no properties, so
-				// the queue choice travels as a hint the selector reads.
-				msgs[0].Queue = &primitive.MessageQueue{QueueId: int(keyHash(k.key))}
+				// the queue choice travels as a hint the selector reads: the
+				// hash of one of the group's keys, all of which pick the same
+				// queue (see group).
+				msgs[0].Queue = &primitive.MessageQueue{QueueId: int(keyHash(k))}
 			}
 			send := func() {
 				err := b.sendSync(live[0].ctx, p, msgs...)
@@ -95,7 +87,7 @@ func (b *RocketMQ) batchWorker(p rocketmqProducer) {
 					q.done <- err
 				}
 			}
-			if i == len(order)-1 {
+			if i == len(groups)-1 {
 				send() // the last group on this goroutine
 				continue
 			}
@@ -118,12 +110,19 @@ func keyHash(key string) uint32 {
 // keySelector picks the queue by the hash of the message's sharding key, or
 // by the hash hint a batch carries in Queue.QueueId (see batchWorker), so a
 // key's messages land in one queue whether sent alone or batched. Messages
-// without a key go to a random queue.
-type keySelector struct{}
+// without a key go to a random queue. It remembers each topic's number of
+// queues (from the routes the client hands it) so that batching can group
+// messages by the queue their keys pick rather than by key.
+type keySelector struct {
+	queues sync.Map // topic -> int: the number of queues at the last Select
+}
 
-var _ producer.QueueSelector = keySelector{}
+var _ producer.QueueSelector = (*keySelector)(nil)
 
-func (keySelector) Select(m *primitive.Message, mqs []*primitive.MessageQueue, _ string) *primitive.MessageQueue {
+func (s *keySelector) Select(m *primitive.Message, mqs []*primitive.MessageQueue, _ string) *primitive.MessageQueue {
+	if n, ok := s.queues.Load(m.Topic); !ok || n.(int) != len(mqs) {
+		s.queues.Store(m.Topic, len(mqs))
+	}
 	if k := m.GetShardingKey(); k != "" {
 		return mqs[int(keyHash(k))%len(mqs)]
 	}
@@ -131,4 +130,35 @@ func (keySelector) Select(m *primitive.Message, mqs []*primitive.MessageQueue, _
 		return mqs[m.Queue.QueueId%len(mqs)]
 	}
 	return mqs[rand.IntN(len(mqs))]
+}
+
+// group splits a batch into the groups that each go out as one batch send: per topic, the messages whose keys
+// pick the same queue (keyHash(key) % queues, what Select does with a key), in arrival order. While a topic's
+// queue count is not yet known (no Select for it yet) the groups are per key, which is always safe. Grouping by
+// queue rather than by key is what makes batching pay with many keys: a batch of 64 events from 64 sources is 8
+// round trips on an 8-queue topic, not 64. It returns, for each group, one of its keys (the hint for Select).
+func (s *keySelector) group(batch []*pending) (hints []string, groups [][]*pending) {
+	type gk struct {
+		topic string
+		slot  int    // queue index when the queue count is known, else -1
+		key   string // the key when slot is -1 (or the message has none)
+	}
+	index := map[gk]int{}
+	for _, q := range batch {
+		k := gk{topic: q.msg.Topic, slot: -1, key: q.key}
+		if q.key != "" {
+			if n, ok := s.queues.Load(q.msg.Topic); ok && n.(int) > 0 {
+				k = gk{topic: q.msg.Topic, slot: int(keyHash(q.key)) % n.(int)}
+			}
+		}
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, nil)
+			hints = append(hints, q.key)
+		}
+		groups[i] = append(groups[i], q)
+	}
+	return hints, groups
 }

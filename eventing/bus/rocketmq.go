@@ -92,6 +92,8 @@ type RocketMQ struct {
 	degraded atomic.Bool
 	// trace writes message-trace records when MessageTrace is set (msgtrace.go); nil otherwise.
 	trace *traceWriter
+	// selector picks send queues and groups batches by queue (batch.go).
+	selector *keySelector
 }
 
 type rocketmqProducer interface {
@@ -138,6 +140,7 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 		log:         opts.Logger.With("component", "eventing-bus"),
 		ensured:     map[string]bool{},
 		subs:        map[*rocketmqSub]struct{}{},
+		selector:    &keySelector{},
 	}
 	for i := range opts.Producers {
 		p, err := producer.NewDefaultProducer(
@@ -146,7 +149,7 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 			producer.WithInstanceName(b.instance+"-producer-"+strconv.Itoa(i)),
 			producer.WithSendMsgTimeout(opts.SendTimeout),
 			producer.WithRetry(opts.SendRetries),
-			producer.WithQueueSelector(keySelector{}),
+			producer.WithQueueSelector(b.selector),
 			producer.WithCredentials(primitive.Credentials{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey}),
 		)
 		if err == nil {

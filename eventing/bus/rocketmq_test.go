@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
 
 	"github.com/tide-run/tide/internal/gcfloor"
@@ -216,7 +218,7 @@ func TestBatchingKeepsMessagesAndQueues(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			key := "k" + strconv.Itoa(i%5)
+			key := "k" + strconv.Itoa(i%40) // more keys than queues: batches group keys by queue
 			id := strconv.Itoa(i)
 			errs <- b.Send(ctx, &Message{Topic: "batch", Body: []byte(id), ShardingKey: key,
 				Properties: map[string]string{"id": id, "key": key}})
@@ -242,9 +244,14 @@ func TestBatchingKeepsMessagesAndQueues(t *testing.T) {
 			t.Errorf("message %s consumed %d times", id, c)
 		}
 	}
+	queues, _ := b.selector.queues.Load("batch")
 	for k, qs := range queueOf {
 		if len(qs) != 1 {
 			t.Errorf("key %s spread over queues %v", k, qs)
+		}
+		// Batched or not, a key's queue is the one Select picks for it alone.
+		if want := int(keyHash(k)) % queues.(int); !qs[want] {
+			t.Errorf("key %s in queues %v, want queue %d", k, qs, want)
 		}
 	}
 }
@@ -346,5 +353,62 @@ func BenchmarkSend(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sends/s")
 		})
+	}
+}
+
+// TestBatchGroupsByQueue: once a topic's queue count is known, a batch is split by the queue each key picks (not
+// by key), in arrival order within a group, and the hint of each group picks that same queue; before, by key.
+func TestBatchGroupsByQueue(t *testing.T) {
+	s := &keySelector{}
+	mk := func(topic, key string) *pending {
+		m := primitive.NewMessage(topic, []byte(key))
+		if key != "" {
+			m.WithShardingKey(key) // as Send does
+		}
+		return &pending{msg: m, key: key}
+	}
+	var batch []*pending
+	for i := range 64 {
+		batch = append(batch, mk("t", "source-"+strconv.Itoa(i)))
+	}
+	batch = append(batch, mk("t", ""), mk("other", "source-1"), mk("t", ""))
+	hints, groups := s.group(batch)
+	if len(groups) != 64+2 {
+		t.Fatalf("queue count unknown: %d groups, want one per key and topic (66)", len(groups))
+	}
+	mqs := make([]*primitive.MessageQueue, 8)
+	for i := range mqs {
+		mqs[i] = &primitive.MessageQueue{Topic: "t", BrokerName: "b", QueueId: i}
+	}
+	s.Select(primitive.NewMessage("t", nil), mqs, "")
+	hints, groups = s.group(batch)
+	if len(groups) > 8+2 {
+		t.Fatalf("%d groups for 8 queues, the keyless and another topic's message; want at most 10", len(groups))
+	}
+	total := 0
+	for i, g := range groups {
+		total += len(g)
+		hint := &primitive.Message{Topic: g[0].msg.Topic}
+		hint.Queue = &primitive.MessageQueue{QueueId: int(keyHash(hints[i]))}
+		want := s.Select(hint, mqs, "").QueueId
+		last := -1
+		for _, q := range g {
+			if q.msg.Topic != g[0].msg.Topic {
+				t.Fatalf("group %d mixes topics", i)
+			}
+			if q.key != "" && g[0].msg.Topic == "t" {
+				if got := s.Select(q.msg, mqs, "").QueueId; got != want {
+					t.Errorf("key %s picks queue %d alone but goes in a batch to queue %d", q.key, got, want)
+				}
+			}
+			pos := slices.Index(batch, q)
+			if pos < last {
+				t.Errorf("group %d out of arrival order", i)
+			}
+			last = pos
+		}
+	}
+	if total != len(batch) {
+		t.Fatalf("groups hold %d messages, batch %d", total, len(batch))
 	}
 }

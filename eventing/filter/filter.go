@@ -294,7 +294,13 @@ func Attribute(e *event.Event, name string) (string, bool) {
 		}
 		return types.FormatTime(t), true
 	}
-	v, ok := e.Extensions()[name]
+	var v any
+	var ok bool
+	if c, isV1 := e.Context.(*event.EventContextV1); isV1 {
+		v, ok = c.Extensions[name] // Extensions() would copy the whole map for this one lookup
+	} else {
+		v, ok = e.Extensions()[name]
+	}
 	if !ok {
 		return "", false
 	}
