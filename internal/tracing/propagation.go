@@ -60,33 +60,96 @@ func formatTraceParent(sc trace.SpanContext) string {
 	return string(b[:])
 }
 
-// mapCarrier is a TextMapCarrier over plain string maps (message properties) with exact keys.
-type mapCarrier map[string]string
-
-func (m mapCarrier) Get(k string) string { return m[k] }
-func (m mapCarrier) Set(k, v string)     { m[k] = v }
-func (m mapCarrier) Keys() []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 // ExtractMessage returns ctx carrying the span context of a RocketMQ message's properties: the "traceparent" and
 // "tracestate" user properties (OpenTelemetry's RocketMQ remoting-client instrumentation, and tide's own
 // producers), else the TRACE_CONTEXT system property (RocketMQ 5 clients), else the CloudEvents binding's
 // CE_traceparent/CE_tracestate.
 func ExtractMessage(ctx context.Context, props map[string]string) context.Context {
-	switch {
-	case props[TraceParent] != "":
-		return propagator.Extract(ctx, mapCarrier{TraceParent: props[TraceParent], TraceState: props[TraceState]})
-	case props[PropTraceContext] != "":
-		return propagator.Extract(ctx, mapCarrier{TraceParent: props[PropTraceContext]})
-	case props["CE_"+TraceParent] != "":
-		return propagator.Extract(ctx, mapCarrier{TraceParent: props["CE_"+TraceParent], TraceState: props["CE_"+TraceState]})
+	if tp := props[TraceParent]; tp != "" {
+		return withRemote(ctx, tp, props[TraceState])
+	}
+	if tp := props[PropTraceContext]; tp != "" {
+		return withRemote(ctx, tp, "")
+	}
+	if tp := props["CE_"+TraceParent]; tp != "" {
+		return withRemote(ctx, tp, props["CE_"+TraceState])
 	}
 	return ctx
+}
+
+// withRemote returns ctx carrying the remote span context of a traceparent and tracestate pair, as the W3C
+// propagator's Extract does (ctx unchanged when traceparent is malformed), without building a carrier.
+func withRemote(ctx context.Context, traceparent, tracestate string) context.Context {
+	sc := remoteSpanContext(traceparent, tracestate)
+	if !sc.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithRemoteSpanContext(ctx, sc)
+}
+
+// remoteSpanContext parses a traceparent (W3C Trace Context: version-traceid-parentid-flags, lower-case hex;
+// version ff is invalid; version 00 has exactly those four fields and no reserved flag bits, a later version may
+// have more fields after a "-"; a trailing "-" is tolerated) and its tracestate (dropped when malformed, which must not invalidate the
+// traceparent). Invalid: the zero SpanContext. It accepts exactly what propagation.TraceContext accepts
+// (FuzzTraceParentMatchesPropagator), with no allocation for the traceparent.
+func remoteSpanContext(tp, ts string) trace.SpanContext {
+	const size = 55 // 2 + 1 + 32 + 1 + 16 + 1 + 2
+	if len(tp) < size || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' {
+		return trace.SpanContext{}
+	}
+	ver, ok := unhex(tp[0], tp[1])
+	// What follows the flags: nothing, or "-" and more fields (version 00: nothing more after that "-", which
+	// the propagator lets pass).
+	if rest := tp[size:]; !ok || ver == 0xff || (rest != "" && rest[0] != '-') || (ver == 0 && len(rest) > 1) {
+		return trace.SpanContext{}
+	}
+	var scc trace.SpanContextConfig
+	if !unhexInto(scc.TraceID[:], tp[3:35]) || !unhexInto(scc.SpanID[:], tp[36:52]) {
+		return trace.SpanContext{}
+	}
+	flags, ok := unhex(tp[53], tp[54])
+	if !ok || (ver == 0 && flags > 3) {
+		return trace.SpanContext{}
+	}
+	scc.TraceFlags = trace.TraceFlags(flags) & (trace.FlagsSampled | trace.FlagsRandom)
+	scc.Remote = true
+	if ts != "" {
+		scc.TraceState, _ = trace.ParseTraceState(ts)
+	}
+	sc := trace.NewSpanContext(scc)
+	if !sc.IsValid() {
+		return trace.SpanContext{}
+	}
+	return sc
+}
+
+// unhexDigit is a lower-case hex digit's value; ok is false for anything else (upper case included, as W3C
+// Trace Context says).
+func unhexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+func unhex(hi, lo byte) (byte, bool) {
+	h, ok1 := unhexDigit(hi)
+	l, ok2 := unhexDigit(lo)
+	return h<<4 | l, ok1 && ok2
+}
+
+func unhexInto(dst []byte, src string) bool {
+	for i := range dst {
+		b, ok := unhex(src[2*i], src[2*i+1])
+		if !ok {
+			return false
+		}
+		dst[i] = b
+	}
+	return true
 }
 
 // InjectMessage sets the "traceparent" (and "tracestate" when not empty) user properties of a message to ctx's
@@ -117,7 +180,7 @@ func ExtractEvent(ctx context.Context, ev Extensions) context.Context {
 		return ctx
 	}
 	ts, _ := exts[TraceState].(string)
-	return propagator.Extract(ctx, mapCarrier{TraceParent: tp, TraceState: ts})
+	return withRemote(ctx, tp, ts)
 }
 
 // SetEvent keeps a CloudEvent's distributed-tracing extension in step with ctx's span: traceparent (and
@@ -147,5 +210,5 @@ func TraceParentOf(ctx context.Context) string {
 
 // ParseTraceParent returns the span context of a traceparent value (invalid when malformed).
 func ParseTraceParent(v string) trace.SpanContext {
-	return trace.SpanContextFromContext(propagator.Extract(context.Background(), mapCarrier{TraceParent: strings.TrimSpace(v)}))
+	return remoteSpanContext(strings.TrimSpace(v), "")
 }
