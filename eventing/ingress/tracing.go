@@ -78,18 +78,17 @@ func (in *Ingress) startRequest(w http.ResponseWriter, r *http.Request) (*spanRe
 // traceparent header, or an in-process Publish from a traced caller); otherwise the event's own traceparent
 // extension is, when it has one.
 func (in *Ingress) startSend(ctx context.Context, e *event.Event, namespace, name, topic string, ctxWins bool) (context.Context, trace.Span) {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	var links []trace.Link
 	if !ctxWins && hasTraceParent(e) {
 		if link := trace.LinkFromContext(ctx); link.SpanContext.IsValid() {
-			opts = append(opts, trace.WithLinks(link))
+			links = append(links, link)
 		}
 		ctx = tracing.ExtractEvent(ctx, e)
 	}
 	if tracing.Off(in.tracer) {
 		return ctx, noSpan
 	}
-	opts = append(opts, trace.WithAttributes(sendAttrs(e, namespace, name, topic)...))
-	return in.tracer.Start(ctx, "send "+topic, opts...)
+	return tracing.StartSpan(ctx, in.tracer, "send "+topic, trace.SpanKindProducer, sendAttrs(e, namespace, name, topic), links...)
 }
 
 var noSpan = trace.SpanFromContext(context.Background()) // non-recording, invalid: ending it does nothing
@@ -100,7 +99,7 @@ func hasTraceParent(e *event.Event) bool {
 }
 
 func sendAttrs(e *event.Event, namespace, name, topic string) []attribute.KeyValue {
-	return append(tracing.RocketMQ("send", topic),
+	return append(tracing.AppendRocketMQ(make([]attribute.KeyValue, 0, 8), "send", topic),
 		semconv.CloudEventsEventID(e.ID()), semconv.CloudEventsEventType(e.Type()),
 		semconv.CloudEventsEventSource(e.Source()), AttrBroker.String(namespace+"/"+name))
 }

@@ -77,6 +77,26 @@ func ExtractMessage(ctx context.Context, props map[string]string) context.Contex
 	return ctx
 }
 
+// PropertyGetter reads one message property (the official Go client's *primitive.MessageExt is one).
+type PropertyGetter interface {
+	GetProperty(key string) string
+}
+
+// ExtractMessageProperties is ExtractMessage reading the properties one by one (the official Go client's
+// GetProperties copies the whole map).
+func ExtractMessageProperties(ctx context.Context, m PropertyGetter) context.Context {
+	if tp := m.GetProperty(TraceParent); tp != "" {
+		return withRemote(ctx, tp, m.GetProperty(TraceState))
+	}
+	if tp := m.GetProperty(PropTraceContext); tp != "" {
+		return withRemote(ctx, tp, "")
+	}
+	if tp := m.GetProperty("CE_" + TraceParent); tp != "" {
+		return withRemote(ctx, tp, m.GetProperty("CE_"+TraceState))
+	}
+	return ctx
+}
+
 // withRemote returns ctx carrying the remote span context of a traceparent and tracestate pair, as the W3C
 // propagator's Extract does (ctx unchanged when traceparent is malformed), without building a carrier.
 func withRemote(ctx context.Context, traceparent, tracestate string) context.Context {
