@@ -221,9 +221,19 @@ func FuzzTraceParentMatchesPropagator(f *testing.F) {
 	f.Fuzz(func(t *testing.T, tp, ts string) {
 		want := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
 			propagation.MapCarrier{"traceparent": tp, "tracestate": ts}))
-		got := trace.SpanContextFromContext(withRemote(context.Background(), tp, ts))
-		if !got.Equal(want) || got.IsRemote() != want.IsRemote() {
-			t.Fatalf("%q %q: tide %v, propagator %v", tp, ts, got, want)
+		for name, ctx := range map[string]context.Context{
+			"message":    ExtractMessage(context.Background(), map[string]string{"traceparent": tp, "tracestate": ts}),
+			"properties": ExtractMessageProperties(context.Background(), getter{"traceparent": tp, "tracestate": ts}),
+			"HTTP":       ExtractHTTP(context.Background(), http.Header{"Traceparent": {tp}, "Tracestate": {ts}}),
+		} {
+			got := trace.SpanContextFromContext(ctx)
+			if !got.Equal(want) || got.IsRemote() != want.IsRemote() {
+				t.Fatalf("%s %q %q: tide %v, propagator %v", name, tp, ts, got, want)
+			}
 		}
 	})
 }
+
+type getter map[string]string
+
+func (g getter) GetProperty(k string) string { return g[k] }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -20,16 +19,19 @@ const (
 	PropTraceContext = "TRACE_CONTEXT"
 )
 
-// propagator is W3C Trace Context: a stateless value, so sharing it is not shared mutable state.
-var propagator = propagation.TraceContext{}
 
 // ExtractHTTP returns ctx carrying the remote span context of a request's traceparent/tracestate headers (ctx
 // unchanged when there is none or it is malformed).
 func ExtractHTTP(ctx context.Context, h http.Header) context.Context {
-	if len(h["Traceparent"]) == 0 {
+	tp := h["Traceparent"] // canonical keys read directly: Header.Get would canonicalize (and allocate) each time
+	if len(tp) == 0 || tp[0] == "" {
 		return ctx
 	}
-	return propagator.Extract(ctx, propagation.HeaderCarrier(h))
+	var ts string
+	if v := h["Tracestate"]; len(v) > 0 {
+		ts = v[0]
+	}
+	return withRemote(ctx, tp[0], ts)
 }
 
 // InjectHTTP writes ctx's span context as traceparent/tracestate headers (nothing when ctx has no valid span).
