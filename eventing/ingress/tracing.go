@@ -83,7 +83,7 @@ func (in *Ingress) startSend(ctx context.Context, e *event.Event, namespace, nam
 		if link := trace.LinkFromContext(ctx); link.SpanContext.IsValid() {
 			links = append(links, link)
 		}
-		ctx = tracing.ExtractEvent(ctx, e)
+		ctx = tracing.ExtractTraceParent(ctx, extension(e, tracing.TraceParent), extension(e, tracing.TraceState))
 	}
 	if tracing.Off(in.tracer) {
 		return ctx, noSpan
@@ -93,9 +93,16 @@ func (in *Ingress) startSend(ctx context.Context, e *event.Event, namespace, nam
 
 var noSpan = trace.SpanFromContext(context.Background()) // non-recording, invalid: ending it does nothing
 
-func hasTraceParent(e *event.Event) bool {
-	s, _ := e.Extensions()[tracing.TraceParent].(string)
-	return s != ""
+func hasTraceParent(e *event.Event) bool { return extension(e, tracing.TraceParent) != "" }
+
+// extension is a string extension of e, read in place: e.Extensions() copies the whole map.
+func extension(e *event.Event, name string) string {
+	if ec, ok := e.Context.(*event.EventContextV1); ok {
+		s, _ := ec.Extensions[name].(string)
+		return s
+	}
+	s, _ := e.Extensions()[name].(string)
+	return s
 }
 
 func sendAttrs(e *event.Event, namespace, name, topic string) []attribute.KeyValue {

@@ -59,14 +59,16 @@ func endProcess(span trace.Span, act bus.Action, res *DeliveryResult) {
 		return
 	}
 	if res != nil {
-		span.SetAttributes(AttrOutcome.String(res.Outcome.String()), AttrAttempts.Int(res.Attempts))
+		var attrs [4]attribute.KeyValue // one SetAttributes call
+		kv := append(attrs[:0], AttrOutcome.String(res.Outcome.String()), AttrAttempts.Int(res.Attempts))
 		if res.StatusCode != 0 {
-			span.SetAttributes(semconv.HTTPResponseStatusCode(res.StatusCode))
+			kv = append(kv, semconv.HTTPResponseStatusCode(res.StatusCode))
 		}
 		if res.Outcome == Failed && res.Err != nil && !errors.Is(res.Err, context.Canceled) {
 			span.SetStatus(codes.Error, res.Err.Error())
-			span.SetAttributes(semconv.ErrorTypeKey.String(errType(res)))
+			kv = append(kv, semconv.ErrorTypeKey.String(errType(res)))
 		}
+		span.SetAttributes(kv...)
 	}
 	switch act {
 	case bus.Retry:

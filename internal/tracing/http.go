@@ -48,13 +48,26 @@ func StartServer(ctx context.Context, tr trace.Tracer, r *http.Request, route st
 		all = append(all, semconv.UserAgentOriginal(ua))
 	}
 	if r.ProtoMajor > 0 {
-		all = append(all, semconv.NetworkProtocolVersion(strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)))
+		all = append(all, semconv.NetworkProtocolVersion(protocolVersion(r.ProtoMajor, r.ProtoMinor)))
 	}
 	if route != "" {
 		all = append(all, semconv.HTTPRoute(route))
 	}
 	all = append(all, attrs...)
 	return StartSpan(ctx, tr, name, trace.SpanKindServer, all)
+}
+
+// protocolVersion is "major.minor", without building the common ones.
+func protocolVersion(major, minor int) string {
+	switch {
+	case major == 1 && minor == 1:
+		return "1.1"
+	case major == 2 && minor == 0:
+		return "2.0"
+	case major == 1 && minor == 0:
+		return "1.0"
+	}
+	return strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
 
 // EndServer records the response status on a server span and ends it: 5xx is an error (HTTP conventions for

@@ -194,6 +194,16 @@ type Extensions interface {
 	SetExtension(name string, value interface{})
 }
 
+// ExtractTraceParent returns ctx carrying the remote span context of a traceparent and a tracestate value (ctx
+// unchanged when traceparent is empty or malformed): for callers that read the distributed-tracing extension
+// themselves.
+func ExtractTraceParent(ctx context.Context, traceparent, tracestate string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return withRemote(ctx, traceparent, tracestate)
+}
+
 // ExtractEvent returns ctx carrying the span context of a CloudEvent's traceparent/tracestate extensions.
 func ExtractEvent(ctx context.Context, ev Extensions) context.Context {
 	exts := ev.Extensions()
@@ -216,7 +226,9 @@ func SetEvent(ctx context.Context, ev Extensions) {
 	ev.SetExtension(TraceParent, formatTraceParent(sc))
 	if ts := sc.TraceState(); ts.Len() > 0 {
 		ev.SetExtension(TraceState, ts.String())
-	} else if _, ok := ev.Extensions()[TraceState]; ok {
+	} else {
+		// Removing an absent extension changes nothing, and asking first would cost more: cloudevents'
+		// Extensions() copies the whole map.
 		ev.SetExtension(TraceState, nil)
 	}
 }
