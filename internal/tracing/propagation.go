@@ -19,7 +19,6 @@ const (
 	PropTraceContext = "TRACE_CONTEXT"
 )
 
-
 // ExtractHTTP returns ctx carrying the remote span context of a request's traceparent/tracestate headers (ctx
 // unchanged when there is none or it is malformed).
 func ExtractHTTP(ctx context.Context, h http.Header) context.Context {
