@@ -78,29 +78,35 @@ func (in *Ingress) startRequest(w http.ResponseWriter, r *http.Request) (*spanRe
 // traceparent header, or an in-process Publish from a traced caller); otherwise the event's own traceparent
 // extension is, when it has one.
 func (in *Ingress) startSend(ctx context.Context, e *event.Event, namespace, name, topic string, ctxWins bool) (context.Context, trace.Span) {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	var links []trace.Link
 	if !ctxWins && hasTraceParent(e) {
 		if link := trace.LinkFromContext(ctx); link.SpanContext.IsValid() {
-			opts = append(opts, trace.WithLinks(link))
+			links = append(links, link)
 		}
-		ctx = tracing.ExtractEvent(ctx, e)
+		ctx = tracing.ExtractTraceParent(ctx, extension(e, tracing.TraceParent), extension(e, tracing.TraceState))
 	}
 	if tracing.Off(in.tracer) {
 		return ctx, noSpan
 	}
-	opts = append(opts, trace.WithAttributes(sendAttrs(e, namespace, name, topic)...))
-	return in.tracer.Start(ctx, "send "+topic, opts...)
+	return tracing.StartSpan(ctx, in.tracer, "send "+topic, trace.SpanKindProducer, sendAttrs(e, namespace, name, topic), links...)
 }
 
 var noSpan = trace.SpanFromContext(context.Background()) // non-recording, invalid: ending it does nothing
 
-func hasTraceParent(e *event.Event) bool {
-	s, _ := e.Extensions()[tracing.TraceParent].(string)
-	return s != ""
+func hasTraceParent(e *event.Event) bool { return extension(e, tracing.TraceParent) != "" }
+
+// extension is a string extension of e, read in place: e.Extensions() copies the whole map.
+func extension(e *event.Event, name string) string {
+	if ec, ok := e.Context.(*event.EventContextV1); ok {
+		s, _ := ec.Extensions[name].(string)
+		return s
+	}
+	s, _ := e.Extensions()[name].(string)
+	return s
 }
 
 func sendAttrs(e *event.Event, namespace, name, topic string) []attribute.KeyValue {
-	return append(tracing.RocketMQ("send", topic),
+	return append(tracing.AppendRocketMQ(make([]attribute.KeyValue, 0, 8), "send", topic),
 		semconv.CloudEventsEventID(e.ID()), semconv.CloudEventsEventType(e.Type()),
 		semconv.CloudEventsEventSource(e.Source()), AttrBroker.String(namespace+"/"+name))
 }

@@ -34,13 +34,14 @@ func newTracer(p trace.TracerProvider) trace.Tracer {
 var noSpan = trace.SpanFromContext(context.Background())
 
 func (a *Adapter) startProcess(msg *primitive.MessageExt, broker string) (context.Context, trace.Span) {
-	ctx := tracing.ExtractMessage(a.runCtx, msg.GetProperties())
+	ctx := tracing.ExtractMessageProperties(a.runCtx, msg) // not GetProperties: it copies the map
 	if tracing.Off(a.tracer) {
 		return ctx, noSpan
 	}
-	attrs := append(tracing.RocketMQ("process", msg.Topic),
+	// Sized for all of the span's attributes, endProcess's included: the recorder keeps this slice.
+	attrs := append(tracing.AppendRocketMQ(make([]attribute.KeyValue, 0, 16), "process", msg.Topic),
 		semconv.MessagingConsumerGroupName(a.cfg.ConsumerGroup),
-		semconv.MessagingMessageID(messageID(msg, msg.GetProperties())),
+		semconv.MessagingMessageID(messageIDOf(msg)),
 		semconv.MessagingMessageBodySize(len(msg.Body)),
 		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(queueID(msg)))),
 		AttrSource.String(a.cfg.SourceNamespace+"/"+a.cfg.SourceName))
@@ -56,7 +57,18 @@ func (a *Adapter) startProcess(msg *primitive.MessageExt, broker string) (contex
 	if a.cfg.Namespace != "" {
 		attrs = append(attrs, semconv.MessagingRocketMQNamespace(a.cfg.Namespace))
 	}
-	return a.tracer.Start(ctx, "process "+msg.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	return tracing.StartSpan(ctx, a.tracer, "process "+msg.Topic, trace.SpanKindConsumer, attrs)
+}
+
+// messageIDOf is messageID without copying the message's properties.
+func messageIDOf(msg *primitive.MessageExt) string {
+	if id := msg.GetProperty(primitive.PropertyUniqueClientMessageIdKeyIndex); id != "" {
+		return id
+	}
+	if msg.MsgId != "" {
+		return msg.MsgId
+	}
+	return msg.OffsetMsgId
 }
 
 func endProcess(span trace.Span, res delivery.Result) {

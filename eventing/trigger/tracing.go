@@ -39,7 +39,8 @@ func (d *dispatcher) startProcess(m *bus.Message, rc *runtimeConfig) (context.Co
 	if tracing.Off(d.tracer) {
 		return ctx, noSpan
 	}
-	attrs := append(tracing.RocketMQ("process", m.Topic),
+	// Sized for all of the span's attributes, endProcess's included: the recorder keeps this slice.
+	attrs := append(tracing.AppendRocketMQ(make([]attribute.KeyValue, 0, 14), "process", m.Topic),
 		semconv.MessagingConsumerGroupName(d.group),
 		semconv.MessagingMessageID(m.MsgID),
 		semconv.MessagingMessageBodySize(len(m.Body)),
@@ -47,7 +48,7 @@ func (d *dispatcher) startProcess(m *bus.Message, rc *runtimeConfig) (context.Co
 	if m.ReconsumeTimes > 0 {
 		attrs = append(attrs, AttrReconsumed.Int(int(m.ReconsumeTimes)))
 	}
-	return d.tracer.Start(ctx, "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	return tracing.StartSpan(ctx, d.tracer, "process "+m.Topic, trace.SpanKindConsumer, attrs)
 }
 
 var noSpan = trace.SpanFromContext(context.Background())
@@ -58,14 +59,16 @@ func endProcess(span trace.Span, act bus.Action, res *DeliveryResult) {
 		return
 	}
 	if res != nil {
-		span.SetAttributes(AttrOutcome.String(res.Outcome.String()), AttrAttempts.Int(res.Attempts))
+		var attrs [4]attribute.KeyValue // one SetAttributes call
+		kv := append(attrs[:0], AttrOutcome.String(res.Outcome.String()), AttrAttempts.Int(res.Attempts))
 		if res.StatusCode != 0 {
-			span.SetAttributes(semconv.HTTPResponseStatusCode(res.StatusCode))
+			kv = append(kv, semconv.HTTPResponseStatusCode(res.StatusCode))
 		}
 		if res.Outcome == Failed && res.Err != nil && !errors.Is(res.Err, context.Canceled) {
 			span.SetStatus(codes.Error, res.Err.Error())
-			span.SetAttributes(semconv.ErrorTypeKey.String(errType(res)))
+			kv = append(kv, semconv.ErrorTypeKey.String(errType(res)))
 		}
+		span.SetAttributes(kv...)
 	}
 	switch act {
 	case bus.Retry:

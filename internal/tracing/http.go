@@ -32,7 +32,8 @@ func StartServer(ctx context.Context, tr trace.Tracer, r *http.Request, route st
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	all := make([]attribute.KeyValue, 0, 9+len(attrs))
+	all := make([]attribute.KeyValue, 0, 9+len(attrs)+2) // + EndServer's
+
 	all = append(all, semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path), semconv.URLScheme(scheme))
 	if host, port := splitHostPort(r.Host); host != "" {
 		all = append(all, semconv.ServerAddress(host))
@@ -47,13 +48,26 @@ func StartServer(ctx context.Context, tr trace.Tracer, r *http.Request, route st
 		all = append(all, semconv.UserAgentOriginal(ua))
 	}
 	if r.ProtoMajor > 0 {
-		all = append(all, semconv.NetworkProtocolVersion(strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)))
+		all = append(all, semconv.NetworkProtocolVersion(protocolVersion(r.ProtoMajor, r.ProtoMinor)))
 	}
 	if route != "" {
 		all = append(all, semconv.HTTPRoute(route))
 	}
 	all = append(all, attrs...)
-	return tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(all...))
+	return StartSpan(ctx, tr, name, trace.SpanKindServer, all)
+}
+
+// protocolVersion is "major.minor", without building the common ones.
+func protocolVersion(major, minor int) string {
+	switch {
+	case major == 1 && minor == 1:
+		return "1.1"
+	case major == 2 && minor == 0:
+		return "2.0"
+	case major == 1 && minor == 0:
+		return "1.0"
+	}
+	return strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
 
 // EndServer records the response status on a server span and ends it: 5xx is an error (HTTP conventions for
@@ -79,7 +93,7 @@ func StartClient(ctx context.Context, tr trace.Tracer, method string, u *url.URL
 	if Off(tr) {
 		return ctx, noop.Span{}
 	}
-	all := make([]attribute.KeyValue, 0, 5+len(attrs))
+	all := make([]attribute.KeyValue, 0, 5+len(attrs)+2) // + EndClient's
 	all = append(all, semconv.HTTPRequestMethodKey.String(method))
 	if u != nil {
 		all = append(all, semconv.URLFull(u.Redacted()))
@@ -98,7 +112,7 @@ func StartClient(ctx context.Context, tr trace.Tracer, method string, u *url.URL
 		all = append(all, semconv.HTTPRequestResendCount(resend))
 	}
 	all = append(all, attrs...)
-	return tr.Start(ctx, method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(all...))
+	return StartSpan(ctx, tr, method, trace.SpanKindClient, all)
 }
 
 // EndClient records a client attempt's outcome and ends its span: a transport error or a status >= 400 is an
@@ -163,6 +177,12 @@ func splitHostPort(hostport string) (string, int) {
 // RocketMQ returns the attributes every RocketMQ span carries: messaging.system=rocketmq,
 // messaging.destination.name and messaging.operation.type/name.
 func RocketMQ(op string, topic string) []attribute.KeyValue {
+	return AppendRocketMQ(make([]attribute.KeyValue, 0, 4), op, topic)
+}
+
+// AppendRocketMQ appends RocketMQ's attributes to dst (a hot path sizes dst once for all of a span's
+// attributes).
+func AppendRocketMQ(dst []attribute.KeyValue, op string, topic string) []attribute.KeyValue {
 	var typ attribute.KeyValue
 	switch op {
 	case "send":
@@ -172,6 +192,6 @@ func RocketMQ(op string, topic string) []attribute.KeyValue {
 	default:
 		typ = semconv.MessagingOperationTypeProcess
 	}
-	return []attribute.KeyValue{semconv.MessagingSystemRocketMQ, semconv.MessagingDestinationName(topic),
-		typ, semconv.MessagingOperationName(op)}
+	return append(dst, semconv.MessagingSystemRocketMQ, semconv.MessagingDestinationName(topic),
+		typ, semconv.MessagingOperationName(op))
 }

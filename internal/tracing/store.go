@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,26 +31,34 @@ const (
 )
 
 // Store keeps the most recent finished spans in a fixed-size ring and indexes them by trace ID. It is an
-// sdktrace.SpanProcessor (register it on a TracerProvider) and also takes spans decoded from OTLP (Ingest).
-// Safe for concurrent use; mu guards every field below it.
+// sdktrace.SpanProcessor (register it on a TracerProvider), the sink of tide's memory recorder (memory.go), and
+// also takes spans decoded from OTLP (Ingest). Safe for concurrent use; mu guards every field below it.
 //
-// Invariants: ring has a fixed length (cap); next is the slot written next; byTrace[id] lists, oldest first, the
-// ring slots holding that trace's spans, so evicting a slot (always the oldest span overall) removes the first
-// element of its trace's list.
+// Invariants: ring has a fixed length (cap); next is the slot written next; seq numbers the spans put, so a
+// slot's seq changes when it is overwritten; byTrace[id] is the slot of the newest span held of that trace, and
+// each entry links to the slot of the previous span of its trace (prev), valid while that slot still has
+// prevSeq. Evicting a slot (always the oldest span overall) therefore cuts the chains that reach it with no
+// index update, and removes the trace from byTrace when it was the trace's last span held. Putting a span costs
+// one map assignment and no allocation.
 type Store struct {
 	mu      sync.Mutex
 	ring    []entry
 	next    int
 	full    bool
-	byTrace map[trace.TraceID][]int32
+	seq     uint64
+	byTrace map[trace.TraceID]int32
 }
 
-// entry holds a span as the SDK handed it over (converted only when read, which keeps OnEnd cheap) or as
-// already converted from OTLP.
+// entry holds a span as the SDK or the memory recorder handed it over (converted only when read, which keeps
+// adding one cheap) or as already converted from OTLP.
 type entry struct {
-	ro  sdktrace.ReadOnlySpan
-	rec *traceapi.Span
-	tid trace.TraceID
+	ro      sdktrace.ReadOnlySpan
+	ms      *memorySpan
+	rec     *traceapi.Span
+	tid     trace.TraceID
+	seq     uint64 // 0 for an empty slot
+	prevSeq uint64 // 0 when the span is the first of its trace put
+	prev    int32
 }
 
 // NewStore returns a Store holding up to n spans (DefaultBufferSpans when n <= 0).
@@ -57,7 +66,7 @@ func NewStore(n int) *Store {
 	if n <= 0 {
 		n = DefaultBufferSpans
 	}
-	return &Store{ring: make([]entry, n), byTrace: map[trace.TraceID][]int32{}}
+	return &Store{ring: make([]entry, n), byTrace: map[trace.TraceID]int32{}}
 }
 
 // Capacity is the number of spans held at most.
@@ -94,21 +103,42 @@ func (s *Store) Add(sp traceapi.Span) {
 func (s *Store) put(e entry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	slot := s.next
-	if old := s.ring[slot]; s.full {
-		list := s.byTrace[old.tid]
-		if len(list) <= 1 {
-			delete(s.byTrace, old.tid)
-		} else {
-			s.byTrace[old.tid] = list[1:]
+	slot := int32(s.next)
+	if s.full {
+		if newest, ok := s.byTrace[s.ring[slot].tid]; ok && newest == slot {
+			delete(s.byTrace, s.ring[slot].tid) // its last span held
 		}
 	}
+	s.seq++
+	e.seq, e.prevSeq = s.seq, 0
+	if p, ok := s.byTrace[e.tid]; ok {
+		e.prev, e.prevSeq = p, s.ring[p].seq
+	}
 	s.ring[slot] = e
-	s.byTrace[e.tid] = append(s.byTrace[e.tid], int32(slot))
+	s.byTrace[e.tid] = slot
 	s.next++
 	if s.next == len(s.ring) {
 		s.next, s.full = 0, true
 	}
+}
+
+// entriesOf returns the spans held of tid, oldest first. s.mu is held.
+func (s *Store) entriesOf(tid trace.TraceID) []entry {
+	sl, ok := s.byTrace[tid]
+	if !ok {
+		return nil
+	}
+	var out []entry
+	for {
+		e := s.ring[sl]
+		out = append(out, e)
+		if e.prevSeq == 0 || s.ring[e.prev].seq != e.prevSeq {
+			break
+		}
+		sl = e.prev
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // Trace returns the spans held for traceID (hex), in start order; ok is false when none is held.
@@ -118,11 +148,7 @@ func (s *Store) Trace(traceID string) (traceapi.Trace, bool) {
 		return traceapi.Trace{}, false
 	}
 	s.mu.Lock()
-	slots := s.byTrace[tid]
-	entries := make([]entry, len(slots))
-	for i, sl := range slots {
-		entries[i] = s.ring[sl]
-	}
+	entries := s.entriesOf(tid)
 	s.mu.Unlock()
 	if len(entries) == 0 {
 		return traceapi.Trace{}, false
@@ -177,12 +203,7 @@ func (s *Store) List(q Query) []traceapi.Summary {
 		if filtered && !matched[tid] {
 			continue
 		}
-		slots := s.byTrace[tid]
-		es := make([]entry, len(slots))
-		for i, sl := range slots {
-			es[i] = s.ring[sl]
-		}
-		picked = append(picked, es)
+		picked = append(picked, s.entriesOf(tid))
 		if len(picked) == q.Limit {
 			break
 		}
@@ -242,6 +263,16 @@ func (e entry) matches(q Query) bool {
 		v, ok := e.rec.Attributes[q.Attr]
 		return ok && (q.AttrValue == "" || v == q.AttrValue)
 	}
+	if e.ms != nil {
+		if q.Name != "" && e.ms.name != q.Name {
+			return false
+		}
+		if q.Attr == "" {
+			return true
+		}
+		v, ok := e.ms.attr(q.Attr)
+		return ok && (q.AttrValue == "" || valueMatches(v, q.AttrValue))
+	}
 	if q.Name != "" && e.ro.Name() != q.Name {
 		return false
 	}
@@ -273,6 +304,9 @@ func valueMatches(v attribute.Value, want string) bool {
 func (e entry) span() traceapi.Span {
 	if e.rec != nil {
 		return *e.rec
+	}
+	if e.ms != nil {
+		return e.ms.span()
 	}
 	ro := e.ro
 	sc := ro.SpanContext()
@@ -313,7 +347,9 @@ func attrMap(kvs []attribute.KeyValue) map[string]string {
 	}
 	m := make(map[string]string, len(kvs))
 	for _, kv := range kvs {
-		m[string(kv.Key)] = kv.Value.Emit()
+		if kv.Valid() {
+			m[string(kv.Key)] = kv.Value.Emit() // a later value of a key wins, as the SDK dedupes them
+		}
 	}
 	return m
 }

@@ -44,7 +44,8 @@ type Options struct {
 // Tracing is one server's tracing: its provider, its in-memory store and the exporter's shutdown.
 type Tracing struct {
 	provider trace.TracerProvider
-	sdk      *sdktrace.TracerProvider // nil when disabled
+	sdk      *sdktrace.TracerProvider // nil when disabled or when nothing is exported
+	mem      *memoryProvider          // the memory recorder when nothing is exported
 	store    *Store                   // nil when disabled
 	exporter string                   // what is exported to, for the start-up log line
 }
@@ -60,7 +61,9 @@ func Disabled() *Tracing { return &Tracing{provider: noop.NewTracerProvider()} }
 //   - always (unless disabled): the last TIDE_TRACE_BUFFER spans stay in memory, for the API, `tide trace` and the
 //     dashboard.
 //
-// Sampling follows OTEL_TRACES_SAMPLER (default parentbased_always_on).
+// Sampling follows OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on). With no
+// exporter (neither the environment's nor Options.Exporter) spans are recorded by the memory recorder
+// (memory.go) instead of the SDK: the same spans, at a fraction of the cost.
 func New(ctx context.Context, opts Options) (*Tracing, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
@@ -95,11 +98,29 @@ func New(ctx context.Context, opts Options) (*Tracing, error) {
 	if err != nil && res == nil {
 		return nil, fmt.Errorf("tracing resource: %w", err)
 	}
-	popts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSpanProcessor(store)}
+	sampler, err := samplerFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
 	t := &Tracing{store: store, exporter: "memory"}
 	exp, what, err := exporterFromEnv(ctx, getenv)
 	if err != nil {
 		return nil, err
+	}
+	if exp == nil && opts.Exporter == nil {
+		// Nothing leaves the process: the memory recorder, no SDK (memory.go says why).
+		service := name
+		if v, ok := res.Set().Value(semconv.ServiceNameKey); ok {
+			service = v.Emit()
+		}
+		t.mem = newMemoryProvider(store, service, sampler)
+		t.provider = t.mem
+		log.Debug("tracing on", "export", t.exporter, "bufferSpans", store.Capacity())
+		return t, nil
+	}
+	popts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSpanProcessor(store)}
+	if sampler != nil {
+		popts = append(popts, sdktrace.WithSampler(sampler))
 	}
 	if exp != nil {
 		popts = append(popts, sdktrace.WithBatcher(exp))
@@ -112,6 +133,43 @@ func New(ctx context.Context, opts Options) (*Tracing, error) {
 	t.provider = t.sdk
 	log.Debug("tracing on", "export", t.exporter, "bufferSpans", store.Capacity())
 	return t, nil
+}
+
+// samplerFromEnv is the sampler OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG name, with the values and
+// defaults of OpenTelemetry's SDK configuration (built with the SDK's own samplers); nil for the default,
+// parentbased_always_on. Unlike the SDK, which logs an unsupported value and samples everything, tide refuses it.
+func samplerFromEnv(getenv func(string) string) (sdktrace.Sampler, error) {
+	name := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER")))
+	arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG"))
+	ratio := func() (sdktrace.Sampler, error) {
+		if arg == "" {
+			return sdktrace.TraceIDRatioBased(1), nil
+		}
+		v, err := strconv.ParseFloat(arg, 64)
+		if err != nil || v < 0 || v > 1 {
+			return nil, fmt.Errorf("OTEL_TRACES_SAMPLER_ARG=%q: want a ratio from 0 to 1 (0.1 keeps one trace in ten)", arg)
+		}
+		return sdktrace.TraceIDRatioBased(v), nil
+	}
+	switch name {
+	case "", "parentbased_always_on":
+		return nil, nil
+	case "always_on":
+		return sdktrace.AlwaysSample(), nil
+	case "always_off":
+		return sdktrace.NeverSample(), nil
+	case "parentbased_always_off":
+		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
+	case "traceidratio":
+		return ratio()
+	case "parentbased_traceidratio":
+		r, err := ratio()
+		if err != nil {
+			return nil, err
+		}
+		return sdktrace.ParentBased(r), nil
+	}
+	return nil, fmt.Errorf("OTEL_TRACES_SAMPLER=%q: tide supports always_on, always_off, traceidratio and their parentbased_ forms", name)
 }
 
 // exporterFromEnv builds the OTLP exporter the environment asks for, or nil.
@@ -182,6 +240,9 @@ func (t *Tracing) Export() string {
 
 // Shutdown flushes the exporter (bounded by ctx) and stops recording.
 func (t *Tracing) Shutdown(ctx context.Context) error {
+	if t != nil && t.mem != nil {
+		t.mem.stopped.Store(true)
+	}
 	if t == nil || t.sdk == nil {
 		return nil
 	}

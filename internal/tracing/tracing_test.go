@@ -271,7 +271,7 @@ func TestFormatMatchesPropagator(t *testing.T) {
 		h := http.Header{"Traceparent": {tp}, "Tracestate": {"a=1"}}
 		ctx := ExtractHTTP(context.Background(), h)
 		want := http.Header{}
-		propagator.Inject(ctx, propagation.HeaderCarrier(want))
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(want))
 		got := http.Header{}
 		InjectHTTP(ctx, got)
 		if got.Get("Traceparent") != want.Get("Traceparent") || got.Get("Tracestate") != want.Get("Tracestate") {
