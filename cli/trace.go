@@ -222,6 +222,10 @@ func printTraceMessages(w io.Writer, spans []traceapi.Span) {
 		n++
 		line := "  message " + truncateRunes(id, 64) + "\ttopic " + truncateRunes(s.Attributes["messaging.destination.name"], 80)
 		if k := s.Attributes["messaging.rocketmq.message.keys"]; k != "" {
+			var ks []string // a string-slice attribute is held as its JSON array
+			if json.Unmarshal([]byte(k), &ks) == nil {
+				k = strings.Join(ks, " ")
+			}
 			line += "\tkeys " + truncateRunes(k, 80)
 		} else {
 			line += "\t-"

@@ -22,13 +22,13 @@ func TestPrintTrace(t *testing.T) {
 	PrintTrace(&out, traceapi.Trace{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Spans: []traceapi.Span{
 		sp("b", "a", "second child", 5, 1), sp("a", "", "root", 0, 10), sp("c", "a", "first child", 1, 2),
 		sp("d", "c", "grandchild", 2, 1), sp("e", "gone", "orphan", 3, 1), sp("x", "y", "cycle x", 4, 1), sp("y", "x", "cycle y", 4, 1),
-		msgSpan(sp("m1", "", "process orders", 6, 1), "MSG1", "order-1"), msgSpan(sp("m2", "m1", "process orders", 7, 1), "MSG1", "order-1"),
+		msgSpan(sp("m1", "", "process orders", 6, 1), "MSG1", `["order-1","vip"]`), msgSpan(sp("m2", "m1", "process orders", 7, 1), "MSG1", "order-1"),
 		msgSpan(sp("m3", "", "process tide-broker", 8, 1), "MSG2", ""),
 	}})
 	got := out.String()
 	for _, want := range []string{"trace 4bf92f3577b34da6a3ce929d0e0e4736  10 spans  10.0ms", "root", "├─ first child", "│  └─ grandchild",
 		"└─ second child", "orphan", "+5.0ms", "messaging.destination.name=orders",
-		"messages (their RocketMQ message trace: tide mq trace ID)", "message MSG1  topic orders  keys order-1", "message MSG2  topic orders  -"} {
+		"messages (their RocketMQ message trace: tide mq trace ID)", "message MSG1  topic orders  keys order-1 vip", "message MSG2  topic orders  -"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
