@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,10 +16,12 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	"github.com/chromedp/chromedp"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/tide-run/tide/dashboard/dashboardtest"
 	foodbundle "github.com/tide-run/tide/examples/food-delivery"
 	"github.com/tide-run/tide/server"
 )
@@ -195,6 +198,57 @@ func TestFoodDeliveryOrderTraced(t *testing.T) {
 		return nil
 	})
 	t.Logf("tide mq trace %s:\n%s\ntide trace %s:\n%s", orderID, text, traceID, tree)
+
+	// The API's message trace (what the dashboard's page reads) and the page itself in Chromium: the order's steps
+	// and its event's, each delivery with its status, and the step's trace linked to the trace page.
+	t.Run("dashboard", func(t *testing.T) {
+		var l server.MessageTraceList
+		resp, err := http.Get(p.srv.APIURL() + "/tide/v1/messagetraces/" + orderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&l)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /tide/v1/messagetraces/%s: %s %v", orderID, resp.Status, err)
+		}
+		if len(l.Messages) != 2 || l.Messages[0].MsgID != orderMsgID || l.Messages[0].Stored == nil || l.Messages[0].Stored.Keys != orderID ||
+			l.Messages[1].TraceID != traceID {
+			t.Fatalf("GET /tide/v1/messagetraces/%s: %+v", orderID, l)
+		}
+		page := dashboardtest.Open(t, p.srv.APIURL()+"/")
+		var steps []string
+		var links []string
+		var waterfall []string
+		page.Run(30*time.Second,
+			chromedp.Navigate(p.srv.APIURL()+"/dashboard/messages#"+orderID),
+			chromedp.WaitVisible(`.msg[data-msg="`+orderMsgID+`"] .msg-step[data-step="delivered"]`),
+			chromedp.WaitVisible(`.msg:nth-of-type(2) .msg-step[data-step="delivered"]`),
+			chromedp.Evaluate(`[...document.querySelectorAll('.msg-step')].map(r => r.dataset.step + ': ' + r.textContent)`, &steps),
+			chromedp.Evaluate(`[...document.querySelectorAll('a.trace-link')].map(a => a.getAttribute('href'))`, &links),
+		)
+		page.Screenshot("messages.png")
+		joined := strings.Join(steps, "\n")
+		for _, want := range []string{"produced: ", "by group food-delivery-simulator", "stored: ", "consumed by food-delivery-orders",
+			"delivered: ", "status 202", "consumed by tide-trigger-default-order-service", "order-service.default"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("the message page lacks %q:\n%s", want, joined)
+			}
+		}
+		if len(links) == 0 || slices.ContainsFunc(links, func(h string) bool { return h != "/dashboard/traces#"+traceID }) {
+			t.Errorf("trace links %v: want each to open /dashboard/traces#%s", links, traceID)
+		}
+		// Following the link opens the trace's waterfall on the trace page.
+		page.Run(30*time.Second,
+			chromedp.Click(`a.trace-link`),
+			chromedp.WaitVisible(`.wf-row[data-name="process orders"]`),
+			chromedp.Evaluate(`[...document.querySelectorAll('.wf-row')].map(r => r.dataset.name)`, &waterfall),
+		)
+		if !slices.Contains(waterfall, "process tide-broker-default_default") {
+			t.Errorf("the trace page after the link shows %v", waterfall)
+		}
+		page.NoProblems()
+	})
 
 	// The same trace at the OTLP receiver, down to the order service's instance (the gateway's span).
 	eventually(t, 20*time.Second, func() error {
