@@ -373,6 +373,12 @@ func deliveryText(a msgtrace.Attempt) string {
 		}
 		fmt.Fprintf(&b, " in %d ms", a.DeliveryMS)
 	}
+	switch a.Then {
+	case "retry":
+		b.WriteString("; back to RocketMQ for redelivery")
+	case "dlq":
+		b.WriteString("; moved to the group's dead-letter queue (%DLQ%)")
+	}
 	if a.TraceID != "" {
 		fmt.Fprintf(&b, "; trace %s", a.TraceID)
 	}

@@ -40,13 +40,13 @@
         rows.push([at, 'consumed', `consumed by ${g.group}`, `${attempt}: ${result}`]);
         if (a.outcome) {
           const cls = a.outcome === 'Delivered' ? 'delivered' : a.outcome === 'DeadLettered' ? 'deadlettered' : 'retried';
-          const what = a.outcome === 'Delivered' ? 'delivered' : a.outcome === 'DeadLettered' ? 'dead-lettered' : 'failed, retried';
+          const what = a.outcome === 'Delivered' ? 'delivered' : a.outcome === 'DeadLettered' ? 'dead-lettered' : 'delivery failed';
           const ev = a.event ? h('span', {}, 'event ', h('a', { href: '#' + encodeURIComponent(a.event), class: 'event-link', text: a.event }), ' ') : null;
           rows.push([a.end || at, cls, what, ev, `to ${a.sink || '?'}: status ${a.status || '-'}` +
             (a.attempts > 1 ? ` after ${a.attempts} attempts` : '') + `, ${a.deliveryMs || 0} ms`, a.traceId ? ' · ' : null, traceLink(a.traceId)]);
-        } else if (a.done && !a.success) {
-          rows.push([a.end || at, 'retried', 'failed, retried', 'the message goes back to RocketMQ']);
         }
+        if (a.then === 'dlq') rows.push([a.end || at, 'deadlettered', 'moved to %DLQ%', `%DLQ%${g.group}: retries exhausted, or parked`]);
+        else if (a.then === 'retry' || (a.done && !a.success && !a.outcome)) rows.push([a.end || at, 'retried', 'back to RocketMQ', 'to be consumed again']);
       }
     }
     for (const r of m.recalls || []) rows.push([r.timestamp, 'recalled', 'recalled', `by group ${r.group}`]);

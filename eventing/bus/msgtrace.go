@@ -156,7 +156,10 @@ func NoteDelivery(ctx context.Context, d Delivery) {
 // interceptor records each consumed message's SubBefore and SubAfter, with tide's extension: the CloudEvent id
 // (CE_id), the OpenTelemetry trace named by the message's traceparent property (the Trigger's span is in the same
 // trace) and what the handler noted (NoteDelivery).
-func (w *traceWriter) interceptor() primitive.Interceptor {
+//
+// maxReconsume is the subscription's bound on redeliveries: a failed consumption of a message consumed that often
+// moves it to %DLQ%<group>, as does a handler's DeadLetter (delay level -1).
+func (w *traceWriter) interceptor(maxReconsume int32) primitive.Interceptor {
 	return func(ctx context.Context, req, reply interface{}, next primitive.Invoker) error {
 		cc, ok := primitive.GetConsumerCtx(ctx)
 		if !ok || len(cc.Msgs) == 0 {
@@ -208,6 +211,14 @@ func (w *traceWriter) interceptor() primitive.Interceptor {
 			}
 			if note.Outcome != "" {
 				ext.Delivery = end.Sub(start)
+			}
+			if !success {
+				ext.Then = tracerecord.ThenRetry
+				if bn.c.RetryTimes >= int(maxReconsume) {
+					ext.Then = tracerecord.ThenDLQ
+				} else if c, ok := primitive.GetConcurrentlyCtx(ctx); ok && c.DelayLevelWhenNextConsume < 0 {
+					ext.Then = tracerecord.ThenDLQ
+				}
 			}
 			w.add(traceRecord{keys: bn.recKeys, data: bn.c.AfterRecord(end, end.Sub(start), success, code, ext)})
 		}

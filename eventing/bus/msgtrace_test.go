@@ -61,7 +61,7 @@ func TestMessageTraceRecords(t *testing.T) {
 		t.Fatalf("deliveries: %+v", g)
 	}
 	// tide's extension: what the handler noted, the event and the trace; the sink's password left out.
-	if a0.Outcome != "Failed" || a0.Status != 503 || a0.Attempts != 3 || a1.Outcome != "Delivered" || a1.Status != 200 {
+	if a0.Outcome != "Failed" || a0.Status != 503 || a0.Attempts != 3 || a0.Then != "retry" || a1.Then != "" || a1.Outcome != "Delivered" || a1.Status != 200 {
 		t.Errorf("noted deliveries: %+v", g)
 	}
 	for _, a := range g.Attempts {

@@ -79,6 +79,8 @@ type traceConsume struct {
 	keys  []string // what the records are found by
 	start time.Time
 	ext   tracerecord.Ext
+	// maxReconsume is the group's bound on redeliveries (Config.MaxReconsumeTimes).
+	maxReconsume int32
 }
 
 func (a *Adapter) traceBegin(ctx context.Context, msg *primitive.MessageExt, eventID string, start time.Time) *traceConsume {
@@ -88,7 +90,7 @@ func (a *Adapter) traceBegin(ctx context.Context, msg *primitive.MessageExt, eve
 	}
 	id := messageID(msg, msg.GetProperties())
 	keys := strings.Fields(msg.GetKeys())
-	tc := &traceConsume{t: t, start: start,
+	tc := &traceConsume{t: t, start: start, maxReconsume: a.cfg.MaxReconsumeTimes,
 		c: tracerecord.Consume{Group: a.cfg.ConsumerGroup, MsgID: id, Keys: keys, RetryTimes: int(msg.ReconsumeTimes),
 			RequestID: "tide-src-" + strconv.FormatUint(traceReqSeq.Add(1), 36) + "-" + strconv.FormatInt(start.UnixNano(), 36)},
 		keys: append([]string{id}, keys...),
@@ -115,6 +117,12 @@ func (tc *traceConsume) end(res delivery.Result) {
 	code := tracerecord.CodeSuccess
 	if !ok {
 		code = tracerecord.CodeFailed
+		// The client sends a message back for redelivery until it was consumed MaxReconsumeTimes times; then the
+		// broker moves it to %DLQ%<group> (ordered queues retry in place, with the same bound).
+		ext.Then = tracerecord.ThenRetry
+		if tc.c.RetryTimes >= int(tc.maxReconsume) {
+			ext.Then = tracerecord.ThenDLQ
+		}
 	}
 	tc.t.w.Add(tc.c.AfterRecord(now, now.Sub(tc.start), ok, code, ext), tc.keys...)
 }

@@ -3,6 +3,7 @@ package rocketmqsource
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,8 +21,9 @@ func TestMessageTraceRecords(t *testing.T) {
 	srv := startBroker(t)
 	createTopic(t, srv, "traced", 1)
 	p := newProducer(t, srv)
-	sink := newSink(t, func(_ cloudevents.Event, n int64) int {
-		if n == 1 {
+	var orderCalls atomic.Int32
+	sink := newSink(t, func(ev cloudevents.Event, _ int64) int {
+		if string(ev.Data()) == "poison" || orderCalls.Add(1) == 1 {
 			return 503
 		}
 		return 202
@@ -31,8 +33,9 @@ func TestMessageTraceRecords(t *testing.T) {
 	m.WithKeys([]string{"order-1"})
 	m.WithProperty("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	id := send(t, p, m)
+	poison := send(t, p, primitive.NewMessage("traced", []byte("poison")).WithKeys([]string{"poison-1"}))
 	startAdapter(t, srv, Config{Topics: []string{"traced"}, ConsumerGroup: "g-traced", Sink: sink.url, MessageTrace: true,
-		RetryDelayLevel: 1, MaxReconsumeTimes: 3})
+		RetryDelayLevel: 1, MaxReconsumeTimes: 1})
 
 	c, err := admin.Dial(context.Background(), srv.NameServerAddr())
 	if err != nil {
@@ -56,10 +59,10 @@ func TestMessageTraceRecords(t *testing.T) {
 	if g.Group != "g-traced" {
 		t.Errorf("group %q", g.Group)
 	}
-	if !a0.Done || a0.Success || a0.Result != "FAILED" || a0.Outcome != "Failed" || a0.Status != 503 || a0.RetryTimes != 0 {
-		t.Errorf("first delivery %+v: want FAILED with the sink's 503", a0)
+	if !a0.Done || a0.Success || a0.Result != "FAILED" || a0.Outcome != "Failed" || a0.Status != 503 || a0.RetryTimes != 0 || a0.Then != "retry" {
+		t.Errorf("first delivery %+v: want FAILED with the sink's 503, then a retry", a0)
 	}
-	if !a1.Success || a1.Result != "SUCCESS" || a1.Outcome != "Delivered" || a1.Status != 202 || a1.Attempts != 1 || a1.RetryTimes != 1 {
+	if !a1.Success || a1.Result != "SUCCESS" || a1.Outcome != "Delivered" || a1.Status != 202 || a1.Attempts != 1 || a1.RetryTimes != 1 || a1.Then != "" {
 		t.Errorf("redelivery %+v: want Delivered with 202 on its first attempt", a1)
 	}
 	for i, a := range g.Attempts {
@@ -67,4 +70,17 @@ func TestMessageTraceRecords(t *testing.T) {
 			t.Errorf("attempt %d %+v: want event %s, trace %s, sink %s and its times", i, a, id, traceID, sink.url)
 		}
 	}
+
+	// A message the sink never takes: retried once, then (MaxReconsumeTimes 1) moved to %DLQ%g-traced.
+	waitFor(t, 30*time.Second, func() string {
+		got, err = c.Trace(context.Background(), "poison-1", "", time.Time{}, time.Time{})
+		if err != nil || len(got) != 1 || len(got[0].Groups) != 1 || len(got[0].Groups[0].Attempts) != 2 || !got[0].Groups[0].Attempts[1].Done {
+			return fmt.Sprintf("trace of poison-1: %+v, %v", got, err)
+		}
+		return ""
+	})
+	if pa := got[0].Groups[0].Attempts; got[0].MsgID != poison || pa[0].Then != "retry" || pa[1].Then != "dlq" || pa[1].Status != 503 {
+		t.Errorf("poison message %s: %+v; want a retry, then the DLQ", got[0].MsgID, pa)
+	}
 }
+

@@ -45,7 +45,17 @@ type Ext struct {
 	Attempts int
 	// Delivery is how long the delivery took, retries and backoff included.
 	Delivery time.Duration
+	// Then is what happens to a message whose consumption failed: ThenRetry or ThenDLQ ("" after a success).
+	Then string
 }
+
+// What happens to a message after a failed consumption (Ext.Then).
+const (
+	// ThenRetry: it goes back to RocketMQ (%RETRY%<group>, or in place when ordered) to be consumed again.
+	ThenRetry = "retry"
+	// ThenDLQ: it is moved to %DLQ%<group> (retries exhausted, or parked at once).
+	ThenDLQ = "dlq"
+)
 
 // Fields returns the extension as record fields, "tide.<name>=<value>".
 func (e Ext) Fields() []string {
@@ -68,6 +78,7 @@ func (e Ext) Fields() []string {
 	if e.Delivery > 0 || e.Outcome != "" {
 		add("deliveryMs", strconv.FormatInt(e.Delivery.Milliseconds(), 10))
 	}
+	add("then", e.Then)
 	return f
 }
 

@@ -16,7 +16,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	ext := Ext{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Event: "ev\x02il", Sink: "http://s/"}
 	before := c.BeforeRecord(start, ext)
 	after := c.AfterRecord(start.Add(40*time.Millisecond), 40*time.Millisecond, false, CodeFailed,
-		Ext{TraceID: ext.TraceID, Event: "e", Outcome: "Failed", Status: 503, Attempts: 3, Delivery: 39 * time.Millisecond})
+		Ext{TraceID: ext.TraceID, Event: "e", Outcome: "Failed", Status: 503, Attempts: 3, Delivery: 39 * time.Millisecond, Then: ThenDLQ})
 	recs, skipped := msgtrace.Parse([]byte(before + after))
 	if skipped != 0 || len(recs) != 2 {
 		t.Fatalf("parsed %d records, %d skipped: %+v", len(recs), skipped, recs)
@@ -27,7 +27,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 		t.Errorf("SubBefore %+v", b)
 	}
 	if a.Type != "SubAfter" || a.RequestID != "r1" || a.MsgID != "ID1" || a.CostMS != 40 || a.Success || a.ContextCode != CodeFailed ||
-		a.Timestamp != start.UnixMilli()+40 || a.Group != "g" || a.Outcome != "Failed" || a.Status != 503 || a.Attempts != 3 || a.DeliveryMS != 39 {
+		a.Timestamp != start.UnixMilli()+40 || a.Group != "g" || a.Outcome != "Failed" || a.Status != 503 || a.Attempts != 3 || a.DeliveryMS != 39 || a.Then != "dlq" {
 		t.Errorf("SubAfter %+v", a)
 	}
 	// Java's TraceDataEncoder positions: SubBefore keys at 7, SubAfter context code at 6 and timestamp at 7.

@@ -56,6 +56,7 @@ type Record struct {
 	Status     int    `json:"status,omitempty"`     // the sink's last HTTP status
 	Attempts   int    `json:"attempts,omitempty"`   // HTTP deliveries made
 	DeliveryMS int64  `json:"deliveryMs,omitempty"` // the delivery's latency, retries included
+	Then       string `json:"then,omitempty"`       // after a failed consumption: "retry" (back to RocketMQ) or "dlq" (moved to %DLQ%<group>)
 }
 
 // extPrefix starts the name of each of tide's extension fields.
@@ -86,6 +87,8 @@ func (r *Record) parseExt(fs []string) {
 			r.Attempts, _ = strconv.Atoi(v)
 		case "deliveryMs":
 			r.DeliveryMS, _ = strconv.ParseInt(v, 10, 64)
+		case "then":
+			r.Then = v
 		}
 	}
 }

@@ -41,6 +41,7 @@ type Attempt struct {
 	Status     int    `json:"status,omitempty"`
 	Attempts   int    `json:"attempts,omitempty"`
 	DeliveryMS int64  `json:"deliveryMs,omitempty"`
+	Then       string `json:"then,omitempty"` // after a failure: "retry" or "dlq" (moved to %DLQ%<group>)
 }
 
 // addExt fills what r's extension says and a is still missing (the SubAfter record knows more than the SubBefore).
@@ -54,6 +55,7 @@ func (a *Attempt) addExt(r Record) {
 	set(&a.Event, r.Event)
 	set(&a.Sink, r.Sink)
 	set(&a.Outcome, r.Outcome)
+	set(&a.Then, r.Then)
 	if r.Status != 0 {
 		a.Status = r.Status
 	}
