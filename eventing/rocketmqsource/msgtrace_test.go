@@ -83,4 +83,3 @@ func TestMessageTraceRecords(t *testing.T) {
 		t.Errorf("poison message %s: %+v; want a retry, then the DLQ", got[0].MsgID, pa)
 	}
 }
-

@@ -198,8 +198,12 @@ func parseRecord(f []string) (Record, bool) {
 		if len(f) >= 7 {
 			r.ContextCode = p.int(6)
 		}
+		// Java's clients write the timestamp at 7; the 5.x Go client and tide the group at 8, tide's extension after.
+		if len(f) >= 8 {
+			r.Timestamp = p.int64(7)
+		}
 		if len(f) >= 9 {
-			r.Timestamp, r.Group = p.int64(7), f[8]
+			r.Group = f[8]
 			r.parseExt(f[9:])
 		}
 	case EndTransaction:
