@@ -285,6 +285,9 @@ func printTrace(out io.Writer, t admin.MessageTrace) {
 	} else {
 		fmt.Fprintf(tw, "  stored\t-\tnot found on this broker (removed by retention, or stored elsewhere)\n")
 	}
+	if id := admin.TraceID(t.Stored); id != "" {
+		fmt.Fprintf(tw, "  traced\t-\tOpenTelemetry trace %s (tide trace %s)\n", id, id)
+	}
 	if len(t.Published) == 0 && len(t.Groups) == 0 {
 		fmt.Fprintf(tw, "  trace\t-\tno trace records: the producer and consumers did not have tracing on\n")
 	}
@@ -338,7 +341,7 @@ func printTrace(out io.Writer, t admin.MessageTrace) {
 					result = fmt.Sprintf("failed in %d ms", a.CostMS)
 				}
 			}
-			fmt.Fprintf(tw, "    #%d\t%s\tattempt %d%s: %s\n", i+1, when, a.RetryTimes+1, host, result)
+			fmt.Fprintf(tw, "    #%d\t%s\tattempt %d%s: %s%s\n", i+1, when, a.RetryTimes+1, host, result, deliveryText(a))
 		}
 	}
 	for _, r := range t.Recalls {
@@ -350,8 +353,41 @@ func printTrace(out io.Writer, t admin.MessageTrace) {
 	}
 }
 
+// deliveryText is what tide's consumers add to an attempt (the records' extension): the event, where it went,
+// the sink's answer and the OpenTelemetry trace.
+func deliveryText(a msgtrace.Attempt) string {
+	var b strings.Builder
+	if a.Event != "" {
+		fmt.Fprintf(&b, "; event %s", a.Event)
+	}
+	if a.Sink != "" {
+		fmt.Fprintf(&b, " to %s", a.Sink)
+	}
+	if a.Outcome != "" {
+		fmt.Fprintf(&b, ": %s", a.Outcome)
+		if a.Status != 0 {
+			fmt.Fprintf(&b, ", status %d", a.Status)
+		}
+		if a.Attempts > 1 {
+			fmt.Fprintf(&b, " after %d attempts", a.Attempts)
+		}
+		fmt.Fprintf(&b, " in %d ms", a.DeliveryMS)
+	}
+	switch a.Then {
+	case "retry":
+		b.WriteString("; back to RocketMQ for redelivery")
+	case "dlq":
+		b.WriteString("; moved to the group's dead-letter queue (%DLQ%)")
+	}
+	if a.TraceID != "" {
+		fmt.Fprintf(&b, "; trace %s", a.TraceID)
+	}
+	return b.String()
+}
+
 type traceOut struct {
 	MsgID        string                      `json:"msgId"`
+	TraceID      string                      `json:"traceId,omitempty"` // the OpenTelemetry trace the stored message names
 	Stored       *jsonMessage                `json:"stored,omitempty"`
 	Published    []msgtrace.Record           `json:"published,omitempty"`
 	Transactions []msgtrace.Record           `json:"transactions,omitempty"`
@@ -361,7 +397,7 @@ type traceOut struct {
 }
 
 func traceJSON(t admin.MessageTrace) traceOut {
-	o := traceOut{MsgID: t.MsgID, Published: t.Published, Transactions: t.Transactions, Recalls: t.Recalls, Consumed: t.Groups, Skipped: t.Skipped}
+	o := traceOut{MsgID: t.MsgID, TraceID: admin.TraceID(t.Stored), Published: t.Published, Transactions: t.Transactions, Recalls: t.Recalls, Consumed: t.Groups, Skipped: t.Skipped}
 	if t.Stored != nil {
 		j := toJSONMessage(t.Stored)
 		o.Stored = &j

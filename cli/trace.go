@@ -130,6 +130,7 @@ func PrintTrace(w io.Writer, t traceapi.Trace) {
 	}
 	byStart(roots)
 	fmt.Fprintf(w, "trace %s  %d spans  %s\n", t.TraceID, len(t.Spans), fmtDur(end.Sub(start)))
+	printTraceMessages(w, t.Spans)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SPAN\tKIND\tSERVICE\tSTART\tDURATION\tSTATUS\tATTRIBUTES")
 	visited := map[string]bool{}
@@ -199,4 +200,37 @@ func fmtDur(d time.Duration) string {
 	default:
 		return d.Round(time.Millisecond).String()
 	}
+}
+
+// printTraceMessages lists the RocketMQ messages the trace's consumer spans processed (messaging.message.id, with
+// the topic and keys), in start order, so the message trace of each is one `tide mq trace ID` away.
+func printTraceMessages(w io.Writer, spans []traceapi.Span) {
+	ss := append([]traceapi.Span(nil), spans...)
+	sort.SliceStable(ss, func(i, j int) bool { return ss[i].Start.Before(ss[j].Start) })
+	seen := map[string]bool{}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	n := 0
+	for _, s := range ss {
+		id := s.Attributes["messaging.message.id"]
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if n == 0 {
+			fmt.Fprintln(w, "messages (their RocketMQ message trace: tide mq trace ID)")
+		}
+		n++
+		line := "  message " + truncateRunes(id, 64) + "\ttopic " + truncateRunes(s.Attributes["messaging.destination.name"], 80)
+		if k := s.Attributes["messaging.rocketmq.message.keys"]; k != "" {
+			var ks []string // a string-slice attribute is held as its JSON array
+			if json.Unmarshal([]byte(k), &ks) == nil {
+				k = strings.Join(ks, " ")
+			}
+			line += "\tkeys " + truncateRunes(k, 80)
+		} else {
+			line += "\t-"
+		}
+		fmt.Fprintln(tw, line)
+	}
+	_ = tw.Flush()
 }

@@ -125,7 +125,8 @@ func New(opts Options) (*Dashboard, error) {
 	d.mux.HandleFunc("GET /{$}", d.serveIndex)
 	d.mux.HandleFunc("GET /index.html", d.serveIndex)
 	d.mux.HandleFunc("GET /dashboard/{$}", d.serveIndex)
-	d.mux.HandleFunc("GET /dashboard/traces", serveTracesPage) // traces.go
+	d.mux.HandleFunc("GET /dashboard/traces", serveTracesPage)     // traces.go
+	d.mux.HandleFunc("GET /dashboard/messages", serveMessagesPage) // messages.go
 	d.mux.Handle("GET /dashboard/static/", noCache(http.StripPrefix("/dashboard/static/", http.FileServerFS(static))))
 	d.mux.HandleFunc("GET /dashboard/api/state", d.serveState)
 	d.mux.HandleFunc("GET /dashboard/api/stream", d.serveStream)

@@ -415,13 +415,15 @@ spec:
 	if !strings.Contains(out, "DELIVERED") {
 		t.Errorf("source wide table %q", out)
 	}
-	// `tide mq trace` follows an order by its message id (the event's id): the stored message, then the
-	// Broker-topic message carrying the event, consumed by both Triggers' groups (their trace records).
+	// `tide mq trace` follows an order by its message id (the event's id): the stored message consumed by the
+	// source's group, then the Broker-topic message carrying the event, consumed by both Triggers' groups (their
+	// trace records), the audit Trigger's dead-lettering included.
 	id := evs[0].ID()
 	eventually(t, 15*time.Second, func() error {
 		out := p.mustRun("", "mq", "trace", id, "--namesrv", ns)
-		if !strings.Contains(out, "message "+id) || !strings.Contains(out, "topic orders") || strings.Count(out, "  consumed ") != 2 ||
-			strings.Count(out, ": SUCCESS in ") != 2 {
+		if !strings.Contains(out, "message "+id) || !strings.Contains(out, "topic orders") || strings.Count(out, "  consumed ") != 3 ||
+			strings.Count(out, ": SUCCESS in ") != 3 || !strings.Contains(out, "group knative-rocketmqsource_default_orders") ||
+			!strings.Contains(out, "/audit: DeadLettered, status 500") {
 			return fmt.Errorf("tide mq trace %s:\n%s", id, out)
 		}
 		return nil

@@ -153,6 +153,7 @@ func New(opts Options) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	s.setupMessageTrace() // msgtrace.go
 	if err := s.setupDashboard(); err != nil {
 		_ = st.Close()
 		return nil, err

@@ -111,6 +111,9 @@
         for (const k of Object.keys(s.attributes || {}).sort()) lines.push(`  ${k} = ${s.attributes[k]}`);
         for (const e of s.events || []) lines.push(`  event ${e.name} at +${dur((nanos(e.time) - nanos(s.start)) / 1e6)}`);
         pre.textContent = lines.join('\n');
+        // A span that processed a RocketMQ message links to that message's trace (the message page).
+        const msgId = (s.attributes || {})['messaging.message.id'];
+        if (msgId) pre.append('\n', h('a', { href: '/dashboard/messages#' + encodeURIComponent(msgId), class: 'msg-link', text: 'message trace of ' + msgId }));
       };
       row.addEventListener('click', select);
       row.addEventListener('keydown', ev => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); select(); } });

@@ -2,12 +2,15 @@ package bus
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/tide-run/tide/eventing/tracerecord"
 )
 
 // Message trace: with RocketMQOptions.MessageTrace the bus's consumer groups (Triggers, and anything else that
@@ -24,7 +27,7 @@ import (
 // a nil dispatcher whose interceptor fails every consume.
 
 const (
-	traceTopic      = "RMQ_SYS_TRACE_TOPIC"
+	traceTopic      = tracerecord.Topic
 	traceFlushEvery = 100 * time.Millisecond
 	// traceBatchBytes bounds one trace message (the clients use about 118 KB).
 	traceBatchBytes = 64 << 10
@@ -131,8 +134,32 @@ func (w *traceWriter) run() {
 	}
 }
 
-// interceptor records each consumed message's SubBefore and SubAfter.
-func (w *traceWriter) interceptor() primitive.Interceptor {
+// Delivery is what a handler did with a message, for its trace record's extension (eventing/tracerecord): a
+// Trigger notes where it delivered the event, the outcome, the subscriber's last status and the attempts.
+type Delivery struct {
+	Sink     *url.URL // the destination (its credentials are left out of the record)
+	Outcome  string   // Delivered, DeadLettered, Failed
+	Status   int      // the last HTTP status (0: none)
+	Attempts int
+}
+
+type deliveryNoteKey struct{}
+
+// NoteDelivery records d for the message the handler was called with (ctx is the Handler's); a no-op without
+// message trace. Call it at most once per message, before the handler returns.
+func NoteDelivery(ctx context.Context, d Delivery) {
+	if p, ok := ctx.Value(deliveryNoteKey{}).(*Delivery); ok {
+		*p = d
+	}
+}
+
+// interceptor records each consumed message's SubBefore and SubAfter, with tide's extension: the CloudEvent id
+// (CE_id), the OpenTelemetry trace named by the message's traceparent property (the Trigger's span is in the same
+// trace) and what the handler noted (NoteDelivery).
+//
+// maxReconsume is the subscription's bound on redeliveries: a failed consumption of a message consumed that often
+// moves it to %DLQ%<group>, as does a handler's DeadLetter (delay level -1).
+func (w *traceWriter) interceptor(maxReconsume int32) primitive.Interceptor {
 	return func(ctx context.Context, req, reply interface{}, next primitive.Invoker) error {
 		cc, ok := primitive.GetConsumerCtx(ctx)
 		if !ok || len(cc.Msgs) == 0 {
@@ -141,10 +168,11 @@ func (w *traceWriter) interceptor() primitive.Interceptor {
 		reqID := "tide-" + strconv.FormatUint(w.seq.Add(1), 36) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		start := time.Now()
 		type bean struct {
-			id, keys string
-			retries  int32
-			recKeys  []string
+			c       tracerecord.Consume
+			ext     tracerecord.Ext
+			recKeys []string
 		}
+		group := strings.TrimPrefix(cc.ConsumerGroup, "%")
 		beans := make([]bean, 0, len(cc.Msgs))
 		for _, m := range cc.Msgs {
 			if m == nil {
@@ -153,45 +181,47 @@ func (w *traceWriter) interceptor() primitive.Interceptor {
 			if _, marker := m.GetProperties()[PropMarker]; marker {
 				continue
 			}
-			bn := bean{id: m.MsgId, retries: m.ReconsumeTimes, recKeys: []string{m.MsgId}}
-			var ks []string
-			if ce := m.GetProperty("CE_id"); ce != "" {
-				ks = append(ks, ce)
+			bn := bean{c: tracerecord.Consume{Group: group, RequestID: reqID, MsgID: m.MsgId, RetryTimes: int(m.ReconsumeTimes)},
+				recKeys: []string{m.MsgId}}
+			ce := m.GetProperty("CE_id")
+			if ce != "" {
+				bn.c.Keys = append(bn.c.Keys, ce)
 			}
-			ks = append(ks, strings.Fields(m.GetKeys())...)
-			bn.keys = strings.Join(ks, " ")
-			bn.recKeys = append(bn.recKeys, ks...)
+			bn.c.Keys = append(bn.c.Keys, strings.Fields(m.GetKeys())...)
+			bn.recKeys = append(bn.recKeys, bn.c.Keys...)
+			bn.ext = tracerecord.Ext{Event: ce, TraceID: tracerecord.TraceIDFromTraceparent(m.GetProperty("traceparent"))}
 			beans = append(beans, bn)
 		}
-		group := strings.TrimPrefix(cc.ConsumerGroup, "%")
 		for _, bn := range beans {
-			w.add(traceRecord{keys: bn.recKeys, data: join("SubBefore", ms(start), "DefaultRegion", group, reqID, bn.id,
-				strconv.Itoa(int(bn.retries)), nullIfEmpty(bn.keys))})
+			w.add(traceRecord{keys: bn.recKeys, data: bn.c.BeforeRecord(start, bn.ext)})
 		}
-		err := next(ctx, req, reply)
+		var note Delivery
+		err := next(context.WithValue(ctx, deliveryNoteKey{}, &note), req, reply)
 		code := primitive.ConsumeReturnType(cc.Properties[primitive.PropCtxType]).Ordinal()
 		success := cc.Success && err == nil
 		if err != nil {
 			code = primitive.ExceptionReturn.Ordinal()
 		}
-		cost := time.Since(start).Milliseconds()
 		end := time.Now()
 		for _, bn := range beans {
-			w.add(traceRecord{keys: bn.recKeys, data: join("SubAfter", reqID, bn.id, strconv.FormatInt(cost, 10),
-				strconv.FormatBool(success), nullIfEmpty(bn.keys), strconv.Itoa(code), ms(end), group)})
+			ext := bn.ext
+			ext.Outcome, ext.Status, ext.Attempts = note.Outcome, note.Status, note.Attempts
+			if note.Sink != nil {
+				ext.Sink = note.Sink.Redacted()
+			}
+			if note.Outcome != "" {
+				ext.Delivery = end.Sub(start)
+			}
+			if !success {
+				ext.Then = tracerecord.ThenRetry
+				if bn.c.RetryTimes >= int(maxReconsume) {
+					ext.Then = tracerecord.ThenDLQ
+				} else if c, ok := primitive.GetConcurrentlyCtx(ctx); ok && c.DelayLevelWhenNextConsume < 0 {
+					ext.Then = tracerecord.ThenDLQ
+				}
+			}
+			w.add(traceRecord{keys: bn.recKeys, data: bn.c.AfterRecord(end, end.Sub(start), success, code, ext)})
 		}
 		return err
 	}
 }
-
-func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
-
-func nullIfEmpty(s string) string {
-	if s == "" {
-		return "null" // what the clients write for no keys
-	}
-	return s
-}
-
-// join is one record: fields separated by \x01, ended by \x02.
-func join(fields ...string) string { return strings.Join(fields, "\x01") + "\x02" }

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -16,20 +17,24 @@ func TestMessageTraceRecords(t *testing.T) {
 	ctx := t.Context()
 	var mu sync.Mutex
 	calls := 0
-	sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: "traced", Group: "trigger-g", From: FromFirst}, func(_ context.Context, m *Message) Action {
+	sink, _ := url.Parse("http://user:secret@subscriber.example/path")
+	sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: "traced", Group: "trigger-g", From: FromFirst}, func(hctx context.Context, m *Message) Action {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
 		if calls == 1 {
+			NoteDelivery(hctx, Delivery{Sink: sink, Outcome: "Failed", Status: 503, Attempts: 3})
 			return Retry
 		}
+		NoteDelivery(hctx, Delivery{Sink: sink, Outcome: "Delivered", Status: 200, Attempts: 1})
 		return Ack
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	if err := b.Send(ctx, &Message{Topic: "traced", Body: []byte("e"), Properties: map[string]string{"CE_id": "evt-1"}}); err != nil {
+	if err := b.Send(ctx, &Message{Topic: "traced", Body: []byte("e"), Properties: map[string]string{"CE_id": "evt-1",
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := admin.Dial(ctx, srv.NameServerAddr())
@@ -54,6 +59,15 @@ func TestMessageTraceRecords(t *testing.T) {
 	a0, a1 := g.Attempts[0], g.Attempts[1]
 	if g.Group != "trigger-g" || !a0.Done || a0.Success || a0.Result != "FAILED" || !a1.Success || a1.Result != "SUCCESS" || a1.RetryTimes != 1 {
 		t.Fatalf("deliveries: %+v", g)
+	}
+	// tide's extension: what the handler noted, the event and the trace; the sink's password left out.
+	if a0.Outcome != "Failed" || a0.Status != 503 || a0.Attempts != 3 || a0.Then != "retry" || a1.Then != "" || a1.Outcome != "Delivered" || a1.Status != 200 {
+		t.Errorf("noted deliveries: %+v", g)
+	}
+	for _, a := range g.Attempts {
+		if a.Event != "evt-1" || a.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" || a.Sink != "http://user:xxxxx@subscriber.example/path" {
+			t.Errorf("attempt %+v: want event evt-1, the traceparent's trace and the redacted sink", a)
+		}
 	}
 	if got[0].Stored == nil || got[0].Stored.Topic != "traced" {
 		t.Fatalf("stored: %+v", got[0].Stored)

@@ -362,7 +362,7 @@ func (b *RocketMQ) Subscribe(ctx context.Context, o SubscribeOptions, h Handler)
 	}
 	copts = append(copts, consumer.WithMaxReconsumeTimes(o.MaxReconsumeTimes))
 	if b.trace != nil {
-		copts = append(copts, consumer.WithInterceptor(b.trace.interceptor()))
+		copts = append(copts, consumer.WithInterceptor(b.trace.interceptor(o.MaxReconsumeTimes)))
 	}
 	if o.OrderedRetryPause <= 0 {
 		o.OrderedRetryPause = time.Second

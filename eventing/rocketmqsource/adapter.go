@@ -91,10 +91,14 @@ type Adapter struct {
 	delivered, deadLettered, retried, abandoned, inFlight atomic.Int64
 	sendHist, ageHist                                     latencyHist // latency.go
 
-	mu       sync.Mutex // guards status and consumer; taken inside flightMu, never the other way round
+	mu       sync.Mutex // guards status, consumer and msgTrace (handle reads msgTrace unguarded: it is set before the consumer starts); taken inside flightMu, never the other way round
 	status   Status
 	consumer pushConsumer
 	started  bool
+
+	// msgTrace writes message-trace records (msgtrace.go); nil without Config.MessageTrace or when its producer
+	// failed. Set in Start before the consumer starts, closed in Stop after it is shut down.
+	msgTrace *msgTracer
 }
 
 // quietClientLog turns the client's process-global logger down to errors, once per process.
@@ -185,6 +189,12 @@ func (a *Adapter) Start(ctx context.Context) error {
 		a.setStatus(false, v1alpha1.ReasonConsumerFailed, err.Error())
 		return fmt.Errorf("%w: %w", ErrConsumer, err)
 	}
+	if a.cfg.MessageTrace {
+		t := a.startMsgTrace(addrs)
+		a.mu.Lock()
+		a.msgTrace = t
+		a.mu.Unlock()
+	}
 	sel := consumer.MessageSelector{Type: consumer.TAG, Expression: a.cfg.Selector.Expression}
 	if a.cfg.Selector.Type == v1alpha1.SelectorSQL92 {
 		sel.Type = consumer.SQL92
@@ -199,6 +209,7 @@ func (a *Adapter) Start(ctx context.Context) error {
 		// The client starts its instance (route refresh and heartbeat timers, connections) before it checks the
 		// topic routes, so a failed Start must still be shut down, or those keep running for the process's life.
 		_ = c.Shutdown()
+		a.msgTrace.close()
 		reason, sentinel := classify(err)
 		a.setStatus(false, reason, err.Error()+hint(reason, a.cfg.Topics))
 		return fmt.Errorf("%w: %w", sentinel, err)
@@ -215,6 +226,7 @@ func (a *Adapter) Start(ctx context.Context) error {
 	a.flightMu.Unlock()
 	if stopped {
 		_ = c.Shutdown()
+		a.msgTrace.close()
 		return ErrStopped
 	}
 	a.setStatus(true, "", "")
@@ -389,7 +401,9 @@ func (a *Adapter) handle(msg *primitive.MessageExt, broker string) bool {
 	ctx, span := a.startProcess(msg, broker)
 	// The sink sees this span in both the traceparent header and the event's distributed-tracing extension.
 	tracing.SetEvent(ctx, &ev)
+	tc := a.traceBegin(ctx, msg, ev.ID(), start)
 	res := a.sender.Send(ctx, a.cfg.Sink, ev, a.cfg.Delivery)
+	tc.end(res)
 	endProcess(span, res)
 	a.observeDelivery(msg, res, start)
 	switch res.Outcome {
@@ -443,6 +457,10 @@ func (a *Adapter) Stop(ctx context.Context) error {
 		}
 	}
 	a.cancelRun()
+	a.mu.Lock()
+	t := a.msgTrace
+	a.mu.Unlock()
+	t.close()
 	a.setStatus(false, "Stopped", "the adapter was stopped")
 	a.log.Info("stopped", "delivered", a.delivered.Load(), "deadLettered", a.deadLettered.Load(), "retried", a.retried.Load(),
 		"abandoned", a.abandoned.Load())

@@ -64,6 +64,9 @@ type Config struct {
 	TracerProvider trace.TracerProvider `json:"-"`
 	// PullBatchSize is how many messages one pull fetches per queue; default 32.
 	PullBatchSize int32
+	// MessageTrace makes the adapter write RocketMQ message-trace records of its deliveries to RMQ_SYS_TRACE_TOPIC
+	// on its RocketMQ (msgtrace.go), so `tide mq trace` shows them.
+	MessageTrace bool
 }
 
 func (c *Config) validate() error {

@@ -53,6 +53,7 @@ var EnvVars = []struct{ Name, Field string }{
 	{"ROCKETMQ_DEAD_LETTER_SINK", "spec.delivery.deadLetterSink.uri"},
 	{"ROCKETMQ_MAX_RECONSUME_TIMES", "deliveries from RocketMQ before %DLQ% (default 16)"},
 	{"ROCKETMQ_RETRY_DELAY_LEVEL", "RocketMQ delay level for redelivery (default: broker's choice)"},
+	{"ROCKETMQ_MESSAGE_TRACE", "true: write RocketMQ message-trace records of the deliveries to RMQ_SYS_TRACE_TOPIC (default false)"},
 	{"ROCKETMQ_ADAPTER_HTTP_ADDR", "host:port serving /healthz and /metrics (tide adapter rocketmq; default: none)"},
 }
 
@@ -181,6 +182,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%w from the environment: ROCKETMQ_RETRY_DELAY_LEVEL: expected 0..18, got %q", ErrInvalidConfig, v)
 		}
 		cfg.RetryDelayLevel = n
+	}
+	if v := getenv("ROCKETMQ_MESSAGE_TRACE"); v != "" {
+		on, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("%w from the environment: ROCKETMQ_MESSAGE_TRACE: expected true or false, got %q", ErrInvalidConfig, v)
+		}
+		cfg.MessageTrace = on
 	}
 	if pem := getenv("K_CA_CERTS"); pem != "" {
 		pool, err := x509.SystemCertPool()

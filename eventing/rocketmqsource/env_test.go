@@ -37,6 +37,7 @@ func TestConfigFromEnv(t *testing.T) {
 		"ROCKETMQ_DELIVERY_TIMEOUT":        "PT5S",
 		"ROCKETMQ_DEAD_LETTER_SINK":        "http://127.0.0.1:9999/dead",
 		"ROCKETMQ_RETRY_DELAY_LEVEL":       "1",
+		"ROCKETMQ_MESSAGE_TRACE":           "true",
 		"ROCKETMQ_ACCESS_KEY":              "ak",
 		"ROCKETMQ_SECRET_KEY":              "sk",
 	}))
@@ -45,7 +46,8 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if len(cfg.NameServers) != 2 || len(cfg.Topics) != 2 || cfg.Topics[1] != "refunds" || cfg.ConsumerGroup != "knative-rocketmqsource_shop_orders" ||
 		cfg.Selector.Type != v1alpha1.SelectorTag || cfg.Selector.Expression != "paid || refunded" || cfg.InitialOffset != "earliest" ||
-		cfg.MaxInFlight != 64 || cfg.Ordered || cfg.Overrides["team"] != "checkout" || cfg.AccessKey != "ak" || cfg.RetryDelayLevel != 1 {
+		cfg.MaxInFlight != 64 || cfg.Ordered || cfg.Overrides["team"] != "checkout" || cfg.AccessKey != "ak" || cfg.RetryDelayLevel != 1 ||
+		!cfg.MessageTrace {
 		t.Errorf("%+v", cfg)
 	}
 	want := delivery.Spec{Retry: 3, BackoffPolicy: delivery.BackoffLinear, BackoffDelay: 100 * time.Millisecond, Timeout: 5 * time.Second, Format: delivery.FormatBinary}
@@ -59,7 +61,7 @@ func TestConfigFromEnv(t *testing.T) {
 
 	// Minimal: only K_SINK and a topic; the name server defaults to tide up's.
 	cfg, err = ConfigFromEnv(envOf(map[string]string{"K_SINK": "http://127.0.0.1:1/", "ROCKETMQ_TOPIC": "t"}))
-	if err != nil || cfg.NameServers[0] != DefaultNameServer || cfg.MaxInFlight != int(v1alpha1.DefaultMaxInFlight) ||
+	if err != nil || cfg.NameServers[0] != DefaultNameServer || cfg.MaxInFlight != int(v1alpha1.DefaultMaxInFlight) || cfg.MessageTrace ||
 		cfg.ConsumerGroup != "knative-rocketmqsource_default_rocketmq-t" {
 		t.Fatalf("%+v %v", cfg, err)
 	}
@@ -77,6 +79,7 @@ func TestConfigFromEnvErrorsNameVariables(t *testing.T) {
 		"ROCKETMQ_NAME_SERVERS":           {"ROCKETMQ_NAME_SERVERS", "nohostport"},
 		"ROCKETMQ_DELIVERY_BACKOFF_DELAY": {"ROCKETMQ_DELIVERY_BACKOFF_DELAY", "1s"},
 		"ROCKETMQ_ACCESS_KEY":             {"ROCKETMQ_ACCESS_KEY", "only-one"},
+		"ROCKETMQ_MESSAGE_TRACE":          {"ROCKETMQ_MESSAGE_TRACE", "sometimes"},
 	}
 	for name, kv := range cases {
 		env := map[string]string{}

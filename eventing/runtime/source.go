@@ -101,6 +101,7 @@ func (r *Runtime) reconcileSource(ctx context.Context, key reconciler.Key) error
 	cfg.Logger = r.opts.Logger
 	cfg.TracerProvider = r.opts.TracerProvider
 	cfg.RetryDelayLevel = r.opts.SourceRetryDelayLevel
+	cfg.MessageTrace = true // `tide mq trace` shows the source beside the Triggers (whose bus writes records too)
 	fp := fingerprint(cfg)
 
 	r.mu.Lock()

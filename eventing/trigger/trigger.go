@@ -194,12 +194,17 @@ type dispatcher struct {
 	group  string
 }
 
-func (d *dispatcher) handle(_ context.Context, m *bus.Message) bus.Action {
+func (d *dispatcher) handle(ctx context.Context, m *bus.Message) bus.Action {
 	rc := d.rc.Load()
 	span := noSpan
 	var res *DeliveryResult
 	act := d.process(rc, m, &span, &res)
 	endProcess(span, act, res)
+	if res != nil {
+		// For the message's RocketMQ trace record (`tide mq trace`): where it went and what the subscriber said.
+		bus.NoteDelivery(ctx, bus.Delivery{Sink: rc.cfg.Subscriber, Outcome: res.Outcome.String(),
+			Status: res.StatusCode, Attempts: res.Attempts})
+	}
 	return act
 }
 

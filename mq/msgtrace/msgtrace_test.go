@@ -95,3 +95,29 @@ func FuzzParse(f *testing.F) {
 		_ = Build("ID1", recs)
 	})
 }
+
+// tide's extension fields after the clients' own are read into the record and the attempt; a Go client's SubBefore
+// (client host at 8) and records from a newer tide with unknown extension names still parse.
+func TestExtensionFields(t *testing.T) {
+	body := "SubBefore\x011000\x01DefaultRegion\x01g\x01r1\x01ID1\x010\x01k1\x01\x01tide.traceId=abc\x01tide.event=E1\x01tide.future=x\x02" +
+		"SubAfter\x01r1\x01ID1\x015\x01true\x01k1\x010\x011005\x01g\x01tide.outcome=Delivered\x01tide.status=200\x01tide.attempts=2\x01tide.deliveryMs=4\x01tide.sink=http://s/\x02" +
+		"SubBefore\x012000\x01DefaultRegion\x01g2\x01r2\x01ID1\x010\x01k1\x0110.0.0.1\x02"
+	recs, skipped := Parse([]byte(body))
+	if skipped != 0 || len(recs) != 3 {
+		t.Fatalf("%d records, %d skipped", len(recs), skipped)
+	}
+	if recs[0].ClientHost != "" || recs[0].TraceID != "abc" || recs[0].Event != "E1" || recs[2].ClientHost != "10.0.0.1" {
+		t.Errorf("SubBefore records %+v", recs)
+	}
+	tl := Build("ID1", recs)
+	a := tl.Groups[0].Attempts[0]
+	if a.TraceID != "abc" || a.Event != "E1" || a.Outcome != "Delivered" || a.Status != 200 || a.Attempts != 2 || a.DeliveryMS != 4 || a.Sink != "http://s/" {
+		t.Errorf("attempt %+v", a)
+	}
+	if got := tl.TraceIDs(); len(got) != 1 || got[0] != "abc" {
+		t.Errorf("TraceIDs %v", got)
+	}
+	if got := tl.Events(); len(got) != 1 || got[0] != "E1" {
+		t.Errorf("Events %v", got)
+	}
+}

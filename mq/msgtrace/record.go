@@ -47,6 +47,50 @@ type Record struct {
 	TransactionID        string `json:"transactionId,omitempty"`
 	TransactionState     string `json:"transactionState,omitempty"` // COMMIT_MESSAGE, ROLLBACK_MESSAGE, UNKNOW
 	FromTransactionCheck bool   `json:"fromTransactionCheck,omitempty"`
+	// tide's extension of SubBefore and SubAfter records ("tide.<name>=<value>" fields after the clients' own, which
+	// Java's decoder ignores): what a RocketMQSource or a Trigger did with the message.
+	TraceID    string `json:"traceId,omitempty"`    // the OpenTelemetry trace the consumer processed it in
+	Event      string `json:"event,omitempty"`      // the CloudEvent's id it became (source) or carried (Trigger)
+	Sink       string `json:"sink,omitempty"`       // where the event was delivered
+	Outcome    string `json:"outcome,omitempty"`    // Delivered, DeadLettered, Failed
+	Status     int    `json:"status,omitempty"`     // the sink's last HTTP status
+	Attempts   int    `json:"attempts,omitempty"`   // HTTP deliveries made
+	DeliveryMS int64  `json:"deliveryMs,omitempty"` // the delivery's latency, retries included
+	Then       string `json:"then,omitempty"`       // after a failed consumption: "retry" (back to RocketMQ) or "dlq" (moved to %DLQ%<group>)
+}
+
+// extPrefix starts the name of each of tide's extension fields.
+const extPrefix = "tide."
+
+// isExt reports whether field f is one of tide's extension fields.
+func isExt(f string) bool { return strings.HasPrefix(f, extPrefix) && strings.Contains(f, "=") }
+
+// parseExt reads tide's extension fields; unknown names and bad numbers are ignored (a newer writer may add more).
+func (r *Record) parseExt(fs []string) {
+	for _, f := range fs {
+		if !isExt(f) {
+			continue
+		}
+		name, v, _ := strings.Cut(strings.TrimPrefix(f, extPrefix), "=")
+		switch name {
+		case "traceId":
+			r.TraceID = v
+		case "event":
+			r.Event = v
+		case "sink":
+			r.Sink = v
+		case "outcome":
+			r.Outcome = v
+		case "status":
+			r.Status, _ = strconv.Atoi(v)
+		case "attempts":
+			r.Attempts, _ = strconv.Atoi(v)
+		case "deliveryMs":
+			r.DeliveryMS, _ = strconv.ParseInt(v, 10, 64)
+		case "then":
+			r.Then = v
+		}
+	}
 }
 
 // ContextCodeName names a SubAfter record's ContextCode (Java's ConsumeReturnType).
@@ -142,9 +186,10 @@ func parseRecord(f []string) (Record, bool) {
 		}
 		r.Timestamp, r.RegionID, r.Group, r.RequestID = p.int64(1), f[2], f[3], f[4]
 		r.MsgID, r.RetryTimes, r.Keys = f[5], p.int(6), f[7]
-		if len(f) >= 9 {
+		if len(f) >= 9 && !isExt(f[8]) {
 			r.ClientHost = f[8]
 		}
+		r.parseExt(f[8:])
 	case SubAfter:
 		if len(f) < 6 {
 			return r, false
@@ -153,8 +198,13 @@ func parseRecord(f []string) (Record, bool) {
 		if len(f) >= 7 {
 			r.ContextCode = p.int(6)
 		}
+		// Java's clients write the timestamp at 7; the 5.x Go client and tide the group at 8, tide's extension after.
+		if len(f) >= 8 {
+			r.Timestamp = p.int64(7)
+		}
 		if len(f) >= 9 {
-			r.Timestamp, r.Group = p.int64(7), f[8]
+			r.Group = f[8]
+			r.parseExt(f[9:])
 		}
 	case EndTransaction:
 		if len(f) < 13 {

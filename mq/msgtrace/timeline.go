@@ -1,6 +1,7 @@
 package msgtrace
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -31,6 +32,65 @@ type Attempt struct {
 	Success    bool   `json:"success"`
 	CostMS     int64  `json:"costMs"`
 	Result     string `json:"result,omitempty"` // SUCCESS, TIME_OUT, EXCEPTION, RETURNNULL, FAILED (from the SubAfter record)
+	// What tide's consumers (a RocketMQSource, a Trigger) add (Record's extension): the OpenTelemetry trace, the
+	// CloudEvent, where it was delivered, the outcome, the sink's last status, the HTTP attempts and the latency.
+	TraceID    string `json:"traceId,omitempty"`
+	Event      string `json:"event,omitempty"`
+	Sink       string `json:"sink,omitempty"`
+	Outcome    string `json:"outcome,omitempty"`
+	Status     int    `json:"status,omitempty"`
+	Attempts   int    `json:"attempts,omitempty"`
+	DeliveryMS int64  `json:"deliveryMs,omitempty"`
+	Then       string `json:"then,omitempty"` // after a failure: "retry" or "dlq" (moved to %DLQ%<group>)
+}
+
+// addExt fills what r's extension says and a is still missing (the SubAfter record knows more than the SubBefore).
+func (a *Attempt) addExt(r Record) {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&a.TraceID, r.TraceID)
+	set(&a.Event, r.Event)
+	set(&a.Sink, r.Sink)
+	set(&a.Outcome, r.Outcome)
+	set(&a.Then, r.Then)
+	if r.Status != 0 {
+		a.Status = r.Status
+	}
+	if r.Attempts != 0 {
+		a.Attempts = r.Attempts
+	}
+	if r.DeliveryMS != 0 {
+		a.DeliveryMS = r.DeliveryMS
+	}
+}
+
+// TraceIDs lists the OpenTelemetry traces the timeline's consumers name, in first-seen order.
+func (t Timeline) TraceIDs() []string {
+	var out []string
+	for _, g := range t.Groups {
+		for _, a := range g.Attempts {
+			if a.TraceID != "" && !slices.Contains(out, a.TraceID) {
+				out = append(out, a.TraceID)
+			}
+		}
+	}
+	return out
+}
+
+// Events lists the CloudEvent ids the timeline's consumers name, in first-seen order.
+func (t Timeline) Events() []string {
+	var out []string
+	for _, g := range t.Groups {
+		for _, a := range g.Attempts {
+			if a.Event != "" && !slices.Contains(out, a.Event) {
+				out = append(out, a.Event)
+			}
+		}
+	}
+	return out
 }
 
 // Matches reports whether r is about the message with id msgID or carries key among its KEYS.
@@ -77,6 +137,7 @@ func Build(msgID string, recs []Record) Timeline {
 			byReq[r.RequestID] = r.Group
 			a := get(akey{r.RequestID, r.Group})
 			a.Start, a.ClientHost, a.RetryTimes = r.Timestamp, r.ClientHost, r.RetryTimes
+			a.addExt(r)
 		}
 	}
 	for _, r := range recs {
@@ -89,6 +150,7 @@ func Build(msgID string, recs []Record) Timeline {
 		}
 		a := get(akey{r.RequestID, g})
 		a.Done, a.Success, a.CostMS, a.End, a.Result = true, r.Success, r.CostMS, r.Timestamp, ContextCodeName(r.ContextCode)
+		a.addExt(r)
 	}
 	groups := map[string]*GroupConsumption{}
 	var gorder []string

@@ -488,6 +488,8 @@ var scenarios = []scenario{
 			}
 			return "request failed: " + err.Error()
 		}},
+	{name: "traced produce and consume", want: "records naming the message: [Pub SubAfter SubBefore]",
+		notGo: "rocketmq-client-go v2.1.2 keeps one trace client per process; its trace examples run in mq/clientexamples"},
 	{name: "message trace", want: "a Pub trace record names the message",
 		notGo: "rocketmq-client-go v2.1.2 keeps one trace client per process (instance INNER_TRACE_CLIENT_DEFAULT) and " +
 			"its WithTrace panics on a nil dispatcher for a second name server",

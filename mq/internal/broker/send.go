@@ -160,6 +160,11 @@ func (b *Broker) handleSend(c *remoting.Conn, req *remoting.Command, batch bool)
 				props += propCluster + "\x01" + b.opts.ClusterName + "\x02"
 			}
 		}
+		if message.Property(props, propMsgRegion) == "" {
+			// Stamped on every message as Java's broker does (regionId, traceOn): the Java client's consume trace
+			// hook reads the region from the message and drops the records of a message without one.
+			props += propMsgRegion + "\x01DefaultRegion\x02" + propTraceOn + "\x01true\x02"
+		}
 		m := &message.Message{Topic: h.topic, QueueID: qid, Flag: h.flag, SysFlag: h.sysFlag, BornTimestamp: h.bornTimestamp,
 			BornHost: born, ReconsumeTimes: h.reconsumeTimes, Body: req.Body, Properties: props}
 		if half {
@@ -224,8 +229,8 @@ func (b *Broker) sendResponse(req *remoting.Command, msgs []*message.Message, re
 	}
 	resp.SetExt("queueId", strconv.Itoa(int(msgs[0].QueueID)))
 	resp.SetExt("queueOffset", strconv.FormatInt(res[0].QueueOffset, 10))
-	resp.SetExt("MSG_REGION", "DefaultRegion")
-	resp.SetExt("TRACE_ON", "true")
+	resp.SetExt(propMsgRegion, "DefaultRegion")
+	resp.SetExt(propTraceOn, "true")
 	return resp
 }
 
@@ -351,6 +356,9 @@ func (b *Broker) handleSendBack(c *remoting.Conn, req *remoting.Command) *remoti
 const (
 	propReplyToClient = "REPLY_TO_CLIENT"
 	propCluster       = "CLUSTER"
+	// propMsgRegion and propTraceOn are Java's PROPERTY_MSG_REGION and PROPERTY_TRACE_SWITCH.
+	propMsgRegion = "MSG_REGION"
+	propTraceOn   = "TRACE_ON"
 )
 
 // pushReply hands a reply (SEND_REPLY_MESSAGE) to the requesting client's connection as PUSH_REPLY_MESSAGE_TO_CLIENT;

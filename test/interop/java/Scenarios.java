@@ -541,6 +541,45 @@ public class Scenarios {
                 p.shutdown();
                 return found[0] == null ? "no trace record names the message" : "a " + found[0] + " trace record names the message";
             }
+            case "traced produce and consume": {
+                // Both clients with enableMsgTrace, as the Java client's trace examples set them: the producer's Pub
+                // record and the consumer's SubBefore and SubAfter must reach RMQ_SYS_TRACE_TOPIC. The consumer's
+                // hook takes the region from the stored message (the broker's MSG_REGION property) and its
+                // dispatcher drops records without one.
+                DefaultMQProducer p = new DefaultMQProducer(group("jp", name), true, null);
+                p.setNamesrvAddr(namesrv);
+                p.setInstanceName(group("ji", name));
+                p.setSendMsgTimeout(30_000);
+                p.start();
+                DefaultMQPushConsumer c = new DefaultMQPushConsumer(group("jc", name), true, null);
+                c.setNamesrvAddr(namesrv);
+                c.setInstanceName(group("jci", name));
+                c.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+                c.subscribe(topic, "*");
+                c.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> ConsumeConcurrentlyStatus.CONSUME_SUCCESS);
+                c.start();
+                String msgId = p.send(keyed(topic, "traced", "jtk-" + id)).getMsgId();
+                // The consumer stays up while the records are read back: its dispatcher sends them seconds later.
+                Set<String> types = ConcurrentHashMap.newKeySet();
+                DefaultMQPushConsumer tr = consumer(group("jtc", name));
+                tr.subscribe("RMQ_SYS_TRACE_TOPIC", "*");
+                tr.registerMessageListener((MessageListenerConcurrently) (msgs, ctx) -> {
+                    for (MessageExt e : msgs) {
+                        for (String rec : new String(e.getBody(), StandardCharsets.UTF_8).split("\u0002")) {
+                            String[] f = rec.split("\u0001");
+                            if (Arrays.asList(f).contains(msgId)) types.add(f[0]);
+                        }
+                    }
+                    return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+                });
+                tr.start();
+                long deadline = System.currentTimeMillis() + 60_000;
+                while (types.size() < 3 && System.currentTimeMillis() < deadline) Thread.sleep(100);
+                tr.shutdown();
+                c.shutdown();
+                p.shutdown();
+                return "records naming the message: " + list(types);
+            }
             case "query by key": {
                 // DefaultMQProducer.queryMessage: QUERY_MESSAGE to the topic's brokers, filtered by key on the client.
                 DefaultMQProducer p = producer(name);
