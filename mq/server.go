@@ -222,7 +222,7 @@ func (s *Server) Start(ctx context.Context) error {
 		closeGRPC()
 		return fmt.Errorf("mq: %w", err)
 	}
-	if err := s.startGRPC(b, grpcLn); err != nil {
+	if err := s.startGRPC(b, grpcLn, handlerACL); err != nil {
 		st.Close()
 		nsLn.Close()
 		brLn.Close()
