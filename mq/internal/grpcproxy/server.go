@@ -129,6 +129,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	v2.RegisterMessagingServiceServer(s.gs, s)
 	s.b.SetArrivalHook(s.notify.arrived)
 	s.b.SetTxChecker(s.checkTransaction)
+	s.b.SetGRPCConsumers(s.consumerIDs)
 	s.wg.Add(1)
 	go s.persistLoop()
 	go func() {
