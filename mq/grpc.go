@@ -35,7 +35,7 @@ func (s *Server) startGRPC(b *broker.Broker, ln net.Listener, w *acl.Watcher) er
 	}
 	p, err := grpcproxy.New(grpcproxy.Options{Broker: b, DataDir: s.opts.DataDir, Host: s.opts.Host,
 		Logger: s.opts.Logger, MinInvisible: s.opts.GRPCMinInvisible, MinPolling: s.opts.GRPCMinPolling,
-		MaxPolling: s.opts.GRPCMaxPolling, MaxConns: s.grpcMaxConns(), ACL: w})
+		MaxPolling: s.opts.GRPCMaxPolling, AutoRenewInvisible: s.opts.GRPCAutoRenewInvisible, MaxConns: s.grpcMaxConns(), ACL: w})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("mq: %w", err)

@@ -172,6 +172,7 @@ func (s *Server) persistLoop() {
 			return
 		case now := <-t.C:
 			s.clients.expire(now.Add(-clientExpiry))
+			s.renew()
 			if err := s.pop.persist(false); err != nil {
 				s.log.Error("persisting the gRPC in-flight table failed", "err", err)
 			}
