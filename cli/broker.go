@@ -120,7 +120,7 @@ func newBrokerCommand() *cobra.Command {
 	f.StringVar(&flush, "flush", "async", "commit-log flush: async (fsync every 500ms) or sync (answer sends after fsync)")
 	f.DurationVar(&retention, "retention", 72*time.Hour, "delete commit-log segments older than this")
 	f.Int64Var(&maxDisk, "max-disk-bytes", 0, "cap the commit log's size in bytes, deleting the oldest segments first (0: no cap)")
-	f.StringVar(&aclFile, "acl", "", "RocketMQ ACL file (plain_acl.yml format): every broker request must be signed by an account it allows")
+	f.StringVar(&aclFile, "acl", "", "RocketMQ ACL file (plain_acl.yml format): every remoting and gRPC (RocketMQ 5) request must be signed by an account it allows")
 	f.BoolVar(&insecure, "insecure-no-auth", false, "allow --host beyond loopback without --acl (anyone reaching the broker can do anything)")
 	f.IntVar(&maxConns, "max-connections", 0, "connections each listener accepts at most; more are closed at once (0: 10000, less under a low open-file limit; -1: no cap)")
 	f.DurationVar(&idle, "idle-timeout", 0, "close a connection after this long with nothing sent either way (0: 120s; -1s: never)")

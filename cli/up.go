@@ -64,7 +64,7 @@ Content-Type checks). See docs/security.md.`,
 	f.StringSliceVar(&opts.RocketMQNameServers, "rocketmq-name-servers", nil,
 		"use an external Apache RocketMQ cluster (name servers host:port,...) instead of the embedded broker")
 	f.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "directory holding all state (env "+server.DataDirEnv+")")
-	f.StringVar(&opts.ACLFile, "acl", "", "RocketMQ ACL file for the embedded broker (plain_acl.yml format; re-read when it changes)")
+	f.StringVar(&opts.ACLFile, "acl", "", "RocketMQ ACL file for the embedded broker's remoting and gRPC ports (plain_acl.yml format; re-read when it changes)")
 	f.StringVar(&opts.Serving.InstanceUser, "instance-user", "nobody",
 		"when tide runs as root, the user service instances run as (name, uid or uid:gid; \"root\" keeps root)")
 	f.BoolVar(&opts.Serving.PublicBrokerIngress, "public-broker-ingress", false,

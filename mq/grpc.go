@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/tide-run/tide/mq/acl"
 	"github.com/tide-run/tide/mq/internal/broker"
 	"github.com/tide-run/tide/mq/internal/grpcproxy"
 	"github.com/tide-run/tide/mq/remoting"
@@ -18,11 +19,6 @@ func (s *Server) listenGRPC(ctx context.Context) (net.Listener, error) {
 	if s.opts.DisableGRPC {
 		return nil, nil
 	}
-	if s.opts.ACLFile != "" {
-		// The gRPC endpoint does not check RocketMQ ACL yet: with ACL on, it would be an open door.
-		s.log.Warn("the RocketMQ 5 gRPC endpoint is off: it does not enforce --acl yet; use the remoting ports")
-		return nil, nil
-	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.GRPCPort)))
 	if err != nil {
@@ -31,13 +27,15 @@ func (s *Server) listenGRPC(ctx context.Context) (net.Listener, error) {
 	return ln, nil
 }
 
-func (s *Server) startGRPC(b *broker.Broker, ln net.Listener) error {
+// startGRPC serves the endpoint on ln; with ACL (w not nil) it checks every request against the remoting port's
+// accounts (grpcproxy's acl.go).
+func (s *Server) startGRPC(b *broker.Broker, ln net.Listener, w *acl.Watcher) error {
 	if ln == nil {
 		return nil
 	}
 	p, err := grpcproxy.New(grpcproxy.Options{Broker: b, DataDir: s.opts.DataDir, Host: s.opts.Host,
 		Logger: s.opts.Logger, MinInvisible: s.opts.GRPCMinInvisible, MinPolling: s.opts.GRPCMinPolling,
-		MaxPolling: s.opts.GRPCMaxPolling, MaxConns: s.grpcMaxConns()})
+		MaxPolling: s.opts.GRPCMaxPolling, AutoRenewInvisible: s.opts.GRPCAutoRenewInvisible, MaxConns: s.grpcMaxConns(), ACL: w})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("mq: %w", err)

@@ -52,6 +52,9 @@ type Options struct {
 	// a receive (default 10s) and its long-polling bounds (default 5s..20s; a push consumer polls for the maximum),
 	// for tests.
 	GRPCMinInvisible, GRPCMinPolling, GRPCMaxPolling time.Duration
+	// GRPCAutoRenewInvisible is the invisible duration of a push consumer's receives, which the endpoint renews
+	// while the consumer is connected (default 60s, as Apache), for tests.
+	GRPCAutoRenewInvisible time.Duration
 	// FlushMode: FlushAsync (default; fsync every FlushInterval) or FlushSync (answer sends after fsync, group commit).
 	FlushMode FlushMode
 	// FlushInterval for async flushing. Default 500ms.
@@ -222,7 +225,7 @@ func (s *Server) Start(ctx context.Context) error {
 		closeGRPC()
 		return fmt.Errorf("mq: %w", err)
 	}
-	if err := s.startGRPC(b, grpcLn); err != nil {
+	if err := s.startGRPC(b, grpcLn, handlerACL); err != nil {
 		st.Close()
 		nsLn.Close()
 		brLn.Close()

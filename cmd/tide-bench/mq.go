@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"syscall"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+	rmq "github.com/apache/rocketmq-clients/golang/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/tide-run/tide/mq/bench"
@@ -41,7 +43,9 @@ func newMQCommand() *cobra.Command {
 			"the most any broker can reach with that client on this machine; no consumer phase).\n" +
 			"With a JDK and Maven (and from a source checkout): apache (Apache RocketMQ 5.5.0 on a JVM, the official Go\n" +
 			"client; its ready time and the JVMs' RSS are reported too), rocketmq-java and apache-java (tide's broker and\n" +
-			"Apache with Apache's official Java client, mq/bench/java/Load.java running the same phases in a JVM).",
+			"Apache with Apache's official Java client, mq/bench/java/Load.java running the same phases in a JVM).\n" +
+			"RocketMQ 5 (gRPC): rocketmq5 (tide's gRPC endpoint) and, with a JDK and Maven, apache5 (Apache's proxy), both\n" +
+			"with the official Go 5.x client (rocketmq-clients/golang v5.1.4) and its push consumer.",
 		Example: `  tide-bench mq                                # 3 interleaved rounds of 5 s phases, 32 senders, 1 KiB bodies, async flush
   tide-bench mq --messages 200000              # a fixed count instead of a duration
   tide-bench mq --flush sync --duration 20s
@@ -49,7 +53,8 @@ func newMQCommand() *cobra.Command {
   go build -o /tmp/tide ./cmd/tide && go run ./cmd/tide-bench mq --tide-binary /tmp/tide
   tide-bench mq --peers rocketmq-null,rocketmq,jetstream --no-startup   # with the official client's ceiling
   tide bench mq                                # the same through tide, when tide-bench is beside it or on PATH
-  tide-bench mq --peers rocketmq,apache,rocketmq-java,apache-java   # tide against Apache with both official clients`,
+  tide-bench mq --peers rocketmq,apache,rocketmq-java,apache-java   # tide against Apache with both official clients
+  tide-bench mq --peers rocketmq5,apache5 --no-startup                # the Go 5.x client (gRPC) on tide and on Apache's proxy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch flush {
@@ -83,6 +88,7 @@ func newMQCommand() *cobra.Command {
 			}
 			o.Progress = cmd.ErrOrStderr()
 			rlog.SetLogLevel("error") // the RocketMQ client's logger is process-global
+			quiet5xClient()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if cpuProf != "" {
@@ -120,7 +126,7 @@ func newMQCommand() *cobra.Command {
 	f.IntVar(&o.Connections, "connections", 1, "client connections per peer (RocketMQ producer instances, NATS connections); sender i uses connection i mod N")
 	f.IntVar(&o.BodySize, "body-size", 1024, "message body size in bytes")
 	f.StringVar(&flush, "flush", "async", "async (fsync every 500 ms on both peers) or sync (answer after fsync on both)")
-	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null, apache (Apache RocketMQ 5.5.0 on a JVM), rocketmq-java, apache-java (the official Java client); the last three need a JDK and Maven")
+	f.StringSliceVar(&o.Peers, "peers", []string{bench.PeerRocketMQ, bench.PeerJetStream}, "peers to run, in order: rocketmq, jetstream, rocketmq-remoting, rocketmq-null, apache (Apache RocketMQ 5.5.0 on a JVM), rocketmq-java, apache-java (the official Java client), rocketmq5, apache5 (the Go 5.x client over gRPC); apache, rocketmq-java, apache-java and apache5 need a JDK and Maven")
 	f.StringVar(&dataDir, "data-dir", "", "where the peers store data (default a temporary directory, removed afterwards)")
 	f.BoolVar(&noStartup, "no-startup", false, "skip the tide broker ready-time and idle-RSS measurement")
 	f.StringVar(&binary, "tide-binary", "", "tide binary to exec for the startup measurement (default: tide beside this executable, else on PATH)")
@@ -145,4 +151,12 @@ func writeAllocProfile(path string) error {
 		return fmt.Errorf("--memprofile: %w", err)
 	}
 	return nil
+}
+
+// quiet5xClient sends the Go 5.x client's log (process-global, written to ~/logs/rocketmq at info level from its
+// init) to a temporary directory at error level, for the rocketmq5 and apache5 peers.
+func quiet5xClient() {
+	os.Setenv("rocketmq.client.logRoot", filepath.Join(os.TempDir(), "tide-bench-rocketmq5-logs"))
+	os.Setenv("rocketmq.client.logLevel", "error")
+	rmq.ResetLogger()
 }

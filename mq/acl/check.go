@@ -58,6 +58,9 @@ type Request struct {
 // Error is a denial. Msg is Apache's AclException message.
 type Error struct {
 	Msg string
+	// Forbidden: the caller proved who it is but the account lacks the right (the gRPC port answers FORBIDDEN);
+	// otherwise the credentials themselves were refused (UNAUTHORIZED). The remoting port answers both alike.
+	Forbidden bool
 }
 
 func (e *Error) Error() string { return "acl: " + e.Msg }
@@ -67,6 +70,10 @@ func (e *Error) Error() string { return "acl: " + e.Msg }
 func (e *Error) Remark() string { return "org.apache.rocketmq.acl.common.AclException: " + e.Msg }
 
 func deny(format string, args ...any) *Error { return &Error{Msg: fmt.Sprintf(format, args...)} }
+
+func forbid(format string, args ...any) *Error {
+	return &Error{Msg: fmt.Sprintf(format, args...), Forbidden: true}
+}
 
 // shown is a peer-supplied name as a denial shows it: as is when it is short and printable (Apache's text),
 // quoted and cut otherwise, so a remark or log line cannot be split or flooded by a peer.
@@ -95,32 +102,40 @@ func (p *Policy) Check(r Request) error {
 	if err != nil {
 		return err
 	}
+	ak, hasAK := r.Ext[FieldAccessKey]
+	return p.decide(r.Remote, ak, hasAK, func(secret []byte) bool {
+		want := requestSignature(r.Ext, r.Body, secret)
+		return subtle.ConstantTimeCompare([]byte(want), []byte(r.Ext[FieldSignature])) == 1
+	}, r.Code, res)
+}
+
+// decide is the decision after parsing, shared by the remoting (Check) and gRPC (CheckGRPC) ports: global
+// whitelist, access key, account whitelist, signature (signed reports whether the request's signature is the one
+// the account's secret key gives), admin, then each resource. Denials after the signature check are Forbidden.
+func (p *Policy) decide(remote netip.Addr, ak string, hasAK bool, signed func(secret []byte) bool, code int16, res []ResourcePerm) error {
 	for _, m := range p.global {
-		if m.match(r.Remote) {
+		if m.match(remote) {
 			return nil
 		}
 	}
-	ak, ok := r.Ext[FieldAccessKey]
-	if !ok {
+	if !hasAK {
 		return deny("No accessKey is configured")
 	}
 	acc, ok := p.accounts[ak]
 	if !ok {
 		return deny("No acl config for %s", shown(ak))
 	}
-	if acc.white.match(r.Remote) {
+	if acc.white.match(remote) {
 		return nil
 	}
-	want := requestSignature(r.Ext, r.Body, acc.secretKey)
-	got := r.Ext[FieldSignature]
-	if subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+	if !signed(acc.secretKey) {
 		return deny("Check signature failed for accessKey=%s", shown(ak))
 	}
 	if acc.admin {
 		return nil
 	}
-	if adminCodes[r.Code] {
-		return deny("Need admin permission for request code=%d, but accessKey=%s is not", r.Code, shown(ak))
+	if adminCodes[code] {
+		return forbid("Need admin permission for request code=%d, but accessKey=%s is not", code, shown(ak))
 	}
 	for _, rp := range res {
 		owned, listed := acc.perms[rp.Resource]
@@ -133,9 +148,9 @@ func (p *Policy) Check(r Request) error {
 		}
 		if !allowed(rp.Perm, owned) {
 			if listed {
-				return deny("No permission for %s", describe(rp.Resource, isGroup))
+				return forbid("No permission for %s", describe(rp.Resource, isGroup))
 			}
-			return deny("No default permission for %s", describe(rp.Resource, isGroup))
+			return forbid("No default permission for %s", describe(rp.Resource, isGroup))
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/apache/rocketmq-client-go/v2/primitive"
@@ -28,9 +27,7 @@ type apachePeer struct {
 }
 
 func newApachePeer(dir string, sync bool, conns int, idleWait time.Duration) (*apachePeer, error) {
-	// A 1 GiB heap and the full JIT (the test defaults are small and C1-only, tuned for start-up); Apache's own
-	// scripts default to 8 GiB, which this 2-core machine's benchmarks do not need.
-	opts := apachetest.Options{JavaOpts: []string{"-Xms1g", "-Xmx1g", "-XX:MaxDirectMemorySize=1g"}}
+	opts := apachetest.Options{JavaOpts: apacheJavaOpts}
 	if sync {
 		opts.BrokerConf = []string{"flushDiskType=SYNC_FLUSH"}
 	}
@@ -52,39 +49,19 @@ func newApachePeer(dir string, sync bool, conns int, idleWait time.Duration) (*a
 		return nil, err
 	}
 	a := &apachePeer{rocketPeer: r, cluster: c, ready: ready, idle: idle}
-	if err := a.warmUp(apacheWarmUp); err != nil {
+	if err := warmUpPeer(a, "bench-warmup", apacheWarmUp); err != nil {
 		a.close()
 		return nil, err
 	}
 	return a, nil
 }
 
-// apacheWarmUp is how long Apache is loaded before it is measured: a JVM's JIT compiles the hot paths during the
-// first seconds under load, and a 5 s phase would otherwise measure the compiler competing for the two cores.
+// apacheWarmUp is how long Apache is loaded before it is measured (warmUpPeer).
 const apacheWarmUp = 20 * time.Second
 
-// warmUp sends from 32 senders to a topic of its own for d.
-func (a *apachePeer) warmUp(d time.Duration) error {
-	const topic = "bench-warmup"
-	if err := a.prepare(topic); err != nil {
-		return err
-	}
-	body := make([]byte, 1024)
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var wg sync.WaitGroup
-	for w := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				_ = a.send(ctx, w, topic, body)
-			}
-		}()
-	}
-	wg.Wait()
-	return nil
-}
+// apacheJavaOpts: a 1 GiB heap and the full JIT (the test defaults are small and C1-only, tuned for start-up);
+// Apache's own scripts default to 8 GiB, which this 2-core machine's benchmarks do not need.
+var apacheJavaOpts = []string{"-Xms1g", "-Xmx1g", "-XX:MaxDirectMemorySize=1g"}
 
 // prepare creates the topic and waits until the name server routes it: Apache's broker registers a new topic with
 // the name server in the background, and a send before that fails with "route info not found".

@@ -33,7 +33,8 @@ const (
 )
 
 // allPeers lists every peer name Options.Peers accepts.
-var allPeers = []string{PeerRocketMQ, PeerJetStream, PeerRemoting, PeerNull, PeerApache, PeerRocketMQJava, PeerApacheJava}
+var allPeers = []string{PeerRocketMQ, PeerJetStream, PeerRemoting, PeerNull, PeerApache, PeerRocketMQJava, PeerApacheJava,
+	PeerRocketMQ5, PeerApache5}
 
 // Options configure a run. The zero value plus a DataDir is the documented default run.
 type Options struct {
@@ -266,6 +267,10 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 	case PeerRocketMQJava, PeerApacheJava:
 		jp, err = newJavaPeer(name, dir, opts)
 		p = jp
+	case PeerRocketMQ5:
+		p, err = newTide5Peer(dir, opts.Sync, opts.Connections)
+	case PeerApache5:
+		p, err = newApache5Peer(dir, opts.Sync, opts.Connections, opts.IdleWait)
 	default:
 		p, err = newJetPeer(dir, opts.Sync, opts.Connections)
 	}
@@ -288,7 +293,7 @@ func runPeer(ctx context.Context, name, dir string, opts Options) (PeerResult, e
 		res.Ready, idle, _ = sp.startup()
 		res.IdleRSS = idle.total
 	}
-	for _, t := range []string{"bench-peak", "bench-send-only", "bench-half"} {
+	for _, t := range benchTopics {
 		if err := p.prepare(t); err != nil {
 			return res, fmt.Errorf("creating %s: %w", t, err)
 		}

@@ -38,6 +38,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		PeerApache:       "apache: Apache RocketMQ 5.5.0 (name server + proxy in local mode, 1 GiB heap), official Go client v2.1.2, flushDiskType to match",
 		PeerRocketMQJava: "rocketmq-java: tide's embedded broker, official Java client rocketmq-client 5.5.0 (mq/bench/java/Load.java, 1 GiB heap, 10 s client warm-up)",
 		PeerApacheJava:   "apache-java: Apache RocketMQ 5.5.0 as apache, official Java client rocketmq-client 5.5.0 (as rocketmq-java)",
+		PeerRocketMQ5:    "rocketmq5: tide's embedded broker through its gRPC endpoint, official Go 5.x client rocketmq-clients/golang v5.1.4 (push consumer)",
+		PeerApache5:      "apache5: Apache RocketMQ 5.5.0 as apache, through its proxy's gRPC endpoint, official Go 5.x client v5.1.4 (as rocketmq5)",
 	}
 	for _, p := range o.Peers {
 		fmt.Fprintf(w, "%s\n", peerDesc[p])
@@ -106,6 +108,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "tide/apache with the official Java client: throughput %.2fx; send p99 at peak %.2fx, at half load %.2fx producers only; produce-to-consume p99 %.2fx\n",
 			rq.PeakRate/ap.PeakRate, float64(rq.PeakSend.P99)/float64(max(ap.PeakSend.P99, 1)),
 			float64(rq.SendOnlySend.P99)/float64(max(ap.SendOnlySend.P99, 1)), float64(rq.E2E.P99)/float64(max(ap.E2E.P99, 1)))
+	}
+	if ap, rq := r.peer(PeerApache5), r.peer(PeerRocketMQ5); ap != nil && rq != nil && ap.PeakRate > 0 {
+		fmt.Fprintf(w, "tide/apache with the official Go 5.x client (gRPC): throughput %.2fx; send p99 at peak %.2fx, at half load %.2fx producers only; produce-to-consume p99 %.2fx\n",
+			rq.PeakRate/ap.PeakRate, float64(rq.PeakSend.P99)/float64(max(ap.PeakSend.P99, 1)),
+			float64(rq.SendOnlySend.P99)/float64(max(ap.SendOnlySend.P99, 1)), float64(rq.E2E.P99)/float64(max(ap.E2E.P99, 1)))
+	}
+	if g, rq := r.peer(PeerRocketMQ5), r.peer(PeerRocketMQ); g != nil && rq != nil && rq.PeakRate > 0 {
+		fmt.Fprintf(w, "tide, Go 5.x client (gRPC) / Go 4.x client (remoting): throughput %.2fx; send p99 at peak %.2fx; produce-to-consume p99 %.2fx\n",
+			g.PeakRate/rq.PeakRate, float64(g.PeakSend.P99)/float64(max(rq.PeakSend.P99, 1)), float64(g.E2E.P99)/float64(max(rq.E2E.P99, 1)))
 	}
 	for _, p := range r.Peers {
 		if p.Ready == 0 {

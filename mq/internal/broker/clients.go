@@ -390,7 +390,7 @@ func (b *Broker) handleConsumerList(c *remoting.Conn, req *remoting.Command) *re
 		return remoting.Errorf(req, remoting.SystemError, "%v", f.Err)
 	}
 	b.clients.countListCall(g, c)
-	ids := b.clients.consumerIDs(g)
+	ids := b.allConsumerIDs(g)
 	if ids == nil {
 		ids = []string{}
 	}
@@ -400,8 +400,8 @@ func (b *Broker) handleConsumerList(c *remoting.Conn, req *remoting.Command) *re
 	return resp
 }
 
-// ConsumerIDs lists a group's connected client ids (sorted), for operators and tests.
-func (b *Broker) ConsumerIDs(group string) []string { return b.clients.consumerIDs(group) }
+// ConsumerIDs lists a group's connected client ids (sorted; 4.x and 5.x clients), for operators and tests.
+func (b *Broker) ConsumerIDs(group string) []string { return b.allConsumerIDs(group) }
 
 // GroupInfo describes a connected consumer group.
 type GroupInfo struct {

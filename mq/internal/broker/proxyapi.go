@@ -19,8 +19,9 @@ import (
 
 // proxyHooks are the endpoint's callbacks, set once before traffic and read on hot paths without locks.
 type proxyHooks struct {
-	arrival atomic.Pointer[func(topic string, qid int32)]
-	txCheck atomic.Pointer[func(m *message.Message, halfOff int64) bool]
+	arrival   atomic.Pointer[func(topic string, qid int32)]
+	txCheck   atomic.Pointer[func(m *message.Message, halfOff int64) bool]
+	consumers atomic.Pointer[func(group string) []string] // proxyconsumers.go
 }
 
 // SetArrivalHook registers fn to be told of every stored message's topic and queue (after the consume queue has

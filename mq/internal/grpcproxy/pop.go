@@ -31,6 +31,7 @@ type flight struct {
 	deadline time.Time // visible again after this
 	attempts int32     // deliveries by this endpoint so far
 	gen      uint64    // the receipt handle's generation: a handle from an earlier delivery no longer acks
+	renew    renewal   // a push consumer's delivery, renewed while it is connected (renew.go); not persisted
 }
 
 // popQueue is a group's POP progress on one queue. Invariant: every offset in [commit, next) is in inflight or
@@ -206,6 +207,7 @@ type receiveReq struct {
 	invisible    time.Duration
 	fifo         bool
 	maxAttempts  int32
+	renewFor     string // a push consumer's client id (auto_renew): its deliveries are renewed (renew.go)
 }
 
 // receive hands out up to batch visible messages of topic (and of the group's retry topic whose origin is topic).
@@ -282,6 +284,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 			}
 			f.attempts++
 			out = append(out, p.handOut(r, m, f, rq.invisible, now))
+			f.renew = newRenewal(rq.renewFor, now)
 			bytes += len(m.Body)
 		}
 		if rq.fifo && len(q.inflight) > 0 {
@@ -353,7 +356,7 @@ func (p *popState) receive(ctx context.Context, rq receiveReq) ([]delivery, time
 					p.markAcked(q, off)
 					continue
 				}
-				f := &flight{attempts: 1}
+				f := &flight{attempts: 1, renew: newRenewal(rq.renewFor, now)}
 				q.inflight[off] = f
 				out = append(out, p.handOut(r, m, f, rq.invisible, now))
 				bytes += len(m.Body)
@@ -500,6 +503,7 @@ func (p *popState) change(h handle, d time.Duration) (string, error) {
 	p.gen++
 	f.gen = p.gen
 	f.deadline = now.Add(d)
+	f.renew = renewal{} // the client decided its time itself (a push consumer's nack): Apache stops renewing too
 	p.dirty = true
 	return encodeHandle(h.ref, h.offset, f.gen, f.deadline), nil
 }

@@ -106,6 +106,9 @@ func (s *Server) receive(ctx context.Context, req *v2.ReceiveMessageRequest) (*v
 	}
 	rq := receiveReq{group: group, topic: topic, filter: f, batch: min(batch, maxReceiveBatch), invisible: invisible,
 		fifo: g.ConsumeMessageOrderly, maxAttempts: int32(g.RetryMaxTimes + 1)}
+	if req.GetAutoRenew() {
+		rq.renewFor = clientIDOf(ctx)
+	}
 	end := now.Add(polling)
 	for {
 		arrived := s.notify.wait(topic)

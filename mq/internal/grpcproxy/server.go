@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/tide-run/tide/mq/acl"
 	"github.com/tide-run/tide/mq/internal/broker"
 )
 
@@ -43,6 +44,8 @@ type Options struct {
 	MaxConns int
 	// PersistInterval is how often a changed in-flight table is written. Default 1s.
 	PersistInterval time.Duration
+	// ACL, when set, decides every request with the remoting port's accounts (acl.go); nil: no ACL.
+	ACL *acl.Watcher
 }
 
 // Server is the gRPC MessagingService endpoint.
@@ -117,15 +120,16 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.addr = net.JoinHostPort(s.opts.Host, p)
 	}
 	s.ln = newSniffListener(ln, tcfg, s.opts.MaxConns, s.log)
-	s.gs = grpc.NewServer(
-		grpc.MaxRecvMsgSize(s.b.MaxMessageSize()+1<<20),
+	s.gs = grpc.NewServer(append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.b.MaxMessageSize() + 1<<20),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 120 * time.Second}),
-	)
+	}, s.aclServerOptions()...)...)
 	v2.RegisterMessagingServiceServer(s.gs, s)
 	s.b.SetArrivalHook(s.notify.arrived)
 	s.b.SetTxChecker(s.checkTransaction)
+	s.b.SetGRPCConsumers(s.consumerIDs)
 	s.wg.Add(1)
 	go s.persistLoop()
 	go func() {
@@ -168,6 +172,7 @@ func (s *Server) persistLoop() {
 			return
 		case now := <-t.C:
 			s.clients.expire(now.Add(-clientExpiry))
+			s.renew()
 			if err := s.pop.persist(false); err != nil {
 				s.log.Error("persisting the gRPC in-flight table failed", "err", err)
 			}
