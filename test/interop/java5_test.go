@@ -56,6 +56,10 @@ var scenarios5 = []scenario5{
 	{name: "5x from 4x and back", typ: mqmeta.MessageTypeNormal, queues: 2,
 		want: "5.x received 3 from 4.x, tag keys and property intact, ids the 4.x producer's; " +
 			"4.x received 3 from 5.x, tag keys and property intact, ids the 5.x producer's"},
+	{name: "5x plaintext", typ: mqmeta.MessageTypeNormal, queues: 1, want: "received [plain] over plaintext"},
+	{name: "5x refusals", typ: mqmeta.MessageTypeNormal, queues: 1,
+		want: "unknown topic: code 40402; invisible 1 s: code 40011; invisible 13 h: code 40011; then ack refused; " +
+			"message group on NORMAL: refused; 4 MiB + 1: refused"},
 }
 
 // java5Client runs java/Scenarios5.java against each target's gRPC endpoint (one JVM per target runs every

@@ -65,6 +65,8 @@ public class Scenarios5 {
         all.put("5x tag filter", Scenarios5::tagFilter);
         all.put("5x sql92 filter", Scenarios5::sqlFilter);
         all.put("5x from 4x and back", Scenarios5::interop);
+        all.put("5x plaintext", Scenarios5::plaintext);
+        all.put("5x refusals", Scenarios5::refusals);
 
         ExecutorService pool = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r);
@@ -245,7 +247,14 @@ public class Scenarios5 {
             + early + " before its time, delivery timestamps " + (stamped ? "intact" : "changed");
     }
 
-    static String code(ClientException e) {
+    static String code(Throwable t) {
+        while (t != null && !(t instanceof ClientException)) {
+            t = t.getCause();
+        }
+        if (t == null) {
+            return "no ClientException";
+        }
+        ClientException e = (ClientException) t;
         String s = e.getMessage();
         // The client's message is "[request-id=..., response-code=40005, ...] text": keep the code.
         int i = s == null ? -1 : s.indexOf("response-code=");
@@ -487,5 +496,75 @@ public class Scenarios5 {
         System.out.println("IDS5 " + String.join(",", sent));
         return "5.x received " + got.size() + " from 4.x, tag keys and property " + (intact ? "intact" : "changed")
             + ", ids " + (ids.equals(want) ? "the 4.x producer's" : "others");
+    }
+
+    /** Plaintext: a client configured without SSL sends and receives on the same port as the TLS clients. */
+    static String plaintext(String topic, String[] args) throws Exception {
+        ClientConfiguration plain = ClientConfiguration.newBuilder().setEndpoints(config.getEndpoints())
+            .setRequestTimeout(Duration.ofSeconds(10)).enableSsl(false).build();
+        Producer p = PROVIDER.newProducerBuilder().setClientConfiguration(plain).setTopics(topic).build();
+        CLOSE.add(p);
+        p.send(msg(topic, "plain"));
+        SimpleConsumer c = PROVIDER.newSimpleConsumerBuilder().setClientConfiguration(plain).setConsumerGroup("g-" + topic)
+            .setAwaitDuration(Duration.ofSeconds(5)).setSubscriptionExpressions(Collections.singletonMap(topic, ALL)).build();
+        CLOSE.add(c);
+        return "received " + bodies(receive(c, 1, true, Duration.ofSeconds(60))) + " over plaintext";
+    }
+
+    /**
+     * What the server refuses, by code: a producer for a topic that does not exist, a receive with an invisible
+     * duration below the 10 s minimum, a change of invisible duration beyond 12 h, a message group for a NORMAL topic
+     * (checked by the client against the route's accepted types), and a body over the settings' 4 MiB. After a refused
+     * change of invisible duration the message cannot be acknowledged with that view any more.
+     */
+    static String refusals(String topic, String[] args) throws Exception {
+        List<String> out = new ArrayList<>();
+        try {
+            producer("missing-" + topic);
+            out.add("unknown topic: accepted");
+        } catch (Exception e) {
+            out.add("unknown topic: " + code(e));
+        }
+        Producer p = producer(topic);
+        p.send(msg(topic, "r"));
+        SimpleConsumer c = simple("g-" + topic, topic, ALL);
+        try {
+            out.add("invisible 1 s: accepted, " + c.receive(1, Duration.ofSeconds(1)).size() + " received");
+        } catch (ClientException e) {
+            out.add("invisible 1 s: " + code(e));
+        }
+        List<MessageView> got = receive(c, 1, false, Duration.ofSeconds(60));
+        if (got.isEmpty()) {
+            out.add("not received");
+        } else {
+            try {
+                c.changeInvisibleDuration(got.get(0), Duration.ofHours(13));
+                out.add("invisible 13 h: accepted");
+            } catch (ClientException e) {
+                out.add("invisible 13 h: " + code(e));
+            }
+            try {
+                c.ack(got.get(0));
+                out.add("then acknowledged (attempt " + got.get(0).getDeliveryAttempt() + ")");
+            } catch (ClientException e) {
+                // The client keeps the (empty) receipt handle of the refused change, so the ack is refused too: by
+                // tide with INVALID_RECEIPT_HANDLE, by Apache with INTERNAL_SERVER_ERROR (its handle decoder throws
+                // IllegalArgumentException; docs/mq.md). Only the refusal is compared.
+                out.add("then ack refused");
+            }
+        }
+        try {
+            p.send(PROVIDER.newMessageBuilder().setTopic(topic).setBody("g".getBytes(StandardCharsets.UTF_8)).setMessageGroup("g").build());
+            out.add("message group on NORMAL: accepted");
+        } catch (Exception e) {
+            out.add("message group on NORMAL: refused");
+        }
+        try {
+            p.send(PROVIDER.newMessageBuilder().setTopic(topic).setBody(new byte[(4 << 20) + 1]).build());
+            out.add("4 MiB + 1: accepted");
+        } catch (Exception e) {
+            out.add("4 MiB + 1: refused");
+        }
+        return String.join("; ", out);
     }
 }
