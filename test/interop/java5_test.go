@@ -47,8 +47,12 @@ var scenarios5 = []scenario5{
 	{name: "5x transaction", typ: mqmeta.MessageTypeTransaction, queues: 1,
 		want: "received [checked-commit, commit], checked back [checked-commit, checked-rollback]"},
 	{name: "5x invisible time", typ: mqmeta.MessageTypeNormal, queues: 1,
-		want: "attempts 1 then 2, same id true, back within 10 s true, earlier handle's ack refused (code 40013), 0 more after the ack"},
+		want: "attempts 1 then 2, same id true, back before the first invisible time ran out true, " +
+			"earlier handle's ack refused (code 40013), 0 more after the ack"},
 	{name: "5x push consumer", typ: mqmeta.MessageTypeNormal, queues: 2, want: "attempts {fail-once=[1, 2], ok-1=[1], ok-2=[1]}"},
+	{name: "5x fifo push consumer", typ: mqmeta.MessageTypeFIFO, queues: 2,
+		group: &mqmeta.GroupConfig{ConsumeMessageOrderly: true, RetryMaxTimes: 16},
+		want:  "consumed {a=[a0#1, a1#1, a1#2, a2#1], b=[b0#1, b1#1, b2#1]}"},
 	{name: "5x max attempts then DLQ", typ: mqmeta.MessageTypeNormal, queues: 1, group: &mqmeta.GroupConfig{RetryMaxTimes: 1},
 		want: "attempts [1, 2], dead letter poison with the same id"},
 	{name: "5x tag filter", typ: mqmeta.MessageTypeNormal, queues: 2, want: "received [0, 2, 3, 5]"},

@@ -42,8 +42,12 @@ import org.apache.rocketmq.client.apis.producer.TransactionResolution;
 public class Scenarios5 {
     static final ClientServiceProvider PROVIDER = ClientServiceProvider.loadService();
     static ClientConfiguration config;
-    // Apache's proxy refuses an invisible duration below 10 s on receive (minInvisibleTimeMillsForRecv), tide too.
-    static final Duration INVISIBLE = Duration.ofSeconds(10);
+    // Received messages stay invisible this long: long enough that a loaded machine acknowledges them in time (an ack
+    // after it is refused, on both servers).
+    static final Duration INVISIBLE = Duration.ofSeconds(30);
+    // The shortest invisible duration both servers take on receive (Apache's minInvisibleTimeMillsForRecv): the
+    // FIFO scenario waits it out once.
+    static final Duration MIN_INVISIBLE = Duration.ofSeconds(10);
     static final List<AutoCloseable> CLOSE = new CopyOnWriteArrayList<>();
 
     interface Scenario {
@@ -61,6 +65,7 @@ public class Scenarios5 {
         all.put("5x transaction", Scenarios5::transaction);
         all.put("5x invisible time", Scenarios5::invisibleTime);
         all.put("5x push consumer", Scenarios5::push);
+        all.put("5x fifo push consumer", Scenarios5::fifoPush);
         all.put("5x max attempts then DLQ", Scenarios5::deadLetter);
         all.put("5x tag filter", Scenarios5::tagFilter);
         all.put("5x sql92 filter", Scenarios5::sqlFilter);
@@ -73,6 +78,7 @@ public class Scenarios5 {
             t.setDaemon(true);
             return t;
         });
+        warmUp(argv);
         Map<String, Future<String>> running = new LinkedHashMap<>();
         for (int i = 1; i < argv.length; i++) {
             String[] kv = argv[i].split("=", 2);
@@ -108,6 +114,27 @@ public class Scenarios5 {
             }
         }
         System.exit(0);
+    }
+
+    /**
+     * warmUp waits until the endpoint answers a producer's start (route and settings), retrying for up to 2 minutes:
+     * Apache's proxy connects to its name server on the first route query, and a cold proxy on a loaded machine takes
+     * longer than the client's request timeout for it, so the scenarios' clients would all fail their start at once.
+     */
+    static void warmUp(String[] argv) throws Exception {
+        String topic = argv[1].split("=", 2)[1].split(",")[0];
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while (true) {
+            try {
+                PROVIDER.newProducerBuilder().setClientConfiguration(config).setTopics(topic).build().close();
+                return;
+            } catch (Exception e) {
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+                System.err.println("warm-up: " + e);
+            }
+        }
     }
 
     static Producer producer(String topic) throws ClientException {
@@ -290,7 +317,7 @@ public class Scenarios5 {
         String group = "present";
         long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
         while (seen.get("a").size() + seen.get("b").size() < 8 && System.nanoTime() < deadline) {
-            for (MessageView mv : c.receive(1, INVISIBLE)) {
+            for (MessageView mv : c.receive(1, MIN_INVISIBLE)) {
                 String b = body(mv);
                 if (!mv.getMessageGroup().isPresent()) {
                     group = "missing";
@@ -331,7 +358,10 @@ public class Scenarios5 {
         List<MessageView> got = receive(c, 2, true, Duration.ofSeconds(90));
         // A wrongly delivered rollback would come by the end of one more long poll (the checks run every 3 s).
         got.addAll(c.receive(4, INVISIBLE));
+        // The checker must be asked about the two left open. A committed or rolled-back one can be asked too when its
+        // EndTransaction was slower than the check's immunity time (on a loaded machine), so those are not compared.
         TreeSet<String> asked = new TreeSet<>(checked);
+        asked.retainAll(List.of("checked-commit", "checked-rollback"));
         return "received " + bodies(got) + ", checked back " + asked;
     }
 
@@ -369,7 +399,8 @@ public class Scenarios5 {
         List<MessageView> more = c.receive(1, INVISIBLE);
         return "attempts " + m1.getDeliveryAttempt() + " then " + m2.getDeliveryAttempt() + ", same id "
             + (m2.getMessageId().toString().equals(id) && m1.getMessageId().toString().equals(id))
-            + ", back within 10 s " + (waited < 10_000) + ", earlier handle's ack " + oldAck + ", "
+            + ", back before the first invisible time ran out " + (waited < INVISIBLE.toMillis() - 5_000)
+            + ", earlier handle's ack " + oldAck + ", "
             + more.size() + " more after the ack";
     }
 
@@ -566,5 +597,36 @@ public class Scenarios5 {
             out.add("4 MiB + 1: refused");
         }
         return String.join("; ", out);
+    }
+
+    /**
+     * FIFO with a PushConsumer: the client consumes a message group in order; a failed message is retried by the
+     * client (after the group's backoff, the next attempt number) before the next one of its group.
+     */
+    static String fifoPush(String topic, String[] args) throws Exception {
+        Map<String, List<String>> seen = new TreeMap<>();
+        seen.put("a", new CopyOnWriteArrayList<>());
+        seen.put("b", new CopyOnWriteArrayList<>());
+        PushConsumer pc = PROVIDER.newPushConsumerBuilder().setClientConfiguration(config).setConsumerGroup("g-" + topic)
+            .setSubscriptionExpressions(Collections.singletonMap(topic, ALL))
+            .setMessageListener(mv -> {
+                String b = body(mv);
+                seen.get(b.substring(0, 1)).add(b + "#" + mv.getDeliveryAttempt());
+                return b.equals("a1") && mv.getDeliveryAttempt() == 1 ? ConsumeResult.FAILURE : ConsumeResult.SUCCESS;
+            }).build();
+        CLOSE.add(pc);
+        Producer p = producer(topic);
+        for (int i = 0; i < 3; i++) {
+            for (String g : new String[] {"a", "b"}) {
+                p.send(PROVIDER.newMessageBuilder().setTopic(topic).setBody((g + i).getBytes(StandardCharsets.UTF_8))
+                    .setMessageGroup(g).build());
+            }
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+        while (System.nanoTime() < deadline && seen.get("a").size() + seen.get("b").size() < 7) {
+            Thread.sleep(100);
+        }
+        Thread.sleep(1000); // an extra delivery would show by now
+        return "consumed " + seen;
     }
 }
