@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +38,8 @@ func newRocketMQSourceControllerCommand() *cobra.Command {
 		nameServers                                           []string
 		workers                                               int
 		resync                                                time.Duration
+		leaderElect                                           bool
+		leaseNamespace                                        string
 	)
 	cmd := &cobra.Command{
 		Use:   "rocketmqsource",
@@ -46,9 +50,16 @@ func newRocketMQSourceControllerCommand() *cobra.Command {
 			"the source deletes the Deployment (owner reference). Status: SinkProvided, Deployed, Ready, sinkUri.\n" +
 			"Install with `ko apply -f deploy/knative/`; see docs/moving-to-knative.md.\n\n" +
 			"In a pod it uses the in-cluster configuration; elsewhere --kubeconfig, $KUBECONFIG or ~/.kube/config.\n" +
-			"It serves /healthz, /readyz and /metrics on --http-addr.",
+			"It serves /healthz, /readyz and /metrics on --http-addr. Reasons it records as Kubernetes Events on the\n" +
+			"sources (kubectl get events): DeploymentCreated, DeploymentUpdated, DeploymentDeleted, InvalidSpec,\n" +
+			"SinkNotFound, DeploymentConflict.\n\n" +
+			"With --leader-elect several replicas can run: the one holding the Lease tide-rocketmqsource-controller\n" +
+			"(in --leader-elect-namespace) reconciles and is ready, the others wait and take over when it goes.",
 		Example: `  # on a workstation, against the current kubectl context:
-  tide controller rocketmqsource --adapter-image ghcr.io/example/tide:v1 --default-name-servers rocketmq-nameserver.rocketmq:9876`,
+  tide controller rocketmqsource --adapter-image ghcr.io/example/tide:v1 --default-name-servers rocketmq-nameserver.rocketmq:9876
+
+  # two replicas on a cluster, one active (deploy/knative/500-controller.yaml):
+  tide controller rocketmqsource --leader-elect --leader-elect-namespace tide-system`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if image == "" {
@@ -71,9 +82,13 @@ func newRocketMQSourceControllerCommand() *cobra.Command {
 					servers = append(servers, p)
 				}
 			}
+			var election *kubecontroller.LeaderElection
+			if leaderElect {
+				election = &kubecontroller.LeaderElection{Namespace: leaseNamespace, Identity: replicaIdentity()}
+			}
 			c, err := kubecontroller.New(kubecontroller.Options{
 				Config: cfg, AdapterImage: image, DefaultNameServers: servers, Namespace: namespace,
-				Resync: resync, Logger: log, ClusterDomain: clusterDomain,
+				Resync: resync, Logger: log, ClusterDomain: clusterDomain, LeaderElection: election,
 			})
 			if err != nil {
 				return &exitError{code: 2, err: err}
@@ -106,5 +121,26 @@ func newRocketMQSourceControllerCommand() *cobra.Command {
 	f.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "DNS suffix of Kubernetes Services, for sinks that are Services")
 	f.IntVar(&workers, "workers", 2, "sources reconciled at once")
 	f.DurationVar(&resync, "resync", 10*time.Minute, "re-reconcile every source this often even without changes")
+	f.BoolVar(&leaderElect, "leader-elect", false, "reconcile only while holding the Lease "+kubecontroller.ControllerName+" (for several replicas)")
+	f.StringVar(&leaseNamespace, "leader-elect-namespace", envOr("POD_NAMESPACE", "tide-system"), "namespace of the leader election Lease (default $POD_NAMESPACE, else tide-system)")
 	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// replicaIdentity names this replica in the Lease: the pod name ($POD_NAME, else the host name) and a random
+// suffix, so a restarted replica is a new holder (as kube-controller-manager's identities are).
+func replicaIdentity() string {
+	name := os.Getenv("POD_NAME")
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return name + "_" + hex.EncodeToString(b)
 }

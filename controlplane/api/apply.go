@@ -199,6 +199,7 @@ func (s *Server) applyPatch(w http.ResponseWriter, r *http.Request, rt route) *a
 		if aerr != nil {
 			return aerr
 		}
+		keepTimesOfNoop(old, p.Object)
 		if dry, aerr := dryRun(r); aerr != nil || dry {
 			if aerr != nil {
 				return aerr

@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -128,6 +130,45 @@ func (s *Server) recordUpdate(r *http.Request, rt route, live *unstructured.Unst
 		return
 	}
 	p.Object.SetManagedFields(mf)
+	keepTimesOfNoop(live, p.Object)
+}
+
+// storedPart is what an update stores of u besides managedFields, as JSON (numbers compare the same whether decoded
+// as float64 or int64).
+func storedPart(u *unstructured.Unstructured) []byte {
+	m := map[string]any{"labels": u.GetLabels(), "annotations": u.GetAnnotations(), "ownerReferences": u.GetOwnerReferences(),
+		"finalizers": u.GetFinalizers()}
+	for k, v := range u.Object {
+		if k != "metadata" && k != "status" {
+			m["."+k] = v
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// keepTimesOfNoop gives next live's managedFields when they differ only in timestamps and next stores nothing
+// else new (kube-apiserver's IgnoreManagedFieldsTimestampsTransformer): re-applying an unchanged document, whose
+// atomic lists differ from the defaulted live ones until defaults run again, is no write.
+func keepTimesOfNoop(live, next *unstructured.Unstructured) {
+	if live == nil {
+		return
+	}
+	a, b := live.GetManagedFields(), next.GetManagedFields()
+	if len(a) != len(b) {
+		return
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		x.Time, y.Time = nil, nil
+		if !equality.Semantic.DeepEqual(x, y) {
+			return
+		}
+	}
+	if !bytes.Equal(storedPart(live), storedPart(next)) {
+		return
+	}
+	next.SetManagedFields(a)
 }
 
 // asStrict reports whether err is a registry.StrictDecodingError.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -28,6 +29,8 @@ func sendH(t *testing.T, method, url, contentType, body string, header map[strin
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, resp.Header
 }
+
+const svcGK = "Service.serving.knative.dev"
 
 const brokerWithBogus = `{"apiVersion":"eventing.knative.dev/v1","kind":"Broker","metadata":{"name":"b"},"spec":{"bogus":1,"bogus2":{"x":1}}}`
 
@@ -97,7 +100,7 @@ func managedFieldsOf(t *testing.T, b []byte) map[string]managedEntry {
 // Non-apply writes record "Update" entries under fieldManager or the User-Agent's product, without defaults or
 // status; a later server-side apply of a field an update set conflicts, and force takes it.
 func TestManagedFieldsOfUpdates(t *testing.T) {
-	_, hs := newTestServer(t)
+	srv, hs := newTestServer(t)
 	svcs := hs.URL + "/apis/serving.knative.dev/v1/namespaces/default/services"
 	doc := `{"apiVersion":"serving.knative.dev/v1","kind":"Service","metadata":{"name":"s"},"spec":{"template":{"spec":{"containers":[{"image":"ko://example.com/a"}]}}}}`
 	code, b, _ := sendH(t, "POST", svcs, "application/json", doc, map[string]string{"User-Agent": "my-ctl/1.0 (linux)"})
@@ -112,6 +115,25 @@ func TestManagedFieldsOfUpdates(t *testing.T) {
 	spec, _ := json.Marshal(e.FieldsV1)
 	if !strings.Contains(string(spec), `"f:containers"`) || strings.Contains(string(spec), "timeoutSeconds") || strings.Contains(string(spec), "f:status") {
 		t.Errorf("create: the entry should own the image, not Knative's defaults or status: %s", spec)
+	}
+	// A re-sent unchanged document (whose atomic containers list differs from the defaulted live one) is no write:
+	// the entry keeps its time (set to 2020 here in the store).
+	stored, err := srv.st.Get(svcGK, "default", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs := stored.GetManagedFields()
+	mfs[0].Time = &metav1.Time{Time: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+	stored.SetManagedFields(mfs)
+	if _, err := srv.st.Update(stored); err != nil {
+		t.Fatal(err)
+	}
+	var rv struct{ Metadata struct{ ResourceVersion string } }
+	_, b = do(t, "GET", svcs+"/s", "")
+	_ = json.Unmarshal(b, &rv)
+	code, b, _ = sendH(t, "PUT", svcs+"/s", "application/json", doc, map[string]string{"User-Agent": "my-ctl/1.0"})
+	if code != 200 || !strings.Contains(string(b), `"time":"2020-01-01T00:00:00Z"`) || !strings.Contains(string(b), `"resourceVersion":"`+rv.Metadata.ResourceVersion+`"`) {
+		t.Fatalf("unchanged re-PUT wrote: %d %s", code, b)
 	}
 	code, b, _ = sendH(t, "PATCH", svcs+"/s?fieldManager=kubectl-patch", MergePatchType,
 		`{"spec":{"template":{"spec":{"timeoutSeconds":30}}}}`, nil)

@@ -21,10 +21,12 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	appsclient "k8s.io/client-go/kubernetes/typed/apps/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/tide-run/tide/apis/sources/v1alpha1"
@@ -67,6 +69,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ClusterDomain is the DNS suffix of Kubernetes Services (default cluster.local).
 	ClusterDomain string
+	// LeaderElection, when set, makes Run reconcile only while it holds a Lease (leaderelection.go), so several
+	// replicas can run with one active.
+	LeaderElection *LeaderElection
 }
 
 // Controller reconciles RocketMQSources into adapter Deployments.
@@ -85,8 +90,10 @@ type Controller struct {
 	deployments    appslisters.DeploymentLister
 	sources        map[schema.GroupVersionResource]cache.GenericLister
 
-	tracker *tracker
-	ready   atomic.Bool
+	tracker  *tracker
+	ready    atomic.Bool
+	core     corev1client.CoreV1Interface
+	recorder record.EventRecorder // set by run; a no-op before
 }
 
 // key names one source: its group (current or 2020), namespace and name.
@@ -122,19 +129,25 @@ func New(opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubecontroller: apps/v1 client: %w", err)
 	}
+	core, err := corev1client.NewForConfig(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubecontroller: core/v1 client: %w", err)
+	}
 	disco, err := discovery.NewDiscoveryClientForConfig(opts.Config)
 	if err != nil {
 		return nil, fmt.Errorf("kubecontroller: discovery client: %w", err)
 	}
 	c := &Controller{
-		opts:    opts,
-		log:     opts.Logger.With("component", "rocketmqsource-controller"),
-		dyn:     dyn,
-		apps:    apps,
-		disco:   disco,
-		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
-		metrics: newMetrics(),
-		sources: map[schema.GroupVersionResource]cache.GenericLister{},
+		opts:     opts,
+		log:      opts.Logger.With("component", "rocketmqsource-controller"),
+		dyn:      dyn,
+		apps:     apps,
+		core:     core,
+		recorder: &record.FakeRecorder{},
+		disco:    disco,
+		mapper:   restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco)),
+		metrics:  newMetrics(),
+		sources:  map[schema.GroupVersionResource]cache.GenericLister{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[key](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[key]{Name: "rocketmqsources"}),
@@ -157,10 +170,20 @@ func New(opts Options) (*Controller, error) {
 	return c, nil
 }
 
-// Run watches and reconciles with workers goroutines until ctx ends. It returns an error when neither
-// RocketMQSource CRD is installed or the caches do not sync.
+// Run watches and reconciles with workers goroutines until ctx ends (with Options.LeaderElection: while it leads).
+// It returns an error when neither RocketMQSource CRD is installed, the caches do not sync, or it lost its lease.
 func (c *Controller) Run(ctx context.Context, workers int) error {
+	if c.opts.LeaderElection != nil {
+		return c.runElected(ctx, workers)
+	}
+	return c.run(ctx, workers)
+}
+
+func (c *Controller) run(ctx context.Context, workers int) error {
 	defer c.queue.ShutDown()
+	rec, stopEvents := newRecorder(ctx, c.core)
+	defer stopEvents()
+	c.recorder = rec
 	served := c.servedGVRs()
 	if len(served) == 0 {
 		return fmt.Errorf("kubecontroller: the API server serves no RocketMQSource (%s or %s): apply deploy/knative/300-rocketmqsource-crd.yaml first", GVR.GroupResource(), LegacyGVR.GroupResource())

@@ -290,6 +290,9 @@ spec:
 		return condition(u, "Ready") == "True" && s == "http://event-display.default.svc.cluster.local/"
 	})
 
+	// The reasons the controller recorded on the sources, as `kubectl get events` shows them.
+	checkEvents(t, cl.Config)
+
 	// Health and metrics, as the controller's pod serves them.
 	hs := httptest.NewServer(c.Handler())
 	defer hs.Close()
@@ -335,6 +338,8 @@ spec:
 		_, err := kube.AppsV1().Deployments("default").Get(ctx, "alirocketmqsource-rocketmqsource-2020", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
+
+	checkLeaderElection(t, ctx, asController, cl.Config)
 }
 
 func checkOwner(t *testing.T, d *appsv1.Deployment, owner *unstructured.Unstructured) {

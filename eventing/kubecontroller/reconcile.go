@@ -80,12 +80,14 @@ func (c *Controller) reconcile(ctx context.Context, k key) error {
 	// of an earlier spec is removed (its pod stops gracefully; the consumer group's offsets stay in RocketMQ).
 	if fe := src.Validate(ctx); fe != nil {
 		st.MarkNotDeployed(v1alpha1.ReasonInvalidSpec, fe.Error())
+		c.warnOnChange(u, before, v1alpha1.ReasonInvalidSpec, fe.Error())
 		return write(c.removeDeployment(ctx, u, legacy)) // a change to the spec triggers the next reconcile
 	}
 	sink, caCerts, err := c.resolve(ctx, k, src.Namespace, src.Spec.Sink)
 	if err != nil {
 		st.MarkNoSink(v1alpha1.ReasonSinkNotFound, err.Error())
 		st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "waiting for the sink")
+		c.warnOnChange(u, before, v1alpha1.ReasonSinkNotFound, "spec.sink: "+err.Error())
 		return write(errors.Join(errRequeue, c.removeDeployment(ctx, u, legacy)))
 	}
 	st.MarkSink(sink)
@@ -94,6 +96,7 @@ func (c *Controller) reconcile(ctx context.Context, k key) error {
 		dl, _, err := c.resolve(ctx, k, src.Namespace, *d.DeadLetterSink)
 		if err != nil {
 			st.MarkNotDeployed(v1alpha1.ReasonSinkNotFound, "spec.delivery.deadLetterSink: "+err.Error())
+			c.warnOnChange(u, before, v1alpha1.ReasonSinkNotFound, "spec.delivery.deadLetterSink: "+err.Error())
 			return write(errors.Join(errRequeue, c.removeDeployment(ctx, u, legacy)))
 		}
 		deadLetter = dl.URL()
@@ -107,6 +110,7 @@ func (c *Controller) reconcile(ctx context.Context, k key) error {
 	d, err := c.applyDeployment(ctx, u, want)
 	if errors.Is(err, errConflict) {
 		st.MarkNotDeployed(v1alpha1.ReasonDeploymentConflict, err.Error())
+		c.warnOnChange(u, before, v1alpha1.ReasonDeploymentConflict, err.Error())
 		return write(nil)
 	}
 	if err != nil {
@@ -249,6 +253,7 @@ func (c *Controller) removeDeployment(ctx context.Context, owner *unstructured.U
 		return fmt.Errorf("deleting the adapter Deployment %s/%s: %w", cur.Namespace, cur.Name, err)
 	}
 	c.log.Info("deleted the adapter Deployment: no valid spec or no sink", "namespace", cur.Namespace, "name", cur.Name)
+	c.recorder.Eventf(owner, corev1.EventTypeNormal, ReasonDeploymentDeleted, "Deleted Deployment %q: no valid spec or no sink", cur.Name)
 	return nil
 }
 
@@ -262,6 +267,7 @@ func (c *Controller) applyDeployment(ctx context.Context, owner *unstructured.Un
 			return nil, err
 		}
 		c.log.Info("created the adapter Deployment", "namespace", d.Namespace, "name", d.Name)
+		c.recorder.Eventf(owner, corev1.EventTypeNormal, ReasonDeploymentCreated, "Created Deployment %q", d.Name)
 		return d, nil
 	}
 	if err != nil {
@@ -289,5 +295,6 @@ func (c *Controller) applyDeployment(ctx context.Context, owner *unstructured.Un
 		return nil, err
 	}
 	c.log.Info("updated the adapter Deployment", "namespace", d.Namespace, "name", d.Name)
+	c.recorder.Eventf(owner, corev1.EventTypeNormal, ReasonDeploymentUpdated, "Updated Deployment %q", d.Name)
 	return d, nil
 }
