@@ -119,7 +119,7 @@ type Sender struct {
 	// copies every request's headers for a redirect it would follow (and a Sender never follows one: a 3xx is the
 	// destination's answer), and wraps each request in redirect bookkeeping. Set when the client has no cookie jar
 	// and no overall timeout, the only other things Do adds.
-	rt http.RoundTripper
+	rt     http.RoundTripper
 	clock  clock.Clock
 	log    *slog.Logger
 	tracer trace.Tracer
