@@ -137,6 +137,8 @@ func (s *keySelector) Select(m *primitive.Message, mqs []*primitive.MessageQueue
 // queue count is not yet known (no Select for it yet) the groups are per key, which is always safe. Grouping by
 // queue rather than by key is what makes batching pay with many keys: a batch of 64 events from 64 sources is 8
 // round trips on an 8-queue topic, not 64. It returns, for each group, one of its keys (the hint for Select).
+// Should a topic's queue count change between group and Select, a group's keys go to the queue of its hint key:
+// per-key order across that moment is no more broken than by the change itself, which moves most keys anyway.
 func (s *keySelector) group(batch []*pending) (hints []string, groups [][]*pending) {
 	type gk struct {
 		topic string

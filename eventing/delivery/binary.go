@@ -167,7 +167,16 @@ func (e errUnknownVersion) Error() string { return "unknown CloudEvents specvers
 // extHeader is the header of extension name: "Ce-" and the name with its first byte upper-cased (sdk-go's
 // rule; extension names are lower-case ASCII letters and digits, so the header is in canonical form).
 func extHeader(name string) string {
-	if name == "" {
+	switch name { // the extensions most deliveries carry, without building the header name each time
+	case "knativearrivaltime":
+		return "Ce-Knativearrivaltime"
+	case "traceparent":
+		return "Ce-Traceparent"
+	case "tracestate":
+		return "Ce-Tracestate"
+	case "partitionkey":
+		return "Ce-Partitionkey"
+	case "":
 		return "Ce-"
 	}
 	if c := name[0]; c >= 'a' && c <= 'z' {

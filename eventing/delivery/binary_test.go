@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,14 @@ func TestWriteBinaryMatchesSDK(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExtHeaderKnownNames: the constant header names of common extensions are what the general rule gives.
+func TestExtHeaderKnownNames(t *testing.T) {
+	for _, n := range []string{"knativearrivaltime", "traceparent", "tracestate", "partitionkey", "myext", "x1"} {
+		if got, want := extHeader(n), "Ce-"+strings.ToUpper(n[:1])+n[1:]; got != want {
+			t.Errorf("extHeader(%q) = %q, want %q", n, got, want)
+		}
 	}
 }

@@ -115,6 +115,11 @@ type Options struct {
 // Sender delivers events. It holds no per-event state and is safe for concurrent use.
 type Sender struct {
 	client *http.Client
+	// rt, when set, is the client's transport, which requests go to directly instead of through client.Do: Do
+	// copies every request's headers for a redirect it would follow (and a Sender never follows one: a 3xx is the
+	// destination's answer), and wraps each request in redirect bookkeeping. Set when the client has no cookie jar
+	// and no overall timeout, the only other things Do adds.
+	rt     http.RoundTripper
 	clock  clock.Clock
 	log    *slog.Logger
 	tracer trace.Tracer
@@ -151,6 +156,12 @@ func New(opts Options) *Sender {
 		tracer: tracing.Tracer(opts.TracerProvider, "github.com/tide-run/tide/eventing/delivery")}
 	if s.client == nil {
 		s.client = NewClient()
+	}
+	if s.client.Jar == nil && s.client.Timeout == 0 {
+		s.rt = s.client.Transport
+		if s.rt == nil {
+			s.rt = http.DefaultTransport
+		}
 	}
 	if s.clock == nil {
 		s.clock = clock.RealClock{}
@@ -324,7 +335,15 @@ func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Even
 	// W3C Trace Context: the attempt's span (or, without a tracer, the caller's span) is the parent of whatever
 	// the destination does.
 	tracing.InjectHTTP(ctx, req.Header)
-	resp, err := s.client.Do(req)
+	var resp *http.Response
+	if s.rt != nil {
+		resp, err = s.rt.RoundTrip(req)
+		if err != nil {
+			err = &url.Error{Op: "Post", URL: target.Redacted(), Err: err} // as Do reports it
+		}
+	} else {
+		resp, err = s.client.Do(req)
+	}
 	if err != nil {
 		return attempt{err: err}
 	}

@@ -73,6 +73,26 @@ func BenchmarkIngressToSubscriber(b *testing.B) {
 	}
 }
 
+// BenchmarkTriggerPath is the rows of BenchmarkIngressToSubscriber that issue 18's targets name, and nothing else,
+// so that rounds of before and after binaries can be interleaved in reasonable time (each row holds its direct-HTTP
+// peer in the same run):
+//
+//	go test ./eventing/trigger -run '^$' -bench TriggerPath -benchtime 10000x -benchmem -count 5
+func BenchmarkTriggerPath(b *testing.B) {
+	gcfloor.InstallForBenchmark(b)
+	for _, bc := range []struct {
+		name           string
+		triggers, rate int
+		filtered       bool
+	}{
+		{"direct", 0, 0, false}, {"triggers=1", 1, 0, false},
+		{"direct/paced=2000", 0, 2000, false}, {"triggers=1/paced=2000", 1, 2000, false},
+		{"triggers=10", 10, 0, false}, {"triggers=10/filtered", 10, 0, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchIngressFiltered(b, bc.triggers, bc.rate, false, false, bc.filtered, nil) })
+	}
+}
+
 // BenchmarkIngressToSubscriberTracing is the 1-Trigger case of BenchmarkIngressToSubscriber with tracing off (no
 // provider: what tide runs with OTEL_SDK_DISABLED=true) and on (the SDK with tide's in-memory store and no
 // exporter: tide's default), alternated in one run so both see the same machine:
