@@ -51,6 +51,9 @@ type Options struct {
 	Platform *server.Options
 	// NameServers of the running tide's RocketMQ (a started tide reports its own). Default DefaultNameServer.
 	NameServers []string
+	// Kafka, when set (host:port,...), puts the queue on that Kafka cluster as the seed does: the page publishes
+	// to Kafka and a KafkaSource feeds the Broker (examples/barrage/kafka); the demo creates the topic there.
+	Kafka string
 	// Keep leaves a started tide running (Result.Platform); the caller stops it.
 	Keep bool
 	// SourceDir is where the ko:// images are built (inside the tide module). Default the working directory.
@@ -181,11 +184,17 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 	res.APIURL = strings.TrimSuffix(c.Server(), "/")
 
-	if err := rollout.EnsureTopic(ctx, nameServers[0], barragebundle.Topic, topicQueues, "barrage demo", progress); err != nil {
+	files := barragebundle.Files()
+	if opts.Kafka != "" {
+		files = barragebundle.KafkaFiles()
+		if err := ensureKafkaTopic(ctx, opts.Kafka, barragebundle.Topic, topicQueues, progress); err != nil {
+			return res, err
+		}
+	} else if err := rollout.EnsureTopic(ctx, nameServers[0], barragebundle.Topic, topicQueues, "barrage demo", progress); err != nil {
 		return res, err
 	}
 	dbPath := filepath.Join(outDir, "barrage.db")
-	applied, err := applyBundle(ctx, c, opts.SourceDir, dbPath, nameServers, progress)
+	applied, err := applyBundle(ctx, c, opts.SourceDir, dbPath, nameServers, opts.Kafka, files, progress)
 	if err != nil {
 		return res, err
 	}
@@ -282,9 +291,12 @@ func startPlatform(ctx context.Context, opts Options, progress io.Writer) (*serv
 type appliedObject = rollout.Object
 
 // applyBundle applies the demo's platform settings and the bundle through the API, as `tide apply` does.
-func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string, nameServers []string, progress io.Writer) ([]appliedObject, error) {
+// With kafka set, the page publishes to that Kafka (the seed's KAFKA_SERVER; its placeholder SASL user is cleared)
+// and the KafkaSource reads from it.
+func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string, nameServers []string, kafka string,
+	files []string, progress io.Writer) ([]appliedObject, error) {
 	var out []appliedObject
-	for _, name := range append(barragebundle.DemoFiles(), barragebundle.Files()...) {
+	for _, name := range append(barragebundle.DemoFiles(), files...) {
 		b, err := barragebundle.Read(name)
 		if err != nil {
 			return nil, err
@@ -302,8 +314,16 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 				env := map[string]string{"BARRAGE_DB": dbPath}
 				if obj.GetName() == HomePage {
 					env["ROCKETMQ_NAMESRV"] = strings.Join(nameServers, ";")
+					if kafka != "" {
+						env["BARRAGE_QUEUE"], env["KAFKA_SERVER"], env["KAFKA_USER"], env["KAFKA_PWD"] = "kafka", kafka, "", ""
+					}
 				}
 				if err := localize(obj, sourceDir, env); err != nil {
+					return nil, fmt.Errorf("barrage demo: %s: %w", name, err)
+				}
+			}
+			if obj.GetKind() == "KafkaSource" && kafka != "" {
+				if err := unstructured.SetNestedStringSlice(obj.Object, strings.Split(kafka, ","), "spec", "bootstrapServers"); err != nil {
 					return nil, fmt.Errorf("barrage demo: %s: %w", name, err)
 				}
 			}
@@ -330,7 +350,7 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir, dbPath string
 
 // localize records where the ko:// image is built (as `tide apply` records its working directory) and sets env
 // (replacing entries of the same names): the table file, absolute so every instance of both services shares it,
-// and the page's RocketMQ name servers.
+// and the page's queue (RocketMQ name servers; with --kafka the Kafka settings).
 func localize(obj *unstructured.Unstructured, sourceDir string, env map[string]string) error {
 	anns := obj.GetAnnotations()
 	if anns == nil {
@@ -358,7 +378,7 @@ func localize(obj *unstructured.Unstructured, sourceDir string, env map[string]s
 		}
 		kept = append(kept, e)
 	}
-	for _, k := range []string{"BARRAGE_DB", "ROCKETMQ_NAMESRV"} {
+	for _, k := range []string{"BARRAGE_DB", "ROCKETMQ_NAMESRV", "BARRAGE_QUEUE", "KAFKA_SERVER", "KAFKA_USER", "KAFKA_PWD"} {
 		if v, ok := env[k]; ok {
 			kept = append(kept, map[string]any{"name": k, "value": v})
 		}
