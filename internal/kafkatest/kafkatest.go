@@ -30,12 +30,10 @@ type Kafka struct {
 	// Dir holds the configuration, the log directory (data) and the server log (logs/server.log).
 	Dir string
 
-	port, cport int
-	timeout     time.Duration
-	cmd         *exec.Cmd
-	stdin       io.WriteCloser
-	stderr      *lockedBuffer
-	done        chan error
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *lockedBuffer
+	done   chan error
 }
 
 // Available reports whether this machine can run Apache Kafka (java and mvn on PATH), and if not, why.
@@ -113,7 +111,7 @@ func startOn(dir string, port, cport int, timeout time.Duration) (*Kafka, error)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", Script(), err)
 	}
-	k := &Kafka{Dir: dir, port: port, cport: cport, timeout: timeout, cmd: cmd, stdin: stdin, stderr: stderr, done: make(chan error, 1)}
+	k := &Kafka{Dir: dir, cmd: cmd, stdin: stdin, stderr: stderr, done: make(chan error, 1)}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -158,22 +156,6 @@ func (k *Kafka) Stop() error {
 		k.done <- err
 		return errors.New("the script did not stop the JVM within 40 s; killed its process group")
 	}
-}
-
-// Restart stops Kafka and starts it again on the same ports and log directory, so topics, records and committed
-// consumer offsets survive: what a client sees when the cluster restarts.
-func (k *Kafka) Restart() error {
-	if err := k.Stop(); err != nil {
-		return fmt.Errorf("restart: %w", err)
-	}
-	n, err := startOn(k.Dir, k.port, k.cport, k.timeout)
-	if err != nil {
-		return fmt.Errorf("restart on the same ports: %w", err)
-	}
-	k.cmd, k.stdin, k.done = n.cmd, n.stdin, n.done
-	k.stderr.Write([]byte("--- restart ---\n" + n.stderr.String()))
-	n.stderr = k.stderr
-	return nil
 }
 
 // Client returns a franz-go client (no group) on the node, closed with the test.
