@@ -34,7 +34,7 @@ type KafkaPublisher struct {
 	topic string
 }
 
-// NewKafkaPublisher starts a producer client (it connects lazily; the first Publish reports an unreachable cluster).
+// NewKafkaPublisher starts a producer client; an unreachable cluster is reported by Publish, not here.
 func NewKafkaPublisher(opts KafkaOptions) (*KafkaPublisher, error) {
 	if opts.Topic == "" || len(opts.Servers) == 0 {
 		return nil, fmt.Errorf("%w: Kafka needs %s and a topic", ErrQueueConfig, EnvKafkaServer)
@@ -48,6 +48,11 @@ func NewKafkaPublisher(opts KafkaOptions) (*KafkaPublisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrQueueConfig, err)
 	}
+	// Connect now (best effort: Kafka may come up later), so the first comments do not wait for the connection
+	// and metadata, as the RocketMQ producer's Start does.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = cl.Ping(ctx)
+	cancel()
 	return &KafkaPublisher{cl: cl, topic: opts.Topic}, nil
 }
 
