@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,33 @@ spec:
 	if table := p.mustRun("", "get", "kafkasources"); !strings.Contains(table, "TOPICS") || !strings.Contains(table, `["comments"]`) ||
 		!strings.Contains(table, k.Bootstrap) {
 		t.Errorf("tide get kafkasources:\n%s", table)
+	}
+	// What kubectl gets: a Table with Knative's printer columns.
+	req, _ := http.NewRequest(http.MethodGet, p.srv.APIURL()+"/apis/sources.knative.dev/v1beta1/namespaces/default/kafkasources", nil)
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	req.Header.Set("Authorization", "Bearer "+p.srv.Access().Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct {
+		Kind              string `json:"kind"`
+		ColumnDefinitions []struct {
+			Name string `json:"name"`
+		} `json:"columnDefinitions"`
+		Rows []struct {
+			Cells []any `json:"cells"`
+		} `json:"rows"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&table)
+	resp.Body.Close()
+	var cols []string
+	for _, c := range table.ColumnDefinitions {
+		cols = append(cols, c.Name)
+	}
+	if err != nil || table.Kind != "Table" || strings.Join(cols, ",") != "Name,Topics,BootstrapServers,Ready,Reason,Age" ||
+		len(table.Rows) != 1 || fmt.Sprint(table.Rows[0].Cells[3]) != "True" {
+		t.Errorf("API Table: %v kind %q columns %v rows %+v", err, table.Kind, cols, table.Rows)
 	}
 	eventually(t, 30*time.Second, func() error {
 		if n := len(sink.snapshot()); n < 30 {
