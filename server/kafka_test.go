@@ -92,6 +92,35 @@ spec:
 		len(table.Rows) != 1 || fmt.Sprint(table.Rows[0].Cells[3]) != "True" {
 		t.Errorf("API Table: %v kind %q columns %v rows %+v", err, table.Kind, cols, table.Rows)
 	}
+	// A bad spec is refused at apply with Knative's field paths; a missing topic is a reason, not a crash.
+	_, errOut, code := p.run(`
+apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata: {name: bad}
+spec: {bootstrapServers: [nohostport], initialOffset: middle, sink: {uri: http://127.0.0.1:1}}
+`, "apply", "-f", "-")
+	for _, f := range []string{"spec.topics", "spec.initialOffset", "spec.bootstrapServers[0]"} {
+		if code == 0 || !strings.Contains(errOut, f) {
+			t.Errorf("apply of a bad KafkaSource: exit %d, stderr does not name %s:\n%s", code, f, errOut)
+		}
+	}
+	p.apply(fmt.Sprintf(`
+apiVersion: sources.knative.dev/v1beta1
+kind: KafkaSource
+metadata: {name: missing}
+spec: {bootstrapServers: [%s], topics: [no-such-topic], sink: {uri: %s}}
+`, k.Bootstrap, sink.URL))
+	eventually(t, 30*time.Second, func() error {
+		obj := p.getJSON("kafkasource", "missing")
+		if s, r := condReason(obj, "Ready"); s != "False" || r != "TopicNotFound" {
+			return fmt.Errorf("Ready %s %s", s, r)
+		}
+		if s, _ := condReason(obj, "ConnectionEstablished"); s != "True" {
+			return fmt.Errorf("ConnectionEstablished %s", s)
+		}
+		return nil
+	})
+	p.mustRun("", "delete", "kafkasource", "missing")
 	eventually(t, 30*time.Second, func() error {
 		if n := len(sink.snapshot()); n < 30 {
 			return fmt.Errorf("%d delivered before the stop", n)

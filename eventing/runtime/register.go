@@ -40,7 +40,8 @@ func (r *Runtime) Register(m *reconciler.Manager) {
 		}})
 }
 
-// RegisterKinds registers the RocketMQSource Go types over the generic entries: sources.knative.dev/v1alpha1
+// RegisterKinds registers the RocketMQSource and KafkaSource (kafkasource.go) Go types over the generic entries.
+// RocketMQSource: sources.knative.dev/v1alpha1
 // decoded strictly, defaulted and validated in the Knative style, and the 2020 group
 // sources.eventing.knative.dev/v1alpha1, converted on input and stored as the current form (so `tide get` shows the
 // converted object). spec.nameServers left empty means "the platform's name servers" (resolved when the adapter
