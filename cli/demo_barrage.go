@@ -36,11 +36,15 @@ stream as the page does. It prints the summary: comments sent, processed, shown,
 latency p50/p99, the processor's peak instances and whether it went back to zero; and writes summary.txt in --out.
 Exit status 0 only when no comment was lost.
 
+With --kafka host:port the queue is that Kafka cluster, as in the seed: the demo creates the topic there, the page
+publishes to Kafka, and a KafkaSource (examples/barrage/kafka) reads it into the Broker instead of the RocketMQSource.
+
 Without --send, or with --keep, a tide the demo started keeps running until Ctrl-C, so the page can be used in a
 browser. Run it inside the tide source tree: the programs are built from their ko:// import paths there.`,
 		Example: `  tide demo barrage                                  # then open the printed page URL and press Send
   tide demo barrage --send hello --concurrency 20 --duration 30s
-  tide demo barrage --send "弹幕 hello" --concurrency 10 --duration 10s --count 200`,
+  tide demo barrage --send "弹幕 hello" --concurrency 10 --duration 10s --count 200
+  tide demo barrage --kafka 127.0.0.1:9092 --send hello   # the seed's queue: Kafka and a KafkaSource`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, err := demoLogger(cmd, logLevel)
@@ -82,6 +86,7 @@ browser. Run it inside the tide source tree: the programs are built from their k
 	f.IntVar(&opts.Count, "count", 0, "comments to send over the duration (default one per sender per second)")
 	f.StringVar(&opts.OutDir, "out", play.DefaultOutDir, "directory for summary.txt and the table's barrage.db")
 	f.BoolVar(&opts.Keep, "keep", false, "leave a tide the demo started running after the send, until Ctrl-C")
+	f.StringVar(&opts.Kafka, "kafka", "", "put the queue on this Kafka (host:port,...), as the seed does: the page publishes to Kafka and a KafkaSource feeds the Broker")
 	f.StringSliceVar(&opts.NameServers, "namesrv", nil, "RocketMQ name server of a running tide (default "+play.DefaultNameServer+")")
 	f.DurationVar(&opts.ReadyTimeout, "ready-timeout", play.DefaultReadyWait, "how long to wait for the bundle to be Ready")
 	demoPlatformFlags(f, &platform, &logLevel)

@@ -199,6 +199,21 @@ func fieldColumn(header string, path ...string) column {
 	return column{header, func(o *unstructured.Unstructured, _ time.Time) string { return str(o, path...) }}
 }
 
+// jsonColumn shows the JSON of the value at path, as kubectl prints a list in a printer column (["a","b"]).
+func jsonColumn(header string, path ...string) column {
+	return column{header, func(o *unstructured.Unstructured, _ time.Time) string {
+		v, found, err := unstructured.NestedFieldNoCopy(o.Object, path...)
+		if !found || err != nil {
+			return ""
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}}
+}
+
 // labelColumn shows the value of label key.
 func labelColumn(header, key string) column {
 	return column{header, func(o *unstructured.Unstructured, _ time.Time) string { return o.GetLabels()[key] }}
@@ -278,6 +293,9 @@ func columnsFor(k client.Kind) []column {
 		return []column{colName,
 			fieldColumn("SINK", "status", "sinkUri"),
 			colAge, colReady, colReason}
+	case "sources.knative.dev/KafkaSource":
+		return []column{colName, jsonColumn("TOPICS", "spec", "topics"), jsonColumn("BOOTSTRAPSERVERS", "spec", "bootstrapServers"),
+			colReady, colReason, colAge}
 	case "/Secret":
 		return []column{colName,
 			fieldColumn("TYPE", "type"),
@@ -324,7 +342,7 @@ func printRows(out io.Writer, k client.Kind, objs []*unstructured.Unstructured, 
 		if !hasAge {
 			cols = append(cols, colAge)
 		}
-		if k.Kind == "Trigger" || k.Kind == "RocketMQSource" {
+		if k.Kind == "Trigger" || k.Kind == "RocketMQSource" || k.Kind == "KafkaSource" {
 			// Delivery counters the eventing runtime keeps in status.deliveryStats (this process's lifetime).
 			cols = append(cols, statsColumn("DELIVERED", "delivered"), statsColumn("RETRIED", "retried"),
 				statsColumn("DEAD-LETTERED", "deadLettered"))

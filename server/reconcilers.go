@@ -13,6 +13,7 @@ func NotImplementedKinds() map[string]string {
 		"Trigger.eventing.knative.dev":                "the eventing data plane (trigger dispatch) is not part of this build yet",
 		"RocketMQSource.sources.knative.dev":          "the RocketMQSource adapter is not part of this build yet",
 		"RocketMQSource.sources.eventing.knative.dev": "the RocketMQSource adapter is not part of this build yet",
+		"KafkaSource.sources.knative.dev":             "the KafkaSource adapter is not part of this build yet",
 	}
 }
 

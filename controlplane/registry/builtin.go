@@ -22,7 +22,7 @@ const (
 
 // NewDefault returns a registry holding tide's built-in kinds: Knative Serving (Service, Configuration, Revision,
 // Route) and Eventing (Broker, Trigger) decoded with the upstream v0.50.0 types, core Secret and ConfigMap,
-// RocketMQSource in both its groups (generic until its Go types are registered over it), and the cluster kinds a
+// RocketMQSource in both its groups and KafkaSource (generic until their Go types are registered over them), and the cluster kinds a
 // bundle carries that tide stores without acting on (ServiceAccount, Namespace, RBAC roles and bindings).
 func NewDefault() *Registry {
 	r := New()
@@ -71,6 +71,9 @@ func BuiltinKinds() []Kind {
 		{Group: GroupSourcesEventing, Version: "v1alpha1", Kind: "RocketMQSource", Plural: "rocketmqsources", Singular: "rocketmqsource",
 			Namespaced: true, ActedOn: true, Columns: []string{"SINK", "READY", "REASON"},
 			PrinterColumns: SourceColumns}, // no categories: `get all` lists them once, in the current group
+		{Group: GroupSources, Version: "v1beta1", Kind: "KafkaSource", Plural: "kafkasources", Singular: "kafkasource",
+			Namespaced: true, ActedOn: true, Columns: []string{"TOPICS", "BOOTSTRAPSERVERS", "READY", "REASON"},
+			Categories: SourceCategories, PrinterColumns: KafkaSourceColumns},
 		{Version: "v1", Kind: "Secret", Plural: "secrets", Singular: "secret", Namespaced: true, ActedOn: true,
 			Columns:        []string{"TYPE", "DATA"},
 			PrinterColumns: []PrinterColumn{{Name: "Type", Type: "string", JSONPath: ".type"}, colData, ColAge},
@@ -132,6 +135,12 @@ var (
 	}
 	// SourceColumns are what Knative's sources print (SINK, AGE, READY, REASON).
 	SourceColumns = []PrinterColumn{{Name: "Sink", Type: "string", JSONPath: ".status.sinkUri"}, ColAge, colReady, colReason}
+	// KafkaSourceColumns are what Knative's KafkaSource CRD prints (eventing-kafka-broker's 100-kafka-source.yaml).
+	KafkaSourceColumns = []PrinterColumn{
+		{Name: "Topics", Type: "string", JSONPath: ".spec.topics"},
+		{Name: "BootstrapServers", Type: "string", JSONPath: ".spec.bootstrapServers"},
+		colReady, colReason, ColAge,
+	}
 	// colData counts data and binaryData keys, as the API server's Secret and ConfigMap tables do.
 	colData        = PrinterColumn{Name: "Data", Type: "integer", CountKeysOf: []string{"data", "binaryData"}}
 	bindingColumns = []PrinterColumn{

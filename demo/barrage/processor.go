@@ -94,11 +94,13 @@ func (p *Processor) handleComment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The trace context: the HTTP request's (the Trigger's delivery, when tracing propagates it), else the
-	// message's property as the RocketMQSource mapped it, else the comment's own.
+	// message's property or record header as the RocketMQSource or KafkaSource mapped it, else the comment's own.
 	tp := r.Header.Get("traceparent")
 	if !ValidTraceParent(tp) {
 		if v, ok := ev.Extensions()["rocketmqheadertraceparent"].(string); ok && ValidTraceParent(v) {
 			tp = v
+		} else if v, ok := ev.Extensions()["kafkaheadertraceparent"].(string); ok && ValidTraceParent(v) {
+			tp = v // a KafkaSource maps the record's traceparent header so
 		} else {
 			tp = c.TraceParent
 		}

@@ -16,7 +16,7 @@ import (
 
 // Publisher is the HomePage's side of the queue: it publishes one comment message and returns once the queue has
 // stored it. Implementations must be safe for concurrent use. RocketMQPublisher is the default; another queue
-// (Kafka, as the seed uses) is one more implementation chosen by BARRAGE_QUEUE.
+// (Kafka, as the seed uses: KafkaPublisher) is chosen by BARRAGE_QUEUE.
 type Publisher interface {
 	Publish(ctx context.Context, m Message) error
 	Close() error
@@ -32,7 +32,7 @@ type Message struct {
 
 // Queue settings from the environment.
 const (
-	// EnvQueue selects the queue: "rocketmq" (default).
+	// EnvQueue selects the queue: "rocketmq" (default) or "kafka" (KAFKA_SERVER, kafka.go).
 	EnvQueue = "BARRAGE_QUEUE"
 	// EnvNameServer is the RocketMQ name server list (host:port, ';'-separated); default 127.0.0.1:9876, tide's.
 	EnvNameServer = "ROCKETMQ_NAMESRV"
@@ -67,8 +67,10 @@ func PublisherFromEnv(ctx context.Context, getenv func(string) string) (Publishe
 			ns = DefaultNameSrv
 		}
 		return NewRocketMQPublisher(ctx, RocketMQOptions{NameServers: strings.Split(ns, ";"), Topic: TopicFromEnv(getenv)})
+	case "kafka":
+		return kafkaPublisherFromEnv(getenv)
 	default:
-		return nil, fmt.Errorf("%w: %s=%q: this build supports rocketmq", ErrQueueConfig, EnvQueue, q)
+		return nil, fmt.Errorf("%w: %s=%q: rocketmq (default) or kafka", ErrQueueConfig, EnvQueue, q)
 	}
 }
 

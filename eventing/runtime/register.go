@@ -15,7 +15,7 @@ import (
 	"github.com/tide-run/tide/eventing/trigger"
 )
 
-// Register adds the Broker, Trigger and RocketMQSource reconcilers to m (replacing the NotImplemented defaults).
+// Register adds the Broker, Trigger, RocketMQSource and KafkaSource reconcilers to m (replacing the NotImplemented defaults).
 // Triggers and sources re-resolve when a Broker or Service in their namespace changes (their subscriber's or sink's
 // URL may have), and sources when a Secret changes.
 func (r *Runtime) Register(m *reconciler.Manager) {
@@ -32,9 +32,16 @@ func (r *Runtime) Register(m *reconciler.Manager) {
 			{GroupKind: GKService, Map: reconciler.AllInNamespace(r.st, GKSource)},
 			{GroupKind: GKSecret, Map: reconciler.AllInNamespace(r.st, GKSource)},
 		}})
+	m.Register(reconciler.Registration{GroupKind: GKKafkaSource, Reconciler: reconciler.Func(r.reconcileKafkaSource), Workers: 2,
+		Watches: []reconciler.Watch{
+			{GroupKind: GKBroker, Map: reconciler.AllInNamespace(r.st, GKKafkaSource)},
+			{GroupKind: GKService, Map: reconciler.AllInNamespace(r.st, GKKafkaSource)},
+			{GroupKind: GKSecret, Map: reconciler.AllInNamespace(r.st, GKKafkaSource)},
+		}})
 }
 
-// RegisterKinds registers the RocketMQSource Go types over the generic entries: sources.knative.dev/v1alpha1
+// RegisterKinds registers the RocketMQSource and KafkaSource (kafkasource.go) Go types over the generic entries.
+// RocketMQSource: sources.knative.dev/v1alpha1
 // decoded strictly, defaulted and validated in the Knative style, and the 2020 group
 // sources.eventing.knative.dev/v1alpha1, converted on input and stored as the current form (so `tide get` shows the
 // converted object). spec.nameServers left empty means "the platform's name servers" (resolved when the adapter
@@ -72,6 +79,9 @@ func RegisterKinds(reg *registry.Registry, nameServers func() []string) error {
 		Plural: v1alpha1.Resource, Singular: "rocketmqsource", Namespaced: true, ActedOn: true, Columns: cols,
 		Categories: registry.SourceCategories, PrinterColumns: registry.SourceColumns,
 		New: func() any { return &v1alpha1.RocketMQSource{} }, Default: def, Validate: validate}); err != nil {
+		return err
+	}
+	if err := registerKafkaSourceKind(reg); err != nil {
 		return err
 	}
 	return reg.Register(registry.Kind{Group: v1alpha1.LegacyGroupName, Version: v1alpha1.Version, Kind: v1alpha1.Kind,
@@ -115,7 +125,7 @@ func (r *Runtime) resyncStats() {
 		if tick%notReadyResyncTicks == 0 {
 			// Watches re-resolve on Broker, Service and Secret changes; a Destination may point at any other
 			// addressable kind, so not-Ready Triggers and sources are also retried now and then.
-			for _, gk := range []string{GKTrigger, GKSource} {
+			for _, gk := range []string{GKTrigger, GKSource, GKKafkaSource} {
 				objs, _, err := r.st.List(gk, "")
 				if err != nil {
 					continue
@@ -147,6 +157,19 @@ func (r *Runtime) resyncStats() {
 			k := keyOf(name)
 			if r.statsChanged("source", k, SourceStats{Delivered: c.Delivered, Retried: c.Retried, DeadLettered: c.DeadLettered}) {
 				r.recons.Enqueue(GKSource, k)
+			}
+		}
+		r.mu.Lock()
+		kafka := make(map[string]*runningKafkaSource, len(r.kafkaSources))
+		for k, v := range r.kafkaSources {
+			kafka[k] = v
+		}
+		r.mu.Unlock()
+		for name, rs := range kafka {
+			c := rs.adapter.Counters()
+			k := keyOf(name)
+			if r.statsChanged("kafkasource", k, SourceStats{Delivered: c.Delivered, Retried: c.Retried, DeadLettered: c.DeadLettered}) {
+				r.recons.Enqueue(GKKafkaSource, k)
 			}
 		}
 	}

@@ -96,9 +96,11 @@ type Runtime struct {
 	brokers map[string]string         // "ns/name" -> topic, for Brokers whose topic exists
 	orphans map[string]string         // "ns/name" -> topic of a deleted Broker whose topic deletion failed (retried)
 	sources map[string]*runningSource // "ns/name" -> the adapter running for a RocketMQSource
-	written map[string]string         // "kind ns/name" -> stats JSON last written to status
-	started bool
-	metrics *runtimeMetrics // RegisterMetrics' (metrics.go); nil: none
+	// kafkaSources: "ns/name" -> the adapter running for a KafkaSource (kafkasource.go)
+	kafkaSources map[string]*runningKafkaSource
+	written      map[string]string // "kind ns/name" -> stats JSON last written to status
+	started      bool
+	metrics      *runtimeMetrics // RegisterMetrics' (metrics.go); nil: none
 }
 
 type runningSource struct {
@@ -124,7 +126,8 @@ func New(opts Options) (*Runtime, error) {
 	quietClientLog.Do(func() { rlog.SetLogLevel("error") })
 	return &Runtime{opts: opts, log: opts.Logger.With("component", "eventing"), st: opts.Store,
 		status:  reconciler.StatusWriter{Store: opts.Store, Clock: opts.Clock},
-		brokers: map[string]string{}, orphans: map[string]string{}, sources: map[string]*runningSource{}, written: map[string]string{}}, nil
+		brokers: map[string]string{}, orphans: map[string]string{}, sources: map[string]*runningSource{}, written: map[string]string{},
+		kafkaSources: map[string]*runningKafkaSource{}}, nil
 }
 
 // Name implements the server's Subsystem.
@@ -189,7 +192,7 @@ func (r *Runtime) Ready() error {
 	return nil
 }
 
-// Shutdown stops every RocketMQSource adapter and Trigger consumer (offsets are persisted; unfinished deliveries
+// Shutdown stops every RocketMQSource and KafkaSource adapter and Trigger consumer (offsets are persisted; unfinished deliveries
 // are redelivered after a restart), then the producer.
 func (r *Runtime) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
@@ -200,6 +203,8 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 	r.started = false
 	sources := r.sources
 	r.sources = map[string]*runningSource{}
+	kafkaSources := r.kafkaSources
+	r.kafkaSources = map[string]*runningKafkaSource{}
 	stop, done := r.stop, r.done
 	r.mu.Unlock()
 	close(stop)
@@ -214,6 +219,17 @@ func (r *Runtime) Shutdown(ctx context.Context) error {
 			if err := rs.adapter.Stop(ctx); err != nil {
 				emu.Lock()
 				errs = append(errs, fmt.Errorf("rocketmqsource %s: %w", key, err))
+				emu.Unlock()
+			}
+		}()
+	}
+	for key, rs := range kafkaSources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := rs.adapter.Stop(ctx); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("kafkasource %s: %w", key, err))
 				emu.Unlock()
 			}
 		}()

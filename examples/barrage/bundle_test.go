@@ -36,7 +36,7 @@ func TestSeedYAMLOnlyImagesChanged(t *testing.T) {
 			t.Errorf("%s: %v", image, err)
 		}
 	}
-	for _, f := range append(barragebundle.DemoFiles(), barragebundle.Files()...) {
+	for _, f := range append(append(barragebundle.DemoFiles(), barragebundle.Files()...), barragebundle.KafkaFiles()...) {
 		if len(mustRead(t, f)) == 0 {
 			t.Errorf("%s is empty", f)
 		}

@@ -1,7 +1,8 @@
 // Package barrage (folder examples/barrage; importers that also use demo/barrage name it barragebundle) embeds
 // seed 003's bullet-comment ("barrage") application as Knative YAML: the seed's two Services with only their image
 // lines changed to ko:// paths (the processor in ./processor, the HomePage in ./homepage), and the event-driven
-// part on RocketMQ (RocketMQSource -> Broker -> Trigger -> processor) where the seed uses Kafka.
+// part on RocketMQ (RocketMQSource -> Broker -> Trigger -> processor) where the seed uses Kafka; kafka/ holds the
+// Kafka variant (KafkaSource -> Broker -> Trigger), which `tide demo barrage --kafka` applies instead.
 //
 // The files are the source of truth; this package only ships them, so `tide demo barrage` can apply them without
 // reading the working tree. `tide apply -f examples/barrage/` reads the same directory.
@@ -14,7 +15,7 @@ import (
 
 // FS holds the bundle's YAML files at its root and, under demo/, the platform settings the demo applies.
 //
-//go:embed *.yaml demo/*.yaml
+//go:embed *.yaml demo/*.yaml kafka/*.yaml
 var FS embed.FS
 
 // Files lists the bundle in the seed's deploy order: message processing first, then the event-driven part, then the
@@ -26,6 +27,19 @@ func Files() []string {
 		"broker.yaml",
 		"trigger.yaml",
 		"rocketmqsource.yaml",
+		"ksvc-demo-barrage.yaml",
+	}
+}
+
+// KafkaFiles is Files with the event-driven part on Kafka, as the seed has it (`tide demo barrage --kafka`): a
+// KafkaSource reading the Kafka topic into the Broker, and the Trigger matching its events' type.
+func KafkaFiles() []string {
+	return []string{
+		"200-serviceaccount.yaml",
+		"ksvc-barrage-process.yaml",
+		"broker.yaml",
+		"kafka/trigger.yaml",
+		"kafka/kafkasource.yaml",
 		"ksvc-demo-barrage.yaml",
 	}
 }

@@ -13,7 +13,7 @@ import (
 // garbage collector, which only internal/kubetest's tests run; and kubectl's code (k8s.io/kubectl,
 // k8s.io/cli-runtime, kustomize), linked only into test/kubectl's kubectl.
 var benchOnly = []string{"github.com/nats-io/", module + "/mq/bench",
-	module + "/internal/crdgen", module + "/internal/kubetest", "k8s.io/kubernetes/", "go.etcd.io/etcd/server/",
+	module + "/internal/crdgen", module + "/internal/kubetest", module + "/internal/kafkatest", "k8s.io/kubernetes/", "go.etcd.io/etcd/server/",
 	"k8s.io/apiserver/", "k8s.io/apiextensions-apiserver/pkg/apiserver",
 	"k8s.io/kubectl/", "k8s.io/cli-runtime/", "sigs.k8s.io/kustomize/", module + "/test/"}
 

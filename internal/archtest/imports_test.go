@@ -82,6 +82,8 @@ var rules = []rule{
 		why: "the CRD generator reads only the API types"},
 	{from: "internal/kubetest", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "the real-Kubernetes test harness is a leaf: tests bring their own resources"},
+	{from: "internal/kafkatest", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
+		why: "the Apache Kafka test harness is a leaf: tests bring their own sources and sinks"},
 	{from: "internal/ratelog", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "the log rate limiter is a leaf library"},
 	{from: "internal/tracing", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},

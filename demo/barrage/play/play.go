@@ -54,6 +54,9 @@ type Options struct {
 	Platform *server.Options
 	// NameServers of the running tide's RocketMQ (a started tide reports its own). Default DefaultNameServer.
 	NameServers []string
+	// Kafka, when set (host:port,...), puts the queue on that Kafka cluster as the seed does: the page publishes
+	// to Kafka and a KafkaSource feeds the Broker (examples/barrage/kafka); the demo creates the topic there.
+	Kafka string
 	// Keep leaves a started tide running (Result.Platform); the caller stops it.
 	Keep bool
 	// SourceDir is where the ko:// images are built (inside the tide module). Default the working directory.
@@ -154,7 +157,13 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	c, nameServers := plat.Client, plat.NameServers
 	res.APIURL = strings.TrimSuffix(c.Server(), "/")
 
-	if err := rollout.EnsureTopic(ctx, nameServers[0], barragebundle.Topic, topicQueues, "barrage demo", progress); err != nil {
+	files := barragebundle.Files()
+	if opts.Kafka != "" {
+		files = barragebundle.KafkaFiles()
+		if err := ensureKafkaTopic(ctx, opts.Kafka, barragebundle.Topic, topicQueues, progress); err != nil {
+			return res, err
+		}
+	} else if err := rollout.EnsureTopic(ctx, nameServers[0], barragebundle.Topic, topicQueues, "barrage demo", progress); err != nil {
 		return res, err
 	}
 	dbPath := filepath.Join(outDir, "barrage.db")
@@ -167,7 +176,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	} else {
 		fmt.Fprintln(progress, "this tide takes no spans without its token: comments will not link to traces")
 	}
-	applied, err := applyBundle(ctx, c, opts.SourceDir, env, nameServers, progress)
+	applied, err := applyBundle(ctx, c, opts.SourceDir, env, nameServers, opts.Kafka, files, progress)
 	if err != nil {
 		return res, err
 	}
@@ -221,9 +230,12 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 type appliedObject = rollout.Object
 
 // applyBundle applies the demo's platform settings and the bundle through the API, as `tide apply` does.
-func applyBundle(ctx context.Context, c *client.Client, sourceDir string, common map[string]string, nameServers []string, progress io.Writer) ([]appliedObject, error) {
+// common is the environment both services get; with kafka set, the page publishes to that Kafka (the seed's
+// KAFKA_SERVER; its placeholder SASL user is cleared) and the KafkaSource reads from it.
+func applyBundle(ctx context.Context, c *client.Client, sourceDir string, common map[string]string, nameServers []string,
+	kafka string, files []string, progress io.Writer) ([]appliedObject, error) {
 	var out []appliedObject
-	for _, name := range append(barragebundle.DemoFiles(), barragebundle.Files()...) {
+	for _, name := range append(barragebundle.DemoFiles(), files...) {
 		b, err := barragebundle.Read(name)
 		if err != nil {
 			return nil, err
@@ -243,8 +255,16 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir string, common
 					delete(env, "BARRAGE_TRACE_URL")
 				} else {
 					env["ROCKETMQ_NAMESRV"] = strings.Join(nameServers, ";")
+					if kafka != "" {
+						env["BARRAGE_QUEUE"], env["KAFKA_SERVER"], env["KAFKA_USER"], env["KAFKA_PWD"] = "kafka", kafka, "", ""
+					}
 				}
 				if err := localize(obj, sourceDir, env); err != nil {
+					return nil, fmt.Errorf("barrage demo: %s: %w", name, err)
+				}
+			}
+			if obj.GetKind() == "KafkaSource" && kafka != "" {
+				if err := unstructured.SetNestedStringSlice(obj.Object, strings.Split(kafka, ","), "spec", "bootstrapServers"); err != nil {
 					return nil, fmt.Errorf("barrage demo: %s: %w", name, err)
 				}
 			}
@@ -271,7 +291,8 @@ func applyBundle(ctx context.Context, c *client.Client, sourceDir string, common
 
 // localize records where the ko:// image is built (as `tide apply` records its working directory) and sets env
 // (replacing entries of the same names): the table file, absolute so every instance of both services shares it,
-// the page's RocketMQ name servers, and where spans go and traces are shown.
+// the page's queue (RocketMQ name servers; with --kafka the Kafka settings), and where spans go and traces are
+// shown.
 func localize(obj *unstructured.Unstructured, sourceDir string, env map[string]string) error {
 	anns := obj.GetAnnotations()
 	if anns == nil {

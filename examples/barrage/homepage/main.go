@@ -6,13 +6,14 @@
 // Environment (the Knative runtime contract, the seed's variables, and this program's own):
 //
 //	PORT                  port to listen on (default 8080)
-//	BARRAGE_QUEUE         rocketmq (default)
+//	BARRAGE_QUEUE         rocketmq (default) or kafka
+//	KAFKA_SERVER          with kafka: bootstrap servers, host:port,... (KAFKA_USER/KAFKA_PWD: SASL PLAIN when set)
 //	ROCKETMQ_NAMESRV      RocketMQ name servers, host:port;... (default 127.0.0.1:9876, tide's)
 //	ROCKETMQ_TOPIC        the topic (default the seed's KAFKA_TOPIC, else barrage-info)
 //	TABLE_NAME, OTS_*, BARRAGE_DB, BARRAGE_DB_DRIVER, BARRAGE_DB_DSN  table storage (see demo/barrage.ConfigFromEnv)
 //	BARRAGE_TRACE_URL     link each comment to its trace: a URL with {traceId}
 //	OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_*  record spans sender, receiver and result and export them with OTLP
-//	KAFKA_*, TRACING, TRACE_NAME*, PARENT_SPAN, SUB_SPAN*  the seed's settings, accepted; span names are fixed
+//	TRACING, TRACE_NAME*, PARENT_SPAN, SUB_SPAN*  the seed's settings, accepted; span names are fixed
 //
 // On SIGTERM it ends the event streams, lets Sends in flight finish (up to 30 s) and exits 0.
 package main
