@@ -121,3 +121,18 @@ func TestExtensionFields(t *testing.T) {
 		t.Errorf("Events %v", got)
 	}
 }
+
+// The Java client's SubAfter has 8 fields (the timestamp at 7, no group): the time is read, the group comes from
+// the SubBefore with the same request id.
+func TestJavaSubAfter(t *testing.T) {
+	body := "SubBefore\x011000\x01DefaultRegion\x01jc\x01req\x01ID\x010\x01k\x02" +
+		"SubAfter\x01req\x01ID\x013\x01true\x01k\x010\x011003\x02"
+	recs, skipped := Parse([]byte(body))
+	if skipped != 0 || len(recs) != 2 || recs[1].Timestamp != 1003 || recs[1].Group != "" {
+		t.Fatalf("%+v, %d skipped", recs, skipped)
+	}
+	g := Build("ID", recs).Groups
+	if len(g) != 1 || g[0].Group != "jc" || len(g[0].Attempts) != 1 || g[0].Attempts[0].End != 1003 || !g[0].Attempts[0].Success {
+		t.Fatalf("groups %+v", g)
+	}
+}
