@@ -123,7 +123,8 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 		Long: "Read a topic as consumer group G from the group's committed offsets (or, for queues where it has none,\n" +
 			"from the first or last message as --from says), print the messages, and commit the offsets after the last\n" +
 			"printed message per queue. It stops after --max messages, or when no message arrived for --timeout, or on\n" +
-			"Ctrl-C (offsets are still committed). Running push consumers of the same group share the queues with it.",
+			"Ctrl-C (offsets are still committed). Running push consumers of the same group share the queues with it.\n" +
+			"A long run reports its count and rate on stderr every 2 seconds.",
 		Example: `  tide mq consume orders --group audit --from first
   tide mq consume orders --group audit --tag 'created || paid' --max 10 -o json
   tide mq consume orders --group audit --from last --timeout 1m -o body`,
@@ -163,7 +164,8 @@ func newMQConsumeCommand(g *mqGlobals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			cs := &consumeSession{c: c, g: g, group: group, topic: topic, filter: filter, expr: tag, printer: pr}
+			cs := &consumeSession{c: c, g: g, group: group, topic: topic, filter: filter, expr: tag, printer: pr,
+				progress: newProgress(cmd.ErrOrStderr(), "consumed", "messages", 0)}
 			if err := cs.init(sigCtx, from); err != nil {
 				return err
 			}
@@ -204,6 +206,9 @@ type consumeSession struct {
 	filter  admin.TagFilter
 	printer *messagePrinter
 	r       *admin.GroupReader
+	// progress reports the count on stderr every few seconds of a long run (the messages go to stdout).
+	progress *progress
+	n        int
 }
 
 func (s *consumeSession) init(ctx context.Context, from string) error {
@@ -212,7 +217,16 @@ func (s *consumeSession) init(ctx context.Context, from string) error {
 }
 
 func (s *consumeSession) run(ctx context.Context, maxMsgs int, idle time.Duration) (int, error) {
-	return s.r.Run(ctx, maxMsgs, idle, s.printer.print)
+	return s.r.Run(ctx, maxMsgs, idle, func(msgs []*message.Message) error {
+		if err := s.printer.print(msgs); err != nil {
+			return err
+		}
+		s.n += len(msgs)
+		if s.progress != nil {
+			s.progress.at(s.n)
+		}
+		return nil
+	})
 }
 
 func (s *consumeSession) commit(ctx context.Context) error { return s.r.Commit(ctx) }

@@ -79,7 +79,8 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 		Long: "Re-send group G's dead letters (all not yet replayed, or the one(s) with --msg-id, matched against the\n" +
 			"message id or the offset message id) to their original topic, with their body, tag, keys, user properties\n" +
 			"and message id, plus the property " + admin.PropReplayOf + ". Each replay is recorded in the topic " + admin.ReplayTopic + ", so\n" +
-			"replaying again skips it; a message that fails again is dead-lettered anew and can be replayed again.",
+			"replaying again skips it; a message that fails again is dead-lettered anew and can be replayed again.\n" +
+			"A long replay reports its count on stderr every 2 seconds.",
 		Example: `  tide mq dlq replay --group audit
   tide mq dlq replay --group audit --msg-id 7F000001A1B2...
   tide mq dlq replay --group audit --dry-run`,
@@ -114,7 +115,10 @@ func newMQDLQReplayCommand(g *mqGlobals) *cobra.Command {
 				tw := newTable(cmd.OutOrStdout())
 				fmt.Fprintln(tw, "OFFSET\tMSGID\tTOPIC\tRESULT")
 				failed := 0
-				for _, d := range pick {
+				// The table is written at the end; a long replay reports its count on stderr meanwhile.
+				prog := newProgress(cmd.ErrOrStderr(), "replayed", "dead letters", len(pick))
+				for i, d := range pick {
+					prog.at(i)
 					res, err := replayOne(ctx, c, group, d, dryRun)
 					if err != nil {
 						failed++

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,3 +238,59 @@ func FuzzTraceParentMatchesPropagator(f *testing.F) {
 type getter map[string]string
 
 func (g getter) GetProperty(k string) string { return g[k] }
+
+// TestMemoryRecorderConcurrent: spans started, changed and ended from many goroutines while the store is read and
+// evicts (run with -race): a trace read back holds only its own spans, at most the three it made (a slot's link to
+// the previous span of its trace never leads into a slot another trace has taken since).
+func TestMemoryRecorderConcurrent(t *testing.T) {
+	tr := newTestTracing(t, nil, 64)
+	tracer := tr.Provider().Tracer("t")
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, sum := range tr.Store().List(Query{Attr: "n"}) {
+				got, _ := tr.Store().Trace(sum.TraceID)
+				if len(got.Spans) > 3 {
+					t.Errorf("trace %s has %d spans, its traces have 3", sum.TraceID, len(got.Spans))
+				}
+				for _, sp := range got.Spans {
+					if sp.TraceID != sum.TraceID {
+						t.Errorf("trace %s holds a span of trace %s", sum.TraceID, sp.TraceID)
+					}
+				}
+			}
+		}
+	}()
+	var writers sync.WaitGroup
+	for w := range 4 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := range 500 {
+				ctx, root := tracer.Start(context.Background(), "root", trace.WithAttributes(attribute.Int("n", i)))
+				_, a := StartSpan(ctx, tracer, "a", trace.SpanKindClient, []attribute.KeyValue{attribute.Int("w", w)})
+				_, b := tracer.Start(ctx, "b")
+				var both sync.WaitGroup
+				both.Add(2)
+				go func() { defer both.Done(); a.SetAttributes(attribute.Bool("x", true)); a.End() }()
+				go func() { defer both.Done(); b.AddEvent("e"); b.SetStatus(codes.Error, "e"); b.End() }()
+				both.Wait()
+				root.End()
+			}
+		}()
+	}
+	writers.Wait()
+	close(done)
+	readers.Wait()
+	if l := tr.Store().List(Query{Limit: 1000}); len(l) == 0 || len(l) > 64 {
+		t.Fatalf("%d traces held in a ring of 64 spans", len(l))
+	}
+}

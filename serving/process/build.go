@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // KoPrefix marks an image that tide builds from Go source, the same convention `ko apply` resolves.
@@ -34,8 +35,11 @@ type BuilderOptions struct {
 	GoCommand string
 	// Env is added to the environment of `go build` (after os.Environ()). CGO_ENABLED=0 is set by default, as ko does.
 	Env []string
-	// Logger receives one line per build. Default slog.Default().
+	// Logger receives a line when a build starts, one every ProgressInterval while it runs, and one when it is
+	// done. Default slog.Default().
 	Logger *slog.Logger
+	// ProgressInterval is how often a running build logs that it still runs. Default 10 s.
+	ProgressInterval time.Duration
 }
 
 // Builder builds ko:// images with `go build`. Results are cached on disk by content: the key hashes the import
@@ -70,6 +74,9 @@ func NewBuilder(opts BuilderOptions) (*Builder, error) {
 	opts.CacheDir = abs
 	if opts.GoCommand == "" {
 		opts.GoCommand = "go"
+	}
+	if opts.ProgressInterval <= 0 {
+		opts.ProgressInterval = 10 * time.Second
 	}
 	lg := opts.Logger
 	if lg == nil {
@@ -141,14 +148,35 @@ func (b *Builder) run(dir, importPath, bin string) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
+	image := KoPrefix + importPath
+	start := time.Now()
+	b.log.Info("building image", "image", image, "dir", dir)
+	stop := make(chan struct{})
+	ticking := make(chan struct{})
+	go func() { // a first build of a big program (or a cold module cache) takes a while: say it is moving
+		defer close(ticking)
+		t := time.NewTicker(b.opts.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				b.log.Info("still building image", "image", image, "elapsed", time.Since(start).Round(time.Second).String())
+			}
+		}
+	}()
+	err := cmd.Run()
+	close(stop)
+	<-ticking
+	if err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("%w: go build %s (in %s): %w: %s", ErrBuild, importPath, dir, err, strings.TrimSpace(out.String()))
 	}
 	if err := os.Rename(tmp, bin); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBuild, err)
 	}
-	b.log.Info("built image", "image", KoPrefix+importPath, "binary", bin)
+	b.log.Info("built image", "image", image, "binary", bin, "duration", time.Since(start).Round(time.Millisecond).String())
 	return bin, nil
 }
 

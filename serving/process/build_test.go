@@ -1,7 +1,9 @@
 package process
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +24,9 @@ func TestBuildCachedByContentAndDeduplicated(t *testing.T) {
 	}
 	write("go.mod", "module example.com/hello\n\ngo 1.22\n")
 	write("main.go", "package main\n\nfunc main() { println(\"one\") }\n")
-	b, err := NewBuilder(BuilderOptions{CacheDir: t.TempDir()})
+	var logs syncBuffer
+	b, err := NewBuilder(BuilderOptions{CacheDir: t.TempDir(), ProgressInterval: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +52,13 @@ func TestBuildCachedByContentAndDeduplicated(t *testing.T) {
 	out, err := exec.Command(bins[0]).CombinedOutput()
 	if err != nil || string(out) != "one\n" {
 		t.Fatalf("run: %q %v", out, err)
+	}
+	// The build said it started, that it was still running (go build takes longer than the 1 ms interval), and
+	// that it was done, once each for the four callers.
+	l := logs.String()
+	if strings.Count(l, `msg="building image"`) != 1 || strings.Count(l, `msg="built image"`) != 1 ||
+		!strings.Contains(l, `msg="still building image"`) || !strings.Contains(l, "duration=") {
+		t.Fatalf("build log lines:\n%s", l)
 	}
 	st1, _ := os.Stat(bins[0])
 
@@ -168,4 +179,22 @@ func main() { _ = http.ListenAndServe("127.0.0.1:"+os.Getenv("PORT"), nil) }
 	if st := p.Status(); st.Failed {
 		t.Fatalf("status %+v", st)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
