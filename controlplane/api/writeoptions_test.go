@@ -128,7 +128,9 @@ func TestManagedFieldsOfUpdates(t *testing.T) {
 	if _, err := srv.st.Update(stored); err != nil {
 		t.Fatal(err)
 	}
-	var rv struct{ Metadata struct{ ResourceVersion string } }
+	var rv struct {
+		Metadata struct{ ResourceVersion string }
+	}
 	_, b = do(t, "GET", svcs+"/s", "")
 	_ = json.Unmarshal(b, &rv)
 	code, b, _ = sendH(t, "PUT", svcs+"/s", "application/json", doc, map[string]string{"User-Agent": "my-ctl/1.0"})

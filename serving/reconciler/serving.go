@@ -148,7 +148,8 @@ func ensureChild(st *store.Store, ev reconciler.Recorder, owner *unstructured.Un
 	// status writes (which Update leaves alone) would otherwise make this conflict for nothing.
 	next := desired.DeepCopy()
 	next.SetOwnerReferences(cur.GetOwnerReferences())
-	next.SetFinalizers(cur.GetFinalizers()) // others' finalizers are theirs (as Knative's reconcilers leave them)
+	// Others' finalizers are theirs (Knative's reconcilers leave them alone too).
+	next.SetFinalizers(cur.GetFinalizers())
 	return st.Update(next) // a no-op when nothing differs
 }
 

@@ -100,7 +100,9 @@ func TestFieldOwnershipOfEditsAndPatches(t *testing.T) {
 
 	// Client-side apply records kubectl-client-side-apply; kubectl's own server-side apply takes its fields over
 	// without a conflict (the upgrade path), another manager conflicts.
-	cm := func(v string) string { return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: csa\ndata:\n  a: \"" + v + "\"\n" }
+	cm := func(v string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: csa\ndata:\n  a: \"" + v + "\"\n"
+	}
 	k.okIn(cm("1"), "apply", "-f", "-")
 	k.okIn(cm("2"), "apply", "-f", "-")
 	if m := k.managers("cm", "csa"); keys(m) != "kubectl-client-side-apply/Update" {
