@@ -12,20 +12,24 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tide-run/tide/internal/gcfloor"
+	"github.com/tide-run/tide/serving/autoscaler/metrics"
 	"github.com/tide-run/tide/serving/process"
 )
 
@@ -200,24 +204,42 @@ func peerCPU(pids func() ([]int, error)) (map[int]time.Duration, error) {
 }
 
 // helloBackend starts one hello instance behind a gateway and returns the gateway URL, the instance address and
-// its pid.
-func helloBackend(b *testing.B) (gwURL, direct string, pid int) {
-	gw := New(Options{})
+// its pid. The gateway is set up as `tide up` runs it: per-request stats for the autoscaler (a StatReporter; the
+// runtime's sink does the same work) and the Prometheus metrics, tracing off (the tracing benchmarks are issue 15's).
+// gwHTTP is the same gateway behind net/http's server alone (no lean path), the code path before issue 18.
+func helloBackend(b *testing.B) (gwURL, gwHTTP, direct string, pid int) {
+	stats := NewStatReporter(StatReporterOptions{Recorder: discardStats{}})
+	gw := New(Options{Stats: stats})
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw.SetMetrics(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go stats.Run(ctx)
 	srv := serve(b, gw)
+	plain := httptest.NewServer(gw)
+	b.Cleanup(plain.Close)
 	p, _ := deploy(b, gw, revSpec{name: "hello-00001", image: helloImage})
 	if err := gw.SetRoute("default", "hello", []Target{{Revision: "hello-00001", Percent: 100}}); err != nil {
 		b.Fatal(err)
 	}
 	p.SetScale(1)
 	waitReady(b, p, 1)
-	return srv.URL, "http://" + p.Instances()[0].Addr, p.Instances()[0].PID
+	return srv.URL, plain.URL, "http://" + p.Instances()[0].Addr, p.Instances()[0].PID
 }
+
+// discardStats is the autoscaler's end of the stats stream in the benchmarks.
+type discardStats struct{}
+
+func (discardStats) Record(string, time.Time, metrics.Stat) {}
 
 // BenchmarkLatency measures sequential request latency for the same hello process, direct and through the gateway,
 // over keep-alive connections. The difference of the p50s is the gateway's added latency.
 func BenchmarkLatency(b *testing.B) {
 	gcfloor.InstallForBenchmark(b)
-	gwURL, direct, _ := helloBackend(b)
+	gwURL, _, direct, _ := helloBackend(b)
 	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := benchClient()
@@ -239,7 +261,7 @@ func BenchmarkLatency(b *testing.B) {
 // req/s ratio on an otherwise idle machine.
 func BenchmarkThroughput(b *testing.B) {
 	gcfloor.InstallForBenchmark(b)
-	gwURL, direct, pid := helloBackend(b)
+	gwURL, gwHTTP, direct, pid := helloBackend(b)
 	backend := strings.TrimPrefix(direct, "http://")
 	type peer struct {
 		name, url string
@@ -247,7 +269,8 @@ func BenchmarkThroughput(b *testing.B) {
 		// read again around each measured window, so processes that start late (nginx's workers) are counted.
 		pids func() ([]int, error)
 	}
-	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"tcp-relay", tcpRelay(b, backend), nil}}
+	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"gateway-nethttp", gwHTTP, nil},
+		{"tcp-relay", tcpRelay(b, backend), nil}}
 	if u, pids := nginxProxy(b, backend); u != "" {
 		peers = append(peers, peer{"nginx", u, pids})
 	}
@@ -262,10 +285,18 @@ func BenchmarkThroughput(b *testing.B) {
 			cpu0 := cpuTime(b, pid)
 			start := time.Now()
 			b.ResetTimer()
+			var mu sync.Mutex
+			var lat []time.Duration
 			b.RunParallel(func(pb *testing.PB) {
+				mine := make([]time.Duration, 0, 1024)
 				for pb.Next() {
+					t0 := time.Now()
 					doGet(b, c, tc.url+"/", "hello.default.localhost")
+					mine = append(mine, time.Since(t0))
 				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
 			})
 			elapsed := time.Since(start)
 			cpu := cpuTime(b, pid) - cpu0
@@ -284,6 +315,7 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 			b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+			reportPercentiles(b, lat, "us", time.Microsecond)
 		})
 	}
 }
