@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -507,5 +510,73 @@ func TestLean101WithoutUpgrade(t *testing.T) {
 	a := exchange(t, leanAddr, "GET /101 HTTP/1.1\r\nHost: "+rawHost+"\r\n\r\n", "GET")
 	if len(a) != 1 || a[0].Status != http.StatusBadGateway {
 		t.Fatalf("%+v, want 502", a)
+	}
+}
+
+// TestLeanTracingMatchesNetHTTP: with tracing on, a lean request records the span the handler records (name,
+// attributes, parent, the "instance acquired" event) and the instance's traceparent names it.
+func TestLeanTracingMatchesNetHTTP(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	gw := New(Options{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	srv, lean := serveLean(t, gw, 10*time.Second)
+	plain := httptest.NewServer(gw)
+	t.Cleanup(plain.Close)
+	p, _ := deploy(t, gw, revSpec{name: "svc-00001"})
+	if err := gw.SetRoute("default", "svc", []Target{{Revision: "svc-00001", Percent: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	p.SetScale(1)
+	waitReady(t, p, 1)
+	const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	type view struct {
+		Name, Parent, InstanceTP string
+		Attrs                    map[string]string
+		Events                   []string
+	}
+	see := func(addr string) view {
+		t.Helper()
+		before := len(rec.Ended())
+		raw := "GET /headers?x=1 HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: probe/1\r\nTraceparent: " + parent + "\r\nTracestate: k=v\r\n\r\n"
+		a := exchange(t, addr, raw, "GET")
+		if len(a) != 1 || a[0].Status != 200 {
+			t.Fatalf("%+v", a)
+		}
+		var seen struct {
+			Headers map[string][]string `json:"headers"`
+		}
+		if err := json.Unmarshal([]byte(a[0].Body), &seen); err != nil {
+			t.Fatal(err)
+		}
+		ended := rec.Ended()
+		if len(ended) != before+1 {
+			t.Fatalf("%d spans ended, want 1", len(ended)-before)
+		}
+		s := ended[len(ended)-1]
+		v := view{Name: s.Name(), Parent: s.Parent().SpanID().String(), Attrs: map[string]string{}}
+		for _, kv := range s.Attributes() {
+			if kv.Key != "tide.instance" {
+				v.Attrs[string(kv.Key)] = kv.Value.Emit()
+			}
+		}
+		for _, e := range s.Events() {
+			v.Events = append(v.Events, e.Name)
+		}
+		tp := http.Header(seen.Headers).Get("Traceparent")
+		if !strings.Contains(tp, "-"+s.SpanContext().SpanID().String()+"-") || http.Header(seen.Headers).Get("Tracestate") != "k=v" {
+			t.Errorf("the instance saw traceparent %q tracestate %q; want the gateway span %s", tp, http.Header(seen.Headers).Get("Tracestate"), s.SpanContext().SpanID())
+		}
+		v.InstanceTP = tp[:36] // version and trace id
+		return v
+	}
+	before := lean.leanAnswered.Load()
+	l, h := see(strings.TrimPrefix(srv.URL, "http://")), see(strings.TrimPrefix(plain.URL, "http://"))
+	if lean.leanAnswered.Load() != before+1 {
+		t.Fatal("the traced request was not answered by the lean path")
+	}
+	if fmt.Sprintf("%+v", l) != fmt.Sprintf("%+v", h) {
+		t.Errorf("span:\n lean     %+v\n net/http %+v", l, h)
+	}
+	if l.Parent != "b7ad6b7169203331" || !slices.Contains(l.Events, "instance acquired") {
+		t.Errorf("span %+v: want the client's span as parent and the acquired event", l)
 	}
 }

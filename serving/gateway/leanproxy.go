@@ -2,16 +2,19 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tide-run/tide/internal/tracing"
@@ -38,7 +41,9 @@ const (
 type leanReq struct {
 	head     []byte // request line through the empty line
 	line     []byte // request line, without CRLF
+	target   []byte // request target (origin-form)
 	host     []byte // the Host header's value
+	ua       []byte // User-Agent (first value), for the span
 	isHead   bool   // method HEAD
 	close    bool   // Connection: close
 	hasXFP   bool
@@ -72,6 +77,7 @@ const (
 	hdrTracestate
 	hdrContentType
 	hdrDate
+	hdrUserAgent
 )
 
 func classify(name []byte) int {
@@ -111,6 +117,9 @@ func classify(name []byte) int {
 		}
 		if foldEq(name, "tracestate") {
 			return hdrTracestate
+		}
+		if foldEq(name, "user-agent") {
+			return hdrUserAgent
 		}
 	case 11:
 		if foldEq(name, "traceparent") {
@@ -262,6 +271,7 @@ func (r *leanReq) parse(head []byte) bool {
 		return false
 	}
 	target := line[:len(line)-len(proto)]
+	r.target = target
 	if target[0] != '/' {
 		return false // absolute-form, asterisk: net/http's
 	}
@@ -328,6 +338,10 @@ func (r *leanReq) parse(head []byte) bool {
 			if r.ts == nil {
 				r.ts = value
 			}
+		case hdrUserAgent:
+			if r.ua == nil {
+				r.ua = value
+			}
 		}
 	}
 	if hosts != 1 || len(r.host) == 0 || r.hasXFP && len(r.xfp) == 0 || r.hasXFH && len(r.xfh) == 0 {
@@ -390,24 +404,35 @@ func (g *Gateway) leanServe(lc *leanConn, head []byte) leanResult {
 var errStale = errors.New("stale keep-alive connection")
 
 // leanServe proxies req to an instance of r that has a free slot now; with none (the activator would queue the
-// request), with tracing on, or with the per-request timers of responseStartTimeoutSeconds/idleTimeoutSeconds, it
-// hands the request to net/http, whose handler does all of that.
+// request), or with the per-request timers of responseStartTimeoutSeconds/idleTimeoutSeconds, it hands the request
+// to net/http, whose handler does all of that. With tracing on it records the span serve records (tracing.go).
 func (r *revision) leanServe(lc *leanConn, req *leanReq) leanResult {
-	if r.h2c.Load() || !tracing.Off(r.g.tracer) {
+	if r.h2c.Load() {
 		return leanHandOff
 	}
+	traced := !tracing.Off(r.g.tracer)
 	timeout := time.Duration(r.timeout.Load())
 	if rs, idle := time.Duration(r.responseStart.Load()), time.Duration(r.idle.Load()); (rs > 0 && rs < timeout) || idle > 0 {
 		return leanHandOff
 	}
 	stats := r.g.opts.Stats
 	started := false
-	var start time.Time
+	var (
+		start     time.Time
+		span      trace.Span
+		waitStart time.Time
+	)
 	for attempt := 0; ; attempt++ {
+		if traced {
+			waitStart = time.Now()
+		}
 		b := r.thr.TryAcquire()
 		if b == nil {
 			if started {
 				stats.RequestEnd(r.key, r.g.clock.Now()) // net/http's path counts it again from here
+				if span != nil {
+					span.End() // this attempt's; net/http's path records the request's own span
+				}
 			}
 			return leanHandOff
 		}
@@ -424,11 +449,22 @@ func (r *revision) leanServe(lc *leanConn, req *leanReq) leanResult {
 			} else {
 				stats = nopStats{}
 			}
+			if traced {
+				span, lc.inject = r.leanSpan(lc, req)
+			} else {
+				lc.inject = nil
+			}
 		}
-		res, refusedConn := r.leanExchange(lc, req, be, start)
+		if span != nil && span.IsRecording() {
+			r.acquired(span, b, waitStart)
+		}
+		res, status, refusedConn := r.leanExchange(lc, req, be, start)
 		r.thr.Release(b)
 		if !refusedConn {
 			stats.RequestEnd(r.key, r.g.clock.Now())
+			if span != nil {
+				tracing.EndServer(span, status)
+			}
 			return res
 		}
 		r.g.log.Warn("instance refused a connection; removing it from rotation", "revision", r.key.String(), "addr", be.addr)
@@ -436,6 +472,9 @@ func (r *revision) leanServe(lc *leanConn, req *leanReq) leanResult {
 		if attempt == maxRefusedAttempts-1 {
 			res := r.leanAnswerError(lc, req, start, http.StatusBadGateway, "every instance refused the connection")
 			stats.RequestEnd(r.key, r.g.clock.Now())
+			if span != nil {
+				tracing.EndServer(span, http.StatusBadGateway)
+			}
 			return res
 		}
 	}
@@ -446,9 +485,36 @@ type nopStats struct{}
 func (nopStats) RequestStart(_ types.NamespacedName, _ time.Time) {}
 func (nopStats) RequestEnd(_ types.NamespacedName, _ time.Time)   {}
 
+// leanSpan starts the request's server span from the parsed head, as startSpan does from an *http.Request, and
+// returns the headers the instance gets instead of the client's traceparent/tracestate.
+func (r *revision) leanSpan(lc *leanConn, req *leanReq) (trace.Span, http.Header) {
+	path := "/"
+	if u, err := url.ParseRequestURI(string(req.target)); err == nil {
+		path = u.Path
+	}
+	h := http.Header{}
+	if req.tp != nil {
+		h["Traceparent"] = []string{string(req.tp)}
+	}
+	if req.ts != nil {
+		h["Tracestate"] = []string{string(req.ts)}
+	}
+	if req.ua != nil {
+		h["User-Agent"] = []string{string(req.ua)}
+	}
+	method := http.MethodGet
+	if req.isHead {
+		method = http.MethodHead
+	}
+	hr := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: string(req.host), Header: h,
+		RemoteAddr: lc.remote, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+	_, span := r.startSpan(context.Background(), hr)
+	return span, h
+}
+
 // leanExchange sends req to be and writes the answer. refusedConn: the instance refused the connection, nothing
 // was sent or written, and the caller tries another instance.
-func (r *revision) leanExchange(lc *leanConn, req *leanReq, be *backend, start time.Time) (res leanResult, refusedConn bool) {
+func (r *revision) leanExchange(lc *leanConn, req *leanReq, be *backend, start time.Time) (res leanResult, status int, refusedConn bool) {
 	deadline := start.Add(time.Duration(r.timeout.Load()))
 	var (
 		pc   *poolConn
@@ -459,9 +525,9 @@ func (r *revision) leanExchange(lc *leanConn, req *leanReq, be *backend, start t
 		pc, err = be.pool.getLean()
 		if err != nil {
 			if refused(err) {
-				return leanHandOff, true
+				return leanHandOff, 0, true
 			}
-			return r.leanAnswerError(lc, req, start, http.StatusBadGateway, "upstream error: "+err.Error()), false
+			return r.leanAnswerError(lc, req, start, http.StatusBadGateway, "upstream error: "+err.Error()), http.StatusBadGateway, false
 		}
 		resp, err = lc.roundTrip(pc, req, deadline)
 		if err == nil {
@@ -472,9 +538,9 @@ func (r *revision) leanExchange(lc *leanConn, req *leanReq, be *backend, start t
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return r.leanAnswerError(lc, req, start, http.StatusGatewayTimeout, "request timeout"), false
+			return r.leanAnswerError(lc, req, start, http.StatusGatewayTimeout, "request timeout"), http.StatusGatewayTimeout, false
 		}
-		return r.leanAnswerError(lc, req, start, http.StatusBadGateway, "upstream error: "+err.Error()), false
+		return r.leanAnswerError(lc, req, start, http.StatusBadGateway, "upstream error: "+err.Error()), http.StatusBadGateway, false
 	}
 	// Committed: the request is consumed and answered here.
 	_, _ = lc.br.Discard(len(req.head))
@@ -485,7 +551,7 @@ func (r *revision) leanExchange(lc *leanConn, req *leanReq, be *backend, start t
 	}
 	be.pool.put(pc, reusable)
 	r.finish(status, start)
-	return res, false
+	return res, status, false
 }
 
 // finish records an answered request as serve does.
@@ -607,11 +673,21 @@ func (lc *leanConn) writeOutgoing(w *bufio.Writer, req *leanReq) {
 		var line []byte
 		line, rest = nextLine(rest)
 		name, _, _ := splitField(line)
-		if k := classify(name); hopByHop(k) || k == hdrXFF {
+		if k := classify(name); hopByHop(k) || k == hdrXFF || lc.inject != nil && (k == hdrTraceparent || k == hdrTracestate) {
 			continue
 		}
 		w.Write(line)
 		w.WriteString("\r\n")
+	}
+	if lc.inject != nil { // the span's context replaces the client's (startSpan)
+		for _, k := range [2]string{"Traceparent", "Tracestate"} {
+			for _, v := range lc.inject[k] {
+				w.WriteString(k)
+				w.WriteString(": ")
+				w.WriteString(v)
+				w.WriteString("\r\n")
+			}
+		}
 	}
 	proto := req.xfp
 	if !req.hasXFP {

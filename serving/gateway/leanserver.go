@@ -202,6 +202,8 @@ type leanConn struct {
 	req   leanReq  // reused for every request
 	resp  leanResp // the instance's response head, reused
 	rhead []byte   // its bytes
+	// inject: with tracing on, the traceparent/tracestate the instance gets for the request in progress.
+	inject http.Header
 }
 
 func (lc *leanConn) serve() {
