@@ -6,6 +6,7 @@ package gateway
 //	go test -run '^$' -bench 'Latency|Throughput' -benchtime 3s ./serving/gateway
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -269,8 +270,16 @@ func BenchmarkThroughput(b *testing.B) {
 		// read again around each measured window, so processes that start late (nginx's workers) are counted.
 		pids func() ([]int, error)
 	}
-	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"gateway-nethttp", gwHTTP, nil},
-		{"tcp-relay", tcpRelay(b, backend), nil}}
+	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"gateway-nethttp", gwHTTP, nil}}
+	// The gateway in a process of its own, as tide up runs it and as nginx runs: the benchmark client's goroutines,
+	// heap and GC are not the gateway's there, and its CPU is read from /proc like nginx's.
+	if u, pids := gatewayProcess(b, backend, true); u != "" {
+		peers = append(peers, peer{"gateway-proc", u, pids})
+	}
+	if u, pids := gatewayProcess(b, backend, false); u != "" {
+		peers = append(peers, peer{"gateway-proc-nethttp", u, pids})
+	}
+	peers = append(peers, peer{"tcp-relay", tcpRelay(b, backend), nil})
 	if u, pids := nginxProxy(b, backend); u != "" {
 		peers = append(peers, peer{"nginx", u, pids})
 	}
@@ -319,6 +328,98 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 	}
 }
+
+// Environment of the gateway child process (gatewayProcess): the instance's address, and whether to serve with
+// net/http alone instead of the Server.
+const (
+	envBenchGateway      = "TIDE_BENCH_GATEWAY_BACKEND"
+	envBenchGatewayPlain = "TIDE_BENCH_GATEWAY_NETHTTP"
+)
+
+// gatewayProcess starts this test binary as a gateway process in front of backend (runBenchGateway) and returns
+// its URL and pid, or "" (said on stderr) when it does not start.
+func gatewayProcess(b *testing.B, backend string, lean bool) (string, func() ([]int, error)) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envBenchGateway+"="+backend)
+	if !lean {
+		cmd.Env = append(cmd.Env, envBenchGatewayPlain+"=1")
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		peerSkipped("gateway-proc", "%v", err)
+		return "", nil
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(out).ReadString('\n')
+		line <- strings.TrimSpace(s)
+	}()
+	select {
+	case addr := <-line:
+		if addr == "" {
+			peerSkipped("gateway-proc", "the child printed no address")
+			return "", nil
+		}
+		pid := cmd.Process.Pid
+		return "http://" + addr, func() ([]int, error) { return []int{pid}, nil }
+	case <-time.After(10 * time.Second):
+		peerSkipped("gateway-proc", "no address after 10s")
+		return "", nil
+	}
+}
+
+// runBenchGateway is the gateway child: set up as helloBackend's (stats, metrics, the GC floor the tide binary
+// installs) with backend as the revision's one instance, serving on a loopback port it prints. It runs until killed.
+func runBenchGateway(backend string, lean bool) int {
+	gcfloor.Install(256 << 20)
+	stats := NewStatReporter(StatReporterOptions{Recorder: discardStats{}})
+	go stats.Run(context.Background())
+	gw := New(Options{Stats: stats})
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	gw.SetMetrics(m)
+	key := types.NamespacedName{Namespace: "default", Name: "hello-00001"}
+	gw.SetRevision(key, RevisionConfig{Service: "hello", Configuration: "hello"})
+	gw.AddBackend(key, &fixedInstance{addr: backend})
+	if err := gw.SetRoute("default", "hello", []Target{{Revision: "hello-00001", Percent: 100}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(l.Addr().String())
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	if lean {
+		err = NewServer(gw, srv).Serve(l)
+	} else {
+		err = srv.Serve(l)
+	}
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+// fixedInstance is an instance the gateway child did not start (the benchmark's hello process), counted as
+// process.Instance counts its requests.
+type fixedInstance struct {
+	addr     string
+	inflight atomic.Int64
+}
+
+func (f *fixedInstance) TryAcquire() bool { f.inflight.Add(1); return true }
+func (f *fixedInstance) Release()         { f.inflight.Add(-1) }
+func (f *fixedInstance) InFlight() int    { return int(f.inflight.Load()) }
+func (f *fixedInstance) HostPort() string { return f.addr }
 
 // tcpRelay is a second peer for BenchmarkThroughput: the cheapest possible user-space hop, a TCP relay that pairs
 // each client connection with its own connection to the instance and copies bytes both ways without reading them.

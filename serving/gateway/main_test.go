@@ -29,6 +29,10 @@ const (
 var builder *process.Builder
 
 func TestMain(m *testing.M) {
+	if backend := os.Getenv(envBenchGateway); backend != "" {
+		// A child started by BenchmarkThroughput: this binary is the gateway process (bench_test.go).
+		os.Exit(runBenchGateway(backend, os.Getenv(envBenchGatewayPlain) == ""))
+	}
 	dir, err := os.MkdirTemp("", "tide-gateway-test-")
 	if err != nil {
 		panic(err)
