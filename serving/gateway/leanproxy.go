@@ -545,6 +545,7 @@ func (r *revision) leanExchange(lc *leanConn, req *leanReq, be *backend, start t
 	// Committed: the request is consumed and answered here.
 	_, _ = lc.br.Discard(len(req.head))
 	r.requests.Add(1)
+	lc.s.leanAnswered.Add(1) // before a byte of the answer goes out, so a test that got it sees the count
 	status, res, reusable := lc.copyResponse(pc, req, resp, r.g.bufs)
 	if reusable {
 		_ = pc.c.SetDeadline(time.Time{})
@@ -568,6 +569,7 @@ func (r *revision) finish(status int, start time.Time) {
 func (r *revision) leanAnswerError(lc *leanConn, req *leanReq, start time.Time, status int, msg string) leanResult {
 	_, _ = lc.br.Discard(len(req.head))
 	r.requests.Add(1)
+	lc.s.leanAnswered.Add(1)
 	if status == http.StatusBadGateway {
 		r.g.log.Debug("proxy error", "revision", r.key.String(), "error", msg)
 	}
@@ -585,12 +587,11 @@ func (r *revision) leanAnswerError(lc *leanConn, req *leanReq, start time.Time, 
 		w.WriteString(msg)
 		w.WriteString("\n")
 	}
-	err := w.Flush()
 	r.finish(status, start)
-	if err != nil || req.close {
+	if req.close {
 		return leanClose
 	}
-	return leanDone
+	return leanDone // leanConn.serve flushes it
 }
 
 func writeStatusLine(w *bufio.Writer, status int) {
@@ -914,9 +915,6 @@ func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, buf
 		}
 		lc.writeResponseHead(req, resp, noBody, sniff)
 		if noBody {
-			if w.Flush() != nil {
-				return status, leanClose, !resp.close
-			}
 			return status, res, !resp.close
 		}
 		remaining := resp.cl
@@ -959,10 +957,7 @@ func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, buf
 				return status, leanClose, false
 			}
 		}
-		if w.Flush() != nil {
-			return status, leanClose, !resp.close
-		}
-		return status, res, !resp.close
+		return status, res, !resp.close // the last bytes go out in leanConn.serve, after the slot is released
 	}
 	// Chunked or delimited by the close: streamed to the client in chunks, flushed as they come.
 	var body io.Reader = pc.br
@@ -1001,9 +996,6 @@ func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, buf
 		}
 	}
 	w.WriteString("\r\n")
-	if w.Flush() != nil {
-		return status, leanClose, false
-	}
 	return status, res, resp.chunked && !resp.close
 }
 

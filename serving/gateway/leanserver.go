@@ -237,8 +237,11 @@ func (lc *leanConn) serve() {
 		default:
 			return // the client went away or was too slow; nothing to answer, as net/http
 		}
-		if res != leanHandOff {
-			lc.s.leanAnswered.Add(1)
+		// The answer's last bytes go out only now, after the instance's slot and connection were released and the
+		// request counted, as net/http flushes after the handler returned: a client that got its answer finds the
+		// slot free.
+		if res != leanHandOff && lc.bw.Buffered() > 0 && lc.bw.Flush() != nil {
+			res = leanClose
 		}
 		switch res {
 		case leanHandOff:
