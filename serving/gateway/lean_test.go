@@ -580,3 +580,63 @@ func TestLeanTracingMatchesNetHTTP(t *testing.T) {
 		t.Errorf("span %+v: want the client's span as parent and the acquired event", l)
 	}
 }
+
+// TestLeanClientGoneCancels: a client that closes its connection while the instance is still working on a plain
+// request frees the instance's slot long before the instance would have answered (net/http's path cancels the
+// request's context; the lean path watches the client once an answer is slow).
+func TestLeanClientGoneCancels(t *testing.T) {
+	gw, lean, leanAddr, _, _ := leanPair(t)
+	key := types.NamespacedName{Namespace: "default", Name: "svc-00001"}
+	c, err := net.Dial("tcp", leanAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /sleep?ms=10000 HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+	deadline := time.Now().Add(5 * time.Second)
+	for s, _ := gw.Stats(key); s.InFlight != 1; s, _ = gw.Stats(key) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the request never reached the instance: %+v", s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	c.Close()
+	for s, _ := gw.Stats(key); s.InFlight != 0; s, _ = gw.Stats(key) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot is still taken %v after the client left: %+v", time.Since(start), s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if lean.handedOff.Load() != 0 {
+		t.Fatal("handed off; the lean path should have served (and cut) it")
+	}
+}
+
+// TestLeanPipelinedDuringSlowAnswer: a request pipelined while the instance is slow to answer the one before (the
+// watcher reads its first byte) is answered after it, intact.
+func TestLeanPipelinedDuringSlowAnswer(t *testing.T) {
+	_, lean, leanAddr, _, _ := leanPair(t)
+	c, err := net.Dial("tcp", leanAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /sleep?ms=400 HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+	time.Sleep(250 * time.Millisecond) // past slowAnswer: the watcher is reading the client
+	fmt.Fprintf(c, "GET /headers HTTP/1.1\r\nHost: %s\r\nX-Second: yes\r\n\r\n", host)
+	br := bufio.NewReader(c)
+	for i, want := range []string{`"inflight"`, `"X-Second"`} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("answer %d: %d %s", i, resp.StatusCode, b)
+		}
+	}
+	if lean.leanAnswered.Load() != 2 || lean.handedOff.Load() != 0 {
+		t.Fatalf("lean answered %d, handed off %d", lean.leanAnswered.Load(), lean.handedOff.Load())
+	}
+}

@@ -403,6 +403,9 @@ func (g *Gateway) leanServe(lc *leanConn, head []byte) leanResult {
 // instance closed it while idle, and the request goes again on a new connection (as http.Transport does).
 var errStale = errors.New("stale keep-alive connection")
 
+// errClientGone: the client closed its connection while the instance worked on its request.
+var errClientGone = errors.New("client went away")
+
 // leanServe proxies req to an instance of r that has a free slot now; with none (the activator would queue the
 // request), or with the per-request timers of responseStartTimeoutSeconds/idleTimeoutSeconds, it hands the request
 // to net/http, whose handler does all of that. With tracing on it records the span serve records (tracing.go).
@@ -537,6 +540,11 @@ func (r *revision) leanExchange(lc *leanConn, req *leanReq, be *backend, start t
 		if errors.Is(err, errStale) {
 			continue
 		}
+		if errors.Is(err, errClientGone) { // nothing to answer; counted as net/http's path counts it (499)
+			r.requests.Add(1)
+			r.finish(499, start)
+			return leanClose, 499, false
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return r.leanAnswerError(lc, req, start, http.StatusGatewayTimeout, "request timeout"), http.StatusGatewayTimeout, false
 		}
@@ -638,7 +646,12 @@ func (lc *leanConn) roundTrip(pc *poolConn, req *leanReq, deadline time.Time) (*
 	lc.writeOutgoing(pc.bw, req)
 	err := pc.bw.Flush()
 	if err == nil {
+		lc.armWatch(pc)
 		_, err = pc.br.Peek(1)
+		lc.disarmWatch()
+		if lc.clientGone {
+			return nil, errClientGone
+		}
 	}
 	if err != nil {
 		if pc.reused && !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,6 +191,7 @@ const leanHeadMax = 8 << 10
 type leanConn struct {
 	s    *Server
 	c    net.Conn
+	src  connReader // what br reads c through
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	busy bool // guarded by s.mu
@@ -204,6 +206,74 @@ type leanConn struct {
 	rhead []byte   // its bytes
 	// inject: with tracing on, the traceparent/tracestate the instance gets for the request in progress.
 	inject http.Header
+
+	// The slow-request watcher (watchClient): armed while the goroutine waits for an instance's answer.
+	slow       *time.Timer
+	watchDone  chan struct{}
+	watchPC    *poolConn // the instance connection the watcher cuts when the client goes
+	clientGone bool      // written by the watcher, read after watchDone
+}
+
+// connReader is what a lean connection's buffered reader reads the client through: first the byte the watcher read
+// (a pipelined request arriving while an instance was working), then the connection.
+type connReader struct {
+	c       net.Conn
+	pending [1]byte
+	has     bool
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.has && len(p) > 0 {
+		p[0], r.has = r.pending[0], false
+		return 1, nil
+	}
+	return r.c.Read(p)
+}
+
+// slowAnswer is how long an instance may take to start answering before the lean path starts watching the client
+// connection for a close (net/http's path watches every request, with a goroutine hand-off each time).
+const slowAnswer = 100 * time.Millisecond
+
+// armWatch starts the slow-request timer before waiting for pc's answer.
+func (lc *leanConn) armWatch(pc *poolConn) {
+	lc.watchPC, lc.clientGone = pc, false
+	if lc.slow == nil {
+		lc.watchDone = make(chan struct{}, 1)
+		lc.slow = time.AfterFunc(slowAnswer, lc.watchClient)
+		return
+	}
+	lc.slow.Reset(slowAnswer)
+}
+
+// disarmWatch stops the timer, or the watcher it started (waiting for it), once the answer started or failed.
+func (lc *leanConn) disarmWatch() {
+	if lc.slow.Stop() {
+		return
+	}
+	_ = lc.c.SetReadDeadline(aLongTimeAgo)
+	<-lc.watchDone
+	_ = lc.c.SetReadDeadline(time.Time{})
+}
+
+// watchClient runs when an instance is slow to answer: it reads the client connection (the connection's goroutine
+// is blocked on the instance, and touches neither the reader nor this connection until disarmWatch returned). A
+// byte is kept for the reader (pipelining: the client is there); an error other than disarmWatch's deadline means
+// the client went away, and the instance's request is cut as net/http's path cancels it.
+func (lc *leanConn) watchClient() {
+	defer func() { lc.watchDone <- struct{}{} }()
+	if lc.src.has {
+		return
+	}
+	n, err := lc.c.Read(lc.src.pending[:1])
+	if n == 1 {
+		lc.src.has = true
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	lc.clientGone = true
+	_ = lc.watchPC.c.SetDeadline(aLongTimeAgo)
 }
 
 func (lc *leanConn) serve() {
@@ -217,7 +287,8 @@ func (lc *leanConn) serve() {
 	lc.remote = lc.c.RemoteAddr().String()
 	lc.client = clientAddrOf(lc.remote)
 	lc.loopback = LoopbackCaller(lc.remote)
-	lc.br = bufio.NewReaderSize(lc.c, leanHeadMax)
+	lc.src.c = lc.c
+	lc.br = bufio.NewReaderSize(&lc.src, leanHeadMax)
 	lc.bw = bufio.NewWriterSize(lc.c, 4<<10)
 	for {
 		// Waiting for the next request: no deadline, as net/http's server without IdleTimeout.
@@ -322,9 +393,16 @@ func indexByte(b []byte, c byte) int {
 // the server took it (false: shutting down; the caller closes it).
 func (lc *leanConn) handOff() bool {
 	var c net.Conn = lc.c
-	if n := lc.br.Buffered(); n > 0 {
+	if n := lc.br.Buffered(); n > 0 || lc.src.has {
 		b, _ := lc.br.Peek(n)
-		c = &replayConn{Conn: lc.c, pending: append([]byte(nil), b...)}
+		pending := append([]byte(nil), b...)
+		if lc.src.has {
+			pending = append(pending, lc.src.pending[0])
+		}
+		c = &replayConn{Conn: lc.c, pending: pending}
+	}
+	if lc.slow != nil {
+		lc.slow.Stop() // never running here: it is disarmed after every wait
 	}
 	return lc.s.hand.give(c)
 }
