@@ -322,6 +322,9 @@ func (lc *leanConn) serve() {
 		case leanClose:
 			return
 		}
+		if cap(lc.rhead) > 64<<10 {
+			lc.rhead = nil // an instance's outsized response head is not kept for the connection's lifetime
+		}
 		if !lc.s.setBusy(lc, false) {
 			return
 		}
