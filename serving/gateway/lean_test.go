@@ -52,6 +52,7 @@ var scripts = map[string]string{
 	"/chunked-sniff":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n%PDF-1\r\n0\r\n\r\n",
 	"/close":          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close\x00close",
 	"/http10":         "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold\x00close",
+	"/http10-chunked": "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n\x00close",
 	"/hop":            "HTTP/1.1 200 OK\r\nConnection: X-Private, keep-alive\r\nX-Private: secret\r\nKeep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nUpgrade: h2c\r\nX-Kept: yes\r\nContent-Length: 2\r\n\r\nok",
 	"/1xx":            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 	"/cl-and-te":      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",

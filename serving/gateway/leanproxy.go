@@ -818,6 +818,9 @@ func (p *leanResp) read(br *bufio.Reader, scratch *[]byte) error {
 		len(statusLine) > 12 && statusLine[12] != ' ' {
 		return errMalformedResponse
 	}
+	if statusLine[7] < '0' || statusLine[7] > '9' {
+		return errMalformedResponse
+	}
 	p.close = statusLine[7] != '1'
 	code := 0
 	for _, c := range statusLine[9:12] {
@@ -874,6 +877,11 @@ func (p *leanResp) read(br *bufio.Reader, scratch *[]byte) error {
 		case hdrDate:
 			p.hasDate = true
 		}
+	}
+	if p.chunked && statusLine[7] == '0' {
+		// HTTP/1.0 has no chunked coding: net/http's transport ignores it, so the body ends with the connection
+		// (RFC 9112 section 6.1 calls the framing faulty; the connection is not reused).
+		p.chunked = false // and a Content-Length, if any, frames it
 	}
 	if p.chunked {
 		p.cl = -1 // Transfer-Encoding wins (RFC 9112 section 6.3); the length is dropped

@@ -337,6 +337,7 @@ const (
 	headOK headState = iota
 	headHandOff
 	headGone
+	headNeedMore
 )
 
 // readHead returns the request head (request line through the empty line) from the read buffer, without
@@ -353,22 +354,9 @@ func (lc *leanConn) readHead() ([]byte, headState) {
 	scanned := 0
 	for {
 		buf, _ := lc.br.Peek(lc.br.Buffered())
-		for {
-			i := indexByte(buf[scanned:], '\n')
-			if i < 0 {
-				break
-			}
-			end := scanned + i
-			if end == 0 || buf[end-1] != '\r' {
-				return nil, headHandOff // bare LF: net/http's lenient parser decides
-			}
-			if end == scanned+1 { // "\r\n": the empty line
-				if scanned == 0 {
-					return nil, headHandOff // empty line before the request line
-				}
-				return buf[:end+1], headOK
-			}
-			scanned = end + 1
+		n, st := scanHead(buf, &scanned)
+		if st != headNeedMore {
+			return buf[:n], st
 		}
 		if len(buf) >= lc.br.Size() {
 			return nil, headHandOff // larger than the lean path reads
@@ -380,6 +368,28 @@ func (lc *leanConn) readHead() ([]byte, headState) {
 		if _, err := lc.br.Peek(len(buf) + 1); err != nil {
 			return nil, headGone
 		}
+	}
+}
+
+// scanHead finds the end of a request head in buf, resuming at *scanned (the lines already seen): the head's
+// length and headOK, headHandOff for a line that does not end in CRLF or an empty line first, or headNeedMore.
+func scanHead(buf []byte, scanned *int) (int, headState) {
+	for {
+		i := indexByte(buf[*scanned:], '\n')
+		if i < 0 {
+			return 0, headNeedMore
+		}
+		end := *scanned + i
+		if end == 0 || buf[end-1] != '\r' {
+			return 0, headHandOff // bare LF: net/http's lenient parser decides
+		}
+		if end == *scanned+1 { // "\r\n": the empty line
+			if *scanned == 0 {
+				return 0, headHandOff // empty line before the request line
+			}
+			return end + 1, headOK
+		}
+		*scanned = end + 1
 	}
 }
 
