@@ -192,6 +192,19 @@ func (t *Throttler) AcquireCold(ctx context.Context) (Backend, bool, error) {
 	}
 }
 
+// TryAcquire takes a slot on a free backend without waiting, or returns nil when none is free or requests are
+// already waiting (FIFO: nobody overtakes them); the caller then goes through Acquire, which queues. The slot is
+// released with Release, as Acquire's. It never pokes the autoscaler: a request that finds no slot here is counted
+// when it calls Acquire.
+func (t *Throttler) TryAcquire() Backend {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.waiters.Len() != 0 {
+		return nil
+	}
+	return t.pickLocked()
+}
+
 // Release ends a request acquired with Acquire and hands the freed slot to the oldest waiter.
 func (t *Throttler) Release(b Backend) {
 	t.mu.Lock()

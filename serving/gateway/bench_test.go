@@ -6,26 +6,31 @@ package gateway
 //	go test -run '^$' -bench 'Latency|Throughput' -benchtime 3s ./serving/gateway
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/tide-run/tide/internal/gcfloor"
+	"github.com/tide-run/tide/serving/autoscaler/metrics"
 	"github.com/tide-run/tide/serving/process"
 )
 
@@ -200,24 +205,42 @@ func peerCPU(pids func() ([]int, error)) (map[int]time.Duration, error) {
 }
 
 // helloBackend starts one hello instance behind a gateway and returns the gateway URL, the instance address and
-// its pid.
-func helloBackend(b *testing.B) (gwURL, direct string, pid int) {
-	gw := New(Options{})
+// its pid. The gateway is set up as `tide up` runs it: per-request stats for the autoscaler (a StatReporter; the
+// runtime's sink does the same work) and the Prometheus metrics, tracing off (the tracing benchmarks are issue 15's).
+// gwHTTP is the same gateway behind net/http's server alone (no lean path), the code path before issue 18.
+func helloBackend(b *testing.B) (gwURL, gwHTTP, direct string, pid int) {
+	stats := NewStatReporter(StatReporterOptions{Recorder: discardStats{}})
+	gw := New(Options{Stats: stats})
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw.SetMetrics(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go stats.Run(ctx)
 	srv := serve(b, gw)
+	plain := httptest.NewServer(gw)
+	b.Cleanup(plain.Close)
 	p, _ := deploy(b, gw, revSpec{name: "hello-00001", image: helloImage})
 	if err := gw.SetRoute("default", "hello", []Target{{Revision: "hello-00001", Percent: 100}}); err != nil {
 		b.Fatal(err)
 	}
 	p.SetScale(1)
 	waitReady(b, p, 1)
-	return srv.URL, "http://" + p.Instances()[0].Addr, p.Instances()[0].PID
+	return srv.URL, plain.URL, "http://" + p.Instances()[0].Addr, p.Instances()[0].PID
 }
+
+// discardStats is the autoscaler's end of the stats stream in the benchmarks.
+type discardStats struct{}
+
+func (discardStats) Record(string, time.Time, metrics.Stat) {}
 
 // BenchmarkLatency measures sequential request latency for the same hello process, direct and through the gateway,
 // over keep-alive connections. The difference of the p50s is the gateway's added latency.
 func BenchmarkLatency(b *testing.B) {
 	gcfloor.InstallForBenchmark(b)
-	gwURL, direct, _ := helloBackend(b)
+	gwURL, _, direct, _ := helloBackend(b)
 	for _, tc := range []struct{ name, url string }{{"direct", direct}, {"gateway", gwURL}} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := benchClient()
@@ -239,7 +262,7 @@ func BenchmarkLatency(b *testing.B) {
 // req/s ratio on an otherwise idle machine.
 func BenchmarkThroughput(b *testing.B) {
 	gcfloor.InstallForBenchmark(b)
-	gwURL, direct, pid := helloBackend(b)
+	gwURL, gwHTTP, direct, pid := helloBackend(b)
 	backend := strings.TrimPrefix(direct, "http://")
 	type peer struct {
 		name, url string
@@ -247,7 +270,16 @@ func BenchmarkThroughput(b *testing.B) {
 		// read again around each measured window, so processes that start late (nginx's workers) are counted.
 		pids func() ([]int, error)
 	}
-	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"tcp-relay", tcpRelay(b, backend), nil}}
+	peers := []peer{{"direct", direct, nil}, {"gateway", gwURL, nil}, {"gateway-nethttp", gwHTTP, nil}}
+	// The gateway in a process of its own, as tide up runs it and as nginx runs: the benchmark client's goroutines,
+	// heap and GC are not the gateway's there, and its CPU is read from /proc like nginx's.
+	if u, pids := gatewayProcess(b, backend, true); u != "" {
+		peers = append(peers, peer{"gateway-proc", u, pids})
+	}
+	if u, pids := gatewayProcess(b, backend, false); u != "" {
+		peers = append(peers, peer{"gateway-proc-nethttp", u, pids})
+	}
+	peers = append(peers, peer{"tcp-relay", tcpRelay(b, backend), nil})
 	if u, pids := nginxProxy(b, backend); u != "" {
 		peers = append(peers, peer{"nginx", u, pids})
 	}
@@ -262,10 +294,18 @@ func BenchmarkThroughput(b *testing.B) {
 			cpu0 := cpuTime(b, pid)
 			start := time.Now()
 			b.ResetTimer()
+			var mu sync.Mutex
+			var lat []time.Duration
 			b.RunParallel(func(pb *testing.PB) {
+				mine := make([]time.Duration, 0, 1024)
 				for pb.Next() {
+					t0 := time.Now()
 					doGet(b, c, tc.url+"/", "hello.default.localhost")
+					mine = append(mine, time.Since(t0))
 				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
 			})
 			elapsed := time.Since(start)
 			cpu := cpuTime(b, pid) - cpu0
@@ -284,9 +324,102 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 			b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(b.N), "cpu-us/op")
+			reportPercentiles(b, lat, "us", time.Microsecond)
 		})
 	}
 }
+
+// Environment of the gateway child process (gatewayProcess): the instance's address, and whether to serve with
+// net/http alone instead of the Server.
+const (
+	envBenchGateway      = "TIDE_BENCH_GATEWAY_BACKEND"
+	envBenchGatewayPlain = "TIDE_BENCH_GATEWAY_NETHTTP"
+)
+
+// gatewayProcess starts this test binary as a gateway process in front of backend (runBenchGateway) and returns
+// its URL and pid, or "" (said on stderr) when it does not start.
+func gatewayProcess(b *testing.B, backend string, lean bool) (string, func() ([]int, error)) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envBenchGateway+"="+backend)
+	if !lean {
+		cmd.Env = append(cmd.Env, envBenchGatewayPlain+"=1")
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		peerSkipped("gateway-proc", "%v", err)
+		return "", nil
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(out).ReadString('\n')
+		line <- strings.TrimSpace(s)
+	}()
+	select {
+	case addr := <-line:
+		if addr == "" {
+			peerSkipped("gateway-proc", "the child printed no address")
+			return "", nil
+		}
+		pid := cmd.Process.Pid
+		return "http://" + addr, func() ([]int, error) { return []int{pid}, nil }
+	case <-time.After(10 * time.Second):
+		peerSkipped("gateway-proc", "no address after 10s")
+		return "", nil
+	}
+}
+
+// runBenchGateway is the gateway child: set up as helloBackend's (stats, metrics, the GC floor the tide binary
+// installs) with backend as the revision's one instance, serving on a loopback port it prints. It runs until killed.
+func runBenchGateway(backend string, lean bool) int {
+	gcfloor.Install(256 << 20)
+	stats := NewStatReporter(StatReporterOptions{Recorder: discardStats{}})
+	go stats.Run(context.Background())
+	gw := New(Options{Stats: stats})
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	gw.SetMetrics(m)
+	key := types.NamespacedName{Namespace: "default", Name: "hello-00001"}
+	gw.SetRevision(key, RevisionConfig{Service: "hello", Configuration: "hello"})
+	gw.AddBackend(key, &fixedInstance{addr: backend})
+	if err := gw.SetRoute("default", "hello", []Target{{Revision: "hello-00001", Percent: 100}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(l.Addr().String())
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
+	if lean {
+		err = NewServer(gw, srv).Serve(l)
+	} else {
+		err = srv.Serve(l)
+	}
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+// fixedInstance is an instance the gateway child did not start (the benchmark's hello process), counted as
+// process.Instance counts its requests.
+type fixedInstance struct {
+	addr     string
+	inflight atomic.Int64
+}
+
+func (f *fixedInstance) TryAcquire() bool { f.inflight.Add(1); return true }
+func (f *fixedInstance) Release()         { f.inflight.Add(-1) }
+func (f *fixedInstance) InFlight() int    { return int(f.inflight.Load()) }
+func (f *fixedInstance) HostPort() string { return f.addr }
 
 // tcpRelay is a second peer for BenchmarkThroughput: the cheapest possible user-space hop, a TCP relay that pairs
 // each client connection with its own connection to the instance and copies bytes both ways without reading them.

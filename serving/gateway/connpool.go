@@ -72,9 +72,17 @@ func (p *connPool) get(ctx context.Context) (*poolConn, error) {
 // release ends a request's use of pc: back to the pool when reusable (response read to the end, no Connection:
 // close, context hook not fired), closed otherwise.
 func (p *connPool) release(pc *poolConn, reusable bool) {
-	if !pc.stop() { // the context ended: its hook has cut (or is cutting) the connection
+	if pc.stop != nil && !pc.stop() { // the context ended: its hook has cut (or is cutting) the connection
 		reusable = false
 	}
+	pc.stop = nil
+	p.put(pc, reusable)
+}
+
+// put returns pc to the pool when reusable and closes it otherwise. The lean server (leanproxy.go) calls it
+// directly: it bounds a request with the connection's deadline instead of a context hook, and clears the deadline
+// before putting the connection back.
+func (p *connPool) put(pc *poolConn, reusable bool) {
 	if reusable {
 		p.mu.Lock()
 		if !p.closed && len(p.idle) < p.maxIdle {

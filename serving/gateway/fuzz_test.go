@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"strings"
 	"testing"
@@ -95,6 +97,92 @@ func FuzzForwarded(f *testing.F) {
 		appendXFF(r)
 		if r.Header.Get("Forwarded") == "" || r.Header.Get("X-Forwarded-For") == "" {
 			t.Fatalf("headers missing: %v", r.Header)
+		}
+	})
+}
+
+// FuzzLeanRequest feeds arbitrary bytes to the lean path's request-head scanner and parser: they must never panic,
+// the lean path must take only what net/http's server reads as the same request (method, target, Host, no body,
+// Connection: close), and the request it sends to the instance must parse, without hop-by-hop headers.
+func FuzzLeanRequest(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: svc.default.localhost\r\n\r\n",
+		"HEAD /a?b=%20 HTTP/1.1\r\nHost: x\r\nConnection: close, keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: ::1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nKeep-Alive: 1\r\nProxy-Authorization: a\r\nForwarded: for=1\r\nX-Forwarded-Proto: https\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost : x\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\n y\r\n\r\n", "GET / HTTP/1.1\nHost: x\n\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		scanned := 0
+		n, st := scanHead([]byte(raw), &scanned)
+		if st != headOK {
+			return
+		}
+		var req leanReq
+		if !req.parse([]byte(raw[:n])) {
+			return
+		}
+		hr, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw[:n])))
+		if err != nil {
+			t.Fatalf("the lean path takes %q, net/http refuses it: %v", raw[:n], err)
+		}
+		method := "GET"
+		if req.isHead {
+			method = "HEAD"
+		}
+		if hr.Method != method || hr.RequestURI != string(req.target) || hr.Host != string(req.host) ||
+			hr.ContentLength != 0 || len(hr.TransferEncoding) != 0 || hr.Close != req.close {
+			t.Fatalf("%q: lean %s %q host %q close %v; net/http %s %q host %q close %v length %d",
+				raw[:n], method, req.target, req.host, req.close, hr.Method, hr.RequestURI, hr.Host, hr.Close, hr.ContentLength)
+		}
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		lc := &leanConn{client: "127.0.0.1", remote: "127.0.0.1:5555"}
+		lc.writeOutgoing(w, &req)
+		_ = w.Flush()
+		or, err := http.ReadRequest(bufio.NewReader(&out))
+		if err != nil {
+			t.Fatalf("outgoing %q does not parse: %v", out.String(), err)
+		}
+		for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Te", "Upgrade"} {
+			if _, ok := or.Header[k]; ok {
+				t.Fatalf("outgoing %q keeps %s", out.String(), k)
+			}
+		}
+		if xff := or.Header.Get("X-Forwarded-For"); !strings.HasSuffix(xff, "127.0.0.1") {
+			t.Fatalf("outgoing X-Forwarded-For %q", xff)
+		}
+	})
+}
+
+// FuzzLeanResponse feeds arbitrary bytes to the lean path's response-head reader: it must never panic, and what
+// it accepts net/http's transport must read with the same status and framing.
+func FuzzLeanResponse(f *testing.F) {
+	for _, s := range scripts {
+		f.Add(s)
+	}
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+	f.Add("HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		var p leanResp
+		var scratch []byte
+		if err := p.read(bufio.NewReader(strings.NewReader(raw)), &scratch); err != nil {
+			return
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), nil)
+		if err != nil {
+			t.Fatalf("the lean path reads %q, net/http refuses it: %v", raw, err)
+		}
+		if resp.StatusCode != p.status {
+			t.Fatalf("%q: status %d, net/http %d", raw, p.status, resp.StatusCode)
+		}
+		if p.status >= 200 && p.status != 204 && p.status != 304 {
+			chunked := len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
+			if chunked != p.chunked || !p.chunked && resp.ContentLength != p.cl {
+				t.Fatalf("%q: chunked %v length %d; net/http %v %d", raw, p.chunked, p.cl, chunked, resp.ContentLength)
+			}
 		}
 	})
 }

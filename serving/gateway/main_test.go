@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,6 +29,10 @@ const (
 var builder *process.Builder
 
 func TestMain(m *testing.M) {
+	if backend := os.Getenv(envBenchGateway); backend != "" {
+		// A child started by BenchmarkThroughput: this binary is the gateway process (bench_test.go).
+		os.Exit(runBenchGateway(backend, os.Getenv(envBenchGatewayPlain) == ""))
+	}
 	dir, err := os.MkdirTemp("", "tide-gateway-test-")
 	if err != nil {
 		panic(err)
@@ -109,11 +114,27 @@ func serveRevision(t testing.TB, rs revSpec, n int) (*Gateway, *httptest.Server,
 	return gw, srv, p, key
 }
 
-// serve puts the gateway on a real listener (port 0).
+// serve puts the gateway on a real listener (port 0) behind the Server tide runs (the lean HTTP/1.1 path, net/http
+// for the rest), so every test here goes through both. The returned httptest.Server only carries URL and Listener.
 func serve(t testing.TB, gw *Gateway) *httptest.Server {
-	srv := httptest.NewServer(gw)
-	t.Cleanup(srv.Close)
+	srv, _ := serveLean(t, gw, 10*time.Second)
 	return srv
+}
+
+// serveLean is serve with the Server returned and its header timeout set.
+func serveLean(t testing.TB, gw *Gateway, headerTimeout time.Duration) (*httptest.Server, *Server) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(gw, &http.Server{Handler: gw, ReadHeaderTimeout: headerTimeout})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(l) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		<-done
+	})
+	return &httptest.Server{URL: "http://" + l.Addr().String(), Listener: l}, s
 }
 
 func waitReady(t testing.TB, p *process.Pool, n int) {

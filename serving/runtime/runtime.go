@@ -110,7 +110,7 @@ type Runtime struct {
 	revs       map[types.NamespacedName]*revision
 	programmed map[types.NamespacedName][]gateway.Target
 
-	srv      *http.Server
+	srv      *gateway.Server
 	addr     atomic.Pointer[string] // the gateway's bound address once serving
 	stop     chan struct{}
 	loopDone chan struct{}
@@ -271,7 +271,8 @@ func (rt *Runtime) Serve(l net.Listener) {
 	if tcp, ok := l.Addr().(*net.TCPAddr); ok {
 		rt.port.Store(int64(tcp.Port))
 	}
-	rt.srv = &http.Server{Handler: rt.gw, ReadHeaderTimeout: 10 * time.Second}
+	// The gateway's Server: a lean HTTP/1.1 path for plain requests, this net/http server for everything else.
+	rt.srv = gateway.NewServer(rt.gw, &http.Server{Handler: rt.gw, ReadHeaderTimeout: 10 * time.Second})
 	a := l.Addr().String()
 	rt.addr.Store(&a)
 	rt.started.Store(true)
