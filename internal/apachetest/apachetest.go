@@ -1,20 +1,24 @@
 package apachetest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/tide-run/tide/internal/jvmscript"
 	"github.com/tide-run/tide/mq/admin"
 )
 
@@ -38,20 +42,38 @@ type Cluster struct {
 	opts    Options
 	timeout time.Duration
 
-	proc *jvmscript.Process
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *lockedBuffer
+	done   chan error
 }
 
 // Available reports whether this machine can run Apache RocketMQ (java and mvn on PATH), and if not, why.
-func Available() (bool, string) { return jvmscript.Available() }
+func Available() (bool, string) {
+	for _, tool := range []string{"java", "mvn"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return false, tool + " not on PATH"
+		}
+	}
+	return true, ""
+}
 
 // Require skips the test (or fails it under CI=true) when Apache RocketMQ cannot run here.
 func Require(t testing.TB) {
 	t.Helper()
-	jvmscript.Require(t, "Apache RocketMQ interop tests")
+	if ok, why := Available(); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Apache RocketMQ interop tests need a JDK 17 and Maven, and CI=true: %s (.ci/run installs them)", why)
+		}
+		t.Skipf("skipping Apache RocketMQ interop test: %s (needs a JDK 17 and Maven; .ci/run installs them)", why)
+	}
 }
 
 // Script returns the path of test/apache/rocketmq in this checkout.
-func Script() string { return jvmscript.Script("rocketmq") }
+func Script() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "test", "apache", "rocketmq")
+}
 
 // Start runs Apache RocketMQ on free loopback ports for the rest of the test (or of the parent test, if t is the
 // top-level test of a group of subtests) and returns its addresses. It fails the test with the cluster's output if it
@@ -91,7 +113,7 @@ func StartWith(t testing.TB, opts Options) *Cluster {
 		}
 		if t.Failed() {
 			t.Logf("Apache RocketMQ logs are in %s/home/logs/rocketmqlogs (removed with the test's temp dir); script output:\n%s",
-				c.Dir, c.proc.Output())
+				c.Dir, c.stderr.String())
 		}
 	})
 	return c
@@ -119,31 +141,89 @@ func start(dir string, timeout time.Duration, opts Options) (*Cluster, error) {
 }
 
 func startOn(dir string, timeout time.Duration, opts Options, ports portSet) (*Cluster, error) {
-	p, err := jvmscript.Start(Script(), dir, []string{
+	cmd := exec.Command(Script(), "run", dir)
+	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("NAMESRV_PORT=%d", ports.namesrv),
 		fmt.Sprintf("BROKER_PORT=%d", ports.broker),
 		fmt.Sprintf("PROXY_GRPC_PORT=%d", ports.grpc),
 		fmt.Sprintf("PROXY_REMOTING_PORT=%d", ports.remoting),
-		"EXTRA_BROKER_CONF=" + strings.Join(opts.BrokerConf, "\n"),
-		"JAVA_OPTS=" + strings.Join(opts.JavaOpts, " "),
-	}, timeout)
+		fmt.Sprintf("READY_TIMEOUT=%d", int(timeout.Seconds())),
+		"EXTRA_BROKER_CONF="+strings.Join(opts.BrokerConf, "\n"),
+		"JAVA_OPTS="+strings.Join(opts.JavaOpts, " "),
+	)
+	setParentDeathSignal(cmd)
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("Apache RocketMQ: %w", err)
+		return nil, fmt.Errorf("stdin pipe: %w", err)
 	}
-	c := &Cluster{Dir: dir, ports: ports, opts: opts, timeout: timeout, proc: p, Version: p.Ready["version"],
-		NameServer: p.Ready["namesrv"], Broker: p.Ready["broker"], GRPC: p.Ready["grpc"], ProxyRemoting: p.Ready["proxy-remoting"]}
-	// The broker registers with the name server in the background: until it has, clients find no route and admin
-	// tools no broker. Serving means listed.
-	if err := waitRegistered(c.NameServer, c.Broker, time.Minute); err != nil {
-		_ = c.Stop()
-		return nil, fmt.Errorf("%w:\n%s", err, p.Output())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdout pipe: %w", err)
 	}
-	return c, nil
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", Script(), err)
+	}
+	c := &Cluster{Dir: dir, ports: ports, opts: opts, timeout: timeout, cmd: cmd, stdin: stdin, stderr: stderr, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "ready ") {
+				ready <- line
+			}
+		}
+	}()
+	go func() { c.done <- cmd.Wait() }()
+	select {
+	case line := <-ready:
+		for _, f := range strings.Fields(line)[1:] {
+			k, v, _ := strings.Cut(f, "=")
+			switch k {
+			case "version":
+				c.Version = v
+			case "namesrv":
+				c.NameServer = v
+			case "broker":
+				c.Broker = v
+			case "grpc":
+				c.GRPC = v
+			case "proxy-remoting":
+				c.ProxyRemoting = v
+			}
+		}
+		// The broker registers with the name server in the background: until it has, clients find no route and
+		// admin tools no broker. Serving means listed.
+		if err := waitRegistered(c.NameServer, c.Broker, time.Minute); err != nil {
+			_ = c.Stop()
+			return nil, fmt.Errorf("%w:\n%s", err, stderr.String())
+		}
+		return c, nil
+	case err := <-c.done:
+		return nil, fmt.Errorf("the script exited before Apache RocketMQ was ready (%v):\n%s", err, stderr.String())
+	case <-time.After(timeout + 30*time.Second):
+		killGroup(cmd)
+		<-c.done
+		return nil, fmt.Errorf("not ready after %s:\n%s", timeout, stderr.String())
+	}
 }
 
 // Stop stops the JVMs (the script sends SIGTERM, waits up to 15 s for their shutdown hooks, then kills) and waits
 // for them to be gone.
-func (c *Cluster) Stop() error { return c.proc.Stop() }
+func (c *Cluster) Stop() error {
+	_ = c.stdin.Close()
+	select {
+	case err := <-c.done:
+		c.done <- err // a second Stop returns at once
+		return nil
+	case <-time.After(40 * time.Second):
+		killGroup(c.cmd)
+		err := <-c.done
+		c.done <- err
+		return errors.New("the script did not stop the JVMs within 40 s; killed its process group")
+	}
+}
 
 // Restart stops the JVMs (as Stop does) and starts them again on the same ports and the same directory, so the
 // store (topics, messages, consumer offsets, under Dir/store) survives, and returns once the broker is registered
@@ -159,8 +239,13 @@ func (c *Cluster) Restart() error {
 		return fmt.Errorf("restart on the same ports: %w", err)
 	}
 	// The previous script's output stays in front of the new one's for a failing test's log.
-	n.proc.Continue(c.proc.Output())
-	c.proc = n.proc
+	prev := c.stderr.String()
+	n.stderr.mu.Lock()
+	cur := n.stderr.b.String()
+	n.stderr.b.Reset()
+	n.stderr.b.WriteString(prev + "--- restart ---\n" + cur)
+	n.stderr.mu.Unlock()
+	c.cmd, c.stdin, c.stderr, c.done = n.cmd, n.stdin, n.stderr, n.done
 	return nil
 }
 
@@ -234,6 +319,24 @@ func portFree(p int) bool {
 	}
 	l.Close()
 	return true
+}
+
+// lockedBuffer collects the script's stderr while the test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // PIDs returns the process ids of the cluster's JVMs (the name server, and the proxy with the broker in it), from

@@ -1,19 +1,24 @@
 package kafkatest
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/tide-run/tide/internal/jvmscript"
 )
 
 // Kafka is one running Apache Kafka node (broker and KRaft controller in one JVM).
@@ -25,20 +30,38 @@ type Kafka struct {
 	// Dir holds the configuration, the log directory (data) and the server log (logs/server.log).
 	Dir string
 
-	proc *jvmscript.Process
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *lockedBuffer
+	done   chan error
 }
 
 // Available reports whether this machine can run Apache Kafka (java and mvn on PATH), and if not, why.
-func Available() (bool, string) { return jvmscript.Available() }
+func Available() (bool, string) {
+	for _, tool := range []string{"java", "mvn"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return false, tool + " not on PATH"
+		}
+	}
+	return true, ""
+}
 
 // Require skips the test (or fails it under CI=true) when Apache Kafka cannot run here.
 func Require(t testing.TB) {
 	t.Helper()
-	jvmscript.Require(t, "Apache Kafka tests")
+	if ok, why := Available(); !ok {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Apache Kafka tests need a JDK 17 and Maven, and CI=true: %s (.ci/run installs them)", why)
+		}
+		t.Skipf("skipping Apache Kafka test: %s (needs a JDK 17 and Maven; .ci/run installs them)", why)
+	}
 }
 
 // Script returns the path of test/apache/kafka in this checkout.
-func Script() string { return jvmscript.Script("kafka") }
+func Script() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "test", "apache", "kafka")
+}
 
 // Start runs Apache Kafka on free loopback ports for the rest of the test and returns it. It fails the test with
 // the script's output if Kafka is not serving within four minutes.
@@ -64,23 +87,76 @@ func Start(t testing.TB) *Kafka {
 			t.Errorf("stopping Apache Kafka: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("Apache Kafka's log is %s/logs/server.log (removed with the test's temp dir); script output:\n%s", k.Dir, k.proc.Output())
+			t.Logf("Apache Kafka's log is %s/logs/server.log (removed with the test's temp dir); script output:\n%s", k.Dir, k.stderr.String())
 		}
 	})
 	return k
 }
 
 func startOn(dir string, port, cport int, timeout time.Duration) (*Kafka, error) {
-	p, err := jvmscript.Start(Script(), dir, []string{fmt.Sprintf("KAFKA_PORT=%d", port),
-		fmt.Sprintf("KAFKA_CONTROLLER_PORT=%d", cport)}, timeout)
+	cmd := exec.Command(Script(), "run", dir)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("KAFKA_PORT=%d", port), fmt.Sprintf("KAFKA_CONTROLLER_PORT=%d", cport),
+		fmt.Sprintf("READY_TIMEOUT=%d", int(timeout.Seconds())))
+	setParentDeathSignal(cmd)
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("Apache Kafka: %w", err)
+		return nil, fmt.Errorf("stdin pipe: %w", err)
 	}
-	return &Kafka{Dir: dir, proc: p, Version: p.Ready["version"], Bootstrap: p.Ready["bootstrap"]}, nil
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("run %s: %w", Script(), err)
+	}
+	k := &Kafka{Dir: dir, cmd: cmd, stdin: stdin, stderr: stderr, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "ready ") {
+				ready <- line
+			}
+		}
+	}()
+	go func() { k.done <- cmd.Wait() }()
+	select {
+	case line := <-ready:
+		for _, f := range strings.Fields(line)[1:] {
+			key, v, _ := strings.Cut(f, "=")
+			switch key {
+			case "version":
+				k.Version = v
+			case "bootstrap":
+				k.Bootstrap = v
+			}
+		}
+		return k, nil
+	case err := <-k.done:
+		return nil, fmt.Errorf("the script exited before Apache Kafka was ready (%v):\n%s", err, stderr.String())
+	case <-time.After(timeout + 30*time.Second):
+		killGroup(cmd)
+		<-k.done
+		return nil, fmt.Errorf("not ready after %s:\n%s", timeout, stderr.String())
+	}
 }
 
 // Stop stops the JVM (SIGTERM, up to 15 s for its shutdown, then SIGKILL) and waits for it to be gone.
-func (k *Kafka) Stop() error { return k.proc.Stop() }
+func (k *Kafka) Stop() error {
+	_ = k.stdin.Close()
+	select {
+	case err := <-k.done:
+		k.done <- err // a second Stop returns at once
+		return nil
+	case <-time.After(40 * time.Second):
+		killGroup(k.cmd)
+		err := <-k.done
+		k.done <- err
+		return errors.New("the script did not stop the JVM within 40 s; killed its process group")
+	}
+}
 
 // Client returns a franz-go client (no group) on the node, closed with the test.
 func (k *Kafka) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
@@ -121,4 +197,21 @@ func freePort() int {
 		return p
 	}
 	return 0
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

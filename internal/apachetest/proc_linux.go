@@ -1,12 +1,12 @@
-package jvmscript
+package apachetest
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// setParentDeathSignal makes the kernel send the script SIGTERM if the test process dies (its trap stops the
-// JVMs), and puts it in its own process group so killGroup reaches the JVMs too.
+// setParentDeathSignal makes the kernel send the script SIGTERM if the test process dies (its trap stops the JVMs),
+// and puts it in its own process group so killGroup reaches the JVMs too.
 func setParentDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 }

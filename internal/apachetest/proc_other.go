@@ -1,12 +1,12 @@
 //go:build !linux
 
-package jvmscript
+package apachetest
 
 import "os/exec"
 
 // setParentDeathSignal: without a parent-death signal (macOS), the script still stops the JVMs when its stdin
 // closes, which happens when the test process exits; a kill -9 of the test process can leave them running
-// (`test/apache/<name> stop DIR` removes them).
+// (`test/apache/rocketmq stop DIR` removes them).
 func setParentDeathSignal(*exec.Cmd) {}
 
 // killGroup kills the script only; its EXIT trap stops the JVMs.
