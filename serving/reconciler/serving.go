@@ -130,27 +130,36 @@ func controlledBy(obj metav1.Object, uid string) bool {
 // differ. It returns the stored child, or errNotOwned when an object of that name exists but is not controlled by
 // ownerUID.
 func ensureChild(st *store.Store, ev reconciler.Recorder, owner *unstructured.Unstructured, gk string, desired *unstructured.Unstructured, ownerUID string) (*unstructured.Unstructured, error) {
-	cur, err := st.Get(gk, desired.GetNamespace(), desired.GetName())
-	if errors.Is(err, store.ErrNotFound) {
-		created, err := st.Create(desired)
-		if err == nil {
-			_ = ev.Event(owner, "Normal", "Created", fmt.Sprintf("Created %s %q", desired.GetKind(), desired.GetName()))
+	for attempt := 0; ; attempt++ {
+		cur, err := st.Get(gk, desired.GetNamespace(), desired.GetName())
+		if errors.Is(err, store.ErrNotFound) {
+			created, err := st.Create(desired)
+			if err == nil {
+				_ = ev.Event(owner, "Normal", "Created", fmt.Sprintf("Created %s %q", desired.GetKind(), desired.GetName()))
+			}
+			return created, err
 		}
-		return created, err
+		if err != nil {
+			return nil, err
+		}
+		if !controlledBy(cur, ownerUID) {
+			return cur, errNotOwned
+		}
+		next := desired.DeepCopy()
+		next.SetOwnerReferences(cur.GetOwnerReferences())
+		// Others' finalizers are theirs (Knative's reconcilers leave them alone too).
+		next.SetFinalizers(cur.GetFinalizers())
+		// The owner references and finalizers just copied are cur's: a write that lands after someone changed them
+		// (an orphaning delete stripping the owner reference, a finalizer removed) must not put the old ones back,
+		// so the update is conditional on cur's resourceVersion. A conflict (often only the child's own status
+		// write) reads again.
+		next.SetResourceVersion(cur.GetResourceVersion())
+		out, err := st.Update(next) // a no-op when nothing differs
+		if errors.Is(err, store.ErrConflict) && attempt < 5 {
+			continue
+		}
+		return out, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	if !controlledBy(cur, ownerUID) {
-		return cur, errNotOwned
-	}
-	// No resourceVersion precondition: the owner is the only writer of the child's spec, and the child's own
-	// status writes (which Update leaves alone) would otherwise make this conflict for nothing.
-	next := desired.DeepCopy()
-	next.SetOwnerReferences(cur.GetOwnerReferences())
-	// Others' finalizers are theirs (Knative's reconcilers leave them alone too).
-	next.SetFinalizers(cur.GetFinalizers())
-	return st.Update(next) // a no-op when nothing differs
 }
 
 var errNotOwned = errors.New("not owned")
