@@ -74,10 +74,15 @@ type RocketMQ struct {
 	next      atomic.Uint32 // round-robin index into producers
 	log       *slog.Logger
 
-	mu      sync.Mutex // guards ensured, closed, subs
+	mu      sync.Mutex // guards ensured, closed, subs, shutAt
 	ensured map[string]bool
 	closed  bool
 	subs    map[*rocketmqSub]struct{}
+	// shutAt is when a group's consumer on this bus was last shut down, for DeleteGroup's second deletion
+	// (lateHeartbeat); entries older than that window are dropped as new ones are added.
+	shutAt map[string]time.Time
+	// lateHeartbeat is the window of DeleteGroup's second deletion: the lateHeartbeat constant (tests shorten it).
+	lateHeartbeat time.Duration
 	// queue feeds the batch workers (Batching); stop ends them; workers
 	// counts them for Close.
 	queue   chan *pending
@@ -164,6 +169,7 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 		b.producers = append(b.producers, p)
 	}
 	b.stop = make(chan struct{})
+	b.lateHeartbeat = lateHeartbeat
 	if !opts.DisableBatching {
 		b.queue = make(chan *pending, 4096)
 		for _, p := range b.producers {
@@ -298,6 +304,9 @@ func (b *RocketMQ) DeleteTopic(ctx context.Context, topic string) error {
 // topic: the official client's DeleteTopic asks for the route again after
 // deleting, and tide's name server creates a missing %RETRY% topic on such a
 // lookup.)
+//
+// A group whose consumer this bus shut down less than lateHeartbeat ago is deleted a second time once that window
+// has passed (see lateHeartbeat), unless the bus subscribed it again meanwhile.
 func (b *RocketMQ) DeleteGroup(ctx context.Context, group string) error {
 	if b.opts.DeleteGroup == nil {
 		return fmt.Errorf("delete group %s: %w", group, ErrUnsupported)
@@ -308,7 +317,60 @@ func (b *RocketMQ) DeleteGroup(ctx context.Context, group string) error {
 	if err := b.opts.DeleteGroup(ctx, b.nameServers, group); err != nil {
 		return fmt.Errorf("delete group %s: %w", group, err)
 	}
+	b.mu.Lock()
+	at, recent := b.shutAt[group]
+	if recent {
+		delete(b.shutAt, group)
+	}
+	again := recent && !b.closed && time.Since(at) < b.lateHeartbeat
+	if again {
+		b.workers.Add(1)
+	}
+	b.mu.Unlock()
+	if again {
+		go b.deleteAgain(group, at.Add(b.lateHeartbeat))
+	}
 	return nil
+}
+
+// lateHeartbeat is how long after a push consumer's Shutdown returned a heartbeat of its may still reach the
+// broker. rocketmq-client-go v2.1.2 snapshots its groups for a heartbeat (on a rebalance that changed the queues,
+// and every 30 s) and then sends it with a 3 s timeout, on a new connection if Shutdown closed the old one (its
+// connect does not check that the client is shut down). A heartbeat re-creates the group's subscription config
+// (on Apache's broker as on tide's), so a group deleted right after its consumer stopped could come back; this
+// was seen in CI under load as a `tide events tail` group left behind. The window is that timeout plus a margin.
+const lateHeartbeat = 5 * time.Second
+
+// deleteAgain deletes group a second time at when, unless the bus closes first or subscribed the group again.
+func (b *RocketMQ) deleteAgain(group string, when time.Time) {
+	defer b.workers.Done()
+	t := time.NewTimer(time.Until(when))
+	defer t.Stop()
+	select {
+	case <-b.stop:
+		return
+	case <-t.C:
+	}
+	b.mu.Lock()
+	for s := range b.subs {
+		if s.group == group {
+			b.mu.Unlock()
+			return // subscribed again: the group is live, not a leftover
+		}
+	}
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() { // the bus closing ends the attempt
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := b.opts.DeleteGroup(ctx, b.nameServers, group); err != nil {
+		b.log.Debug("deleting the group again after its consumer's last heartbeat window failed", "group", group, "err", err)
+	}
 }
 
 // Subscribe implements Bus.
@@ -473,7 +535,25 @@ func (s *rocketmqSub) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.pc.Shutdown()
+	err := s.pc.Shutdown()
+	s.b.noteShutdown(s.group)
+	return err
+}
+
+// noteShutdown records that group's consumer was shut down now (see DeleteGroup).
+func (b *RocketMQ) noteShutdown(group string) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.shutAt == nil {
+		b.shutAt = map[string]time.Time{}
+	}
+	for g, at := range b.shutAt {
+		if now.Sub(at) >= b.lateHeartbeat {
+			delete(b.shutAt, g)
+		}
+	}
+	b.shutAt[group] = now
 }
 
 // restart replaces the push consumer with a fresh one (new client instance,

@@ -19,6 +19,7 @@ import (
 	"github.com/tide-run/tide/mq"
 	"github.com/tide-run/tide/mq/admin"
 	"github.com/tide-run/tide/mq/mqtest"
+	"github.com/tide-run/tide/mq/remoting"
 )
 
 // These run the official client against tide's embedded broker over real
@@ -184,6 +185,78 @@ func TestDeleteGroup(t *testing.T) {
 	plain, _ := startBusServer(t, RocketMQOptions{})
 	if err := plain.DeleteGroup(ctx, group); !errors.Is(err, ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("without the hook: %v", err)
+	}
+}
+
+// TestDeleteGroupAfterLateHeartbeat: a heartbeat of the group's closed consumer that reaches the broker after
+// DeleteGroup (rocketmq-client-go can send one after Shutdown returned, see lateHeartbeat) re-creates the group's
+// config; the bus deletes it a second time once the window has passed. A group subscribed again within the window
+// is left alone.
+func TestDeleteGroupAfterLateHeartbeat(t *testing.T) {
+	b, srv := startBusServer(t, RocketMQOptions{DeleteGroup: admin.DeleteGroup})
+	b.lateHeartbeat = 500 * time.Millisecond
+	ctx := t.Context()
+	const topic = "late"
+	if err := b.EnsureTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	subscribe := func(group string) Subscription {
+		t.Helper()
+		sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: topic, Group: group}, func(context.Context, *Message) Action { return Ack })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub
+	}
+	// heartbeat is the late heartbeat, sent as the client sends it (HEART_BEAT, 34, with the group's consumer data).
+	heartbeat := func(group string) {
+		t.Helper()
+		c, err := remoting.Dial(ctx, srv.BrokerAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		body := fmt.Sprintf(`{"clientID":"127.0.0.1@late","producerDataSet":[],"consumerDataSet":[{"groupName":%q,`+
+			`"consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET",`+
+			`"unitMode":false,"subscriptionDataSet":[]}]}`, group)
+		resp, err := c.Invoke(ctx, remoting.NewRequest(remoting.HeartBeat, nil, []byte(body)))
+		if err != nil || resp.Code != remoting.Success {
+			t.Fatalf("heartbeat: %v %v", err, resp)
+		}
+	}
+	has := func(group string) bool { _, ok := srv.GroupConfigs()[group]; return ok }
+
+	const gone = "g-late"
+	if err := subscribe(gone).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteGroup(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	heartbeat(gone)
+	if !has(gone) {
+		t.Fatal("the late heartbeat did not re-create the group: the test no longer shows the race")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for has(gone) {
+		if time.Now().After(deadline) {
+			t.Fatal("the group re-created by a late heartbeat is still on the broker 10 s later")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	const back = "g-back"
+	if err := subscribe(back).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteGroup(ctx, back); err != nil {
+		t.Fatal(err)
+	}
+	again := subscribe(back) // a new consumer of the same group within the window
+	defer again.Close()
+	time.Sleep(3 * b.lateHeartbeat)
+	if !has(back) {
+		t.Fatal("a group subscribed again was deleted by the second deletion")
 	}
 }
 
