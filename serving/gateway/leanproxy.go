@@ -1005,6 +1005,7 @@ func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, buf
 			break
 		}
 		if err != nil {
+			lc.s.g.log.Debug("response cut: reading the instance's body failed", "addr", pc.c.RemoteAddr().String(), "err", err)
 			_ = w.Flush()
 			return status, leanClose, false // cut: no last chunk, the client sees the body end early
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -159,6 +160,8 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 		}
 		if rerr != nil {
 			// Headers are out: the only signal left is cutting the response short.
+			rev.g.log.Debug("response cut: reading the instance's body failed", "revision", rev.key.String(),
+				"addr", be.addr, "err", rerr, "cause", context.Cause(out.Context()))
 			panic(http.ErrAbortHandler)
 		}
 	}

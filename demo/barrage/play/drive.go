@@ -179,9 +179,12 @@ func drive(ctx context.Context, o driveOptions) (Summary, error) {
 		return sum, ctx.Err()
 	}
 
-	// The page's own send path: the request the Send button makes. A request that fails before the page has named
-	// its run published nothing (the page names the run before it publishes) and is tried again, as a person would
-	// press Send again: the page's instance may have been stopping (scale-down) when the request reached it.
+	// The page's own send path: the request the Send button makes. A request that fails is tried again (3 attempts
+	// in all), as a person would press Send again: the page's instance may have been stopping (scale-down) when the
+	// request reached it. One that failed before the page named its run published nothing (the page names the run
+	// before it publishes); one cut after that ended its run early (the page stops sending when the request ends),
+	// and the new attempt is a new run: the summary is the last run's, the cut run's comments are still processed
+	// and shown under their own run.
 	var last barrage.SendProgress
 	planned := 0
 	for attempt := 1; ; attempt++ {
@@ -190,10 +193,16 @@ func drive(ctx context.Context, o driveOptions) (Summary, error) {
 		if err == nil {
 			break
 		}
-		if sum.Run != "" || attempt == 3 || ctx.Err() != nil {
+		if attempt == 3 || ctx.Err() != nil {
 			return sum, err
 		}
-		fmt.Fprintf(o.Progress, "  the send did not start (%v); sending again\n", err)
+		if sum.Run != "" {
+			fmt.Fprintf(o.Progress, "  the send stream of run %s was cut after %d comments (%v); sending again as a new run\n",
+				sum.Run, last.Sent, err)
+			sum.Run = ""
+		} else {
+			fmt.Fprintf(o.Progress, "  the send did not start (%v); sending again\n", err)
+		}
 		select {
 		case <-ctx.Done():
 			return sum, ctx.Err()

@@ -2,7 +2,6 @@ package play_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/tide-run/tide/dashboard/dashboardtest"
 	"github.com/tide-run/tide/demo/barrage"
 	"github.com/tide-run/tide/demo/barrage/play"
+	"github.com/tide-run/tide/internal/tailbuf"
 	"github.com/tide-run/tide/internal/tracing/traceapi"
 	"github.com/tide-run/tide/server"
 )
@@ -43,11 +43,32 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func testLogger() *slog.Logger {
+// testLogger returns the platform's logger: to stderr with TIDE_DEMO_LOG set, otherwise at Debug level into a
+// bounded tail that logTail prints when the test failed.
+func testLogger() (*slog.Logger, *tailbuf.Buffer) {
 	if os.Getenv("TIDE_DEMO_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})), nil
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	tail := &tailbuf.Buffer{Max: 4 << 20}
+	return slog.New(slog.NewTextHandler(tail, &slog.HandlerOptions{Level: slog.LevelDebug})), tail
+}
+
+// logTail prints the platform log's warnings and errors and the serving data plane's lines (the gateway, the
+// autoscaler, the instances), the last 120 of them.
+func logTail(t *testing.T, tail *tailbuf.Buffer) {
+	if tail == nil {
+		return
+	}
+	var keep []string
+	for line := range strings.Lines(tail.String()) {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") ||
+			strings.Contains(line, "component=serving") || strings.Contains(line, "component=autoscaler") ||
+			strings.Contains(line, "response cut") {
+			keep = append(keep, line)
+		}
+	}
+	keep = keep[max(0, len(keep)-120):]
+	t.Logf("platform log (warnings, errors, serving; last %d lines):\n%s", len(keep), strings.Join(keep, ""))
 }
 
 // TestBarrageEndToEnd deploys seed 003's barrage service with `tide demo barrage` on a real platform the demo
@@ -68,7 +89,7 @@ func TestBarrageEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := testLogger()
+	logger, logs := testLogger()
 	platform := server.Options{DataDir: filepath.Join(dir, "tide"), Logger: logger}
 	var progress syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -97,6 +118,7 @@ func TestBarrageEndToEnd(t *testing.T) {
 		defer scancel()
 		_ = srv.Shutdown(sctx)
 		if t.Failed() { // the instances' own logs say what the programs saw
+			logTail(t, logs)
 			logs, _ := filepath.Glob(filepath.Join(platform.DataDir, "logs", play.Namespace, "*", "*.log"))
 			for _, f := range logs {
 				b, _ := os.ReadFile(f)
@@ -149,6 +171,11 @@ func TestBarrageEndToEnd(t *testing.T) {
 			SourceDir: wd, OutDir: filepath.Join(dir, "out"), Send: "hello", Concurrency: 10, Duration: 5 * time.Second,
 			Count: 100, DrainTimeout: time.Minute, ZeroTimeout: time.Minute, Progress: &out, Logger: logger})
 		t.Logf("demo output (%v):\n%s", time.Since(start).Round(time.Second), out.String())
+		if strings.Contains(out.String(), "sending again") {
+			// Allowed (a person would press Send again), but not expected: keep what the platform saw.
+			t.Log("the demo had to send again")
+			logTail(t, logs)
+		}
 		if err != nil {
 			t.Fatalf("demo: %v", err)
 		}
