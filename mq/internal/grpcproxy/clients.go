@@ -40,7 +40,11 @@ func (t *clientTable) get(id string, create bool) *client {
 	defer t.mu.Unlock()
 	c := t.clients[id]
 	if c == nil && create {
-		c = &client{id: id}
+		// Seen now: a client whose Telemetry stream has just opened has no stream recorded until its Settings
+		// arrive, and with a zero lastSeen expire would forget it in between; the Settings would then land on an
+		// object no longer in the table and every later request of the client be refused ("cannot find client
+		// settings"), as the interop matrix once saw under load.
+		c = &client{id: id, lastSeen: time.Now()}
 		t.clients[id] = c
 	}
 	return c
