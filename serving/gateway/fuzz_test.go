@@ -156,4 +156,3 @@ func FuzzLeanRequest(f *testing.F) {
 		}
 	})
 }
-
