@@ -119,7 +119,9 @@ type Sender struct {
 	// copies every request's headers for a redirect it would follow (and a Sender never follows one: a 3xx is the
 	// destination's answer), and wraps each request in redirect bookkeeping. Set when the client has no cookie jar
 	// and no overall timeout, the only other things Do adds.
-	rt     http.RoundTripper
+	rt http.RoundTripper
+	// lean, when set, sends plain-http deliveries itself (lean.go); it stands in for rt, an *http.Transport.
+	lean   *leanClient
 	clock  clock.Clock
 	log    *slog.Logger
 	tracer trace.Tracer
@@ -161,6 +163,9 @@ func New(opts Options) *Sender {
 		s.rt = s.client.Transport
 		if s.rt == nil {
 			s.rt = http.DefaultTransport
+		}
+		if tr, ok := s.rt.(*http.Transport); ok {
+			s.lean = newLeanClient(tr)
 		}
 	}
 	if s.clock == nil {
@@ -308,6 +313,13 @@ func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloud
 func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Event, structured []byte, spec Spec, resend int) (a attempt) {
 	ctx, span := tracing.StartClient(ctx, s.tracer, http.MethodPost, target, resend)
 	defer func() { tracing.EndClient(span, a.status, cmp.Or(a.err, a.badReply)) }()
+	if s.lean != nil && target.Scheme == "http" && target.User == nil && target.Opaque == "" {
+		if p := s.lean.pool(target); p.direct {
+			if la, ok := s.onceLean(ctx, p, target, ev, structured, spec); ok {
+				return la
+			}
+		}
+	}
 	if spec.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
