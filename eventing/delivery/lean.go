@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -503,10 +505,15 @@ func (s *Sender) readLean(ctx context.Context, c *leanConn, spec Spec) (a attemp
 	r := &c.resp
 	for n := 0; ; n++ {
 		if err := r.Read(c.br, &c.scratch); err != nil {
+			if errors.Is(err, h1.ErrMalformedResponse) || !errors.Is(err, h1.ErrResponseHeadTooLarge) && isParseError(err) {
+				return s.readFallback(ctx, c, spec, n), false
+			}
 			return attempt{err: fmt.Errorf("reading the response: %w", err)}, false
 		}
 		if r.Status == http.StatusSwitchingProtocols {
-			return attempt{err: errors.New("101 Switching Protocols answered a request that asked for no upgrade")}, false
+			// http.Transport hands a 101 to its caller (status 101, no body): an unknown answer, retried; the
+			// connection is not the client's to reuse.
+			return attempt{status: r.Status}, false
 		}
 		if r.Status >= 200 {
 			break
@@ -665,4 +672,42 @@ func responseHeader(r *h1.Response) http.Header {
 		h[k] = append(h[k], string(value))
 	}
 	return h
+}
+
+// isParseError reports an error of Response.Read about the head's content rather than the connection's.
+func isParseError(err error) bool {
+	var ne net.Error
+	return !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) && !errors.As(err, &ne) && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// readFallback reads a response head internal/h1 refuses (a bare LF, an obs-fold, anything net/http reads more
+// leniently or refuses with its own error) with net/http's parser, from the bytes already read (still in c.scratch)
+// and the rest of the connection: the lean path then accepts exactly what http.Transport accepts. The connection
+// is not reused after it. skipped counts the 1xx responses already skipped.
+func (s *Sender) readFallback(ctx context.Context, c *leanConn, spec Spec, skipped int) attempt {
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(c.scratch), c.br))
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return attempt{err: fmt.Errorf("reading the response: %w", err)}
+		}
+		if resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			if skipped++; skipped > max1xxResponses {
+				return attempt{err: errors.New("too many 1xx informational responses")}
+			}
+			continue
+		}
+		if s.lean.gzip && resp.ContentLength != 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{&lazyGzip{r: resp.Body}, resp.Body}
+			resp.Header.Del("Content-Encoding")
+			resp.Header.Del("Content-Length")
+			resp.ContentLength = -1
+		}
+		a := s.readResponse(ctx, resp, spec)
+		_ = resp.Body.Close()
+		return a
+	}
 }

@@ -121,10 +121,23 @@ type Sender struct {
 	// and no overall timeout, the only other things Do adds.
 	rt http.RoundTripper
 	// lean, when set, sends plain-http deliveries itself (lean.go); it stands in for rt, an *http.Transport.
-	lean   *leanClient
-	clock  clock.Clock
-	log    *slog.Logger
-	tracer trace.Tracer
+	lean *leanClient
+	// intercepts, when set, names the destinations the client's RoundTripper answers itself (Interceptor).
+	intercepts func(*url.URL) bool
+	clock      clock.Clock
+	log        *slog.Logger
+	tracer     trace.Tracer
+}
+
+// Interceptor is implemented by a Client's RoundTripper that wraps an *http.Transport and answers some requests
+// itself (the eventing runtime's in-process Broker short-cut). The Sender's lean path (lean.go) then stands in for
+// Base on every destination Intercepts reports false for; the others go through the RoundTripper.
+type Interceptor interface {
+	http.RoundTripper
+	// Base is the wrapped transport, which gets every request Intercepts reports false for, unchanged; nil: none.
+	Base() *http.Transport
+	// Intercepts reports a destination the RoundTripper answers itself.
+	Intercepts(target *url.URL) bool
 }
 
 // NewTransport returns an HTTP transport tuned for many small requests to a few destinations: large idle pools per
@@ -164,8 +177,13 @@ func New(opts Options) *Sender {
 		if s.rt == nil {
 			s.rt = http.DefaultTransport
 		}
-		if tr, ok := s.rt.(*http.Transport); ok {
-			s.lean = newLeanClient(tr)
+		switch rt := s.rt.(type) {
+		case *http.Transport:
+			s.lean = newLeanClient(rt)
+		case Interceptor:
+			if tr := rt.Base(); tr != nil {
+				s.lean, s.intercepts = newLeanClient(tr), rt.Intercepts
+			}
 		}
 	}
 	if s.clock == nil {
@@ -313,7 +331,8 @@ func (s *Sender) sendWithRetries(ctx context.Context, target *url.URL, ev *cloud
 func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Event, structured []byte, spec Spec, resend int) (a attempt) {
 	ctx, span := tracing.StartClient(ctx, s.tracer, http.MethodPost, target, resend)
 	defer func() { tracing.EndClient(span, a.status, cmp.Or(a.err, a.badReply)) }()
-	if s.lean != nil && target.Scheme == "http" && target.User == nil && target.Opaque == "" {
+	if s.lean != nil && target.Scheme == "http" && target.User == nil && target.Opaque == "" &&
+		(s.intercepts == nil || !s.intercepts(target)) {
 		if p := s.lean.pool(target); p.direct {
 			if la, ok := s.onceLean(ctx, p, target, ev, structured, spec); ok {
 				return la
@@ -360,6 +379,12 @@ func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Even
 		return attempt{err: err}
 	}
 	defer resp.Body.Close()
+	return s.readResponse(ctx, resp, spec)
+}
+
+// readResponse reads resp's status, headers and body (capped) into an attempt, and the reply when the request
+// asked for one. The caller closes the body.
+func (s *Sender) readResponse(ctx context.Context, resp *http.Response, spec Spec) (a attempt) {
 	a = attempt{status: resp.StatusCode, header: resp.Header}
 	// Only a request that asked for a reply looks at a 2xx body, and never for a 202 (the data-plane spec: a 202
 	// MUST NOT be processed as a reply). Without Prefer: reply the spec says to treat the event as accepted
@@ -377,6 +402,7 @@ func (s *Sender) once(ctx context.Context, target *url.URL, ev *cloudevents.Even
 	if wantsReply {
 		limit = maxReplyBody + 1 // one byte more tells an oversize reply from one exactly at the cap
 	}
+	var err error
 	a.body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
 	switch {
 	case !wantsReply:
