@@ -391,8 +391,7 @@ func (p *hostPool) writeRequest(w *bufio.Writer, ruri string, fs []field, body [
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(p.host)
 	w.WriteString("\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: ")
-	var num [20]byte
-	w.Write(strconv.AppendInt(num[:0], int64(len(body)), 10))
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(body)), 10)) // in place: no allocation
 	w.WriteString("\r\n")
 	for _, f := range fs {
 		w.WriteString(f.name)
@@ -550,7 +549,7 @@ func (s *Sender) readLean(ctx context.Context, c *leanConn, spec Spec) (a attemp
 	var cl *lengthReader
 	switch {
 	case r.Chunked:
-		chunked = httputil.NewChunkedReader(c.br)
+		chunked = &chunkedBody{r: httputil.NewChunkedReader(c.br), br: c.br}
 		body = chunked
 	case r.ContentLength > 0:
 		cl = &lengthReader{r: c.br, n: r.ContentLength}
@@ -590,16 +589,38 @@ func (s *Sender) readLean(ctx context.Context, c *leanConn, spec Spec) (a attemp
 		return a, cl.n == 0 && cl.err == nil
 	case chunked != nil:
 		var one [1]byte
-		if n, err := chunked.Read(one[:]); n != 0 || err != io.EOF {
-			return a, false
-		}
-		return a, h1.ReadTrailers(c.br, nil) == nil
+		n, err := chunked.Read(one[:])
+		return a, n == 0 && err == io.EOF // the trailer section read too
 	}
 	return a, false
 }
 
 // maxErrorDataBytes is how much of a response body is kept as knativeerrordata (before base64).
 const maxErrorDataBytes = (MaxErrorData / 4) * 3
+
+// chunkedBody is a chunked body that, like net/http's, ends only after its trailer section was read: a malformed
+// one is the body's read error.
+type chunkedBody struct {
+	r   io.Reader
+	br  *bufio.Reader
+	err error
+}
+
+func (b *chunkedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		if terr := h1.ReadTrailers(b.br, nil); terr != nil {
+			err = terr
+		}
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
 
 // lengthReader reads a Content-Length body: io.ErrUnexpectedEOF when the connection ends before it, as net/http.
 type lengthReader struct {

@@ -22,6 +22,8 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tide-run/tide/internal/h1"
 )
 
 // netHTTPSender is a Sender with the lean path off: every request goes through http.Transport, the reference the
@@ -252,6 +254,7 @@ func TestLeanResponses(t *testing.T) {
 		{name: "bad chunk size, no reply wanted", resp: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n", closes: true},
 		{name: "truncated body", resp: "HTTP/1.1 500 Oops\r\nContent-Length: 10\r\n\r\nabc", closes: true},
 		{name: "malformed head", resp: "HTTP/1.1 200 OK\r\nX: a\r\n folded\r\nContent-Length: 0\r\n\r\n", closes: true},
+		{name: "header Ce- alone", resp: "HTTP/1.1 200 OK\r\n" + replyHead + "Ce-: x\r\nContent-Length: 0\r\n\r\n", reply: true, reuse: true},
 		{name: "101", resp: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", closes: true},
 	}
 	for _, c := range cases {
@@ -495,4 +498,43 @@ func ExampleNew_lean() {
 	res := New(Options{}).Send(context.Background(), u, testEvent(), Spec{})
 	fmt.Println(res.Outcome)
 	// Output: Delivered
+}
+
+// FuzzLeanResponse feeds arbitrary bytes as the answer to a delivery, with and without Prefer: reply: the lean
+// path's reading (internal/h1, its body readers, gzip) must give the attempt net/http's reading gives (the same
+// status, kept body, reply, and whether it failed), and never panic. Differences allowed: a trailer section
+// internal/h1 refuses (net/http folds obs-fold trailers) and the head bound (1 MiB against net/http's 10 MB).
+func FuzzLeanResponse(f *testing.F) {
+	reply := "Ce-Id: r1\r\nCe-Source: /r\r\nCe-Specversion: 1.0\r\nCe-Type: t\r\n"
+	for _, s := range []string{
+		"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n" + reply + "Content-Length: 7\r\n\r\n{\"a\":1}",
+		"HTTP/1.1 200 OK\r\n" + reply + "Transfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\nX-T: 1\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 204 No Content\r\n" + reply + "\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + strconv.Itoa(len(gzipped7)) + "\r\n\r\n" + gzipped7,
+		"HTTP/1.1 200 OK\nContent-Type: text/plain\n\nbare",
+		"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+	} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	s := New(Options{})
+	f.Fuzz(func(t *testing.T, raw string, preferReply bool) {
+		spec := Spec{PreferReply: preferReply}
+		l, _ := s.readLean(context.Background(), &leanConn{br: bufio.NewReader(strings.NewReader(raw))}, spec)
+		n := s.readFallback(context.Background(), &leanConn{br: bufio.NewReader(strings.NewReader(raw))}, spec, 0)
+		if errors.Is(l.badReply, h1.ErrBadTrailers) || l.err != nil && errors.Is(l.err, h1.ErrResponseHeadTooLarge) {
+			return
+		}
+		if l.status != n.status || !bytes.Equal(l.body, n.body) || (l.err == nil) != (n.err == nil) ||
+			(l.badReply == nil) != (n.badReply == nil) || (l.reply == nil) != (n.reply == nil) ||
+			l.reply != nil && !reflect.DeepEqual(l.reply, n.reply) {
+			t.Fatalf("%q:\nlean: status %d body %q err %v bad %v reply %v\nnet/http: status %d body %q err %v bad %v reply %v",
+				raw, l.status, l.body, l.err, l.badReply, l.reply, n.status, n.body, n.err, n.badReply, n.reply)
+		}
+	})
 }

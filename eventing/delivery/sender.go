@@ -424,6 +424,11 @@ func (s *Sender) readResponse(ctx context.Context, resp *http.Response, spec Spe
 // error wrapping ErrBadReply otherwise: a non-empty body that is not a CloudEvent, one that does not decode, or an
 // event that fails validation (Knative's broker would reject that reply at its ingress).
 func parseReply(ctx context.Context, header http.Header, body []byte) (*cloudevents.Event, error) {
+	if _, ok := header["Ce-"]; ok {
+		// sdk-go's binary reader indexes past the prefix of a header named just "Ce-" and panics (found by
+		// FuzzLeanResponse): a subscriber's answer must not crash the dispatcher.
+		return nil, fmt.Errorf("%w: a header named %q, without an attribute name", ErrBadReply, "Ce-")
+	}
 	msg := cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body)))
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		if len(body) == 0 {
