@@ -213,6 +213,9 @@ func (p *hostPool) get(ctx context.Context, deadline time.Time) (*leanConn, erro
 // put returns c to the pool when reusable and closes it otherwise.
 func (p *hostPool) put(c *leanConn, reusable bool) {
 	if reusable {
+		// The attempt's deadline is cleared: it would otherwise make the next reuse's probe fail (a raw read
+		// checks the deadline first) and drop a healthy connection.
+		_ = c.c.SetDeadline(time.Time{})
 		c.idleAt = time.Now()
 		p.mu.Lock()
 		if len(p.idle) < p.lc.maxIdle {

@@ -491,6 +491,22 @@ func TestLeanIdleTimeout(t *testing.T) {
 	waitFor(t, func() bool { return leanIdle(s, rs.url()) == 0 })
 }
 
+// TestLeanReuseAfterDeadline: a connection whose attempt had a Spec.Timeout stays reusable after that deadline
+// passed while it sat idle.
+func TestLeanReuseAfterDeadline(t *testing.T) {
+	rs := startRaw(t, answerWith("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"))
+	s := New(Options{})
+	for range 2 {
+		if res := s.Send(context.Background(), rs.url(), testEvent(), Spec{Timeout: 10 * time.Millisecond}); res.Outcome != Delivered {
+			t.Fatal(res)
+		}
+		time.Sleep(20 * time.Millisecond) // past the first attempt's deadline
+	}
+	if n := rs.conns.Load(); n != 1 {
+		t.Fatalf("%d connections; want 1", n)
+	}
+}
+
 func ExampleNew_lean() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(202) }))
 	defer srv.Close()
