@@ -171,7 +171,7 @@ func TestLeanRequestMatchesNetHTTP(t *testing.T) {
 	full.SetExtension("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	spaced := testEvent()
 	spaced.SetExtension("padded", "  v  ")
-	spaced.SetSubject("\tsubject with tab ")
+	spaced.SetSubject("\tsubject with tab and ünïcode ")
 	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 	ts, _ := trace.ParseTraceState("vendor=a,other=b")
