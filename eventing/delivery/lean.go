@@ -42,9 +42,12 @@ import (
 //
 // The lean path takes a request only when it can do all of that: plain http (no TLS, no HTTP/2), no proxy for the
 // host (decided once per host), a Host header and request target of plain ASCII, a CloudEvents 1.0 context (or the
-// structured format), header names and values http.Transport would send unchanged. Anything else, and every
-// Sender whose client is not a plain *http.Transport (a cookie jar, an overall timeout, another RoundTripper),
-// takes the net/http path, decided per request before anything is sent.
+// structured format), header names that are tokens and values without control characters (http.Transport refuses
+// the others, and then reports its own error). Anything else, and every Sender whose client is not a plain
+// *http.Transport (a cookie jar, an overall timeout, another RoundTripper that is not an Interceptor), takes the
+// net/http path, decided per request before anything is sent. A response head internal/h1 refuses (a bare LF, an
+// obs-fold, ...) is read again by net/http's parser from the same bytes, so the lean path accepts what
+// http.Transport accepts (FuzzLeanResponse compares them).
 //
 // Stale connections: http.Transport's read goroutine notices a keep-alive connection the server closed while it
 // sat idle and drops it; here a connection taken from the pool is probed (a non-blocking MSG_PEEK) instead. A POST

@@ -195,7 +195,7 @@ func TestLeanRequestMatchesNetHTTP(t *testing.T) {
 		{"prefer reply", context.Background(), base, testEvent(), Spec{PreferReply: true}},
 		{"traced", traced, base, full, Spec{PreferReply: true}},
 		{"path and query", context.Background(), &withQuery, testEvent(), Spec{}},
-		{"empty port", context.Background(), &url.URL{Scheme: "http", Host: base.Host, Path: "/p"}, testEvent(), Spec{Timeout: time.Second}},
+		{"another path, with a timeout", context.Background(), &url.URL{Scheme: "http", Host: base.Host, Path: "/p"}, testEvent(), Spec{Timeout: time.Second}},
 	}
 	lean, ref := New(Options{}), netHTTPSender()
 	for _, c := range cases {
