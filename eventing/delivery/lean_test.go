@@ -341,6 +341,40 @@ func TestLeanStaleConnection(t *testing.T) {
 	})
 }
 
+// TestLeanNothingWrittenIsResent: a reused connection the server reset, where the write fails before any byte of
+// the request left, is replaced by a new one and the request sent there (http.Transport's nothingWrittenError
+// rule for a request whose body can be replayed): one attempt, delivered. The reuse probe is switched off for the
+// idle connection so that the write meets the reset (with the probe on, the connection is never written to).
+func TestLeanNothingWrittenIsResent(t *testing.T) {
+	reset := make(chan struct{}, 1)
+	rs := startRaw(t, func(n int, _ []byte, c net.Conn) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+		if n == 1 {
+			_ = c.(*net.TCPConn).SetLinger(0) // close with RST
+			c.Close()
+			reset <- struct{}{}
+			return false
+		}
+		return true
+	})
+	s := New(Options{})
+	if res := s.Send(context.Background(), rs.url(), testEvent(), Spec{}); res.Outcome != Delivered {
+		t.Fatal(res)
+	}
+	<-reset
+	v, _ := s.lean.hosts.Load(rs.url().Host)
+	p := v.(*hostPool)
+	p.mu.Lock()
+	idle := p.idle[0]
+	p.mu.Unlock()
+	waitFor(t, idle.probe.peerClosed) // the reset has arrived
+	idle.probe = prober{}
+	res := s.Send(context.Background(), rs.url(), testEvent(), Spec{})
+	if res.Outcome != Delivered || res.Attempts != 1 || rs.conns.Load() != 2 || len(rs.requests()) != 2 {
+		t.Fatalf("%+v over %d connections, %d requests; want delivered in 1 attempt over 2 connections", res, rs.conns.Load(), len(rs.requests()))
+	}
+}
+
 // TestLeanTimeout: Spec.Timeout bounds an attempt on the lean path through the connection's deadline, whether the
 // server stalls before the head or in the body, and the error reads as net/http's (context deadline exceeded).
 func TestLeanTimeout(t *testing.T) {
