@@ -4,7 +4,10 @@
 // extensions once every attempt has failed.
 //
 // A Sender is safe for concurrent use and meant to be shared: it holds one tuned http.Client whose transport keeps
-// idle connections per destination, so steady-state delivery reuses connections instead of dialing.
+// idle connections per destination, so steady-state delivery reuses connections instead of dialing. Plain-http
+// deliveries skip the client's transport: the Sender writes and reads them itself on its own pool of keep-alive
+// connections (lean.go; the same bytes on the wire, checked against http.Transport), which are therefore not shared
+// with other Senders on the same client; https, proxies and anything unusual go through the client.
 //
 // Backoff follows knative/eventing's implementation (pkg/kncloudevents), which counts the attempt that just failed
 // from zero: with delay d, linear waits 0, d, 2d, ... before retries 1, 2, 3, ...; exponential waits d, 2d, 4d, ....

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,13 +11,16 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/tide-run/tide/controlplane/store"
+	"github.com/tide-run/tide/eventing/delivery"
 )
 
 func newTestRuntime(t *testing.T) *Runtime {
@@ -159,5 +163,58 @@ func TestGatewayFallbackSendsOnlyGatewayHostsToTheIngress(t *testing.T) {
 		if rec.Code != want {
 			t.Errorf("%s: %d, want %d", host, rec.Code, want)
 		}
+	}
+}
+
+// TestDeliveriesThroughLocalTransport: the runtime's client is a delivery.Interceptor, so the Sender's lean path
+// carries deliveries to Services on *.localhost (through dialLocalhost, with their Host) while a ready local
+// Broker's address stays with the in-process short-cut.
+func TestDeliveriesThroughLocalTransport(t *testing.T) {
+	var hosts []string
+	var mu sync.Mutex
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, req.Host)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer gw.Close()
+	st, err := store.Open(store.Options{Path: filepath.Join(t.TempDir(), "store.db"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := New(Options{Store: st, NameServers: func() []string { return nil }, GatewayURL: func() string { return gw.URL }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.brokers["shop/default"] = "tide-broker-shop_default"
+	tr := delivery.NewTransport()
+	tr.DialContext = r.dialLocalhost(tr.DialContext)
+	lt := &localTransport{base: tr, r: r}
+	var ic delivery.Interceptor = lt
+	if ic.Base() != tr {
+		t.Fatal("Base is not the wrapped transport")
+	}
+	port := strings.TrimPrefix(gw.URL, "http://127.0.0.1:")
+	broker, _ := url.Parse(gw.URL + "/shop/default")
+	svc, _ := url.Parse("http://order-service.default.localhost:" + port + "/")
+	if !ic.Intercepts(broker) || ic.Intercepts(svc) {
+		t.Fatalf("Intercepts: broker %v, service %v", ic.Intercepts(broker), ic.Intercepts(svc))
+	}
+	s := delivery.New(delivery.Options{Client: &http.Client{Transport: lt}})
+	ev := cloudevents.NewEvent()
+	ev.SetID("1")
+	ev.SetSource("/s")
+	ev.SetType("t")
+	for range 2 {
+		if res := s.Send(context.Background(), svc, ev, delivery.Spec{}); res.Outcome != delivery.Delivered {
+			t.Fatalf("%+v", res)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hosts) != 2 || hosts[0] != svc.Host {
+		t.Fatalf("gateway saw %v", hosts)
 	}
 }

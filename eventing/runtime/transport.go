@@ -40,6 +40,19 @@ func (t *localTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(req)
 }
 
+// Base and Intercepts make localTransport a delivery.Interceptor: the Sender's lean HTTP/1.1 client carries every
+// delivery that is not to a local Broker, as base would.
+func (t *localTransport) Base() *http.Transport {
+	tr, _ := t.base.(*http.Transport)
+	return tr
+}
+
+// Intercepts reports a delivery RoundTrip short-cuts to the ingress.
+func (t *localTransport) Intercepts(u *url.URL) bool {
+	_, _, ok := t.r.localBroker(u)
+	return ok
+}
+
 // localBroker reports whether u addresses a ready Broker on this platform's gateway.
 func (r *Runtime) localBroker(u *url.URL) (namespace, name string, ok bool) {
 	gw, err := url.Parse(r.opts.GatewayURL())

@@ -88,6 +88,8 @@ var rules = []rule{
 		why: "the log rate limiter is a leaf library"},
 	{from: "internal/tracing", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo"},
 		why: "tracing (provider, span store, propagation) is a leaf library every product uses"},
+	{from: "internal/h1", forbidden: []string{"mq", "eventing", "serving", "server", "cli", "dashboard", "controlplane", "apis", "demo", "internal"},
+		why: "the lean HTTP/1.1 response parser is a leaf library (standard library only) the gateway and Trigger delivery share"},
 	{from: "internal/tracing/traceapi", forbidden: []string{"internal/tracing"},
 		why: "the trace API's wire types are a leaf the CLI and controlplane/client use"},
 }

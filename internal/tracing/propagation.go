@@ -47,6 +47,19 @@ func InjectHTTP(ctx context.Context, h http.Header) {
 	}
 }
 
+// TraceHeaders returns the traceparent and tracestate values InjectHTTP would write for ctx (ok false when ctx has
+// no valid span; tracestate empty when there is none), for a client that writes its request head itself.
+func TraceHeaders(ctx context.Context) (traceparent, tracestate string, ok bool) {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return "", "", false
+	}
+	if ts := sc.TraceState(); ts.Len() > 0 {
+		tracestate = ts.String()
+	}
+	return formatTraceParent(sc), tracestate, true
+}
+
 // formatTraceParent is W3C Trace Context's traceparent of sc (version 00; only the sampled flag, as the
 // propagator writes it), built in one allocation: it runs several times per event.
 func formatTraceParent(sc trace.SpanContext) string {

@@ -156,33 +156,3 @@ func FuzzLeanRequest(f *testing.F) {
 		}
 	})
 }
-
-// FuzzLeanResponse feeds arbitrary bytes to the lean path's response-head reader: it must never panic, and what
-// it accepts net/http's transport must read with the same status and framing.
-func FuzzLeanResponse(f *testing.F) {
-	for _, s := range scripts {
-		f.Add(s)
-	}
-	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
-	f.Add("HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n")
-	f.Fuzz(func(t *testing.T, raw string) {
-		var p leanResp
-		var scratch []byte
-		if err := p.read(bufio.NewReader(strings.NewReader(raw)), &scratch); err != nil {
-			return
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), nil)
-		if err != nil {
-			t.Fatalf("the lean path reads %q, net/http refuses it: %v", raw, err)
-		}
-		if resp.StatusCode != p.status {
-			t.Fatalf("%q: status %d, net/http %d", raw, p.status, resp.StatusCode)
-		}
-		if p.status >= 200 && p.status != 204 && p.status != 304 {
-			chunked := len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"
-			if chunked != p.chunked || !p.chunked && resp.ContentLength != p.cl {
-				t.Fatalf("%q: chunked %v length %d; net/http %v %d", raw, p.chunked, p.cl, chunked, resp.ContentLength)
-			}
-		}
-	})
-}

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/tide-run/tide/internal/h1"
 	"github.com/tide-run/tide/internal/tracing"
 )
 
@@ -83,80 +84,80 @@ const (
 func classify(name []byte) int {
 	switch len(name) {
 	case 2:
-		if foldEq(name, "te") {
+		if h1.FoldEq(name, "te") {
 			return hdrTE
 		}
 	case 4:
-		if foldEq(name, "host") {
+		if h1.FoldEq(name, "host") {
 			return hdrHost
 		}
-		if foldEq(name, "date") {
+		if h1.FoldEq(name, "date") {
 			return hdrDate
 		}
 	case 6:
-		if foldEq(name, "expect") {
+		if h1.FoldEq(name, "expect") {
 			return hdrExpect
 		}
 	case 7:
-		if foldEq(name, "upgrade") {
+		if h1.FoldEq(name, "upgrade") {
 			return hdrUpgrade
 		}
-		if foldEq(name, "trailer") {
+		if h1.FoldEq(name, "trailer") {
 			return hdrTrailer
 		}
 	case 9:
-		if foldEq(name, "forwarded") {
+		if h1.FoldEq(name, "forwarded") {
 			return hdrForwarded
 		}
 	case 10:
-		if foldEq(name, "connection") {
+		if h1.FoldEq(name, "connection") {
 			return hdrConnection
 		}
-		if foldEq(name, "keep-alive") {
+		if h1.FoldEq(name, "keep-alive") {
 			return hdrKeepAlive
 		}
-		if foldEq(name, "tracestate") {
+		if h1.FoldEq(name, "tracestate") {
 			return hdrTracestate
 		}
-		if foldEq(name, "user-agent") {
+		if h1.FoldEq(name, "user-agent") {
 			return hdrUserAgent
 		}
 	case 11:
-		if foldEq(name, "traceparent") {
+		if h1.FoldEq(name, "traceparent") {
 			return hdrTraceparent
 		}
 	case 12:
-		if foldEq(name, "content-type") {
+		if h1.FoldEq(name, "content-type") {
 			return hdrContentType
 		}
 	case 14:
-		if foldEq(name, "content-length") {
+		if h1.FoldEq(name, "content-length") {
 			return hdrContentLength
 		}
 	case 15:
-		if foldEq(name, "x-forwarded-for") {
+		if h1.FoldEq(name, "x-forwarded-for") {
 			return hdrXFF
 		}
 	case 16:
-		if foldEq(name, "proxy-connection") {
+		if h1.FoldEq(name, "proxy-connection") {
 			return hdrProxyConnection
 		}
-		if foldEq(name, "x-forwarded-host") {
+		if h1.FoldEq(name, "x-forwarded-host") {
 			return hdrXFH
 		}
 	case 17:
-		if foldEq(name, "transfer-encoding") {
+		if h1.FoldEq(name, "transfer-encoding") {
 			return hdrTransferEncoding
 		}
-		if foldEq(name, "x-forwarded-proto") {
+		if h1.FoldEq(name, "x-forwarded-proto") {
 			return hdrXFP
 		}
 	case 18:
-		if foldEq(name, "proxy-authenticate") {
+		if h1.FoldEq(name, "proxy-authenticate") {
 			return hdrProxyAuthenticate
 		}
 	case 19:
-		if foldEq(name, "proxy-authorization") {
+		if h1.FoldEq(name, "proxy-authorization") {
 			return hdrProxyAuthorization
 		}
 	}
@@ -174,25 +175,7 @@ func hopByHop(k int) bool {
 	return false
 }
 
-// foldEq reports whether b equals the lower-case ASCII string lower, ignoring ASCII case.
-func foldEq(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
 var (
-	tokenChars  [256]bool // RFC 9110 tchar
 	targetChars [256]bool // origin-form bytes the lean path forwards verbatim (RFC 3986 pchar, '/', '?'; '%' checked)
 	hostChars   [256]bool // the bytes of the host names routes answer on, and a port
 )
@@ -200,7 +183,6 @@ var (
 func init() {
 	for c := 0; c < 256; c++ {
 		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-		tokenChars[c] = alnum || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
 		targetChars[c] = alnum || strings.IndexByte("-._~!$&'()*+,;=:@/?%", byte(c)) >= 0
 		hostChars[c] = alnum || strings.IndexByte(".-_:[]", byte(c)) >= 0
 	}
@@ -208,55 +190,10 @@ func init() {
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
-// trimOWS trims optional whitespace (SP, HTAB) from both ends.
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// validValue reports a field value without control characters (HTAB allowed; obs-text allowed).
-func validValue(v []byte) bool {
-	for _, c := range v {
-		if c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// splitField splits a header line (no CRLF) into its name and trimmed value; ok is false for a line net/http
-// would reject or fold (a name that is not a token, no colon, whitespace before the colon, obs-fold, control
-// characters).
-func splitField(line []byte) (name, value []byte, ok bool) {
-	colon := indexByte(line, ':')
-	if colon <= 0 {
-		return nil, nil, false
-	}
-	name = line[:colon]
-	for _, c := range name {
-		if !tokenChars[c] {
-			return nil, nil, false
-		}
-	}
-	value = trimOWS(line[colon+1:])
-	return name, value, validValue(value)
-}
-
-// nextLine returns the line at the start of b without its CRLF and the rest; b holds complete CRLF lines.
-func nextLine(b []byte) (line, rest []byte) {
-	i := indexByte(b, '\n')
-	return b[:i-1], b[i+1:]
-}
-
 // parse reads head into r and reports whether the lean path takes the request.
 func (r *leanReq) parse(head []byte) bool {
 	*r = leanReq{xff: r.xff[:0], head: head}
-	line, rest := nextLine(head)
+	line, rest := h1.NextLine(head)
 	r.line = line
 	switch {
 	case len(line) > 4 && string(line[:4]) == "GET ":
@@ -286,8 +223,8 @@ func (r *leanReq) parse(head []byte) bool {
 	}
 	hosts := 0
 	for len(rest) > 2 { // rest ends with the empty line's CRLF
-		line, rest = nextLine(rest)
-		name, value, ok := splitField(line)
+		line, rest = h1.NextLine(rest)
+		name, value, ok := h1.SplitField(line)
 		if !ok {
 			return false
 		}
@@ -300,14 +237,14 @@ func (r *leanReq) parse(head []byte) bool {
 		case hdrConnection:
 			for len(value) > 0 {
 				var tok []byte
-				if i := indexByte(value, ','); i >= 0 {
-					tok, value = trimOWS(value[:i]), value[i+1:]
+				if i := h1.IndexByte(value, ','); i >= 0 {
+					tok, value = h1.TrimOWS(value[:i]), value[i+1:]
 				} else {
-					tok, value = trimOWS(value), nil
+					tok, value = h1.TrimOWS(value), nil
 				}
 				switch {
-				case len(tok) == 0, foldEq(tok, "keep-alive"):
-				case foldEq(tok, "close"):
+				case len(tok) == 0, h1.FoldEq(tok, "keep-alive"):
+				case h1.FoldEq(tok, "close"):
 					r.close = true
 				default:
 					return false // upgrade, or headers named hop-by-hop: net/http's path
@@ -661,13 +598,13 @@ func (lc *leanConn) roundTrip(pc *poolConn, req *leanReq, deadline time.Time) (*
 	}
 	resp := &lc.resp
 	for n := 0; ; n++ {
-		if err := resp.read(pc.br, &lc.rhead); err != nil {
+		if err := resp.Read(pc.br, &lc.rhead); err != nil {
 			return nil, err
 		}
 		switch {
-		case resp.status == http.StatusSwitchingProtocols:
+		case resp.Status == http.StatusSwitchingProtocols:
 			return nil, errors.New("101 Switching Protocols answered a request that asked for no upgrade")
-		case resp.status >= 100 && resp.status < 200:
+		case resp.Status >= 100 && resp.Status < 200:
 			if n == max1xxResponses {
 				return nil, errTooMany1xx
 			}
@@ -682,11 +619,11 @@ func (lc *leanConn) roundTrip(pc *poolConn, req *leanReq, deadline time.Time) (*
 func (lc *leanConn) writeOutgoing(w *bufio.Writer, req *leanReq) {
 	w.Write(req.line)
 	w.WriteString("\r\n")
-	_, rest := nextLine(req.head)
+	_, rest := h1.NextLine(req.head)
 	for len(rest) > 2 {
 		var line []byte
-		line, rest = nextLine(rest)
-		name, _, _ := splitField(line)
+		line, rest = h1.NextLine(rest)
+		name, _, _ := h1.SplitField(line)
 		if k := classify(name); hopByHop(k) || k == hdrXFF || lc.inject != nil && (k == hdrTraceparent || k == hdrTracestate) {
 			continue
 		}
@@ -759,186 +696,33 @@ func joinXFF(prior [][]byte, client string) string {
 	return b.String()
 }
 
-// leanResp is an instance's response head, copied out of the connection's buffer.
-type leanResp struct {
-	status      int
-	cl          int64 // Content-Length; -1: none
-	chunked     bool
-	close       bool // the instance closes the connection after it
-	hasCT       bool
-	hasDate     bool
-	eventStream bool
-	fields      []byte   // the header lines (CRLF-terminated) after the status line
-	conn        [][]byte // other tokens of Connection: headers they name are hop-by-hop too
-}
-
-// maxResponseHead bounds a response head (net/http's Transport allows 10 MB by default; an instance needing more
-// than this is broken).
-const maxResponseHead = 1 << 20
-
-var (
-	errResponseHeadTooLarge = errors.New("response head too large")
-	errMalformedResponse    = errors.New("malformed response head")
-)
-
-// read reads and parses one response head from br into p, using scratch for its bytes.
-func (p *leanResp) read(br *bufio.Reader, scratch *[]byte) error {
-	buf := (*scratch)[:0]
-	lineStart := 0
-	for {
-		frag, err := br.ReadSlice('\n')
-		buf = append(buf, frag...)
-		if len(buf) > maxResponseHead {
-			return errResponseHeadTooLarge
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-		line := buf[lineStart:]
-		if len(line) < 2 || line[len(line)-2] != '\r' {
-			return errMalformedResponse // bare LF
-		}
-		if len(line) == 2 && lineStart > 0 {
-			break
-		}
-		lineStart = len(buf)
-	}
-	*scratch = buf
-	*p = leanResp{cl: -1, conn: p.conn[:0]}
-	statusLine, fields := nextLine(buf)
-	p.fields = fields
-	// HTTP/1.x SP 3DIGIT [SP reason]
-	if len(statusLine) < 12 || string(statusLine[:7]) != "HTTP/1." || statusLine[8] != ' ' ||
-		len(statusLine) > 12 && statusLine[12] != ' ' {
-		return errMalformedResponse
-	}
-	if statusLine[7] < '0' || statusLine[7] > '9' {
-		return errMalformedResponse
-	}
-	p.close = statusLine[7] != '1'
-	code := 0
-	for _, c := range statusLine[9:12] {
-		if c < '0' || c > '9' {
-			return errMalformedResponse
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 100 {
-		return errMalformedResponse
-	}
-	p.status = code
-	for rest := fields; len(rest) > 2; {
-		var line []byte
-		line, rest = nextLine(rest)
-		name, value, ok := splitField(line)
-		if !ok {
-			return errMalformedResponse
-		}
-		switch classify(name) {
-		case hdrContentLength:
-			n, err := strconv.ParseInt(string(value), 10, 64)
-			if err != nil || n < 0 || len(value) == 0 || value[0] == '+' {
-				return errors.New("invalid Content-Length in response")
-			}
-			if p.cl >= 0 && p.cl != n {
-				return errors.New("conflicting Content-Length in response")
-			}
-			p.cl = n
-		case hdrTransferEncoding:
-			if p.chunked || !foldEq(value, "chunked") {
-				return errors.New("unsupported Transfer-Encoding in response")
-			}
-			p.chunked = true
-		case hdrConnection:
-			for len(value) > 0 {
-				var tok []byte
-				if i := indexByte(value, ','); i >= 0 {
-					tok, value = trimOWS(value[:i]), value[i+1:]
-				} else {
-					tok, value = trimOWS(value), nil
-				}
-				switch {
-				case len(tok) == 0, foldEq(tok, "keep-alive"):
-				case foldEq(tok, "close"):
-					p.close = true
-				default:
-					p.conn = append(p.conn, tok)
-				}
-			}
-		case hdrContentType:
-			p.hasCT = true
-			p.eventStream = p.eventStream || strings.HasPrefix(string(value), "text/event-stream")
-		case hdrDate:
-			p.hasDate = true
-		}
-	}
-	if p.chunked && statusLine[7] == '0' {
-		// HTTP/1.0 has no chunked coding: net/http's transport ignores it, so the body ends with the connection
-		// (RFC 9112 section 6.1 calls the framing faulty; the connection is not reused).
-		p.chunked = false // and a Content-Length, if any, frames it
-	}
-	if p.chunked {
-		p.cl = -1 // Transfer-Encoding wins (RFC 9112 section 6.3); the length is dropped
-	}
-	return nil
-}
-
-// namedByConnection reports a header that the response's Connection header lists.
-func (p *leanResp) namedByConnection(name []byte) bool {
-	for _, t := range p.conn {
-		if len(t) == len(name) {
-			match := true
-			for i := range t {
-				a, b := t[i], name[i]
-				if 'A' <= a && a <= 'Z' {
-					a += 'a' - 'A'
-				}
-				if 'A' <= b && b <= 'Z' {
-					b += 'a' - 'A'
-				}
-				if a != b {
-					match = false
-					break
-				}
-			}
-			if match {
-				return true
-			}
-		}
-	}
-	return false
-}
+// leanResp is an instance's response head, copied out of the connection's buffer (internal/h1 parses it).
+type leanResp = h1.Response
 
 // copyResponse writes resp's head and body to the client. status is what the client got; reusable says the
 // instance's connection may serve another request (the body was read to its end).
 func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, bufs *bufferPool) (status int, res leanResult, reusable bool) {
-	status = resp.status
+	status = resp.Status
 	noBody := req.isHead || status == http.StatusNoContent || status == http.StatusNotModified
 	res = leanDone
 	if req.close {
 		res = leanClose
 	}
 	w := lc.bw
-	if noBody || resp.cl >= 0 {
+	if noBody || resp.ContentLength >= 0 {
 		// Known length (or none): the body is read straight out of the instance connection's buffer.
 		var sniff []byte
-		if !noBody && !resp.hasCT && resp.cl > 0 {
+		if !noBody && !resp.HasContentType && resp.ContentLength > 0 {
 			if _, err := pc.br.Peek(1); err != nil {
 				return status, leanClose, false // cut before the body: nothing was written yet, close (as abort)
 			}
-			sniff, _ = pc.br.Peek(int(min(int64(pc.br.Buffered()), resp.cl, 512)))
+			sniff, _ = pc.br.Peek(int(min(int64(pc.br.Buffered()), resp.ContentLength, 512)))
 		}
 		lc.writeResponseHead(req, resp, noBody, sniff)
 		if noBody {
-			return status, res, !resp.close
+			return status, res, !resp.Close
 		}
-		remaining := resp.cl
+		remaining := resp.ContentLength
 		var bp *[]byte
 		defer func() {
 			if bp != nil {
@@ -974,15 +758,15 @@ func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, buf
 				_ = w.Flush()
 				return status, leanClose, false // cut short: the client sees the connection close early
 			}
-			if resp.eventStream && w.Flush() != nil {
+			if resp.EventStream && w.Flush() != nil {
 				return status, leanClose, false
 			}
 		}
-		return status, res, !resp.close // the last bytes go out in leanConn.serve, after the slot is released
+		return status, res, !resp.Close // the last bytes go out in leanConn.serve, after the slot is released
 	}
 	// Chunked or delimited by the close: streamed to the client in chunks, flushed as they come.
 	var body io.Reader = pc.br
-	if resp.chunked {
+	if resp.Chunked {
 		body = httputil.NewChunkedReader(pc.br)
 	}
 	bp := bufs.get()
@@ -990,7 +774,7 @@ func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, buf
 	buf := *bp
 	n, err := body.Read(buf)
 	var sniff []byte
-	if !resp.hasCT && n > 0 {
+	if !resp.HasContentType && n > 0 {
 		sniff = buf[:min(n, 512)]
 	}
 	lc.writeResponseHead(req, resp, false, sniff)
@@ -1012,13 +796,13 @@ func (lc *leanConn) copyResponse(pc *poolConn, req *leanReq, resp *leanResp, buf
 		n, err = body.Read(buf)
 	}
 	w.WriteString("0\r\n")
-	if resp.chunked {
+	if resp.Chunked {
 		if !lc.copyTrailers(pc.br) {
 			return status, leanClose, false
 		}
 	}
 	w.WriteString("\r\n")
-	return status, res, resp.chunked && !resp.close
+	return status, res, resp.Chunked && !resp.Close
 }
 
 func writeChunk(w *bufio.Writer, b []byte) {
@@ -1029,31 +813,14 @@ func writeChunk(w *bufio.Writer, b []byte) {
 	w.WriteString("\r\n")
 }
 
-// maxTrailers bounds a chunked response's trailer section.
-const maxTrailers = 64 << 10
-
 // copyTrailers copies the trailer section after a last chunk to the client, without hop-by-hop fields and
 // framing ones; false when it is malformed or too large.
 func (lc *leanConn) copyTrailers(br *bufio.Reader) bool {
-	total := 0
-	for {
-		line, err := br.ReadSlice('\n')
-		total += len(line)
-		if err != nil || total > maxTrailers || len(line) < 2 || line[len(line)-2] != '\r' {
-			return false
+	return h1.ReadTrailers(br, func(line, name []byte) {
+		if k := classify(name); !hopByHop(k) && k != hdrContentLength {
+			lc.bw.Write(line)
 		}
-		if len(line) == 2 {
-			return true
-		}
-		name, _, ok := splitField(line[:len(line)-2])
-		if !ok {
-			return false
-		}
-		if k := classify(name); hopByHop(k) || k == hdrContentLength {
-			continue
-		}
-		lc.bw.Write(line)
-	}
+	}) == nil
 }
 
 // writeResponseHead writes the status line and the instance's headers, less hop-by-hop ones, with the framing
@@ -1061,29 +828,29 @@ func (lc *leanConn) copyTrailers(br *bufio.Reader) bool {
 // server adds them to what the handler copied.
 func (lc *leanConn) writeResponseHead(req *leanReq, resp *leanResp, noBody bool, sniff []byte) {
 	w := lc.bw
-	writeStatusLine(w, resp.status)
-	for rest := resp.fields; len(rest) > 2; {
+	writeStatusLine(w, resp.Status)
+	for rest := resp.Fields; len(rest) > 2; {
 		var line []byte
-		line, rest = nextLine(rest)
-		name, _, _ := splitField(line)
+		line, rest = h1.NextLine(rest)
+		name, _, _ := h1.SplitField(line)
 		k := classify(name)
-		if hopByHop(k) || k == hdrContentLength && !noBody || len(resp.conn) > 0 && resp.namedByConnection(name) {
+		if hopByHop(k) || k == hdrContentLength && !noBody || len(resp.Conn) > 0 && resp.NamedByConnection(name) {
 			continue
 		}
 		w.Write(line)
 		w.WriteString("\r\n")
 	}
 	if !noBody {
-		if resp.cl >= 0 {
+		if resp.ContentLength >= 0 {
 			w.WriteString("Content-Length: ")
 			var b [20]byte
-			w.Write(strconv.AppendInt(b[:0], resp.cl, 10))
+			w.Write(strconv.AppendInt(b[:0], resp.ContentLength, 10))
 			w.WriteString("\r\n")
 		} else {
 			w.WriteString("Transfer-Encoding: chunked\r\n")
 		}
 	}
-	if !resp.hasDate {
+	if !resp.HasDate {
 		w.WriteString("Date: ")
 		w.Write(lc.s.date())
 		w.WriteString("\r\n")

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tide-run/tide/internal/h1"
 )
 
 // Server serves a Gateway on a listener with a lean HTTP/1.1 path for plain requests and net/http for everything
@@ -375,7 +377,7 @@ func (lc *leanConn) readHead() ([]byte, headState) {
 // length and headOK, headHandOff for a line that does not end in CRLF or an empty line first, or headNeedMore.
 func scanHead(buf []byte, scanned *int) (int, headState) {
 	for {
-		i := indexByte(buf[*scanned:], '\n')
+		i := h1.IndexByte(buf[*scanned:], '\n')
 		if i < 0 {
 			return 0, headNeedMore
 		}
@@ -391,15 +393,6 @@ func scanHead(buf []byte, scanned *int) (int, headState) {
 		}
 		*scanned = end + 1
 	}
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // handOff gives the connection, with the bytes read but not consumed, to the net/http server. It reports whether
