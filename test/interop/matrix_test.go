@@ -96,6 +96,7 @@ func TestMatrix(t *testing.T) {
 			t.Parallel()
 			t.Run("java-remoting-client", func(t *testing.T) { javaClient(t, targets) })
 			t.Run("java-5x-client", func(t *testing.T) { java5Client(t, targets) })
+			t.Run("mqadmin", func(t *testing.T) { mqadminClient(t, targets) })
 		})
 		t.Run("tide-mq", func(t *testing.T) {
 			t.Parallel()

@@ -86,6 +86,7 @@ type Broker struct {
 	tx      *transactions
 	timers  *timers
 	hooks   proxyHooks // the gRPC endpoint's callbacks (proxyapi.go)
+	started time.Time  // when New ran (GET_BROKER_RUNTIME_INFO's bootTimestamp)
 
 	pullMu    sync.Mutex // guards lastPulls
 	lastPulls map[pullKey]pullSeen
@@ -157,7 +158,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{opts: opts, log: opts.Logger.With("component", "mq.broker"), st: opts.Store, cfg: cfg,
-		clock: opts.Clock, storeHost: host, stop: make(chan struct{})}
+		clock: opts.Clock, storeHost: host, stop: make(chan struct{}), started: opts.Clock.Now()}
 	b.lastPulls = map[pullKey]pullSeen{}
 	b.clients = newClientTable(b)
 	b.polls = newLongPolls(b)
@@ -312,6 +313,14 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return handleCheckClientConfig(req)
 	case remoting.GetTopicConfig:
 		return b.handleGetTopicConfig(req)
+	case getBrokerRuntimeInfo:
+		return b.handleBrokerRuntimeInfo(req)
+	case getBrokerConfig:
+		return b.handleBrokerConfig(req)
+	case getTopicStatsInfo:
+		return b.handleTopicStats(req)
+	case getConsumerConnectionList:
+		return b.handleConsumerConnections(req)
 	}
 	return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
 }

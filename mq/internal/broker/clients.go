@@ -22,6 +22,9 @@ type subscription struct {
 	version int64
 	sql     *sql92.Expr // a compiled SQL92 selector (all is then true: tags do not filter)
 	sqlErr  error       // a SQL92 selector that did not compile: pulls are refused
+	// As the heartbeat said, for GET_CONSUMER_CONNECTION_LIST: the expression type and the tags.
+	exprType string
+	tags     []string
 }
 
 func (s *subscription) match(h int64) bool { return s.all || s.hashes[h] }
@@ -55,14 +58,19 @@ type member struct {
 	clientID string
 	conn     *remoting.Conn
 	lastSeen time.Time
+	// The client's language and version, from its heartbeat's header (GET_CONSUMER_CONNECTION_LIST).
+	language string
+	version  int16
 }
 
 type group struct {
 	name      string
 	model     string // CLUSTERING or BROADCASTING
 	fromWhere string
-	members   map[string]*member
-	subs      map[string]*subscription
+	// consumeType is CONSUME_PASSIVELY (push) or CONSUME_ACTIVELY (pull), as the heartbeat said.
+	consumeType string
+	members     map[string]*member
+	subs        map[string]*subscription
 }
 
 // clientTable tracks connected clients and consumer groups.
@@ -138,10 +146,11 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 		}
 		g.model = strings.ToUpper(cd.MessageModel)
 		g.fromWhere = strings.Trim(string(cd.ConsumeFromWhere), `"`)
+		g.consumeType = strings.Trim(string(cd.ConsumeType), `"`)
 		if m, ok := g.members[hb.ClientID]; ok && m.conn == c {
 			m.lastSeen = now
 		} else {
-			g.members[hb.ClientID] = &member{clientID: hb.ClientID, conn: c, lastSeen: now}
+			g.members[hb.ClientID] = &member{clientID: hb.ClientID, conn: c, lastSeen: now, language: req.Language, version: req.Version}
 			notify = append(notify, g.name)
 			delete(t.listCalls, g.name)
 		}
@@ -153,6 +162,10 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 					s = exprSubscription(sd.ExpressionType, sd.SubString, old)
 				}
 				s.version = sd.SubVersion
+				s.exprType, s.tags = sd.ExpressionType, sd.TagsSet
+				if s.exprType == "" {
+					s.exprType = "TAG"
+				}
 				g.subs[sd.Topic] = s
 			}
 		}
