@@ -52,7 +52,10 @@ func TestOperationsRequests(t *testing.T) {
 	if r := invoke(t, c, remoting.NewRequest(203, map[string]string{"consumerGroup": "ops-g"}, nil)); r.Code != 206 {
 		t.Errorf("connections of a group nobody consumes in: %d %s, want 206 (CONSUMER_NOT_ONLINE)", r.Code, r.Remark)
 	}
-	hb := remoting.NewRequest(remoting.HeartBeat, nil, []byte(`{"clientID":"127.0.0.1@ops","producerDataSet":[],`+
+	if r := invoke(t, c, remoting.NewRequest(204, map[string]string{"producerGroup": "ops-p"}, nil)); r.Code != remoting.SystemError {
+		t.Errorf("connections of a producer group nobody is in: %d %s, want 1 (Apache's 'not exist')", r.Code, r.Remark)
+	}
+	hb := remoting.NewRequest(remoting.HeartBeat, nil, []byte(`{"clientID":"127.0.0.1@ops","producerDataSet":[{"groupName":"ops-p"}],`+
 		`"consumerDataSet":[{"groupName":"ops-g","consumeType":"CONSUME_ACTIVELY","messageModel":"BROADCASTING",`+
 		`"consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","unitMode":false,"subscriptionDataSet":[{"topic":"ops",`+
 		`"subString":"a || b","tagsSet":["a","b"],"subVersion":7,"expressionType":"TAG"}]}]}`))
@@ -84,5 +87,9 @@ func TestOperationsRequests(t *testing.T) {
 	}
 	if cc.ConsumeType != "CONSUME_ACTIVELY" || cc.MessageModel != "BROADCASTING" || cc.ConsumeFromWhere != "CONSUME_FROM_FIRST_OFFSET" {
 		t.Errorf("consume type, model, from where: %s %s %s", cc.ConsumeType, cc.MessageModel, cc.ConsumeFromWhere)
+	}
+	pc := invoke(t, c, remoting.NewRequest(204, map[string]string{"producerGroup": "ops-p"}, nil))
+	if pc.Code != remoting.Success || !strings.Contains(string(pc.Body), `"clientId":"127.0.0.1@ops"`) || !strings.Contains(string(pc.Body), `"language":"GO"`) {
+		t.Errorf("producer connections: %d %s %s", pc.Code, pc.Remark, pc.Body)
 	}
 }

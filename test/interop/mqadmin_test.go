@@ -26,7 +26,8 @@ import (
 // mqadminClient runs Apache RocketMQ's own operations tool, mqadmin (rocketmq-tools, java/Admin.java runs its
 // commands in one JVM), against each target: a topic is created and written with mqadmin, an official Go client
 // consumes it, and then the commands operators and the RocketMQ dashboard rely on read the brokers' state back:
-// clusterList, brokerStatus, getBrokerConfig, topicRoute, topicStatus, consumerConnection and consumerProgress.
+// clusterList, brokerStatus, getBrokerConfig, topicRoute, topicStatus, consumerConnection, consumerProgress and
+// producerConnection.
 // Each command's output is reduced to an outcome (what it shows, not the numbers that differ between brokers),
 // and tide's must equal Apache's.
 func mqadminClient(t *testing.T, targets []target) {
@@ -206,7 +207,8 @@ func runMQAdmin(t *testing.T, tg target, cp string) map[string]string {
 		[]string{"topicRoute", "-t", topic},
 		[]string{"topicStatus", "-t", topic},
 		[]string{"consumerConnection", "-g", group},
-		[]string{"consumerProgress", "-g", group})
+		[]string{"consumerProgress", "-g", group},
+		[]string{"producerConnection", "-g", "p-adm" + id, "-t", topic})
 	outcome("clusterList", r["clusterList"], func(s string) string {
 		rows := 0
 		active := ""
@@ -244,7 +246,7 @@ func runMQAdmin(t *testing.T, tg target, cp string) map[string]string {
 			strings.Contains(s, `"writeQueueNums":4`))
 	})
 	outcome("topicStatus", r["topicStatus"], func(s string) string {
-		queues, total, dated := 0, int64(0), 0
+		queues, total, dated, written := 0, int64(0), 0, 0
 		for _, l := range strings.Split(s, "\n") {
 			f := strings.Fields(l)
 			if len(f) >= 4 && f[0] != "#Broker" {
@@ -254,12 +256,17 @@ func runMQAdmin(t *testing.T, tg target, cp string) map[string]string {
 				queues++
 				n, _ := strconv.ParseInt(f[3], 10, 64)
 				total += n
+				if n > 0 {
+					written++
+				}
 				if len(f) >= 5 && strings.HasPrefix(f[4], "20") {
 					dated++
 				}
 			}
 		}
-		return fmt.Sprintf("%d queues, %d messages, %d queue(s) with a last-updated time", queues, total, dated)
+		// Which queues the sends chose differs; every written queue must show when it was last written.
+		return fmt.Sprintf("%d queues, %d messages, every written queue with a last-updated time %v", queues, total,
+			written > 0 && dated == written)
 	})
 	outcome("consumerConnection", r["consumerConnection"], func(s string) string {
 		return fmt.Sprintf("client listed %v, language GO %v, subscribes the topic %v, %v", strings.Contains(s, "@adm-"+id),
@@ -279,6 +286,9 @@ func runMQAdmin(t *testing.T, tg target, cp string) map[string]string {
 			}
 		}
 		return fmt.Sprintf("%d queue rows, broker offsets %d, consumer offsets %d", rows, broker, consumer)
+	})
+	outcome("producerConnection", r["producerConnection"], func(s string) string {
+		return fmt.Sprintf("client listed %v, language GO %v", strings.Contains(s, "@i-adm"+id), strings.Contains(s, " GO "))
 	})
 	stop()
 	return res

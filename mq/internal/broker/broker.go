@@ -321,6 +321,8 @@ func (b *Broker) Handle(c *remoting.Conn, req *remoting.Command) *remoting.Comma
 		return b.handleTopicStats(req)
 	case getConsumerConnectionList:
 		return b.handleConsumerConnections(req)
+	case getProducerConnectionList:
+		return b.handleProducerConnections(req)
 	}
 	return remoting.Errorf(req, remoting.RequestCodeNotSupported, "request code %d not supported", req.Code)
 }

@@ -136,7 +136,7 @@ func (b *Broker) handleHeartbeat(c *remoting.Conn, req *remoting.Command) *remot
 			m = map[string]*member{}
 			t.producers[p.GroupName] = m
 		}
-		m[hb.ClientID] = &member{clientID: hb.ClientID, conn: c, lastSeen: now}
+		m[hb.ClientID] = &member{clientID: hb.ClientID, conn: c, lastSeen: now, language: req.Language, version: req.Version}
 	}
 	for _, cd := range hb.ConsumerDataSet {
 		g := t.groups[cd.GroupName]

@@ -22,7 +22,7 @@ var fuzzCodes = []int16{remoting.SendMessage, remoting.SendMessageV2, remoting.S
 	remoting.UpdateAndCreateSubscription, remoting.GetAllSubscriptionGroupConfig, remoting.DeleteSubscriptionGroup,
 	remoting.GetConsumeStats, remoting.InvokeBrokerToResetOffset, remoting.EndTransaction, 9999, remoting.GetTopicConfig,
 	remoting.QueryMessage, queryTopicConsumeByWho, getBrokerRuntimeInfo, getBrokerConfig, getTopicStatsInfo,
-	getConsumerConnectionList} // new codes go last: the seeds and corpus name codes by index
+	getConsumerConnectionList, getProducerConnectionList} // new codes go last: the seeds and corpus name codes by index
 
 // FuzzHandle feeds arbitrary ext fields and bodies to every request handler (heartbeat and lock JSON, batch bodies,
 // send-back offsets, ...). Handlers must answer, never panic; the server's recover is not in the way here.

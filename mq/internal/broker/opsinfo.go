@@ -14,7 +14,7 @@ import (
 
 // The broker's answers to the operations requests of Apache's own tools: mqadmin's clusterList and brokerStatus
 // (GET_BROKER_RUNTIME_INFO), getBrokerConfig (GET_BROKER_CONFIG), topicStatus (GET_TOPIC_STATS_INFO) and
-// consumerConnection (GET_CONSUMER_CONNECTION_LIST), which the RocketMQ dashboard and exporter also ask. Bodies have
+// consumerConnection and producerConnection (GET_CONSUMER_CONNECTION_LIST, GET_PRODUCER_CONNECTION_LIST), which the RocketMQ dashboard and exporter also ask. Bodies have
 // Apache's layouts (AdminBrokerProcessor); values tide does not track (thread-pool queues, page-cache locks, timer
 // wheel backlog) are the idle values Apache's broker reports.
 const (
@@ -22,6 +22,7 @@ const (
 	getBrokerRuntimeInfo      int16 = 28
 	getTopicStatsInfo         int16 = 202
 	getConsumerConnectionList int16 = 203
+	getProducerConnectionList int16 = 204
 
 	// consumerNotOnline is CONSUMER_NOT_ONLINE: a group with no consumer connected.
 	consumerNotOnline int16 = 206
@@ -256,5 +257,32 @@ func (b *Broker) handleConsumerConnections(req *remoting.Command) *remoting.Comm
 		body.ConsumeFromWhere = "CONSUME_FROM_LAST_OFFSET"
 	}
 	out, _ := json.Marshal(body)
+	return bodyResponse(req, out)
+}
+
+// handleProducerConnections answers GET_PRODUCER_CONNECTION_LIST: a producer group's connected clients, as Apache's
+// ProducerConnection; SYSTEM_ERROR "not exist" for a group with none (Apache's answer).
+func (b *Broker) handleProducerConnections(req *remoting.Command) *remoting.Command {
+	f := req.ReadFields()
+	name := f.String("producerGroup")
+	if f.Err != nil {
+		return remoting.Errorf(req, remoting.SystemError, "producer connections: %v", f.Err)
+	}
+	t := b.clients
+	t.mu.Lock()
+	var set []connectionJSON
+	for _, m := range t.producers[name] {
+		addr := ""
+		if m.conn != nil {
+			addr = m.conn.RemoteAddr().String()
+		}
+		set = append(set, connectionJSON{ClientID: m.clientID, ClientAddr: addr, Language: m.language, Version: m.version})
+	}
+	t.mu.Unlock()
+	if len(set) == 0 {
+		return remoting.Errorf(req, remoting.SystemError, "the producer group[%s] not exist", name)
+	}
+	sort.Slice(set, func(i, j int) bool { return set[i].ClientID < set[j].ClientID })
+	out, _ := json.Marshal(map[string][]connectionJSON{"connectionSet": set})
 	return bodyResponse(req, out)
 }
