@@ -205,7 +205,7 @@ func (b *RocketMQ) Send(ctx context.Context, m *Message) error {
 		p := b.producers[int(b.next.Add(1))%len(b.producers)]
 		return b.sendSync(ctx, p, msg)
 	}
-	q := &pending{ctx: ctx, msg: msg, key: m.ShardingKey, size: len(m.Body) + 256, done: make(chan error, 1)}
+	q := &pending{ctx: ctx, msg: msg, topic: m.Topic, key: m.ShardingKey, size: len(m.Body) + 256, done: make(chan error, 1)}
 	select {
 	case b.queue <- q:
 	case <-ctx.Done():
