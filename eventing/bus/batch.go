@@ -31,8 +31,8 @@ type pending struct {
 	nmsg  *Message           // the native bus (native.go)
 	topic string
 	key   string
-	size int
-	done chan error
+	size  int
+	done  chan error
 }
 
 // batchWorker serves b.queue until the bus closes.

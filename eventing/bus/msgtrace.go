@@ -3,10 +3,10 @@ package bus
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 

@@ -702,7 +702,7 @@ func (pq *nativePQ) pullOnce(offset, commitAt int64) ([]*message.Message, int64,
 		"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": strconv.Itoa(nativePullBatch),
 		"sysFlag": strconv.Itoa(flag), "commitOffset": strconv.FormatInt(commitAt, 10),
 		"suspendTimeoutMillis": strconv.Itoa(int(nativePullSuspend / time.Millisecond)),
-		"subscription": "*", "subVersion": s.subVer, "expressionType": "TAG"}, nil)
+		"subscription":         "*", "subVersion": s.subVer, "expressionType": "TAG"}, nil)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	go func() { // giving the queue up ends the wait
