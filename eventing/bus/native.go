@@ -360,7 +360,7 @@ func (b *Native) formatProps(m *Message, now time.Time) string {
 func (b *Native) sendRequest(q nativeQueue, msgs []*Message, props []string, now time.Time) *remoting.Command {
 	ext := map[string]string{
 		"a": b.opts.ProducerGroup, "b": q.topic, "c": mqmeta.DefaultTopic, "d": "4", "e": strconv.Itoa(int(q.id)),
-		"f": "0", "g": strconv.FormatInt(now.UnixMilli(), 10), "h": "0", "j": "0", "k": "false", "l": "0",
+		"f": "0", "g": strconv.FormatInt(now.UnixMilli(), 10), "h": "0", "j": "0", "k": "false",
 	}
 	if len(msgs) == 1 {
 		ext["i"], ext["m"] = props[0], "false"

@@ -53,7 +53,7 @@ func (c *counter) note(m *Message) int {
 	defer c.mu.Unlock()
 	id := m.Properties["id"]
 	c.seen[id]++
-	if k := m.Properties["key"]; k != "" {
+	if k := m.Properties["key"]; k != "" && m.ReconsumeTimes == 0 { // a redelivery through %RETRY% has its queue
 		c.order[k] = append(c.order[k], id)
 		if c.by[k] == nil {
 			c.by[k] = map[int]bool{}
