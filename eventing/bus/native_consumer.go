@@ -40,7 +40,8 @@ import (
 //     MaxReconsumeTimes, DeadLetter delay level -1 (straight to %DLQ%<group>); a failed send-back is retried here;
 //   - unordered subscriptions hand messages to Concurrency workers (no goroutine per message); ordered ones lock
 //     their queues (LOCK_BATCH_MQ, renewed every 20 s), consume each queue strictly in order on its puller, retry in
-//     place after OrderedRetryPause and dead-letter after MaxReconsumeTimes, as the orderly push consumer does.
+//     place after OrderedRetryPause and dead-letter once ReconsumeTimes exceeds MaxReconsumeTimes, as the Go
+//     client's orderly push consumer does.
 
 const (
 	nativeRebalanceEvery = 20 * time.Second
@@ -856,7 +857,9 @@ func (s *nativeSub) consumeOrdered(it *nativeItem) bool {
 		if !pq.live() {
 			return false
 		}
-		if it.m.ReconsumeTimes >= s.o.MaxReconsumeTimes {
+		// As rocketmq-client-go's orderly consumer: retried in place while ReconsumeTimes <= MaxReconsumeTimes
+		// (MaxReconsumeTimes+2 calls), then dead-lettered.
+		if it.m.ReconsumeTimes > s.o.MaxReconsumeTimes {
 			if err := s.sendBack(it, -1); err != nil {
 				s.log.Warn("dead-lettering a message of an ordered queue failed; retrying", "msgId", it.m.MsgID, "err", err)
 				if !pq.wait(nativeRetryPause) {
@@ -917,7 +920,8 @@ func (s *nativeSub) handle(m *Message, ordered bool) Action {
 	if !success {
 		code = 4
 		ext.Then = tracerecord.ThenRetry
-		if c.RetryTimes >= int(s.o.MaxReconsumeTimes) || (act == DeadLetter && !ordered) {
+		if (!ordered && (c.RetryTimes >= int(s.o.MaxReconsumeTimes) || act == DeadLetter)) ||
+			(ordered && c.RetryTimes > int(s.o.MaxReconsumeTimes)) {
 			ext.Then = tracerecord.ThenDLQ
 		}
 	}

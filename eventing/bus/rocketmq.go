@@ -56,6 +56,17 @@ type RocketMQOptions struct {
 	Logger *slog.Logger
 	// MessageTrace makes the bus's consumers write RocketMQ message-trace records (msgtrace.go).
 	MessageTrace bool
+	// Native makes Open start the native bus (native.go: tide's own remoting client) instead of the official
+	// client's.
+	Native bool
+}
+
+// Open starts the bus opts ask for: Native, or RocketMQ on the official client.
+func Open(opts RocketMQOptions) (Bus, error) {
+	if opts.Native {
+		return NewNative(opts)
+	}
+	return NewRocketMQ(opts)
 }
 
 // RocketMQ is the Bus on the official RocketMQ Go client.

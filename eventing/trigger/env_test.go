@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,7 +35,7 @@ type env struct {
 	t       testing.TB
 	dir     string
 	server  *mq.Server
-	bus     *bus.RocketMQ
+	bus     bus.Bus
 	ing     *ingress.Ingress
 	http    *httptest.Server
 	mgr     *Manager
@@ -110,7 +111,10 @@ func (e *env) startDataPlane() {
 	if o.DeleteGroup == nil {
 		o.DeleteGroup = admin.DeleteGroup // as the server wires it
 	}
-	b, err := bus.NewRocketMQ(o)
+	if os.Getenv("TIDE_TEST_BUS") == "native" { // run the package's tests on the native bus
+		o.Native = true
+	}
+	b, err := bus.Open(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}
