@@ -92,6 +92,8 @@ type nativePQ struct {
 	s       *nativeSub
 	q       nativeQueue
 	stop    chan struct{} // closed when the queue is given up
+	ctx     context.Context
+	cancel  context.CancelFunc // ends ctx (a pending long poll) when the queue is given up
 	dropped atomic.Bool
 	locked  atomic.Bool   // ordered: this member holds the broker's lock
 	room    chan struct{} // a message was acknowledged (cap 1)
@@ -389,6 +391,7 @@ func (s *nativeSub) rebalance(ctx context.Context) {
 			if _, ok := s.queues[k]; !ok {
 				pq := &nativePQ{s: s, q: q, stop: make(chan struct{}), room: make(chan struct{}, 1),
 					inflight: map[int64]int{}, next: -1, committed: -1}
+				pq.ctx, pq.cancel = context.WithCancel(s.ctx)
 				s.queues[k] = pq
 				added = append(added, pq)
 			}
@@ -422,6 +425,7 @@ func (s *nativeSub) rebalance(ctx context.Context) {
 func (s *nativeSub) drop(ctx context.Context, pq *nativePQ) {
 	pq.dropped.Store(true)
 	close(pq.stop)
+	pq.cancel()
 	s.commit(ctx, pq)
 	if s.o.Ordered {
 		s.unlock(ctx, []*nativePQ{pq})
@@ -704,16 +708,7 @@ func (pq *nativePQ) pullOnce(offset, commitAt int64) ([]*message.Message, int64,
 		"sysFlag": strconv.Itoa(flag), "commitOffset": strconv.FormatInt(commitAt, 10),
 		"suspendTimeoutMillis": strconv.Itoa(int(nativePullSuspend / time.Millisecond)),
 		"subscription":         "*", "subVersion": s.subVer, "expressionType": "TAG"}, nil)
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	go func() { // giving the queue up ends the wait
-		select {
-		case <-pq.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	resp, err := s.conns.invoke(ctx, pq.q.addr, req, nativePullSuspend+10*time.Second)
+	resp, err := s.conns.invoke(pq.ctx, pq.q.addr, req, nativePullSuspend+10*time.Second)
 	if err != nil {
 		return nil, offset, err
 	}
