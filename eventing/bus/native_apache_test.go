@@ -19,7 +19,11 @@ import (
 // each key's order with an in-place retry, and Close committing the offsets and unregistering the member at once.
 func TestNativeOnApache(t *testing.T) {
 	levels := strings.TrimSpace(strings.Repeat("1s ", 18))
+	began := time.Now()
 	apache := apachetest.StartWith(t, apachetest.Options{BrokerConf: []string{"messageDelayLevel=" + levels}})
+	t.Logf("Apache RocketMQ started in %v", time.Since(began).Round(time.Millisecond))
+	began = time.Now()
+	defer func() { t.Logf("the test itself took %v", time.Since(began).Round(time.Millisecond)) }()
 	b := newNativeOn(t, apache.NameServer, RocketMQOptions{})
 	ctx := t.Context()
 	ac, err := admin.Dial(ctx, apache.NameServer)
