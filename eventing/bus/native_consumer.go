@@ -34,8 +34,8 @@ import (
 //     request), stops pulling while the queue holds 256 messages or 16 MiB not yet acknowledged, and starts a group
 //     with no committed offset at the first or last message or at a time (SEARCH_OFFSET_BY_TIMESTAMP);
 //   - offsets: a queue's committable offset is its lowest unacknowledged message (or the next pull offset when none
-//     is in flight); it is committed with every pull, every 5 s (UPDATE_CONSUMER_OFFSET), when the queue is given
-//     up and on Close;
+//     is in flight); it is committed every 5 s (UPDATE_CONSUMER_OFFSET), when the queue is given up and on Close;
+//     a RESET_CONSUMER_CLIENT_OFFSET the broker pushes (`tide mq` offset reset) is adopted;
 //   - verdicts: Retry is CONSUMER_SEND_MSG_BACK with delay level 0 (the broker's 3 + reconsume times) and
 //     MaxReconsumeTimes, DeadLetter delay level -1 (straight to %DLQ%<group>); a failed send-back is retried here;
 //   - unordered subscriptions hand messages to Concurrency workers (no goroutine per message); ordered ones lock
@@ -79,6 +79,7 @@ type nativeSub struct {
 	wg     sync.WaitGroup
 	work   chan *nativeItem // unordered: pullers -> workers
 	kick   chan struct{}    // rebalance now
+	resets chan nativeReset // offset resets the brokers pushed
 	beat   chan struct{}    // heartbeat now
 
 	mu      sync.Mutex // guards queues, brokers, closed
@@ -151,7 +152,7 @@ func (b *Native) Subscribe(ctx context.Context, o SubscribeOptions, h Handler) (
 	}
 	s := &nativeSub{b: b, o: o, h: h, clientID: newClientID(o.Group), retry: mqmeta.RetryPrefix + o.Group,
 		subVer: strconv.FormatInt(time.Now().UnixMilli(), 10), log: b.log.With("group", o.Group, "topic", o.Topic),
-		stop: make(chan struct{}), kick: make(chan struct{}, 1), beat: make(chan struct{}, 1),
+		stop: make(chan struct{}), kick: make(chan struct{}, 1), beat: make(chan struct{}, 1), resets: make(chan nativeReset, 4),
 		queues: map[queueKey]*nativePQ{}, brokers: map[string]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.conns = newNativeConns(b.nameServers, b.conns.creds)
@@ -186,11 +187,102 @@ func signal(c chan struct{}) {
 
 // onRequest handles requests brokers send on this member's connections.
 func (s *nativeSub) onRequest(_ string, cmd *remoting.Command) {
-	if cmd.Code == remoting.NotifyConsumerIdsChanged {
+	switch cmd.Code {
+	case remoting.NotifyConsumerIdsChanged:
 		signal(s.kick)
+	case remoting.ResetConsumerClientOffset:
+		if cmd.ExtFields["group"] != s.o.Group {
+			return
+		}
+		offsets := parseResetOffsets(cmd.Body)
+		select {
+		case s.resets <- nativeReset{topic: cmd.ExtFields["topic"], offsets: offsets}:
+		default:
+			s.log.Warn("offset reset dropped: another one is pending")
+		}
 	}
-	// Other requests (consumer running info, direct consumption, offset reset) are not served; the broker's
-	// request times out, as with a client that does not implement them.
+	// Other requests (consumer running info, direct consumption) are not served; the broker's request times out,
+	// as with a client that does not implement them.
+}
+
+// nativeReset is a RESET_CONSUMER_CLIENT_OFFSET for this member's group: the new offset of each queue of topic.
+type nativeReset struct {
+	topic   string
+	offsets map[queueKey]int64
+}
+
+// parseResetOffsets reads a reset's offsetTable in either layout brokers write: gson's list of [queue, offset]
+// pairs (tide) or fastjson's object keyed by the queue object ({{"brokerName":..}:offset}, Apache).
+func parseResetOffsets(body []byte) map[queueKey]int64 {
+	out := map[queueKey]int64{}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '{' || i == 0 {
+			continue
+		}
+		end := bytes.IndexByte(body[i:], '}')
+		if end < 0 {
+			break
+		}
+		var mq mqJSON
+		if json.Unmarshal(body[i:i+end+1], &mq) != nil || mq.Topic == "" {
+			continue
+		}
+		j := i + end + 1
+		for j < len(body) && (body[j] == ' ' || body[j] == ',' || body[j] == ':') {
+			j++
+		}
+		k := j
+		for k < len(body) && (body[k] == '-' || (body[k] >= '0' && body[k] <= '9')) {
+			k++
+		}
+		if off, err := strconv.ParseInt(string(body[j:k]), 10, 64); err == nil {
+			out[queueKey{topic: mq.Topic, broker: mq.BrokerName, id: mq.QueueID}] = off
+		}
+		i = k - 1
+	}
+	return out
+}
+
+// reset adopts reset offsets: the topic's queues are given up without committing what this member consumed, the
+// new offsets are committed, and the next rebalance takes the queues again from there.
+func (s *nativeSub) reset(ctx context.Context, r nativeReset) {
+	var gone []*nativePQ
+	s.mu.Lock()
+	for k, pq := range s.queues {
+		if k.topic == r.topic {
+			delete(s.queues, k)
+			gone = append(gone, pq)
+		}
+	}
+	s.mu.Unlock()
+	addrs := map[string]string{}
+	for _, pq := range gone {
+		pq.dropped.Store(true)
+		close(pq.stop)
+		pq.cancel()
+		addrs[pq.q.broker] = pq.q.addr
+	}
+	if s.o.Ordered {
+		s.unlock(ctx, gone)
+	}
+	if rt, err := s.conns.fetchRoute(ctx, r.topic); err == nil {
+		for _, q := range rt.read {
+			addrs[q.broker] = q.addr
+		}
+	}
+	for k, off := range r.offsets {
+		addr := addrs[k.broker]
+		if addr == "" || k.topic != r.topic {
+			continue
+		}
+		if _, err := s.conns.call(ctx, addr, remoting.NewRequest(remoting.UpdateConsumerOffset, map[string]string{
+			"consumerGroup": s.o.Group, "topic": k.topic, "queueId": strconv.Itoa(int(k.id)),
+			"commitOffset": strconv.FormatInt(off, 10)}, nil), 3*time.Second); err != nil {
+			s.log.Warn("committing a reset offset failed", "queue", k.id, "topic", k.topic, "err", err)
+		}
+	}
+	s.log.Info("consumer offsets reset", "topic", r.topic, "queues", len(r.offsets))
+	s.rebalance(ctx)
 }
 
 // loop runs rebalances, heartbeats, lock renewals and periodic commits until Close.
@@ -210,6 +302,8 @@ func (s *nativeSub) loop() {
 			return
 		case <-s.kick:
 			s.rebalance(s.ctx)
+		case r := <-s.resets:
+			s.reset(s.ctx, r)
 		case <-rebalance.C:
 			s.rebalance(s.ctx)
 		case <-s.beat:
@@ -636,7 +730,6 @@ func (pq *nativePQ) pull() {
 		pq.mu.Lock()
 		full := len(pq.inflight) >= nativeMaxInflight || pq.bytes >= nativeMaxInflightB
 		next := pq.next
-		commitAt := pq.committableLocked()
 		pq.mu.Unlock()
 		if full {
 			select {
@@ -648,7 +741,7 @@ func (pq *nativePQ) pull() {
 			}
 			continue
 		}
-		msgs, nextBegin, err := pq.pullOnce(next, commitAt)
+		msgs, nextBegin, err := pq.pullOnce(next)
 		if err != nil {
 			if pq.live() {
 				s.log.Debug("pull failed", "queue", pq.q.id, "topic", pq.q.topic, "err", err)
@@ -695,27 +788,21 @@ func (pq *nativePQ) pull() {
 	}
 }
 
-// pullOnce long-polls the queue from offset, committing commitAt with the pull.
-func (pq *nativePQ) pullOnce(offset, commitAt int64) ([]*message.Message, int64, error) {
+// pullOnce long-polls the queue from offset.
+func (pq *nativePQ) pullOnce(offset int64) ([]*message.Message, int64, error) {
 	s := pq.s
+	// Offsets are not committed with pulls (pullFlagCommitOffset): a pull already on its way when an offset reset
+	// arrives would commit the old position after the reset's. Commits go from the member's loop only.
 	flag := pullFlagSuspend | pullFlagSubscription
-	if commitAt >= 0 {
-		flag |= pullFlagCommitOffset
-	}
 	req := remoting.NewRequest(remoting.PullMessage, map[string]string{
 		"consumerGroup": s.o.Group, "topic": pq.q.topic, "queueId": strconv.Itoa(int(pq.q.id)),
 		"queueOffset": strconv.FormatInt(offset, 10), "maxMsgNums": strconv.Itoa(nativePullBatch),
-		"sysFlag": strconv.Itoa(flag), "commitOffset": strconv.FormatInt(commitAt, 10),
+		"sysFlag": strconv.Itoa(flag), "commitOffset": "-1",
 		"suspendTimeoutMillis": strconv.Itoa(int(nativePullSuspend / time.Millisecond)),
 		"subscription":         "*", "subVersion": s.subVer, "expressionType": "TAG"}, nil)
 	resp, err := s.conns.invoke(pq.ctx, pq.q.addr, req, nativePullSuspend+10*time.Second)
 	if err != nil {
 		return nil, offset, err
-	}
-	if commitAt >= 0 {
-		pq.mu.Lock()
-		pq.committed = commitAt
-		pq.mu.Unlock()
 	}
 	next, _ := strconv.ParseInt(resp.ExtFields["nextBeginOffset"], 10, 64)
 	switch resp.Code {

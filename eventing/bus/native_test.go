@@ -470,3 +470,39 @@ func TestNativeDeleteTopicAndGroup(t *testing.T) {
 		t.Error("DeleteGroup without a hook: nil error")
 	}
 }
+
+// TestNativeOffsetReset: an offset reset pushed by the broker (RESET_CONSUMER_CLIENT_OFFSET, as `tide mq` resets a
+// live group) is adopted by a running member: everything is consumed again from the first message, and the member's
+// own position does not overwrite the reset.
+func TestNativeOffsetReset(t *testing.T) {
+	b, srv, _ := startNative(t, RocketMQOptions{})
+	ctx := t.Context()
+	const topic, group = "nreset", "nreset-g"
+	c := newCounter()
+	sub, err := b.Subscribe(ctx, SubscribeOptions{Topic: topic, Group: group, From: FromFirst}, func(_ context.Context, m *Message) Action {
+		c.note(m)
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	sendN(t, b, topic, 0, 20, 0)
+	waitUntil(t, "first pass", func() bool { return c.distinct() == 20 })
+	ac, err := admin.Dial(ctx, srv.NameServerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	if _, err := ac.ResetOffset(ctx, group, topic, admin.ResetToFirst); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "second pass after the reset", func() bool {
+		for i := range 20 {
+			if c.count(strconv.Itoa(i)) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+}
