@@ -638,8 +638,13 @@ func (s *nativeSub) commitAll(ctx context.Context) {
 	}
 }
 
-// startOffset is where a newly assigned queue starts: the group's committed offset, else per From.
-func (s *nativeSub) startOffset(ctx context.Context, pq *nativePQ) (int64, error) {
+// startOffset is where a newly assigned queue starts: the group's committed offset (stored), else per From.
+func (s *nativeSub) startOffset(ctx context.Context, pq *nativePQ) (off int64, stored bool, err error) {
+	off, err = s.computeStart(ctx, pq, &stored)
+	return off, stored, err
+}
+
+func (s *nativeSub) computeStart(ctx context.Context, pq *nativePQ, stored *bool) (int64, error) {
 	ext := func() map[string]string {
 		return map[string]string{"consumerGroup": s.o.Group, "topic": pq.q.topic, "queueId": strconv.Itoa(int(pq.q.id))}
 	}
@@ -649,6 +654,7 @@ func (s *nativeSub) startOffset(ctx context.Context, pq *nativePQ) (int64, error
 	}
 	switch resp.Code {
 	case remoting.Success:
+		*stored = true
 		return strconv.ParseInt(resp.ExtFields["offset"], 10, 64)
 	case remoting.QueryNotFound:
 	default:
@@ -703,11 +709,15 @@ func (pq *nativePQ) pull() {
 	s := pq.s
 	defer s.wg.Done()
 	for pq.live() {
-		off, err := s.startOffset(s.ctx, pq)
+		off, _, err := s.startOffset(s.ctx, pq)
 		if err == nil {
 			pq.mu.Lock()
 			pq.next = off
 			pq.mu.Unlock()
+			// The start is committed at once, as the official client's first pulls commit it: the group has
+			// offsets (lag metrics, `tide mq` listings) before its first 5 s commit. A broker answers a new group's
+			// offset query with 0 while the queue still starts at 0, so "found" does not mean stored.
+			s.commit(s.ctx, pq)
 			break
 		}
 		s.log.Debug("finding a queue's start offset failed", "queue", pq.q.id, "topic", pq.q.topic, "err", err)

@@ -139,7 +139,7 @@ func benchIngress(b *testing.B, triggers, rate int, unbatched, metered bool, tp 
 // want some of its events costs, which a run where every Trigger takes every event (deliveries = triggers × events,
 // bounded by the HTTP hop's own ceiling) does not show.
 func benchIngressFiltered(b *testing.B, triggers, rate int, unbatched, metered, filtered bool, tp trace.TracerProvider) {
-	benchIngressBus(b, triggers, rate, bus.RocketMQOptions{DisableBatching: unbatched}, metered, filtered, tp)
+	benchIngressBus(b, triggers, rate, bus.RocketMQOptions{DisableBatching: unbatched}, false, metered, filtered, tp)
 }
 
 // BenchmarkTriggerPathBus is BenchmarkTriggerPath's 1-Trigger and filtered rows on the official client's bus and on
@@ -161,13 +161,13 @@ func BenchmarkTriggerPathBus(b *testing.B) {
 				name = bc.name + "/bus=native"
 			}
 			b.Run(name, func(b *testing.B) {
-				benchIngressBus(b, bc.triggers, bc.rate, bus.RocketMQOptions{Native: native}, false, bc.filtered, nil)
+				benchIngressBus(b, bc.triggers, bc.rate, bus.RocketMQOptions{Native: native}, !native, false, bc.filtered, nil)
 			})
 		}
 	}
 }
 
-func benchIngressBus(b *testing.B, triggers, rate int, busOpts bus.RocketMQOptions, metered, filtered bool, tp trace.TracerProvider) {
+func benchIngressBus(b *testing.B, triggers, rate int, busOpts bus.RocketMQOptions, official, metered, filtered bool, tp trace.TracerProvider) {
 	var reg *prometheus.Registry
 	if metered {
 		reg = metrics.NewRegistry()
@@ -186,7 +186,7 @@ func benchIngressBus(b *testing.B, triggers, rate int, busOpts bus.RocketMQOptio
 			}
 		}()
 	}
-	e := newEnvObserved(b, busOpts, reg, tp)
+	e := newEnvOn(b, busOpts, official, reg, tp)
 	if reg != nil {
 		reg.MustRegister(e.ing.Collector(), e.mgr.Collector())
 	}
