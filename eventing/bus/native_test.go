@@ -506,3 +506,45 @@ func TestNativeOffsetReset(t *testing.T) {
 		return true
 	})
 }
+
+// TestNativeInflightBound: behind handlers that do not return (more workers than the bound, so handing messages
+// over never blocks the puller), a queue's puller stops once 256 messages are unacknowledged (it may have one pull's
+// batch beyond the bound), and goes on when they are acknowledged.
+func TestNativeInflightBound(t *testing.T) {
+	b, _, _ := startNative(t, RocketMQOptions{})
+	ctx := t.Context()
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // before Close, which waits for the handlers
+	c := newCounter()
+	s, err := b.Subscribe(ctx, SubscribeOptions{Topic: "nbound", Group: "nbound-g", From: FromFirst, Concurrency: 320}, func(_ context.Context, m *Message) Action {
+		<-release
+		c.note(m)
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	const n = 400
+	sendN(t, b, "nbound", 0, n, 1) // one key: one queue
+	sub := s.(*nativeSub)
+	inflight := func() int {
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		most := 0
+		for _, pq := range sub.queues {
+			pq.mu.Lock()
+			most = max(most, len(pq.inflight))
+			pq.mu.Unlock()
+		}
+		return most
+	}
+	waitUntil(t, "the queue filled to its bound", func() bool { return inflight() >= nativeMaxInflight })
+	time.Sleep(200 * time.Millisecond) // time for pulls beyond the bound, were there any
+	if got := inflight(); got > nativeMaxInflight+nativePullBatch-1 {
+		t.Fatalf("%d messages in flight on one queue, bound %d (+ one pull of %d)", got, nativeMaxInflight, nativePullBatch)
+	}
+	once.Do(func() { close(release) })
+	waitUntil(t, "everything after the release", func() bool { return c.distinct() == n })
+}
