@@ -80,6 +80,9 @@ type nativeSub struct {
 	work   chan *nativeItem // unordered: pullers -> workers
 	kick   chan struct{}    // rebalance now
 	resets chan nativeReset // offset resets the brokers pushed
+	relock chan struct{}    // ordered: a queue waits for its lock
+	// retrying is set while a rebalance soon() asked for is pending.
+	retrying atomic.Bool
 	beat   chan struct{}    // heartbeat now
 
 	mu      sync.Mutex // guards queues, brokers, closed
@@ -152,7 +155,7 @@ func (b *Native) Subscribe(ctx context.Context, o SubscribeOptions, h Handler) (
 	}
 	s := &nativeSub{b: b, o: o, h: h, clientID: newClientID(o.Group), retry: mqmeta.RetryPrefix + o.Group,
 		subVer: strconv.FormatInt(time.Now().UnixMilli(), 10), log: b.log.With("group", o.Group, "topic", o.Topic),
-		stop: make(chan struct{}), kick: make(chan struct{}, 1), beat: make(chan struct{}, 1), resets: make(chan nativeReset, 4),
+		stop: make(chan struct{}), kick: make(chan struct{}, 1), beat: make(chan struct{}, 1), resets: make(chan nativeReset, 4), relock: make(chan struct{}, 1),
 		queues: map[queueKey]*nativePQ{}, brokers: map[string]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.conns = newNativeConns(b.nameServers, b.conns.creds)
@@ -304,6 +307,8 @@ func (s *nativeSub) loop() {
 			s.rebalance(s.ctx)
 		case r := <-s.resets:
 			s.reset(s.ctx, r)
+		case <-s.relock:
+			s.lockAll(s.ctx)
 		case <-rebalance.C:
 			s.rebalance(s.ctx)
 		case <-s.beat:
@@ -438,6 +443,7 @@ func (s *nativeSub) rebalance(ctx context.Context) {
 		if err != nil {
 			if !errors.Is(err, errNoRoute) || topic == s.o.Topic {
 				s.log.Debug("rebalance: no route", "topic", topic, "err", err)
+				s.soon() // a topic just created may not be routed yet (Apache registers it with its name server)
 			}
 			continue
 		}
@@ -458,6 +464,7 @@ func (s *nativeSub) rebalance(ctx context.Context) {
 			// keeping the queues held meanwhile.
 			s.log.Debug("rebalance: not listed as a member yet", "topic", topic, "err", err)
 			signal(s.beat)
+			s.soon()
 			continue
 		}
 		slices.Sort(ids)
@@ -511,6 +518,16 @@ func (s *nativeSub) rebalance(ctx context.Context) {
 	}
 	if changed {
 		signal(s.beat)
+	}
+}
+
+// soon asks for another rebalance in a second (instead of at the next 20 s tick).
+func (s *nativeSub) soon() {
+	if s.retrying.CompareAndSwap(false, true) {
+		time.AfterFunc(nativeRetryPause, func() {
+			s.retrying.Store(false)
+			signal(s.kick)
+		})
 	}
 }
 
@@ -727,7 +744,8 @@ func (pq *nativePQ) pull() {
 	}
 	for pq.live() {
 		if s.o.Ordered && !pq.locked.Load() {
-			select { // locked by the next lockAll
+			signal(s.relock) // at most one lock request in flight; the puller asks again after its pause
+			select {
 			case <-pq.room:
 			case <-time.After(nativeRetryPause):
 			case <-pq.stop:
@@ -755,7 +773,9 @@ func (pq *nativePQ) pull() {
 		if err != nil {
 			if pq.live() {
 				s.log.Debug("pull failed", "queue", pq.q.id, "topic", pq.q.topic, "err", err)
-				signal(s.beat)
+				if !errors.Is(err, errBrokerAnswer) {
+					signal(s.beat) // a new connection: the broker may have restarted and forgotten this member
+				}
 				pq.wait(nativeRetryPause)
 			}
 			continue
@@ -936,6 +956,7 @@ func (s *nativeSub) consumeOrdered(it *nativeItem) bool {
 		}
 		if !pq.locked.Load() {
 			// The lock lapsed (the broker restarted, or the lease ran out): wait until it is renewed.
+			signal(s.relock)
 			if !pq.wait(nativeRetryPause) {
 				return false
 			}
