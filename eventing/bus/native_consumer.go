@@ -83,7 +83,7 @@ type nativeSub struct {
 	relock chan struct{}    // ordered: a queue waits for its lock
 	// retrying is set while a rebalance soon() asked for is pending.
 	retrying atomic.Bool
-	beat   chan struct{}    // heartbeat now
+	beat     chan struct{} // heartbeat now
 
 	mu      sync.Mutex // guards queues, brokers, closed
 	queues  map[queueKey]*nativePQ
