@@ -1,9 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -29,6 +31,10 @@ type EventingOptions struct {
 	// defaults (10,000 per listener or less under a low open-file limit, 120s, 30s), negative ones turn them off.
 	MQMaxConnections              int
 	MQIdleTimeout, MQFrameTimeout time.Duration
+	// BusClient is the data plane's RocketMQ client: "native" (tide's remoting client) or "official"
+	// (rocketmq-client-go); "" is eventingrt.DefaultBusClient. The environment variable TIDE_EVENTING_BUS sets it
+	// when this is empty.
+	BusClient string
 }
 
 // Eventing is the eventing runtime (nil before New returns).
@@ -66,7 +72,7 @@ func (s *Server) setupEventing() error {
 		Clock: s.opts.Clock, Logger: s.opts.Logger, StatsInterval: s.opts.Eventing.StatsInterval,
 		MaxReconsumeTimes: s.opts.Eventing.MaxReconsumeTimes, SourceRetryDelayLevel: s.opts.Eventing.SourceRetryDelayLevel,
 		EmbeddedBroker: len(s.opts.RocketMQNameServers) == 0, Credentials: s.mqCreds,
-		TracerProvider: s.tracing.Provider()})
+		TracerProvider: s.tracing.Provider(), BusClient: cmp.Or(s.opts.Eventing.BusClient, os.Getenv("TIDE_EVENTING_BUS"))})
 	if err != nil {
 		return err
 	}

@@ -26,11 +26,13 @@ const (
 )
 
 type pending struct {
-	ctx  context.Context
-	msg  *primitive.Message
-	key  string
-	size int
-	done chan error
+	ctx   context.Context
+	msg   *primitive.Message // the official client's bus
+	nmsg  *Message           // the native bus (native.go)
+	topic string
+	key   string
+	size  int
+	done  chan error
 }
 
 // batchWorker serves b.queue until the bus closes.
@@ -147,10 +149,10 @@ func (s *keySelector) group(batch []*pending) (hints []string, groups [][]*pendi
 	}
 	index := map[gk]int{}
 	for _, q := range batch {
-		k := gk{topic: q.msg.Topic, slot: -1, key: q.key}
+		k := gk{topic: q.topic, slot: -1, key: q.key}
 		if q.key != "" {
-			if n, ok := s.queues.Load(q.msg.Topic); ok && n.(int) > 0 {
-				k = gk{topic: q.msg.Topic, slot: int(keyHash(q.key)) % n.(int)}
+			if n, ok := s.queues.Load(q.topic); ok && n.(int) > 0 {
+				k = gk{topic: q.topic, slot: int(keyHash(q.key)) % n.(int)}
 			}
 		}
 		i, ok := index[k]

@@ -2,9 +2,11 @@ package bus
 
 import (
 	"context"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,7 +46,12 @@ type traceRecord struct {
 }
 
 type traceWriter struct {
-	b       *RocketMQ
+	// send stores one trace message (body, KEYS) on traceTopic; log, stop and workers are the bus's.
+	send    func(ctx context.Context, body []byte, keys []string) error
+	log     *slog.Logger
+	stop    <-chan struct{}
+	workers *sync.WaitGroup
+	timeout time.Duration
 	records chan traceRecord
 	dropped atomic.Int64
 	seq     atomic.Uint64
@@ -53,9 +60,18 @@ type traceWriter struct {
 // startTraceWriter starts the goroutine that writes trace records; it stops with the bus (b.stop), writing what
 // it holds first.
 func (b *RocketMQ) startTraceWriter() {
-	b.trace = &traceWriter{b: b, records: make(chan traceRecord, traceQueue)}
-	b.workers.Add(1)
-	go b.trace.run()
+	b.trace = newTraceWriter(func(ctx context.Context, body []byte, keys []string) error {
+		_, err := b.producers[0].SendSync(ctx, primitive.NewMessage(traceTopic, body).WithKeys(keys))
+		return err
+	}, b.log, b.stop, &b.workers, b.opts.SendTimeout)
+}
+
+func newTraceWriter(send func(context.Context, []byte, []string) error, log *slog.Logger, stop <-chan struct{},
+	workers *sync.WaitGroup, timeout time.Duration) *traceWriter {
+	w := &traceWriter{send: send, log: log, stop: stop, workers: workers, timeout: timeout, records: make(chan traceRecord, traceQueue)}
+	workers.Add(1)
+	go w.run()
+	return w
 }
 
 func (w *traceWriter) add(r traceRecord) {
@@ -63,13 +79,13 @@ func (w *traceWriter) add(r traceRecord) {
 	case w.records <- r:
 	default:
 		if w.dropped.Add(1)%1000 == 1 {
-			w.b.log.Warn("message trace records dropped: the writer is behind", "dropped", w.dropped.Load())
+			w.log.Warn("message trace records dropped: the writer is behind", "dropped", w.dropped.Load())
 		}
 	}
 }
 
 func (w *traceWriter) run() {
-	defer w.b.workers.Done()
+	defer w.workers.Done()
 	t := time.NewTicker(traceFlushEvery)
 	defer t.Stop()
 	var body strings.Builder
@@ -83,13 +99,12 @@ func (w *traceWriter) run() {
 		for k := range keys {
 			ks = append(ks, k)
 		}
-		msg := primitive.NewMessage(traceTopic, []byte(body.String())).WithKeys(ks)
-		ctx, cancel := context.WithTimeout(context.Background(), w.b.opts.SendTimeout)
-		if _, err := w.b.producers[0].SendSync(ctx, msg); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+		if err := w.send(ctx, []byte(body.String()), ks); err != nil {
 			// Lost records only thin out the trace; consumption goes on. Log the first failure of a run and
 			// every 100th after it, not every flush while the broker is away.
 			if failures++; failures%100 == 1 {
-				w.b.log.Warn("writing message trace records failed; they are dropped", "err", err, "failures", failures)
+				w.log.Warn("writing message trace records failed; they are dropped", "err", err, "failures", failures)
 			}
 		} else {
 			failures = 0
@@ -120,7 +135,7 @@ func (w *traceWriter) run() {
 		case <-t.C:
 			flush()
 			keyBytes = 0
-		case <-w.b.stop:
+		case <-w.stop:
 			for {
 				select {
 				case r := <-w.records:

@@ -14,6 +14,16 @@ import (
 // CE_id property): the failed first delivery and the redelivery through %RETRY%, with their results.
 func TestMessageTraceRecords(t *testing.T) {
 	b, srv := startBusServer(t, RocketMQOptions{MessageTrace: true})
+	testMessageTraceRecords(t, b, srv.NameServerAddr())
+}
+
+// TestMessageTraceRecordsNative is TestMessageTraceRecords on the native bus.
+func TestMessageTraceRecordsNative(t *testing.T) {
+	b, srv, _ := startNative(t, RocketMQOptions{MessageTrace: true})
+	testMessageTraceRecords(t, b, srv.NameServerAddr())
+}
+
+func testMessageTraceRecords(t *testing.T, b Bus, nameServer string) {
 	ctx := t.Context()
 	var mu sync.Mutex
 	calls := 0
@@ -37,7 +47,7 @@ func TestMessageTraceRecords(t *testing.T) {
 		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := admin.Dial(ctx, srv.NameServerAddr())
+	c, err := admin.Dial(ctx, nameServer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,17 @@ type RocketMQOptions struct {
 	Logger *slog.Logger
 	// MessageTrace makes the bus's consumers write RocketMQ message-trace records (msgtrace.go).
 	MessageTrace bool
+	// Native makes Open start the native bus (native.go: tide's own remoting client) instead of the official
+	// client's.
+	Native bool
+}
+
+// Open starts the bus opts ask for: Native, or RocketMQ on the official client.
+func Open(opts RocketMQOptions) (Bus, error) {
+	if opts.Native {
+		return NewNative(opts)
+	}
+	return NewRocketMQ(opts)
 }
 
 // RocketMQ is the Bus on the official RocketMQ Go client.
@@ -205,7 +216,7 @@ func (b *RocketMQ) Send(ctx context.Context, m *Message) error {
 		p := b.producers[int(b.next.Add(1))%len(b.producers)]
 		return b.sendSync(ctx, p, msg)
 	}
-	q := &pending{ctx: ctx, msg: msg, key: m.ShardingKey, size: len(m.Body) + 256, done: make(chan error, 1)}
+	q := &pending{ctx: ctx, msg: msg, topic: m.Topic, key: m.ShardingKey, size: len(m.Body) + 256, done: make(chan error, 1)}
 	select {
 	case b.queue <- q:
 	case <-ctx.Done():

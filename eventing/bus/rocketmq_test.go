@@ -438,7 +438,7 @@ func TestBatchGroupsByQueue(t *testing.T) {
 		if key != "" {
 			m.WithShardingKey(key) // as Send does
 		}
-		return &pending{msg: m, key: key}
+		return &pending{msg: m, topic: topic, key: key}
 	}
 	var batch []*pending
 	for i := range 64 {

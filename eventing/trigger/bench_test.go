@@ -139,6 +139,35 @@ func benchIngress(b *testing.B, triggers, rate int, unbatched, metered bool, tp 
 // want some of its events costs, which a run where every Trigger takes every event (deliveries = triggers × events,
 // bounded by the HTTP hop's own ceiling) does not show.
 func benchIngressFiltered(b *testing.B, triggers, rate int, unbatched, metered, filtered bool, tp trace.TracerProvider) {
+	benchIngressBus(b, triggers, rate, bus.RocketMQOptions{DisableBatching: unbatched}, false, metered, filtered, tp)
+}
+
+// BenchmarkTriggerPathBus is BenchmarkTriggerPath's 1-Trigger and filtered rows on the official client's bus and on
+// the native bus (tide's remoting client), one after the other in each round, so both see the same machine:
+//
+//	go test ./eventing/trigger -run '^$' -bench TriggerPathBus -benchtime 10000x -benchmem -count 3
+func BenchmarkTriggerPathBus(b *testing.B) {
+	gcfloor.InstallForBenchmark(b)
+	for _, bc := range []struct {
+		name           string
+		triggers, rate int
+		filtered       bool
+	}{
+		{"triggers=1", 1, 0, false}, {"triggers=1/paced=2000", 1, 2000, false}, {"triggers=10/filtered", 10, 0, true},
+	} {
+		for _, native := range []bool{false, true} {
+			name := bc.name + "/bus=official"
+			if native {
+				name = bc.name + "/bus=native"
+			}
+			b.Run(name, func(b *testing.B) {
+				benchIngressBus(b, bc.triggers, bc.rate, bus.RocketMQOptions{Native: native}, !native, false, bc.filtered, nil)
+			})
+		}
+	}
+}
+
+func benchIngressBus(b *testing.B, triggers, rate int, busOpts bus.RocketMQOptions, official, metered, filtered bool, tp trace.TracerProvider) {
 	var reg *prometheus.Registry
 	if metered {
 		reg = metrics.NewRegistry()
@@ -157,7 +186,7 @@ func benchIngressFiltered(b *testing.B, triggers, rate int, unbatched, metered, 
 			}
 		}()
 	}
-	e := newEnvObserved(b, bus.RocketMQOptions{DisableBatching: unbatched}, reg, tp)
+	e := newEnvOn(b, busOpts, official, reg, tp)
 	if reg != nil {
 		reg.MustRegister(e.ing.Collector(), e.mgr.Collector())
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,15 +35,17 @@ type env struct {
 	t       testing.TB
 	dir     string
 	server  *mq.Server
-	bus     *bus.RocketMQ
+	bus     bus.Bus
 	ing     *ingress.Ingress
 	http    *httptest.Server
 	mgr     *Manager
 	stopped bool // stop ran (it is registered again at each restart)
 
 	busOpts bus.RocketMQOptions
-	metrics *envMetrics          // newMeteredEnv: every part records metrics on one registry
-	tp      trace.TracerProvider // nil: tracing off
+	// officialBus runs the data plane on the official client's bus (bus.RocketMQ) instead of the native one.
+	officialBus bool
+	metrics     *envMetrics          // newMeteredEnv: every part records metrics on one registry
+	tp          trace.TracerProvider // nil: tracing off
 
 	mu      sync.Mutex // guards brokers
 	brokers map[string]ingress.Broker
@@ -78,8 +81,14 @@ func newEnvTraced(t testing.TB, busOpts bus.RocketMQOptions, tp trace.TracerProv
 // newEnvObserved is newEnvWith with metrics on reg and spans recorded with tp (either nil: off).
 func newEnvObserved(t testing.TB, busOpts bus.RocketMQOptions, reg *prometheus.Registry, tp trace.TracerProvider) *env {
 	t.Helper()
+	return newEnvOn(t, busOpts, false, reg, tp)
+}
+
+// newEnvOn is newEnvObserved on the official client's bus when official is set.
+func newEnvOn(t testing.TB, busOpts bus.RocketMQOptions, official bool, reg *prometheus.Registry, tp trace.TracerProvider) *env {
+	t.Helper()
 	rlog.SetLogLevel("error")
-	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts, tp: tp}
+	e := &env{t: t, dir: t.TempDir(), brokers: map[string]ingress.Broker{}, busOpts: busOpts, tp: tp, officialBus: official}
 	var opts []mqtest.Option
 	if reg != nil {
 		m := &envMetrics{reg: reg}
@@ -110,7 +119,12 @@ func (e *env) startDataPlane() {
 	if o.DeleteGroup == nil {
 		o.DeleteGroup = admin.DeleteGroup // as the server wires it
 	}
-	b, err := bus.NewRocketMQ(o)
+	// The native bus, as tide runs by default; TIDE_TEST_BUS=official runs the package on the official client's.
+	// A benchmark's busOpts.Native chooses for itself.
+	if !o.Native && os.Getenv("TIDE_TEST_BUS") != "official" && !e.officialBus {
+		o.Native = true
+	}
+	b, err := bus.Open(o)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -37,12 +37,14 @@ var rules = []rule{
 		why: "serving's data plane (gateway, activator, autoscaler, process) knows no control plane; only serving/runtime and serving/reconciler drive it from the store"},
 	{from: "eventing", forbidden: []string{"serving", "server", "cli", "dashboard"},
 		why: "eventing never imports serving; only server wires products together"},
-	{from: "eventing", exceptFrom: []string{"eventing/runtime"}, forbidden: []string{"mq", "controlplane"},
-		why: "eventing's data plane reaches RocketMQ only through the official client and knows no control plane; only eventing/runtime drives it from the store"},
+	{from: "eventing", exceptFrom: []string{"eventing/runtime", "eventing/bus"}, forbidden: []string{"mq", "controlplane"}, via: []string{"eventing/bus"},
+		why: "eventing's data plane reaches RocketMQ only through the bus and knows no control plane; only eventing/runtime drives it from the store"},
+	{from: "eventing/bus", forbidden: []string{"mq", "controlplane"}, allow: []string{"mq/remoting", "mq/message", "mq/acl", "mq/mqmeta"},
+		why: "the bus reaches RocketMQ through the official client or tide's protocol-level remoting client (native.go), never the broker"},
 	{from: "eventing/trigger", forbidden: []string{"eventing/ingress"},
 		why: "the Trigger dispatcher and the Broker ingress share the Broker contract through eventing/contract, not each other"},
-	{from: "eventing/runtime", forbidden: []string{"mq"}, allow: []string{"mq/admin"}, via: []string{"mq/admin"},
-		why: "the eventing runtime reaches RocketMQ through the official client and tide's protocol-level admin client only"},
+	{from: "eventing/runtime", forbidden: []string{"mq"}, allow: []string{"mq/admin"}, via: []string{"mq/admin", "eventing/bus"},
+		why: "the eventing runtime reaches RocketMQ through the bus and tide's protocol-level admin client only"},
 	// Clients speak RocketMQ's protocols (or the official client) and its vocabulary (mq/mqmeta, mq/message,
 	// mq/remoting), never the broker's internals, so they work the same against Apache RocketMQ. cli and demo start
 	// the embeddable server through mq's root package or server, whose own dependencies are not followed here.

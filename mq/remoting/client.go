@@ -26,13 +26,17 @@ type Client struct {
 }
 
 // Dial connects to addr.
-func Dial(ctx context.Context, addr string) (*Client, error) {
+func Dial(ctx context.Context, addr string) (*Client, error) { return DialWith(ctx, addr, nil, nil) }
+
+// DialWith connects to addr with OnRequest and Sign set before the connection starts reading, so a request the
+// peer sends at once (a broker's NOTIFY_CONSUMER_IDS_CHANGED) cannot race with setting them.
+func DialWith(ctx context.Context, addr string, onRequest func(*Command), sign func(*Command)) (*Client, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("remoting: dial %s: %w", addr, err)
 	}
-	c := &Client{nc: nc, pending: map[int32]chan *Command{}, done: make(chan struct{})}
+	c := &Client{nc: nc, pending: map[int32]chan *Command{}, done: make(chan struct{}), OnRequest: onRequest, Sign: sign}
 	go c.readLoop()
 	return c, nil
 }
