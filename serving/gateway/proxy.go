@@ -160,8 +160,13 @@ func (be *backend) forward(w http.ResponseWriter, out *http.Request, rev *revisi
 		}
 		if rerr != nil {
 			// Headers are out: the only signal left is cutting the response short.
+			via := "transport"
+			if pc != nil {
+				via = "pool"
+			}
 			rev.g.log.Debug("response cut: reading the instance's body failed", "revision", rev.key.String(),
-				"addr", be.addr, "err", rerr, "cause", context.Cause(out.Context()))
+				"addr", be.addr, "method", out.Method, "path", out.URL.Path, "via", via, "err", rerr,
+				"cause", context.Cause(out.Context()))
 			panic(http.ErrAbortHandler)
 		}
 	}
