@@ -20,6 +20,8 @@ type connPool struct {
 	addr    string
 	maxIdle int
 	dialer  net.Dialer
+	// dial is dialer.DialContext, wrapped by traceDial when the gateway logs at Debug level (closetrace.go).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu     sync.Mutex
 	idle   []*poolConn
@@ -35,7 +37,9 @@ type poolConn struct {
 }
 
 func newConnPool(addr string, maxIdle int) *connPool {
-	return &connPool{addr: addr, maxIdle: maxIdle, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+	p := &connPool{addr: addr, maxIdle: maxIdle, dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+	p.dial = p.dialer.DialContext
+	return p
 }
 
 // fastEligible reports a request the fast path handles exactly as http.Transport would: replayable (so a stale
@@ -62,7 +66,7 @@ func (p *connPool) get(ctx context.Context) (*poolConn, error) {
 		return pc, nil
 	}
 	p.mu.Unlock()
-	c, err := p.dialer.DialContext(ctx, "tcp", p.addr)
+	c, err := p.dial(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}

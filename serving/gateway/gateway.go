@@ -406,10 +406,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // newTransport is tuned for many short requests to a loopback instance: keep-alive pooling deep enough for the
 // concurrency the throttler admits, no compression negotiation, no proxies, fast dial failure.
-func newTransport(maxIdle int, h2c bool) *http.Transport {
+func newTransport(maxIdle int, h2c bool, log *slog.Logger) *http.Transport {
 	t := &http.Transport{
 		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           traceDial(log, (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext),
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   maxIdle,
 		IdleConnTimeout:       90 * time.Second,

@@ -569,7 +569,7 @@ func (p *connPool) getLean() (*poolConn, error) {
 		return pc, nil
 	}
 	p.mu.Unlock()
-	c, err := p.dialer.Dial("tcp", p.addr)
+	c, err := p.dial(context.Background(), "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}

@@ -98,10 +98,11 @@ func (r *revision) remove(b activator.Backend) {
 
 func (r *revision) newBackend(b activator.Backend) *backend {
 	addr := b.HostPort()
-	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance, r.h2c.Load())
+	tr := newTransport(r.g.opts.MaxIdleConnsPerInstance, r.h2c.Load(), r.g.log)
 	be := &backend{Backend: b, addr: addr, transport: tr}
 	if !r.h2c.Load() {
 		be.pool = newConnPool(addr, r.g.opts.MaxIdleConnsPerInstance)
+		be.pool.dial = traceDial(r.g.log, be.pool.dial)
 	}
 	be.proxy = &httputil.ReverseProxy{
 		Director: func(out *http.Request) {
