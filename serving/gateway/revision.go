@@ -258,6 +258,14 @@ func (r *revision) serve(w http.ResponseWriter, req *http.Request) {
 			b.(*backend).proxy.ServeHTTP(sw, req)
 		}
 	} else {
+		if req.ContentLength != 0 {
+			// Full duplex: the instance may answer before it has read the body (the barrage page answers a Send
+			// as soon as it has decoded the JSON), and without this net/http's server would discard and close the
+			// rest of the body when the answer's head is written, while http.Transport is still reading it to send
+			// it on; the transport then closes the instance's connection under the answer (or, if the client sends
+			// the rest only after the answer started, the two wait for each other). TestBodyStreamsWhileTheAnswerStarts.
+			_ = http.NewResponseController(w).EnableFullDuplex()
+		}
 		out := outgoing(req, pc)
 		var tm *timeouts
 		if rs, idle := time.Duration(r.responseStart.Load()), time.Duration(r.idle.Load()); (rs > 0 && rs < time.Duration(r.timeout.Load())) || idle > 0 {
