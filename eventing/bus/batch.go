@@ -39,23 +39,9 @@ type pending struct {
 func (b *RocketMQ) batchWorker(p rocketmqProducer) {
 	defer b.workers.Done()
 	for {
-		var first *pending
-		select {
-		case first = <-b.queue:
-		case <-b.stop:
+		batch, ok := collectBatch(b.queue, b.stop)
+		if !ok {
 			return
-		}
-		batch := []*pending{first}
-		size := first.size
-	drain:
-		for len(batch) < maxBatchMessages && size < maxBatchBytes {
-			select {
-			case q := <-b.queue:
-				batch = append(batch, q)
-				size += q.size
-			default:
-				break drain
-			}
 		}
 		hints, groups := b.selector.group(batch)
 		// Each group is its own round trip (a batch send goes to one queue); the groups go out together, so a
@@ -165,4 +151,27 @@ func (s *keySelector) group(batch []*pending) (hints []string, groups [][]*pendi
 		groups[i] = append(groups[i], q)
 	}
 	return hints, groups
+}
+
+// collectBatch takes the next batch of queued sends for a batch worker: the first to arrive, then whatever else is
+// queued, up to maxBatchMessages and maxBatchBytes. ok is false when stop closed first.
+func collectBatch(queue <-chan *pending, stop <-chan struct{}) (batch []*pending, ok bool) {
+	var first *pending
+	select {
+	case first = <-queue:
+	case <-stop:
+		return nil, false
+	}
+	batch = []*pending{first}
+	size := first.size
+	for len(batch) < maxBatchMessages && size < maxBatchBytes {
+		select {
+		case q := <-queue:
+			batch = append(batch, q)
+			size += q.size
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }

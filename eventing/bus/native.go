@@ -39,12 +39,11 @@ type Native struct {
 	routeMu sync.Mutex // guards routes
 	routes  map[string]*nativeRoute
 
-	mu            sync.Mutex // guards ensured, closed, subs, shutAt
-	ensured       map[string]bool
-	closed        bool
-	subs          map[*nativeSub]struct{}
-	shutAt        map[string]time.Time
-	lateHeartbeat time.Duration
+	mu      sync.Mutex // guards ensured, closed, subs
+	ensured map[string]bool
+	closed  bool
+	subs    map[*nativeSub]struct{}
+	late    *lateDeletes // DeleteGroup's second deletion (lategroups.go)
 
 	queue      chan *pending
 	stop       chan struct{}
@@ -62,44 +61,24 @@ const routeTTL = 30 * time.Second
 // NewNative starts a native bus. It takes RocketMQ's options (Producers is ignored: a connection per broker
 // pipelines every request).
 func NewNative(opts RocketMQOptions) (*Native, error) {
-	if len(opts.NameServers) == 0 {
-		return nil, fmt.Errorf("%w: NameServers: at least one address required", ErrInvalidOptions)
-	}
-	addrs := make([]string, 0, len(opts.NameServers))
-	for _, a := range opts.NameServers {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
-			return nil, fmt.Errorf("%w: NameServers: %q: %w", ErrInvalidOptions, a, err)
-		}
-		if host == "localhost" {
-			host = "127.0.0.1"
-		}
-		addrs = append(addrs, net.JoinHostPort(host, port))
-	}
-	if opts.ProducerGroup == "" {
-		opts.ProducerGroup = "tide-eventing"
-	}
-	if opts.SendTimeout <= 0 {
-		opts.SendTimeout = 3 * time.Second
-	}
-	if opts.SendRetries <= 0 {
-		opts.SendRetries = 2
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	opts, addrs, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	b := &Native{
-		opts:          opts,
-		nameServers:   addrs,
-		log:           opts.Logger.With("component", "eventing-bus"),
-		conns:         newNativeConns(addrs, acl.Credentials{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey}),
-		routes:        map[string]*nativeRoute{},
-		ensured:       map[string]bool{},
-		subs:          map[*nativeSub]struct{}{},
-		lateHeartbeat: lateHeartbeat,
-		stop:          make(chan struct{}),
-		selector:      &keySelector{},
+		opts:        opts,
+		nameServers: addrs,
+		log:         opts.Logger.With("component", "eventing-bus"),
+		conns:       newNativeConns(addrs, acl.Credentials{AccessKey: opts.AccessKey, SecretKey: opts.SecretKey}),
+		routes:      map[string]*nativeRoute{},
+		ensured:     map[string]bool{},
+		subs:        map[*nativeSub]struct{}{},
+		stop:        make(chan struct{}),
+		selector:    &keySelector{},
 	}
+	b.late = newLateDeletes(b.log, func(ctx context.Context, group string) error {
+		return b.opts.DeleteGroup(ctx, b.nameServers, group)
+	}, b.subscribes)
 	var id [10]byte
 	copy(id[:4], net.IPv4(127, 0, 0, 1).To4())
 	id[4], id[5] = byte(os.Getpid()>>8), byte(os.Getpid())
@@ -225,23 +204,9 @@ func (b *Native) Send(ctx context.Context, m *Message) error {
 func (b *Native) batchWorker() {
 	defer b.workers.Done()
 	for {
-		var first *pending
-		select {
-		case first = <-b.queue:
-		case <-b.stop:
+		batch, ok := collectBatch(b.queue, b.stop)
+		if !ok {
 			return
-		}
-		batch := []*pending{first}
-		size := first.size
-	drain:
-		for len(batch) < maxBatchMessages && size < maxBatchBytes {
-			select {
-			case q := <-b.queue:
-				batch = append(batch, q)
-				size += q.size
-			default:
-				break drain
-			}
 		}
 		hints, groups := b.selector.group(batch)
 		var wg sync.WaitGroup
@@ -449,9 +414,8 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// DeleteGroup implements Bus with the DeleteGroup hook, as RocketMQ.DeleteGroup does. A native consumer
-// unregisters from every broker when it closes and sends no heartbeat after that, but the second deletion after a
-// recent shutdown is kept: a heartbeat already on the wire when Close began can still land.
+// DeleteGroup implements Bus with the DeleteGroup hook, as RocketMQ.DeleteGroup does, with the same second deletion
+// after a recent shutdown (lateHeartbeat).
 func (b *Native) DeleteGroup(ctx context.Context, group string) error {
 	if b.opts.DeleteGroup == nil {
 		return fmt.Errorf("delete group %s: %w", group, ErrUnsupported)
@@ -459,67 +423,20 @@ func (b *Native) DeleteGroup(ctx context.Context, group string) error {
 	if err := b.opts.DeleteGroup(ctx, b.nameServers, group); err != nil {
 		return fmt.Errorf("delete group %s: %w", group, err)
 	}
-	b.mu.Lock()
-	at, recent := b.shutAt[group]
-	if recent {
-		delete(b.shutAt, group)
-	}
-	again := recent && !b.closed && time.Since(at) < b.lateHeartbeat
-	if again {
-		b.workers.Add(1)
-	}
-	b.mu.Unlock()
-	if again {
-		go b.deleteAgain(group, at.Add(b.lateHeartbeat))
-	}
+	b.late.deleted(group)
 	return nil
 }
 
-func (b *Native) deleteAgain(group string, when time.Time) {
-	defer b.workers.Done()
-	t := time.NewTimer(time.Until(when))
-	defer t.Stop()
-	select {
-	case <-b.stop:
-		return
-	case <-t.C:
-	}
-	b.mu.Lock()
-	for s := range b.subs {
-		if s.o.Group == group {
-			b.mu.Unlock()
-			return
-		}
-	}
-	b.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	go func() {
-		select {
-		case <-b.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := b.opts.DeleteGroup(ctx, b.nameServers, group); err != nil {
-		b.log.Debug("deleting the group again after its consumer's last heartbeat window failed", "group", group, "err", err)
-	}
-}
-
-// noteShutdown records that group's consumer was shut down now (see DeleteGroup).
-func (b *Native) noteShutdown(group string) {
-	now := time.Now()
+// subscribes reports whether the bus has a subscription of group.
+func (b *Native) subscribes(group string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.shutAt == nil {
-		b.shutAt = map[string]time.Time{}
-	}
-	for g, at := range b.shutAt {
-		if now.Sub(at) >= b.lateHeartbeat {
-			delete(b.shutAt, g)
+	for s := range b.subs {
+		if s.o.Group == group {
+			return true
 		}
 	}
-	b.shutAt[group] = now
+	return false
 }
 
 // Close implements Bus.
@@ -533,6 +450,7 @@ func (b *Native) Close() error {
 	b.mu.Unlock()
 	close(b.stop)
 	b.workers.Wait()
+	b.late.close()
 	b.conns.close()
 	return nil
 }

@@ -1083,7 +1083,7 @@ func (s *nativeSub) Close() error {
 		}
 	}
 	s.conns.close()
-	s.b.noteShutdown(s.o.Group)
+	s.b.late.shutDown(s.o.Group)
 	if len(errs) > 0 {
 		s.log.Debug("unregistering the consumer failed", "err", errors.Join(errs...))
 	}

@@ -85,15 +85,12 @@ type RocketMQ struct {
 	next      atomic.Uint32 // round-robin index into producers
 	log       *slog.Logger
 
-	mu      sync.Mutex // guards ensured, closed, subs, shutAt
+	mu      sync.Mutex // guards ensured, closed, subs
 	ensured map[string]bool
 	closed  bool
 	subs    map[*rocketmqSub]struct{}
-	// shutAt is when a group's consumer on this bus was last shut down, for DeleteGroup's second deletion
-	// (lateHeartbeat); entries older than that window are dropped as new ones are added.
-	shutAt map[string]time.Time
-	// lateHeartbeat is the window of DeleteGroup's second deletion: the lateHeartbeat constant (tests shorten it).
-	lateHeartbeat time.Duration
+	// late is DeleteGroup's second deletion of a group whose consumer was just shut down (lategroups.go).
+	late *lateDeletes
 	// queue feeds the batch workers (Batching); stop ends them; workers
 	// counts them for Close.
 	queue   chan *pending
@@ -117,16 +114,17 @@ type rocketmqProducer interface {
 	Shutdown() error
 }
 
-// NewRocketMQ starts a producer against the name servers.
-func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
+// withDefaults checks opts, fills in the defaults both buses share and returns the normalized name server
+// addresses (localhost as 127.0.0.1, the name the clients' resolvers compare).
+func (opts RocketMQOptions) withDefaults() (RocketMQOptions, []string, error) {
 	if len(opts.NameServers) == 0 {
-		return nil, fmt.Errorf("%w: NameServers: at least one address required", ErrInvalidOptions)
+		return opts, nil, fmt.Errorf("%w: NameServers: at least one address required", ErrInvalidOptions)
 	}
 	addrs := make([]string, 0, len(opts.NameServers))
 	for _, a := range opts.NameServers {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: NameServers: %q: %w", ErrInvalidOptions, a, err)
+			return opts, nil, fmt.Errorf("%w: NameServers: %q: %w", ErrInvalidOptions, a, err)
 		}
 		if host == "localhost" {
 			host = "127.0.0.1"
@@ -144,6 +142,15 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	return opts, addrs, nil
+}
+
+// NewRocketMQ starts a producer against the name servers.
+func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
+	opts, addrs, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	if opts.Producers <= 0 {
 		opts.Producers = 1
@@ -180,7 +187,9 @@ func NewRocketMQ(opts RocketMQOptions) (*RocketMQ, error) {
 		b.producers = append(b.producers, p)
 	}
 	b.stop = make(chan struct{})
-	b.lateHeartbeat = lateHeartbeat
+	b.late = newLateDeletes(b.log, func(ctx context.Context, group string) error {
+		return b.opts.DeleteGroup(ctx, b.nameServers, group)
+	}, b.subscribes)
 	if !opts.DisableBatching {
 		b.queue = make(chan *pending, 4096)
 		for _, p := range b.producers {
@@ -328,60 +337,20 @@ func (b *RocketMQ) DeleteGroup(ctx context.Context, group string) error {
 	if err := b.opts.DeleteGroup(ctx, b.nameServers, group); err != nil {
 		return fmt.Errorf("delete group %s: %w", group, err)
 	}
-	b.mu.Lock()
-	at, recent := b.shutAt[group]
-	if recent {
-		delete(b.shutAt, group)
-	}
-	again := recent && !b.closed && time.Since(at) < b.lateHeartbeat
-	if again {
-		b.workers.Add(1)
-	}
-	b.mu.Unlock()
-	if again {
-		go b.deleteAgain(group, at.Add(b.lateHeartbeat))
-	}
+	b.late.deleted(group)
 	return nil
 }
 
-// lateHeartbeat is how long after a push consumer's Shutdown returned a heartbeat of its may still reach the
-// broker. rocketmq-client-go v2.1.2 snapshots its groups for a heartbeat (on a rebalance that changed the queues,
-// and every 30 s) and then sends it with a 3 s timeout, on a new connection if Shutdown closed the old one (its
-// connect does not check that the client is shut down). A heartbeat re-creates the group's subscription config
-// (on Apache's broker as on tide's), so a group deleted right after its consumer stopped could come back; this
-// was seen in CI under load as a `tide events tail` group left behind. The window is that timeout plus a margin.
-const lateHeartbeat = 5 * time.Second
-
-// deleteAgain deletes group a second time at when, unless the bus closes first or subscribed the group again.
-func (b *RocketMQ) deleteAgain(group string, when time.Time) {
-	defer b.workers.Done()
-	t := time.NewTimer(time.Until(when))
-	defer t.Stop()
-	select {
-	case <-b.stop:
-		return
-	case <-t.C:
-	}
+// subscribes reports whether the bus has a subscription of group.
+func (b *RocketMQ) subscribes(group string) bool {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for s := range b.subs {
 		if s.group == group {
-			b.mu.Unlock()
-			return // subscribed again: the group is live, not a leftover
+			return true
 		}
 	}
-	b.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	go func() { // the bus closing ends the attempt
-		select {
-		case <-b.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if err := b.opts.DeleteGroup(ctx, b.nameServers, group); err != nil {
-		b.log.Debug("deleting the group again after its consumer's last heartbeat window failed", "group", group, "err", err)
-	}
+	return false
 }
 
 // Subscribe implements Bus.
@@ -547,24 +516,8 @@ func (s *rocketmqSub) Close() error {
 	}
 	s.closed = true
 	err := s.pc.Shutdown()
-	s.b.noteShutdown(s.group)
+	s.b.late.shutDown(s.group)
 	return err
-}
-
-// noteShutdown records that group's consumer was shut down now (see DeleteGroup).
-func (b *RocketMQ) noteShutdown(group string) {
-	now := time.Now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.shutAt == nil {
-		b.shutAt = map[string]time.Time{}
-	}
-	for g, at := range b.shutAt {
-		if now.Sub(at) >= b.lateHeartbeat {
-			delete(b.shutAt, g)
-		}
-	}
-	b.shutAt[group] = now
 }
 
 // restart replaces the push consumer with a fresh one (new client instance,
@@ -625,6 +578,7 @@ func (b *RocketMQ) Close() error {
 	b.mu.Unlock()
 	close(b.stop)
 	b.workers.Wait()
+	b.late.close()
 	var errs []error
 	for _, p := range b.producers {
 		errs = append(errs, p.Shutdown())

@@ -194,7 +194,7 @@ func TestDeleteGroup(t *testing.T) {
 // is left alone.
 func TestDeleteGroupAfterLateHeartbeat(t *testing.T) {
 	b, srv := startBusServer(t, RocketMQOptions{DeleteGroup: admin.DeleteGroup})
-	b.lateHeartbeat = 500 * time.Millisecond
+	b.late.window = 500 * time.Millisecond
 	ctx := t.Context()
 	const topic = "late"
 	if err := b.EnsureTopic(ctx, topic); err != nil {
@@ -254,7 +254,7 @@ func TestDeleteGroupAfterLateHeartbeat(t *testing.T) {
 	}
 	again := subscribe(back) // a new consumer of the same group within the window
 	defer again.Close()
-	time.Sleep(3 * b.lateHeartbeat)
+	time.Sleep(3 * b.late.window)
 	if !has(back) {
 		t.Fatal("a group subscribed again was deleted by the second deletion")
 	}
